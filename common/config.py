@@ -1,0 +1,204 @@
+"""Typed configuration: flags win, then the environment, then defaults.
+
+A service declares its settings as `Option`s and builds its frozen `*Config`
+from `parse_options(...)`. Every problem — an unknown flag, a value that does
+not parse, a remote address nobody asked for — raises `ConfigError` with one
+line naming the flag or variable, before any socket or network call. No other
+module reads `os.environ`: `environ` is passed in.
+
+Secrets are held in `Secret`, which never prints its value; `public_config`
+is the one function that turns a config into something safe to log or write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import ipaddress
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+from common.errors import ConfigError
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+class Secret:
+    """A credential: `str`, `repr` and f-strings show `***`, never the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the value; call only where it is handed to the venue client."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __format__(self, spec: str) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> NoReturn:  # never pickled into a log or artifact
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: a flag, the environment variable behind it, a parser, a default."""
+
+    flag: str  # e.g. "--max-ticks"; the result key is "max_ticks"
+    parse: Callable[[str], Any] = str
+    env: str | None = None
+    default: Any = None
+    help: str = ""
+    switch: bool = False  # a flag without a value; its variable reads 1/0, true/false
+
+    @property
+    def key(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+def parse_options(
+    prog: str,
+    options: Sequence[Option],
+    argv: Sequence[str] | None,
+    environ: Mapping[str, str],
+) -> dict[str, Any]:
+    """Resolve every option: flag, then environment, then default.
+
+    Returns:
+        A dict keyed by `Option.key`.
+
+    Raises:
+        ConfigError: one line naming the flag or variable at fault.
+    """
+    parser = _Parser(prog=prog)
+    for option in options:
+        help_text = option.help + (f" [env {option.env}]" if option.env else "")
+        if option.switch:
+            parser.add_argument(option.flag, action="store_true", default=None, help=help_text)
+        else:
+            parser.add_argument(option.flag, default=None, metavar="VALUE", help=help_text)
+    parsed = vars(parser.parse_args([] if argv is None else list(argv)))
+    values: dict[str, Any] = {}
+    for option in options:
+        values[option.key] = _resolve(option, parsed[option.key], environ)
+    return values
+
+
+def _resolve(option: Option, from_flag: Any, environ: Mapping[str, str]) -> Any:
+    if option.switch:
+        if from_flag:
+            return True
+        if option.env and option.env in environ:
+            return parse_bool(option.env, environ[option.env])
+        return bool(option.default)
+    if from_flag is not None:
+        source, text = option.flag, from_flag
+    elif option.env and option.env in environ:
+        source, text = option.env, environ[option.env]
+    else:
+        return option.default
+    try:
+        return option.parse(text)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{source}: {e}") from None
+
+
+def parse_bool(name: str, text: str) -> bool:
+    """Read 1/0, true/false, yes/no, on/off; anything else is an error."""
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(f"{name}: expected 1/0 or true/false, got {text!r}")
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def name_list(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise ValueError(f"expected a comma-separated list, got {text!r}")
+    return names
+
+
+def zmq_address(text: str) -> str:
+    """Accept `tcp://HOST:PORT` or `ipc://PATH`; see `require_loopback`."""
+    scheme, _, rest = text.partition("://")
+    if scheme not in ("tcp", "ipc", "inproc") or not rest:
+        raise ValueError(f"expected tcp://HOST:PORT or ipc://PATH, got {text!r}")
+    return text
+
+
+def require_loopback(addr: str, *, allow_remote: bool, what: str) -> None:
+    """Refuse a non-loopback tcp address unless the operator asked for one."""
+    if allow_remote or not addr.startswith("tcp://"):
+        return
+    host = urlsplit(addr).hostname or ""
+    if host == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise ConfigError(f"{what}: {addr} is not loopback; pass --allow-remote to mean it")
+
+
+def public_config(config: Any) -> dict[str, Any]:
+    """Return a config dataclass as plain data with every `Secret` left out."""
+    result: dict[str, Any] = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, Secret):
+            continue
+        if isinstance(value, tuple):
+            value = list(value)
+        result[field.name] = value if _is_plain(value) else str(value)
+    return result
+
+
+def _is_plain(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool, list))

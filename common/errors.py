@@ -1,0 +1,113 @@
+"""Every error this project raises on purpose, in one place.
+
+Hierarchy (a class also subclasses the builtin a caller may already catch)::
+
+    PipelineError
+    ├── ConfigError (ValueError)          bad flag, environment value or setting
+    ├── WireError (ValueError)            a payload that cannot become a message
+    │   ├── OversizeMessage               over the size cap, never unpacked
+    │   ├── MalformedPayload              not msgpack, or not the frame layout
+    │   ├── UnknownMessageType            `type` is not a message we know
+    │   ├── UnsupportedVersion            `v` is not the version we speak
+    │   └── InvalidField                  missing, wrong type or out of range
+    ├── TickFileError (ValueError)        a tick file that cannot be trusted
+    │   ├── TickFileHeaderError           not a tick file, or not the one expected
+    │   └── TickFileCorrupt               truncated or damaged after N good records
+    ├── ImportFormatError (ValueError)    a market-data line an importer cannot read
+    └── HandshakeTimeout (TimeoutError)   expected peers did not say ready in time
+
+Code branches on the class or its attributes, never on message text. No error
+text ever carries a secret.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class PipelineError(Exception):
+    """Base class for every error this project raises on purpose."""
+
+
+class ConfigError(PipelineError, ValueError):
+    """A flag, environment value or setting that cannot be used."""
+
+
+class WireError(PipelineError, ValueError):
+    """A payload that cannot become a valid message."""
+
+    reason = "malformed"  # counter key for `result.json`
+
+
+class OversizeMessage(WireError):
+    reason = "oversize"
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"payload of {size} bytes exceeds the {limit}-byte cap")
+        self.size, self.limit = size, limit
+
+
+class MalformedPayload(WireError):
+    reason = "malformed"
+
+
+class UnknownMessageType(WireError):
+    reason = "unknown_type"
+
+    def __init__(self, msg_type: object) -> None:
+        super().__init__(f"unknown message type {msg_type!r}")
+        self.msg_type = msg_type
+
+
+class UnsupportedVersion(WireError):
+    reason = "unsupported_version"
+
+    def __init__(self, msg_type: str, version: object, expected: int) -> None:
+        super().__init__(f"{msg_type} schema version {version!r} is not {expected}")
+        self.msg_type, self.version, self.expected = msg_type, version, expected
+
+
+class InvalidField(WireError):
+    reason = "invalid_field"
+
+    def __init__(self, msg_type: str, field: str, value: object, why: str = "") -> None:
+        detail = f" ({why})" if why else ""
+        super().__init__(f"{msg_type}.{field} is invalid: {value!r}{detail}")
+        self.msg_type, self.field, self.value = msg_type, field, value
+
+
+class TickFileError(PipelineError, ValueError):
+    """A tick file that cannot be trusted."""
+
+
+class TickFileHeaderError(TickFileError):
+    """Not a tick file, an unknown format version, or not the file expected."""
+
+    def __init__(self, path: Path | str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = Path(path), problem
+
+
+class TickFileCorrupt(TickFileError):
+    """The file ends early or is damaged; `good_records` ticks were read before."""
+
+    def __init__(self, path: Path | str, good_records: int, problem: str) -> None:
+        super().__init__(f"{path}: {problem} after {good_records} good records")
+        self.path, self.good_records, self.problem = Path(path), good_records, problem
+
+
+class HandshakeTimeout(PipelineError, TimeoutError):
+    """Expected peers did not report ready before the deadline."""
+
+    def __init__(self, missing: list[str], timeout_s: float) -> None:
+        names = ", ".join(sorted(missing))
+        super().__init__(f"no ready from {names} within {timeout_s:g} s")
+        self.missing, self.timeout_s = sorted(missing), timeout_s
+
+
+class ImportFormatError(PipelineError, ValueError):
+    """A line of a market-data file that an importer cannot read."""
+
+    def __init__(self, path: Path | str, line_number: int, problem: str) -> None:
+        super().__init__(f"{path}:{line_number}: {problem}")
+        self.path, self.line_number, self.problem = Path(path), line_number, problem

@@ -1,0 +1,274 @@
+"""The wire messages of ARCHITECTURE.md: immutable, versioned, plain data.
+
+A message never changes once built; a stage that needs other values builds a
+new one. Each class is a frozen `msgspec.Struct`: its annotations *are* the schema
+that `common.wire.decode` enforces (types, ranges, finiteness, enum values), so
+a field's rule is written once, next to the field. Field order is the wire
+order, so a new field goes at the end of its class together with a `VERSION`
+bump. Cross-field rules (a quote's bid below its ask) live in `common.wire`.
+Encoding lives in `common.wire`, not here.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from typing import Annotated, Final, Literal
+
+import msgspec
+from msgspec import Meta
+
+_MAX: Final = sys.float_info.max
+# Bounds on both sides also reject NaN and +/-inf: every comparison with NaN fails.
+Finite = Annotated[float, Meta(ge=-_MAX, le=_MAX)]
+NonNegative = Annotated[float, Meta(ge=0.0, le=_MAX)]
+Positive = Annotated[float, Meta(gt=0.0, le=_MAX)]
+Count = Annotated[int, Meta(ge=0)]  # sequence numbers, timestamps (ns)
+PositiveInt = Annotated[int, Meta(gt=0)]
+Name = Annotated[str, Meta(min_length=1, max_length=128)]
+
+
+class WireMessage(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag=True):
+    """Base of every message: immutable; on the wire `[type, v, *fields]`.
+
+    `tag=True` makes the class name the wire `type`; each subclass's first
+    field `v` is its schema version, checked on decode.
+    """
+
+
+class TickKind(StrEnum):
+    QUOTE = "quote"
+    TRADE = "trade"
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class Liquidity(StrEnum):
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+class FeedState(StrEnum):
+    CONNECTING = "connecting"
+    LIVE = "live"
+    STALE = "stale"
+    RESYNCING = "resyncing"
+    DOWN = "down"
+    REPLAYING = "replaying"
+
+
+class RejectReason(StrEnum):
+    """Why the executor refused or dropped an order or target."""
+
+    MAX_ORDER_NOTIONAL = "max_order_notional"
+    MAX_POSITION = "max_position"
+    CIRCUIT_BREAKER = "circuit_breaker"
+    STALE_MARKET = "stale_market"
+    EXPIRED_TARGET = "expired_target"
+    SUPERSEDED_TARGET = "superseded_target"
+    RATE_LIMIT = "rate_limit"
+    PRICE_BAND = "price_band"
+    MIN_ORDER_SIZE = "min_order_size"
+    MIN_COST = "min_cost"
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    EXCHANGE_REJECTED = "exchange_rejected"
+    EXCHANGE_UNAVAILABLE = "exchange_unavailable"
+
+
+class Tick(WireMessage, kw_only=True):
+    """One market event: a top-of-book change (`quote`) or one trade (`trade`).
+
+    A quote carries bid/ask and their sizes; a trade carries last/last_size and
+    the aggressor side. Fields a kind does not carry are None.
+    """
+
+    v: Literal[1] = 1
+    venue: Name
+    symbol: Name
+    seq: Count  # feed-assigned, gap-free within a run
+    kind: TickKind
+    exch_ts_ns: Count
+    recv_ts_ns: Count
+    bid: Positive | None = None
+    bid_size: NonNegative | None = None
+    ask: Positive | None = None
+    ask_size: NonNegative | None = None
+    last: Positive | None = None
+    last_size: NonNegative | None = None
+    side: Side | None = None  # aggressor side of a trade
+
+    @property
+    def mid(self) -> float | None:
+        if self.bid is None or self.ask is None:
+            return None
+        return (self.bid + self.ask) / 2.0
+
+
+class Prediction(WireMessage, kw_only=True):
+    """The model's output for one tick, with the target position it implies."""
+
+    v: Literal[1] = 1
+    symbol: Name
+    tick_seq: Count
+    tick_ts_ns: Count
+    model_id: Name  # SHA-256 of the checkpoint
+    value: Finite
+    target_position: Finite  # base units
+    created_ns: Count
+
+
+class Target(WireMessage, kw_only=True):
+    """Wanted position for one symbol; the executor acts on the newest per symbol."""
+
+    v: Literal[1] = 1
+    id: Name
+    symbol: Name
+    target_position: Finite  # base units
+    ref_price: Positive
+    tick_seq: Count
+    tick_ts_ns: Count
+    created_ns: Count
+    ttl_ms: PositiveInt
+
+
+class OrderSubmitted(WireMessage, kw_only=True):
+    """An order the executor sent (to the paper engine or the exchange)."""
+
+    v: Literal[1] = 1
+    order_id: Name  # also the client order id sent to the exchange
+    target_id: Name
+    symbol: Name
+    side: Side
+    qty: Positive  # base units
+    ref_price: Positive
+    tick_seq: Count
+    ts_ns: Count
+
+
+class OrderRejected(WireMessage, kw_only=True):
+    """An order or target the executor refused, with a reason code."""
+
+    v: Literal[1] = 1
+    order_id: Name
+    target_id: Name
+    symbol: Name
+    side: Side | None
+    qty: NonNegative  # base units; 0 when the rejection is of a whole target
+    reason: RejectReason
+    detail: str
+    ts_ns: Count
+
+
+class Fill(WireMessage, kw_only=True):
+    """A (possibly partial) execution of an order."""
+
+    v: Literal[1] = 1
+    order_id: Name
+    symbol: Name
+    side: Side
+    qty: Positive  # base units
+    price: Positive
+    fee: Finite  # quote currency; negative would be a rebate
+    liquidity: Liquidity
+    tick_seq: Count  # the market tick the fill was priced against
+    ts_ns: Count
+
+
+class Position(WireMessage, kw_only=True):
+    """Position and PnL of one symbol after a fill or a mark-to-market."""
+
+    v: Literal[1] = 1
+    symbol: Name
+    qty: Finite  # base units, signed
+    avg_price: NonNegative  # 0 when flat
+    realized_pnl: Finite
+    unrealized_pnl: Finite
+    fees: Finite
+    equity: Finite  # realized + unrealized - fees, since the run started
+    ts_ns: Count
+
+
+class RiskEvent(WireMessage, kw_only=True):
+    """A risk state change, e.g. `circuit_breaker_tripped`, with its numbers."""
+
+    v: Literal[1] = 1
+    kind: Name
+    symbol: Name | None
+    values: dict[Name, Finite] = {}
+    detail: str = ""
+    ts_ns: Count = 0
+
+
+class FeedStatus(WireMessage, kw_only=True):
+    """The feed's connection state, sent on every change and on an interval."""
+
+    v: Literal[1] = 1
+    venue: Name
+    symbol: Name | None  # None: the whole feed
+    state: FeedState
+    detail: str
+    counters: dict[Name, Count] = {}
+    ts_ns: Count = 0
+
+
+class Eos(WireMessage, kw_only=True):
+    """End of stream: nothing follows from `source`; `last_seq` is its last tick."""
+
+    v: Literal[1] = 1
+    source: Name
+    last_seq: Count
+    ts_ns: Count
+
+
+class Hello(WireMessage, kw_only=True):
+    """Readiness probe a publisher sends until its expected subscribers answer."""
+
+    v: Literal[1] = 1
+    source: Name
+    ts_ns: Count
+
+
+class TickFileHeader(WireMessage, kw_only=True):
+    """First record of a tick file (see `common.tickfile`)."""
+
+    v: Literal[1] = 1
+    format_version: PositiveInt
+    venue: Name
+    symbols: Annotated[list[Name], Meta(min_length=1)]
+    source: str  # where the ticks came from: a capture, a live run, an import
+    created_ns: Count
+
+
+Message = (
+    Tick
+    | Prediction
+    | Target
+    | OrderSubmitted
+    | OrderRejected
+    | Fill
+    | Position
+    | RiskEvent
+    | FeedStatus
+    | Eos
+    | Hello
+    | TickFileHeader
+)
+
+MESSAGE_CLASSES: tuple[type, ...] = (
+    Tick,
+    Prediction,
+    Target,
+    OrderSubmitted,
+    OrderRejected,
+    Fill,
+    Position,
+    RiskEvent,
+    FeedStatus,
+    Eos,
+    Hello,
+    TickFileHeader,
+)

@@ -1,0 +1,218 @@
+"""Every ZeroMQ socket the project uses is built here, with its whole policy.
+
+| builder            | type | end     | high-water mark            | linger | other             |
+|--------------------|------|---------|----------------------------|--------|-------------------|
+| `publisher`        | PUB  | bind    | 0 (none) lossless, else 10k | 2 s    | eos gets out      |
+| `subscriber`       | SUB  | connect | 0 (none) lossless, else 10k | 0      | topic prefixes    |
+| `target_pusher`    | PUSH | connect | 16                         | 0      | IMMEDIATE, NOBLOCK |
+| `target_puller`    | PULL | bind    | 1000                       | 0      |                   |
+| `log_publisher`    | PUB  | connect | 10k                        | 1 s    | pyzmq log handler |
+| `log_collector`    | SUB  | bind    | 0 (none)                   | 0      | all topics        |
+
+Why: PUB drops at its mark and SUB does too, so a lossless replay lifts both;
+live mode keeps a mark and prefers fresh data. A PUSH blocks when no peer can
+take a message, so targets go out with `IMMEDIATE` (never queued for an absent
+executor) and `NOBLOCK` (a refused target is dropped and counted; the next one
+supersedes it). Long-lived ends bind; the executor binds the targets PULL so it
+can be restarted. Transient sockets close with a bounded linger so a dead peer
+never hangs shutdown.
+
+Readiness (no sleeps against the slow-joiner problem): before data flows, a
+publisher sends `Hello` probes; each expected subscriber, once it has received
+one, names itself on a REQ/REP side channel (`ready_addr`), so its data path is
+proven, not assumed. Only then does the publisher send data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+import zmq
+
+from common import wire
+from common.errors import ConfigError, HandshakeTimeout, WireError
+from common.messages import Hello
+
+LIVE_HWM: Final = 10_000
+TARGET_SEND_HWM: Final = 16
+TARGET_RECV_HWM: Final = 1_000
+PUB_LINGER_MS: Final = 2_000
+LOG_LINGER_MS: Final = 1_000
+HELLO_INTERVAL_S: Final = 0.02
+
+
+def publisher(ctx: zmq.Context, addr: str, *, lossless: bool = False) -> zmq.Socket:
+    """Bind a PUB socket; `lossless` lifts the high-water mark (replay)."""
+    sock = ctx.socket(zmq.PUB)
+    sock.setsockopt(zmq.SNDHWM, 0 if lossless else LIVE_HWM)
+    sock.setsockopt(zmq.LINGER, PUB_LINGER_MS)
+    return _bind(sock, addr)
+
+
+def subscriber(
+    ctx: zmq.Context, addr: str, topics: Iterable[bytes], *, lossless: bool = False
+) -> zmq.Socket:
+    """Connect a SUB socket to `addr`, subscribed to each topic prefix."""
+    sock = ctx.socket(zmq.SUB)
+    sock.setsockopt(zmq.RCVHWM, 0 if lossless else LIVE_HWM)
+    sock.setsockopt(zmq.LINGER, 0)
+    for prefix in topics:
+        sock.setsockopt(zmq.SUBSCRIBE, prefix)
+    return _connect(sock, addr)
+
+
+def target_pusher(ctx: zmq.Context, addr: str) -> zmq.Socket:
+    """Connect the model's PUSH to the executor; use `push_nowait` to send."""
+    sock = ctx.socket(zmq.PUSH)
+    sock.setsockopt(zmq.IMMEDIATE, 1)
+    sock.setsockopt(zmq.SNDHWM, TARGET_SEND_HWM)
+    sock.setsockopt(zmq.LINGER, 0)
+    return _connect(sock, addr)
+
+
+def target_puller(ctx: zmq.Context, addr: str) -> zmq.Socket:
+    """Bind the executor's PULL (the executor binds so it can restart)."""
+    sock = ctx.socket(zmq.PULL)
+    sock.setsockopt(zmq.RCVHWM, TARGET_RECV_HWM)
+    sock.setsockopt(zmq.LINGER, 0)
+    return _bind(sock, addr)
+
+
+def log_publisher(ctx: zmq.Context, addr: str) -> zmq.Socket:
+    """Connect a service's log PUB to the collector (the recorder binds)."""
+    sock = ctx.socket(zmq.PUB)
+    sock.setsockopt(zmq.SNDHWM, LIVE_HWM)
+    sock.setsockopt(zmq.LINGER, LOG_LINGER_MS)
+    return _connect(sock, addr)
+
+
+def log_collector(ctx: zmq.Context, addr: str) -> zmq.Socket:
+    """Bind the SUB that every service's log records arrive on."""
+    sock = ctx.socket(zmq.SUB)
+    sock.setsockopt(zmq.RCVHWM, 0)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.SUBSCRIBE, b"")
+    return _bind(sock, addr)
+
+
+def push_nowait(sock: zmq.Socket, payload: bytes) -> bool:
+    """Send one frame without blocking; False when no peer could take it."""
+    try:
+        sock.send(payload, zmq.NOBLOCK)
+    except zmq.Again:
+        return False
+    return True
+
+
+def wait_for_subscribers(
+    pub: zmq.Socket,
+    ready: zmq.Socket,
+    expected: Sequence[str],
+    *,
+    source: str,
+    timeout_s: float,
+) -> None:
+    """Send `Hello` on `pub` until every name in `expected` has said ready.
+
+    Args:
+        pub: the data publisher (already bound).
+        ready: a bound REP socket (see `ready_replier`).
+        expected: subscriber names, e.g. ``["model", "recorder"]``.
+        source: this publisher's name, carried in the probe.
+        timeout_s: how long to wait in all.
+
+    Raises:
+        HandshakeTimeout: naming the subscribers that never answered.
+    """
+    missing = set(expected)
+    deadline = time.monotonic() + timeout_s
+    poller = zmq.Poller()
+    poller.register(ready, zmq.POLLIN)
+    while missing:
+        remaining_s = deadline - time.monotonic()
+        if remaining_s <= 0:
+            raise HandshakeTimeout(sorted(missing), timeout_s)
+        pub.send(wire.HELLO_TOPIC, zmq.SNDMORE)
+        pub.send(wire.encode(Hello(source=source, ts_ns=time.time_ns())))
+        # The poll paces the probes and returns at once when a peer answers.
+        if poller.poll(int(min(HELLO_INTERVAL_S, remaining_s) * 1000)):
+            name = ready.recv().decode("utf-8", "replace")
+            ready.send(b"ok")
+            missing.discard(name)
+
+
+def ready_replier(ctx: zmq.Context, addr: str) -> zmq.Socket:
+    """Bind the REP socket subscribers report ready on."""
+    sock = ctx.socket(zmq.REP)
+    sock.setsockopt(zmq.LINGER, 0)
+    return _bind(sock, addr)
+
+
+def report_ready(
+    ctx: zmq.Context, sub: zmq.Socket, ready_addr: str, name: str, *, timeout_s: float
+) -> list[tuple[bytes, bytes]]:
+    """Wait for a `Hello` on `sub`, then tell the publisher `name` is ready.
+
+    `sub` is subscribed to `hello` for the duration. Any other frames that
+    arrive first are returned, in order, so the caller loses nothing.
+
+    Raises:
+        HandshakeTimeout: no probe, or no answer on `ready_addr`, in time.
+    """
+    deadline = time.monotonic() + timeout_s
+    early: list[tuple[bytes, bytes]] = []
+    sub.setsockopt(zmq.SUBSCRIBE, wire.HELLO_TOPIC)
+    try:
+        while not _received_hello(sub, deadline, early):
+            if time.monotonic() >= deadline:
+                raise HandshakeTimeout([f"hello for {name}"], timeout_s)
+    finally:
+        sub.setsockopt(zmq.UNSUBSCRIBE, wire.HELLO_TOPIC)
+    with ctx.socket(zmq.REQ) as req:
+        req.setsockopt(zmq.LINGER, 0)
+        _connect(req, ready_addr)
+        req.send(name.encode())
+        if not req.poll(_ms_until(deadline)):
+            raise HandshakeTimeout([f"ready reply for {name}"], timeout_s)
+        req.recv()
+    return early
+
+
+def _received_hello(sub: zmq.Socket, deadline: float, early: list[tuple[bytes, bytes]]) -> bool:
+    if not sub.poll(_ms_until(deadline)):
+        return False
+    parts = sub.recv_multipart()
+    if len(parts) != 2:
+        return False  # not our framing; the caller's decoder will count it later
+    topic, payload = parts
+    if topic != wire.HELLO_TOPIC:
+        early.append((topic, payload))
+        return False
+    try:
+        return isinstance(wire.decode(payload), Hello)
+    except WireError:
+        return False
+
+
+def _ms_until(deadline: float) -> int:
+    return max(0, int((deadline - time.monotonic()) * 1000))
+
+
+def _bind(sock: zmq.Socket, addr: str) -> zmq.Socket:
+    try:
+        sock.bind(addr)
+    except zmq.ZMQError as e:
+        sock.close(linger=0)
+        raise ConfigError(f"cannot bind {addr}: {e}") from e
+    return sock
+
+
+def _connect(sock: zmq.Socket, addr: str) -> zmq.Socket:
+    try:
+        sock.connect(addr)
+    except zmq.ZMQError as e:
+        sock.close(linger=0)
+        raise ConfigError(f"cannot connect to {addr}: {e}") from e
+    return sock

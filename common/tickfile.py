@@ -1,0 +1,267 @@
+"""The tick file: what the recorder writes and the feed replays.
+
+Layout (optionally inside one gzip stream; the reader detects gzip by its
+magic bytes, the writer compresses when the name ends in ``.gz``)::
+
+    b"PLRTICKS"                         8-byte magic
+    record: >I length, >I CRC-32, payload   the first is a `TickFileHeader`,
+    record: ...                             every later one a `Tick`
+
+Each payload is the wire encoding of its message (`common.wire`), so a file
+holds exactly what went over the socket. The length and CRC make a torn or
+damaged tail detectable: the reader never stops silently, it raises
+`TickFileCorrupt` carrying how many good ticks came before. Reading streams
+in fixed-size chunks, so memory stays flat whatever the file's size.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, Final
+
+from common import wire
+from common.errors import TickFileCorrupt, TickFileHeaderError, WireError
+from common.messages import Tick, TickFileHeader
+
+MAGIC: Final = b"PLRTICKS"
+FORMAT_VERSION: Final = 1
+_RECORD_HEAD: Final = struct.Struct(">II")
+_CHUNK_BYTES: Final = 1 << 20
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+
+
+class TickFileWriter:
+    """Append ticks to a new tick file; use as a context manager.
+
+    `compress` defaults to whether the name ends in ``.gz``.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        header: TickFileHeader,
+        *,
+        compress: bool | None = None,
+        compresslevel: int = 6,
+    ) -> None:
+        self.path = Path(path)
+        if compress is None:
+            compress = self.path.name.endswith(".gz")
+        raw: BinaryIO = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        if compress:
+            self._file: BinaryIO = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=compresslevel)
+            self._raw: BinaryIO | None = raw
+        else:
+            self._file, self._raw = raw, None
+        self.count = 0
+        self._file.write(MAGIC)
+        self._write_record(wire.encode(header))
+
+    def write(self, tick: Tick) -> None:
+        self._write_record(wire.encode(tick))
+        self.count += 1
+
+    def write_all(self, ticks: Sequence[Tick] | Iterator[Tick]) -> None:
+        for tick in ticks:
+            self.write(tick)
+
+    def flush(self) -> None:
+        """Push buffered records to the OS (a crash then loses nothing flushed)."""
+        self._file.flush()
+        if self._raw is not None:
+            self._raw.flush()
+
+    def close(self) -> None:
+        self._file.close()
+        if self._raw is not None:
+            self._raw.close()
+
+    def _write_record(self, payload: bytes) -> None:
+        self._file.write(_RECORD_HEAD.pack(len(payload), zlib.crc32(payload)))
+        self._file.write(payload)
+
+    def __enter__(self) -> TickFileWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class TickFileReader:
+    """Stream the ticks of one file; the header is read and checked on open.
+
+    Args:
+        path: the file.
+        venue: if given, the header's venue must equal it.
+        symbols: if given, the header must list every one of them.
+
+    Raises:
+        TickFileHeaderError: on open, for a missing file, a file that is not a
+            tick file, an unknown format version or a header that does not match.
+        TickFileCorrupt: while iterating, for a torn or damaged record.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        venue: str | None = None,
+        symbols: Sequence[str] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.count = 0
+        self._buffer = b""
+        self._offset = 0
+        self._inflater: zlib._Decompress | None = None
+        self._cut_short = False
+        self._file = self._open()
+        try:
+            self.header = self._read_header()
+            self._check_expected(venue, symbols)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def __iter__(self) -> Iterator[Tick]:
+        while True:
+            payload = self._next_payload()
+            if payload is None:
+                return
+            try:
+                tick = wire.decode(payload)
+            except WireError as e:
+                raise TickFileCorrupt(self.path, self.count, f"bad record ({e})") from None
+            if not isinstance(tick, Tick):
+                raise TickFileCorrupt(self.path, self.count, f"{type(tick).__name__} record")
+            self.count += 1
+            yield tick
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> TickFileReader:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _open(self) -> BinaryIO:
+        try:
+            raw = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        except OSError as e:
+            raise TickFileHeaderError(self.path, f"cannot open ({e.strerror})") from None
+        # Inflate by hand rather than through GzipFile: a torn gzip tail must
+        # still yield every record before the tear, then say where it broke.
+        self._inflater = zlib.decompressobj(wbits=31) if raw.peek(2)[:2] == _GZIP_MAGIC else None
+        self._cut_short = False
+        return raw
+
+    def _read_header(self) -> TickFileHeader:
+        if self._take(len(MAGIC)) != MAGIC:
+            raise TickFileHeaderError(self.path, "not a tick file (bad magic bytes)")
+        try:
+            payload = self._next_payload()
+            header = wire.decode(payload) if payload is not None else None
+        except (TickFileCorrupt, WireError) as e:
+            raise TickFileHeaderError(self.path, f"unreadable header ({e})") from None
+        if not isinstance(header, TickFileHeader):
+            raise TickFileHeaderError(self.path, "first record is not a header")
+        if header.format_version != FORMAT_VERSION:
+            raise TickFileHeaderError(
+                self.path, f"format version {header.format_version}, expected {FORMAT_VERSION}"
+            )
+        return header
+
+    def _check_expected(self, venue: str | None, symbols: Sequence[str] | None) -> None:
+        if venue is not None and self.header.venue != venue:
+            raise TickFileHeaderError(self.path, f"venue {self.header.venue!r}, expected {venue!r}")
+        missing = [s for s in symbols or () if s not in self.header.symbols]
+        if missing:
+            raise TickFileHeaderError(
+                self.path, f"symbols {self.header.symbols} lack {', '.join(missing)}"
+            )
+
+    def _next_payload(self) -> bytes | None:
+        head = self._take(_RECORD_HEAD.size)
+        if not head:
+            if self._cut_short:
+                raise TickFileCorrupt(self.path, self.count, "compressed stream cut short")
+            return None  # a clean end: exactly at a record boundary
+        if len(head) < _RECORD_HEAD.size:
+            raise TickFileCorrupt(self.path, self.count, "truncated record header")
+        length, crc = _RECORD_HEAD.unpack(head)
+        if length > wire.MAX_PAYLOAD_BYTES:
+            raise TickFileCorrupt(self.path, self.count, f"record length {length} is implausible")
+        payload = self._take(length)
+        if len(payload) < length:
+            raise TickFileCorrupt(self.path, self.count, "truncated record")
+        if zlib.crc32(payload) != crc:
+            raise TickFileCorrupt(self.path, self.count, "record checksum mismatch")
+        return payload
+
+    def _take(self, size: int) -> bytes:
+        # Serve from the current chunk; refill from the file only at its end.
+        end = self._offset + size
+        if end <= len(self._buffer):
+            piece = self._buffer[self._offset : end]
+            self._offset = end
+            return piece
+        pieces = [self._buffer[self._offset :]]
+        have = len(pieces[0])
+        while have < size:
+            chunk = self._read_chunk()
+            if not chunk:
+                break
+            pieces.append(chunk)
+            have += len(chunk)
+        self._buffer = b"".join(pieces)
+        self._offset = min(size, len(self._buffer))
+        return self._buffer[: self._offset]
+
+    def _read_chunk(self) -> bytes:
+        """Return the next bytes of the record stream; b"" only at its end."""
+        while True:
+            raw = self._file.read(_CHUNK_BYTES)
+            if self._inflater is None:
+                return raw
+            if not raw:
+                self._cut_short = not self._inflater.eof
+                return b""
+            try:
+                data = self._inflater.decompress(raw)
+                if self._inflater.eof and self._inflater.unused_data:
+                    data += self._next_gzip_member(self._inflater.unused_data)
+            except zlib.error as e:
+                problem = f"compressed stream damaged ({e})"
+                raise TickFileCorrupt(self.path, self.count, problem) from None
+            if data:
+                return data
+
+    def _next_gzip_member(self, start: bytes) -> bytes:
+        self._inflater = zlib.decompressobj(wbits=31)
+        return self._inflater.decompress(start)
+
+
+def iter_ticks(path: Path | str) -> Iterator[Tick]:
+    """Yield every tick of a file (header checked, tail verified)."""
+    with TickFileReader(path) as reader:
+        yield from reader
+
+
+def new_header(venue: str, symbols: Sequence[str], source: str, created_ns: int) -> TickFileHeader:
+    return TickFileHeader(
+        format_version=FORMAT_VERSION,
+        venue=venue,
+        symbols=list(symbols),
+        source=source,
+        created_ns=created_ns,
+    )

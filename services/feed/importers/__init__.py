@@ -1,0 +1,1 @@
+"""Importers: turn other people's market-data files into tick files."""

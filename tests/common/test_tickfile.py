@@ -1,0 +1,155 @@
+"""Tick files: round trip, flat memory, torn tails and wrong headers reported."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import psutil
+import pytest
+
+from common.errors import TickFileCorrupt, TickFileHeaderError
+from common.tickfile import MAGIC, TickFileReader, TickFileWriter, iter_ticks, new_header
+from tests.factories import T0_NS, make_tick, make_trade, replace
+
+HEADER = new_header("kraken", ["BTC/USD"], "test", T0_NS)
+
+
+def _ticks(count: int):
+    base = make_tick()
+    for seq in range(1, count + 1):
+        yield replace(base, seq=seq, exch_ts_ns=T0_NS + seq, bid=100.0 + seq % 97, ask=200.0)
+
+
+def _write(path: Path, count: int) -> None:
+    with TickFileWriter(path, HEADER) as writer:
+        writer.write_all(_ticks(count))
+
+
+@pytest.mark.parametrize("name", ["plain.ticks", "packed.ticks.gz"])
+def test_round_trip_keeps_every_tick_and_the_header(tmp_path: Path, name: str) -> None:
+    """What is written is read back exactly, compressed or not."""
+    ticks = [*_ticks(500), make_trade(seq=501)]
+    with TickFileWriter(tmp_path / name, HEADER) as writer:
+        writer.write_all(ticks)
+    with TickFileReader(tmp_path / name) as reader:
+        assert reader.header == HEADER
+        assert list(reader) == ticks
+        assert reader.count == len(ticks)
+
+
+def test_compressed_file_is_gzip_and_plain_is_not(tmp_path: Path) -> None:
+    """The `.gz` name selects gzip; the reader needs no hint."""
+    _write(tmp_path / "a.ticks.gz", 10)
+    _write(tmp_path / "a.ticks", 10)
+    assert gzip.open(tmp_path / "a.ticks.gz").read(len(MAGIC)) == MAGIC
+    assert (tmp_path / "a.ticks").read_bytes()[: len(MAGIC)] == MAGIC
+
+
+def test_million_ticks_round_trip_with_flat_memory(tmp_path: Path) -> None:
+    """Writing and reading 1,000,000 ticks streams: memory does not grow with the file."""
+    path = tmp_path / "million.ticks"
+    process = psutil.Process()
+    with TickFileWriter(path, HEADER) as writer:
+        for tick in _ticks(1_000_000):
+            writer.write(tick)
+            if tick.seq == 100_000:
+                rss_after_100k_written = process.memory_info().rss
+        rss_after_all_written = process.memory_info().rss
+    count = 0
+    expected_seq = 0
+    with TickFileReader(path) as reader:
+        for tick in reader:
+            expected_seq += 1
+            assert tick.seq == expected_seq
+            count += 1
+            if count == 100_000:
+                rss_after_100k_read = process.memory_info().rss
+        rss_after_all_read = process.memory_info().rss
+    assert count == 1_000_000
+    # Keeping the ticks would cost well over 100 MB; streaming costs nothing per tick.
+    assert rss_after_all_written - rss_after_100k_written < 16 * 2**20
+    assert rss_after_all_read - rss_after_100k_read < 16 * 2**20
+
+
+@pytest.mark.parametrize(
+    ("name", "cut_bytes"),
+    [("cut.ticks", 7), ("cut.ticks.gz", 300), ("cut_trailer.ticks.gz", 4)],
+)
+def test_truncated_file_reports_the_good_record_count(
+    tmp_path: Path, name: str, cut_bytes: int
+) -> None:
+    """A torn tail is an error that says how many ticks were good, never a silent end."""
+    path = tmp_path / name
+    _write(path, 1000)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - cut_bytes])
+    read: list[object] = []
+    with pytest.raises(TickFileCorrupt) as caught:
+        for tick in iter_ticks(path):
+            read.append(tick)
+    assert caught.value.good_records == len(read)
+    # Cutting only the gzip trailer loses no record, but is still reported.
+    assert 500 < len(read) <= 1000
+
+
+def test_flipped_byte_is_caught_by_the_record_checksum(tmp_path: Path) -> None:
+    """Damage inside a record is detected, with the count of good ticks before it."""
+    path = tmp_path / "flip.ticks"
+    _write(path, 100)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    path.write_bytes(bytes(data))
+    with pytest.raises(TickFileCorrupt) as caught:
+        list(iter_ticks(path))
+    assert 40 < caught.value.good_records < 60
+
+
+def test_file_cut_at_a_record_boundary_reads_cleanly(tmp_path: Path) -> None:
+    """Stopping exactly between records is a complete (shorter) file."""
+    path = tmp_path / "boundary.ticks"
+    _write(path, 0)
+    assert list(iter_ticks(path)) == []
+
+
+def test_reader_rejects_a_header_that_does_not_match(tmp_path: Path) -> None:
+    """Asking for a venue or symbol the file does not hold fails on open."""
+    path = tmp_path / "h.ticks"
+    _write(path, 3)
+    with pytest.raises(TickFileHeaderError, match="venue"):
+        TickFileReader(path, venue="binance")
+    with pytest.raises(TickFileHeaderError, match="ETH/USD"):
+        TickFileReader(path, symbols=["BTC/USD", "ETH/USD"])
+    with TickFileReader(path, venue="kraken", symbols=["BTC/USD"]) as reader:
+        assert reader.count == 0
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"NOTTICKS" + b"\x00" * 20, MAGIC, MAGIC + b"\x00\x00\x00\x05\x00\x00\x00\x00hello"],
+)
+def test_reader_rejects_what_is_not_a_tick_file(tmp_path: Path, content: bytes) -> None:
+    """Empty, foreign or headerless files are refused with a header error."""
+    path = tmp_path / "bad.ticks"
+    path.write_bytes(content)
+    with pytest.raises(TickFileHeaderError):
+        TickFileReader(path)
+
+
+def test_reader_rejects_a_missing_file(tmp_path: Path) -> None:
+    """A wrong path is one clear error, not an OSError traceback."""
+    with pytest.raises(TickFileHeaderError, match="cannot open"):
+        TickFileReader(tmp_path / "absent.ticks")
+
+
+def test_bundled_recording_reads_completely() -> None:
+    """The shipped recording is intact: 85,175 BTC/USDT ticks, gap-free sequence."""
+    from tests.conftest import PROJECT_ROOT
+
+    path = PROJECT_ROOT / "data" / "binance_btcusdt_spot_2024-08-08_10min.ticks.gz"
+    with TickFileReader(path, venue="binance", symbols=["BTC/USDT"]) as reader:
+        last_seq = 0
+        for tick in reader:
+            assert tick.seq == last_seq + 1
+            last_seq = tick.seq
+    assert last_seq == 85_175

@@ -1,0 +1,224 @@
+"""The codec: golden bytes both ways, and nothing but WireError on bad input."""
+
+from __future__ import annotations
+
+import math
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from common import wire
+from common.errors import (
+    InvalidField,
+    MalformedPayload,
+    OversizeMessage,
+    UnknownMessageType,
+    UnsupportedVersion,
+    WireError,
+)
+from common.messages import Eos, Tick
+from tests.factories import T0_NS, make_tick, make_trade, one_of_each
+
+K = "kraken"
+SYM = "BTC/USD"
+# Every message of `one_of_each()`, written out field by field with the msgpack
+# package, an encoder independent of the codec under test.
+EXPECTED_ARRAYS = [
+    ["Tick", 1, K, SYM, 1, "quote", T0_NS, T0_NS + 1000, 61837.5, 0.25, 61837.75, 1.5,
+     None, None, None],
+    ["Tick", 1, K, SYM, 1, "trade", T0_NS, T0_NS + 1000, None, None, None, None,
+     61837.5, 0.02, "sell"],
+    ["Prediction", 1, SYM, 7, T0_NS, "ab12" * 16, -0.00125, -0.5, T0_NS + 5],
+    ["Target", 1, "t-1", SYM, 0.5, 61837.5, 7, T0_NS, T0_NS + 5, 2000],
+    ["OrderSubmitted", 1, "o-1", "t-1", SYM, "buy", 0.5, 61837.75, 7, T0_NS + 9],
+    ["OrderRejected", 1, "o-2", "t-2", SYM, "sell", 3.0, "max_position", "position 3.5 > 1",
+     T0_NS + 10],
+    ["Fill", 1, "o-1", SYM, "buy", 0.25, 61837.75, 61.84, "taker", 8, T0_NS + 11],
+    ["Position", 1, SYM, 0.25, 61837.75, 0.0, -0.0625, 61.84, -61.9025, T0_NS + 12],
+    ["RiskEvent", 1, "circuit_breaker_tripped", None, {"drawdown": 105.5, "max_loss": 100.0},
+     "drawdown over limit", T0_NS + 13],
+    ["FeedStatus", 1, K, SYM, "live", "snapshot received",
+     {"messages": 12, "checksum_failures": 0}, T0_NS + 14],
+    ["Eos", 1, "feed", 85175, T0_NS + 15],
+    ["Hello", 1, "feed", T0_NS + 16],
+    ["TickFileHeader", 1, 1, "binance", ["BTC/USDT"], "test", T0_NS],
+]
+
+
+def _pack(items: list[object]) -> bytes:
+    return msgpack.packb(items, use_bin_type=True)
+
+
+@pytest.mark.parametrize("index", range(len(EXPECTED_ARRAYS)))
+def test_encode_matches_golden_bytes_for_every_message_type(index: int) -> None:
+    """Each message encodes to exactly the documented [type, v, *fields] array."""
+    message = one_of_each()[index]
+    assert wire.encode(message) == _pack(EXPECTED_ARRAYS[index])
+
+
+@pytest.mark.parametrize("index", range(len(EXPECTED_ARRAYS)))
+def test_decode_of_golden_bytes_gives_the_message(index: int) -> None:
+    """The golden bytes decode back to an equal message of the same class."""
+    message = one_of_each()[index]
+    decoded = wire.decode(_pack(EXPECTED_ARRAYS[index]))
+    assert type(decoded) is type(message)
+    assert decoded == message
+
+
+def test_eos_golden_bytes_are_pinned_literally() -> None:
+    """A byte-level pin: a change of encoding library or layout shows up here."""
+    raw = bytes.fromhex("95a3456f7301a466656564ce00014cb7cf17e9e607e8a01953")
+    assert wire.encode(Eos(source="feed", last_seq=85175, ts_ns=T0_NS + 15)) == raw
+    assert wire.decode(raw) == Eos(source="feed", last_seq=85175, ts_ns=T0_NS + 15)
+
+
+def test_every_message_class_is_covered_by_the_golden_list() -> None:
+    """No message type escapes the golden-bytes tests."""
+    from common.messages import MESSAGE_CLASSES
+
+    assert {type(m) for m in one_of_each()} == set(MESSAGE_CLASSES)
+
+
+def _tick_array(**changes: object) -> list[object]:
+    names = ["venue", "symbol", "seq", "kind", "exch_ts_ns", "recv_ts_ns", "bid", "bid_size",
+             "ask", "ask_size", "last", "last_size", "side"]
+    items = list(EXPECTED_ARRAYS[0])
+    for name, value in changes.items():
+        items[2 + names.index(name)] = value
+    return items
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"bid": math.nan}, "bid"),
+        ({"ask": math.inf}, "ask"),
+        ({"bid": -1.0}, "bid"),
+        ({"bid": 0.0}, "bid"),
+        ({"bid_size": -0.5}, "bid_size"),
+        ({"seq": -1}, "seq"),
+        ({"seq": 1.5}, "seq"),
+        ({"symbol": ""}, "symbol"),
+        ({"venue": 5}, "venue"),
+        ({"kind": "bogus"}, "kind"),
+        ({"bid": 61838.0}, "bid"),  # crossed: bid above ask
+        ({"bid": 61837.75}, "bid"),  # locked: bid equal to ask
+        ({"ask": None}, "ask"),  # a quote without an ask
+    ],
+)
+def test_decode_rejects_bad_tick_field_naming_it(changes: dict[str, object], field: str) -> None:
+    """Non-finite, non-positive, mistyped or crossed values are refused by field name."""
+    with pytest.raises(InvalidField) as caught:
+        wire.decode(_pack(_tick_array(**changes)))
+    assert caught.value.field == field
+    assert caught.value.msg_type == "Tick"
+
+
+def test_decode_rejects_a_trade_without_side() -> None:
+    """A trade tick must say which side was the aggressor."""
+    items = list(EXPECTED_ARRAYS[1])
+    items[-1] = None
+    with pytest.raises(InvalidField) as caught:
+        wire.decode(_pack(items))
+    assert caught.value.field == "side"
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        (b"", MalformedPayload),
+        (b"\xc1", MalformedPayload),  # a byte msgpack never uses
+        (_pack({"type": "Tick"}), MalformedPayload),
+        (_pack(["Tick"]), MalformedPayload),
+        (_pack(["Nope", 1]), UnknownMessageType),
+        (_pack([7, 1]), UnknownMessageType),
+        (_pack(["Tick", 2, *EXPECTED_ARRAYS[0][2:]]), UnsupportedVersion),
+        (_pack(["Eos", 1, "feed", 1]), MalformedPayload),  # a field missing
+        (_pack(["Eos", 1, "feed", 1, 2, 3]), MalformedPayload),  # a field too many
+        (b"\x00" * (wire.MAX_PAYLOAD_BYTES + 1), OversizeMessage),
+    ],
+)
+def test_decode_classifies_malformed_payloads(payload: bytes, error: type[WireError]) -> None:
+    """Each kind of bad payload raises its own WireError subclass."""
+    with pytest.raises(error):
+        wire.decode(payload)
+
+
+def test_decode_refuses_a_non_bytes_payload() -> None:
+    """Passing something that is not bytes is a WireError, not a TypeError."""
+    with pytest.raises(MalformedPayload):
+        wire.decode("Tick")  # type: ignore[arg-type]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.binary(max_size=512))
+def test_decode_of_random_bytes_only_raises_wire_errors(payload: bytes) -> None:
+    """Garbage never escapes as KeyError, TypeError or a crash."""
+    try:
+        wire.decode(payload)
+    except WireError:
+        pass
+
+
+_json_like = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from([row[0] for row in EXPECTED_ARRAYS]),
+    st.integers(min_value=0, max_value=2),
+    st.lists(_json_like, max_size=16),
+)
+def test_decode_of_plausible_arrays_only_raises_wire_errors(
+    msg_type: str, version: int, fields: list[object]
+) -> None:
+    """Arrays that look like messages but carry random fields fail cleanly."""
+    try:
+        wire.decode(_pack([msg_type, version, *fields]))
+    except WireError:
+        pass
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.floats(min_value=1e-6, max_value=1e9),
+    st.floats(min_value=1e-9, max_value=1.0),
+    st.integers(min_value=0, max_value=2**63 - 1),
+)
+def test_valid_ticks_round_trip(bid: float, spread: float, seq: int) -> None:
+    """Any valid quote survives encode then decode unchanged."""
+    tick = make_tick(bid=bid, ask=bid * (1 + spread) + 1e-6, seq=seq)
+    assert wire.decode(wire.encode(tick)) == tick
+
+
+def test_topics_name_the_symbol_or_kind() -> None:
+    """Subscribers filter by these prefixes, so they are part of the contract."""
+    messages = one_of_each()
+    topics = [wire.topic(m) for m in messages if type(m).__name__ not in ("Target", "TickFileHeader")]
+    assert topics == [
+        b"tick.BTC/USD", b"tick.BTC/USD", b"pred.BTC/USD", b"order.BTC/USD", b"reject.BTC/USD",
+        b"fill.BTC/USD", b"position.BTC/USD", b"risk.circuit_breaker_tripped", b"feed.status",
+        b"eos", b"hello",
+    ]
+
+
+def test_validate_returns_a_valid_message_and_refuses_a_crossed_one() -> None:
+    """`validate` lets importers check a message they built without sending it."""
+    good = make_trade()
+    assert wire.validate(good) is good
+    with pytest.raises(InvalidField):
+        wire.validate(make_tick(bid=2.0, ask=1.0))
+
+
+def test_a_decoded_tick_is_immutable() -> None:
+    """Messages never change once built."""
+    tick = wire.decode(wire.encode(make_tick()))
+    assert isinstance(tick, Tick)
+    with pytest.raises(AttributeError):
+        tick.bid = 1.0  # type: ignore[misc]

@@ -1,0 +1,42 @@
+"""Shared fixtures: a leak-checked ZeroMQ context and condition waits."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import zmq
+
+# Slow machines set PLR_TEST_TIMEOUT_SCALE=3 (or more); every wait scales by it.
+TIMEOUT_SCALE = float(os.environ.get("PLR_TEST_TIMEOUT_SCALE", "1"))
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def scaled(timeout_s: float) -> float:
+    return timeout_s * TIMEOUT_SCALE
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll `predicate` until it holds; fail the test naming `what` if it never does."""
+    deadline = time.monotonic() + scaled(timeout_s)
+    event = threading.Event()
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {scaled(timeout_s):g} s waiting for {what}")
+        event.wait(0.01)  # a polling interval, not a synchronisation sleep
+
+
+@pytest.fixture
+def zmq_ctx() -> Iterator[zmq.Context]:
+    """A context that fails the test if any socket is left open, and never hangs."""
+    ctx = zmq.Context()
+    yield ctx
+    # pyzmq tracks the context's sockets weakly; anything still open leaked.
+    leaked = [s for s in list(ctx._sockets) if not s.closed]
+    ctx.destroy(linger=0)  # closes the leaked ones too, so teardown cannot hang
+    assert not leaked, f"{len(leaked)} socket(s) left open by the test"

@@ -1,0 +1,106 @@
+"""Valid messages for tests; a test overrides only the field it is about."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from common.messages import (
+    Eos,
+    FeedState,
+    FeedStatus,
+    Fill,
+    Hello,
+    Liquidity,
+    OrderRejected,
+    OrderSubmitted,
+    Position,
+    Prediction,
+    RejectReason,
+    RiskEvent,
+    Side,
+    Target,
+    Tick,
+    TickFileHeader,
+    TickKind,
+)
+
+T0_NS = 1_723_161_254_087_891_268
+
+
+def make_tick(**overrides: Any) -> Tick:
+    fields: dict[str, Any] = dict(
+        venue="kraken",
+        symbol="BTC/USD",
+        seq=1,
+        kind=TickKind.QUOTE,
+        exch_ts_ns=T0_NS,
+        recv_ts_ns=T0_NS + 1_000,
+        bid=61837.5,
+        bid_size=0.25,
+        ask=61837.75,
+        ask_size=1.5,
+    )
+    fields.update(overrides)
+    return Tick(**fields)
+
+
+def make_trade(**overrides: Any) -> Tick:
+    fields: dict[str, Any] = dict(
+        kind=TickKind.TRADE, bid=None, bid_size=None, ask=None, ask_size=None,
+        last=61837.5, last_size=0.02, side=Side.SELL,
+    )
+    fields.update(overrides)
+    return make_tick(**fields)
+
+
+def replace(message: Any, **changes: Any) -> Any:
+    return msgspec.structs.replace(message, **changes)
+
+
+def one_of_each() -> list[Any]:
+    """One valid instance of every message type, in a fixed order."""
+    return [
+        make_tick(),
+        make_trade(),
+        Prediction(
+            symbol="BTC/USD", tick_seq=7, tick_ts_ns=T0_NS, model_id="ab12" * 16,
+            value=-0.00125, target_position=-0.5, created_ns=T0_NS + 5,
+        ),
+        Target(
+            id="t-1", symbol="BTC/USD", target_position=0.5, ref_price=61837.5, tick_seq=7,
+            tick_ts_ns=T0_NS, created_ns=T0_NS + 5, ttl_ms=2000,
+        ),
+        OrderSubmitted(
+            order_id="o-1", target_id="t-1", symbol="BTC/USD", side=Side.BUY, qty=0.5,
+            ref_price=61837.75, tick_seq=7, ts_ns=T0_NS + 9,
+        ),
+        OrderRejected(
+            order_id="o-2", target_id="t-2", symbol="BTC/USD", side=Side.SELL, qty=3.0,
+            reason=RejectReason.MAX_POSITION, detail="position 3.5 > 1", ts_ns=T0_NS + 10,
+        ),
+        Fill(
+            order_id="o-1", symbol="BTC/USD", side=Side.BUY, qty=0.25, price=61837.75,
+            fee=61.84, liquidity=Liquidity.TAKER, tick_seq=8, ts_ns=T0_NS + 11,
+        ),
+        Position(
+            symbol="BTC/USD", qty=0.25, avg_price=61837.75, realized_pnl=0.0,
+            unrealized_pnl=-0.0625, fees=61.84, equity=-61.9025, ts_ns=T0_NS + 12,
+        ),
+        RiskEvent(
+            kind="circuit_breaker_tripped", symbol=None,
+            values={"drawdown": 105.5, "max_loss": 100.0}, detail="drawdown over limit",
+            ts_ns=T0_NS + 13,
+        ),
+        FeedStatus(
+            venue="kraken", symbol="BTC/USD", state=FeedState.LIVE, detail="snapshot received",
+            counters={"messages": 12, "checksum_failures": 0}, ts_ns=T0_NS + 14,
+        ),
+        Eos(source="feed", last_seq=85175, ts_ns=T0_NS + 15),
+        Hello(source="feed", ts_ns=T0_NS + 16),
+        TickFileHeader(
+            format_version=1, venue="binance", symbols=["BTC/USDT"], source="test",
+            created_ns=T0_NS,
+        ),
+    ]
