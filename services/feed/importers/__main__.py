@@ -45,13 +45,17 @@ def _import_binance(inputs: list[Path], out: Path, max_seconds: float | None) ->
     header = new_header(binance.VENUE, [first.symbol], source, time.time_ns())
     partial = out.with_name(out.name + ".partial")
     compress = out.name.endswith(".gz")
-    with TickFileWriter(partial, header, compress=compress, compresslevel=9) as writer:
-        writer.write(first)
-        for tick in ticks:
-            if tick.symbol != first.symbol:
-                raise PipelineError(f"one symbol per file: {first.symbol} then {tick.symbol}")
-            writer.write(tick)
-        count = writer.count
+    try:
+        with TickFileWriter(partial, header, compress=compress, compresslevel=9) as writer:
+            writer.write(first)
+            for tick in ticks:
+                if tick.symbol != first.symbol:
+                    raise PipelineError(f"one symbol per file: {first.symbol} then {tick.symbol}")
+                writer.write(tick)
+            count = writer.count
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(out)  # a half-written file never carries the final name
     print(f"wrote {count} ticks to {out} (skipped: {dict(skipped) or 'nothing'})")
     return 0

@@ -1,0 +1,72 @@
+"""Run ids and directories; log records shipped over ZeroMQ."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import zmq
+
+from common import sockets
+from common.errors import ConfigError
+from common.logs import format_log_frames, setup_logging
+from common.runs import check_run_id, new_run_id, run_dir
+from tests.conftest import scaled
+
+
+def test_run_ids_sort_by_time_and_are_unique() -> None:
+    """Later runs sort after earlier ones; ids made together never collide."""
+    t0 = 1_795_600_000_000_000_000
+    ordered = [new_run_id(t0 + step * 1_000_000) for step in (0, 1, 1000, 86_400_000)]
+    assert ordered == sorted(ordered)
+    same_instant = {new_run_id(t0) for _ in range(200)}
+    assert len(same_instant) == 200
+    assert all(check_run_id(run_id) == run_id for run_id in same_instant)
+
+
+@pytest.mark.parametrize("bad", ["..", "../escape", "a/b", "", "x" * 200, " lead"])
+def test_run_id_that_could_escape_the_artifacts_dir_is_refused(bad: str) -> None:
+    """A run id is a single safe folder name."""
+    with pytest.raises(ConfigError):
+        check_run_id(bad)
+
+
+def test_run_dir_is_created_under_the_artifacts_dir(tmp_path: Path) -> None:
+    """experiments/artifacts/<run_id>/ exists after run_dir."""
+    path = run_dir(tmp_path / "experiments" / "artifacts", "20261125T000000.000Z-abcdef")
+    assert path.is_dir()
+    assert path.parent.name == "artifacts"
+
+
+def test_log_records_arrive_at_the_collector_naming_their_service(
+    zmq_ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """A service's log line crosses ZeroMQ and becomes a run.log line naming it."""
+    addr = f"ipc://{tmp_path}/logs"
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level
+    with sockets.log_collector(zmq_ctx, addr) as collector:
+        log_sock = setup_logging("model", zmq_ctx, addr)
+        assert log_sock is not None
+        try:
+            line = None
+            # PUB->SUB joins asynchronously: repeat the record until one arrives.
+            for _ in range(int(scaled(300))):
+                logging.getLogger("services.model").warning("dropped %d targets", 3)
+                if collector.poll(10):
+                    line = format_log_frames(collector.recv_multipart())
+                    break
+        finally:
+            root.handlers[:] = saved[0]
+            root.setLevel(saved[1])
+            log_sock.close()
+    assert line is not None
+    assert line.startswith("[model] ")
+    assert "WARNING services.model: dropped 3 targets" in line
+
+
+def test_frames_that_are_not_log_records_are_ignored() -> None:
+    """A stray frame on the log socket does not become a run.log line."""
+    assert format_log_frames([b"only one frame"]) is None
+    assert format_log_frames([b"", b"text"]) is None

@@ -1,0 +1,125 @@
+"""Socket policy and the readiness handshake, on real loopback sockets."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import zmq
+
+from common import sockets, wire
+from common.errors import ConfigError, HandshakeTimeout
+from common.messages import Tick
+from tests.conftest import scaled
+from tests.factories import make_tick, replace
+
+
+def _endpoint(sock: zmq.Socket) -> str:
+    return sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+
+
+def test_handshake_makes_100k_ticks_lossless_to_a_late_subscriber(zmq_ctx: zmq.Context) -> None:
+    """A subscriber that connects after the publisher bound still gets every tick, in order."""
+    pub = sockets.publisher(zmq_ctx, "tcp://127.0.0.1:*", lossless=True)
+    ready = sockets.ready_replier(zmq_ctx, "tcp://127.0.0.1:*")
+    received: list[int] = []
+    errors: list[BaseException] = []
+    sub_ready = threading.Event()
+
+    def consume() -> None:
+        try:
+            sub = sockets.subscriber(zmq_ctx, _endpoint(pub), [wire.TICK_PREFIX], lossless=True)
+            with sub:
+                early = sockets.report_ready(
+                    zmq_ctx, sub, _endpoint(ready), "model", timeout_s=scaled(10)
+                )
+                assert early == []
+                sub_ready.set()
+                while len(received) < 100_000 and sub.poll(int(scaled(10) * 1000)):
+                    _topic, payload = sub.recv_multipart()
+                    tick = wire.decode(payload)
+                    assert isinstance(tick, Tick)
+                    received.append(tick.seq)
+        except BaseException as e:  # surfaced in the main thread below
+            errors.append(e)
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()  # starts after the publisher bound: the slow-joiner case
+    try:
+        sockets.wait_for_subscribers(pub, ready, ["model"], source="feed", timeout_s=scaled(10))
+        base = make_tick()
+        topic = wire.tick_topic(base.symbol)
+        for seq in range(1, 100_001):
+            pub.send(topic, zmq.SNDMORE)
+            pub.send(wire.encode(replace(base, seq=seq)))
+        consumer.join(scaled(60))
+    finally:
+        pub.close(linger=0)
+        ready.close()
+    assert not errors, errors
+    assert sub_ready.is_set()
+    assert received == list(range(1, 100_001))
+
+
+def test_handshake_times_out_naming_the_missing_subscriber(zmq_ctx: zmq.Context) -> None:
+    """Nobody answering is a HandshakeTimeout that lists who is missing."""
+    with (
+        sockets.publisher(zmq_ctx, "tcp://127.0.0.1:*") as pub,
+        sockets.ready_replier(zmq_ctx, "tcp://127.0.0.1:*") as ready,
+    ):
+        with pytest.raises(HandshakeTimeout) as caught:
+            sockets.wait_for_subscribers(
+                pub, ready, ["model", "recorder"], source="feed", timeout_s=0.2
+            )
+    assert caught.value.missing == ["model", "recorder"]
+
+
+def test_report_ready_times_out_without_a_publisher(zmq_ctx: zmq.Context, tmp_path: Path) -> None:
+    """A subscriber waiting for a publisher that never probes gives up in time."""
+    addr = f"ipc://{tmp_path}/absent"
+    with sockets.subscriber(zmq_ctx, addr, [wire.TICK_PREFIX]) as sub:
+        with pytest.raises(HandshakeTimeout):
+            sockets.report_ready(zmq_ctx, sub, f"ipc://{tmp_path}/ready", "model", timeout_s=0.2)
+
+
+def test_push_to_an_absent_puller_does_not_block(zmq_ctx: zmq.Context, tmp_path: Path) -> None:
+    """With no executor bound, every target is refused at once rather than queued."""
+    with sockets.target_pusher(zmq_ctx, f"ipc://{tmp_path}/targets") as push:
+        results = [sockets.push_nowait(push, b"target") for _ in range(1000)]
+    assert results == [False] * 1000
+
+
+def test_push_reaches_a_puller_that_binds_later(zmq_ctx: zmq.Context, tmp_path: Path) -> None:
+    """When the executor comes back, the next target gets through."""
+    addr = f"ipc://{tmp_path}/targets"
+    with sockets.target_pusher(zmq_ctx, addr) as push:
+        assert sockets.push_nowait(push, b"dropped") is False
+        with sockets.target_puller(zmq_ctx, addr) as pull:
+            delivered = False
+            for _ in range(int(scaled(500))):
+                if sockets.push_nowait(push, b"next"):
+                    delivered = True
+                    break
+                pull.poll(10)  # wait for the reconnect, bounded
+            assert delivered
+            assert pull.poll(int(scaled(5) * 1000))
+            assert pull.recv() == b"next"
+
+
+def test_bind_to_a_taken_address_is_a_config_error(zmq_ctx: zmq.Context) -> None:
+    """A port already in use is reported as configuration, naming the address."""
+    with sockets.publisher(zmq_ctx, "tcp://127.0.0.1:*") as first:
+        taken = _endpoint(first)
+        with pytest.raises(ConfigError, match=taken):
+            sockets.publisher(zmq_ctx, taken)
+
+
+def test_live_publisher_keeps_a_high_water_mark_and_replay_lifts_it(zmq_ctx: zmq.Context) -> None:
+    """Live mode prefers freshness (bounded queue); replay must never drop."""
+    with (
+        sockets.publisher(zmq_ctx, "tcp://127.0.0.1:*") as live,
+        sockets.publisher(zmq_ctx, "tcp://127.0.0.1:*", lossless=True) as replay,
+    ):
+        assert live.getsockopt(zmq.SNDHWM) == sockets.LIVE_HWM
+        assert replay.getsockopt(zmq.SNDHWM) == 0

@@ -1,0 +1,79 @@
+"""The Binance importer on a real capture excerpt, through its command line."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+from common.messages import Side, TickKind
+from common.tickfile import TickFileReader
+from services.feed.importers import __main__ as importers
+from services.feed.importers.binance import symbol_from_binance
+from tests.conftest import FIXTURES, PROJECT_ROOT
+
+CAPTURE = FIXTURES / "binance" / "btcusdt_20240808_first400.gz"
+
+
+def _expected_counts() -> dict[str, int]:
+    text = gzip.open(CAPTURE, "rt").read()
+    return {
+        "quote": text.count('"stream":"btcusdt@bookTicker"'),
+        "trade": text.count('"stream":"btcusdt@trade"'),
+    }
+
+
+def test_binance_capture_becomes_quotes_and_trades(tmp_path: Path) -> None:
+    """bookTicker lines become quotes, trade lines trades; depth and snapshot are skipped."""
+    out = tmp_path / "capture.ticks.gz"
+    assert importers.main(["binance", str(CAPTURE), "--out", str(out)]) == 0
+    with TickFileReader(out, venue="binance", symbols=["BTC/USDT"]) as reader:
+        ticks = list(reader)
+    counts = _expected_counts()
+    assert sum(t.kind is TickKind.QUOTE for t in ticks) == counts["quote"]
+    assert sum(t.kind is TickKind.TRADE for t in ticks) == counts["trade"]
+    assert [t.seq for t in ticks] == list(range(1, len(ticks) + 1))
+    first_quote = next(t for t in ticks if t.kind is TickKind.QUOTE)
+    # The first bookTicker line of the capture, by hand.
+    assert (first_quote.bid, first_quote.bid_size) == (61837.63, 3.78826)
+    assert (first_quote.ask, first_quote.ask_size) == (61837.64, 1.54698)
+    assert first_quote.recv_ts_ns == 1723161254087891268
+    first_trade = next(t for t in ticks if t.kind is TickKind.TRADE)
+    assert (first_trade.last, first_trade.last_size) == (61837.63, 0.02)
+    assert first_trade.side is Side.SELL  # "m": true, the buyer was the maker
+    assert first_trade.exch_ts_ns == 1723161255342 * 1_000_000
+
+
+def test_max_seconds_keeps_only_the_start_of_the_capture(tmp_path: Path) -> None:
+    """--max-seconds cuts by local receive time from the first event."""
+    out = tmp_path / "short.ticks"
+    assert importers.main(["binance", str(CAPTURE), "--out", str(out), "--max-seconds", "1"]) == 0
+    with TickFileReader(out) as reader:
+        ticks = list(reader)
+    assert ticks
+    assert ticks[-1].recv_ts_ns - 1723161253937085768 <= 1_000_000_000
+
+
+def test_corrupt_input_fails_with_one_line_naming_file_and_line(tmp_path: Path) -> None:
+    """A damaged line is exit 2 with path:line on stderr, and no output file."""
+    bad = tmp_path / "bad.gz"
+    lines = gzip.open(CAPTURE, "rt").read().splitlines()
+    lines[5] = lines[5][: len(lines[5]) // 2]
+    with gzip.open(bad, "wt") as f:
+        f.write("\n".join(lines) + "\n")
+    out = tmp_path / "never.ticks"
+    result = subprocess.run(
+        [sys.executable, "-m", "services.feed.importers", "binance", str(bad), "--out", str(out)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"{bad}:6:" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.glob("never*")) == []
+
+
+def test_symbol_names_split_base_and_quote() -> None:
+    """Binance's glued symbols become BASE/QUOTE."""
+    assert symbol_from_binance("BTCUSDT") == "BTC/USDT"
+    assert symbol_from_binance("ethbtc") == "ETH/BTC"
