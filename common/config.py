@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import ipaddress
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -87,6 +88,8 @@ def parse_options(
 ) -> dict[str, Any]:
     """Resolve every option: flag, then environment, then default.
 
+    `argv` None means the process's own arguments.
+
     Returns:
         A dict keyed by `Option.key`.
 
@@ -100,7 +103,7 @@ def parse_options(
             parser.add_argument(option.flag, action="store_true", default=None, help=help_text)
         else:
             parser.add_argument(option.flag, default=None, metavar="VALUE", help=help_text)
-    parsed = vars(parser.parse_args([] if argv is None else list(argv)))
+    parsed = vars(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
     values: dict[str, Any] = {}
     for option in options:
         values[option.key] = _resolve(option, parsed[option.key], environ)

@@ -14,6 +14,8 @@ Hierarchy (a class also subclasses the builtin a caller may already catch)::
     │   ├── TickFileHeaderError           not a tick file, or not the one expected
     │   └── TickFileCorrupt               truncated or damaged after N good records
     ├── ImportFormatError (ValueError)    a market-data line an importer cannot read
+    ├── CheckpointError (ValueError)      unpinned, mismatched or unusable checkpoint
+    ├── TrainingError (ValueError)        data that cannot train a model
     └── HandshakeTimeout (TimeoutError)   expected peers did not say ready in time
 
 Code branches on the class or its attributes, never on message text. No error
@@ -111,3 +113,11 @@ class ImportFormatError(PipelineError, ValueError):
     def __init__(self, path: Path | str, line_number: int, problem: str) -> None:
         super().__init__(f"{path}:{line_number}: {problem}")
         self.path, self.line_number, self.problem = Path(path), line_number, problem
+
+
+class CheckpointError(PipelineError, ValueError):
+    """A checkpoint that must not or cannot be loaded (pin, format, shape)."""
+
+
+class TrainingError(PipelineError, ValueError):
+    """Training data that cannot produce a model (too short, degenerate)."""

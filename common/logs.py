@@ -64,3 +64,20 @@ def utc_now_text(now_ns: int | None = None) -> str:
     now_ns = time.time_ns() if now_ns is None else now_ns
     seconds, rest_ns = divmod(now_ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest_ns // 1_000_000:03d}Z"
+
+
+class RateLimited:
+    """Let a repeating message through at most once per `interval_s`, counting the rest."""
+
+    def __init__(self, interval_s: float = 5.0) -> None:
+        self.interval_s = interval_s
+        self._next_allowed = 0.0
+        self.suppressed = 0
+
+    def ready(self) -> bool:
+        now = time.monotonic()
+        if now < self._next_allowed:
+            self.suppressed += 1
+            return False
+        self._next_allowed = now + self.interval_s
+        return True

@@ -170,14 +170,24 @@ def report_ready(
                 raise HandshakeTimeout([f"hello for {name}"], timeout_s)
     finally:
         sub.setsockopt(zmq.UNSUBSCRIBE, wire.HELLO_TOPIC)
+    if not answer_hello(ctx, ready_addr, name, timeout_s=max(_ms_until(deadline) / 1000, 0.001)):
+        raise HandshakeTimeout([f"ready reply for {name}"], timeout_s)
+    return early
+
+
+def answer_hello(ctx: zmq.Context, ready_addr: str, name: str, *, timeout_s: float) -> bool:
+    """Tell the publisher at `ready_addr` that `name` receives; True once it acknowledged.
+
+    A service calls this when a `Hello` reaches its subscriber in its own loop.
+    """
     with ctx.socket(zmq.REQ) as req:
         req.setsockopt(zmq.LINGER, 0)
         _connect(req, ready_addr)
         req.send(name.encode())
-        if not req.poll(_ms_until(deadline)):
-            raise HandshakeTimeout([f"ready reply for {name}"], timeout_s)
+        if not req.poll(int(timeout_s * 1000)):
+            return False
         req.recv()
-    return early
+    return True
 
 
 def _received_hello(sub: zmq.Socket, deadline: float, early: list[tuple[bytes, bytes]]) -> bool:

@@ -1,0 +1,190 @@
+"""The model service: ``python -m services.model --ckpt model.pkl``.
+
+Subscribes to ticks, publishes a `Prediction` per tick (after warm-up) and
+pushes a `Target` when the wanted position moves by more than the policy's
+step. Targets never block: with no executor they are dropped, counted and
+logged, and the next one takes effect when it returns. On `eos` it forwards
+`eos` on the predictions socket and exits 0. A malformed message is counted
+and skipped. Exit 2 on bad configuration or checkpoint, before any socket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+
+import zmq
+
+from common import sockets, wire
+from common.errors import CheckpointError, ConfigError, WireError
+from common.logs import RateLimited, setup_logging
+from common.messages import Eos, FeedStatus, Hello, Tick
+from common.signals import install_stop_flag
+from services.model.checkpoint import LoadedModel, load_checkpoint
+from services.model.decision import DecisionStack
+from services.model.service_config import DEFAULT_POLICY, ModelConfig
+
+log = logging.getLogger("services.model")
+
+POLL_MS = 100
+SUBSCRIPTIONS = (wire.TICK_PREFIX, wire.EOS_TOPIC, wire.FEED_STATUS_TOPIC, wire.HELLO_TOPIC)
+
+
+class ModelLoop:
+    """The service's one loop: receive, decide, publish, push."""
+
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        config: ModelConfig,
+        stack: DecisionStack,
+        ticks: zmq.Socket,
+        predictions: zmq.Socket,
+        targets: zmq.Socket,
+    ) -> None:
+        self.ctx, self.config, self.stack = ctx, config, stack
+        self.ticks, self.predictions, self.targets = ticks, predictions, targets
+        self.malformed: Counter[str] = Counter()
+        self.dropped_targets = 0
+        self.last_seq = 0
+        self._answered_hello = False
+        self._drop_warning = RateLimited()
+        self._malformed_warning = RateLimited()
+
+    def run(self, stop: threading.Event) -> int:
+        while not stop.is_set():
+            if not self.ticks.poll(POLL_MS):
+                continue
+            topic = self.ticks.recv()
+            if not self.ticks.getsockopt(zmq.RCVMORE):
+                self._count_malformed("single_frame")
+                continue
+            payload = self.ticks.recv()
+            if self.ticks.getsockopt(zmq.RCVMORE):
+                self._drain_extra_frames()
+                continue
+            if self._handle(topic, payload):
+                return 0
+        log.info("stop requested; forwarding eos after seq %d", self.last_seq)
+        self._finish()
+        return 0
+
+    def _handle(self, topic: bytes, payload: bytes) -> bool:
+        """Handle one message; True when it was the end of the stream."""
+        try:
+            message = wire.decode(payload)
+        except WireError as e:
+            self._count_malformed(e.reason, e)
+            return False
+        if isinstance(message, Tick):
+            self._on_tick(message)
+        elif isinstance(message, Eos):
+            log.info("eos from %s at seq %d", message.source, message.last_seq)
+            self._finish()
+            return True
+        elif isinstance(message, Hello):
+            self._on_hello(payload)
+        elif isinstance(message, FeedStatus):
+            log.info("feed %s: %s %s", message.symbol or "all", message.state, message.detail)
+        else:
+            self._count_malformed("unexpected_type")
+        return False
+
+    def _on_tick(self, tick: Tick) -> None:
+        self.last_seq = tick.seq
+        prediction, target = self.stack.on_tick(tick, time.time_ns())
+        if prediction is not None:
+            self.predictions.send(wire.topic(prediction), zmq.SNDMORE)
+            self.predictions.send(wire.encode(prediction))
+        if target is None:
+            return
+        if sockets.push_nowait(self.targets, wire.encode(target)):
+            self.stack.mark_sent(target)
+            log.info(
+                "target %s %s -> %+.8f (prediction %+.4f bps, tick %d)",
+                target.id, target.symbol, target.target_position,
+                prediction.value if prediction else float("nan"), tick.seq,
+            )
+        else:
+            self.dropped_targets += 1
+            if self._drop_warning.ready():
+                log.warning(
+                    "no executor took target %s; %d targets dropped so far",
+                    target.id, self.dropped_targets,
+                )
+
+    def _on_hello(self, payload: bytes) -> None:
+        # Pass the probe downstream too: a subscriber of the predictions (the
+        # recorder) answers only once probes reach it on every socket it reads.
+        self.predictions.send(wire.HELLO_TOPIC, zmq.SNDMORE)
+        self.predictions.send(payload)
+        if self._answered_hello:
+            return
+        self._answered_hello = sockets.answer_hello(
+            self.ctx, self.config.ready, self.config.name, timeout_s=2.0
+        )
+        log.info("ready for the replay handshake as %r", self.config.name)
+
+    def _finish(self) -> None:
+        eos = Eos(source="model", last_seq=self.last_seq, ts_ns=time.time_ns())
+        self.predictions.send(wire.EOS_TOPIC, zmq.SNDMORE)
+        self.predictions.send(wire.encode(eos))
+        counters = dataclasses.asdict(self.stack.counters)
+        log.info(
+            "model done: %s, dropped_targets=%d, malformed=%s",
+            counters, self.dropped_targets, dict(self.malformed),
+        )
+
+    def _drain_extra_frames(self) -> None:
+        while self.ticks.getsockopt(zmq.RCVMORE):
+            self.ticks.recv()
+        self._count_malformed("extra_frames")
+
+    def _count_malformed(self, reason: str, error: Exception | None = None) -> None:
+        self.malformed[reason] += 1
+        if self._malformed_warning.ready():
+            log.warning("skipped malformed message (%s): %s", reason, error or "")
+
+
+def _load(argv: Sequence[str] | None) -> tuple[ModelConfig, LoadedModel]:
+    config = ModelConfig.from_args(argv, os.environ)
+    model = load_checkpoint(config.ckpt, config.ckpt_sha256, DEFAULT_POLICY)
+    if config.max_position is not None:
+        model = dataclasses.replace(model, policy=model.policy.clipped_to(config.max_position))
+    return config, model
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        config, model = _load(argv)
+    except (ConfigError, CheckpointError) as e:
+        print(f"model: {e}", file=sys.stderr)
+        return 2
+    stop = install_stop_flag()
+    with zmq.Context() as ctx:
+        log_socket = setup_logging("model", ctx, config.logs)
+        try:
+            with (
+                sockets.subscriber(ctx, config.ticks, SUBSCRIPTIONS, lossless=config.lossless) as ticks,
+                sockets.publisher(ctx, config.predictions, lossless=config.lossless) as predictions,
+                sockets.target_pusher(ctx, config.targets) as targets,
+            ):
+                log.info("model %s loaded from %s", model.short_id, config.ckpt)
+                stack = DecisionStack(model, ttl_ms=config.target_ttl_ms)
+                return ModelLoop(ctx, config, stack, ticks, predictions, targets).run(stop)
+        except ConfigError as e:
+            print(f"model: {e}", file=sys.stderr)
+            return 2
+        finally:
+            if log_socket is not None:
+                log_socket.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Loading a checkpoint: only when its SHA-256 matches a pin.
+
+A joblib file is a pickle, and unpickling runs code, so the bytes are hashed
+and compared with the pin (`--ckpt-sha256`, or the `PATH.sha256` sidecar the
+training command writes) *before* joblib sees them. The hash is the model id.
+After loading, the model is dry-run on one feature row, so a wrong feature
+count fails at start-up rather than at the first tick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import joblib
+import numpy as np
+
+from common.errors import CheckpointError
+from services.model.bundle import ModelBundle
+from services.model.features import FEATURE_NAMES
+from services.model.policy import Policy
+
+_HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    estimator: Any
+    columns: tuple[int, ...]  # which of FEATURE_NAMES, in the estimator's order
+    policy: Policy
+    model_id: str  # the checkpoint's SHA-256, hex
+
+    @property
+    def short_id(self) -> str:
+        return self.model_id[:12]
+
+    def predict_one(self, row: np.ndarray) -> float:
+        return float(np.asarray(self.estimator.predict(row[list(self.columns)][None, :])).ravel()[0])
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sidecar_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def write_sidecar(path: Path) -> str:
+    """Write `PATH.sha256` in `sha256sum` format; return the hash."""
+    digest = sha256_of(path)
+    sidecar_path(path).write_text(f"{digest}  {path.name}\n")
+    return digest
+
+
+def resolve_pin(path: Path, pin: str | None) -> str:
+    """Return the pinned hash: the explicit pin, else the sidecar's."""
+    if pin is None:
+        sidecar = sidecar_path(path)
+        if not sidecar.is_file():
+            raise CheckpointError(
+                f"{path}: no pin; pass --ckpt-sha256 HEX or put the hash in {sidecar.name}"
+            )
+        pin = sidecar.read_text().split()[0] if sidecar.read_text().split() else ""
+    pin = pin.strip().lower()
+    if not _HEX64.match(pin):
+        raise CheckpointError(f"{path}: pin {pin!r} is not a SHA-256 hex digest")
+    return pin
+
+
+def load_checkpoint(path: Path, pin: str | None, default_policy: Policy) -> LoadedModel:
+    """Verify the pin, load, and dry-run the model.
+
+    Raises:
+        CheckpointError: one line: no pin, mismatch (both hashes), not a
+            checkpoint, no `predict`, or a feature-count mismatch.
+    """
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    expected = resolve_pin(path, pin)
+    actual = sha256_of(path)
+    if actual != expected:
+        raise CheckpointError(f"{path}: SHA-256 {actual} does not match the pin {expected}")
+    try:
+        loaded = joblib.load(path)
+    except Exception as e:  # a pinned file can still be the wrong kind of file
+        raise CheckpointError(f"{path}: not a joblib checkpoint ({type(e).__name__})") from None
+    if isinstance(loaded, ModelBundle):
+        estimator, names, policy = loaded.estimator, loaded.feature_names, loaded.policy
+    else:
+        estimator, names, policy = loaded, FEATURE_NAMES, default_policy
+    if not callable(getattr(estimator, "predict", None)):
+        raise CheckpointError(f"{path}: {type(estimator).__name__} has no predict(X)")
+    unknown = [name for name in names if name not in FEATURE_NAMES]
+    if unknown:
+        raise CheckpointError(f"{path}: unknown features {unknown}; known: {list(FEATURE_NAMES)}")
+    model = LoadedModel(
+        estimator=estimator,
+        columns=tuple(FEATURE_NAMES.index(name) for name in names),
+        policy=policy,
+        model_id=actual,
+    )
+    _dry_run(path, model)
+    return model
+
+
+def _dry_run(path: Path, model: LoadedModel) -> None:
+    row = np.zeros(len(FEATURE_NAMES))
+    try:
+        value = model.predict_one(row)
+    except Exception as e:
+        raise CheckpointError(
+            f"{path}: predict failed on one row of {len(model.columns)} features "
+            f"({type(e).__name__}: {str(e)[:200]})"
+        ) from None
+    if not math.isfinite(value):
+        raise CheckpointError(f"{path}: predict returned {value} on a zero row")

@@ -1,0 +1,82 @@
+"""The decision stack: tick -> features -> prediction -> target.
+
+Pure: no sockets, no clock reads (`now_ns` is passed in). The live service
+and the offline replay both drive this class, so their predictions are
+identical by construction.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass
+
+from common.messages import Prediction, Target, Tick
+from services.model.checkpoint import LoadedModel
+from services.model.features import FeatureState
+
+
+@dataclass
+class DecisionCounters:
+    ticks: int = 0
+    warming_up: int = 0
+    predictions: int = 0
+    non_finite_predictions: int = 0
+    targets: int = 0
+
+
+class DecisionStack:
+    """Keeps per-symbol feature state and the last target handed to the executor."""
+
+    def __init__(self, model: LoadedModel, *, ttl_ms: int, id_prefix: str | None = None) -> None:
+        self.model = model
+        self.ttl_ms = ttl_ms
+        self.counters = DecisionCounters()
+        self._states: dict[str, FeatureState] = {}
+        self._last_sent: dict[str, float] = {}
+        # Target ids are unique across restarts: model, process, then a counter.
+        self._id_prefix = id_prefix or f"{model.short_id[:8]}-{secrets.token_hex(3)}"
+
+    def on_tick(self, tick: Tick, now_ns: int) -> tuple[Prediction | None, Target | None]:
+        """Return the prediction for this tick and, if the target moved enough, a Target."""
+        self.counters.ticks += 1
+        state = self._states.get(tick.symbol)
+        if state is None:
+            state = self._states[tick.symbol] = FeatureState()
+        row = state.update(tick)
+        if row is None:
+            self.counters.warming_up += 1
+            return None, None
+        value = self.model.predict_one(row)
+        if not math.isfinite(value):
+            self.counters.non_finite_predictions += 1
+            return None, None
+        target_position = self.model.policy.target_for(value)
+        self.counters.predictions += 1
+        prediction = Prediction(
+            symbol=tick.symbol,
+            tick_seq=tick.seq,
+            tick_ts_ns=tick.recv_ts_ns,
+            model_id=self.model.model_id,
+            value=value,
+            target_position=target_position,
+            created_ns=now_ns,
+        )
+        if not self.model.policy.should_send(target_position, self._last_sent.get(tick.symbol)):
+            return prediction, None
+        self.counters.targets += 1
+        target = Target(
+            id=f"{self._id_prefix}-{self.counters.targets}",
+            symbol=tick.symbol,
+            target_position=target_position,
+            ref_price=state.mid,
+            tick_seq=tick.seq,
+            tick_ts_ns=tick.recv_ts_ns,
+            created_ns=now_ns,
+            ttl_ms=self.ttl_ms,
+        )
+        return prediction, target
+
+    def mark_sent(self, target: Target) -> None:
+        """Record a target the executor took; a dropped one is retried by the next tick."""
+        self._last_sent[target.symbol] = target.target_position

@@ -1,0 +1,91 @@
+"""Streaming features of one symbol, O(1) per tick; shared by training and live.
+
+The same `FeatureState.update` runs in `services.model.train`, in the offline
+replay and in the live service, so the three cannot drift apart. Features
+(all floats; returns and spreads in basis points):
+
+    ret_1_bps, ret_10_bps, ret_50_bps   mid return over 1/10/50 quote ticks
+    spread_bps                          (ask - bid) / mid
+    imbalance                           (bid_size - ask_size) / (bid_size + ask_size)
+    volatility_bps                      EWMA of squared 1-tick returns, square-rooted
+    trade_flow                          EWMA of signed trade size (buy +, sell -)
+
+No row comes out until 50 quotes have been seen (the longest return horizon).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+import numpy as np
+
+from common.messages import Side, Tick, TickKind
+
+FEATURE_NAMES: Final = (
+    "ret_1_bps",
+    "ret_10_bps",
+    "ret_50_bps",
+    "spread_bps",
+    "imbalance",
+    "volatility_bps",
+    "trade_flow",
+)
+_HISTORY: Final = 64  # ring of recent mids, longer than the longest horizon
+_LONGEST: Final = 50
+_VOL_DECAY: Final = 0.97
+_FLOW_DECAY: Final = 0.95
+
+
+class FeatureState:
+    """Per-symbol running state; `update` returns the feature row or None."""
+
+    __slots__ = ("_mids", "quotes", "_variance", "_flow", "_spread_bps", "_imbalance")
+
+    def __init__(self) -> None:
+        self._mids = np.zeros(_HISTORY)
+        self.quotes = 0  # quotes seen so far
+        self._variance = 0.0
+        self._flow = 0.0
+        self._spread_bps = 0.0
+        self._imbalance = 0.0
+
+    @property
+    def mid(self) -> float:
+        """The latest mid, or nan before the first quote."""
+        return float(self._mids[(self.quotes - 1) % _HISTORY]) if self.quotes else math.nan
+
+    def update(self, tick: Tick) -> np.ndarray | None:
+        if tick.kind is TickKind.QUOTE and tick.bid is not None and tick.ask is not None:
+            self._add_quote(tick.bid, tick.ask, tick.bid_size or 0.0, tick.ask_size or 0.0)
+        elif tick.last_size is not None:
+            signed = tick.last_size if tick.side is Side.BUY else -tick.last_size
+            self._flow = _FLOW_DECAY * self._flow + signed
+        if self.quotes <= _LONGEST:
+            return None
+        return np.array(
+            [
+                self._return_bps(1),
+                self._return_bps(10),
+                self._return_bps(50),
+                self._spread_bps,
+                self._imbalance,
+                math.sqrt(self._variance),
+                self._flow,
+            ]
+        )
+
+    def _add_quote(self, bid: float, ask: float, bid_size: float, ask_size: float) -> None:
+        mid = (bid + ask) / 2.0
+        if self.quotes:
+            step_bps = (mid / self.mid - 1.0) * 1e4
+            self._variance = _VOL_DECAY * self._variance + (1 - _VOL_DECAY) * step_bps * step_bps
+        self._mids[self.quotes % _HISTORY] = mid
+        self.quotes += 1
+        self._spread_bps = (ask - bid) / mid * 1e4
+        depth = bid_size + ask_size
+        self._imbalance = (bid_size - ask_size) / depth if depth > 0 else 0.0
+
+    def _return_bps(self, ticks_back: int) -> float:
+        then = self._mids[(self.quotes - 1 - ticks_back) % _HISTORY]
+        return (self.mid / then - 1.0) * 1e4

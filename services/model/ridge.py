@@ -1,0 +1,41 @@
+"""Closed-form ridge regression on standardised features, numpy only.
+
+scikit-learn compatible where it matters here: `fit(X, y)` and `predict(X)`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class RidgeModel:
+    """y ~ ((X - mean) / scale) @ coef + intercept, fitted with an L2 penalty."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        self.alpha = alpha
+        self.mean_ = np.zeros(0)
+        self.scale_ = np.ones(0)
+        self.coef_ = np.zeros(0)
+        self.intercept_ = 0.0
+
+    @property
+    def n_features_in_(self) -> int:
+        return int(self.coef_.shape[0])
+
+    def fit(self, features: np.ndarray, target: np.ndarray) -> RidgeModel:
+        self.mean_ = features.mean(axis=0)
+        scale = features.std(axis=0)
+        self.scale_ = np.where(scale > 0, scale, 1.0)  # a constant column contributes nothing
+        standard = (features - self.mean_) / self.scale_
+        self.intercept_ = float(target.mean())
+        gram = standard.T @ standard + self.alpha * np.eye(standard.shape[1])
+        self.coef_ = np.linalg.solve(gram, standard.T @ (target - self.intercept_))
+        return self
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        features = np.asarray(features, dtype=float)
+        if features.ndim != 2 or features.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"expected rows of {self.n_features_in_} features, got shape {features.shape}"
+            )
+        return ((features - self.mean_) / self.scale_) @ self.coef_ + self.intercept_

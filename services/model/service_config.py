@@ -1,0 +1,66 @@
+"""The model service's configuration: flags, then environment, then defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from common.config import (
+    Option,
+    parse_options,
+    positive_float,
+    positive_int,
+    require_loopback,
+    zmq_address,
+)
+from common.errors import ConfigError
+from services.model.policy import Policy
+
+# For a bare estimator, which carries no policy of its own: 0.001 base units
+# per bps predicted, flat within 0.1 bps, at most 0.01 base units.
+DEFAULT_POLICY: Final = Policy(
+    position_per_bps=0.001, deadband_bps=0.1, max_position=0.01, min_step=0.001
+)
+
+OPTIONS: Final = [
+    Option("--ckpt", Path, env="PLR_CKPT", help="joblib checkpoint"),
+    Option("--ckpt-sha256", str, env="PLR_CKPT_SHA256", help="pin (else PATH.sha256)"),
+    Option("--ticks", zmq_address, env="PLR_TICKS_ADDR", default="tcp://127.0.0.1:5555"),
+    Option("--predictions", zmq_address, env="PLR_PREDICTIONS_ADDR", default="tcp://127.0.0.1:5556"),
+    Option("--targets", zmq_address, env="PLR_TARGETS_ADDR", default="tcp://127.0.0.1:5557"),
+    Option("--ready", zmq_address, env="PLR_READY_ADDR", default="tcp://127.0.0.1:5559"),
+    Option("--logs", zmq_address, env="PLR_LOGS_ADDR", default="tcp://127.0.0.1:5560"),
+    Option("--max-position", positive_float, env="PLR_MAX_POSITION", help="clip, base units"),
+    Option("--target-ttl-ms", positive_int, env="PLR_TARGET_TTL_MS", default=5_000),
+    Option("--name", str, env="PLR_MODEL_NAME", default="model", help="name in the handshake"),
+    Option("--lossless", env="PLR_LOSSLESS", switch=True, help="never drop ticks (replay)"),
+    Option("--allow-remote", env="PLR_ALLOW_REMOTE", switch=True),
+]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    ckpt: Path
+    ckpt_sha256: str | None
+    ticks: str
+    predictions: str
+    targets: str
+    ready: str
+    logs: str
+    max_position: float | None
+    target_ttl_ms: int
+    name: str
+    lossless: bool
+    allow_remote: bool
+
+    @classmethod
+    def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> ModelConfig:
+        values = parse_options("python -m services.model", OPTIONS, argv, environ)
+        if values["ckpt"] is None:
+            raise ConfigError("--ckpt: a checkpoint is required (or set PLR_CKPT)")
+        config = cls(**values)
+        for what in ("ticks", "predictions", "targets", "ready", "logs"):
+            require_loopback(getattr(config, what), allow_remote=config.allow_remote, what=what)
+        return config
