@@ -39,7 +39,9 @@ class LoadedModel:
         return self.model_id[:12]
 
     def predict_one(self, row: np.ndarray) -> float:
-        return float(np.asarray(self.estimator.predict(row[list(self.columns)][None, :])).ravel()[0])
+        if len(self.columns) != len(row) or self.columns != tuple(range(len(row))):
+            row = row[list(self.columns)]
+        return float(np.asarray(self.estimator.predict(row.reshape(1, -1))).ravel()[0])
 
 
 def sha256_of(path: Path) -> str:

@@ -17,6 +17,8 @@ class RidgeModel:
         self.scale_ = np.ones(0)
         self.coef_ = np.zeros(0)
         self.intercept_ = 0.0
+        self.weights_ = np.zeros(0)
+        self.bias_ = 0.0
 
     @property
     def n_features_in_(self) -> int:
@@ -30,6 +32,9 @@ class RidgeModel:
         self.intercept_ = float(target.mean())
         gram = standard.T @ standard + self.alpha * np.eye(standard.shape[1])
         self.coef_ = np.linalg.solve(gram, standard.T @ (target - self.intercept_))
+        # Fold the standardisation into one weight vector: predict is then a dot.
+        self.weights_ = self.coef_ / self.scale_
+        self.bias_ = self.intercept_ - float(self.mean_ / self.scale_ @ self.coef_)
         return self
 
     def predict(self, features: np.ndarray) -> np.ndarray:
@@ -38,4 +43,4 @@ class RidgeModel:
             raise ValueError(
                 f"expected rows of {self.n_features_in_} features, got shape {features.shape}"
             )
-        return ((features - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
+        return features @ self.weights_ + self.bias_

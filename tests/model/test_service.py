@@ -1,0 +1,152 @@
+"""The model service as a real process between a real feed and real sockets."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import zmq
+
+from common import sockets, wire
+from common.messages import Eos, Hello, Prediction, Target
+from services.model.checkpoint import load_checkpoint
+from services.model.offline import predictions as offline_predictions
+from services.model.service_config import DEFAULT_POLICY
+from tests.conftest import scaled
+from tests.factories import make_tick
+from tests.model.conftest import BUNDLED
+from tests.processes import services
+
+
+class Addresses:
+    def __init__(self, folder: Path) -> None:
+        self.ticks = f"ipc://{folder}/ticks"
+        self.ready = f"ipc://{folder}/ready"
+        self.predictions = f"ipc://{folder}/predictions"
+        self.targets = f"ipc://{folder}/targets"
+        self.logs = f"ipc://{folder}/logs"
+
+    def model_args(self, checkpoint: Path) -> list[str]:
+        return [
+            "--ckpt", str(checkpoint), "--lossless", "--ticks", self.ticks,
+            "--predictions", self.predictions, "--targets", self.targets,
+            "--ready", self.ready, "--logs", self.logs,
+        ]
+
+    def feed_args(self, *extra: str) -> list[str]:
+        return [
+            "--replay", str(BUNDLED), "--pub", self.ticks, "--ready", self.ready,
+            "--logs", self.logs, *extra,
+        ]
+
+
+class PredictionProbe(threading.Thread):
+    """Reads the model's predictions; says ready once a forwarded Hello arrives."""
+
+    def __init__(self, ctx: zmq.Context, addr: Addresses) -> None:
+        super().__init__(daemon=True)
+        self.ctx, self.addr = ctx, addr
+        self.received: list[Prediction] = []
+        self.eos: Eos | None = None
+        self.error: BaseException | None = None
+        self.sub = sockets.subscriber(
+            ctx, addr.predictions, [wire.PREDICTION_PREFIX, wire.EOS_TOPIC, wire.HELLO_TOPIC],
+            lossless=True,
+        )
+
+    def run(self) -> None:
+        try:
+            self._collect()
+        except BaseException as e:  # reported by the test
+            self.error = e
+        finally:
+            self.sub.close()
+
+    def _collect(self) -> None:
+        answered = False
+        while self.eos is None and self.sub.poll(int(scaled(60) * 1000)):
+            _topic, payload = self.sub.recv_multipart()
+            message = wire.decode(payload)
+            if isinstance(message, Hello) and not answered:
+                answered = sockets.answer_hello(self.ctx, self.addr.ready, "probe", timeout_s=5)
+            elif isinstance(message, Prediction):
+                self.received.append(message)
+            elif isinstance(message, Eos):
+                self.eos = message
+
+
+def test_live_predictions_equal_offline_ones_with_no_executor(
+    trained_checkpoint: Path, tmp_path: Path, zmq_ctx: zmq.Context
+) -> None:
+    """Replayed through feed and model processes, every prediction equals the offline
+    run's, although no executor ever takes a target: the model never blocks."""
+    addr = Addresses(tmp_path)
+    probe = PredictionProbe(zmq_ctx, addr)
+    with services(tmp_path) as group:
+        group.start("model", "services.model", addr.model_args(trained_checkpoint))
+        probe.start()
+        group.start("feed", "services.feed", addr.feed_args("--expect", "model,probe"))
+        assert group.wait("feed") == 0, group.output("feed")
+        assert group.wait("model") == 0, group.output("model")
+        probe.join(scaled(30))
+    assert probe.error is None, probe.error
+    model = load_checkpoint(trained_checkpoint, None, DEFAULT_POLICY)
+    expected = [(p.tick_seq, p.value, p.target_position) for p in offline_predictions(model, BUNDLED)]
+    live = [(p.tick_seq, p.value, p.target_position) for p in probe.received]
+    assert len(expected) == 85_175 - 60  # every tick after the 51-quote warm-up
+    assert live == expected
+    assert probe.eos is not None and probe.eos.last_seq == 85_175
+
+
+def test_targets_reach_an_executor_socket(
+    trained_checkpoint: Path, tmp_path: Path, zmq_ctx: zmq.Context
+) -> None:
+    """With a PULL bound where the executor lives, targets arrive, unique and well-formed."""
+    addr = Addresses(tmp_path)
+    received: list[Target] = []
+    with sockets.target_puller(zmq_ctx, addr.targets) as pull, services(tmp_path) as group:
+        group.start("model", "services.model", addr.model_args(trained_checkpoint))
+        group.start("feed", "services.feed", addr.feed_args("--expect", "model", "--max-ticks", "20000"))
+        while group.procs["model"].poll() is None or pull.poll(0):
+            if pull.poll(50):
+                target = wire.decode(pull.recv())
+                assert isinstance(target, Target)
+                received.append(target)
+        assert group.wait("model") == 0
+    assert received
+    assert len({t.id for t in received}) == len(received)
+    assert all(abs(t.target_position) <= 0.01 + 1e-12 for t in received)
+    seqs = [t.tick_seq for t in received]
+    assert seqs == sorted(seqs) and seqs[-1] <= 20_000
+
+
+def test_malformed_messages_are_skipped_and_the_model_carries_on(
+    trained_checkpoint: Path, tmp_path: Path, zmq_ctx: zmq.Context
+) -> None:
+    """Garbage, wrong framing and a crossed quote do not stop the stream."""
+    addr = Addresses(tmp_path)
+    probe = PredictionProbe(zmq_ctx, addr)
+    with (
+        sockets.publisher(zmq_ctx, addr.ticks, lossless=True) as pub,
+        sockets.ready_replier(zmq_ctx, addr.ready) as ready,
+        services(tmp_path) as group,
+    ):
+        group.start("model", "services.model", addr.model_args(trained_checkpoint))
+        probe.start()
+        sockets.wait_for_subscribers(pub, ready, ["model", "probe"], source="test", timeout_s=scaled(30))
+        pub.send(b"tick.BTC/USD")  # one frame only
+        pub.send_multipart([b"tick.BTC/USD", b"\xc1\xc1 not msgpack"])
+        pub.send_multipart([b"tick.BTC/USD", b"x", b"three frames"])
+        crossed = wire.encode(make_tick(seq=1, bid=2.0, ask=3.0)).replace(b"\xcb@\x00", b"\xcb@\x10")
+        pub.send_multipart([b"tick.BTC/USD", crossed])
+        for seq in range(1, 101):
+            mid = 100.0 + seq * 0.01
+            tick = make_tick(seq=seq, bid=mid - 0.005, ask=mid + 0.005)
+            pub.send_multipart([wire.topic(tick), wire.encode(tick)])
+        eos = Eos(source="test", last_seq=100, ts_ns=time.time_ns())
+        pub.send_multipart([wire.topic(eos), wire.encode(eos)])
+        assert group.wait("model") == 0, group.output("model")
+        probe.join(scaled(30))
+    assert probe.error is None, probe.error
+    assert [p.tick_seq for p in probe.received] == list(range(51, 101))

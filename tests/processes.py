@@ -1,0 +1,51 @@
+"""Start real service processes for tests and always clean them up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.conftest import PROJECT_ROOT, scaled
+
+
+class Services:
+    """Service processes of one test; each one's stderr goes to a file in `folder`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, module: str, args: Sequence[str], env: dict[str, str] | None = None):
+        err = open(self.folder / f"{name}.stderr", "wb")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            cwd=PROJECT_ROOT, stdout=err, stderr=subprocess.STDOUT, env=env,
+        )
+        proc.log_file = err  # type: ignore[attr-defined]
+        self.procs[name] = proc
+        return proc
+
+    def wait(self, name: str, timeout_s: float = 60) -> int:
+        return self.procs[name].wait(scaled(timeout_s))
+
+    def output(self, name: str) -> str:
+        return (self.folder / f"{name}.stderr").read_text(errors="replace")
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(scaled(10))
+            proc.log_file.close()  # type: ignore[attr-defined]
+
+
+@contextmanager
+def services(folder: Path) -> Iterator[Services]:
+    group = Services(folder)
+    try:
+        yield group
+    finally:
+        group.stop_all()
