@@ -16,6 +16,8 @@ Hierarchy (a class also subclasses the builtin a caller may already catch)::
     ├── ImportFormatError (ValueError)    a market-data line an importer cannot read
     ├── CheckpointError (ValueError)      unpinned, mismatched or unusable checkpoint
     ├── TrainingError (ValueError)        data that cannot train a model
+    ├── MalformedFrame (ValueError)       a venue frame we cannot understand
+    ├── SubscriptionRejected              the venue refused a symbol or channel
     └── HandshakeTimeout (TimeoutError)   expected peers did not say ready in time
 
 Code branches on the class or its attributes, never on message text. No error
@@ -121,3 +123,15 @@ class CheckpointError(PipelineError, ValueError):
 
 class TrainingError(PipelineError, ValueError):
     """Training data that cannot produce a model (too short, degenerate)."""
+
+
+class MalformedFrame(PipelineError, ValueError):
+    """A venue frame (e.g. Kraken JSON) that cannot be understood; counted, skipped."""
+
+
+class SubscriptionRejected(PipelineError):
+    """The venue refused a subscription, e.g. an unknown symbol: not retried."""
+
+    def __init__(self, symbol: str | None, channel: str | None, error: str) -> None:
+        super().__init__(f"Kraken refused {channel or 'a'} subscription for {symbol}: {error}")
+        self.symbol, self.channel, self.error = symbol, channel, error

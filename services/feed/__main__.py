@@ -1,15 +1,21 @@
-"""The feed service: ``python -m services.feed --replay FILE [--speed 0] [--expect model]``.
+"""The feed service: ``python -m services.feed --use-ws`` or ``--replay FILE``.
 
-Publishes ticks on the market-data socket, then `eos` with the last sequence
-number, and exits 0 (also on SIGINT/SIGTERM, after a clean `eos`). With
-`--expect`, no tick goes out before every named subscriber has proven it
-receives (readiness handshake). Exit 2 on bad configuration or an unreadable
-file header; exit 1 when the file turns out damaged mid-way (everything good
-before the damage was sent, then `eos`).
+Live (`--use-ws`): Kraken WS v2 books (CRC32-verified) and trades become quote
+and trade ticks; every state change goes out on `feed.status`; a health HTTP
+server answers on 127.0.0.1 unless `WS_DISABLE_HEALTH_SERVER=1`.
+Replay (`--replay FILE`): the file's ticks go out through the same socket;
+with `--expect`, not before every named subscriber has proven it receives.
+
+Both stop after `--max-ticks`, at the end of the file or on SIGINT/SIGTERM,
+publish `eos` with the last sequence number and exit 0. Exit 2: bad
+configuration or unreadable file header (one line, before any socket or
+network call). Exit 1: a refused subscription, a damaged file mid-way or a
+handshake timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -20,12 +26,22 @@ from collections.abc import Sequence
 import zmq
 
 from common import sockets, wire
-from common.errors import ConfigError, HandshakeTimeout, TickFileCorrupt, TickFileHeaderError
+from common.errors import (
+    ConfigError,
+    HandshakeTimeout,
+    SubscriptionRejected,
+    TickFileCorrupt,
+    TickFileHeaderError,
+)
 from common.logs import setup_logging
 from common.messages import Eos, FeedState, FeedStatus
+from common.pairs import PairRules
 from common.signals import install_stop_flag
 from common.tickfile import TickFileReader
 from services.feed.feed_config import FeedConfig
+from services.feed.health import FeedHealth, counters_dict, start_health_server
+from services.feed.kraken.client import ClientSettings, KrakenClient
+from services.feed.kraken.session import VENUE, Actions, KrakenSession
 from services.feed.replay import ReplayResult, replay
 
 log = logging.getLogger("services.feed")
@@ -39,44 +55,100 @@ def _publish(pub: zmq.Socket, message: Eos | FeedStatus) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = FeedConfig.from_args(argv, os.environ)
-        reader = TickFileReader(config.replay or "")
+        pairs = config.pair_rules() if config.use_ws else {}
+        reader = TickFileReader(config.replay) if config.replay is not None else None
     except (ConfigError, TickFileHeaderError) as e:
         print(f"feed: {e}", file=sys.stderr)
         return 2
     stop = install_stop_flag()
-    venue = reader.header.venue
-    with reader, zmq.Context() as ctx:
+    with zmq.Context() as ctx:
         log_socket = setup_logging("feed", ctx, config.logs)
         try:
-            with sockets.publisher(ctx, config.pub, lossless=True) as pub:
-                if config.expect:
-                    with sockets.ready_replier(ctx, config.ready) as ready:
-                        sockets.wait_for_subscribers(
-                            pub, ready, config.expect, source="feed",
-                            timeout_s=config.handshake_timeout_s,
-                        )
-                    log.info("subscribers ready: %s", ", ".join(config.expect))
-                return _run_replay(config, reader, pub, venue, stop)
+            with sockets.publisher(ctx, config.pub, lossless=reader is not None) as pub:
+                if config.expect and not _await_subscribers(ctx, config, pub):
+                    return 1
+                if reader is not None:
+                    with reader:
+                        return _run_replay(config, reader, pub, stop)
+                return _run_live(config, pairs, pub, stop)
         except ConfigError as e:
             print(f"feed: {e}", file=sys.stderr)
             return 2
-        except HandshakeTimeout as e:
-            log.error("replay not started: %s", e)
-            return 1
         finally:
             if log_socket is not None:
                 log_socket.close()
 
 
+def _run_live(
+    config: FeedConfig, pairs: dict[str, PairRules], pub: zmq.Socket, stop: threading.Event
+) -> int:
+    session = KrakenSession(config.symbols, config.book_depth, pairs)
+    health = FeedHealth(states={symbol: FeedState.DOWN for symbol in config.symbols})
+    if not config.disable_health:
+        try:
+            server = start_health_server(health, config.health_host, config.health_port)
+        except OSError as e:
+            raise ConfigError(f"--health-port {config.health_port}: {e.strerror}") from None
+        log.info("health server on http://%s:%d", config.health_host, server.server_port)
+    sent = 0
+    last_seq = 0
+
+    def emit(actions: Actions) -> bool:
+        nonlocal sent, last_seq
+        for symbol, state, detail in actions.states:
+            health.states[symbol] = state
+            log.info("%s %s: %s", symbol, state, detail)
+            _publish(pub, FeedStatus(
+                venue=VENUE, symbol=symbol, state=state, detail=detail,
+                counters=counters_dict(session.counters), ts_ns=time.time_ns(),
+            ))
+        for tick in actions.ticks:
+            if config.max_ticks is not None and sent >= config.max_ticks:
+                break
+            pub.send(wire.TICK_PREFIX + tick.symbol.encode(), zmq.SNDMORE)
+            pub.send(wire.encode(tick))
+            sent, last_seq = sent + 1, tick.seq
+            health.last_tick_ns[tick.symbol] = tick.recv_ts_ns
+        health.counters = counters_dict(session.counters)
+        return config.max_ticks is None or sent < config.max_ticks
+
+    settings = ClientSettings(
+        url=config.ws_url, depth=config.book_depth,
+        watchdog_s=config.watchdog_s, stale_after_s=config.stale_after_s,
+    )
+    exit_code = 0
+    try:
+        asyncio.run(KrakenClient(settings, session, emit, stop).run())
+    except SubscriptionRejected as e:
+        log.error("%s", e)
+        print(f"feed: {e}", file=sys.stderr)
+        exit_code = 1
+    _publish(pub, Eos(source="feed", last_seq=last_seq, ts_ns=time.time_ns()))
+    log.info("feed done: %d ticks, eos at seq %d, counters %s", sent, last_seq,
+             counters_dict(session.counters))
+    return exit_code
+
+
+def _await_subscribers(ctx: zmq.Context, config: FeedConfig, pub: zmq.Socket) -> bool:
+    """The readiness handshake: no tick before every `--expect` name receives."""
+    try:
+        with sockets.ready_replier(ctx, config.ready) as ready:
+            sockets.wait_for_subscribers(
+                pub, ready, config.expect, source="feed", timeout_s=config.handshake_timeout_s
+            )
+    except HandshakeTimeout as e:
+        log.error("not started: %s", e)
+        print(f"feed: not started: {e}", file=sys.stderr)
+        return False
+    log.info("subscribers ready: %s", ", ".join(config.expect))
+    return True
+
+
 def _run_replay(
-    config: FeedConfig,
-    reader: TickFileReader,
-    pub: zmq.Socket,
-    venue: str,
-    stop: threading.Event,
+    config: FeedConfig, reader: TickFileReader, pub: zmq.Socket, stop: threading.Event
 ) -> int:
     status = FeedStatus(
-        venue=venue, symbol=None, state=FeedState.REPLAYING,
+        venue=reader.header.venue, symbol=None, state=FeedState.REPLAYING,
         detail=f"replaying {config.replay} at speed {config.speed:g}", ts_ns=time.time_ns(),
     )
     _publish(pub, status)
