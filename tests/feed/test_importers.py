@@ -77,3 +77,48 @@ def test_symbol_names_split_base_and_quote() -> None:
     """Binance's glued symbols become BASE/QUOTE."""
     assert symbol_from_binance("BTCUSDT") == "BTC/USDT"
     assert symbol_from_binance("ethbtc") == "ETH/BTC"
+
+
+REST_TRADES = """{"error": [], "result": {"XBTUSDT": [
+  ["105433.60000", "0.00027625", 1762795433.9717445, "b", "l", "", 10218208],
+  ["105410.10000", "0.00005000", 1762795457.8467374, "s", "m", "", 10218209]
+], "last": "1762795457846737400"}}"""
+
+
+def test_kraken_rest_trades_become_trade_ticks(tmp_path: Path) -> None:
+    """The REST Trades shape: taker side kept, seconds turned into exact nanoseconds."""
+    source = tmp_path / "trades.json"
+    source.write_text(REST_TRADES)
+    out = tmp_path / "rest.ticks"
+    assert importers.main(["kraken-rest", str(source), "--out", str(out)]) == 0
+    with TickFileReader(out, venue="kraken", symbols=["BTC/USDT"]) as reader:
+        ticks = list(reader)
+    assert [(t.last, t.last_size, t.side) for t in ticks] == [
+        (105433.6, 0.00027625, Side.BUY), (105410.1, 0.00005, Side.SELL),
+    ]
+    assert ticks[0].exch_ts_ns == 1762795433971744500
+
+
+def test_kraken_csv_infers_sides_with_the_tick_test(tmp_path: Path) -> None:
+    """No side in the CSV: uptick buys, downtick sells, an unchanged price repeats."""
+    source = tmp_path / "XBTUSD.csv"
+    source.write_text("1700000000,100.0,1\n1700000001,100.5,2\n1700000002,100.5,1\n"
+                      "1700000003,100.1,0.5\n")
+    out = tmp_path / "csv.ticks"
+    assert importers.main(["kraken-csv", str(source), "--symbol", "BTC/USD", "--out", str(out)]) == 0
+    with TickFileReader(out) as reader:
+        assert [t.side for t in reader] == [Side.BUY, Side.BUY, Side.BUY, Side.SELL]
+        assert "tick test" in reader.header.source
+
+
+def test_kraken_csv_with_a_bad_row_names_the_line(tmp_path: Path) -> None:
+    """A row that is not time,price,volume stops the import with its line number."""
+    source = tmp_path / "bad.csv"
+    source.write_text("1700000000,100.0,1\n1700000001,abc,2\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "services.feed.importers", "kraken-csv", str(source),
+         "--symbol", "BTC/USD", "--out", str(tmp_path / "x.ticks")],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"{source}:2:" in result.stderr

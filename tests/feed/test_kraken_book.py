@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from common.errors import MalformedFrame
-from services.feed.kraken.book import Book
+from services.feed.kraken.book import Book, PrecisionError
 from services.feed.kraken.parse import (
     BookMessage,
     Heartbeat,
@@ -66,9 +66,10 @@ def test_live_frame_book_snapshot_verifies() -> None:
 def test_a_quantity_finer_than_the_precision_breaks_the_checksum() -> None:
     """More decimals than Kraken's precision is not Kraken's book: refuse, never round."""
     book = Book(10, 1, 8)
-    book.apply([(Decimal("100.0"), Decimal("0.000000001"))], [(Decimal("101.0"), Decimal("1"))])
-    with pytest.raises(ValueError):
-        book.checksum()
+    with pytest.raises(PrecisionError):
+        book.apply([(Decimal("100.0"), Decimal("0.000000001"))], [(Decimal("101.0"), Decimal("1"))])
+    book.apply([(Decimal("100.0"), Decimal("0.10000000"))], [(Decimal("101.0"), Decimal("1"))])
+    assert book.best_bid() == (Decimal("100.0"), Decimal("0.1"))
 
 
 def test_parser_reads_every_real_frame_kind() -> None:

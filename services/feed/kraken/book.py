@@ -25,22 +25,33 @@ class Book:
         self.qty_precision = qty_precision
         self.bids: dict[Decimal, Decimal] = {}
         self.asks: dict[Decimal, Decimal] = {}
+        # Checksum text of each level, made once when the level is set: most
+        # levels survive many updates, and formatting decimals is the hot spot.
+        self._texts: dict[tuple[bool, Decimal], str] = {}
 
     def apply(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
-        """Apply levels in order (qty 0 deletes), then cut each side to the depth."""
-        for side, levels in ((self.bids, bids), (self.asks, asks)):
+        """Apply levels in order (qty 0 deletes), then cut each side to the depth.
+
+        Raises:
+            PrecisionError: a level has more decimals than the pair allows.
+        """
+        for is_bid, side, levels in ((True, self.bids, bids), (False, self.asks, asks)):
             for price, qty in levels:
                 if qty == 0:
                     side.pop(price, None)
+                    self._texts.pop((is_bid, price), None)
                 else:
+                    self._texts[(is_bid, price)] = self._level_text(price, qty)
                     side[price] = qty
         # Kraken sends no deletes for levels pushed out of range (section 5, step 1).
         if len(self.bids) > self.depth:
             for price in sorted(self.bids, reverse=True)[self.depth :]:
                 del self.bids[price]
+                del self._texts[(True, price)]
         if len(self.asks) > self.depth:
             for price in sorted(self.asks)[self.depth :]:
                 del self.asks[price]
+                del self._texts[(False, price)]
 
     def best_bid(self) -> Level | None:
         if not self.bids:
@@ -56,12 +67,9 @@ class Book:
 
     def checksum(self) -> int:
         """CRC32 of the best 10 asks (ascending) then best 10 bids (descending)."""
-        parts = [
-            self._level_text(price, self.asks[price]) for price in sorted(self.asks)[:10]
-        ] + [
-            self._level_text(price, self.bids[price])
-            for price in sorted(self.bids, reverse=True)[:10]
-        ]
+        texts = self._texts
+        parts = [texts[(False, price)] for price in sorted(self.asks)[:10]]
+        parts += [texts[(True, price)] for price in sorted(self.bids, reverse=True)[:10]]
         return zlib.crc32("".join(parts).encode()) & 0xFFFFFFFF
 
     def _level_text(self, price: Decimal, qty: Decimal) -> str:
@@ -69,10 +77,7 @@ class Book:
 
 
 def _digits(value: Decimal, precision: int) -> str:
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > precision and value != value.quantize(
-        Decimal(1).scaleb(-precision)
-    ):
-        raise PrecisionError(f"{value} has more than {precision} decimals")
     text = f"{value:.{precision}f}"
+    if Decimal(text) != value:  # formatting rounded: the value had more decimals
+        raise PrecisionError(f"{value} has more than {precision} decimals")
     return text.replace(".", "").lstrip("0")

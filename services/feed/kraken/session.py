@@ -137,8 +137,8 @@ class KrakenSession:
             self.counters.dropped_before_snapshot += 1  # stale update of a discarded book
             return
         book = feed.book
-        book.apply(message.bids, message.asks)
         try:
+            book.apply(message.bids, message.asks)
             verified = book.checksum() == message.checksum
         except PrecisionError:
             verified = False
