@@ -1,16 +1,19 @@
 """Replay a tick file through the feed's socket, so consumers cannot tell it from live.
 
-Each tick is re-numbered (`seq` gap-free from 1 within this run) and stamped
-with the time the feed sent it as `recv_ts_ns`; `exch_ts_ns` and the market
-fields are kept as recorded. `speed` 1 keeps the recorded pacing (by recorded
-receive time), 2 twice as fast, 0 as fast as the sockets allow.
+Each tick is re-numbered (`seq` gap-free from 1 within this run); its
+timestamps and market fields are kept exactly as recorded. Keeping
+`recv_ts_ns` makes every event-time decision downstream (target expiry by
+tick time, paper fill latency) the same on every replay of a file; the
+pipeline's own wall-clock latency is measured where messages arrive, not
+from these stamps. `speed` 1 keeps the recorded pacing (by recorded receive
+time), 2 twice as fast, 0 as fast as the sockets allow.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import msgspec
@@ -33,7 +36,6 @@ def replay(
     speed: float,
     max_ticks: int | None,
     stop: threading.Event,
-    clock_ns: Callable[[], int] = time.time_ns,
 ) -> ReplayResult:
     """Publish ticks until the file ends, `max_ticks` went out, or `stop` is set."""
     result = ReplayResult()
@@ -51,7 +53,7 @@ def replay(
             if delay > 0 and stop.wait(delay):  # pacing; returns early on a stop
                 break
         result.last_seq += 1
-        live = replace(tick, seq=result.last_seq, recv_ts_ns=clock_ns())
+        live = tick if tick.seq == result.last_seq else replace(tick, seq=result.last_seq)
         pub.send(wire.TICK_PREFIX + live.symbol.encode(), zmq.SNDMORE)
         pub.send(wire.encode(live))
         result.sent += 1
