@@ -129,6 +129,24 @@ def _run_feed(
     return probe, code, output
 
 
+def _run_until_top(
+    tmp_path: Path, zmq_ctx: zmq.Context, fake: FakeKrakenServer, top: Top, *extra: str
+) -> FeedProbe:
+    """Run the feed until `top` is the latest quote, then SIGTERM it (clean eos, exit 0)."""
+    probe = FeedProbe(zmq_ctx, tmp_path)
+    with services(tmp_path) as group:
+        group.start("feed", "services.feed", _feed_args(tmp_path, fake.url, *extra),
+                    env=_no_health_env())
+        probe.start()
+        wait_until(lambda: bool(probe.quotes()) and probe.quotes()[-1] == top, 60,
+                   f"top of book {top}")
+        group.procs["feed"].terminate()
+        assert group.wait("feed") == 0
+        probe.join(scaled(30))
+    assert probe.error is None, probe.error
+    return probe
+
+
 def test_top_of_book_after_every_fixture_update_then_the_trade(
     tmp_path: Path, zmq_ctx: zmq.Context
 ) -> None:
@@ -154,15 +172,7 @@ def test_corrupted_update_discards_the_book_and_resyncs(tmp_path: Path, zmq_ctx:
     resync_top = tops_after_each(stop=corrupt_at + 1)[-1]  # Kraken's true book, re-sent
     final_top = reference_tops()[-1]
     with FakeKrakenServer(Misbehaviour(corrupt_update={0: corrupt_at})) as fake:
-        probe = FeedProbe(zmq_ctx, tmp_path)
-        with services(tmp_path) as group:
-            group.start("feed", "services.feed", _feed_args(tmp_path, fake.url), env=_no_health_env())
-            probe.start()
-            wait_until(lambda: bool(probe.quotes()) and probe.quotes()[-1] == final_top, 60,
-                       "the final top of book after the resync")
-            group.procs["feed"].terminate()
-            assert group.wait("feed") == 0
-            probe.join(scaled(30))
+        probe = _run_until_top(tmp_path, zmq_ctx, fake, final_top)
         book_requests = [r["method"] for r in fake.requests if r["params"]["channel"] == "book"]
     quotes = probe.quotes()
     assert quotes[: len(before)] == before  # up to the corruption, exact
@@ -178,15 +188,7 @@ def test_dropped_connection_reconnects_and_resubscribes(tmp_path: Path, zmq_ctx:
     """A drop mid-stream: down, reconnect with backoff, resubscribe, live again, book intact."""
     final_top = reference_tops()[-1]
     with FakeKrakenServer(Misbehaviour(drop_after_updates={0: 100})) as fake:
-        probe = FeedProbe(zmq_ctx, tmp_path)
-        with services(tmp_path) as group:
-            group.start("feed", "services.feed", _feed_args(tmp_path, fake.url), env=_no_health_env())
-            probe.start()
-            wait_until(lambda: bool(probe.quotes()) and probe.quotes()[-1] == final_top, 60,
-                       "the final top of book after the reconnect")
-            group.procs["feed"].terminate()  # SIGTERM: a clean eos, exit 0
-            assert group.wait("feed") == 0
-            probe.join(scaled(30))
+        probe = _run_until_top(tmp_path, zmq_ctx, fake, final_top)
         assert fake.connections == 2
         subscribes = [r for r in fake.requests if r["method"] == "subscribe"]
     states = probe.states()
@@ -208,17 +210,7 @@ def test_silent_connection_goes_stale_then_the_watchdog_recycles_it(
     """No frame for the watchdog time (heartbeats included): stale, then a new connection."""
     final_top = reference_tops()[-1]
     with FakeKrakenServer(Misbehaviour(silent_after_updates={0: 50})) as fake:
-        probe = FeedProbe(zmq_ctx, tmp_path)
-        with services(tmp_path) as group:
-            group.start("feed", "services.feed", _feed_args(
-                tmp_path, fake.url, "--watchdog-s", "1.0", "--stale-after-s", "0.4"),
-                env=_no_health_env())
-            probe.start()
-            wait_until(lambda: bool(probe.quotes()) and probe.quotes()[-1] == final_top, 60,
-                       "the final top of book after the watchdog reconnect")
-            group.procs["feed"].terminate()
-            assert group.wait("feed") == 0
-            probe.join(scaled(30))
+        probe = _run_until_top(tmp_path, zmq_ctx, fake, final_top, "--watchdog-s", "1.0", "--stale-after-s", "0.4")
         assert fake.connections == 2
     states = probe.states()
     stale = states.index(FeedState.STALE)
