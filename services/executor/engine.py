@@ -1,0 +1,206 @@
+"""The execution engine: targets and ticks in, execution events out. Pure.
+
+For each symbol it works the position towards the newest target:
+order qty = target - working position (the position plus what open orders
+will still add), so sizing depends only on the targets' order, not on when
+fills happened. A target is handled once the engine has seen the tick it was
+computed from; one that arrives early waits for it, one that arrives late
+is priced on the buffered ticks after its event time (meeting only the size
+earlier orders left there). Either way the same ticks and targets give the
+same fills. Targets that pile up together (the executor was behind or down)
+are superseded by the newest one per symbol.
+Risk checks come before every order; expiry is by wall clock (`now_ns`),
+since a target held while the executor was down must not act later.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import deque
+from dataclasses import dataclass, field
+
+from common.messages import (
+    Fill,
+    OrderRejected,
+    OrderSubmitted,
+    Position,
+    RejectReason,
+    RiskEvent,
+    Side,
+    Target,
+    Tick,
+    TickKind,
+)
+from services.executor.paper import PaperOrderExecutor
+from services.executor.positions import PositionState
+from services.executor.risk import OrderIntent, RiskEngine
+
+Event = OrderSubmitted | OrderRejected | Fill | Position | RiskEvent
+HISTORY_TICKS = 20_000  # per symbol: how far back a late target can still be priced
+
+
+@dataclass
+class SymbolBook:
+    position: PositionState
+    working: float = 0.0  # position plus the remaining qty of open orders
+    last_quote: Tick | None = None
+    last_tick_wall_ns: int | None = None
+    history: deque[Tick] = field(default_factory=lambda: deque(maxlen=HISTORY_TICKS))
+
+
+class ExecutionEngine:
+    def __init__(
+        self, risk: RiskEngine, paper: PaperOrderExecutor, order_prefix: str | None = None
+    ) -> None:
+        self.risk, self.paper = risk, paper
+        self.books: dict[str, SymbolBook] = {}
+        self.last_seq = 0
+        self.orders = 0
+        self.seen_targets: set[str] = set()
+        self._held: dict[str, deque[Target]] = {}  # per symbol, waiting for their ticks
+        self._prefix = order_prefix or secrets.token_hex(3)
+
+    def book(self, symbol: str) -> SymbolBook:
+        found = self.books.get(symbol)
+        if found is None:
+            found = self.books[symbol] = SymbolBook(PositionState(symbol))
+        return found
+
+    def restore(self, fills: list[Fill], target_ids: set[str], orders: int) -> None:
+        """Rebuild positions from journaled fills (crash recovery)."""
+        for fill in fills:
+            self.book(fill.symbol).position.apply(fill)
+        for book in self.books.values():
+            book.working = book.position.qty
+        self.seen_targets |= target_ids
+        self.orders = orders
+
+    def on_tick(self, tick: Tick, now_ns: int) -> list[Event]:
+        self.last_seq = max(self.last_seq, tick.seq)
+        book = self.book(tick.symbol)
+        book.last_tick_wall_ns = now_ns
+        events: list[Event] = []
+        if tick.kind is TickKind.QUOTE:
+            book.last_quote = tick
+            book.history.append(tick)
+            book.position.mark_price = tick.mid
+            events += self._apply_fills(self.paper.on_tick(tick))
+            events += self._check_breaker(tick.recv_ts_ns)
+        held = self._held.get(tick.symbol)
+        while held and held[0].tick_seq <= tick.seq:
+            events += self._act(held.popleft(), now_ns)
+        return events
+
+    def on_targets(self, batch: list[Target], now_ns: int) -> list[Event]:
+        """Targets that arrived together: per symbol only the newest may act.
+
+        A batch larger than one means the executor fell behind (or was down):
+        the older targets of a symbol are superseded, never executed late.
+        """
+        newest = {target.symbol: target for target in batch}
+        events: list[Event] = []
+        for target in batch:
+            if newest[target.symbol] is target:
+                events += self.on_target(target, now_ns)
+            elif target.id not in self.seen_targets:
+                self.seen_targets.add(target.id)
+                events.append(self._reject(target, None, 0.0, RejectReason.SUPERSEDED_TARGET,
+                                           f"superseded by {newest[target.symbol].id}", now_ns))
+        return events
+
+    def on_target(self, target: Target, now_ns: int) -> list[Event]:
+        if target.id in self.seen_targets:
+            return []  # redelivered: already acted on
+        if now_ns > target.created_ns + target.ttl_ms * 1_000_000:
+            self.seen_targets.add(target.id)
+            age_ms = (now_ns - target.created_ns) / 1e6
+            return [self._reject(target, None, 0.0, RejectReason.EXPIRED_TARGET,
+                                 f"{age_ms:.0f} ms old, ttl {target.ttl_ms} ms", now_ns)]
+        if target.tick_seq > self.last_seq:  # its tick has not reached us yet: act on it then
+            self._held.setdefault(target.symbol, deque()).append(target)
+            return []
+        return self._act(target, now_ns)
+
+    def expire_held(self, now_ns: int) -> list[Event]:
+        """Reject held targets whose tick never came in time."""
+        events: list[Event] = []
+        for held in self._held.values():
+            while held and now_ns > held[0].created_ns + held[0].ttl_ms * 1_000_000:
+                target = held.popleft()
+                self.seen_targets.add(target.id)
+                events.append(self._reject(target, None, 0.0, RejectReason.EXPIRED_TARGET,
+                                           "its tick never arrived in time", now_ns))
+        return events
+
+    def _act(self, target: Target, now_ns: int) -> list[Event]:
+        self.seen_targets.add(target.id)
+        book = self.book(target.symbol)
+        delta = target.target_position - book.working
+        side = Side.BUY if delta > 0 else Side.SELL
+        ref_price = target.ref_price
+        qty, refusal = self.paper.conform(target.symbol, abs(delta), ref_price)
+        if qty == 0 and refusal is not None and refusal[0] is RejectReason.MIN_ORDER_SIZE:
+            return []  # already where the target wants to be, to the lot size
+        event_ts_ns = target.tick_ts_ns
+        if refusal is None:
+            market_age_ms = (
+                None if book.last_tick_wall_ns is None else (now_ns - book.last_tick_wall_ns) / 1e6
+            )
+            mid = book.last_quote.mid if book.last_quote is not None else None
+            intent = OrderIntent(target.symbol, qty if side is Side.BUY else -qty, ref_price,
+                                 book.working, event_ts_ns)
+            refusal = self.risk.check(intent, mid, market_age_ms)
+        if refusal is not None:
+            return [self._reject(target, side, qty, refusal[0], refusal[1], now_ns)]
+        self.orders += 1
+        order_id = f"{self._prefix}-{self.orders}"
+        self.paper.submit(order_id, target.id, target.symbol, side, qty, event_ts_ns)
+        book.working += qty if side is Side.BUY else -qty
+        events: list[Event] = [
+            OrderSubmitted(
+                order_id=order_id, target_id=target.id, symbol=target.symbol, side=side, qty=qty,
+                ref_price=ref_price, tick_seq=target.tick_seq, ts_ns=event_ts_ns,
+            )
+        ]
+        late_fills = [
+            fill
+            for tick in book.history  # a late target: the market it would have met
+            if tick.recv_ts_ns >= event_ts_ns
+            for fill in self.paper.on_tick(tick, only_order_id=order_id)
+        ]
+        if late_fills:
+            events += self._apply_fills(late_fills)
+            events += self._check_breaker(late_fills[-1].ts_ns)
+        return events
+
+    def _apply_fills(self, fills: list[Fill]) -> list[Event]:
+        events: list[Event] = []
+        for fill in fills:
+            book = self.book(fill.symbol)
+            book.position.apply(fill)
+            events += [fill, book.position.snapshot(fill.ts_ns)]
+        return events
+
+    def equity(self) -> float:
+        return sum(b.position.equity for b in self.books.values())
+
+    def _check_breaker(self, ts_ns: int) -> list[Event]:
+        # Unrealized losses count: the breaker is checked on every quote, not only on fills.
+        tripped = self.risk.on_equity(self.equity(), ts_ns)
+        return [tripped] if tripped is not None else []
+
+    def cancel_open_orders(self) -> None:
+        """Drop open paper orders (restart); the working position falls back to the real one."""
+        self.paper.cancel_all()
+        for book in self.books.values():
+            book.working = book.position.qty
+
+    def _reject(
+        self, target: Target, side: Side | None, qty: float, reason: RejectReason, detail: str,
+        now_ns: int,
+    ) -> OrderRejected:
+        self.orders += 1
+        return OrderRejected(
+            order_id=f"{self._prefix}-{self.orders}", target_id=target.id, symbol=target.symbol,
+            side=side, qty=qty, reason=reason, detail=detail, ts_ns=now_ns,
+        )
