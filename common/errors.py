@@ -18,6 +18,7 @@ Hierarchy (a class also subclasses the builtin a caller may already catch)::
     ├── TrainingError (ValueError)        data that cannot train a model
     ├── MalformedFrame (ValueError)       a venue frame we cannot understand
     ├── SubscriptionRejected              the venue refused a symbol or channel
+    ├── JournalCorrupt (ValueError)       the executor journal is damaged mid-file
     └── HandshakeTimeout (TimeoutError)   expected peers did not say ready in time
 
 Code branches on the class or its attributes, never on message text. No error
@@ -135,3 +136,11 @@ class SubscriptionRejected(PipelineError):
     def __init__(self, symbol: str | None, channel: str | None, error: str) -> None:
         super().__init__(f"Kraken refused {channel or 'a'} subscription for {symbol}: {error}")
         self.symbol, self.channel, self.error = symbol, channel, error
+
+
+class JournalCorrupt(PipelineError, ValueError):
+    """The executor's journal is damaged before its last line: state cannot be trusted."""
+
+    def __init__(self, path: Path | str, line_number: int, problem: str) -> None:
+        super().__init__(f"{path}:{line_number}: {problem}; refusing to guess positions")
+        self.path, self.line_number, self.problem = Path(path), line_number, problem

@@ -224,6 +224,19 @@ class Eos(WireMessage, kw_only=True):
     ts_ns: Count
 
 
+class Watermark(WireMessage, kw_only=True):
+    """The model has finished with every tick up to `tick_seq` (lossless replay only).
+
+    Sent on the targets socket between targets; an executor following the
+    model processes ticks no further than the watermark, so targets meet the
+    ticks they were computed from in the same order on every replay.
+    """
+
+    v: Literal[1] = 1
+    source: Name
+    tick_seq: Count
+
+
 class Hello(WireMessage, kw_only=True):
     """Readiness probe a publisher sends until its expected subscribers answer."""
 
@@ -254,6 +267,7 @@ Message = (
     | RiskEvent
     | FeedStatus
     | Eos
+    | Watermark
     | Hello
     | TickFileHeader
 )
@@ -269,6 +283,7 @@ MESSAGE_CLASSES: tuple[type, ...] = (
     RiskEvent,
     FeedStatus,
     Eos,
+    Watermark,
     Hello,
     TickFileHeader,
 )

@@ -4,7 +4,7 @@
 |--------------------|------|---------|----------------------------|--------|-------------------|
 | `publisher`        | PUB  | bind    | 0 (none) lossless, else 10k | 2 s    | eos gets out      |
 | `subscriber`       | SUB  | connect | 0 (none) lossless, else 10k | 0      | topic prefixes    |
-| `target_pusher`    | PUSH | connect | 16                         | 0      | IMMEDIATE, NOBLOCK |
+| `target_pusher`    | PUSH | connect | 16; 0 (none) lossless      | 0      | IMMEDIATE, NOBLOCK |
 | `target_puller`    | PULL | bind    | 1000                       | 0      |                   |
 | `log_publisher`    | PUB  | connect | 10k                        | 1 s    | pyzmq log handler |
 | `log_collector`    | SUB  | bind    | 0 (none)                   | 0      | all topics        |
@@ -63,11 +63,15 @@ def subscriber(
     return _connect(sock, addr)
 
 
-def target_pusher(ctx: zmq.Context, addr: str) -> zmq.Socket:
-    """Connect the model's PUSH to the executor; use `push_nowait` to send."""
+def target_pusher(ctx: zmq.Context, addr: str, *, lossless: bool = False) -> zmq.Socket:
+    """Connect the model's PUSH to the executor; use `push_nowait` to send.
+
+    `lossless` (replay) lifts the mark so a connected but busy executor still
+    gets every target; with no executor connected, targets are refused either way.
+    """
     sock = ctx.socket(zmq.PUSH)
     sock.setsockopt(zmq.IMMEDIATE, 1)
-    sock.setsockopt(zmq.SNDHWM, TARGET_SEND_HWM)
+    sock.setsockopt(zmq.SNDHWM, 0 if lossless else TARGET_SEND_HWM)
     sock.setsockopt(zmq.LINGER, 0)
     return _connect(sock, addr)
 

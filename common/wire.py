@@ -1,7 +1,8 @@
 """The codec: the only module that touches msgpack.
 
 Frames on a PUB/SUB socket are two parts, ``[topic, payload]``; on the targets
-PUSH/PULL socket a `Target` travels as the payload alone (one frame).
+PUSH/PULL socket a `Target`, `Watermark` or the model's `Eos` travels as the
+payload alone (one frame).
 
 Topics (first frame, ASCII; subscribers match by prefix):
 

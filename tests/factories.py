@@ -24,6 +24,7 @@ from common.messages import (
     Tick,
     TickFileHeader,
     TickKind,
+    Watermark,
 )
 
 T0_NS = 1_723_161_254_087_891_268
@@ -98,6 +99,7 @@ def one_of_each() -> list[Any]:
             counters={"messages": 12, "checksum_failures": 0}, ts_ns=T0_NS + 14,
         ),
         Eos(source="feed", last_seq=85175, ts_ns=T0_NS + 15),
+        Watermark(source="model", tick_seq=4096),
         Hello(source="feed", ts_ns=T0_NS + 16),
         TickFileHeader(
             format_version=1, venue="binance", symbols=["BTC/USDT"], source="test",

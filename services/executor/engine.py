@@ -9,8 +9,8 @@ is priced on the buffered ticks after its event time (meeting only the size
 earlier orders left there). Either way the same ticks and targets give the
 same fills. Targets that pile up together (the executor was behind or down)
 are superseded by the newest one per symbol.
-Risk checks come before every order; expiry is by wall clock (`now_ns`),
-since a target held while the executor was down must not act later.
+Risk checks come before every order. A target expires when the market's
+event time has moved past its tick by more than its TTL.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class ExecutionEngine:
         self.risk, self.paper = risk, paper
         self.books: dict[str, SymbolBook] = {}
         self.last_seq = 0
+        self.clock_ns = 0  # event time: the latest tick's receive stamp
         self.orders = 0
         self.seen_targets: set[str] = set()
         self._held: dict[str, deque[Target]] = {}  # per symbol, waiting for their ticks
@@ -77,6 +78,7 @@ class ExecutionEngine:
 
     def on_tick(self, tick: Tick, now_ns: int) -> list[Event]:
         self.last_seq = max(self.last_seq, tick.seq)
+        self.clock_ns = max(self.clock_ns, tick.recv_ts_ns)
         book = self.book(tick.symbol)
         book.last_tick_wall_ns = now_ns
         events: list[Event] = []
@@ -111,18 +113,23 @@ class ExecutionEngine:
     def on_target(self, target: Target, now_ns: int) -> list[Event]:
         if target.id in self.seen_targets:
             return []  # redelivered: already acted on
-        if now_ns > target.created_ns + target.ttl_ms * 1_000_000:
+        if self._expired(target):
             self.seen_targets.add(target.id)
-            age_ms = (now_ns - target.created_ns) / 1e6
+            age_ms = (self.clock_ns - target.tick_ts_ns) / 1e6
             return [self._reject(target, None, 0.0, RejectReason.EXPIRED_TARGET,
-                                 f"{age_ms:.0f} ms old, ttl {target.ttl_ms} ms", now_ns)]
+                                 f"market moved on {age_ms:.0f} ms, ttl {target.ttl_ms} ms", now_ns)]
         if target.tick_seq > self.last_seq:  # its tick has not reached us yet: act on it then
             self._held.setdefault(target.symbol, deque()).append(target)
             return []
         return self._act(target, now_ns)
 
+    def _expired(self, target: Target) -> bool:
+        # Event time, not wall time: a replay expires exactly the same targets
+        # every time, and after a restart the live ticks' clock expires old ones.
+        return self.clock_ns > target.tick_ts_ns + target.ttl_ms * 1_000_000
+
     def expire_held(self, now_ns: int) -> list[Event]:
-        """Reject held targets whose tick never came in time."""
+        """Reject held targets whose tick never came within their TTL (wall clock)."""
         events: list[Event] = []
         for held in self._held.values():
             while held and now_ns > held[0].created_ns + held[0].ttl_ms * 1_000_000:

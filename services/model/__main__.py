@@ -4,7 +4,9 @@ Subscribes to ticks, publishes a `Prediction` per tick (after warm-up) and
 pushes a `Target` when the wanted position moves by more than the policy's
 step. Targets never block: with no executor they are dropped, counted and
 logged, and the next one takes effect when it returns. On `eos` it forwards
-`eos` on the predictions socket and exits 0. A malformed message is counted
+`eos` on the predictions socket and on the targets socket, and exits 0.
+With `--lossless` (replay) it also pushes a `Watermark` every 64 ticks, so an
+executor that follows it meets each target at the tick it came from. A malformed message is counted
 and skipped. Exit 2 on bad configuration or checkpoint, before any socket.
 """
 
@@ -24,7 +26,7 @@ import zmq
 from common import sockets, wire
 from common.errors import CheckpointError, ConfigError, WireError
 from common.logs import RateLimited, setup_logging
-from common.messages import Eos, FeedStatus, Hello, Tick
+from common.messages import Eos, FeedStatus, Hello, Tick, Watermark
 from common.signals import install_stop_flag
 from services.model.checkpoint import LoadedModel, load_checkpoint
 from services.model.decision import DecisionStack
@@ -33,6 +35,7 @@ from services.model.service_config import DEFAULT_POLICY, ModelConfig
 log = logging.getLogger("services.model")
 
 POLL_MS = 100
+WATERMARK_EVERY = 64  # ticks; lets a following executor advance when no target flows
 SUBSCRIPTIONS = (wire.TICK_PREFIX, wire.EOS_TOPIC, wire.FEED_STATUS_TOPIC, wire.HELLO_TOPIC)
 
 
@@ -99,6 +102,9 @@ class ModelLoop:
     def _on_tick(self, tick: Tick) -> None:
         self.last_seq = tick.seq
         prediction, target = self.stack.on_tick(tick, time.time_ns())
+        if target is None and self.config.lossless and tick.seq % WATERMARK_EVERY == 0:
+            watermark = Watermark(source=self.config.name, tick_seq=tick.seq)
+            sockets.push_nowait(self.targets, wire.encode(watermark))
         if prediction is not None:
             self.predictions.send(wire.topic(prediction), zmq.SNDMORE)
             self.predictions.send(wire.encode(prediction))
@@ -135,6 +141,8 @@ class ModelLoop:
         eos = Eos(source="model", last_seq=self.last_seq, ts_ns=time.time_ns())
         self.predictions.send(wire.EOS_TOPIC, zmq.SNDMORE)
         self.predictions.send(wire.encode(eos))
+        # The executor finishes on this; with none connected it simply goes nowhere.
+        sockets.push_nowait(self.targets, wire.encode(eos))
         counters = dataclasses.asdict(self.stack.counters)
         log.info(
             "model done: %s, dropped_targets=%d, malformed=%s",
@@ -173,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with (
                 sockets.subscriber(ctx, config.ticks, SUBSCRIPTIONS, lossless=config.lossless) as ticks,
                 sockets.publisher(ctx, config.predictions, lossless=config.lossless) as predictions,
-                sockets.target_pusher(ctx, config.targets) as targets,
+                sockets.target_pusher(ctx, config.targets, lossless=config.lossless) as targets,
             ):
                 log.info("model %s loaded from %s", model.short_id, config.ckpt)
                 stack = DecisionStack(model, ttl_ms=config.target_ttl_ms)

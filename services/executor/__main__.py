@@ -1,0 +1,270 @@
+"""The executor service: ``python -m services.executor [--run-dir DIR]``.
+
+Binds the targets PULL (so it can be stopped and restarted while the others
+run) and the execution-events PUB; subscribes to ticks. Every order goes
+through the risk engine, then the `PaperOrderExecutor`. Every order, fill,
+rejection, risk event and position is journaled (flushed) and then published.
+On start it rebuilds positions, PnL and the breaker from the journal in the
+run directory. It finishes on the model's `eos` (or once the feed has ended
+and the model stayed silent `--drain-timeout-s`), publishes `eos`, exits 0.
+With `--lossless` (replay) ticks wait for the model's watermark, so every
+replay of a file meets the same targets at the same ticks. Exit 2: bad configuration, a live
+request without every opt-in, or a damaged journal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import zmq
+
+from common import sockets, wire
+from common.errors import ConfigError, JournalCorrupt, WireError
+from common.logs import RateLimited, setup_logging
+from common.messages import (
+    Eos,
+    FeedStatus,
+    Fill,
+    Hello,
+    OrderRejected,
+    OrderSubmitted,
+    RiskEvent,
+    Target,
+    Tick,
+    Watermark,
+)
+from common.pairs import load_pairs
+from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
+from common.signals import install_stop_flag
+from services.executor.engine import Event, ExecutionEngine
+from services.executor.executor_config import ExecutorConfig
+from services.executor.journal import Journal, read_journal
+from services.executor.paper import PaperOrderExecutor
+from services.executor.risk import RiskEngine, RiskLimits
+
+log = logging.getLogger("services.executor")
+
+POLL_MS = 100
+MARKET_FRAMES_PER_TURN = 256  # then look at targets: neither stream starves the other
+TICK_TOPICS = (wire.TICK_PREFIX, wire.EOS_TOPIC, wire.FEED_STATUS_TOPIC, wire.HELLO_TOPIC)
+_JOURNALED = (OrderSubmitted, OrderRejected, Fill, RiskEvent)
+
+
+@dataclass
+class Sockets:
+    ticks: zmq.Socket
+    targets: zmq.Socket
+    events: zmq.Socket
+
+
+class ExecutorLoop:
+    def __init__(
+        self, ctx: zmq.Context, config: ExecutorConfig, engine: ExecutionEngine,
+        journal: Journal, socks: Sockets,
+    ) -> None:
+        self.ctx, self.config, self.engine, self.journal, self.socks = ctx, config, engine, journal, socks
+        self.malformed: Counter[str] = Counter()
+        self.rejections: Counter[str] = Counter()
+        self.feed_eos_seen = False
+        self.model_heard_at = time.monotonic()  # the last target, watermark or eos
+        # Following the model (lossless replay): ticks wait here until the
+        # model's watermark says it is done with them, so each target meets
+        # exactly the ticks it would meet on any other replay of the file.
+        self.follow_model = config.lossless
+        self.waiting_ticks: deque[Tick] = deque()
+        self.watermark = 0
+        self._answered_hello = False
+        self._malformed_warning = RateLimited()
+
+    def run(self, stop: threading.Event) -> int:
+        self._supersede_backlog()
+        poller = zmq.Poller()
+        poller.register(self.socks.ticks, zmq.POLLIN)
+        poller.register(self.socks.targets, zmq.POLLIN)
+        while not stop.is_set():
+            ready = dict(poller.poll(POLL_MS))
+            if self.socks.ticks in ready and self._on_market_frames():
+                break
+            if self.socks.targets in ready and self._on_target_frames():
+                break
+            self._publish(self.engine.expire_held(time.time_ns()))
+            silent_s = time.monotonic() - self.model_heard_at
+            if self.feed_eos_seen and silent_s > self.config.drain_timeout_s:
+                log.warning("feed ended and the model has been silent %.1f s; finishing",
+                            silent_s)
+                break
+        self._finish()
+        return 0
+
+    def _on_market_frames(self) -> bool:
+        """Handle a turn's worth of queued market frames; True when the run should finish."""
+        for _ in range(MARKET_FRAMES_PER_TURN):
+            try:
+                frames = self.socks.ticks.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return False
+            message = self._decode(frames[-1] if len(frames) == 2 else None)
+            if isinstance(message, Tick):
+                if self.follow_model:
+                    self.waiting_ticks.append(message)
+                    self._release_ticks()
+                else:
+                    self._publish(self.engine.on_tick(message, time.time_ns()))
+            elif isinstance(message, Eos):
+                log.info("feed eos at seq %d; waiting for the model's", message.last_seq)
+                self.feed_eos_seen = True
+            elif isinstance(message, Hello):
+                self._on_hello(frames[-1])
+            elif isinstance(message, FeedStatus):
+                log.info("feed %s: %s", message.symbol or "all", message.state)
+        return False
+
+    def _supersede_backlog(self) -> None:
+        """Targets that queued up before this executor started: only the newest may act."""
+        backlog = [m for m in self._drain_targets() if isinstance(m, Target)]
+        if backlog:
+            log.info("%d targets were waiting at start; older ones are superseded", len(backlog))
+            self._publish(self.engine.on_targets(backlog, time.time_ns()))
+
+    def _on_target_frames(self) -> bool:
+        """Act on each queued target in turn; True on the model's eos."""
+        for message in self._drain_targets():
+            self.model_heard_at = time.monotonic()
+            if isinstance(message, Target):
+                self._advance_watermark(message.tick_seq)
+                self._publish(self.engine.on_target(message, time.time_ns()))
+            elif isinstance(message, Watermark):
+                self._advance_watermark(message.tick_seq)
+            elif isinstance(message, Eos):
+                log.info("model eos at seq %d", message.last_seq)
+                self._advance_watermark(message.last_seq)
+                return True
+        return False
+
+    def _advance_watermark(self, tick_seq: int) -> None:
+        self.watermark = max(self.watermark, tick_seq)
+        self._release_ticks()
+
+    def _release_ticks(self) -> None:
+        while self.waiting_ticks and self.waiting_ticks[0].seq <= self.watermark:
+            self._publish(self.engine.on_tick(self.waiting_ticks.popleft(), time.time_ns()))
+
+    def _drain_targets(self) -> list[object]:
+        messages: list[object] = []
+        while True:
+            try:
+                messages.append(self._decode(self.socks.targets.recv(zmq.NOBLOCK)))
+            except zmq.Again:
+                return messages
+
+    def _decode(self, payload: bytes | None) -> object:
+        if payload is None:
+            self._count_malformed("framing", None)
+            return None
+        try:
+            return wire.decode(payload)
+        except WireError as e:
+            self._count_malformed(e.reason, e)
+            return None
+
+    def _publish(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, _JOURNALED):
+                self.journal.append(event)  # flushed before anyone can see the event
+            if isinstance(event, OrderRejected):
+                self.rejections[event.reason] += 1
+                log.warning("rejected %s %s: %s (%s)", event.target_id, event.symbol,
+                            event.reason, event.detail)
+            elif isinstance(event, RiskEvent):
+                log.error("RISK %s: %s %s", event.kind, event.detail, event.values)
+            elif isinstance(event, OrderSubmitted):
+                log.info("order %s %s %s %.8f (target %s)", event.order_id, event.side,
+                         event.symbol, event.qty, event.target_id)
+            self.socks.events.send(wire.topic(event), zmq.SNDMORE)
+            self.socks.events.send(wire.encode(event))
+
+    def _on_hello(self, payload: bytes) -> None:
+        self.socks.events.send(wire.HELLO_TOPIC, zmq.SNDMORE)  # pass the probe downstream
+        self.socks.events.send(payload)
+        if not self._answered_hello:
+            self._answered_hello = sockets.answer_hello(
+                self.ctx, self.config.ready, self.config.name, timeout_s=2.0
+            )
+
+    def _finish(self) -> None:
+        while self.waiting_ticks:  # the model is gone: the rest of the market still counts
+            self._publish(self.engine.on_tick(self.waiting_ticks.popleft(), time.time_ns()))
+        now_ns = time.time_ns()
+        self._publish([b.position.snapshot(now_ns) for b in self.engine.books.values()])
+        eos = Eos(source="executor", last_seq=self.engine.last_seq, ts_ns=now_ns)
+        self.socks.events.send(wire.EOS_TOPIC, zmq.SNDMORE)
+        self.socks.events.send(wire.encode(eos))
+        log.info("executor done: %d orders, rejections %s, equity %.4f, malformed %s",
+                 self.engine.orders, dict(self.rejections), self.engine.equity(),
+                 dict(self.malformed))
+
+    def _count_malformed(self, reason: str, error: Exception | None) -> None:
+        self.malformed[reason] += 1
+        if self._malformed_warning.ready():
+            log.warning("skipped malformed message (%s): %s", reason, error or "")
+
+
+def _build(config: ExecutorConfig) -> tuple[ExecutionEngine, Journal]:
+    folder = config.run_dir or run_dir(DEFAULT_ARTIFACTS_DIR, new_run_id())
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "executor.journal"
+    state = read_journal(path)
+    limits = RiskLimits(
+        max_order_notional=config.max_order_notional, max_position=config.max_position,
+        max_loss=config.max_loss, max_orders_per_minute=config.max_orders_per_minute,
+        price_band_bps=config.price_band_bps, stale_after_ms=config.stale_after_ms,
+    )
+    risk = RiskEngine(limits, tripped=state.breaker_tripped and not config.reset_breaker)
+    paper = PaperOrderExecutor(
+        load_pairs(config.pairs_file), latency_ms=config.latency_ms,
+        taker_fee_bps=config.taker_fee_bps,
+    )
+    engine = ExecutionEngine(risk, paper)
+    engine.restore(state.fills, state.target_ids, state.orders)
+    return engine, Journal(path, fsync=config.fsync)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        config = ExecutorConfig.from_args(argv, os.environ)
+        engine, journal = _build(config)
+    except (ConfigError, JournalCorrupt) as e:
+        print(f"executor: {e}", file=sys.stderr)
+        return 2
+    stop = install_stop_flag()
+    with zmq.Context() as ctx:
+        log_socket = setup_logging("executor", ctx, config.logs)
+        try:
+            with (
+                sockets.subscriber(ctx, config.ticks, TICK_TOPICS, lossless=config.lossless) as ticks,
+                sockets.target_puller(ctx, config.targets) as targets,
+                sockets.publisher(ctx, config.events, lossless=config.lossless) as events,
+            ):
+                log.info("executor: %s (paper mode), journal %s, %d fills restored, breaker %s",
+                         type(engine.paper).__name__, journal.path, engine.orders,
+                         "TRIPPED" if engine.risk.tripped else "armed")
+                loop = ExecutorLoop(ctx, config, engine, journal, Sockets(ticks, targets, events))
+                return loop.run(stop)
+        except ConfigError as e:
+            print(f"executor: {e}", file=sys.stderr)
+            return 2
+        finally:
+            journal.close()
+            if log_socket is not None:
+                log_socket.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""The executor's configuration: flags, then environment, then defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from common.config import (
+    Option,
+    non_negative_float,
+    parse_options,
+    positive_float,
+    positive_int,
+    require_loopback,
+    zmq_address,
+)
+from common.errors import ConfigError
+from common.pairs import DEFAULT_PAIRS_FILE
+from services.executor.gate import missing_live_opt_ins
+from services.executor.paper import KRAKEN_BASE_TAKER_FEE_BPS
+
+OPTIONS: Final = [
+    Option("--ticks", zmq_address, env="PLR_TICKS_ADDR", default="tcp://127.0.0.1:5555"),
+    Option("--targets", zmq_address, env="PLR_TARGETS_ADDR", default="tcp://127.0.0.1:5557"),
+    Option("--events", zmq_address, env="PLR_EVENTS_ADDR", default="tcp://127.0.0.1:5558"),
+    Option("--ready", zmq_address, env="PLR_READY_ADDR", default="tcp://127.0.0.1:5559"),
+    Option("--logs", zmq_address, env="PLR_LOGS_ADDR", default="tcp://127.0.0.1:5560"),
+    Option("--run-dir", Path, env="PLR_RUN_DIR", help="journal folder (a new run dir if unset)"),
+    Option("--max-order-notional", positive_float, env="PLR_MAX_ORDER_NOTIONAL", default=5_000.0),
+    Option("--max-position", positive_float, env="PLR_MAX_POSITION", default=0.05),
+    Option("--max-loss", positive_float, env="PLR_MAX_LOSS", default=250.0),
+    Option("--max-orders-per-minute", positive_int, env="PLR_MAX_ORDERS_PER_MINUTE", default=120),
+    Option("--price-band-bps", positive_float, env="PLR_PRICE_BAND_BPS", default=50.0),
+    Option("--stale-after-ms", positive_int, env="PLR_STALE_AFTER_MS", default=5_000),
+    Option("--latency-ms", non_negative_float, env="PLR_LATENCY_MS", default=50.0,
+           help="paper fills price on the market this long after the order"),
+    Option("--taker-fee-bps", non_negative_float, env="PLR_TAKER_FEE_BPS",
+           default=KRAKEN_BASE_TAKER_FEE_BPS),
+    Option("--pairs-file", Path, env="PLR_PAIRS_FILE", default=DEFAULT_PAIRS_FILE),
+    Option("--drain-timeout-s", positive_float, env="PLR_DRAIN_TIMEOUT_S", default=5.0,
+           help="after the feed's eos, how long the model may stay silent before we finish"),
+    Option("--reset-breaker", env="PLR_RESET_BREAKER", switch=True,
+           help="start with the circuit breaker reset even if the journal says tripped"),
+    Option("--fsync", env="PLR_JOURNAL_FSYNC", switch=True, help="fsync the journal per entry"),
+    Option("--no-paper-mode", env="PLR_NO_PAPER_MODE", switch=True),
+    Option("--live-executor", env="PLR_LIVE_EXECUTOR", switch=True),
+    Option("--name", str, env="PLR_EXECUTOR_NAME", default="executor"),
+    Option("--lossless", env="PLR_LOSSLESS", switch=True,
+           help="replay: never drop ticks, and follow the model's watermark"),
+    Option("--allow-remote", env="PLR_ALLOW_REMOTE", switch=True),
+]
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    ticks: str
+    targets: str
+    events: str
+    ready: str
+    logs: str
+    run_dir: Path | None
+    max_order_notional: float
+    max_position: float
+    max_loss: float
+    max_orders_per_minute: int
+    price_band_bps: float
+    stale_after_ms: int
+    latency_ms: float
+    taker_fee_bps: float
+    pairs_file: Path
+    drain_timeout_s: float
+    reset_breaker: bool
+    fsync: bool
+    no_paper_mode: bool
+    live_executor: bool
+    name: str
+    lossless: bool
+    allow_remote: bool
+
+    @classmethod
+    def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> ExecutorConfig:
+        config = cls(**parse_options("python -m services.executor", OPTIONS, argv, environ))
+        for what in ("ticks", "targets", "events", "ready", "logs"):
+            require_loopback(getattr(config, what), allow_remote=config.allow_remote, what=what)
+        if config.no_paper_mode or config.live_executor:
+            missing = missing_live_opt_ins(
+                no_paper_mode=config.no_paper_mode, live_executor=config.live_executor,
+                environ=environ,
+            )
+            if missing:
+                raise ConfigError(f"live execution refused; missing: {', '.join(missing)}")
+            raise ConfigError(
+                "live execution refused: every opt-in is present, but this build has no live "
+                "provider yet (ccxt/krakenex adapters are not implemented); nothing was sent"
+            )
+        return config

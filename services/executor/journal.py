@@ -1,0 +1,89 @@
+"""The executor's append-only journal: crash-safe positions, PnL and breaker.
+
+One JSON line per `OrderSubmitted`, `OrderRejected`, `Fill` and `RiskEvent`,
+written and flushed to the OS *before* the event is published, so a crash
+(SIGTERM or kill -9) can lose only what nobody saw. On start the journal is
+read back: fills rebuild positions and PnL, a `circuit_breaker_tripped` event
+re-trips the breaker, target ids are not acted on twice. A torn last line
+(the crash hit mid-write) is dropped with a warning; damage before it is an
+error: guessing a position is worse than not starting.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import msgspec
+
+from common.errors import JournalCorrupt
+from common.messages import Fill, OrderRejected, OrderSubmitted, RiskEvent
+
+log = logging.getLogger(__name__)
+
+JournalEntry = OrderSubmitted | OrderRejected | Fill | RiskEvent
+_decoder = msgspec.json.Decoder(JournalEntry)
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass
+class JournalState:
+    fills: list[Fill] = field(default_factory=list)
+    target_ids: set[str] = field(default_factory=set)
+    orders: int = 0
+    breaker_tripped: bool = False
+    torn_tail: bool = False
+
+
+def read_journal(path: Path) -> JournalState:
+    state = JournalState()
+    if not path.exists():
+        return state
+    lines = path.read_bytes().split(b"\n")
+    last = len(lines) - 1  # after the final newline: b"" if the file ends cleanly
+    for number, line in enumerate(lines, start=1):
+        if not line:
+            continue
+        try:
+            entry = _decoder.decode(line)
+        except msgspec.DecodeError as e:
+            if number - 1 == last:  # no newline after it: the crash tore this write
+                state.torn_tail = True
+                log.warning("dropped a torn last journal line in %s", path)
+                continue
+            raise JournalCorrupt(path, number, f"unreadable entry ({e})") from None
+        if isinstance(entry, Fill):
+            state.fills.append(entry)
+        elif isinstance(entry, (OrderSubmitted, OrderRejected)):
+            state.orders += 1
+            state.target_ids.add(entry.target_id)
+        elif isinstance(entry, RiskEvent) and entry.kind == "circuit_breaker_tripped":
+            state.breaker_tripped = True
+    return state
+
+
+class Journal:
+    def __init__(self, path: Path, *, fsync: bool = False) -> None:
+        self.path = path
+        self.fsync = fsync
+        self._file: BinaryIO = open(path, "ab")  # noqa: SIM115 - closed in close()
+        if self._file.tell() > 0:
+            self._ensure_line_start(path)
+
+    def _ensure_line_start(self, path: Path) -> None:
+        with open(path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":  # a torn line from a crash: start ours on a new line
+                self._file.write(b"\n")
+
+    def append(self, entry: JournalEntry) -> None:
+        self._file.write(_encoder.encode(entry) + b"\n")
+        self._file.flush()
+        if self.fsync:
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
