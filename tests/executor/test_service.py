@@ -1,0 +1,165 @@
+"""The executor as a real process: crash recovery by kill -9, and the live gate."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import zmq
+
+from common import sockets, wire
+from common.messages import Eos, Fill, Hello, Position, Target, Tick
+from tests.conftest import scaled, wait_until
+from tests.factories import make_tick
+from tests.processes import services
+
+
+class EventProbe(threading.Thread):
+    """Subscribes to the executor's events; ready once a forwarded Hello arrives."""
+
+    def __init__(self, ctx: zmq.Context, folder: Path) -> None:
+        super().__init__(daemon=True)
+        self.ctx, self.folder = ctx, folder
+        self.events: list[object] = []
+        self.eos = threading.Event()
+        self.sub = sockets.subscriber(ctx, f"ipc://{folder}/events", [b""], lossless=True)
+
+    def run(self) -> None:
+        answered = False
+        deadline = time.monotonic() + scaled(60)
+        try:
+            while not self.eos.is_set() and time.monotonic() < deadline:
+                if not self.sub.poll(50):
+                    continue
+                message = wire.decode(self.sub.recv_multipart()[1])
+                if isinstance(message, Hello) and not answered:
+                    answered = sockets.answer_hello(
+                        self.ctx, f"ipc://{self.folder}/ready", "probe", timeout_s=5
+                    )
+                elif isinstance(message, Eos):
+                    self.eos.set()
+                else:
+                    self.events.append(message)
+        finally:
+            self.sub.close()
+
+    def stop(self) -> None:
+        self.eos.set()
+        self.join(scaled(10))
+
+    def of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+def _executor_args(folder: Path) -> list[str]:
+    return [
+        "--ticks", f"ipc://{folder}/ticks", "--targets", f"ipc://{folder}/targets",
+        "--events", f"ipc://{folder}/events", "--ready", f"ipc://{folder}/ready",
+        "--logs", f"ipc://{folder}/logs", "--run-dir", str(folder / "run"),
+        "--latency-ms", "0", "--max-position", "1", "--max-order-notional", "100000",
+        "--price-band-bps", "1000",
+    ]
+
+
+def _target(name: str, position: float, tick: Tick) -> Target:
+    return Target(id=name, symbol=tick.symbol, target_position=position, ref_price=tick.mid or 1.0,
+                  tick_seq=tick.seq, tick_ts_ns=tick.recv_ts_ns, created_ns=time.time_ns(),
+                  ttl_ms=60_000)
+
+
+def _start(group, folder: Path, ctx: zmq.Context, pub: zmq.Socket, ready: zmq.Socket, name: str):
+    group.start(name, "services.executor", _executor_args(folder))
+    probe = EventProbe(ctx, folder)
+    probe.start()
+    sockets.wait_for_subscribers(pub, ready, ["executor", "probe"], source="test",
+                                 timeout_s=scaled(30))
+    return probe
+
+
+def test_kill_9_and_restart_continue_position_pnl_and_fills_exactly(
+    tmp_path: Path, zmq_ctx: zmq.Context
+) -> None:
+    """Fills before the crash are neither lost nor repeated; PnL carries on from them."""
+    now = time.time_ns()
+    ticks = [make_tick(seq=i, recv_ts_ns=now + i * 1_000_000, bid=100.0 + i, ask=100.5 + i,
+                       bid_size=5.0, ask_size=5.0) for i in range(1, 7)]
+    with (
+        sockets.publisher(zmq_ctx, f"ipc://{tmp_path}/ticks", lossless=True) as pub,
+        sockets.ready_replier(zmq_ctx, f"ipc://{tmp_path}/ready") as ready,
+        sockets.target_pusher(zmq_ctx, f"ipc://{tmp_path}/targets") as push,
+        services(tmp_path) as group,
+    ):
+        first = _start(group, tmp_path, zmq_ctx, pub, ready, "first")
+        for tick in ticks[:2]:
+            pub.send_multipart([wire.topic(tick), wire.encode(tick)])
+        wait_until(lambda: sockets.push_nowait(push, wire.encode(_target("a", 0.5, ticks[1]))),
+                   10, "the executor's PULL")
+        wait_until(lambda: len(first.of(Fill)) == 1, 20, "the first fill")
+        os.kill(group.procs["first"].pid, signal.SIGKILL)
+        group.wait("first")
+        first.stop()
+        before = first.of(Position)[-1]
+
+        second = _start(group, tmp_path, zmq_ctx, pub, ready, "second")
+        for tick in ticks[2:5]:
+            pub.send_multipart([wire.topic(tick), wire.encode(tick)])
+        again = wire.encode(_target("a", 0.5, ticks[1]))  # redelivered: must not act twice
+        wait_until(lambda: sockets.push_nowait(push, again), 10, "the restarted PULL")
+        push.send(wire.encode(_target("b", -0.25, ticks[4])))
+        wait_until(lambda: len(second.of(Fill)) == 1, 20, "the fill after the restart")
+        push.send(wire.encode(Eos(source="model", last_seq=5, ts_ns=time.time_ns())))
+        assert group.wait("second") == 0
+        second.join(scaled(10))
+    [sell] = second.of(Fill)
+    assert (sell.side, sell.qty, sell.price) == ("sell", 0.75, 105.0)  # from +0.5 to -0.25
+    assert before.qty == 0.5 and before.avg_price == 102.5
+    final = second.of(Position)[-1]
+    # 0.5 closed at 105 against 102.5 -> +1.25 realized; fees of both fills at 0.40 %.
+    assert final.qty == pytest.approx(-0.25)
+    assert final.realized_pnl == pytest.approx(1.25)
+    assert final.fees == pytest.approx(before.fees + 0.75 * 105.0 * 0.004)
+    journal = (tmp_path / "run" / "executor.journal").read_text().splitlines()
+    assert sum(line.startswith('["Fill"') for line in journal) == 2
+
+
+@pytest.mark.parametrize(
+    ("env", "missing"),
+    [
+        ({}, ["ENABLE_REAL_LIVE_EXECUTOR=1", "CONFIRM_LIVE=1", "LIVE_EXECUTOR_PROVIDER",
+              "EXCHANGE_API_KEY", "EXCHANGE_API_SECRET"]),
+        ({"ENABLE_REAL_LIVE_EXECUTOR": "1", "CONFIRM_LIVE": "1", "LIVE_EXECUTOR_PROVIDER": "ccxt",
+          "EXCHANGE_API_KEY": "k"}, ["EXCHANGE_API_SECRET"]),
+        ({"ENABLE_REAL_LIVE_EXECUTOR": "1", "LIVE_EXECUTOR_PROVIDER": "ccxt",
+          "EXCHANGE_API_KEY": "k", "EXCHANGE_API_SECRET": "s3cr3t-value"}, ["CONFIRM_LIVE=1"]),
+    ],
+)
+def test_live_request_without_every_opt_in_exits_2_before_any_socket(
+    tmp_path: Path, env: dict[str, str], missing: list[str]
+) -> None:
+    """Each missing opt-in is named; no socket is bound; no secret is printed."""
+    clean = {k: v for k, v in os.environ.items() if k not in (
+        "ENABLE_REAL_LIVE_EXECUTOR", "CONFIRM_LIVE", "LIVE_EXECUTOR_PROVIDER",
+        "EXCHANGE_API_KEY", "EXCHANGE_API_SECRET")}
+    with services(tmp_path) as group:
+        group.start("executor", "services.executor",
+                    [*_executor_args(tmp_path), "--no-paper-mode", "--live-executor"],
+                    env={**clean, **env})
+        assert group.wait("executor") == 2
+        output = group.output("executor")
+    assert len(output.strip().splitlines()) == 1
+    for name in missing:
+        assert name in output
+    assert "s3cr3t" not in output
+    assert not (tmp_path / "targets").exists() and not (tmp_path / "events").exists()
+
+
+def test_live_flag_alone_is_refused_naming_the_other_flag(tmp_path: Path) -> None:
+    """--live-executor without --no-paper-mode is not live: it is refused."""
+    with services(tmp_path) as group:
+        group.start("executor", "services.executor", [*_executor_args(tmp_path), "--live-executor"])
+        assert group.wait("executor") == 2
+        assert "--no-paper-mode" in group.output("executor")
