@@ -224,6 +224,14 @@ class Eos(WireMessage, kw_only=True):
     ts_ns: Count
 
 
+class RunCounters(WireMessage, kw_only=True):
+    """A service's final counters (dropped targets, malformed messages, ...), sent before `eos`."""
+
+    v: Literal[1] = 1
+    source: Name
+    counters: dict[Name, Count] = {}
+
+
 class Watermark(WireMessage, kw_only=True):
     """The model has finished with every tick up to `tick_seq` (lossless replay only).
 
@@ -267,6 +275,7 @@ Message = (
     | RiskEvent
     | FeedStatus
     | Eos
+    | RunCounters
     | Watermark
     | Hello
     | TickFileHeader
@@ -283,6 +292,7 @@ MESSAGE_CLASSES: tuple[type, ...] = (
     RiskEvent,
     FeedStatus,
     Eos,
+    RunCounters,
     Watermark,
     Hello,
     TickFileHeader,

@@ -25,6 +25,7 @@ proven, not assumed. Only then does the publisher send data.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Final
@@ -117,7 +118,8 @@ def wait_for_subscribers(
     *,
     source: str,
     timeout_s: float,
-) -> None:
+    stop: threading.Event | None = None,
+) -> bool:
     """Send `Hello` on `pub` until every name in `expected` has said ready.
 
     Args:
@@ -126,6 +128,10 @@ def wait_for_subscribers(
         expected: subscriber names, e.g. ``["model", "recorder"]``.
         source: this publisher's name, carried in the probe.
         timeout_s: how long to wait in all.
+        stop: when set (SIGINT/SIGTERM), give up at once.
+
+    Returns:
+        True when all are ready, False when `stop` was set first.
 
     Raises:
         HandshakeTimeout: naming the subscribers that never answered.
@@ -135,6 +141,8 @@ def wait_for_subscribers(
     poller = zmq.Poller()
     poller.register(ready, zmq.POLLIN)
     while missing:
+        if stop is not None and stop.is_set():
+            return False
         remaining_s = deadline - time.monotonic()
         if remaining_s <= 0:
             raise HandshakeTimeout(sorted(missing), timeout_s)
@@ -145,6 +153,7 @@ def wait_for_subscribers(
             name = ready.recv().decode("utf-8", "replace")
             ready.send(b"ok")
             missing.discard(name)
+    return True
 
 
 def ready_replier(ctx: zmq.Context, addr: str) -> zmq.Socket:

@@ -10,6 +10,7 @@ Topics (first frame, ASCII; subscribers match by prefix):
     feed.status        FeedStatus         feed  -> model, executor, recorder
     hello              Hello              any publisher, readiness probe
     eos                Eos                feed, model, executor (end of stream)
+    counters           RunCounters        model, executor, just before their eos
     pred.<SYMBOL>      Prediction         model -> recorder
     order.<SYMBOL>     OrderSubmitted     executor -> recorder
     reject.<SYMBOL>    OrderRejected      executor -> recorder
@@ -58,6 +59,7 @@ from common.messages import (
     Position,
     Prediction,
     RiskEvent,
+    RunCounters,
     Tick,
     TickKind,
 )
@@ -68,6 +70,7 @@ TICK_PREFIX: Final = b"tick."
 FEED_STATUS_TOPIC: Final = b"feed.status"
 HELLO_TOPIC: Final = b"hello"
 EOS_TOPIC: Final = b"eos"
+COUNTERS_TOPIC: Final = b"counters"
 PREDICTION_PREFIX: Final = b"pred."
 ORDER_PREFIX: Final = b"order."
 REJECT_PREFIX: Final = b"reject."
@@ -189,6 +192,8 @@ def topic(message: Message) -> bytes:
         return FEED_STATUS_TOPIC
     if isinstance(message, Eos):
         return EOS_TOPIC
+    if isinstance(message, RunCounters):
+        return COUNTERS_TOPIC
     if isinstance(message, Hello):
         return HELLO_TOPIC
     raise TypeError(f"{type(message).__name__} is not published on a topic")

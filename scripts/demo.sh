@@ -1,13 +1,6 @@
 #!/usr/bin/env bash
-# Install the project (into .venv) and run the main job on the bundled recording.
-# Until the executor and recorder exist: summarise the recording, train the model
-# on it (first run only) and run that model over it, as the live path would.
+# Install the project (into .venv) and run the main job: a paper-live run over the
+# bundled real recording, through the four services, with a model trained on
+# first use. Extra arguments go to the runner (e.g. --speed 1, --max-ticks 5000).
 EXTRAS= source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
-TICKS=data/binance_btcusdt_spot_2024-08-08_10min.ticks.gz
-MODEL=experiments/models/bundled.pkl
-.venv/bin/python -m services.recorder.summary "$TICKS"
-if [ ! -f "$MODEL" ]; then
-    .venv/bin/python -m services.model.train --ticks "$TICKS" --out "$MODEL"
-fi
-.venv/bin/python -m services.model.offline --ckpt "$MODEL" --ticks "$TICKS" \
-    --out experiments/models/bundled.predictions.jsonl
+exec .venv/bin/python -m orchestration.paper_live "$@"

@@ -15,6 +15,7 @@ import zmq
 TIMEOUT_SCALE = float(os.environ.get("PLR_TEST_TIMEOUT_SCALE", "1"))
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+BUNDLED = PROJECT_ROOT / "data" / "binance_btcusdt_spot_2024-08-08_10min.ticks.gz"
 
 
 def scaled(timeout_s: float) -> float:
@@ -40,3 +41,13 @@ def zmq_ctx() -> Iterator[zmq.Context]:
     leaked = [s for s in list(ctx._sockets) if not s.closed]
     ctx.destroy(linger=0)  # closes the leaked ones too, so teardown cannot hang
     assert not leaked, f"{len(leaked)} socket(s) left open by the test"
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint trained once per session on the bundled recording (with its pin)."""
+    from services.model import train
+
+    out = tmp_path_factory.mktemp("model") / "model.pkl"
+    assert train.main(["--ticks", str(BUNDLED), "--out", str(out)]) == 0
+    return out

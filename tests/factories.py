@@ -23,6 +23,7 @@ from common.messages import (
     Target,
     Tick,
     TickFileHeader,
+    RunCounters,
     TickKind,
     Watermark,
 )
@@ -99,6 +100,7 @@ def one_of_each() -> list[Any]:
             counters={"messages": 12, "checksum_failures": 0}, ts_ns=T0_NS + 14,
         ),
         Eos(source="feed", last_seq=85175, ts_ns=T0_NS + 15),
+        RunCounters(source="model", counters={"dropped_targets": 3}),
         Watermark(source="model", tick_seq=4096),
         Hello(source="feed", ts_ns=T0_NS + 16),
         TickFileHeader(

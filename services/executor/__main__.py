@@ -36,6 +36,7 @@ from common.messages import (
     OrderRejected,
     OrderSubmitted,
     RiskEvent,
+    RunCounters,
     Target,
     Tick,
     Watermark,
@@ -197,12 +198,18 @@ class ExecutorLoop:
             self._answered_hello = sockets.answer_hello(
                 self.ctx, self.config.ready, self.config.name, timeout_s=2.0
             )
+            # Said again now that the run's log collector is surely listening.
+            log.info("executor class %s (paper mode) ready", type(self.engine.paper).__name__)
 
     def _finish(self) -> None:
         while self.waiting_ticks:  # the model is gone: the rest of the market still counts
             self._publish(self.engine.on_tick(self.waiting_ticks.popleft(), time.time_ns()))
         now_ns = time.time_ns()
         self._publish([b.position.snapshot(now_ns) for b in self.engine.books.values()])
+        counters = {"orders": self.engine.orders, "malformed": sum(self.malformed.values()),
+                    "breaker_activations": self.engine.risk.activations}
+        self.socks.events.send(wire.COUNTERS_TOPIC, zmq.SNDMORE)
+        self.socks.events.send(wire.encode(RunCounters(source="executor", counters=counters)))
         eos = Eos(source="executor", last_seq=self.engine.last_seq, ts_ns=now_ns)
         self.socks.events.send(wire.EOS_TOPIC, zmq.SNDMORE)
         self.socks.events.send(wire.encode(eos))

@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_socket = setup_logging("feed", ctx, config.logs)
         try:
             with sockets.publisher(ctx, config.pub, lossless=reader is not None) as pub:
-                if config.expect and not _await_subscribers(ctx, config, pub):
+                if config.expect and not _await_subscribers(ctx, config, pub, stop):
                     return 1
                 if reader is not None:
                     with reader:
@@ -129,13 +129,19 @@ def _run_live(
     return exit_code
 
 
-def _await_subscribers(ctx: zmq.Context, config: FeedConfig, pub: zmq.Socket) -> bool:
+def _await_subscribers(
+    ctx: zmq.Context, config: FeedConfig, pub: zmq.Socket, stop: threading.Event
+) -> bool:
     """The readiness handshake: no tick before every `--expect` name receives."""
     try:
         with sockets.ready_replier(ctx, config.ready) as ready:
-            sockets.wait_for_subscribers(
-                pub, ready, config.expect, source="feed", timeout_s=config.handshake_timeout_s
-            )
+            if not sockets.wait_for_subscribers(
+                pub, ready, config.expect, source="feed",
+                timeout_s=config.handshake_timeout_s, stop=stop,
+            ):
+                log.info("stopped before the subscribers were ready")
+                _publish(pub, Eos(source="feed", last_seq=0, ts_ns=time.time_ns()))
+                return False
     except HandshakeTimeout as e:
         log.error("not started: %s", e)
         print(f"feed: not started: {e}", file=sys.stderr)

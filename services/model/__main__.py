@@ -26,7 +26,7 @@ import zmq
 from common import sockets, wire
 from common.errors import CheckpointError, ConfigError, WireError
 from common.logs import RateLimited, setup_logging
-from common.messages import Eos, FeedStatus, Hello, Tick, Watermark
+from common.messages import Eos, FeedStatus, Hello, RunCounters, Tick, Watermark
 from common.signals import install_stop_flag
 from services.model.checkpoint import LoadedModel, load_checkpoint
 from services.model.decision import DecisionStack
@@ -138,16 +138,17 @@ class ModelLoop:
         log.info("ready for the replay handshake as %r", self.config.name)
 
     def _finish(self) -> None:
+        counters = {**dataclasses.asdict(self.stack.counters), "dropped_targets": self.dropped_targets,
+                    "malformed": sum(self.malformed.values())}
+        summary = RunCounters(source="model", counters=counters)
+        self.predictions.send(wire.COUNTERS_TOPIC, zmq.SNDMORE)
+        self.predictions.send(wire.encode(summary))
         eos = Eos(source="model", last_seq=self.last_seq, ts_ns=time.time_ns())
         self.predictions.send(wire.EOS_TOPIC, zmq.SNDMORE)
         self.predictions.send(wire.encode(eos))
         # The executor finishes on this; with none connected it simply goes nowhere.
         sockets.push_nowait(self.targets, wire.encode(eos))
-        counters = dataclasses.asdict(self.stack.counters)
-        log.info(
-            "model done: %s, dropped_targets=%d, malformed=%s",
-            counters, self.dropped_targets, dict(self.malformed),
-        )
+        log.info("model done: %s, malformed by reason %s", counters, dict(self.malformed))
 
     def _drain_extra_frames(self) -> None:
         while self.ticks.getsockopt(zmq.RCVMORE):

@@ -42,6 +42,7 @@ EXPECTED_ARRAYS = [
     ["FeedStatus", 1, K, SYM, "live", "snapshot received",
      {"messages": 12, "checksum_failures": 0}, T0_NS + 14],
     ["Eos", 1, "feed", 85175, T0_NS + 15],
+    ["RunCounters", 1, "model", {"dropped_targets": 3}],
     ["Watermark", 1, "model", 4096],
     ["Hello", 1, "feed", T0_NS + 16],
     ["TickFileHeader", 1, 1, "binance", ["BTC/USDT"], "test", T0_NS],
@@ -206,7 +207,7 @@ def test_topics_name_the_symbol_or_kind() -> None:
     assert topics == [
         b"tick.BTC/USD", b"tick.BTC/USD", b"pred.BTC/USD", b"order.BTC/USD", b"reject.BTC/USD",
         b"fill.BTC/USD", b"position.BTC/USD", b"risk.circuit_breaker_tripped", b"feed.status",
-        b"eos", b"hello",
+        b"eos", b"counters", b"hello",
     ]
 
 

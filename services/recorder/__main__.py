@@ -1,0 +1,213 @@
+"""The recorder: ``python -m services.recorder --run-dir DIR``.
+
+Subscribes to ticks, predictions, execution events and every service's logs,
+and writes the run's artifacts in DIR: `ticks.gz` (a tick file, replayable),
+`events.jsonl` (decisions and execution events), `run.log` (all services'
+log lines) and `result.json` (written atomically when the run ends for any
+reason). It joins the feed's readiness handshake only once a probe has
+reached it on every data socket, so nothing upstream starts before it can
+record. It finishes on `eos` from every source in `--expect-eos`, or on
+SIGINT/SIGTERM (exit reason `interrupted`). Never on the hot path: it only
+listens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+import zmq
+
+from common import sockets, wire
+from common.config import Option, name_list, parse_options, require_loopback, zmq_address
+from common.errors import ConfigError, WireError
+from common.logs import format_log_frames, setup_logging, utc_now_text
+from common.messages import Eos, Hello, Prediction, Tick
+from common.runs import check_run_id
+from common.signals import install_stop_flag
+from common.tickfile import TickFileWriter, new_header
+from services.recorder.artifacts import RunRecord, event_line, write_json_atomically
+
+log = logging.getLogger("services.recorder")
+
+OPTIONS: Final = [
+    Option("--run-dir", Path, env="PLR_RUN_DIR", help="where the artifacts go"),
+    Option("--ticks", zmq_address, env="PLR_TICKS_ADDR", default="tcp://127.0.0.1:5555"),
+    Option("--predictions", zmq_address, env="PLR_PREDICTIONS_ADDR", default="tcp://127.0.0.1:5556"),
+    Option("--events", zmq_address, env="PLR_EVENTS_ADDR", default="tcp://127.0.0.1:5558"),
+    Option("--ready", zmq_address, env="PLR_READY_ADDR", default="tcp://127.0.0.1:5559"),
+    Option("--logs", zmq_address, env="PLR_LOGS_ADDR", default="tcp://127.0.0.1:5560"),
+    Option("--expect-eos", name_list, env="PLR_EXPECT_EOS", default=("feed", "model", "executor")),
+    Option("--mode", str, env="PLR_MODE", default="paper"),
+    Option("--executor-class", str, env="PLR_EXECUTOR_CLASS", default="PaperOrderExecutor"),
+    Option("--config-json", Path, env="PLR_CONFIG_JSON", help="the run's public config"),
+    Option("--venue", str, env="PLR_VENUE", default="unknown"),
+    Option("--symbols", name_list, env="PLR_SYMBOLS", default=("unknown",)),
+    Option("--name", str, env="PLR_RECORDER_NAME", default="recorder"),
+    Option("--allow-remote", env="PLR_ALLOW_REMOTE", switch=True),
+]
+POLL_MS = 100
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    run_dir: Path
+    ticks: str
+    predictions: str
+    events: str
+    ready: str
+    logs: str
+    expect_eos: tuple[str, ...]
+    mode: str
+    executor_class: str
+    config_json: Path | None
+    venue: str
+    symbols: tuple[str, ...]
+    name: str
+    allow_remote: bool
+
+    @classmethod
+    def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> RecorderConfig:
+        values = parse_options("python -m services.recorder", OPTIONS, argv, environ)
+        if values["run_dir"] is None:
+            raise ConfigError("--run-dir is required (or set PLR_RUN_DIR)")
+        check_run_id(values["run_dir"].name)
+        config = cls(**values)
+        for what in ("ticks", "predictions", "events", "ready", "logs"):
+            require_loopback(getattr(config, what), allow_remote=config.allow_remote, what=what)
+        return config
+
+
+class Recorder:
+    def __init__(self, ctx: zmq.Context, config: RecorderConfig, socks: dict[str, zmq.Socket]) -> None:
+        self.ctx, self.config, self.socks = ctx, config, socks
+        self.record = RunRecord()
+        self.started_ns = time.time_ns()
+        self.eos_from: set[str] = set()
+        self.hello_on: set[str] = set()
+        self.answered = False
+        folder = config.run_dir
+        header = new_header(config.venue, config.symbols, "paper-live run", self.started_ns)
+        self.ticks_file = TickFileWriter(folder / "ticks.gz", header)
+        self.events_file: TextIO = open(folder / "events.jsonl", "w")  # noqa: SIM115
+        self.run_log: TextIO = open(folder / "run.log", "a")  # noqa: SIM115
+        self.run_log.write(
+            f"[recorder] {utc_now_text(self.started_ns)} run {folder.name}: mode {config.mode}, "
+            f"executor {config.executor_class}, venue {config.venue}, "
+            f"symbols {','.join(config.symbols)}\n"
+        )
+
+    def run(self, stop: threading.Event) -> str:
+        poller = zmq.Poller()
+        for sock in self.socks.values():
+            poller.register(sock, zmq.POLLIN)
+        names = {sock: name for name, sock in self.socks.items()}
+        while not stop.is_set():
+            for sock, _ in poller.poll(POLL_MS):
+                self._drain(names[sock], sock)
+            if self.eos_from >= set(self.config.expect_eos):
+                self._drain("logs", self.socks["logs"])  # the last words of the services
+                return "completed"
+        return "interrupted"
+
+    def _drain(self, name: str, sock: zmq.Socket) -> None:
+        for _ in range(1024):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if name == "logs":
+                line = format_log_frames(frames)
+                if line is not None:
+                    self.run_log.write(line + "\n")
+                continue
+            self._on_message(name, frames, time.time_ns())
+
+    def _on_message(self, name: str, frames: list[bytes], arrival_ns: int) -> None:
+        try:
+            message = wire.decode(frames[-1])
+        except WireError:
+            self.record.malformed += 1
+            return
+        if isinstance(message, Tick):
+            self.record.on_tick(message, arrival_ns)
+            self.ticks_file.write(message)
+        elif isinstance(message, Prediction):
+            if self.record.on_prediction(message):
+                self.events_file.write(event_line(message) + "\n")
+        elif isinstance(message, Eos):
+            self.eos_from.add(message.source)
+        elif isinstance(message, Hello):
+            self._on_hello(name)
+        else:
+            self.record.on_event(message, arrival_ns)
+            self.events_file.write(event_line(message) + "\n")
+
+    def _on_hello(self, socket_name: str) -> None:
+        self.hello_on.add(socket_name)
+        if not self.answered and self.hello_on >= {"ticks", "predictions", "events"}:
+            self.answered = sockets.answer_hello(self.ctx, self.config.ready, self.config.name,
+                                                 timeout_s=2.0)
+
+    def finish(self, exit_reason: str) -> dict[str, Any]:
+        self.ticks_file.close()
+        self.events_file.close()
+        config: dict[str, Any] = {}
+        if self.config.config_json is not None and self.config.config_json.is_file():
+            config = json.loads(self.config.config_json.read_text())
+        result = self.record.result(
+            run_id=self.config.run_dir.name, mode=self.config.mode,
+            executor=self.config.executor_class, config=config,
+            started_at=utc_now_text(self.started_ns), ended_at=utc_now_text(),
+            exit_reason=exit_reason, eos_from=sorted(self.eos_from),
+        )
+        write_json_atomically(self.config.run_dir / "result.json", result)
+        self.run_log.write(f"[recorder] result.json written: {exit_reason}\n")
+        self.run_log.close()
+        return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        config = RecorderConfig.from_args(argv, os.environ)
+        config.run_dir.mkdir(parents=True, exist_ok=True)
+    except (ConfigError, OSError) as e:
+        print(f"recorder: {e}", file=sys.stderr)
+        return 2
+    stop = install_stop_flag()
+    with zmq.Context() as ctx:
+        try:
+            with (
+                sockets.log_collector(ctx, config.logs) as logs,
+                sockets.subscriber(ctx, config.ticks, [b""], lossless=True) as ticks,
+                sockets.subscriber(ctx, config.predictions, [b""], lossless=True) as predictions,
+                sockets.subscriber(ctx, config.events, [b""], lossless=True) as events,
+            ):
+                log_socket = setup_logging("recorder", ctx, config.logs)
+                recorder = Recorder(ctx, config, {"ticks": ticks, "predictions": predictions,
+                                                  "events": events, "logs": logs})
+                reason = "crashed"  # what result.json says if run() raises
+                try:
+                    reason = recorder.run(stop)
+                finally:
+                    result = recorder.finish(reason)
+                    if log_socket is not None:
+                        log_socket.close()
+                print(f"recorder: {result['exit_reason']}: {config.run_dir / 'result.json'}",
+                      file=sys.stderr)
+                return 0
+        except ConfigError as e:
+            print(f"recorder: {e}", file=sys.stderr)
+            return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""What a run leaves behind: the events log and the `result.json` numbers. Pure.
+
+`RunRecord` is fed every message the recorder receives (with its arrival
+time on the recorder's clock) and produces `events.jsonl` lines and the
+result. Latency figures: `tick_to_order` is wall clock on this one machine
+(the tick's arrival here -> the order for it arriving here, through model and
+executor); `order_to_fill` is the paper executor's event time (its latency
+model and partial fills).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from common.messages import (
+    Fill,
+    OrderRejected,
+    OrderSubmitted,
+    Position,
+    Prediction,
+    RiskEvent,
+    RunCounters,
+    Tick,
+)
+
+_RING = 1 << 16  # tick arrival times kept for latency, by seq
+
+
+def event_line(message: Any) -> str:
+    """One `events.jsonl` line: the message's fields by name, plus its `type`."""
+    fields = msgspec.to_builtins(msgspec.structs.asdict(message))
+    fields.pop("v", None)
+    return json.dumps({"type": type(message).__name__, **fields})
+
+
+class RunRecord:
+    def __init__(self) -> None:
+        self.ticks = 0
+        self.predictions = 0
+        self.model_id: str | None = None
+        self.orders = 0
+        self.fills = 0
+        self.target_ids: set[str] = set()
+        self.rejections: Counter[str] = Counter()
+        self.positions: dict[str, Position] = {}
+        self.risk_events: list[RiskEvent] = []
+        self.counters: dict[str, dict[str, int]] = {}
+        self.malformed = 0
+        self._peak_equity = 0.0
+        self.max_drawdown = 0.0
+        self._tick_seq = np.full(_RING, -1, dtype=np.int64)
+        self._tick_arrival = np.zeros(_RING, dtype=np.int64)
+        self._order_ts: dict[str, int] = {}
+        self.tick_to_order_ns: list[int] = []
+        self.order_to_fill_ns: list[int] = []
+        self._last_decision: dict[str, float] = {}
+
+    def on_tick(self, tick: Tick, arrival_ns: int) -> None:
+        self.ticks += 1
+        slot = tick.seq % _RING
+        self._tick_seq[slot], self._tick_arrival[slot] = tick.seq, arrival_ns
+
+    def on_prediction(self, prediction: Prediction) -> bool:
+        """Count it; True when it is a decision (the wanted position changed)."""
+        self.predictions += 1
+        self.model_id = prediction.model_id
+        changed = self._last_decision.get(prediction.symbol) != prediction.target_position
+        self._last_decision[prediction.symbol] = prediction.target_position
+        return changed
+
+    def on_event(self, event: Any, arrival_ns: int) -> None:
+        if isinstance(event, OrderSubmitted):
+            self.orders += 1
+            self.target_ids.add(event.target_id)
+            self._order_ts[event.order_id] = event.ts_ns
+            slot = event.tick_seq % _RING
+            if self._tick_seq[slot] == event.tick_seq:
+                self.tick_to_order_ns.append(arrival_ns - int(self._tick_arrival[slot]))
+        elif isinstance(event, OrderRejected):
+            self.target_ids.add(event.target_id)
+            self.rejections[str(event.reason)] += 1
+        elif isinstance(event, Fill):
+            self.fills += 1
+            submitted = self._order_ts.get(event.order_id)
+            if submitted is not None:
+                self.order_to_fill_ns.append(event.ts_ns - submitted)
+        elif isinstance(event, Position):
+            self.positions[event.symbol] = event
+            equity = sum(p.equity for p in self.positions.values())
+            self._peak_equity = max(self._peak_equity, equity)
+            self.max_drawdown = max(self.max_drawdown, self._peak_equity - equity)
+        elif isinstance(event, RiskEvent):
+            self.risk_events.append(event)
+        elif isinstance(event, RunCounters):
+            self.counters[event.source] = dict(event.counters)
+
+    def result(self, **run: Any) -> dict[str, Any]:
+        positions = self.positions.values()
+        realized = sum(p.realized_pnl for p in positions)
+        unrealized = sum(p.unrealized_pnl for p in positions)
+        fees = sum(p.fees for p in positions)
+        model = self.counters.get("model", {})
+        trips = [e for e in self.risk_events if e.kind == "circuit_breaker_tripped"]
+        return {
+            **run,
+            "model_id": self.model_id,
+            "counts": {
+                "ticks": self.ticks,
+                "predictions": self.predictions,
+                "targets": len(self.target_ids),
+                "targets_sent_by_model": model.get("targets"),
+                "orders": self.orders,
+                "fills": self.fills,
+                "rejections": dict(sorted(self.rejections.items())),
+                "dropped_targets": model.get("dropped_targets"),
+                "malformed_messages": {
+                    source: counters.get("malformed", 0) for source, counters in self.counters.items()
+                } | {"recorder": self.malformed},
+            },
+            "pnl": {"realized": realized, "unrealized": unrealized, "fees": fees,
+                    "total": realized + unrealized - fees},
+            "max_drawdown": self.max_drawdown,
+            "positions": {
+                p.symbol: {"qty": p.qty, "avg_price": p.avg_price, "realized_pnl": p.realized_pnl,
+                           "unrealized_pnl": p.unrealized_pnl, "fees": p.fees, "equity": p.equity}
+                for p in positions
+            },
+            "circuit_breaker": {
+                "tripped": bool(trips), "activations": len(trips),
+                "events": [msgspec.to_builtins(msgspec.structs.asdict(e)) for e in trips],
+            },
+            "latency_us": {
+                "tick_to_order": _percentiles(self.tick_to_order_ns),
+                "order_to_fill": _percentiles(self.order_to_fill_ns),
+            },
+        }
+
+
+def _percentiles(samples_ns: list[int]) -> dict[str, float | int | None]:
+    if not samples_ns:
+        return {"p50": None, "p99": None, "max": None, "samples": 0}
+    values = np.asarray(samples_ns, dtype=np.float64) / 1e3
+    return {
+        "p50": round(float(np.percentile(values, 50)), 1),
+        "p99": round(float(np.percentile(values, 99)), 1),
+        "max": round(float(values.max()), 1),
+        "samples": len(samples_ns),
+    }
+
+
+def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
+    """Write to a temporary file, fsync, rename: a reader sees the old file or the whole new one."""
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "w") as f:
+        json.dump(data, f, indent=2, default=str)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(partial, path)

@@ -1,0 +1,151 @@
+"""The seed's run end to end: four real processes, real sockets, real artifacts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from common.messages import Fill, Liquidity, Side
+from services.executor.positions import PositionState
+from tests.conftest import PROJECT_ROOT, scaled, wait_until
+
+RESULT_FIELDS = {
+    "run_id", "mode", "executor", "model_id", "config", "counts", "pnl", "max_drawdown",
+    "positions", "circuit_breaker", "latency_us", "started_at", "ended_at", "exit_reason",
+}
+
+
+def _runner(tmp_path: Path, checkpoint: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "orchestration.paper_live", "--ckpt", str(checkpoint),
+        "--address-dir", str(tmp_path), "--artifacts-dir", str(tmp_path / "artifacts"), *extra,
+    ]
+
+
+def _run(tmp_path: Path, checkpoint: Path, *extra: str) -> tuple[int, str, dict[str, Any], Path]:
+    done = subprocess.run(_runner(tmp_path, checkpoint, *extra), cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=scaled(240))
+    [folder] = (tmp_path / "artifacts").iterdir()
+    return done.returncode, done.stderr + done.stdout, json.loads((folder / "result.json").read_text()), folder
+
+
+@pytest.fixture(scope="module")
+def bundled_run(trained_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
+    return _run(tmp_path_factory.mktemp("run1"), trained_checkpoint)
+
+
+def test_full_replay_is_lossless_and_result_json_complete(bundled_run) -> None:
+    """Every tick reaches the model and the recorder; result.json has every field."""
+    code, output, result, folder = bundled_run
+    assert code == 0, output
+    assert RESULT_FIELDS <= set(result)
+    assert result["exit_reason"] == "completed"
+    assert result["counts"]["ticks"] == 85_175
+    assert result["counts"]["predictions"] == 85_175 - 60
+    assert result["counts"]["dropped_targets"] == 0
+    assert result["mode"] == "paper" and result["executor"] == "PaperOrderExecutor"
+    assert "PaperOrderExecutor" in (folder / "run.log").read_text()
+    assert str(folder / "result.json") in output or folder.name in output
+
+
+def test_fills_in_events_agree_with_positions_and_pnl(bundled_run) -> None:
+    """Replaying events.jsonl's fills through avg-cost accounting gives result.json's numbers."""
+    _, _, result, folder = bundled_run
+    positions: dict[str, PositionState] = {}
+    fills = 0
+    for line in (folder / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event["type"] != "Fill":
+            continue
+        fills += 1
+        for key in ("order_id", "symbol", "side", "qty", "price", "fee", "liquidity", "tick_seq",
+                    "ts_ns"):
+            assert key in event
+        state = positions.setdefault(event["symbol"], PositionState(event["symbol"]))
+        state.apply(Fill(order_id=event["order_id"], symbol=event["symbol"],
+                         side=Side(event["side"]), qty=event["qty"], price=event["price"],
+                         fee=event["fee"], liquidity=Liquidity(event["liquidity"]),
+                         tick_seq=event["tick_seq"], ts_ns=event["ts_ns"]))
+    assert fills == result["counts"]["fills"] > 0
+    for symbol, state in positions.items():
+        reported = result["positions"][symbol]
+        assert state.qty == pytest.approx(reported["qty"], abs=1e-9)
+        assert state.realized_pnl == pytest.approx(reported["realized_pnl"], abs=1e-6)
+        assert state.fees == pytest.approx(reported["fees"], abs=1e-6)
+    assert result["pnl"]["fees"] == pytest.approx(sum(p.fees for p in positions.values()))
+
+
+def test_ticks_artifact_replays_to_the_same_ticks(bundled_run) -> None:
+    """The recorded ticks file is a tick file holding the whole run."""
+    from common.tickfile import TickFileReader
+
+    _, _, _, folder = bundled_run
+    with TickFileReader(folder / "ticks.gz") as reader:
+        assert sum(1 for _ in reader) == 85_175
+
+
+def _comparable(result: dict[str, Any]) -> dict[str, Any]:
+    drop = {"run_id", "started_at", "ended_at", "latency_us", "config"}
+    return {k: v for k, v in result.items() if k not in drop}
+
+
+def test_same_recording_twice_gives_the_same_result(
+    bundled_run, trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    """Determinism: apart from ids, times and latency, result.json is identical."""
+    code, output, second, _ = _run(tmp_path, trained_checkpoint)
+    assert code == 0, output
+    assert _comparable(second) == _comparable(bundled_run[2])
+
+
+def test_ctrl_c_mid_run_still_leaves_a_complete_result(
+    trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    """SIGINT to the runner at recorded pace: a complete result.json saying interrupted."""
+    runner = subprocess.Popen(_runner(tmp_path, trained_checkpoint, "--speed", "1"),
+                              cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        artifacts = tmp_path / "artifacts"
+        wait_until(lambda: any((d / "ticks.gz").exists() for d in artifacts.glob("*")), 60,
+                   "the recorder to start")
+        [folder] = artifacts.iterdir()
+        runner.send_signal(signal.SIGINT)
+        assert runner.wait(scaled(90)) == 1
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    result = json.loads((folder / "result.json").read_text())
+    assert RESULT_FIELDS <= set(result)
+    assert result["exit_reason"] == "interrupted"
+    assert result["counts"]["ticks"] < 85_175
+
+
+def test_live_request_through_the_runner_is_refused_before_anything_starts(
+    tmp_path: Path, trained_checkpoint: Path
+) -> None:
+    """--no-paper-mode --live-executor without the opt-ins: exit 2, no run folder, no process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENABLE_REAL", "CONFIRM_LIVE"))}
+    done = subprocess.run(
+        _runner(tmp_path, trained_checkpoint, "--use-ws", "--no-paper-mode", "--live-executor"),
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert done.returncode == 2
+    assert "ENABLE_REAL_LIVE_EXECUTOR=1" in done.stderr
+    assert not (tmp_path / "artifacts").exists()
+
+
+def test_a_service_failing_to_start_is_named_and_the_run_fails(
+    tmp_path: Path, trained_checkpoint: Path
+) -> None:
+    """A checkpoint with a wrong pin stops the model; the runner names it and exits 1."""
+    done = subprocess.run(_runner(tmp_path, trained_checkpoint, "--ckpt-sha256", "0" * 64),
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=scaled(120))
+    assert done.returncode == 1
+    assert "model failed (exit 2)" in done.stderr
