@@ -16,3 +16,13 @@ def install_stop_flag() -> threading.Event:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     return stop
+
+
+def stay_until_stopped(stop: threading.Event, stay: bool) -> None:
+    """With `stay`, block until SIGINT/SIGTERM.
+
+    Procfile runners (honcho) stop every process as soon as one exits, which
+    would cut the others off mid-drain; a service that stays lets them finish.
+    """
+    if stay:
+        stop.wait()

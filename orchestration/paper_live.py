@@ -89,6 +89,7 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
         "PLR_RUN_DIR": str(folder), "PLR_CKPT": str(ckpt),
         "PLR_EXPECT": "model,executor,recorder", "PLR_CONFIG_JSON": str(folder / "config.json"),
         "PLR_MODE": "paper", "PLR_EXECUTOR_CLASS": "PaperOrderExecutor",
+        "PLR_STAY_AFTER_EOS": "0",  # this runner stops the services itself
     }
     total = None
     if args.use_ws:

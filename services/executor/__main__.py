@@ -43,7 +43,7 @@ from common.messages import (
 )
 from common.pairs import load_pairs
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
-from common.signals import install_stop_flag
+from common.signals import install_stop_flag, stay_until_stopped
 from services.executor.engine import Event, ExecutionEngine
 from services.executor.executor_config import ExecutorConfig
 from services.executor.journal import Journal, read_journal
@@ -263,7 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                          type(engine.paper).__name__, journal.path, engine.orders,
                          "TRIPPED" if engine.risk.tripped else "armed")
                 loop = ExecutorLoop(ctx, config, engine, journal, Sockets(ticks, targets, events))
-                return loop.run(stop)
+                code = loop.run(stop)
+                stay_until_stopped(stop, config.stay_after_eos)
+                return code
         except ConfigError as e:
             print(f"executor: {e}", file=sys.stderr)
             return 2

@@ -50,6 +50,8 @@ OPTIONS: Final = [
     Option("--lossless", env="PLR_LOSSLESS", switch=True,
            help="replay: never drop ticks, and follow the model's watermark"),
     Option("--allow-remote", env="PLR_ALLOW_REMOTE", switch=True),
+    Option("--stay-after-eos", env="PLR_STAY_AFTER_EOS", switch=True,
+           help="after the work is done, wait for SIGTERM (for Procfile runners like honcho)"),
 ]
 
 
@@ -78,6 +80,7 @@ class ExecutorConfig:
     name: str
     lossless: bool
     allow_remote: bool
+    stay_after_eos: bool
 
     @classmethod
     def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> ExecutorConfig:

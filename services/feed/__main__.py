@@ -36,7 +36,7 @@ from common.errors import (
 from common.logs import setup_logging
 from common.messages import Eos, FeedState, FeedStatus
 from common.pairs import PairRules
-from common.signals import install_stop_flag
+from common.signals import install_stop_flag, stay_until_stopped
 from common.tickfile import TickFileReader
 from services.feed.feed_config import FeedConfig
 from services.feed.health import FeedHealth, counters_dict, start_health_server
@@ -69,8 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return 1
                 if reader is not None:
                     with reader:
-                        return _run_replay(config, reader, pub, stop)
-                return _run_live(config, pairs, pub, stop)
+                        code = _run_replay(config, reader, pub, stop)
+                else:
+                    code = _run_live(config, pairs, pub, stop)
+                stay_until_stopped(stop, config.stay_after_eos)
+                return code
         except ConfigError as e:
             print(f"feed: {e}", file=sys.stderr)
             return 2

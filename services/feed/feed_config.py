@@ -60,6 +60,8 @@ OPTIONS: Final = [
     Option("--ready", zmq_address, env="PLR_READY_ADDR", default="tcp://127.0.0.1:5559"),
     Option("--logs", zmq_address, env="PLR_LOGS_ADDR", default="tcp://127.0.0.1:5560"),
     Option("--allow-remote", env="PLR_ALLOW_REMOTE", switch=True),
+    Option("--stay-after-eos", env="PLR_STAY_AFTER_EOS", switch=True,
+           help="after the work is done, wait for SIGTERM (for Procfile runners like honcho)"),
 ]
 
 
@@ -84,6 +86,7 @@ class FeedConfig:
     ready: str
     logs: str
     allow_remote: bool
+    stay_after_eos: bool
 
     @classmethod
     def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> FeedConfig:

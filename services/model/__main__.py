@@ -27,7 +27,7 @@ from common import sockets, wire
 from common.errors import CheckpointError, ConfigError, WireError
 from common.logs import RateLimited, setup_logging
 from common.messages import Eos, FeedStatus, Hello, RunCounters, Tick, Watermark
-from common.signals import install_stop_flag
+from common.signals import install_stop_flag, stay_until_stopped
 from services.model.checkpoint import LoadedModel, load_checkpoint
 from services.model.decision import DecisionStack
 from services.model.service_config import DEFAULT_POLICY, ModelConfig
@@ -186,7 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             ):
                 log.info("model %s loaded from %s", model.short_id, config.ckpt)
                 stack = DecisionStack(model, ttl_ms=config.target_ttl_ms)
-                return ModelLoop(ctx, config, stack, ticks, predictions, targets).run(stop)
+                code = ModelLoop(ctx, config, stack, ticks, predictions, targets).run(stop)
+                stay_until_stopped(stop, config.stay_after_eos)
+                return code
         except ConfigError as e:
             print(f"model: {e}", file=sys.stderr)
             return 2

@@ -37,6 +37,8 @@ OPTIONS: Final = [
     Option("--name", str, env="PLR_MODEL_NAME", default="model", help="name in the handshake"),
     Option("--lossless", env="PLR_LOSSLESS", switch=True, help="never drop ticks (replay)"),
     Option("--allow-remote", env="PLR_ALLOW_REMOTE", switch=True),
+    Option("--stay-after-eos", env="PLR_STAY_AFTER_EOS", switch=True,
+           help="after the work is done, wait for SIGTERM (for Procfile runners like honcho)"),
 ]
 
 
@@ -54,6 +56,7 @@ class ModelConfig:
     name: str
     lossless: bool
     allow_remote: bool
+    stay_after_eos: bool
 
     @classmethod
     def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> ModelConfig:

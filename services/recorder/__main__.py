@@ -32,7 +32,7 @@ from common.errors import ConfigError, WireError
 from common.logs import format_log_frames, setup_logging, utc_now_text
 from common.messages import Eos, Hello, Prediction, Tick
 from common.runs import check_run_id
-from common.signals import install_stop_flag
+from common.signals import install_stop_flag, stay_until_stopped
 from common.tickfile import TickFileWriter, new_header
 from services.recorder.artifacts import RunRecord, event_line, write_json_atomically
 
@@ -53,6 +53,8 @@ OPTIONS: Final = [
     Option("--symbols", name_list, env="PLR_SYMBOLS", default=("unknown",)),
     Option("--name", str, env="PLR_RECORDER_NAME", default="recorder"),
     Option("--allow-remote", env="PLR_ALLOW_REMOTE", switch=True),
+    Option("--stay-after-eos", env="PLR_STAY_AFTER_EOS", switch=True,
+           help="after the work is done, wait for SIGTERM (for Procfile runners like honcho)"),
 ]
 POLL_MS = 100
 
@@ -73,6 +75,7 @@ class RecorderConfig:
     symbols: tuple[str, ...]
     name: str
     allow_remote: bool
+    stay_after_eos: bool
 
     @classmethod
     def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> RecorderConfig:
@@ -203,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         log_socket.close()
                 print(f"recorder: {result['exit_reason']}: {config.run_dir / 'result.json'}",
                       file=sys.stderr)
+                stay_until_stopped(stop, config.stay_after_eos)
                 return 0
         except ConfigError as e:
             print(f"recorder: {e}", file=sys.stderr)
