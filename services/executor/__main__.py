@@ -205,7 +205,9 @@ class ExecutorLoop:
         while self.waiting_ticks:  # the model is gone: the rest of the market still counts
             self._publish(self.engine.on_tick(self.waiting_ticks.popleft(), time.time_ns()))
         now_ns = time.time_ns()
-        self._publish([b.position.snapshot(now_ns) for b in self.engine.books.values()])
+        # Final positions at the market's event time, like every other position update.
+        at_ns = self.engine.clock_ns or now_ns
+        self._publish([b.position.snapshot(at_ns) for b in self.engine.books.values()])
         counters = {"orders": self.engine.orders, "malformed": sum(self.malformed.values()),
                     "breaker_activations": self.engine.risk.activations}
         self.socks.events.send(wire.COUNTERS_TOPIC, zmq.SNDMORE)

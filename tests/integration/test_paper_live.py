@@ -149,3 +149,22 @@ def test_a_service_failing_to_start_is_named_and_the_run_fails(
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=scaled(120))
     assert done.returncode == 1
     assert "model failed (exit 2)" in done.stderr
+
+
+def test_report_draws_every_chart_and_marks_every_fill(bundled_run, tmp_path: Path) -> None:
+    """The report page is self-contained: four charts, one marker per fill, no scripts."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    from services.recorder import report
+
+    _, _, result, folder = bundled_run
+    out = tmp_path / "report.html"
+    assert report.main([str(folder), "--out", str(out)]) == 0
+    page = out.read_text()
+    charts = re.findall(r"<svg.*?</svg>", page, re.S)
+    assert len(charts) == 4
+    for chart in charts:
+        ET.fromstring(chart)  # well-formed SVG
+    assert page.count("<path ") == result["counts"]["fills"]
+    assert "<script" not in page and "http" not in page.replace("http://www.w3.org", "")
