@@ -171,14 +171,24 @@ class ExecutionEngine:
         ]
         late_fills = [
             fill
-            for tick in book.history  # a late target: the market it would have met
-            if tick.recv_ts_ns >= event_ts_ns
+            for tick in self._ticks_since(book, event_ts_ns)  # the market it would have met
             for fill in self.paper.on_tick(tick, only_order_id=order_id)
         ]
         if late_fills:
             events += self._apply_fills(late_fills)
             events += self._check_breaker(late_fills[-1].ts_ns)
         return events
+
+    @staticmethod
+    def _ticks_since(book: SymbolBook, event_ts_ns: int) -> list[Tick]:
+        # The history is in time order: walk back only as far as the event time.
+        recent: list[Tick] = []
+        for tick in reversed(book.history):
+            if tick.recv_ts_ns < event_ts_ns:
+                break
+            recent.append(tick)
+        recent.reverse()
+        return recent
 
     def _apply_fills(self, fills: list[Fill]) -> list[Event]:
         events: list[Event] = []
