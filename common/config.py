@@ -19,7 +19,7 @@ import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 from urllib.parse import urlsplit
 
 from common.errors import ConfigError
@@ -180,6 +180,25 @@ def zmq_address(text: str) -> str:
     if scheme not in ("tcp", "ipc", "inproc") or not rest:
         raise ValueError(f"expected tcp://HOST:PORT or ipc://PATH, got {text!r}")
     return text
+
+
+# The sockets of docs/ARCHITECTURE.md and their default (loopback) addresses.
+DEFAULT_ADDRESSES: Final = {
+    "ticks": "tcp://127.0.0.1:5555",
+    "predictions": "tcp://127.0.0.1:5556",
+    "targets": "tcp://127.0.0.1:5557",
+    "events": "tcp://127.0.0.1:5558",
+    "ready": "tcp://127.0.0.1:5559",
+    "logs": "tcp://127.0.0.1:5560",
+}
+
+
+def address_option(socket: str, flag: str | None = None) -> Option:
+    """The option for one of the project's sockets: `--<socket>` or `flag`, `PLR_<SOCKET>_ADDR`."""
+    return Option(
+        flag or f"--{socket}", zmq_address, env=f"PLR_{socket.upper()}_ADDR",
+        default=DEFAULT_ADDRESSES[socket], help=f"the {socket} socket",
+    )
 
 
 def require_loopback(addr: str, *, allow_remote: bool, what: str) -> None:

@@ -9,12 +9,12 @@ from typing import Final
 
 from common.config import (
     Option,
+    address_option,
     non_negative_float,
     parse_options,
     positive_float,
     positive_int,
     require_loopback,
-    zmq_address,
 )
 from common.errors import ConfigError
 from common.pairs import DEFAULT_PAIRS_FILE
@@ -22,11 +22,11 @@ from services.executor.gate import missing_live_opt_ins
 from services.executor.paper import KRAKEN_BASE_TAKER_FEE_BPS
 
 OPTIONS: Final = [
-    Option("--ticks", zmq_address, env="PLR_TICKS_ADDR", default="tcp://127.0.0.1:5555"),
-    Option("--targets", zmq_address, env="PLR_TARGETS_ADDR", default="tcp://127.0.0.1:5557"),
-    Option("--events", zmq_address, env="PLR_EVENTS_ADDR", default="tcp://127.0.0.1:5558"),
-    Option("--ready", zmq_address, env="PLR_READY_ADDR", default="tcp://127.0.0.1:5559"),
-    Option("--logs", zmq_address, env="PLR_LOGS_ADDR", default="tcp://127.0.0.1:5560"),
+    address_option("ticks"),
+    address_option("targets"),
+    address_option("events"),
+    address_option("ready"),
+    address_option("logs"),
     Option("--run-dir", Path, env="PLR_RUN_DIR", help="journal folder (a new run dir if unset)"),
     Option("--max-order-notional", positive_float, env="PLR_MAX_ORDER_NOTIONAL", default=5_000.0),
     Option("--max-position", positive_float, env="PLR_MAX_POSITION", default=0.05),

@@ -9,6 +9,7 @@ from typing import Final
 
 from common.config import (
     Option,
+    address_option,
     name_list,
     non_negative_float,
     parse_options,
@@ -16,7 +17,6 @@ from common.config import (
     non_negative_int,
     positive_int,
     require_loopback,
-    zmq_address,
 )
 from common.errors import ConfigError
 from common.pairs import DEFAULT_PAIRS_FILE, PairRules, load_pairs
@@ -56,9 +56,9 @@ OPTIONS: Final = [
            help="subscribers to wait for before the first tick (replay or live), e.g. model,recorder"),
     Option("--handshake-timeout-s", positive_float, env="PLR_HANDSHAKE_TIMEOUT_S", default=30.0),
     Option("--max-ticks", positive_int, env="PLR_MAX_TICKS", help="stop after N ticks"),
-    Option("--pub", zmq_address, env="PLR_PUB_ADDR", default="tcp://127.0.0.1:5555"),
-    Option("--ready", zmq_address, env="PLR_READY_ADDR", default="tcp://127.0.0.1:5559"),
-    Option("--logs", zmq_address, env="PLR_LOGS_ADDR", default="tcp://127.0.0.1:5560"),
+    address_option("ticks", flag="--pub"),
+    address_option("ready"),
+    address_option("logs"),
     Option("--allow-remote", env="PLR_ALLOW_REMOTE", switch=True),
     Option("--stay-after-eos", env="PLR_STAY_AFTER_EOS", switch=True,
            help="after the work is done, wait for SIGTERM (for Procfile runners like honcho)"),

@@ -9,11 +9,11 @@ from typing import Final
 
 from common.config import (
     Option,
+    address_option,
     parse_options,
     positive_float,
     positive_int,
     require_loopback,
-    zmq_address,
 )
 from common.errors import ConfigError
 from services.model.policy import Policy
@@ -27,11 +27,11 @@ DEFAULT_POLICY: Final = Policy(
 OPTIONS: Final = [
     Option("--ckpt", Path, env="PLR_CKPT", help="joblib checkpoint"),
     Option("--ckpt-sha256", str, env="PLR_CKPT_SHA256", help="pin (else PATH.sha256)"),
-    Option("--ticks", zmq_address, env="PLR_TICKS_ADDR", default="tcp://127.0.0.1:5555"),
-    Option("--predictions", zmq_address, env="PLR_PREDICTIONS_ADDR", default="tcp://127.0.0.1:5556"),
-    Option("--targets", zmq_address, env="PLR_TARGETS_ADDR", default="tcp://127.0.0.1:5557"),
-    Option("--ready", zmq_address, env="PLR_READY_ADDR", default="tcp://127.0.0.1:5559"),
-    Option("--logs", zmq_address, env="PLR_LOGS_ADDR", default="tcp://127.0.0.1:5560"),
+    address_option("ticks"),
+    address_option("predictions"),
+    address_option("targets"),
+    address_option("ready"),
+    address_option("logs"),
     Option("--max-position", positive_float, env="PLR_MAX_POSITION", help="clip, base units"),
     Option("--target-ttl-ms", positive_int, env="PLR_TARGET_TTL_MS", default=5_000),
     Option("--name", str, env="PLR_MODEL_NAME", default="model", help="name in the handshake"),

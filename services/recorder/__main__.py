@@ -27,7 +27,7 @@ from typing import Any, Final, TextIO
 import zmq
 
 from common import sockets, wire
-from common.config import Option, name_list, parse_options, require_loopback, zmq_address
+from common.config import Option, address_option, name_list, parse_options, require_loopback
 from common.errors import ConfigError, WireError
 from common.logs import format_log_frames, setup_logging, utc_now_text
 from common.messages import Eos, Hello, Prediction, Tick
@@ -40,11 +40,11 @@ log = logging.getLogger("services.recorder")
 
 OPTIONS: Final = [
     Option("--run-dir", Path, env="PLR_RUN_DIR", help="where the artifacts go"),
-    Option("--ticks", zmq_address, env="PLR_TICKS_ADDR", default="tcp://127.0.0.1:5555"),
-    Option("--predictions", zmq_address, env="PLR_PREDICTIONS_ADDR", default="tcp://127.0.0.1:5556"),
-    Option("--events", zmq_address, env="PLR_EVENTS_ADDR", default="tcp://127.0.0.1:5558"),
-    Option("--ready", zmq_address, env="PLR_READY_ADDR", default="tcp://127.0.0.1:5559"),
-    Option("--logs", zmq_address, env="PLR_LOGS_ADDR", default="tcp://127.0.0.1:5560"),
+    address_option("ticks"),
+    address_option("predictions"),
+    address_option("events"),
+    address_option("ready"),
+    address_option("logs"),
     Option("--expect-eos", name_list, env="PLR_EXPECT_EOS", default=("feed", "model", "executor")),
     Option("--mode", str, env="PLR_MODE", default="paper"),
     Option("--executor-class", str, env="PLR_EXECUTOR_CLASS", default="PaperOrderExecutor"),

@@ -28,7 +28,7 @@ def test_executor_killed_and_restarted_mid_run_keeps_every_fill_once(
     run = tmp_path / "artifacts" / "restart-run"
     env = {
         **os.environ, **{f"PLR_{k}_ADDR": v for k, v in addresses.items()},
-        "PLR_PUB_ADDR": addresses["TICKS"], "PLR_RUN_DIR": str(run), "PLR_LOSSLESS": "1",
+        "PLR_RUN_DIR": str(run), "PLR_LOSSLESS": "1",
         "PLR_CKPT": str(trained_checkpoint), "PLR_REPLAY": str(BUNDLED), "PLR_SPEED": "10",
         "PLR_MAX_TICKS": "20000", "PLR_EXPECT": "model,executor,recorder",
         "PLR_MAX_LOSS": "100000", "PLR_MAX_ORDERS_PER_MINUTE": "100000",
