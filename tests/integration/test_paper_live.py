@@ -168,3 +168,25 @@ def test_report_draws_every_chart_and_marks_every_fill(bundled_run, tmp_path: Pa
         ET.fromstring(chart)  # well-formed SVG
     assert page.count("<path ") == result["counts"]["fills"]
     assert "<script" not in page and "http" not in page.replace("http://www.w3.org", "")
+
+
+def test_seed_command_with_use_ws_runs_on_a_fake_kraken(
+    trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    """`--ckpt ... --use-ws --max-ticks 100` against the fake Kraken: 100 ticks, then done."""
+    from tests.fakes.kraken_ws import FakeKrakenServer
+
+    with FakeKrakenServer() as fake:
+        env = {**os.environ, "WS_DISABLE_HEALTH_SERVER": "1"}
+        done = subprocess.run(
+            _runner(tmp_path, trained_checkpoint, "--use-ws", "--max-ticks", "100",
+                    "--ws-url", fake.url),
+            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=scaled(120), env=env,
+        )
+    assert done.returncode == 0, done.stderr
+    [folder] = (tmp_path / "artifacts").iterdir()
+    result = json.loads((folder / "result.json").read_text())
+    assert result["exit_reason"] == "completed"
+    assert result["counts"]["ticks"] == 100
+    assert result["config"]["PLR_USE_WS"] == "1"
+    assert "[feed]" in (folder / "run.log").read_text()
