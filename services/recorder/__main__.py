@@ -30,7 +30,7 @@ from common import sockets, wire
 from common.config import Option, address_option, name_list, parse_options, require_loopback
 from common.errors import ConfigError, WireError
 from common.logs import format_log_frames, setup_logging, utc_now_text
-from common.messages import Eos, Hello, Prediction, Tick
+from common.messages import Eos, Fill, Hello, Prediction, Tick
 from common.runs import check_run_id
 from common.signals import install_stop_flag, stay_until_stopped
 from common.tickfile import TickFileWriter, new_header
@@ -95,6 +95,7 @@ class Recorder:
         self.record = RunRecord()
         self.started_ns = time.time_ns()
         self.eos_from: set[str] = set()
+        self.fills_seen: set[tuple[str, int]] = set()  # a restarted executor re-sends its fills
         self.hello_on: set[str] = set()
         self.answered = False
         folder = config.run_dir
@@ -150,7 +151,11 @@ class Recorder:
             self.eos_from.add(message.source)
         elif isinstance(message, Hello):
             self._on_hello(name)
+        elif isinstance(message, Fill) and (message.order_id, message.tick_seq) in self.fills_seen:
+            return
         else:
+            if isinstance(message, Fill):
+                self.fills_seen.add((message.order_id, message.tick_seq))
             self.record.on_event(message, arrival_ns)
             self.events_file.write(event_line(message) + "\n")
 
