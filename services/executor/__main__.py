@@ -46,7 +46,7 @@ from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
 from common.signals import install_stop_flag, stay_until_stopped
 from services.executor.engine import Event, ExecutionEngine
 from services.executor.executor_config import ExecutorConfig
-from services.executor.journal import Journal, read_journal
+from common.journal import Journal, read_journal
 from services.executor.paper import PaperOrderExecutor
 from services.executor.risk import RiskEngine, RiskLimits
 
@@ -83,11 +83,6 @@ class ExecutorLoop:
         self.watermark = 0
         self._answered_hello = False
         self._malformed_warning = RateLimited()
-        # Fills from the journal of a previous life of this executor: published
-        # again once the model is heard from (so subscribers have reconnected),
-        # because a crash can lose a fill that was journaled but not yet sent.
-        # The recorder keeps one copy per (order, tick).
-        self.restored_fills: list[Fill] = []
 
     def run(self, stop: threading.Event) -> int:
         self._supersede_backlog()
@@ -143,7 +138,6 @@ class ExecutorLoop:
         """Act on each queued target in turn; True on the model's eos."""
         for message in self._drain_targets():
             self.model_heard_at = time.monotonic()
-            self._republish_restored()
             if isinstance(message, Target):
                 self._advance_watermark(message.tick_seq)
                 self._publish(self.engine.on_target(message, time.time_ns()))
@@ -154,15 +148,6 @@ class ExecutorLoop:
                 self._advance_watermark(message.last_seq)
                 return True
         return False
-
-    def _republish_restored(self) -> None:
-        if not self.restored_fills:
-            return
-        log.info("re-publishing %d fills from the journal", len(self.restored_fills))
-        for fill in self.restored_fills:
-            self.socks.events.send(wire.topic(fill), zmq.SNDMORE)
-            self.socks.events.send(wire.encode(fill))
-        self.restored_fills = []
 
     def _advance_watermark(self, tick_seq: int) -> None:
         self.watermark = max(self.watermark, tick_seq)
@@ -240,7 +225,7 @@ class ExecutorLoop:
             log.warning("skipped malformed message (%s): %s", reason, error or "")
 
 
-def _build(config: ExecutorConfig) -> tuple[ExecutionEngine, Journal, list[Fill]]:
+def _build(config: ExecutorConfig) -> tuple[ExecutionEngine, Journal]:
     folder = config.run_dir or run_dir(DEFAULT_ARTIFACTS_DIR, new_run_id())
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "executor.journal"
@@ -257,13 +242,13 @@ def _build(config: ExecutorConfig) -> tuple[ExecutionEngine, Journal, list[Fill]
     )
     engine = ExecutionEngine(risk, paper)
     engine.restore(state.fills, state.target_ids, state.orders)
-    return engine, Journal(path, fsync=config.fsync), state.fills
+    return engine, Journal(path, fsync=config.fsync)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = ExecutorConfig.from_args(argv, os.environ)
-        engine, journal, restored_fills = _build(config)
+        engine, journal = _build(config)
     except (ConfigError, JournalCorrupt) as e:
         print(f"executor: {e}", file=sys.stderr)
         return 2

@@ -28,7 +28,8 @@ import zmq
 
 from common import sockets, wire
 from common.config import Option, address_option, name_list, parse_options, require_loopback
-from common.errors import ConfigError, WireError
+from common.errors import ConfigError, JournalCorrupt, WireError
+from common.journal import read_journal
 from common.logs import format_log_frames, setup_logging, utc_now_text
 from common.messages import Eos, Fill, Hello, Prediction, Tick
 from common.runs import check_run_id
@@ -165,7 +166,26 @@ class Recorder:
             self.answered = sockets.answer_hello(self.ctx, self.config.ready, self.config.name,
                                                  timeout_s=2.0)
 
+    def reconcile_with_journal(self) -> None:
+        """Add fills the executor journaled but that never reached us.
+
+        A kill -9 can land between the executor's journal write and the
+        message leaving its socket, and a restarted executor's first events
+        can go out before this subscriber reconnects: the journal has them.
+        """
+        try:
+            state = read_journal(self.config.run_dir / "executor.journal")
+        except JournalCorrupt as e:
+            log.error("cannot reconcile with the journal: %s", e)
+            return
+        missing = [f for f in state.fills if (f.order_id, f.tick_seq) not in self.fills_seen]
+        for fill in missing:
+            self._on_message("journal", [b"", wire.encode(fill)], time.time_ns())
+        if missing:
+            self.run_log.write(f"[recorder] {len(missing)} fills recovered from the journal\n")
+
     def finish(self, exit_reason: str) -> dict[str, Any]:
+        self.reconcile_with_journal()
         self.ticks_file.close()
         self.events_file.close()
         config: dict[str, Any] = {}

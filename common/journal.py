@@ -1,5 +1,8 @@
 """The executor's append-only journal: crash-safe positions, PnL and breaker.
 
+It lives in the run directory and is the run's book of record: the executor
+rebuilds from it, and the recorder reconciles its event stream against it.
+
 One JSON line per `OrderSubmitted`, `OrderRejected`, `Fill` and `RiskEvent`,
 written and flushed to the OS *before* the event is published, so a crash
 (SIGTERM or kill -9) can lose only what nobody saw. On start the journal is
