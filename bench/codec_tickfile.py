@@ -31,9 +31,16 @@ from common.tickfile import TickFileReader, TickFileWriter, new_header
 
 def _sample_tick(seq: int = 1) -> Tick:
     return Tick(
-        venue="kraken", symbol="BTC/USD", seq=seq, kind=TickKind.QUOTE,
-        exch_ts_ns=1_723_161_254_087_891_268 + seq, recv_ts_ns=1_723_161_254_087_900_000 + seq,
-        bid=61837.5, bid_size=0.25, ask=61837.75, ask_size=1.5,
+        venue="kraken",
+        symbol="BTC/USD",
+        seq=seq,
+        kind=TickKind.QUOTE,
+        exch_ts_ns=1_723_161_254_087_891_268 + seq,
+        recv_ts_ns=1_723_161_254_087_900_000 + seq,
+        bid=61837.5,
+        bid_size=0.25,
+        ask=61837.75,
+        ask_size=1.5,
     )
 
 

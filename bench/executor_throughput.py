@@ -22,11 +22,18 @@ from services.executor.engine import ExecutionEngine
 from services.executor.paper import PaperOrderExecutor
 from services.executor.risk import RiskEngine, RiskLimits
 
-BUNDLED = (Path(__file__).resolve().parents[1] / "data"
-           / "binance_btcusdt_spot_2024-08-08_10min.ticks.gz")
+BUNDLED = (
+    Path(__file__).resolve().parents[1] / "data" / "binance_btcusdt_spot_2024-08-08_10min.ticks.gz"
+)
 
-LIMITS = RiskLimits(max_order_notional=1e9, max_position=1e6, max_loss=1e12,
-                    max_orders_per_minute=10**9, price_band_bps=1e6, stale_after_ms=10**12)
+LIMITS = RiskLimits(
+    max_order_notional=1e9,
+    max_position=1e6,
+    max_loss=1e12,
+    max_orders_per_minute=10**9,
+    price_band_bps=1e6,
+    stale_after_ms=10**12,
+)
 
 
 def main() -> int:
@@ -36,9 +43,16 @@ def main() -> int:
     with TickFileReader(BUNDLED) as reader:
         quotes = [t for t in reader if t.kind is TickKind.QUOTE][: args.targets]
     targets = [
-        Target(id=f"t{i}", symbol=q.symbol, target_position=0.01 if i % 2 else -0.01,
-               ref_price=q.mid or 1.0, tick_seq=q.seq, tick_ts_ns=q.recv_ts_ns, created_ns=0,
-               ttl_ms=60_000)
+        Target(
+            id=f"t{i}",
+            symbol=q.symbol,
+            target_position=0.01 if i % 2 else -0.01,
+            ref_price=q.mid or 1.0,
+            tick_seq=q.seq,
+            tick_ts_ns=q.recv_ts_ns,
+            created_ns=0,
+            ttl_ms=60_000,
+        )
         for i, q in enumerate(quotes)
     ]
     engine = ExecutionEngine(
@@ -55,8 +69,10 @@ def main() -> int:
         wire.decode(payload)
     decode_s = time.perf_counter() - start
     n = len(targets)
-    print(f"risk + paper + positions {n / engine_s:12,.0f} targets/s (ticks included; "
-          f"{engine.orders} orders)")
+    print(
+        f"risk + paper + positions {n / engine_s:12,.0f} targets/s (ticks included; "
+        f"{engine.orders} orders)"
+    )
     print(f"decode baseline          {n / decode_s:12,.0f} targets/s")
     print(f"ratio                    {decode_s / engine_s:12.3f} x baseline throughput")
     return 0

@@ -20,7 +20,10 @@ from common.pairs import load_pairs
 from services.feed.kraken.session import KrakenSession
 
 FIXTURE = (
-    Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "kraken"
+    Path(__file__).resolve().parents[1]
+    / "tests"
+    / "fixtures"
+    / "kraken"
     / "pks_book_btcusd_d10_2023-07-30.json"
 )
 

@@ -22,7 +22,9 @@ from services.model.decision import DecisionStack
 from services.model.service_config import DEFAULT_POLICY
 from services.model.train import main as train_main
 
-BUNDLED = Path(__file__).resolve().parents[1] / "data" / "binance_btcusdt_spot_2024-08-08_10min.ticks.gz"
+BUNDLED = (
+    Path(__file__).resolve().parents[1] / "data" / "binance_btcusdt_spot_2024-08-08_10min.ticks.gz"
+)
 
 
 def main() -> int:

@@ -196,8 +196,11 @@ DEFAULT_ADDRESSES: Final = {
 def address_option(socket: str, flag: str | None = None) -> Option:
     """The option for one of the project's sockets: `--<socket>` or `flag`, `PLR_<SOCKET>_ADDR`."""
     return Option(
-        flag or f"--{socket}", zmq_address, env=f"PLR_{socket.upper()}_ADDR",
-        default=DEFAULT_ADDRESSES[socket], help=f"the {socket} socket",
+        flag or f"--{socket}",
+        zmq_address,
+        env=f"PLR_{socket.upper()}_ADDR",
+        default=DEFAULT_ADDRESSES[socket],
+        help=f"the {socket} socket",
     )
 
 

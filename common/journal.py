@@ -72,7 +72,7 @@ class Journal:
     def __init__(self, path: Path, *, fsync: bool = False) -> None:
         self.path = path
         self.fsync = fsync
-        self._file: BinaryIO = open(path, "ab")  # noqa: SIM115 - closed in close()
+        self._file: BinaryIO = open(path, "ab")
         if self._file.tell() > 0:
             self._ensure_line_start(path)
 

@@ -12,9 +12,13 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Final
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 import zmq
+
+if TYPE_CHECKING:
+    ZSocket: TypeAlias = zmq.Socket[bytes]
+    ZContext: TypeAlias = zmq.Context[ZSocket]
 from zmq.log.handlers import PUBHandler
 
 from common import sockets
@@ -23,8 +27,8 @@ LINE_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def setup_logging(
-    service: str, ctx: zmq.Context | None, log_addr: str | None, level: int = logging.INFO
-) -> zmq.Socket | None:
+    service: str, ctx: ZContext | None, log_addr: str | None, level: int = logging.INFO
+) -> ZSocket | None:
     """Install the stderr handler and, when `log_addr` is set, the ZeroMQ one.
 
     Returns:
@@ -63,7 +67,9 @@ def utc_now_text(now_ns: int | None = None) -> str:
     """Return an ISO-8601 UTC timestamp with milliseconds."""
     now_ns = time.time_ns() if now_ns is None else now_ns
     seconds, rest_ns = divmod(now_ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest_ns // 1_000_000:03d}Z"
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest_ns // 1_000_000:03d}Z"
+    )
 
 
 class RateLimited:

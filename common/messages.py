@@ -79,7 +79,7 @@ class RejectReason(StrEnum):
     EXCHANGE_UNAVAILABLE = "exchange_unavailable"
 
 
-class Tick(WireMessage, kw_only=True):
+class Tick(WireMessage, frozen=True, kw_only=True):
     """One market event: a top-of-book change (`quote`) or one trade (`trade`).
 
     A quote carries bid/ask and their sizes; a trade carries last/last_size and
@@ -108,7 +108,7 @@ class Tick(WireMessage, kw_only=True):
         return (self.bid + self.ask) / 2.0
 
 
-class Prediction(WireMessage, kw_only=True):
+class Prediction(WireMessage, frozen=True, kw_only=True):
     """The model's output for one tick, with the target position it implies."""
 
     v: Literal[1] = 1
@@ -121,7 +121,7 @@ class Prediction(WireMessage, kw_only=True):
     created_ns: Count
 
 
-class Target(WireMessage, kw_only=True):
+class Target(WireMessage, frozen=True, kw_only=True):
     """Wanted position for one symbol; the executor acts on the newest per symbol."""
 
     v: Literal[1] = 1
@@ -135,7 +135,7 @@ class Target(WireMessage, kw_only=True):
     ttl_ms: PositiveInt
 
 
-class OrderSubmitted(WireMessage, kw_only=True):
+class OrderSubmitted(WireMessage, frozen=True, kw_only=True):
     """An order the executor sent (to the paper engine or the exchange)."""
 
     v: Literal[1] = 1
@@ -149,7 +149,7 @@ class OrderSubmitted(WireMessage, kw_only=True):
     ts_ns: Count
 
 
-class OrderRejected(WireMessage, kw_only=True):
+class OrderRejected(WireMessage, frozen=True, kw_only=True):
     """An order or target the executor refused, with a reason code."""
 
     v: Literal[1] = 1
@@ -163,7 +163,7 @@ class OrderRejected(WireMessage, kw_only=True):
     ts_ns: Count
 
 
-class Fill(WireMessage, kw_only=True):
+class Fill(WireMessage, frozen=True, kw_only=True):
     """A (possibly partial) execution of an order."""
 
     v: Literal[1] = 1
@@ -178,7 +178,7 @@ class Fill(WireMessage, kw_only=True):
     ts_ns: Count
 
 
-class Position(WireMessage, kw_only=True):
+class Position(WireMessage, frozen=True, kw_only=True):
     """Position and PnL of one symbol after a fill or a mark-to-market."""
 
     v: Literal[1] = 1
@@ -192,7 +192,7 @@ class Position(WireMessage, kw_only=True):
     ts_ns: Count
 
 
-class RiskEvent(WireMessage, kw_only=True):
+class RiskEvent(WireMessage, frozen=True, kw_only=True):
     """A risk state change, e.g. `circuit_breaker_tripped`, with its numbers."""
 
     v: Literal[1] = 1
@@ -203,7 +203,7 @@ class RiskEvent(WireMessage, kw_only=True):
     ts_ns: Count = 0
 
 
-class FeedStatus(WireMessage, kw_only=True):
+class FeedStatus(WireMessage, frozen=True, kw_only=True):
     """The feed's connection state, sent on every change and on an interval."""
 
     v: Literal[1] = 1
@@ -215,7 +215,7 @@ class FeedStatus(WireMessage, kw_only=True):
     ts_ns: Count = 0
 
 
-class Eos(WireMessage, kw_only=True):
+class Eos(WireMessage, frozen=True, kw_only=True):
     """End of stream: nothing follows from `source`; `last_seq` is its last tick."""
 
     v: Literal[1] = 1
@@ -224,7 +224,7 @@ class Eos(WireMessage, kw_only=True):
     ts_ns: Count
 
 
-class RunCounters(WireMessage, kw_only=True):
+class RunCounters(WireMessage, frozen=True, kw_only=True):
     """A service's final counters (dropped targets, malformed messages, ...), sent before `eos`."""
 
     v: Literal[1] = 1
@@ -232,7 +232,7 @@ class RunCounters(WireMessage, kw_only=True):
     counters: dict[Name, Count] = {}
 
 
-class Watermark(WireMessage, kw_only=True):
+class Watermark(WireMessage, frozen=True, kw_only=True):
     """The model has finished with every tick up to `tick_seq` (lossless replay only).
 
     Sent on the targets socket between targets; an executor following the
@@ -245,7 +245,7 @@ class Watermark(WireMessage, kw_only=True):
     tick_seq: Count
 
 
-class Hello(WireMessage, kw_only=True):
+class Hello(WireMessage, frozen=True, kw_only=True):
     """Readiness probe a publisher sends until its expected subscribers answer."""
 
     v: Literal[1] = 1
@@ -253,7 +253,7 @@ class Hello(WireMessage, kw_only=True):
     ts_ns: Count
 
 
-class TickFileHeader(WireMessage, kw_only=True):
+class TickFileHeader(WireMessage, frozen=True, kw_only=True):
     """First record of a tick file (see `common.tickfile`)."""
 
     v: Literal[1] = 1

@@ -28,9 +28,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 import zmq
+
+if TYPE_CHECKING:
+    ZSocket: TypeAlias = zmq.Socket[bytes]
+    ZContext: TypeAlias = zmq.Context[ZSocket]
 
 from common import wire
 from common.errors import ConfigError, HandshakeTimeout, WireError
@@ -44,7 +48,7 @@ LOG_LINGER_MS: Final = 1_000
 HELLO_INTERVAL_S: Final = 0.02
 
 
-def publisher(ctx: zmq.Context, addr: str, *, lossless: bool = False) -> zmq.Socket:
+def publisher(ctx: ZContext, addr: str, *, lossless: bool = False) -> ZSocket:
     """Bind a PUB socket; `lossless` lifts the high-water mark (replay)."""
     sock = ctx.socket(zmq.PUB)
     sock.setsockopt(zmq.SNDHWM, 0 if lossless else LIVE_HWM)
@@ -53,8 +57,8 @@ def publisher(ctx: zmq.Context, addr: str, *, lossless: bool = False) -> zmq.Soc
 
 
 def subscriber(
-    ctx: zmq.Context, addr: str, topics: Iterable[bytes], *, lossless: bool = False
-) -> zmq.Socket:
+    ctx: ZContext, addr: str, topics: Iterable[bytes], *, lossless: bool = False
+) -> ZSocket:
     """Connect a SUB socket to `addr`, subscribed to each topic prefix."""
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.RCVHWM, 0 if lossless else LIVE_HWM)
@@ -64,7 +68,7 @@ def subscriber(
     return _connect(sock, addr)
 
 
-def target_pusher(ctx: zmq.Context, addr: str, *, lossless: bool = False) -> zmq.Socket:
+def target_pusher(ctx: ZContext, addr: str, *, lossless: bool = False) -> ZSocket:
     """Connect the model's PUSH to the executor; use `push_nowait` to send.
 
     `lossless` (replay) lifts the mark so a connected but busy executor still
@@ -77,7 +81,7 @@ def target_pusher(ctx: zmq.Context, addr: str, *, lossless: bool = False) -> zmq
     return _connect(sock, addr)
 
 
-def target_puller(ctx: zmq.Context, addr: str) -> zmq.Socket:
+def target_puller(ctx: ZContext, addr: str) -> ZSocket:
     """Bind the executor's PULL (the executor binds so it can restart)."""
     sock = ctx.socket(zmq.PULL)
     sock.setsockopt(zmq.RCVHWM, TARGET_RECV_HWM)
@@ -85,7 +89,7 @@ def target_puller(ctx: zmq.Context, addr: str) -> zmq.Socket:
     return _bind(sock, addr)
 
 
-def log_publisher(ctx: zmq.Context, addr: str) -> zmq.Socket:
+def log_publisher(ctx: ZContext, addr: str) -> ZSocket:
     """Connect a service's log PUB to the collector (the recorder binds)."""
     sock = ctx.socket(zmq.PUB)
     sock.setsockopt(zmq.SNDHWM, LIVE_HWM)
@@ -93,7 +97,7 @@ def log_publisher(ctx: zmq.Context, addr: str) -> zmq.Socket:
     return _connect(sock, addr)
 
 
-def log_collector(ctx: zmq.Context, addr: str) -> zmq.Socket:
+def log_collector(ctx: ZContext, addr: str) -> ZSocket:
     """Bind the SUB that every service's log records arrive on."""
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.RCVHWM, 0)
@@ -102,7 +106,7 @@ def log_collector(ctx: zmq.Context, addr: str) -> zmq.Socket:
     return _bind(sock, addr)
 
 
-def push_nowait(sock: zmq.Socket, payload: bytes) -> bool:
+def push_nowait(sock: ZSocket, payload: bytes) -> bool:
     """Send one frame without blocking; False when no peer could take it."""
     try:
         sock.send(payload, zmq.NOBLOCK)
@@ -112,8 +116,8 @@ def push_nowait(sock: zmq.Socket, payload: bytes) -> bool:
 
 
 def wait_for_subscribers(
-    pub: zmq.Socket,
-    ready: zmq.Socket,
+    pub: ZSocket,
+    ready: ZSocket,
     expected: Sequence[str],
     *,
     source: str,
@@ -156,7 +160,7 @@ def wait_for_subscribers(
     return True
 
 
-def ready_replier(ctx: zmq.Context, addr: str) -> zmq.Socket:
+def ready_replier(ctx: ZContext, addr: str) -> ZSocket:
     """Bind the REP socket subscribers report ready on."""
     sock = ctx.socket(zmq.REP)
     sock.setsockopt(zmq.LINGER, 0)
@@ -164,7 +168,7 @@ def ready_replier(ctx: zmq.Context, addr: str) -> zmq.Socket:
 
 
 def report_ready(
-    ctx: zmq.Context, sub: zmq.Socket, ready_addr: str, name: str, *, timeout_s: float
+    ctx: ZContext, sub: ZSocket, ready_addr: str, name: str, *, timeout_s: float
 ) -> list[tuple[bytes, bytes]]:
     """Wait for a `Hello` on `sub`, then tell the publisher `name` is ready.
 
@@ -188,7 +192,7 @@ def report_ready(
     return early
 
 
-def answer_hello(ctx: zmq.Context, ready_addr: str, name: str, *, timeout_s: float) -> bool:
+def answer_hello(ctx: ZContext, ready_addr: str, name: str, *, timeout_s: float) -> bool:
     """Tell the publisher at `ready_addr` that `name` receives; True once it acknowledged.
 
     A service calls this when a `Hello` reaches its subscriber in its own loop.
@@ -203,7 +207,7 @@ def answer_hello(ctx: zmq.Context, ready_addr: str, name: str, *, timeout_s: flo
     return True
 
 
-def _received_hello(sub: zmq.Socket, deadline: float, early: list[tuple[bytes, bytes]]) -> bool:
+def _received_hello(sub: ZSocket, deadline: float, early: list[tuple[bytes, bytes]]) -> bool:
     if not sub.poll(_ms_until(deadline)):
         return False
     parts = sub.recv_multipart()
@@ -223,7 +227,7 @@ def _ms_until(deadline: float) -> int:
     return max(0, int((deadline - time.monotonic()) * 1000))
 
 
-def _bind(sock: zmq.Socket, addr: str) -> zmq.Socket:
+def _bind(sock: ZSocket, addr: str) -> ZSocket:
     try:
         sock.bind(addr)
     except zmq.ZMQError as e:
@@ -232,7 +236,7 @@ def _bind(sock: zmq.Socket, addr: str) -> zmq.Socket:
     return sock
 
 
-def _connect(sock: zmq.Socket, addr: str) -> zmq.Socket:
+def _connect(sock: ZSocket, addr: str) -> ZSocket:
     try:
         sock.connect(addr)
     except zmq.ZMQError as e:

@@ -52,9 +52,11 @@ class TickFileWriter:
         self.path = Path(path)
         if compress is None:
             compress = self.path.name.endswith(".gz")
-        raw: BinaryIO = open(self.path, "wb")  # noqa: SIM115 - closed in close()
+        raw: BinaryIO = open(self.path, "wb")
         if compress:
-            self._file: BinaryIO = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=compresslevel)
+            self._file: BinaryIO = gzip.GzipFile(  # type: ignore[assignment]
+                fileobj=raw, mode="wb", compresslevel=compresslevel
+            )
             self._raw: BinaryIO | None = raw
         else:
             self._file, self._raw = raw, None
@@ -156,7 +158,7 @@ class TickFileReader:
 
     def _open(self) -> BinaryIO:
         try:
-            raw = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+            raw = open(self.path, "rb")
         except OSError as e:
             raise TickFileHeaderError(self.path, f"cannot open ({e.strerror})") from None
         # Inflate by hand rather than through GzipFile: a torn gzip tail must

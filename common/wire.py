@@ -41,11 +41,11 @@ import msgspec
 
 from common.errors import (
     InvalidField,
-    WireError,
     MalformedPayload,
     OversizeMessage,
     UnknownMessageType,
     UnsupportedVersion,
+    WireError,
 )
 from common.messages import (
     MESSAGE_CLASSES,
@@ -101,7 +101,7 @@ def decode(payload: bytes) -> Message:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise OversizeMessage(len(payload), MAX_PAYLOAD_BYTES)
     try:
-        message = _decoder.decode(payload)
+        message: Message = _decoder.decode(payload)
     except msgspec.ValidationError as e:
         raise _explain(payload, e) from None
     except Exception as e:  # DecodeError, and anything odd bytes may provoke
@@ -144,12 +144,14 @@ def _explain(payload: bytes, error: msgspec.ValidationError) -> WireError:
     cls = _BY_TYPE.get(items[0]) if isinstance(items[0], str) else None
     if cls is None:
         return UnknownMessageType(items[0])
-    expected = cls.__struct_defaults__[0]  # `v` is every message's first field
+    expected = cls.__struct_defaults__[0]  # type: ignore[attr-defined]  # `v` leads every message
     if items[1] != expected or isinstance(items[1], bool):
         return UnsupportedVersion(cls.__name__, items[1], expected)
-    names = cls.__struct_fields__
+    names: tuple[str, ...] = cls.__struct_fields__  # type: ignore[attr-defined]
     if len(items) - 1 != len(names):
-        return MalformedPayload(f"{cls.__name__} has {len(items) - 1} fields, expected {len(names)}")
+        return MalformedPayload(
+            f"{cls.__name__} has {len(items) - 1} fields, expected {len(names)}"
+        )
     match = _FIELD_INDEX.search(str(error))
     if match is None:
         return InvalidField(cls.__name__, "?", None, str(error))

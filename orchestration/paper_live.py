@@ -42,7 +42,9 @@ SHUTDOWN_TIMEOUT_S = 60.0
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m orchestration.paper_live")
-    parser.add_argument("--ckpt", type=Path, help="model checkpoint (default: trained on first use)")
+    parser.add_argument(
+        "--ckpt", type=Path, help="model checkpoint (default: trained on first use)"
+    )
     parser.add_argument("--ckpt-sha256", help="pin, if the checkpoint has no .sha256 sidecar")
     parser.add_argument("--use-ws", action="store_true", help="live Kraken WS v2 market data")
     parser.add_argument("--replay", type=Path, help="tick file (default: the bundled recording)")
@@ -57,8 +59,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--run-id")
     parser.add_argument("--artifacts-dir", type=Path, default=DEFAULT_ARTIFACTS_DIR)
     parser.add_argument("--ws-url")
-    parser.add_argument("--address-dir", type=Path,
-                        help="use ipc:// sockets in this folder instead of the loopback ports")
+    parser.add_argument(
+        "--address-dir",
+        type=Path,
+        help="use ipc:// sockets in this folder instead of the loopback ports",
+    )
     return parser.parse_args(argv)
 
 
@@ -86,9 +91,12 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
     folder = run_dir(args.artifacts_dir, run_id).resolve()
     ckpt = args.ckpt or _default_model()
     env: dict[str, str] = {
-        "PLR_RUN_DIR": str(folder), "PLR_CKPT": str(ckpt),
-        "PLR_EXPECT": "model,executor,recorder", "PLR_CONFIG_JSON": str(folder / "config.json"),
-        "PLR_MODE": "paper", "PLR_EXECUTOR_CLASS": "PaperOrderExecutor",
+        "PLR_RUN_DIR": str(folder),
+        "PLR_CKPT": str(ckpt),
+        "PLR_EXPECT": "model,executor,recorder",
+        "PLR_CONFIG_JSON": str(folder / "config.json"),
+        "PLR_MODE": "paper",
+        "PLR_EXECUTOR_CLASS": "PaperOrderExecutor",
         "PLR_STAY_AFTER_EOS": "0",  # this runner stops the services itself
     }
     total = None
@@ -101,27 +109,44 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
         replay = (args.replay or BUNDLED_TICKS).resolve()
         with TickFileReader(replay) as reader:
             header = reader.header
-        env |= {"PLR_REPLAY": str(replay), "PLR_SPEED": repr(args.speed), "PLR_LOSSLESS": "1",
-                "PLR_VENUE": header.venue, "PLR_SYMBOLS": ",".join(header.symbols)}
+        env |= {
+            "PLR_REPLAY": str(replay),
+            "PLR_SPEED": repr(args.speed),
+            "PLR_LOSSLESS": "1",
+            "PLR_VENUE": header.venue,
+            "PLR_SYMBOLS": ",".join(header.symbols),
+        }
         total = args.max_ticks or _count_ticks(replay)
-    optional = {"PLR_MAX_TICKS": args.max_ticks, "PLR_MAX_ORDER_NOTIONAL": args.max_order_notional,
-                "PLR_MAX_POSITION": args.max_position, "PLR_MAX_LOSS": args.max_loss,
-                "PLR_CKPT_SHA256": args.ckpt_sha256}
+    optional = {
+        "PLR_MAX_TICKS": args.max_ticks,
+        "PLR_MAX_ORDER_NOTIONAL": args.max_order_notional,
+        "PLR_MAX_POSITION": args.max_position,
+        "PLR_MAX_LOSS": args.max_loss,
+        "PLR_CKPT_SHA256": args.ckpt_sha256,
+    }
     env |= {key: str(value) for key, value in optional.items() if value is not None}
     if args.address_dir is not None:
         base = args.address_dir.resolve()
-        env |= {f"PLR_{name}_ADDR": f"ipc://{base}/{name.lower()}"
-                for name in ("TICKS", "PREDICTIONS", "TARGETS", "EVENTS", "READY", "LOGS")}
+        env |= {
+            f"PLR_{name}_ADDR": f"ipc://{base}/{name.lower()}"
+            for name in ("TICKS", "PREDICTIONS", "TARGETS", "EVENTS", "READY", "LOGS")
+        }
     public = {k: v for k, v in sorted(env.items()) if "SECRET" not in k and "KEY" not in k}
     (folder / "config.json").write_text(json.dumps(public, indent=2) + "\n")
-    return {"env": env, "folder": folder, "total": total,
-            "ticks_addr": env.get("PLR_TICKS_ADDR", "tcp://127.0.0.1:5555")}
+    return {
+        "env": env,
+        "folder": folder,
+        "total": total,
+        "ticks_addr": env.get("PLR_TICKS_ADDR", "tcp://127.0.0.1:5555"),
+    }
 
 
 def _default_model() -> Path:
     if not DEFAULT_MODEL.is_file():
-        print("paper_live: training the default model on the bundled recording (first run)",
-              file=sys.stderr)
+        print(
+            "paper_live: training the default model on the bundled recording (first run)",
+            file=sys.stderr,
+        )
         from services.model import train  # deferred: only the first run needs it
 
         if train.main(["--ticks", str(BUNDLED_TICKS), "--out", str(DEFAULT_MODEL)]) != 0:
@@ -149,9 +174,15 @@ def _run(plan: dict[str, Any]) -> int:
     signal.signal(signal.SIGTERM, on_interrupt)
     for name, command in commands.items():  # the Procfile's order: recorder first, feed last
         argv = [sys.executable if part == "python" else part for part in shlex.split(command)]
-        log_file = open(folder / f"{name}.stderr", "wb")  # noqa: SIM115 - closed below
-        procs[name] = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=log_file,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+        log_file = open(folder / f"{name}.stderr", "wb")
+        procs[name] = subprocess.Popen(
+            argv,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log_file.close()
     print(f"paper_live: run {folder.name} started ({', '.join(procs)})", file=sys.stderr)
     progress = Progress(plan["ticks_addr"], plan["total"])
@@ -189,8 +220,9 @@ def _stop(procs: dict[str, subprocess.Popen[bytes]], first: str) -> None:
                     pass
 
 
-def _report(folder: Path, procs: dict[str, subprocess.Popen[bytes]], failed: list[str],
-            interrupted: bool) -> int:
+def _report(
+    folder: Path, procs: dict[str, subprocess.Popen[bytes]], failed: list[str], interrupted: bool
+) -> int:
     result_path = folder / "result.json"
     if result_path.is_file() and (failed or interrupted):
         from services.recorder.artifacts import write_json_atomically
@@ -202,14 +234,19 @@ def _report(folder: Path, procs: dict[str, subprocess.Popen[bytes]], failed: lis
         write_json_atomically(result_path, result)
     for name in failed:
         tail = (folder / f"{name}.stderr").read_text(errors="replace").strip().splitlines()[-1:]
-        print(f"paper_live: {name} failed (exit {procs[name].returncode}): "
-              f"{tail[0] if tail else 'no output'}", file=sys.stderr)
+        print(
+            f"paper_live: {name} failed (exit {procs[name].returncode}): "
+            f"{tail[0] if tail else 'no output'}",
+            file=sys.stderr,
+        )
     if result_path.is_file():
         result = json.loads(result_path.read_text())
         counts, pnl = result["counts"], result["pnl"]
-        print(f"paper_live: {result['exit_reason']}: {counts['ticks']} ticks, "
-              f"{counts['predictions']} predictions, {counts['orders']} orders, "
-              f"{counts['fills']} fills, PnL {pnl['total']:+.2f} (fees {pnl['fees']:.2f})")
+        print(
+            f"paper_live: {result['exit_reason']}: {counts['ticks']} ticks, "
+            f"{counts['predictions']} predictions, {counts['orders']} orders, "
+            f"{counts['fills']} fills, PnL {pnl['total']:+.2f} (fees {pnl['fees']:.2f})"
+        )
     print(f"paper_live: artifacts in {folder}: run.log, result.json, events.jsonl, ticks.gz")
     return 1 if failed or interrupted else 0
 

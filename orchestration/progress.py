@@ -38,8 +38,12 @@ class Progress:
             line = f"[{bar:<30}] {self.seen:,}/{self.total:,} ticks ({rate:,.0f}/s)"
         else:
             line = f"{self.seen:,} ticks ({rate:,.0f}/s)"
-        print(("\r" if self._interactive else "") + line, end="" if self._interactive else "\n",
-              file=sys.stderr, flush=True)
+        print(
+            ("\r" if self._interactive else "") + line,
+            end="" if self._interactive else "\n",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def close(self) -> None:
         if self._interactive:

@@ -19,10 +19,13 @@ class Services:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str, module: str, args: Sequence[str], env: dict[str, str] | None = None):
-        err = open(self.folder / f"{name}.stderr", "wb")  # noqa: SIM115 - closed with the process
+        err = open(self.folder / f"{name}.stderr", "wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", module, *args],
-            cwd=PROJECT_ROOT, stdout=err, stderr=subprocess.STDOUT, env=env,
+            cwd=PROJECT_ROOT,
+            stdout=err,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         proc.log_file = err  # type: ignore[attr-defined]
         self.procs[name] = proc

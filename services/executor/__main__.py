@@ -27,6 +27,7 @@ import zmq
 
 from common import sockets, wire
 from common.errors import ConfigError, JournalCorrupt, WireError
+from common.journal import Journal, read_journal
 from common.logs import RateLimited, setup_logging
 from common.messages import (
     Eos,
@@ -46,7 +47,6 @@ from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
 from common.signals import install_stop_flag, stay_until_stopped
 from services.executor.engine import Event, ExecutionEngine
 from services.executor.executor_config import ExecutorConfig
-from common.journal import Journal, read_journal
 from services.executor.paper import PaperOrderExecutor
 from services.executor.risk import RiskEngine, RiskLimits
 
@@ -67,10 +67,20 @@ class Sockets:
 
 class ExecutorLoop:
     def __init__(
-        self, ctx: zmq.Context, config: ExecutorConfig, engine: ExecutionEngine,
-        journal: Journal, socks: Sockets,
+        self,
+        ctx: zmq.Context,
+        config: ExecutorConfig,
+        engine: ExecutionEngine,
+        journal: Journal,
+        socks: Sockets,
     ) -> None:
-        self.ctx, self.config, self.engine, self.journal, self.socks = ctx, config, engine, journal, socks
+        self.ctx, self.config, self.engine, self.journal, self.socks = (
+            ctx,
+            config,
+            engine,
+            journal,
+            socks,
+        )
         self.malformed: Counter[str] = Counter()
         self.rejections: Counter[str] = Counter()
         self.feed_eos_seen = False
@@ -98,8 +108,7 @@ class ExecutorLoop:
             self._publish(self.engine.expire_held(time.time_ns()))
             silent_s = time.monotonic() - self.model_heard_at
             if self.feed_eos_seen and silent_s > self.config.drain_timeout_s:
-                log.warning("feed ended and the model has been silent %.1f s; finishing",
-                            silent_s)
+                log.warning("feed ended and the model has been silent %.1f s; finishing", silent_s)
                 break
         self._finish()
         return 0
@@ -181,13 +190,24 @@ class ExecutorLoop:
                 self.journal.append(event)  # flushed before anyone can see the event
             if isinstance(event, OrderRejected):
                 self.rejections[event.reason] += 1
-                log.warning("rejected %s %s: %s (%s)", event.target_id, event.symbol,
-                            event.reason, event.detail)
+                log.warning(
+                    "rejected %s %s: %s (%s)",
+                    event.target_id,
+                    event.symbol,
+                    event.reason,
+                    event.detail,
+                )
             elif isinstance(event, RiskEvent):
                 log.error("RISK %s: %s %s", event.kind, event.detail, event.values)
             elif isinstance(event, OrderSubmitted):
-                log.info("order %s %s %s %.8f (target %s)", event.order_id, event.side,
-                         event.symbol, event.qty, event.target_id)
+                log.info(
+                    "order %s %s %s %.8f (target %s)",
+                    event.order_id,
+                    event.side,
+                    event.symbol,
+                    event.qty,
+                    event.target_id,
+                )
             self.socks.events.send(wire.topic(event), zmq.SNDMORE)
             self.socks.events.send(wire.encode(event))
 
@@ -208,16 +228,23 @@ class ExecutorLoop:
         # Final positions at the market's event time, like every other position update.
         at_ns = self.engine.clock_ns or now_ns
         self._publish([b.position.snapshot(at_ns) for b in self.engine.books.values()])
-        counters = {"orders": self.engine.orders, "malformed": sum(self.malformed.values()),
-                    "breaker_activations": self.engine.risk.activations}
+        counters = {
+            "orders": self.engine.orders,
+            "malformed": sum(self.malformed.values()),
+            "breaker_activations": self.engine.risk.activations,
+        }
         self.socks.events.send(wire.COUNTERS_TOPIC, zmq.SNDMORE)
         self.socks.events.send(wire.encode(RunCounters(source="executor", counters=counters)))
         eos = Eos(source="executor", last_seq=self.engine.last_seq, ts_ns=now_ns)
         self.socks.events.send(wire.EOS_TOPIC, zmq.SNDMORE)
         self.socks.events.send(wire.encode(eos))
-        log.info("executor done: %d orders, rejections %s, equity %.4f, malformed %s",
-                 self.engine.orders, dict(self.rejections), self.engine.equity(),
-                 dict(self.malformed))
+        log.info(
+            "executor done: %d orders, rejections %s, equity %.4f, malformed %s",
+            self.engine.orders,
+            dict(self.rejections),
+            self.engine.equity(),
+            dict(self.malformed),
+        )
 
     def _count_malformed(self, reason: str, error: Exception | None) -> None:
         self.malformed[reason] += 1
@@ -231,13 +258,17 @@ def _build(config: ExecutorConfig) -> tuple[ExecutionEngine, Journal]:
     path = folder / "executor.journal"
     state = read_journal(path)
     limits = RiskLimits(
-        max_order_notional=config.max_order_notional, max_position=config.max_position,
-        max_loss=config.max_loss, max_orders_per_minute=config.max_orders_per_minute,
-        price_band_bps=config.price_band_bps, stale_after_ms=config.stale_after_ms,
+        max_order_notional=config.max_order_notional,
+        max_position=config.max_position,
+        max_loss=config.max_loss,
+        max_orders_per_minute=config.max_orders_per_minute,
+        price_band_bps=config.price_band_bps,
+        stale_after_ms=config.stale_after_ms,
     )
     risk = RiskEngine(limits, tripped=state.breaker_tripped and not config.reset_breaker)
     paper = PaperOrderExecutor(
-        load_pairs(config.pairs_file), latency_ms=config.latency_ms,
+        load_pairs(config.pairs_file),
+        latency_ms=config.latency_ms,
         taker_fee_bps=config.taker_fee_bps,
     )
     engine = ExecutionEngine(risk, paper)
@@ -257,13 +288,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_socket = setup_logging("executor", ctx, config.logs)
         try:
             with (
-                sockets.subscriber(ctx, config.ticks, TICK_TOPICS, lossless=config.lossless) as ticks,
+                sockets.subscriber(
+                    ctx, config.ticks, TICK_TOPICS, lossless=config.lossless
+                ) as ticks,
                 sockets.target_puller(ctx, config.targets) as targets,
                 sockets.publisher(ctx, config.events, lossless=config.lossless) as events,
             ):
-                log.info("executor: %s (paper mode), journal %s, %d fills restored, breaker %s",
-                         type(engine.paper).__name__, journal.path, engine.orders,
-                         "TRIPPED" if engine.risk.tripped else "armed")
+                log.info(
+                    "executor: %s (paper mode), journal %s, %d fills restored, breaker %s",
+                    type(engine.paper).__name__,
+                    journal.path,
+                    engine.orders,
+                    "TRIPPED" if engine.risk.tripped else "armed",
+                )
                 loop = ExecutorLoop(ctx, config, engine, journal, Sockets(ticks, targets, events))
                 code = loop.run(stop)
                 stay_until_stopped(stop, config.stay_after_eos)

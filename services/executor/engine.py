@@ -106,8 +106,16 @@ class ExecutionEngine:
                 events += self.on_target(target, now_ns)
             elif target.id not in self.seen_targets:
                 self.seen_targets.add(target.id)
-                events.append(self._reject(target, None, 0.0, RejectReason.SUPERSEDED_TARGET,
-                                           f"superseded by {newest[target.symbol].id}", now_ns))
+                events.append(
+                    self._reject(
+                        target,
+                        None,
+                        0.0,
+                        RejectReason.SUPERSEDED_TARGET,
+                        f"superseded by {newest[target.symbol].id}",
+                        now_ns,
+                    )
+                )
         return events
 
     def on_target(self, target: Target, now_ns: int) -> list[Event]:
@@ -116,8 +124,16 @@ class ExecutionEngine:
         if self._expired(target):
             self.seen_targets.add(target.id)
             age_ms = (self.clock_ns - target.tick_ts_ns) / 1e6
-            return [self._reject(target, None, 0.0, RejectReason.EXPIRED_TARGET,
-                                 f"market moved on {age_ms:.0f} ms, ttl {target.ttl_ms} ms", now_ns)]
+            return [
+                self._reject(
+                    target,
+                    None,
+                    0.0,
+                    RejectReason.EXPIRED_TARGET,
+                    f"market moved on {age_ms:.0f} ms, ttl {target.ttl_ms} ms",
+                    now_ns,
+                )
+            ]
         if target.tick_seq > self.last_seq:  # its tick has not reached us yet: act on it then
             self._held.setdefault(target.symbol, deque()).append(target)
             return []
@@ -135,8 +151,16 @@ class ExecutionEngine:
             while held and now_ns > held[0].created_ns + held[0].ttl_ms * 1_000_000:
                 target = held.popleft()
                 self.seen_targets.add(target.id)
-                events.append(self._reject(target, None, 0.0, RejectReason.EXPIRED_TARGET,
-                                           "its tick never arrived in time", now_ns))
+                events.append(
+                    self._reject(
+                        target,
+                        None,
+                        0.0,
+                        RejectReason.EXPIRED_TARGET,
+                        "its tick never arrived in time",
+                        now_ns,
+                    )
+                )
         return events
 
     def _act(self, target: Target, now_ns: int) -> list[Event]:
@@ -154,8 +178,13 @@ class ExecutionEngine:
                 None if book.last_tick_wall_ns is None else (now_ns - book.last_tick_wall_ns) / 1e6
             )
             mid = book.last_quote.mid if book.last_quote is not None else None
-            intent = OrderIntent(target.symbol, qty if side is Side.BUY else -qty, ref_price,
-                                 book.working, event_ts_ns)
+            intent = OrderIntent(
+                target.symbol,
+                qty if side is Side.BUY else -qty,
+                ref_price,
+                book.working,
+                event_ts_ns,
+            )
             refusal = self.risk.check(intent, mid, market_age_ms)
         if refusal is not None:
             return [self._reject(target, side, qty, refusal[0], refusal[1], now_ns)]
@@ -165,8 +194,14 @@ class ExecutionEngine:
         book.working += qty if side is Side.BUY else -qty
         events: list[Event] = [
             OrderSubmitted(
-                order_id=order_id, target_id=target.id, symbol=target.symbol, side=side, qty=qty,
-                ref_price=ref_price, tick_seq=target.tick_seq, ts_ns=event_ts_ns,
+                order_id=order_id,
+                target_id=target.id,
+                symbol=target.symbol,
+                side=side,
+                qty=qty,
+                ref_price=ref_price,
+                tick_seq=target.tick_seq,
+                ts_ns=event_ts_ns,
             )
         ]
         late_fills = [
@@ -213,11 +248,22 @@ class ExecutionEngine:
             book.working = book.position.qty
 
     def _reject(
-        self, target: Target, side: Side | None, qty: float, reason: RejectReason, detail: str,
+        self,
+        target: Target,
+        side: Side | None,
+        qty: float,
+        reason: RejectReason,
+        detail: str,
         now_ns: int,
     ) -> OrderRejected:
         self.orders += 1
         return OrderRejected(
-            order_id=f"{self._prefix}-{self.orders}", target_id=target.id, symbol=target.symbol,
-            side=side, qty=qty, reason=reason, detail=detail, ts_ns=now_ns,
+            order_id=f"{self._prefix}-{self.orders}",
+            target_id=target.id,
+            symbol=target.symbol,
+            side=side,
+            qty=qty,
+            reason=reason,
+            detail=detail,
+            ts_ns=now_ns,
         )

@@ -34,24 +34,50 @@ OPTIONS: Final = [
     Option("--max-orders-per-minute", positive_int, env="PLR_MAX_ORDERS_PER_MINUTE", default=120),
     Option("--price-band-bps", positive_float, env="PLR_PRICE_BAND_BPS", default=50.0),
     Option("--stale-after-ms", positive_int, env="PLR_STALE_AFTER_MS", default=5_000),
-    Option("--latency-ms", non_negative_float, env="PLR_LATENCY_MS", default=50.0,
-           help="paper fills price on the market this long after the order"),
-    Option("--taker-fee-bps", non_negative_float, env="PLR_TAKER_FEE_BPS",
-           default=KRAKEN_BASE_TAKER_FEE_BPS),
+    Option(
+        "--latency-ms",
+        non_negative_float,
+        env="PLR_LATENCY_MS",
+        default=50.0,
+        help="paper fills price on the market this long after the order",
+    ),
+    Option(
+        "--taker-fee-bps",
+        non_negative_float,
+        env="PLR_TAKER_FEE_BPS",
+        default=KRAKEN_BASE_TAKER_FEE_BPS,
+    ),
     Option("--pairs-file", Path, env="PLR_PAIRS_FILE", default=DEFAULT_PAIRS_FILE),
-    Option("--drain-timeout-s", positive_float, env="PLR_DRAIN_TIMEOUT_S", default=5.0,
-           help="after the feed's eos, how long the model may stay silent before we finish"),
-    Option("--reset-breaker", env="PLR_RESET_BREAKER", switch=True,
-           help="start with the circuit breaker reset even if the journal says tripped"),
+    Option(
+        "--drain-timeout-s",
+        positive_float,
+        env="PLR_DRAIN_TIMEOUT_S",
+        default=5.0,
+        help="after the feed's eos, how long the model may stay silent before we finish",
+    ),
+    Option(
+        "--reset-breaker",
+        env="PLR_RESET_BREAKER",
+        switch=True,
+        help="start with the circuit breaker reset even if the journal says tripped",
+    ),
     Option("--fsync", env="PLR_JOURNAL_FSYNC", switch=True, help="fsync the journal per entry"),
     Option("--no-paper-mode", env="PLR_NO_PAPER_MODE", switch=True),
     Option("--live-executor", env="PLR_LIVE_EXECUTOR", switch=True),
     Option("--name", str, env="PLR_EXECUTOR_NAME", default="executor"),
-    Option("--lossless", env="PLR_LOSSLESS", switch=True,
-           help="replay: never drop ticks, and follow the model's watermark"),
+    Option(
+        "--lossless",
+        env="PLR_LOSSLESS",
+        switch=True,
+        help="replay: never drop ticks, and follow the model's watermark",
+    ),
     Option("--allow-remote", env="PLR_ALLOW_REMOTE", switch=True),
-    Option("--stay-after-eos", env="PLR_STAY_AFTER_EOS", switch=True,
-           help="after the work is done, wait for SIGTERM (for Procfile runners like honcho)"),
+    Option(
+        "--stay-after-eos",
+        env="PLR_STAY_AFTER_EOS",
+        switch=True,
+        help="after the work is done, wait for SIGTERM (for Procfile runners like honcho)",
+    ),
 ]
 
 
@@ -89,7 +115,8 @@ class ExecutorConfig:
             require_loopback(getattr(config, what), allow_remote=config.allow_remote, what=what)
         if config.no_paper_mode or config.live_executor:
             missing = missing_live_opt_ins(
-                no_paper_mode=config.no_paper_mode, live_executor=config.live_executor,
+                no_paper_mode=config.no_paper_mode,
+                live_executor=config.live_executor,
                 environ=environ,
             )
             if missing:

@@ -55,7 +55,10 @@ class PaperOrderExecutor:
         lots = (Decimal(repr(qty)) / rules.qty_increment).to_integral_value(ROUND_DOWN)
         conformed = float(lots * rules.qty_increment)
         if conformed < float(rules.qty_min):
-            return conformed, (RejectReason.MIN_ORDER_SIZE, f"{conformed} < minimum {rules.qty_min}")
+            return conformed, (
+                RejectReason.MIN_ORDER_SIZE,
+                f"{conformed} < minimum {rules.qty_min}",
+            )
         if conformed * price < float(rules.cost_min):
             cost = conformed * price
             return conformed, (RejectReason.MIN_COST, f"cost {cost:.4f} < minimum {rules.cost_min}")
@@ -98,9 +101,15 @@ class PaperOrderExecutor:
             order.remaining = round(order.remaining - qty, 12)
             fills.append(
                 Fill(
-                    order_id=order.order_id, symbol=order.symbol, side=order.side, qty=qty,
-                    price=price, fee=qty * price * self.fee_rate, liquidity=Liquidity.TAKER,
-                    tick_seq=tick.seq, ts_ns=tick.recv_ts_ns,
+                    order_id=order.order_id,
+                    symbol=order.symbol,
+                    side=order.side,
+                    qty=qty,
+                    price=price,
+                    fee=qty * price * self.fee_rate,
+                    liquidity=Liquidity.TAKER,
+                    tick_seq=tick.seq,
+                    ts_ns=tick.recv_ts_ns,
                 )
             )
             if order.remaining <= 0:

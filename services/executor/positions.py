@@ -52,7 +52,12 @@ class PositionState:
 
     def snapshot(self, ts_ns: int) -> Position:
         return Position(
-            symbol=self.symbol, qty=self.qty, avg_price=self.avg_price,
-            realized_pnl=self.realized_pnl, unrealized_pnl=self.unrealized_pnl,
-            fees=self.fees, equity=self.equity, ts_ns=ts_ns,
+            symbol=self.symbol,
+            qty=self.qty,
+            avg_price=self.avg_price,
+            realized_pnl=self.realized_pnl,
+            unrealized_pnl=self.unrealized_pnl,
+            fees=self.fees,
+            equity=self.equity,
+            ts_ns=ts_ns,
         )

@@ -60,7 +60,10 @@ class RiskEngine:
                 f"notional {notional:.2f} > {limits.max_order_notional:g}"
             )
         if abs(after) > limits.max_position * (1 + _TOLERANCE) and not reduces:
-            return RejectReason.MAX_POSITION, f"position {after:+.8f} beyond {limits.max_position:g}"
+            return (
+                RejectReason.MAX_POSITION,
+                f"position {after:+.8f} beyond {limits.max_position:g}",
+            )
         if mid is not None:
             band_bps = abs(order.ref_price / mid - 1.0) * 1e4
             if band_bps > limits.price_band_bps * (1 + _TOLERANCE):
@@ -71,7 +74,10 @@ class RiskEngine:
         while self._recent_orders_ns and self._recent_orders_ns[0] <= window_start:
             self._recent_orders_ns.popleft()
         if len(self._recent_orders_ns) >= limits.max_orders_per_minute:
-            return RejectReason.RATE_LIMIT, f"{limits.max_orders_per_minute} orders in the last minute"
+            return (
+                RejectReason.RATE_LIMIT,
+                f"{limits.max_orders_per_minute} orders in the last minute",
+            )
         self._recent_orders_ns.append(order.event_ts_ns)
         return None
 
@@ -82,7 +88,8 @@ class RiskEngine:
         self.tripped = True
         self.activations += 1
         return RiskEvent(
-            kind="circuit_breaker_tripped", symbol=None,
+            kind="circuit_breaker_tripped",
+            symbol=None,
             values={"equity": equity, "drawdown": -equity, "max_loss": self.limits.max_loss},
             detail="drawdown reached --max-loss; only risk-reducing orders until a reset",
             ts_ns=ts_ns,

@@ -101,10 +101,17 @@ def _run_live(
         for symbol, state, detail in actions.states:
             health.states[symbol] = state
             log.info("%s %s: %s", symbol, state, detail)
-            _publish(pub, FeedStatus(
-                venue=VENUE, symbol=symbol, state=state, detail=detail,
-                counters=counters_dict(session.counters), ts_ns=time.time_ns(),
-            ))
+            _publish(
+                pub,
+                FeedStatus(
+                    venue=VENUE,
+                    symbol=symbol,
+                    state=state,
+                    detail=detail,
+                    counters=counters_dict(session.counters),
+                    ts_ns=time.time_ns(),
+                ),
+            )
         for tick in actions.ticks:
             if config.max_ticks is not None and sent >= config.max_ticks:
                 break
@@ -116,8 +123,10 @@ def _run_live(
         return config.max_ticks is None or sent < config.max_ticks
 
     settings = ClientSettings(
-        url=config.ws_url, depth=config.book_depth,
-        watchdog_s=config.watchdog_s, stale_after_s=config.stale_after_s,
+        url=config.ws_url,
+        depth=config.book_depth,
+        watchdog_s=config.watchdog_s,
+        stale_after_s=config.stale_after_s,
     )
     exit_code = 0
     try:
@@ -127,8 +136,12 @@ def _run_live(
         print(f"feed: {e}", file=sys.stderr)
         exit_code = 1
     _publish(pub, Eos(source="feed", last_seq=last_seq, ts_ns=time.time_ns()))
-    log.info("feed done: %d ticks, eos at seq %d, counters %s", sent, last_seq,
-             counters_dict(session.counters))
+    log.info(
+        "feed done: %d ticks, eos at seq %d, counters %s",
+        sent,
+        last_seq,
+        counters_dict(session.counters),
+    )
     return exit_code
 
 
@@ -139,8 +152,12 @@ def _await_subscribers(
     try:
         with sockets.ready_replier(ctx, config.ready) as ready:
             if not sockets.wait_for_subscribers(
-                pub, ready, config.expect, source="feed",
-                timeout_s=config.handshake_timeout_s, stop=stop,
+                pub,
+                ready,
+                config.expect,
+                source="feed",
+                timeout_s=config.handshake_timeout_s,
+                stop=stop,
             ):
                 log.info("stopped before the subscribers were ready")
                 _publish(pub, Eos(source="feed", last_seq=0, ts_ns=time.time_ns()))
@@ -157,8 +174,11 @@ def _run_replay(
     config: FeedConfig, reader: TickFileReader, pub: zmq.Socket, stop: threading.Event
 ) -> int:
     status = FeedStatus(
-        venue=reader.header.venue, symbol=None, state=FeedState.REPLAYING,
-        detail=f"replaying {config.replay} at speed {config.speed:g}", ts_ns=time.time_ns(),
+        venue=reader.header.venue,
+        symbol=None,
+        state=FeedState.REPLAYING,
+        detail=f"replaying {config.replay} at speed {config.speed:g}",
+        ts_ns=time.time_ns(),
     )
     _publish(pub, status)
     log.info("%s (%s)", status.detail, reader.header.source)

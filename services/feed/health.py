@@ -36,7 +36,9 @@ class FeedHealth:
     counters: dict[str, int] = field(default_factory=dict)
 
     def ready(self) -> bool:
-        return bool(self.states) and all(s in (FeedState.LIVE, FeedState.REPLAYING) for s in self.states.values())
+        return bool(self.states) and all(
+            s in (FeedState.LIVE, FeedState.REPLAYING) for s in self.states.values()
+        )
 
     def status(self, now_ns: int) -> dict[str, Any]:
         return {
@@ -64,13 +66,16 @@ class _FeedCollector(Collector):
         for name, value in sorted(self.health.counters.items()):
             yield CounterMetricFamily(f"feed_{name}", f"feed counter {name}", value=value)
         state = GaugeMetricFamily(
-            "feed_symbol_state", "0=" + ",".join(f"{i}:{s}" for s, i in _STATE_CODES.items()),
+            "feed_symbol_state",
+            "0=" + ",".join(f"{i}:{s}" for s, i in _STATE_CODES.items()),
             labels=["symbol"],
         )
         for symbol, value in self.health.states.items():
             state.add_metric([symbol], _STATE_CODES[value])
         yield state
-        yield GaugeMetricFamily("feed_ready", "1 when every symbol is live", value=int(self.health.ready()))
+        yield GaugeMetricFamily(
+            "feed_ready", "1 when every symbol is live", value=int(self.health.ready())
+        )
 
 
 def start_health_server(health: FeedHealth, host: str, port: int) -> ThreadingHTTPServer:
@@ -79,13 +84,15 @@ def start_health_server(health: FeedHealth, host: str, port: int) -> ThreadingHT
     registry.register(_FeedCollector(health))
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
                 self._send(200, "text/plain", b"ok\n")
             elif path == "/readyz":
                 ready = health.ready()
-                self._send(200 if ready else 503, "text/plain", b"ready\n" if ready else b"not ready\n")
+                self._send(
+                    200 if ready else 503, "text/plain", b"ready\n" if ready else b"not ready\n"
+                )
             elif path == "/status":
                 body = json.dumps(health.status(time.time_ns())).encode()
                 self._send(200, "application/json", body)
@@ -101,7 +108,7 @@ def start_health_server(health: FeedHealth, host: str, port: int) -> ThreadingHT
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass  # scrapes every few seconds would drown the run log
 
     server = ThreadingHTTPServer((host, port), Handler)

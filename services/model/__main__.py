@@ -114,15 +114,19 @@ class ModelLoop:
             self.stack.mark_sent(target)
             log.info(
                 "target %s %s -> %+.8f (prediction %+.4f bps, tick %d)",
-                target.id, target.symbol, target.target_position,
-                prediction.value if prediction else float("nan"), tick.seq,
+                target.id,
+                target.symbol,
+                target.target_position,
+                prediction.value if prediction else float("nan"),
+                tick.seq,
             )
         else:
             self.dropped_targets += 1
             if self._drop_warning.ready():
                 log.warning(
                     "no executor took target %s; %d targets dropped so far",
-                    target.id, self.dropped_targets,
+                    target.id,
+                    self.dropped_targets,
                 )
 
     def _on_hello(self, payload: bytes) -> None:
@@ -138,8 +142,11 @@ class ModelLoop:
         log.info("ready for the replay handshake as %r", self.config.name)
 
     def _finish(self) -> None:
-        counters = {**dataclasses.asdict(self.stack.counters), "dropped_targets": self.dropped_targets,
-                    "malformed": sum(self.malformed.values())}
+        counters = {
+            **dataclasses.asdict(self.stack.counters),
+            "dropped_targets": self.dropped_targets,
+            "malformed": sum(self.malformed.values()),
+        }
         summary = RunCounters(source="model", counters=counters)
         self.predictions.send(wire.COUNTERS_TOPIC, zmq.SNDMORE)
         self.predictions.send(wire.encode(summary))
@@ -180,7 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_socket = setup_logging("model", ctx, config.logs)
         try:
             with (
-                sockets.subscriber(ctx, config.ticks, SUBSCRIPTIONS, lossless=config.lossless) as ticks,
+                sockets.subscriber(
+                    ctx, config.ticks, SUBSCRIPTIONS, lossless=config.lossless
+                ) as ticks,
                 sockets.publisher(ctx, config.predictions, lossless=config.lossless) as predictions,
                 sockets.target_pusher(ctx, config.targets, lossless=config.lossless) as targets,
             ):

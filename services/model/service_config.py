@@ -37,8 +37,12 @@ OPTIONS: Final = [
     Option("--name", str, env="PLR_MODEL_NAME", default="model", help="name in the handshake"),
     Option("--lossless", env="PLR_LOSSLESS", switch=True, help="never drop ticks (replay)"),
     Option("--allow-remote", env="PLR_ALLOW_REMOTE", switch=True),
-    Option("--stay-after-eos", env="PLR_STAY_AFTER_EOS", switch=True,
-           help="after the work is done, wait for SIGTERM (for Procfile runners like honcho)"),
+    Option(
+        "--stay-after-eos",
+        env="PLR_STAY_AFTER_EOS",
+        switch=True,
+        help="after the work is done, wait for SIGTERM (for Procfile runners like honcho)",
+    ),
 ]
 
 

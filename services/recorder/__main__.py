@@ -54,8 +54,12 @@ OPTIONS: Final = [
     Option("--symbols", name_list, env="PLR_SYMBOLS", default=("unknown",)),
     Option("--name", str, env="PLR_RECORDER_NAME", default="recorder"),
     Option("--allow-remote", env="PLR_ALLOW_REMOTE", switch=True),
-    Option("--stay-after-eos", env="PLR_STAY_AFTER_EOS", switch=True,
-           help="after the work is done, wait for SIGTERM (for Procfile runners like honcho)"),
+    Option(
+        "--stay-after-eos",
+        env="PLR_STAY_AFTER_EOS",
+        switch=True,
+        help="after the work is done, wait for SIGTERM (for Procfile runners like honcho)",
+    ),
 ]
 POLL_MS = 100
 
@@ -91,7 +95,9 @@ class RecorderConfig:
 
 
 class Recorder:
-    def __init__(self, ctx: zmq.Context, config: RecorderConfig, socks: dict[str, zmq.Socket]) -> None:
+    def __init__(
+        self, ctx: zmq.Context, config: RecorderConfig, socks: dict[str, zmq.Socket]
+    ) -> None:
         self.ctx, self.config, self.socks = ctx, config, socks
         self.record = RunRecord()
         self.started_ns = time.time_ns()
@@ -102,8 +108,8 @@ class Recorder:
         folder = config.run_dir
         header = new_header(config.venue, config.symbols, "paper-live run", self.started_ns)
         self.ticks_file = TickFileWriter(folder / "ticks.gz", header)
-        self.events_file: TextIO = open(folder / "events.jsonl", "w")  # noqa: SIM115
-        self.run_log: TextIO = open(folder / "run.log", "a")  # noqa: SIM115
+        self.events_file: TextIO = open(folder / "events.jsonl", "w")
+        self.run_log: TextIO = open(folder / "run.log", "a")
         self.run_log.write(
             f"[recorder] {utc_now_text(self.started_ns)} run {folder.name}: mode {config.mode}, "
             f"executor {config.executor_class}, venue {config.venue}, "
@@ -163,8 +169,9 @@ class Recorder:
     def _on_hello(self, socket_name: str) -> None:
         self.hello_on.add(socket_name)
         if not self.answered and self.hello_on >= {"ticks", "predictions", "events"}:
-            self.answered = sockets.answer_hello(self.ctx, self.config.ready, self.config.name,
-                                                 timeout_s=2.0)
+            self.answered = sockets.answer_hello(
+                self.ctx, self.config.ready, self.config.name, timeout_s=2.0
+            )
 
     def reconcile_with_journal(self) -> None:
         """Add fills the executor journaled but that never reached us.
@@ -192,10 +199,14 @@ class Recorder:
         if self.config.config_json is not None and self.config.config_json.is_file():
             config = json.loads(self.config.config_json.read_text())
         result = self.record.result(
-            run_id=self.config.run_dir.name, mode=self.config.mode,
-            executor=self.config.executor_class, config=config,
-            started_at=utc_now_text(self.started_ns), ended_at=utc_now_text(),
-            exit_reason=exit_reason, eos_from=sorted(self.eos_from),
+            run_id=self.config.run_dir.name,
+            mode=self.config.mode,
+            executor=self.config.executor_class,
+            config=config,
+            started_at=utc_now_text(self.started_ns),
+            ended_at=utc_now_text(),
+            exit_reason=exit_reason,
+            eos_from=sorted(self.eos_from),
         )
         write_json_atomically(self.config.run_dir / "result.json", result)
         self.run_log.write(f"[recorder] result.json written: {exit_reason}\n")
@@ -220,8 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sockets.subscriber(ctx, config.events, [b""], lossless=True) as events,
             ):
                 log_socket = setup_logging("recorder", ctx, config.logs)
-                recorder = Recorder(ctx, config, {"ticks": ticks, "predictions": predictions,
-                                                  "events": events, "logs": logs})
+                recorder = Recorder(
+                    ctx,
+                    config,
+                    {"ticks": ticks, "predictions": predictions, "events": events, "logs": logs},
+                )
                 reason = "crashed"  # what result.json says if run() raises
                 try:
                     reason = recorder.run(stop)
@@ -229,8 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     result = recorder.finish(reason)
                     if log_socket is not None:
                         log_socket.close()
-                print(f"recorder: {result['exit_reason']}: {config.run_dir / 'result.json'}",
-                      file=sys.stderr)
+                print(
+                    f"recorder: {result['exit_reason']}: {config.run_dir / 'result.json'}",
+                    file=sys.stderr,
+                )
                 stay_until_stopped(stop, config.stay_after_eos)
                 return 0
         except ConfigError as e:

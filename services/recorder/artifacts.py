@@ -121,19 +121,32 @@ class RunRecord:
                 "rejections": dict(sorted(self.rejections.items())),
                 "dropped_targets": model.get("dropped_targets"),
                 "malformed_messages": {
-                    source: counters.get("malformed", 0) for source, counters in self.counters.items()
-                } | {"recorder": self.malformed},
+                    source: counters.get("malformed", 0)
+                    for source, counters in self.counters.items()
+                }
+                | {"recorder": self.malformed},
             },
-            "pnl": {"realized": realized, "unrealized": unrealized, "fees": fees,
-                    "total": realized + unrealized - fees},
+            "pnl": {
+                "realized": realized,
+                "unrealized": unrealized,
+                "fees": fees,
+                "total": realized + unrealized - fees,
+            },
             "max_drawdown": self.max_drawdown,
             "positions": {
-                p.symbol: {"qty": p.qty, "avg_price": p.avg_price, "realized_pnl": p.realized_pnl,
-                           "unrealized_pnl": p.unrealized_pnl, "fees": p.fees, "equity": p.equity}
+                p.symbol: {
+                    "qty": p.qty,
+                    "avg_price": p.avg_price,
+                    "realized_pnl": p.realized_pnl,
+                    "unrealized_pnl": p.unrealized_pnl,
+                    "fees": p.fees,
+                    "equity": p.equity,
+                }
                 for p in positions
             },
             "circuit_breaker": {
-                "tripped": bool(trips), "activations": len(trips),
+                "tripped": bool(trips),
+                "activations": len(trips),
                 "events": [msgspec.to_builtins(msgspec.structs.asdict(e)) for e in trips],
             },
             "latency_us": {

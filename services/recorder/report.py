@@ -37,8 +37,11 @@ def _scale(values: list[float], size: float, invert: bool) -> tuple[float, float
     return low, high, to_px
 
 
-def svg_chart(title: str, lines: dict[str, list[tuple[float, float]]],
-              marks: list[tuple[float, float, str]] | None = None) -> str:
+def svg_chart(
+    title: str,
+    lines: dict[str, list[tuple[float, float]]],
+    marks: list[tuple[float, float, str]] | None = None,
+) -> str:
     series = {name: _thin(points) for name, points in lines.items() if points}
     if not series:
         return f"<h2>{html.escape(title)}</h2><p>no data</p>"
@@ -47,15 +50,21 @@ def svg_chart(title: str, lines: dict[str, list[tuple[float, float]]],
     _, _, x_px = _scale(xs, WIDTH, invert=False)
     low, high, y_px = _scale(ys, HEIGHT, invert=True)
     colours = ["#1f77b4", "#ff7f0e", "#2ca02c"]
-    parts = [f'<svg width="{WIDTH}" height="{HEIGHT}" xmlns="http://www.w3.org/2000/svg">',
-             f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fafafa" stroke="#ccc"/>',
-             f'<text x="4" y="{PAD - 8}" font-size="11">{high:,.4f}</text>',
-             f'<text x="4" y="{HEIGHT - PAD + 14}" font-size="11">{low:,.4f}</text>']
+    parts = [
+        f'<svg width="{WIDTH}" height="{HEIGHT}" xmlns="http://www.w3.org/2000/svg">',
+        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fafafa" stroke="#ccc"/>',
+        f'<text x="4" y="{PAD - 8}" font-size="11">{high:,.4f}</text>',
+        f'<text x="4" y="{HEIGHT - PAD + 14}" font-size="11">{low:,.4f}</text>',
+    ]
     for colour, (name, points) in zip(colours, series.items()):
         path = " ".join(f"{x_px(x):.1f},{y_px(y):.1f}" for x, y in points)  # type: ignore[operator]
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.2" points="{path}"/>')
-        parts.append(f'<text x="{WIDTH - 160}" y="{PAD - 8 + 14 * list(series).index(name)}" '
-                     f'font-size="11" fill="{colour}">{html.escape(name)}</text>')
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.2" points="{path}"/>'
+        )
+        parts.append(
+            f'<text x="{WIDTH - 160}" y="{PAD - 8 + 14 * list(series).index(name)}" '
+            f'font-size="11" fill="{colour}">{html.escape(name)}</text>'
+        )
     for x, y, side in marks or []:
         colour, dy = ("#2ca02c", 6) if side == "buy" else ("#d62728", -6)
         cx, cy = x_px(x), y_px(y)  # type: ignore[operator]
@@ -87,22 +96,28 @@ def build_report(folder: Path) -> str:
             if tick.mid is not None:
                 prices.append((tick.recv_ts_ns / 1e9, tick.mid))
     pnl = result["pnl"]
-    summary = (f"run {html.escape(result['run_id'])} &middot; {html.escape(result['mode'])} "
-               f"&middot; {html.escape(result['executor'])} &middot; exit "
-               f"{html.escape(result['exit_reason'])}<br>PnL {pnl['total']:+,.2f} "
-               f"(realized {pnl['realized']:+,.2f}, unrealized {pnl['unrealized']:+,.2f}, "
-               f"fees {pnl['fees']:,.2f}) &middot; max drawdown {result['max_drawdown']:,.2f} "
-               f"&middot; {result['counts']['fills']} fills")
-    return "\n".join([
-        "<!doctype html><html><head><meta charset='utf-8'><title>Paper Live Runner report</title>",
-        "<style>body{font-family:sans-serif;margin:20px}h2{font-size:15px;margin:18px 0 4px}</style>",
-        f"</head><body><h1>Paper-live run</h1><p>{summary}</p>",
-        svg_chart("Equity (realized + unrealized - fees)", {"equity": equity}),
-        svg_chart("Price (mid) with fills", {"mid": prices}, fills),
-        svg_chart("Position (base units)", {"position": position}),
-        svg_chart("Drawdown from the running peak", {"drawdown": drawdown}),
-        "</body></html>",
-    ])
+    summary = (
+        f"run {html.escape(result['run_id'])} &middot; {html.escape(result['mode'])} "
+        f"&middot; {html.escape(result['executor'])} &middot; exit "
+        f"{html.escape(result['exit_reason'])}<br>PnL {pnl['total']:+,.2f} "
+        f"(realized {pnl['realized']:+,.2f}, unrealized {pnl['unrealized']:+,.2f}, "
+        f"fees {pnl['fees']:,.2f}) &middot; max drawdown {result['max_drawdown']:,.2f} "
+        f"&middot; {result['counts']['fills']} fills"
+    )
+    return "\n".join(
+        [
+            "<!doctype html><html><head><meta charset='utf-8'>",
+            "<title>Paper Live Runner report</title>",
+            "<style>body{font-family:sans-serif;margin:20px}",
+            "h2{font-size:15px;margin:18px 0 4px}</style>",
+            f"</head><body><h1>Paper-live run</h1><p>{summary}</p>",
+            svg_chart("Equity (realized + unrealized - fees)", {"equity": equity}),
+            svg_chart("Price (mid) with fills", {"mid": prices}, fills),
+            svg_chart("Position (base units)", {"position": position}),
+            svg_chart("Drawdown from the running peak", {"drawdown": drawdown}),
+            "</body></html>",
+        ]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

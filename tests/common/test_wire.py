@@ -26,21 +26,76 @@ SYM = "BTC/USD"
 # Every message of `one_of_each()`, written out field by field with the msgpack
 # package, an encoder independent of the codec under test.
 EXPECTED_ARRAYS = [
-    ["Tick", 1, K, SYM, 1, "quote", T0_NS, T0_NS + 1000, 61837.5, 0.25, 61837.75, 1.5,
-     None, None, None],
-    ["Tick", 1, K, SYM, 1, "trade", T0_NS, T0_NS + 1000, None, None, None, None,
-     61837.5, 0.02, "sell"],
+    [
+        "Tick",
+        1,
+        K,
+        SYM,
+        1,
+        "quote",
+        T0_NS,
+        T0_NS + 1000,
+        61837.5,
+        0.25,
+        61837.75,
+        1.5,
+        None,
+        None,
+        None,
+    ],
+    [
+        "Tick",
+        1,
+        K,
+        SYM,
+        1,
+        "trade",
+        T0_NS,
+        T0_NS + 1000,
+        None,
+        None,
+        None,
+        None,
+        61837.5,
+        0.02,
+        "sell",
+    ],
     ["Prediction", 1, SYM, 7, T0_NS, "ab12" * 16, -0.00125, -0.5, T0_NS + 5],
     ["Target", 1, "t-1", SYM, 0.5, 61837.5, 7, T0_NS, T0_NS + 5, 2000],
     ["OrderSubmitted", 1, "o-1", "t-1", SYM, "buy", 0.5, 61837.75, 7, T0_NS + 9],
-    ["OrderRejected", 1, "o-2", "t-2", SYM, "sell", 3.0, "max_position", "position 3.5 > 1",
-     T0_NS + 10],
+    [
+        "OrderRejected",
+        1,
+        "o-2",
+        "t-2",
+        SYM,
+        "sell",
+        3.0,
+        "max_position",
+        "position 3.5 > 1",
+        T0_NS + 10,
+    ],
     ["Fill", 1, "o-1", SYM, "buy", 0.25, 61837.75, 61.84, "taker", 8, T0_NS + 11],
     ["Position", 1, SYM, 0.25, 61837.75, 0.0, -0.0625, 61.84, -61.9025, T0_NS + 12],
-    ["RiskEvent", 1, "circuit_breaker_tripped", None, {"drawdown": 105.5, "max_loss": 100.0},
-     "drawdown over limit", T0_NS + 13],
-    ["FeedStatus", 1, K, SYM, "live", "snapshot received",
-     {"messages": 12, "checksum_failures": 0}, T0_NS + 14],
+    [
+        "RiskEvent",
+        1,
+        "circuit_breaker_tripped",
+        None,
+        {"drawdown": 105.5, "max_loss": 100.0},
+        "drawdown over limit",
+        T0_NS + 13,
+    ],
+    [
+        "FeedStatus",
+        1,
+        K,
+        SYM,
+        "live",
+        "snapshot received",
+        {"messages": 12, "checksum_failures": 0},
+        T0_NS + 14,
+    ],
     ["Eos", 1, "feed", 85175, T0_NS + 15],
     ["RunCounters", 1, "model", {"dropped_targets": 3}],
     ["Watermark", 1, "model", 4096],
@@ -84,8 +139,21 @@ def test_every_message_class_is_covered_by_the_golden_list() -> None:
 
 
 def _tick_array(**changes: object) -> list[object]:
-    names = ["venue", "symbol", "seq", "kind", "exch_ts_ns", "recv_ts_ns", "bid", "bid_size",
-             "ask", "ask_size", "last", "last_size", "side"]
+    names = [
+        "venue",
+        "symbol",
+        "seq",
+        "kind",
+        "exch_ts_ns",
+        "recv_ts_ns",
+        "bid",
+        "bid_size",
+        "ask",
+        "ask_size",
+        "last",
+        "last_size",
+        "side",
+    ]
     items = list(EXPECTED_ARRAYS[0])
     for name, value in changes.items():
         items[2 + names.index(name)] = value
@@ -165,7 +233,11 @@ def test_decode_of_random_bytes_only_raises_wire_errors(payload: bytes) -> None:
 
 
 _json_like = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats()
+    | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=4), inner),
     max_leaves=6,
 )
@@ -205,9 +277,18 @@ def test_topics_name_the_symbol_or_kind() -> None:
     unpublished = ("Target", "TickFileHeader", "Watermark")  # never on a PUB socket
     topics = [wire.topic(m) for m in messages if type(m).__name__ not in unpublished]
     assert topics == [
-        b"tick.BTC/USD", b"tick.BTC/USD", b"pred.BTC/USD", b"order.BTC/USD", b"reject.BTC/USD",
-        b"fill.BTC/USD", b"position.BTC/USD", b"risk.circuit_breaker_tripped", b"feed.status",
-        b"eos", b"counters", b"hello",
+        b"tick.BTC/USD",
+        b"tick.BTC/USD",
+        b"pred.BTC/USD",
+        b"order.BTC/USD",
+        b"reject.BTC/USD",
+        b"fill.BTC/USD",
+        b"position.BTC/USD",
+        b"risk.circuit_breaker_tripped",
+        b"feed.status",
+        b"eos",
+        b"counters",
+        b"hello",
     ]
 
 

@@ -17,23 +17,51 @@ from tests.factories import make_tick
 
 MS = 1_000_000
 T0 = 1_000_000_000_000
-PAIRS = {"BTC/USD": PairRules("BTC/USD", 1, 8, Decimal("0.1"), Decimal("0.00000001"),
-                              Decimal("0.0001"), Decimal("0.5"))}
-LOOSE = RiskLimits(max_order_notional=1e9, max_position=100.0, max_loss=1e9,
-                   max_orders_per_minute=10_000, price_band_bps=1e6, stale_after_ms=10**9)
+PAIRS = {
+    "BTC/USD": PairRules(
+        "BTC/USD", 1, 8, Decimal("0.1"), Decimal("0.00000001"), Decimal("0.0001"), Decimal("0.5")
+    )
+}
+LOOSE = RiskLimits(
+    max_order_notional=1e9,
+    max_position=100.0,
+    max_loss=1e9,
+    max_orders_per_minute=10_000,
+    price_band_bps=1e6,
+    stale_after_ms=10**9,
+)
 
 
-def quote(seq: int, t_ms: int, bid: float, ask: float, bid_size: float = 1.0, ask_size: float = 1.0):
-    return make_tick(seq=seq, recv_ts_ns=T0 + t_ms * MS, exch_ts_ns=T0 + t_ms * MS,
-                     bid=bid, ask=ask, bid_size=bid_size, ask_size=ask_size)
+def quote(
+    seq: int, t_ms: int, bid: float, ask: float, bid_size: float = 1.0, ask_size: float = 1.0
+):
+    return make_tick(
+        seq=seq,
+        recv_ts_ns=T0 + t_ms * MS,
+        exch_ts_ns=T0 + t_ms * MS,
+        bid=bid,
+        ask=ask,
+        bid_size=bid_size,
+        ask_size=ask_size,
+    )
 
 
 def target(id_: str, position: float, seq: int, t_ms: int, ref: float = 100.0) -> Target:
-    return Target(id=id_, symbol="BTC/USD", target_position=position, ref_price=ref, tick_seq=seq,
-                  tick_ts_ns=T0 + t_ms * MS, created_ns=0, ttl_ms=10**9)
+    return Target(
+        id=id_,
+        symbol="BTC/USD",
+        target_position=position,
+        ref_price=ref,
+        tick_seq=seq,
+        tick_ts_ns=T0 + t_ms * MS,
+        created_ns=0,
+        ttl_ms=10**9,
+    )
 
 
-def engine(latency_ms: float = 50, fee_bps: float = 40, limits: RiskLimits = LOOSE) -> ExecutionEngine:
+def engine(
+    latency_ms: float = 50, fee_bps: float = 40, limits: RiskLimits = LOOSE
+) -> ExecutionEngine:
     paper = PaperOrderExecutor(PAIRS, latency_ms=latency_ms, taker_fee_bps=fee_bps)
     return ExecutionEngine(RiskEngine(limits), paper, order_prefix="o")
 
@@ -70,12 +98,34 @@ def test_average_cost_realized_and_unrealized_pnl_by_hand() -> None:
     """Buy 1 @100, buy 1 @110 (avg 105), sell 1.5 @120: realized 22.5; flip, then mark."""
     position = PositionState("BTC/USD")
     for side, qty, price in [(Side.BUY, 1, 100), (Side.BUY, 1, 110), (Side.SELL, 1.5, 120)]:
-        position.apply(Fill(order_id="x", symbol="BTC/USD", side=side, qty=qty, price=price,
-                            fee=1.0, liquidity=Liquidity.TAKER, tick_seq=1, ts_ns=1))
+        position.apply(
+            Fill(
+                order_id="x",
+                symbol="BTC/USD",
+                side=side,
+                qty=qty,
+                price=price,
+                fee=1.0,
+                liquidity=Liquidity.TAKER,
+                tick_seq=1,
+                ts_ns=1,
+            )
+        )
     assert (position.qty, position.avg_price) == (0.5, 105.0)
     assert position.realized_pnl == pytest.approx(22.5)
-    position.apply(Fill(order_id="x", symbol="BTC/USD", side=Side.SELL, qty=1.0, price=130,
-                        fee=1.0, liquidity=Liquidity.TAKER, tick_seq=1, ts_ns=1))
+    position.apply(
+        Fill(
+            order_id="x",
+            symbol="BTC/USD",
+            side=Side.SELL,
+            qty=1.0,
+            price=130,
+            fee=1.0,
+            liquidity=Liquidity.TAKER,
+            tick_seq=1,
+            ts_ns=1,
+        )
+    )
     assert (position.qty, position.avg_price) == (-0.5, 130.0)  # through zero: opens at 130
     assert position.realized_pnl == pytest.approx(22.5 + 12.5)
     position.mark_price = 120.0
@@ -85,8 +135,10 @@ def test_average_cost_realized_and_unrealized_pnl_by_hand() -> None:
 
 @pytest.mark.parametrize(
     ("position", "ref", "reason"),
-    [(0.00005, 100.0, RejectReason.MIN_ORDER_SIZE),  # below Kraken's 0.0001 BTC
-     (0.001, 100.0, RejectReason.MIN_COST)],  # 0.1 USD < 0.5 USD minimum cost
+    [
+        (0.00005, 100.0, RejectReason.MIN_ORDER_SIZE),  # below Kraken's 0.0001 BTC
+        (0.001, 100.0, RejectReason.MIN_COST),
+    ],  # 0.1 USD < 0.5 USD minimum cost
 )
 def test_kraken_pair_rules_reject_what_kraken_would(
     position: float, ref: float, reason: RejectReason
@@ -115,10 +167,14 @@ def test_quantity_is_cut_to_the_lot_size() -> None:
 def test_same_ticks_and_targets_give_the_same_fills_in_any_arrival_order() -> None:
     """Shuffle how the two streams interleave: the fills do not change."""
     rng = random.Random(7)
-    ticks = [quote(i, i * 20, 100 + (i % 7) * 0.5, 100.5 + (i % 7) * 0.5, ask_size=0.3, bid_size=0.3)
-             for i in range(1, 200)]
-    targets = [target(f"t{i}", [0.5, -0.4, 0.9, 0.0][i % 4], seq, seq * 20)
-               for i, seq in enumerate(range(5, 190, 9))]
+    ticks = [
+        quote(i, i * 20, 100 + (i % 7) * 0.5, 100.5 + (i % 7) * 0.5, ask_size=0.3, bid_size=0.3)
+        for i in range(1, 200)
+    ]
+    targets = [
+        target(f"t{i}", [0.5, -0.4, 0.9, 0.0][i % 4], seq, seq * 20)
+        for i, seq in enumerate(range(5, 190, 9))
+    ]
     reference = None
     for trial in range(6):
         ex = engine(latency_ms=45)
@@ -136,5 +192,6 @@ def test_same_ticks_and_targets_give_the_same_fills_in_any_arrival_order() -> No
         if reference is None:
             reference = signature
         assert sorted(signature, key=lambda s: (s[3], s[0], s[1])) == sorted(
-            reference, key=lambda s: (s[3], s[0], s[1]))
+            reference, key=lambda s: (s[3], s[0], s[1])
+        )
     assert reference

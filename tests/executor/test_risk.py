@@ -8,8 +8,14 @@ from common.messages import Fill, OrderRejected, OrderSubmitted, RejectReason, R
 from services.executor.risk import OrderIntent, RiskEngine, RiskLimits
 from tests.executor.test_paper_and_positions import engine, quote, target
 
-LIMITS = RiskLimits(max_order_notional=1000.0, max_position=2.0, max_loss=50.0,
-                    max_orders_per_minute=3, price_band_bps=100.0, stale_after_ms=2000)
+LIMITS = RiskLimits(
+    max_order_notional=1000.0,
+    max_position=2.0,
+    max_loss=50.0,
+    max_orders_per_minute=3,
+    price_band_bps=100.0,
+    stale_after_ms=2000,
+)
 
 
 def intent(qty: float, price: float = 100.0, before: float = 0.0, t_s: float = 0) -> OrderIntent:
@@ -25,7 +31,8 @@ def test_order_notional_passes_at_the_limit_and_fails_just_above() -> None:
     """1000 is allowed, 1000.01 is not."""
     assert reason(RiskEngine(LIMITS), intent(10.0, 100.0, before=-9.0)) is None
     assert reason(RiskEngine(LIMITS), intent(1.0, 1000.01, before=0.0), mid=1000.0) is (
-        RejectReason.MAX_ORDER_NOTIONAL)
+        RejectReason.MAX_ORDER_NOTIONAL
+    )
 
 
 def test_position_limit_is_on_the_resulting_position() -> None:
@@ -73,14 +80,22 @@ def test_tripped_breaker_refuses_new_risk_but_lets_risk_reduce() -> None:
 
 def test_scripted_loss_trips_the_breaker_through_the_engine() -> None:
     """Buy 1 at 100.5, the market falls: at -50 equity the breaker trips and blocks buys."""
-    limits = RiskLimits(max_order_notional=1e6, max_position=10.0, max_loss=50.0,
-                        max_orders_per_minute=100, price_band_bps=1e5, stale_after_ms=10**9)
+    limits = RiskLimits(
+        max_order_notional=1e6,
+        max_position=10.0,
+        max_loss=50.0,
+        max_orders_per_minute=100,
+        price_band_bps=1e5,
+        stale_after_ms=10**9,
+    )
     ex = engine(latency_ms=0, fee_bps=0, limits=limits)
     ex.on_tick(quote(1, 0, 100.0, 100.5), now_ns=0)
     events = ex.on_target(target("buy", 1.0, 1, 0, ref=100.5), now_ns=0)
     assert any(isinstance(e, Fill) for e in events)
     assert not any(isinstance(e, RiskEvent) for e in ex.on_tick(quote(2, 10, 60.0, 60.5), now_ns=0))
-    tripped = [e for e in ex.on_tick(quote(3, 20, 50.0, 50.5), now_ns=0) if isinstance(e, RiskEvent)]
+    tripped = [
+        e for e in ex.on_tick(quote(3, 20, 50.0, 50.5), now_ns=0) if isinstance(e, RiskEvent)
+    ]
     assert len(tripped) == 1 and tripped[0].values["equity"] == pytest.approx(-50.25)
     [refused] = ex.on_target(target("more", 2.0, 3, 20, ref=50.5), now_ns=0)
     assert isinstance(refused, OrderRejected) and refused.reason is RejectReason.CIRCUIT_BREAKER

@@ -57,26 +57,49 @@ class EventProbe(threading.Thread):
 
 def _executor_args(folder: Path) -> list[str]:
     return [
-        "--ticks", f"ipc://{folder}/ticks", "--targets", f"ipc://{folder}/targets",
-        "--events", f"ipc://{folder}/events", "--ready", f"ipc://{folder}/ready",
-        "--logs", f"ipc://{folder}/logs", "--run-dir", str(folder / "run"),
-        "--latency-ms", "0", "--max-position", "1", "--max-order-notional", "100000",
-        "--price-band-bps", "1000",
+        "--ticks",
+        f"ipc://{folder}/ticks",
+        "--targets",
+        f"ipc://{folder}/targets",
+        "--events",
+        f"ipc://{folder}/events",
+        "--ready",
+        f"ipc://{folder}/ready",
+        "--logs",
+        f"ipc://{folder}/logs",
+        "--run-dir",
+        str(folder / "run"),
+        "--latency-ms",
+        "0",
+        "--max-position",
+        "1",
+        "--max-order-notional",
+        "100000",
+        "--price-band-bps",
+        "1000",
     ]
 
 
 def _target(name: str, position: float, tick: Tick) -> Target:
-    return Target(id=name, symbol=tick.symbol, target_position=position, ref_price=tick.mid or 1.0,
-                  tick_seq=tick.seq, tick_ts_ns=tick.recv_ts_ns, created_ns=time.time_ns(),
-                  ttl_ms=60_000)
+    return Target(
+        id=name,
+        symbol=tick.symbol,
+        target_position=position,
+        ref_price=tick.mid or 1.0,
+        tick_seq=tick.seq,
+        tick_ts_ns=tick.recv_ts_ns,
+        created_ns=time.time_ns(),
+        ttl_ms=60_000,
+    )
 
 
 def _start(group, folder: Path, ctx: zmq.Context, pub: zmq.Socket, ready: zmq.Socket, name: str):
     group.start(name, "services.executor", _executor_args(folder))
     probe = EventProbe(ctx, folder)
     probe.start()
-    sockets.wait_for_subscribers(pub, ready, ["executor", "probe"], source="test",
-                                 timeout_s=scaled(30))
+    sockets.wait_for_subscribers(
+        pub, ready, ["executor", "probe"], source="test", timeout_s=scaled(30)
+    )
     return probe
 
 
@@ -85,8 +108,17 @@ def test_kill_9_and_restart_continue_position_pnl_and_fills_exactly(
 ) -> None:
     """Fills before the crash are neither lost nor repeated; PnL carries on from them."""
     now = time.time_ns()
-    ticks = [make_tick(seq=i, recv_ts_ns=now + i * 1_000_000, bid=100.0 + i, ask=100.5 + i,
-                       bid_size=5.0, ask_size=5.0) for i in range(1, 7)]
+    ticks = [
+        make_tick(
+            seq=i,
+            recv_ts_ns=now + i * 1_000_000,
+            bid=100.0 + i,
+            ask=100.5 + i,
+            bid_size=5.0,
+            ask_size=5.0,
+        )
+        for i in range(1, 7)
+    ]
     with (
         sockets.publisher(zmq_ctx, f"ipc://{tmp_path}/ticks", lossless=True) as pub,
         sockets.ready_replier(zmq_ctx, f"ipc://{tmp_path}/ready") as ready,
@@ -96,8 +128,11 @@ def test_kill_9_and_restart_continue_position_pnl_and_fills_exactly(
         first = _start(group, tmp_path, zmq_ctx, pub, ready, "first")
         for tick in ticks[:2]:
             pub.send_multipart([wire.topic(tick), wire.encode(tick)])
-        wait_until(lambda: sockets.push_nowait(push, wire.encode(_target("a", 0.5, ticks[1]))),
-                   10, "the executor's PULL")
+        wait_until(
+            lambda: sockets.push_nowait(push, wire.encode(_target("a", 0.5, ticks[1]))),
+            10,
+            "the executor's PULL",
+        )
         wait_until(lambda: len(first.of(Fill)) == 1, 20, "the first fill")
         os.kill(group.procs["first"].pid, signal.SIGKILL)
         group.wait("first")
@@ -129,25 +164,59 @@ def test_kill_9_and_restart_continue_position_pnl_and_fills_exactly(
 @pytest.mark.parametrize(
     ("env", "missing"),
     [
-        ({}, ["ENABLE_REAL_LIVE_EXECUTOR=1", "CONFIRM_LIVE=1", "LIVE_EXECUTOR_PROVIDER",
-              "EXCHANGE_API_KEY", "EXCHANGE_API_SECRET"]),
-        ({"ENABLE_REAL_LIVE_EXECUTOR": "1", "CONFIRM_LIVE": "1", "LIVE_EXECUTOR_PROVIDER": "ccxt",
-          "EXCHANGE_API_KEY": "k"}, ["EXCHANGE_API_SECRET"]),
-        ({"ENABLE_REAL_LIVE_EXECUTOR": "1", "LIVE_EXECUTOR_PROVIDER": "ccxt",
-          "EXCHANGE_API_KEY": "k", "EXCHANGE_API_SECRET": "s3cr3t-value"}, ["CONFIRM_LIVE=1"]),
+        (
+            {},
+            [
+                "ENABLE_REAL_LIVE_EXECUTOR=1",
+                "CONFIRM_LIVE=1",
+                "LIVE_EXECUTOR_PROVIDER",
+                "EXCHANGE_API_KEY",
+                "EXCHANGE_API_SECRET",
+            ],
+        ),
+        (
+            {
+                "ENABLE_REAL_LIVE_EXECUTOR": "1",
+                "CONFIRM_LIVE": "1",
+                "LIVE_EXECUTOR_PROVIDER": "ccxt",
+                "EXCHANGE_API_KEY": "k",
+            },
+            ["EXCHANGE_API_SECRET"],
+        ),
+        (
+            {
+                "ENABLE_REAL_LIVE_EXECUTOR": "1",
+                "LIVE_EXECUTOR_PROVIDER": "ccxt",
+                "EXCHANGE_API_KEY": "k",
+                "EXCHANGE_API_SECRET": "s3cr3t-value",
+            },
+            ["CONFIRM_LIVE=1"],
+        ),
     ],
 )
 def test_live_request_without_every_opt_in_exits_2_before_any_socket(
     tmp_path: Path, env: dict[str, str], missing: list[str]
 ) -> None:
     """Each missing opt-in is named; no socket is bound; no secret is printed."""
-    clean = {k: v for k, v in os.environ.items() if k not in (
-        "ENABLE_REAL_LIVE_EXECUTOR", "CONFIRM_LIVE", "LIVE_EXECUTOR_PROVIDER",
-        "EXCHANGE_API_KEY", "EXCHANGE_API_SECRET")}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "ENABLE_REAL_LIVE_EXECUTOR",
+            "CONFIRM_LIVE",
+            "LIVE_EXECUTOR_PROVIDER",
+            "EXCHANGE_API_KEY",
+            "EXCHANGE_API_SECRET",
+        )
+    }
     with services(tmp_path) as group:
-        group.start("executor", "services.executor",
-                    [*_executor_args(tmp_path), "--no-paper-mode", "--live-executor"],
-                    env={**clean, **env})
+        group.start(
+            "executor",
+            "services.executor",
+            [*_executor_args(tmp_path), "--no-paper-mode", "--live-executor"],
+            env={**clean, **env},
+        )
         assert group.wait("executor") == 2
         output = group.output("executor")
     assert len(output.strip().splitlines()) == 1

@@ -104,16 +104,29 @@ class FakeKrakenServer:
         channel = params.get("channel")
         for symbol in params.get("symbol", []):
             if symbol in self.misbehaviour.reject_symbols:
-                await ws.send(json.dumps({
-                    "error": f"Currency pair not supported {symbol}", "method": "subscribe",
-                    "success": False, "symbol": symbol, "req_id": request.get("req_id"),
-                }))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "error": f"Currency pair not supported {symbol}",
+                            "method": "subscribe",
+                            "success": False,
+                            "symbol": symbol,
+                            "req_id": request.get("req_id"),
+                        }
+                    )
+                )
                 continue
             result = {"channel": channel, "symbol": symbol, "snapshot": True}
-            await ws.send(json.dumps({
-                "method": request["method"], "result": result, "success": True,
-                "req_id": request.get("req_id"),
-            }))
+            await ws.send(
+                json.dumps(
+                    {
+                        "method": request["method"],
+                        "result": result,
+                        "success": True,
+                        "req_id": request.get("req_id"),
+                    }
+                )
+            )
         if request["method"] != "subscribe":
             return "ok"
         if channel == "trade":
@@ -155,14 +168,21 @@ class FakeKrakenServer:
             entry = message["data"][0]
             book.apply(_levels(entry["bids"]), _levels(entry["asks"]))
         return {
-            "channel": "book", "type": "snapshot",
-            "data": [{
-                "symbol": "BTC/USD",
-                "bids": [{"price": float(p), "qty": float(book.bids[p])}
-                         for p in sorted(book.bids, reverse=True)],
-                "asks": [{"price": float(p), "qty": float(book.asks[p])} for p in sorted(book.asks)],
-                "checksum": book.checksum(),
-            }],
+            "channel": "book",
+            "type": "snapshot",
+            "data": [
+                {
+                    "symbol": "BTC/USD",
+                    "bids": [
+                        {"price": float(p), "qty": float(book.bids[p])}
+                        for p in sorted(book.bids, reverse=True)
+                    ],
+                    "asks": [
+                        {"price": float(p), "qty": float(book.asks[p])} for p in sorted(book.asks)
+                    ],
+                    "checksum": book.checksum(),
+                }
+            ],
         }
 
 

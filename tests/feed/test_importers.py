@@ -65,7 +65,10 @@ def test_corrupt_input_fails_with_one_line_naming_file_and_line(tmp_path: Path) 
     out = tmp_path / "never.ticks"
     result = subprocess.run(
         [sys.executable, "-m", "services.feed.importers", "binance", str(bad), "--out", str(out)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert f"{bad}:6:" in result.stderr
@@ -94,7 +97,8 @@ def test_kraken_rest_trades_become_trade_ticks(tmp_path: Path) -> None:
     with TickFileReader(out, venue="kraken", symbols=["BTC/USDT"]) as reader:
         ticks = list(reader)
     assert [(t.last, t.last_size, t.side) for t in ticks] == [
-        (105433.6, 0.00027625, Side.BUY), (105410.1, 0.00005, Side.SELL),
+        (105433.6, 0.00027625, Side.BUY),
+        (105410.1, 0.00005, Side.SELL),
     ]
     assert ticks[0].exch_ts_ns == 1762795433971744500
 
@@ -102,10 +106,13 @@ def test_kraken_rest_trades_become_trade_ticks(tmp_path: Path) -> None:
 def test_kraken_csv_infers_sides_with_the_tick_test(tmp_path: Path) -> None:
     """No side in the CSV: uptick buys, downtick sells, an unchanged price repeats."""
     source = tmp_path / "XBTUSD.csv"
-    source.write_text("1700000000,100.0,1\n1700000001,100.5,2\n1700000002,100.5,1\n"
-                      "1700000003,100.1,0.5\n")
+    source.write_text(
+        "1700000000,100.0,1\n1700000001,100.5,2\n1700000002,100.5,1\n1700000003,100.1,0.5\n"
+    )
     out = tmp_path / "csv.ticks"
-    assert importers.main(["kraken-csv", str(source), "--symbol", "BTC/USD", "--out", str(out)]) == 0
+    assert (
+        importers.main(["kraken-csv", str(source), "--symbol", "BTC/USD", "--out", str(out)]) == 0
+    )
     with TickFileReader(out) as reader:
         assert [t.side for t in reader] == [Side.BUY, Side.BUY, Side.BUY, Side.SELL]
         assert "tick test" in reader.header.source
@@ -116,9 +123,21 @@ def test_kraken_csv_with_a_bad_row_names_the_line(tmp_path: Path) -> None:
     source = tmp_path / "bad.csv"
     source.write_text("1700000000,100.0,1\n1700000001,abc,2\n")
     result = subprocess.run(
-        [sys.executable, "-m", "services.feed.importers", "kraken-csv", str(source),
-         "--symbol", "BTC/USD", "--out", str(tmp_path / "x.ticks")],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "services.feed.importers",
+            "kraken-csv",
+            str(source),
+            "--symbol",
+            "BTC/USD",
+            "--out",
+            str(tmp_path / "x.ticks"),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert f"{source}:2:" in result.stderr

@@ -76,11 +76,21 @@ def test_parser_reads_every_real_frame_kind() -> None:
     """status, heartbeat, ack, book, trade; ticker and ohlc are known but unused."""
     kinds = [type(parse_frame(frame)[0]).__name__ for frame in FRAMES]
     assert kinds == [
-        "Status", "Heartbeat", "SubscribeAck", "Unknown", "BookMessage", "TradeMessage", "Unknown",
+        "Status",
+        "Heartbeat",
+        "SubscribeAck",
+        "Unknown",
+        "BookMessage",
+        "TradeMessage",
+        "Unknown",
     ]
     [trade] = parse_frame(FRAMES[5])
     assert isinstance(trade, TradeMessage)
-    assert (trade.side, trade.price, trade.qty) == ("sell", Decimal("71749.0"), Decimal("0.00220616"))
+    assert (trade.side, trade.price, trade.qty) == (
+        "sell",
+        Decimal("71749.0"),
+        Decimal("0.00220616"),
+    )
     assert trade.exch_ts_ns == parse_timestamp_ns("2026-03-15T11:26:23.023215Z")
     assert isinstance(parse_frame(FRAMES[0])[0], Status)
     assert isinstance(parse_frame(FRAMES[1])[0], Heartbeat)
@@ -97,9 +107,14 @@ def test_subscribe_error_is_an_unsuccessful_ack_naming_the_symbol() -> None:
 
 @pytest.mark.parametrize(
     "frame",
-    ["not json", '{"channel":"book","data":[{', "[1,2,3]", '{"channel":"book","type":"update"}',
-     '{"channel":"trade","data":[{"symbol":"BTC/USD","side":"up","price":1,"qty":1,"timestamp":"x"}]}',
-     '{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":"1"}]}]}'],
+    [
+        "not json",
+        '{"channel":"book","data":[{',
+        "[1,2,3]",
+        '{"channel":"book","type":"update"}',
+        '{"channel":"trade","data":[{"symbol":"BTC/USD","side":"up","price":1,"qty":1,"timestamp":"x"}]}',
+        '{"channel":"book","type":"update","data":[{"symbol":"BTC/USD","bids":[{"price":"1"}]}]}',
+    ],
 )
 def test_garbage_and_half_frames_raise_malformed_frame(frame: str) -> None:
     """Anything unreadable is one error class, counted and skipped by the feed."""
@@ -109,8 +124,11 @@ def test_garbage_and_half_frames_raise_malformed_frame(frame: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "nanos"),
-    [("2023-07-30T15:29:58.343415Z", 343_415_000), ("2026-03-15T11:26:00.000000001Z", 1),
-     ("2026-03-15T11:26:00Z", 0)],
+    [
+        ("2023-07-30T15:29:58.343415Z", 343_415_000),
+        ("2026-03-15T11:26:00.000000001Z", 1),
+        ("2026-03-15T11:26:00Z", 0),
+    ],
 )
 def test_timestamps_with_six_or_nine_digits(text: str, nanos: int) -> None:
     """Kraken sends 6 fractional digits, OHLC 9; both parse exactly."""

@@ -34,8 +34,10 @@ class FeedProbe(threading.Thread):
         self.eos: Eos | None = None
         self.error: BaseException | None = None
         self.sub = sockets.subscriber(
-            ctx, f"ipc://{folder}/ticks",
-            [wire.TICK_PREFIX, wire.FEED_STATUS_TOPIC, wire.EOS_TOPIC], lossless=True,
+            ctx,
+            f"ipc://{folder}/ticks",
+            [wire.TICK_PREFIX, wire.FEED_STATUS_TOPIC, wire.EOS_TOPIC],
+            lossless=True,
         )
 
     def run(self) -> None:
@@ -60,8 +62,9 @@ class FeedProbe(threading.Thread):
         return [s.state for s in self.statuses if s.symbol == symbol]
 
     def quotes(self) -> list[tuple[float, float, float, float]]:
-        return [(t.bid, t.bid_size, t.ask, t.ask_size) for t in self.ticks
-                if t.kind is TickKind.QUOTE]  # type: ignore[misc]
+        return [
+            (t.bid, t.bid_size, t.ask, t.ask_size) for t in self.ticks if t.kind is TickKind.QUOTE
+        ]  # type: ignore[misc]
 
 
 Top = tuple[float, float, float, float]
@@ -104,9 +107,18 @@ def _free_port() -> int:
 
 def _feed_args(folder: Path, url: str, *extra: str) -> list[str]:
     return [
-        "--use-ws", "--ws-url", url, "--pub", f"ipc://{folder}/ticks",
-        "--ready", f"ipc://{folder}/ready", "--logs", f"ipc://{folder}/logs",
-        "--expect", "probe", *extra,
+        "--use-ws",
+        "--ws-url",
+        url,
+        "--pub",
+        f"ipc://{folder}/ticks",
+        "--ready",
+        f"ipc://{folder}/ready",
+        "--logs",
+        f"ipc://{folder}/logs",
+        "--expect",
+        "probe",
+        *extra,
     ]
 
 
@@ -119,8 +131,9 @@ def _run_feed(
 ) -> tuple[FeedProbe, int, str]:
     probe = FeedProbe(zmq_ctx, tmp_path)
     with services(tmp_path) as group:
-        group.start("feed", "services.feed", _feed_args(tmp_path, fake.url, *extra),
-                    env=_no_health_env())
+        group.start(
+            "feed", "services.feed", _feed_args(tmp_path, fake.url, *extra), env=_no_health_env()
+        )
         probe.start()
         code = group.wait("feed", 60)
         probe.join(scaled(30))
@@ -135,11 +148,13 @@ def _run_until_top(
     """Run the feed until `top` is the latest quote, then SIGTERM it (clean eos, exit 0)."""
     probe = FeedProbe(zmq_ctx, tmp_path)
     with services(tmp_path) as group:
-        group.start("feed", "services.feed", _feed_args(tmp_path, fake.url, *extra),
-                    env=_no_health_env())
+        group.start(
+            "feed", "services.feed", _feed_args(tmp_path, fake.url, *extra), env=_no_health_env()
+        )
         probe.start()
-        wait_until(lambda: bool(probe.quotes()) and probe.quotes()[-1] == top, 60,
-                   f"top of book {top}")
+        wait_until(
+            lambda: bool(probe.quotes()) and probe.quotes()[-1] == top, 60, f"top of book {top}"
+        )
         group.procs["feed"].terminate()
         assert group.wait("feed") == 0
         probe.join(scaled(30))
@@ -165,7 +180,9 @@ def test_top_of_book_after_every_fixture_update_then_the_trade(
     assert probe.states()[:2] == [FeedState.CONNECTING, FeedState.LIVE]
 
 
-def test_corrupted_update_discards_the_book_and_resyncs(tmp_path: Path, zmq_ctx: zmq.Context) -> None:
+def test_corrupted_update_discards_the_book_and_resyncs(
+    tmp_path: Path, zmq_ctx: zmq.Context
+) -> None:
     """After a checksum mismatch no quote comes from the bad book; a new snapshot resumes."""
     corrupt_at = 200
     before = reference_tops(stop=corrupt_at)
@@ -184,7 +201,9 @@ def test_corrupted_update_discards_the_book_and_resyncs(tmp_path: Path, zmq_ctx:
     assert probe.statuses[-1].counters["resyncs"] == 1
 
 
-def test_dropped_connection_reconnects_and_resubscribes(tmp_path: Path, zmq_ctx: zmq.Context) -> None:
+def test_dropped_connection_reconnects_and_resubscribes(
+    tmp_path: Path, zmq_ctx: zmq.Context
+) -> None:
     """A drop mid-stream: down, reconnect with backoff, resubscribe, live again, book intact."""
     final_top = reference_tops()[-1]
     with FakeKrakenServer(Misbehaviour(drop_after_updates={0: 100})) as fake:
@@ -193,12 +212,16 @@ def test_dropped_connection_reconnects_and_resubscribes(tmp_path: Path, zmq_ctx:
         subscribes = [r for r in fake.requests if r["method"] == "subscribe"]
     states = probe.states()
     assert FeedState.DOWN in states
-    assert states[states.index(FeedState.DOWN):][:3] == [
-        FeedState.DOWN, FeedState.CONNECTING, FeedState.LIVE,
+    assert states[states.index(FeedState.DOWN) :][:3] == [
+        FeedState.DOWN,
+        FeedState.CONNECTING,
+        FeedState.LIVE,
     ]
     # The fake hangs up while streaming the book, before it reads the trade request.
     assert sorted((r["connection"], r["params"]["channel"]) for r in subscribes) == [
-        (0, "book"), (1, "book"), (1, "trade"),
+        (0, "book"),
+        (1, "book"),
+        (1, "trade"),
     ]
     assert probe.eos is not None and probe.eos.last_seq == probe.ticks[-1].seq
     assert probe.statuses[-1].counters["reconnects"] >= 1
@@ -210,12 +233,17 @@ def test_silent_connection_goes_stale_then_the_watchdog_recycles_it(
     """No frame for the watchdog time (heartbeats included): stale, then a new connection."""
     final_top = reference_tops()[-1]
     with FakeKrakenServer(Misbehaviour(silent_after_updates={0: 50})) as fake:
-        probe = _run_until_top(tmp_path, zmq_ctx, fake, final_top, "--watchdog-s", "1.0", "--stale-after-s", "0.4")
+        probe = _run_until_top(
+            tmp_path, zmq_ctx, fake, final_top, "--watchdog-s", "1.0", "--stale-after-s", "0.4"
+        )
         assert fake.connections == 2
     states = probe.states()
     stale = states.index(FeedState.STALE)
-    assert states[stale:stale + 4] == [
-        FeedState.STALE, FeedState.DOWN, FeedState.CONNECTING, FeedState.LIVE,
+    assert states[stale : stale + 4] == [
+        FeedState.STALE,
+        FeedState.DOWN,
+        FeedState.CONNECTING,
+        FeedState.LIVE,
     ]
 
 
@@ -258,8 +286,9 @@ def test_health_endpoints_follow_the_feed_state(tmp_path: Path, zmq_ctx: zmq.Con
         fake.release.clear()  # hold the book: the feed is connected but not live
         probe = FeedProbe(zmq_ctx, tmp_path)
         with services(tmp_path) as group:
-            group.start("feed", "services.feed", _feed_args(
-                tmp_path, fake.url, "--health-port", str(port)))
+            group.start(
+                "feed", "services.feed", _feed_args(tmp_path, fake.url, "--health-port", str(port))
+            )
             probe.start()
             wait_until(lambda: FeedState.CONNECTING in probe.states(), 30, "connecting state")
             assert _get(port, "/healthz")[0] == 200
@@ -285,8 +314,12 @@ def test_health_server_is_off_when_disabled(tmp_path: Path, zmq_ctx: zmq.Context
     with FakeKrakenServer() as fake:
         probe = FeedProbe(zmq_ctx, tmp_path)
         with services(tmp_path) as group:
-            group.start("feed", "services.feed", _feed_args(
-                tmp_path, fake.url, "--health-port", str(port)), env=_no_health_env())
+            group.start(
+                "feed",
+                "services.feed",
+                _feed_args(tmp_path, fake.url, "--health-port", str(port)),
+                env=_no_health_env(),
+            )
             probe.start()
             wait_until(lambda: bool(probe.quotes()), 30, "the first quote")
             with pytest.raises(urllib.error.URLError):

@@ -20,17 +20,32 @@ def test_replay_at_speed_zero_reaches_a_late_subscriber_complete(
 ) -> None:
     """The subscriber starts after the feed; the handshake makes the replay lossless."""
     with services(tmp_path) as group:
-        group.start("feed", "services.feed", [
-            "--replay", str(BUNDLED), "--speed", "0", "--expect", "probe",
-            "--pub", f"ipc://{tmp_path}/ticks", "--ready", f"ipc://{tmp_path}/ready",
-            "--logs", f"ipc://{tmp_path}/logs",
-        ])
+        group.start(
+            "feed",
+            "services.feed",
+            [
+                "--replay",
+                str(BUNDLED),
+                "--speed",
+                "0",
+                "--expect",
+                "probe",
+                "--pub",
+                f"ipc://{tmp_path}/ticks",
+                "--ready",
+                f"ipc://{tmp_path}/ready",
+                "--logs",
+                f"ipc://{tmp_path}/logs",
+            ],
+        )
         received: list[Tick] = []
         eos = None
-        with sockets.subscriber(zmq_ctx, f"ipc://{tmp_path}/ticks",
-                                [wire.TICK_PREFIX, wire.EOS_TOPIC], lossless=True) as sub:
-            sockets.report_ready(zmq_ctx, sub, f"ipc://{tmp_path}/ready", "probe",
-                                 timeout_s=scaled(30))
+        with sockets.subscriber(
+            zmq_ctx, f"ipc://{tmp_path}/ticks", [wire.TICK_PREFIX, wire.EOS_TOPIC], lossless=True
+        ) as sub:
+            sockets.report_ready(
+                zmq_ctx, sub, f"ipc://{tmp_path}/ready", "probe", timeout_s=scaled(30)
+            )
             while eos is None and sub.poll(int(scaled(30) * 1000)):
                 message = wire.decode(sub.recv_multipart()[1])
                 if isinstance(message, Tick):

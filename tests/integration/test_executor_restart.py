@@ -23,15 +23,23 @@ def test_executor_killed_and_restarted_mid_run_keeps_every_fill_once(
     trained_checkpoint: Path, tmp_path: Path
 ) -> None:
     """The run completes; the recorder saw each journaled fill exactly once."""
-    addresses = {name: f"ipc://{tmp_path}/{name.lower()}" for name in
-                 ("TICKS", "PREDICTIONS", "TARGETS", "EVENTS", "READY", "LOGS")}
+    addresses = {
+        name: f"ipc://{tmp_path}/{name.lower()}"
+        for name in ("TICKS", "PREDICTIONS", "TARGETS", "EVENTS", "READY", "LOGS")
+    }
     run = tmp_path / "artifacts" / "restart-run"
     env = {
-        **os.environ, **{f"PLR_{k}_ADDR": v for k, v in addresses.items()},
-        "PLR_RUN_DIR": str(run), "PLR_LOSSLESS": "1",
-        "PLR_CKPT": str(trained_checkpoint), "PLR_REPLAY": str(BUNDLED), "PLR_SPEED": "10",
-        "PLR_MAX_TICKS": "20000", "PLR_EXPECT": "model,executor,recorder",
-        "PLR_MAX_LOSS": "100000", "PLR_MAX_ORDERS_PER_MINUTE": "100000",
+        **os.environ,
+        **{f"PLR_{k}_ADDR": v for k, v in addresses.items()},
+        "PLR_RUN_DIR": str(run),
+        "PLR_LOSSLESS": "1",
+        "PLR_CKPT": str(trained_checkpoint),
+        "PLR_REPLAY": str(BUNDLED),
+        "PLR_SPEED": "10",
+        "PLR_MAX_TICKS": "20000",
+        "PLR_EXPECT": "model,executor,recorder",
+        "PLR_MAX_LOSS": "100000",
+        "PLR_MAX_ORDERS_PER_MINUTE": "100000",
     }
     journal = run / "executor.journal"
     with services(tmp_path) as group:

@@ -17,23 +17,53 @@ from services.executor.positions import PositionState
 from tests.conftest import PROJECT_ROOT, scaled, wait_until
 
 RESULT_FIELDS = {
-    "run_id", "mode", "executor", "model_id", "config", "counts", "pnl", "max_drawdown",
-    "positions", "circuit_breaker", "latency_us", "started_at", "ended_at", "exit_reason",
+    "run_id",
+    "mode",
+    "executor",
+    "model_id",
+    "config",
+    "counts",
+    "pnl",
+    "max_drawdown",
+    "positions",
+    "circuit_breaker",
+    "latency_us",
+    "started_at",
+    "ended_at",
+    "exit_reason",
 }
 
 
 def _runner(tmp_path: Path, checkpoint: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "orchestration.paper_live", "--ckpt", str(checkpoint),
-        "--address-dir", str(tmp_path), "--artifacts-dir", str(tmp_path / "artifacts"), *extra,
+        sys.executable,
+        "-m",
+        "orchestration.paper_live",
+        "--ckpt",
+        str(checkpoint),
+        "--address-dir",
+        str(tmp_path),
+        "--artifacts-dir",
+        str(tmp_path / "artifacts"),
+        *extra,
     ]
 
 
 def _run(tmp_path: Path, checkpoint: Path, *extra: str) -> tuple[int, str, dict[str, Any], Path]:
-    done = subprocess.run(_runner(tmp_path, checkpoint, *extra), cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=scaled(240))
+    done = subprocess.run(
+        _runner(tmp_path, checkpoint, *extra),
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=scaled(240),
+    )
     [folder] = (tmp_path / "artifacts").iterdir()
-    return done.returncode, done.stderr + done.stdout, json.loads((folder / "result.json").read_text()), folder
+    return (
+        done.returncode,
+        done.stderr + done.stdout,
+        json.loads((folder / "result.json").read_text()),
+        folder,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,14 +95,32 @@ def test_fills_in_events_agree_with_positions_and_pnl(bundled_run) -> None:
         if event["type"] != "Fill":
             continue
         fills += 1
-        for key in ("order_id", "symbol", "side", "qty", "price", "fee", "liquidity", "tick_seq",
-                    "ts_ns"):
+        for key in (
+            "order_id",
+            "symbol",
+            "side",
+            "qty",
+            "price",
+            "fee",
+            "liquidity",
+            "tick_seq",
+            "ts_ns",
+        ):
             assert key in event
         state = positions.setdefault(event["symbol"], PositionState(event["symbol"]))
-        state.apply(Fill(order_id=event["order_id"], symbol=event["symbol"],
-                         side=Side(event["side"]), qty=event["qty"], price=event["price"],
-                         fee=event["fee"], liquidity=Liquidity(event["liquidity"]),
-                         tick_seq=event["tick_seq"], ts_ns=event["ts_ns"]))
+        state.apply(
+            Fill(
+                order_id=event["order_id"],
+                symbol=event["symbol"],
+                side=Side(event["side"]),
+                qty=event["qty"],
+                price=event["price"],
+                fee=event["fee"],
+                liquidity=Liquidity(event["liquidity"]),
+                tick_seq=event["tick_seq"],
+                ts_ns=event["ts_ns"],
+            )
+        )
     assert fills == result["counts"]["fills"] > 0
     for symbol, state in positions.items():
         reported = result["positions"][symbol]
@@ -109,12 +157,19 @@ def test_ctrl_c_mid_run_still_leaves_a_complete_result(
     trained_checkpoint: Path, tmp_path: Path
 ) -> None:
     """SIGINT to the runner at recorded pace: a complete result.json saying interrupted."""
-    runner = subprocess.Popen(_runner(tmp_path, trained_checkpoint, "--speed", "1"),
-                              cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    runner = subprocess.Popen(
+        _runner(tmp_path, trained_checkpoint, "--speed", "1"),
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         artifacts = tmp_path / "artifacts"
-        wait_until(lambda: any((d / "ticks.gz").exists() for d in artifacts.glob("*")), 60,
-                   "the recorder to start")
+        wait_until(
+            lambda: any((d / "ticks.gz").exists() for d in artifacts.glob("*")),
+            60,
+            "the recorder to start",
+        )
         [folder] = artifacts.iterdir()
         runner.send_signal(signal.SIGINT)
         assert runner.wait(scaled(90)) == 1
@@ -134,7 +189,11 @@ def test_live_request_through_the_runner_is_refused_before_anything_starts(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ENABLE_REAL", "CONFIRM_LIVE"))}
     done = subprocess.run(
         _runner(tmp_path, trained_checkpoint, "--use-ws", "--no-paper-mode", "--live-executor"),
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60, env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
     )
     assert done.returncode == 2
     assert "ENABLE_REAL_LIVE_EXECUTOR=1" in done.stderr
@@ -145,8 +204,13 @@ def test_a_service_failing_to_start_is_named_and_the_run_fails(
     tmp_path: Path, trained_checkpoint: Path
 ) -> None:
     """A checkpoint with a wrong pin stops the model; the runner names it and exits 1."""
-    done = subprocess.run(_runner(tmp_path, trained_checkpoint, "--ckpt-sha256", "0" * 64),
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=scaled(120))
+    done = subprocess.run(
+        _runner(tmp_path, trained_checkpoint, "--ckpt-sha256", "0" * 64),
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=scaled(120),
+    )
     assert done.returncode == 1
     assert "model failed (exit 2)" in done.stderr
 
@@ -179,9 +243,14 @@ def test_seed_command_with_use_ws_runs_on_a_fake_kraken(
     with FakeKrakenServer() as fake:
         env = {**os.environ, "WS_DISABLE_HEALTH_SERVER": "1"}
         done = subprocess.run(
-            _runner(tmp_path, trained_checkpoint, "--use-ws", "--max-ticks", "100",
-                    "--ws-url", fake.url),
-            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=scaled(120), env=env,
+            _runner(
+                tmp_path, trained_checkpoint, "--use-ws", "--max-ticks", "100", "--ws-url", fake.url
+            ),
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=scaled(120),
+            env=env,
         )
     assert done.returncode == 0, done.stderr
     [folder] = (tmp_path / "artifacts").iterdir()

@@ -21,7 +21,10 @@ from tests.conftest import PROJECT_ROOT
 def _run_model(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "services.model", *args, "--ticks", "ipc:///nonexistent/t"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -29,15 +29,32 @@ class Addresses:
 
     def model_args(self, checkpoint: Path) -> list[str]:
         return [
-            "--ckpt", str(checkpoint), "--lossless", "--ticks", self.ticks,
-            "--predictions", self.predictions, "--targets", self.targets,
-            "--ready", self.ready, "--logs", self.logs,
+            "--ckpt",
+            str(checkpoint),
+            "--lossless",
+            "--ticks",
+            self.ticks,
+            "--predictions",
+            self.predictions,
+            "--targets",
+            self.targets,
+            "--ready",
+            self.ready,
+            "--logs",
+            self.logs,
         ]
 
     def feed_args(self, *extra: str) -> list[str]:
         return [
-            "--replay", str(BUNDLED), "--pub", self.ticks, "--ready", self.ready,
-            "--logs", self.logs, *extra,
+            "--replay",
+            str(BUNDLED),
+            "--pub",
+            self.ticks,
+            "--ready",
+            self.ready,
+            "--logs",
+            self.logs,
+            *extra,
         ]
 
 
@@ -51,7 +68,9 @@ class PredictionProbe(threading.Thread):
         self.eos: Eos | None = None
         self.error: BaseException | None = None
         self.sub = sockets.subscriber(
-            ctx, addr.predictions, [wire.PREDICTION_PREFIX, wire.EOS_TOPIC, wire.HELLO_TOPIC],
+            ctx,
+            addr.predictions,
+            [wire.PREDICTION_PREFIX, wire.EOS_TOPIC, wire.HELLO_TOPIC],
             lossless=True,
         )
 
@@ -92,7 +111,9 @@ def test_live_predictions_equal_offline_ones_with_no_executor(
         probe.join(scaled(30))
     assert probe.error is None, probe.error
     model = load_checkpoint(trained_checkpoint, None, DEFAULT_POLICY)
-    expected = [(p.tick_seq, p.value, p.target_position) for p in offline_predictions(model, BUNDLED)]
+    expected = [
+        (p.tick_seq, p.value, p.target_position) for p in offline_predictions(model, BUNDLED)
+    ]
     live = [(p.tick_seq, p.value, p.target_position) for p in probe.received]
     assert len(expected) == 85_175 - 60  # every tick after the 51-quote warm-up
     assert live == expected
@@ -107,7 +128,9 @@ def test_targets_reach_an_executor_socket(
     received: list[Target] = []
     with sockets.target_puller(zmq_ctx, addr.targets) as pull, services(tmp_path) as group:
         group.start("model", "services.model", addr.model_args(trained_checkpoint))
-        group.start("feed", "services.feed", addr.feed_args("--expect", "model", "--max-ticks", "20000"))
+        group.start(
+            "feed", "services.feed", addr.feed_args("--expect", "model", "--max-ticks", "20000")
+        )
         while group.procs["model"].poll() is None or pull.poll(0):
             if pull.poll(50):
                 message = wire.decode(pull.recv())
@@ -135,11 +158,15 @@ def test_malformed_messages_are_skipped_and_the_model_carries_on(
     ):
         group.start("model", "services.model", addr.model_args(trained_checkpoint))
         probe.start()
-        sockets.wait_for_subscribers(pub, ready, ["model", "probe"], source="test", timeout_s=scaled(30))
+        sockets.wait_for_subscribers(
+            pub, ready, ["model", "probe"], source="test", timeout_s=scaled(30)
+        )
         pub.send(b"tick.BTC/USD")  # one frame only
         pub.send_multipart([b"tick.BTC/USD", b"\xc1\xc1 not msgpack"])
         pub.send_multipart([b"tick.BTC/USD", b"x", b"three frames"])
-        crossed = wire.encode(make_tick(seq=1, bid=2.0, ask=3.0)).replace(b"\xcb@\x00", b"\xcb@\x10")
+        crossed = wire.encode(make_tick(seq=1, bid=2.0, ask=3.0)).replace(
+            b"\xcb@\x00", b"\xcb@\x10"
+        )
         pub.send_multipart([b"tick.BTC/USD", crossed])
         for seq in range(1, 101):
             mid = 100.0 + seq * 0.01

@@ -38,9 +38,19 @@ def test_too_short_a_tick_file_is_exit_2_with_one_line(tmp_path: Path) -> None:
                 break
             writer.write(tick)
     result = subprocess.run(
-        [sys.executable, "-m", "services.model.train", "--ticks", str(short),
-         "--out", str(tmp_path / "m.pkl")],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "services.model.train",
+            "--ticks",
+            str(short),
+            "--out",
+            str(tmp_path / "m.pkl"),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "usable rows, need at least" in result.stderr

@@ -18,8 +18,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from common.errors import PipelineError
-from common.tickfile import TickFileWriter, new_header
 from common.messages import Tick
+from common.tickfile import TickFileWriter, new_header
 from services.feed.importers import binance, kraken
 
 
@@ -34,7 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     rest_parser.add_argument("input", type=Path)
     rest_parser.add_argument("--out", type=Path, required=True)
     rest_parser.add_argument("--symbol", help="default: from the response's pair name")
-    csv_parser = formats.add_parser("kraken-csv", help="Kraken trade history CSV (time,price,volume)")
+    csv_parser = formats.add_parser(
+        "kraken-csv", help="Kraken trade history CSV (time,price,volume)"
+    )
     csv_parser.add_argument("input", type=Path)
     csv_parser.add_argument("--out", type=Path, required=True)
     csv_parser.add_argument("--symbol", required=True, help="e.g. BTC/USD (the CSV has none)")
@@ -61,9 +63,7 @@ def _import_binance(inputs: list[Path], out: Path, max_seconds: float | None) ->
     return _write(ticks, out, binance.VENUE, source, skipped)
 
 
-def _write(
-    ticks: Iterator[Tick], out: Path, venue: str, source: str, skipped: Counter[str]
-) -> int:
+def _write(ticks: Iterator[Tick], out: Path, venue: str, source: str, skipped: Counter[str]) -> int:
     """Write one symbol's ticks to `out` atomically (a failure leaves no file)."""
     first = next(ticks, None)
     if first is None:

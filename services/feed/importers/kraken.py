@@ -25,8 +25,15 @@ from common.errors import ImportFormatError, WireError
 from common.messages import Side, Tick, TickKind
 
 VENUE: Final = "kraken"
-_LEGACY_ASSETS: Final = {"XBT": "BTC", "XXBT": "BTC", "XDG": "DOGE", "XXDG": "DOGE",
-                         "XETH": "ETH", "ZUSD": "USD", "ZEUR": "EUR"}
+_LEGACY_ASSETS: Final = {
+    "XBT": "BTC",
+    "XXBT": "BTC",
+    "XDG": "DOGE",
+    "XXDG": "DOGE",
+    "XETH": "ETH",
+    "ZUSD": "USD",
+    "ZEUR": "EUR",
+}
 
 
 def symbol_from_rest_pair(pair: str) -> str:
@@ -58,8 +65,14 @@ def read_rest_trades(path: Path, symbol: str | None) -> Iterator[Tick]:
     for index, row in enumerate(rows, start=1):
         try:
             price, volume, time_s, side = row[0], row[1], row[2], row[3]
-            tick = _trade(name, index, _seconds_to_ns(time_s), price, volume,
-                          {"b": Side.BUY, "s": Side.SELL}[side])
+            tick = _trade(
+                name,
+                index,
+                _seconds_to_ns(time_s),
+                price,
+                volume,
+                {"b": Side.BUY, "s": Side.SELL}[side],
+            )
         except (IndexError, KeyError, TypeError, ValueError, InvalidOperation) as e:
             raise ImportFormatError(path, index, f"trade row {row!r}: {e}") from None
         yield tick
@@ -79,8 +92,9 @@ def read_csv_trades(path: Path, symbol: str) -> Iterator[Tick]:
                     if last_price is not None and price != last_price:
                         side = Side.BUY if price > last_price else Side.SELL
                     last_price = price
-                    tick = _trade(symbol, line_number, _seconds_to_ns(time_s), price_text,
-                                  volume_text, side)
+                    tick = _trade(
+                        symbol, line_number, _seconds_to_ns(time_s), price_text, volume_text, side
+                    )
                 except (ValueError, InvalidOperation) as e:
                     raise ImportFormatError(path, line_number, f"row {row!r}: {e}") from None
                 yield tick
@@ -90,8 +104,15 @@ def read_csv_trades(path: Path, symbol: str) -> Iterator[Tick]:
 
 def _trade(symbol: str, seq: int, ts_ns: int, price: Any, volume: Any, side: Side) -> Tick:
     tick = Tick(
-        venue=VENUE, symbol=symbol, seq=seq, kind=TickKind.TRADE, exch_ts_ns=ts_ns,
-        recv_ts_ns=ts_ns, last=float(price), last_size=float(volume), side=side,
+        venue=VENUE,
+        symbol=symbol,
+        seq=seq,
+        kind=TickKind.TRADE,
+        exch_ts_ns=ts_ns,
+        recv_ts_ns=ts_ns,
+        last=float(price),
+        last_size=float(volume),
+        side=side,
     )
     try:
         return wire.validate(tick)  # type: ignore[return-value]

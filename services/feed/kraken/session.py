@@ -169,10 +169,16 @@ class KrakenSession:
         self.seq += 1
         actions.ticks.append(
             Tick(
-                venue=VENUE, symbol=message.symbol, seq=self.seq, kind=TickKind.QUOTE,
-                exch_ts_ns=message.exch_ts_ns or now_ns, recv_ts_ns=now_ns,
-                bid=float(bid[0]), bid_size=float(bid[1]),
-                ask=float(ask[0]), ask_size=float(ask[1]),
+                venue=VENUE,
+                symbol=message.symbol,
+                seq=self.seq,
+                kind=TickKind.QUOTE,
+                exch_ts_ns=message.exch_ts_ns or now_ns,
+                recv_ts_ns=now_ns,
+                bid=float(bid[0]),
+                bid_size=float(bid[1]),
+                ask=float(ask[0]),
+                ask_size=float(ask[1]),
             )
         )
         feed.last_tick_ns = now_ns
@@ -185,9 +191,15 @@ class KrakenSession:
         self.seq += 1
         actions.ticks.append(
             Tick(
-                venue=VENUE, symbol=message.symbol, seq=self.seq, kind=TickKind.TRADE,
-                exch_ts_ns=message.exch_ts_ns, recv_ts_ns=now_ns,
-                last=float(message.price), last_size=float(message.qty), side=Side(message.side),
+                venue=VENUE,
+                symbol=message.symbol,
+                seq=self.seq,
+                kind=TickKind.TRADE,
+                exch_ts_ns=message.exch_ts_ns,
+                recv_ts_ns=now_ns,
+                last=float(message.price),
+                last_size=float(message.qty),
+                side=Side(message.side),
             )
         )
         feed.last_tick_ns = now_ns
