@@ -1,0 +1,298 @@
+"""A fake Kraken spot REST API: a real HTTP server on 127.0.0.1 (port 0).
+
+It checks `API-Key`, `API-Sign` (HMAC-SHA512 over the path and SHA-256 of
+nonce + raw body, exactly as Kraken documents) and strictly increasing nonces
+per key, then serves the endpoints ccxt and krakenex call for orders:
+public Time/Assets/AssetPairs, private AddOrder, CancelOrder, OpenOrders,
+ClosedOrders, QueryOrders, Balance, BalanceEx. Faults can be injected on the
+next call of a method: a Kraken error string, a bare HTTP status, or an answer
+delayed past the client's timeout *after* the order was booked.
+See docs/kraken-rest-live.md (section 9) for the checklist this follows.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections import defaultdict
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+PAIRS = {
+    "XXBTZUSD": {
+        "altname": "XBTUSD",
+        "wsname": "XBT/USD",
+        "base": "XXBT",
+        "quote": "ZUSD",
+        "pair_decimals": 1,
+        "lot_decimals": 8,
+        "cost_decimals": 5,
+        "ordermin": "0.0001",
+        "costmin": "0.5",
+        "tick_size": "0.1",
+        "status": "online",
+        "aclass_base": "currency",
+        "aclass_quote": "currency",
+        "lot": "unit",
+        "lot_multiplier": 1,
+        "fees": [[0, 0.4]],
+        "fees_maker": [[0, 0.25]],
+        "fee_volume_currency": "ZUSD",
+        "margin_call": 80,
+        "margin_stop": 40,
+        "leverage_buy": [],
+        "leverage_sell": [],
+    }
+}
+ASSETS = {
+    "XXBT": {
+        "aclass": "currency",
+        "altname": "XBT",
+        "decimals": 10,
+        "display_decimals": 5,
+        "status": "enabled",
+    },
+    "ZUSD": {
+        "aclass": "currency",
+        "altname": "USD",
+        "decimals": 4,
+        "display_decimals": 2,
+        "status": "enabled",
+    },
+}
+
+
+def kraken_signature(path: str, body: bytes, nonce: str, secret_b64: str) -> str:
+    """API-Sign: base64(HMAC-SHA512(b64decode(secret), path + SHA256(nonce + body)))."""
+    inner = hashlib.sha256(nonce.encode() + body).digest()
+    mac = hmac.new(base64.b64decode(secret_b64), path.encode() + inner, hashlib.sha512)
+    return base64.b64encode(mac.digest()).decode()
+
+
+class FakeKrakenRest:
+    """`with FakeKrakenRest(key, secret) as fake:`; point clients at `fake.url`."""
+
+    def __init__(self, api_key: str, api_secret_b64: str, *, mark_price: str = "60000.0") -> None:
+        self.keys = {api_key: api_secret_b64}
+        self.mark_price = Decimal(mark_price)
+        self.balances = {"ZUSD": Decimal("10000"), "XXBT": Decimal("0")}
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.last_nonce: dict[str, int] = defaultdict(int)
+        self.faults: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+        self.log: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._next_txid = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def fail_next(self, method: str, kind: str, value: Any) -> None:
+        """`kind`: "error" (Kraken string), "http" (status), "late" (book, then sleep s)."""
+        self.faults[method].append((kind, value))
+
+    def __enter__(self) -> FakeKrakenRest:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake._serve(self, b"")
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                fake._serve(self, self.rfile.read(length))
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- request handling ---------------------------------------------------------------
+
+    def _serve(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        path = urlsplit(handler.path).path
+        method = path.rsplit("/", 1)[-1]
+        entry = {"method": method, "path": path, "body": body.decode(errors="replace")}
+        self.log.append(entry)
+        fault = self.faults[method].pop(0) if self.faults[method] else None
+        if fault and fault[0] == "http":
+            return self._send(handler, fault[1], b"<html>upstream error</html>", "text/html")
+        if fault and fault[0] == "error":
+            return self._send_json(handler, {"error": [fault[1]]})
+        if path.startswith("/0/public/"):
+            return self._send_json(handler, self._public(method))
+        params = self._params(handler, body)
+        problem = self._authenticate(handler, path, body, params)
+        entry["signature_ok"] = problem is None
+        if problem:
+            return self._send_json(handler, {"error": [problem]})
+        with self._lock:
+            answer = self._private(method, params)
+        if fault and fault[0] == "late":
+            time.sleep(fault[1])  # booked already: the client times out on an order that exists
+        self._send_json(handler, answer)
+
+    @staticmethod
+    def _params(handler: BaseHTTPRequestHandler, body: bytes) -> dict[str, str]:
+        if handler.headers.get("Content-Type", "").startswith("application/json"):
+            return {k: str(v) for k, v in json.loads(body or b"{}").items()}
+        return {k: v[0] for k, v in parse_qs(body.decode()).items()}
+
+    def _authenticate(
+        self, handler: BaseHTTPRequestHandler, path: str, body: bytes, params: dict[str, str]
+    ) -> str | None:
+        key = handler.headers.get("API-Key", "")
+        secret = self.keys.get(key)
+        if secret is None:
+            return "EAPI:Invalid key"
+        nonce = params.get("nonce", "")
+        if not nonce.isdigit():
+            return "EAPI:Invalid nonce"
+        if not hmac.compare_digest(
+            handler.headers.get("API-Sign", ""), kraken_signature(path, body, nonce, secret)
+        ):
+            return "EAPI:Invalid signature"
+        with self._lock:
+            if int(nonce) <= self.last_nonce[key]:
+                return "EAPI:Invalid nonce"
+            self.last_nonce[key] = int(nonce)  # recorded only once the signature passed
+        return None
+
+    def _public(self, method: str) -> dict[str, Any]:
+        if method == "Time":
+            now = int(time.time())
+            return {"error": [], "result": {"unixtime": now, "rfc1123": time.ctime(now)}}
+        if method == "Assets":
+            return {"error": [], "result": ASSETS}
+        if method == "AssetPairs":
+            return {"error": [], "result": PAIRS}
+        return {"error": ["EGeneral:Unknown method"]}
+
+    def _private(self, method: str, p: dict[str, str]) -> dict[str, Any]:
+        handler = getattr(self, f"_private_{method}", None)
+        if handler is None:
+            return {"error": ["EGeneral:Unknown method"]}
+        return handler(p)
+
+    def _private_AddOrder(self, p: dict[str, str]) -> dict[str, Any]:
+        pair = next((k for k, v in PAIRS.items() if p.get("pair") in (k, v["altname"])), None)
+        if pair is None:
+            return {"error": ["EQuery:Unknown asset pair"]}
+        if "cl_ord_id" in p and "userref" in p:
+            return {"error": ["EGeneral:Invalid arguments"]}
+        volume = Decimal(p["volume"])
+        price = Decimal(p["price"]) if p.get("ordertype") == "limit" else self.mark_price
+        if volume < Decimal(PAIRS[pair]["ordermin"]):
+            return {"error": ["EOrder:Order minimum not met"]}
+        if volume * price < Decimal(PAIRS[pair]["costmin"]):
+            return {"error": ["EOrder:Cost minimum not met"]}
+        client_id = p.get("cl_ord_id")
+        if client_id and any(
+            o["cl_ord_id"] == client_id and o["status"] == "open" for o in self.orders.values()
+        ):
+            return {"error": ["EOrder:Duplicate order"]}
+        side = p["type"]
+        if side == "buy" and volume * price > self.balances["ZUSD"]:
+            return {"error": ["EOrder:Insufficient funds"]}
+        if side == "sell" and volume > self.balances["XXBT"]:
+            return {"error": ["EOrder:Insufficient funds"]}
+        descr = f"{side} {volume:.8f} {PAIRS[pair]['altname']} @ {p['ordertype']}"
+        if p.get("validate") in ("true", "True"):
+            return {"error": [], "result": {"descr": {"order": descr}}}
+        self._next_txid += 1
+        txid = f"OFAKE{self._next_txid:02d}-AAAAA-BBBBBB"
+        market = p["ordertype"] == "market"
+        self.orders[txid] = {
+            "cl_ord_id": client_id,
+            "userref": int(p.get("userref", 0) or 0),
+            "status": "closed" if market else "open",
+            "opentm": time.time(),
+            "closetm": time.time() if market else 0,
+            "vol": f"{volume:.8f}",
+            "vol_exec": f"{volume:.8f}" if market else "0.00000000",
+            "cost": f"{volume * price:.5f}" if market else "0",
+            "fee": "0",
+            "price": f"{price:.1f}" if market else "0",
+            "misc": "",
+            "oflags": "",
+            "reason": None,
+            "descr": {
+                "pair": PAIRS[pair]["altname"],
+                "type": side,
+                "ordertype": p["ordertype"],
+                "price": p.get("price", "0"),
+                "price2": "0",
+                "leverage": "none",
+                "order": descr,
+                "close": "",
+            },
+        }
+        if market:
+            sign = 1 if side == "buy" else -1
+            self.balances["XXBT"] += sign * volume
+            self.balances["ZUSD"] -= sign * volume * price
+        return {"error": [], "result": {"descr": {"order": descr}, "txid": [txid]}}
+
+    def _matching(self, p: dict[str, str], status: set[str]) -> dict[str, Any]:
+        client_id = p.get("cl_ord_id")
+        return {
+            txid: order
+            for txid, order in self.orders.items()
+            if order["status"] in status and (client_id is None or order["cl_ord_id"] == client_id)
+        }
+
+    def _private_OpenOrders(self, p: dict[str, str]) -> dict[str, Any]:
+        return {"error": [], "result": {"open": self._matching(p, {"open", "pending"})}}
+
+    def _private_ClosedOrders(self, p: dict[str, str]) -> dict[str, Any]:
+        closed = self._matching(p, {"closed", "canceled", "expired"})
+        return {"error": [], "result": {"closed": closed, "count": len(closed)}}
+
+    def _private_QueryOrders(self, p: dict[str, str]) -> dict[str, Any]:
+        ids = p.get("txid", "").split(",")
+        return {"error": [], "result": {t: self.orders[t] for t in ids if t in self.orders}}
+
+    def _private_CancelOrder(self, p: dict[str, str]) -> dict[str, Any]:
+        wanted = p.get("txid") or p.get("cl_ord_id")
+        for txid, order in self.orders.items():
+            if wanted in (txid, order["cl_ord_id"]) and order["status"] == "open":
+                order["status"], order["reason"] = "canceled", "User requested"
+                return {"error": [], "result": {"count": 1}}
+        return {"error": ["EOrder:Unknown order"]}
+
+    def _private_Balance(self, p: dict[str, str]) -> dict[str, Any]:
+        return {"error": [], "result": {k: f"{v:.4f}" for k, v in self.balances.items()}}
+
+    def _private_BalanceEx(self, p: dict[str, str]) -> dict[str, Any]:
+        result = {
+            k: {"balance": f"{v:.4f}", "hold_trade": "0.0000"} for k, v in self.balances.items()
+        }
+        return {"error": [], "result": result}
+
+    # -- replies ------------------------------------------------------------------------
+
+    def _send_json(self, handler: BaseHTTPRequestHandler, data: dict[str, Any]) -> None:
+        self._send(handler, 200, json.dumps(data).encode(), "application/json")
+
+    @staticmethod
+    def _send(handler: BaseHTTPRequestHandler, code: int, body: bytes, kind: str) -> None:
+        try:
+            handler.send_response(code)
+            handler.send_header("Content-Type", kind)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
+        except OSError:
+            pass  # the client gave up (its timeout): the order, if any, is booked anyway
