@@ -204,6 +204,23 @@ def address_option(socket: str, flag: str | None = None) -> Option:
     )
 
 
+# Options every service takes, beside its own.
+SERVICE_OPTIONS: Final = (
+    Option(
+        "--allow-remote",
+        env="PLR_ALLOW_REMOTE",
+        switch=True,
+        help="allow non-loopback addresses (then use ZeroMQ CURVE across hosts)",
+    ),
+    Option(
+        "--stay-after-eos",
+        env="PLR_STAY_AFTER_EOS",
+        switch=True,
+        help="after the work is done, wait for SIGTERM (for Procfile runners like honcho)",
+    ),
+)
+
+
 def require_loopback(addr: str, *, allow_remote: bool, what: str) -> None:
     """Refuse a non-loopback tcp address unless the operator asked for one."""
     if allow_remote or not addr.startswith("tcp://"):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Final
 
 from common.config import (
+    SERVICE_OPTIONS,
     Option,
     address_option,
     non_negative_float,
@@ -71,13 +72,7 @@ OPTIONS: Final = [
         switch=True,
         help="replay: never drop ticks, and follow the model's watermark",
     ),
-    Option("--allow-remote", env="PLR_ALLOW_REMOTE", switch=True),
-    Option(
-        "--stay-after-eos",
-        env="PLR_STAY_AFTER_EOS",
-        switch=True,
-        help="after the work is done, wait for SIGTERM (for Procfile runners like honcho)",
-    ),
+    *SERVICE_OPTIONS,
 ]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Final
 
 from common.config import (
+    SERVICE_OPTIONS,
     Option,
     address_option,
     name_list,
@@ -74,13 +75,7 @@ OPTIONS: Final = [
     address_option("ticks", flag="--pub"),
     address_option("ready"),
     address_option("logs"),
-    Option("--allow-remote", env="PLR_ALLOW_REMOTE", switch=True),
-    Option(
-        "--stay-after-eos",
-        env="PLR_STAY_AFTER_EOS",
-        switch=True,
-        help="after the work is done, wait for SIGTERM (for Procfile runners like honcho)",
-    ),
+    *SERVICE_OPTIONS,
 ]
 
 

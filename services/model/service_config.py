@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Final
 
 from common.config import (
+    SERVICE_OPTIONS,
     Option,
     address_option,
     parse_options,
@@ -36,13 +37,7 @@ OPTIONS: Final = [
     Option("--target-ttl-ms", positive_int, env="PLR_TARGET_TTL_MS", default=5_000),
     Option("--name", str, env="PLR_MODEL_NAME", default="model", help="name in the handshake"),
     Option("--lossless", env="PLR_LOSSLESS", switch=True, help="never drop ticks (replay)"),
-    Option("--allow-remote", env="PLR_ALLOW_REMOTE", switch=True),
-    Option(
-        "--stay-after-eos",
-        env="PLR_STAY_AFTER_EOS",
-        switch=True,
-        help="after the work is done, wait for SIGTERM (for Procfile runners like honcho)",
-    ),
+    *SERVICE_OPTIONS,
 ]
 
 

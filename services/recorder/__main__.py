@@ -27,7 +27,14 @@ from typing import Any, Final, TextIO
 import zmq
 
 from common import sockets, wire
-from common.config import Option, address_option, name_list, parse_options, require_loopback
+from common.config import (
+    SERVICE_OPTIONS,
+    Option,
+    address_option,
+    name_list,
+    parse_options,
+    require_loopback,
+)
 from common.errors import ConfigError, JournalCorrupt, WireError
 from common.journal import read_journal
 from common.logs import format_log_frames, setup_logging, utc_now_text
@@ -53,13 +60,7 @@ OPTIONS: Final = [
     Option("--venue", str, env="PLR_VENUE", default="unknown"),
     Option("--symbols", name_list, env="PLR_SYMBOLS", default=("unknown",)),
     Option("--name", str, env="PLR_RECORDER_NAME", default="recorder"),
-    Option("--allow-remote", env="PLR_ALLOW_REMOTE", switch=True),
-    Option(
-        "--stay-after-eos",
-        env="PLR_STAY_AFTER_EOS",
-        switch=True,
-        help="after the work is done, wait for SIGTERM (for Procfile runners like honcho)",
-    ),
+    *SERVICE_OPTIONS,
 ]
 POLL_MS = 100
 
