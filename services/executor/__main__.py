@@ -74,13 +74,11 @@ class ExecutorLoop:
         journal: Journal,
         socks: Sockets,
     ) -> None:
-        self.ctx, self.config, self.engine, self.journal, self.socks = (
-            ctx,
-            config,
-            engine,
-            journal,
-            socks,
-        )
+        self.ctx = ctx
+        self.config = config
+        self.engine = engine
+        self.journal = journal
+        self.socks = socks
         self.malformed: Counter[str] = Counter()
         self.rejections: Counter[str] = Counter()
         self.feed_eos_seen = False
@@ -101,8 +99,8 @@ class ExecutorLoop:
         poller.register(self.socks.targets, zmq.POLLIN)
         while not stop.is_set():
             ready = dict(poller.poll(POLL_MS))
-            if self.socks.ticks in ready and self._on_market_frames():
-                break
+            if self.socks.ticks in ready:
+                self._on_market_frames()
             if self.socks.targets in ready and self._on_target_frames():
                 break
             self._publish(self.engine.expire_held(time.time_ns()))
@@ -113,13 +111,13 @@ class ExecutorLoop:
         self._finish()
         return 0
 
-    def _on_market_frames(self) -> bool:
-        """Handle a turn's worth of queued market frames; True when the run should finish."""
+    def _on_market_frames(self) -> None:
+        """Handle a turn's worth of queued market frames (then targets get their turn)."""
         for _ in range(MARKET_FRAMES_PER_TURN):
             try:
                 frames = self.socks.ticks.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                return False
+                return
             message = self._decode(frames[-1] if len(frames) == 2 else None)
             if isinstance(message, Tick):
                 if self.follow_model:
@@ -134,7 +132,6 @@ class ExecutorLoop:
                 self._on_hello(frames[-1])
             elif isinstance(message, FeedStatus):
                 log.info("feed %s: %s", message.symbol or "all", message.state)
-        return False
 
     def _supersede_backlog(self) -> None:
         """Targets that queued up before this executor started: only the newest may act."""

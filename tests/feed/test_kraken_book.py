@@ -133,3 +133,16 @@ def test_garbage_and_half_frames_raise_malformed_frame(frame: str) -> None:
 def test_timestamps_with_six_or_nine_digits(text: str, nanos: int) -> None:
     """Kraken sends 6 fractional digits, OHLC 9; both parse exactly."""
     assert parse_timestamp_ns(text) % 1_000_000_000 == nanos
+
+
+def test_backoff_is_jittered_capped_and_survives_a_long_outage() -> None:
+    """Delays stay within [0, min(cap, base * 2**n)], and thousands of retries never overflow."""
+    import itertools
+    import random
+
+    from services.feed.kraken.client import backoff_delays
+
+    delays = list(itertools.islice(backoff_delays(0.5, 30.0, random.Random(1)), 5000))
+    assert all(0 <= d <= min(30.0, 0.5 * 2**n) for n, d in enumerate(delays[:10]))
+    assert max(delays) <= 30.0
+    assert len(set(delays[:10])) == 10  # jittered, not a fixed schedule

@@ -45,7 +45,7 @@ def backoff_delays(base_s: float, cap_s: float, rng: random.Random) -> Iterator[
     attempt = 0
     while True:
         yield rng.uniform(0, min(cap_s, base_s * 2**attempt))
-        attempt += 1
+        attempt = min(attempt + 1, 60)  # 2**attempt past ~1000 would overflow a float
 
 
 class KrakenClient:
