@@ -236,6 +236,12 @@ def require_loopback(addr: str, *, allow_remote: bool, what: str) -> None:
     raise ConfigError(f"{what}: {addr} is not loopback; pass --allow-remote to mean it")
 
 
+def require_loopback_addresses(config: Any, names: Sequence[str]) -> None:
+    """`require_loopback` for each named address field of a service config."""
+    for name in names:
+        require_loopback(getattr(config, name), allow_remote=config.allow_remote, what=name)
+
+
 def public_config(config: Any) -> dict[str, Any]:
     """Return a config dataclass as plain data with every `Secret` left out."""
     result: dict[str, Any] = {}

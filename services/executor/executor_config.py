@@ -15,7 +15,7 @@ from common.config import (
     parse_options,
     positive_float,
     positive_int,
-    require_loopback,
+    require_loopback_addresses,
 )
 from common.errors import ConfigError
 from common.pairs import DEFAULT_PAIRS_FILE
@@ -106,8 +106,7 @@ class ExecutorConfig:
     @classmethod
     def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> ExecutorConfig:
         config = cls(**parse_options("python -m services.executor", OPTIONS, argv, environ))
-        for what in ("ticks", "targets", "events", "ready", "logs"):
-            require_loopback(getattr(config, what), allow_remote=config.allow_remote, what=what)
+        require_loopback_addresses(config, ("ticks", "targets", "events", "ready", "logs"))
         if config.no_paper_mode or config.live_executor:
             missing = missing_live_opt_ins(
                 no_paper_mode=config.no_paper_mode,

@@ -18,6 +18,7 @@ from common.config import (
     positive_float,
     positive_int,
     require_loopback,
+    require_loopback_addresses,
 )
 from common.errors import ConfigError
 from common.pairs import DEFAULT_PAIRS_FILE, PairRules, load_pairs
@@ -107,8 +108,7 @@ class FeedConfig:
         config = cls(**parse_options("python -m services.feed", OPTIONS, argv, environ))
         if config.use_ws == (config.replay is not None):
             raise ConfigError("choose one source: --use-ws (live Kraken) or --replay FILE")
-        for what in ("pub", "ready", "logs"):
-            require_loopback(getattr(config, what), allow_remote=config.allow_remote, what=what)
+        require_loopback_addresses(config, ("pub", "ready", "logs"))
         require_loopback(
             f"tcp://{config.health_host}:1", allow_remote=config.allow_remote, what="--health-host"
         )

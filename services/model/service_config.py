@@ -14,7 +14,7 @@ from common.config import (
     parse_options,
     positive_float,
     positive_int,
-    require_loopback,
+    require_loopback_addresses,
 )
 from common.errors import ConfigError
 from services.model.policy import Policy
@@ -63,6 +63,5 @@ class ModelConfig:
         if values["ckpt"] is None:
             raise ConfigError("--ckpt: a checkpoint is required (or set PLR_CKPT)")
         config = cls(**values)
-        for what in ("ticks", "predictions", "targets", "ready", "logs"):
-            require_loopback(getattr(config, what), allow_remote=config.allow_remote, what=what)
+        require_loopback_addresses(config, ("ticks", "predictions", "targets", "ready", "logs"))
         return config

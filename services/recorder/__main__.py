@@ -33,7 +33,7 @@ from common.config import (
     address_option,
     name_list,
     parse_options,
-    require_loopback,
+    require_loopback_addresses,
 )
 from common.errors import ConfigError, JournalCorrupt, WireError
 from common.journal import read_journal
@@ -90,8 +90,7 @@ class RecorderConfig:
             raise ConfigError("--run-dir is required (or set PLR_RUN_DIR)")
         check_run_id(values["run_dir"].name)
         config = cls(**values)
-        for what in ("ticks", "predictions", "events", "ready", "logs"):
-            require_loopback(getattr(config, what), allow_remote=config.allow_remote, what=what)
+        require_loopback_addresses(config, ("ticks", "predictions", "events", "ready", "logs"))
         return config
 
 
