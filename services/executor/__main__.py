@@ -205,8 +205,7 @@ class ExecutorLoop:
                     event.qty,
                     event.target_id,
                 )
-            self.socks.events.send(wire.topic(event), zmq.SNDMORE)
-            self.socks.events.send(wire.encode(event))
+            sockets.publish(self.socks.events, event)
 
     def _on_hello(self, payload: bytes) -> None:
         self.socks.events.send(wire.HELLO_TOPIC, zmq.SNDMORE)  # pass the probe downstream
@@ -230,11 +229,9 @@ class ExecutorLoop:
             "malformed": sum(self.malformed.values()),
             "breaker_activations": self.engine.risk.activations,
         }
-        self.socks.events.send(wire.COUNTERS_TOPIC, zmq.SNDMORE)
-        self.socks.events.send(wire.encode(RunCounters(source="executor", counters=counters)))
+        sockets.publish(self.socks.events, RunCounters(source="executor", counters=counters))
         eos = Eos(source="executor", last_seq=self.engine.last_seq, ts_ns=now_ns)
-        self.socks.events.send(wire.EOS_TOPIC, zmq.SNDMORE)
-        self.socks.events.send(wire.encode(eos))
+        sockets.publish(self.socks.events, eos)
         log.info(
             "executor done: %d orders, rejections %s, equity %.4f, malformed %s",
             self.engine.orders,

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import zmq
 
-from common import sockets, wire
+from common import sockets
 from common.errors import (
     ConfigError,
     HandshakeTimeout,
@@ -45,11 +45,6 @@ from services.feed.kraken.session import VENUE, Actions, KrakenSession
 from services.feed.replay import ReplayResult, replay
 
 log = logging.getLogger("services.feed")
-
-
-def _publish(pub: zmq.Socket, message: Eos | FeedStatus) -> None:
-    pub.send(wire.topic(message), zmq.SNDMORE)
-    pub.send(wire.encode(message))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,7 +96,7 @@ def _run_live(
         for symbol, state, detail in actions.states:
             health.states[symbol] = state
             log.info("%s %s: %s", symbol, state, detail)
-            _publish(
+            sockets.publish(
                 pub,
                 FeedStatus(
                     venue=VENUE,
@@ -115,8 +110,7 @@ def _run_live(
         for tick in actions.ticks:
             if config.max_ticks is not None and sent >= config.max_ticks:
                 break
-            pub.send(wire.TICK_PREFIX + tick.symbol.encode(), zmq.SNDMORE)
-            pub.send(wire.encode(tick))
+            sockets.publish(pub, tick)
             sent, last_seq = sent + 1, tick.seq
             health.last_tick_ns[tick.symbol] = tick.recv_ts_ns
         health.counters = counters_dict(session.counters)
@@ -135,7 +129,7 @@ def _run_live(
         log.error("%s", e)
         print(f"feed: {e}", file=sys.stderr)
         exit_code = 1
-    _publish(pub, Eos(source="feed", last_seq=last_seq, ts_ns=time.time_ns()))
+    sockets.publish(pub, Eos(source="feed", last_seq=last_seq, ts_ns=time.time_ns()))
     log.info(
         "feed done: %d ticks, eos at seq %d, counters %s",
         sent,
@@ -160,7 +154,7 @@ def _await_subscribers(
                 stop=stop,
             ):
                 log.info("stopped before the subscribers were ready")
-                _publish(pub, Eos(source="feed", last_seq=0, ts_ns=time.time_ns()))
+                sockets.publish(pub, Eos(source="feed", last_seq=0, ts_ns=time.time_ns()))
                 return False
     except HandshakeTimeout as e:
         log.error("not started: %s", e)
@@ -180,7 +174,7 @@ def _run_replay(
         detail=f"replaying {config.replay} at speed {config.speed:g}",
         ts_ns=time.time_ns(),
     )
-    _publish(pub, status)
+    sockets.publish(pub, status)
     log.info("%s (%s)", status.detail, reader.header.source)
     result = ReplayResult()
     exit_code = 0
@@ -190,7 +184,7 @@ def _run_replay(
         log.error("replay cut short: %s", e)
         result.sent = result.last_seq = e.good_records
         exit_code = 1
-    _publish(pub, Eos(source="feed", last_seq=result.last_seq, ts_ns=time.time_ns()))
+    sockets.publish(pub, Eos(source="feed", last_seq=result.last_seq, ts_ns=time.time_ns()))
     log.info("replay done: %d ticks sent, eos at seq %d", result.sent, result.last_seq)
     return exit_code
 

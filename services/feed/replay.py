@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import msgspec
 import zmq
 
-from common import wire
+from common import sockets
 from common.messages import Tick
 
 
@@ -54,7 +54,6 @@ def replay(
                 break
         result.last_seq += 1
         live = tick if tick.seq == result.last_seq else replace(tick, seq=result.last_seq)
-        pub.send(wire.TICK_PREFIX + live.symbol.encode(), zmq.SNDMORE)
-        pub.send(wire.encode(live))
+        sockets.publish(pub, live)
         result.sent += 1
     return result

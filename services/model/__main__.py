@@ -106,8 +106,7 @@ class ModelLoop:
             watermark = Watermark(source=self.config.name, tick_seq=tick.seq)
             sockets.push_nowait(self.targets, wire.encode(watermark))
         if prediction is not None:
-            self.predictions.send(wire.topic(prediction), zmq.SNDMORE)
-            self.predictions.send(wire.encode(prediction))
+            sockets.publish(self.predictions, prediction)
         if target is None:
             return
         if sockets.push_nowait(self.targets, wire.encode(target)):
@@ -148,11 +147,9 @@ class ModelLoop:
             "malformed": sum(self.malformed.values()),
         }
         summary = RunCounters(source="model", counters=counters)
-        self.predictions.send(wire.COUNTERS_TOPIC, zmq.SNDMORE)
-        self.predictions.send(wire.encode(summary))
+        sockets.publish(self.predictions, summary)
         eos = Eos(source="model", last_seq=self.last_seq, ts_ns=time.time_ns())
-        self.predictions.send(wire.EOS_TOPIC, zmq.SNDMORE)
-        self.predictions.send(wire.encode(eos))
+        sockets.publish(self.predictions, eos)
         # The executor finishes on this; with none connected it simply goes nowhere.
         sockets.push_nowait(self.targets, wire.encode(eos))
         log.info("model done: %s, malformed by reason %s", counters, dict(self.malformed))
