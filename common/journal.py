@@ -7,7 +7,9 @@ One JSON line per `OrderSubmitted`, `OrderRejected`, `Fill` and `RiskEvent`,
 written and flushed to the OS *before* the event is published, so a crash
 (SIGTERM or kill -9) can lose only what nobody saw. On start the journal is
 read back: fills rebuild positions and PnL, a `circuit_breaker_tripped` event
-re-trips the breaker, target ids are not acted on twice. A torn last line
+re-trips the breaker, target ids are not acted on twice; for a live venue,
+orders neither filled nor rejected are listed for reconciliation, and the
+account's balance outside this run is kept as a baseline. A torn last line
 (the crash hit mid-write) is dropped with a warning; damage before it is an
 error: guessing a position is worse than not starting.
 """
@@ -27,9 +29,25 @@ from common.messages import Fill, OrderRejected, OrderSubmitted, RiskEvent
 
 log = logging.getLogger(__name__)
 
+VENUE_BASELINE = "venue_balance_baseline"  # RiskEvent kind, journaled at a first live start
 JournalEntry = OrderSubmitted | OrderRejected | Fill | RiskEvent
 _decoder = msgspec.json.Decoder(JournalEntry)
 _encoder = msgspec.json.Encoder()
+
+
+@dataclass
+class OrderProgress:
+    """A journaled order and what its journaled fills add up to (quote-currency sums)."""
+
+    order: OrderSubmitted
+    filled: float = 0.0
+    cost: float = 0.0
+    fee: float = 0.0
+    closed: bool = False  # a rejection of its remainder ends it
+
+    @property
+    def remaining(self) -> float:
+        return 0.0 if self.closed else max(self.order.qty - self.filled, 0.0)
 
 
 @dataclass
@@ -39,6 +57,16 @@ class JournalState:
     orders: int = 0
     breaker_tripped: bool = False
     torn_tail: bool = False
+    progress: dict[str, OrderProgress] = field(default_factory=dict)
+    # Live: the venue's base-asset balance that is not this run's, per symbol.
+    venue_baselines: dict[str, float] = field(default_factory=dict)
+
+    def unresolved(self) -> list[OrderProgress]:
+        """Orders with quantity neither filled nor rejected: a live venue may still hold them.
+
+        (Lot-size dust below 1e-12 is float noise, not an open quantity.)
+        """
+        return [p for p in self.progress.values() if p.remaining > 1e-12]
 
 
 def read_journal(path: Path) -> JournalState:
@@ -60,12 +88,26 @@ def read_journal(path: Path) -> JournalState:
             raise JournalCorrupt(path, number, f"unreadable entry ({e})") from None
         if isinstance(entry, Fill):
             state.fills.append(entry)
+            _add_fill(state.progress.get(entry.order_id), entry)
+        elif isinstance(entry, OrderRejected) and entry.order_id in state.progress:
+            state.progress[entry.order_id].closed = True  # the venue refused the remainder
         elif isinstance(entry, (OrderSubmitted, OrderRejected)):
             state.orders += 1
             state.target_ids.add(entry.target_id)
+            if isinstance(entry, OrderSubmitted):
+                state.progress[entry.order_id] = OrderProgress(entry)
         elif isinstance(entry, RiskEvent) and entry.kind == "circuit_breaker_tripped":
             state.breaker_tripped = True
+        elif isinstance(entry, RiskEvent) and entry.kind == VENUE_BASELINE and entry.symbol:
+            state.venue_baselines[entry.symbol] = entry.values["base_balance"]
     return state
+
+
+def _add_fill(progress: OrderProgress | None, fill: Fill) -> None:
+    if progress is not None:
+        progress.filled += fill.qty
+        progress.cost += fill.qty * fill.price
+        progress.fee += fill.fee
 
 
 class Journal:

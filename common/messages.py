@@ -77,6 +77,7 @@ class RejectReason(StrEnum):
     INSUFFICIENT_FUNDS = "insufficient_funds"
     EXCHANGE_REJECTED = "exchange_rejected"
     EXCHANGE_UNAVAILABLE = "exchange_unavailable"
+    EXCHANGE_HALTED = "exchange_halted"  # live: the venue refused our credentials or locked us out
 
 
 class Tick(WireMessage, frozen=True, kw_only=True):

@@ -26,6 +26,7 @@ class PairRules:
     qty_increment: Decimal
     qty_min: Decimal
     cost_min: Decimal
+    rest_pair: str | None = None  # Kraken REST altname (XBTUSD), for the live executor
 
 
 def load_pairs(path: Path = DEFAULT_PAIRS_FILE) -> dict[str, PairRules]:
@@ -41,6 +42,7 @@ def load_pairs(path: Path = DEFAULT_PAIRS_FILE) -> dict[str, PairRules]:
                 qty_increment=Decimal(rules["qty_increment"]),
                 qty_min=Decimal(rules["qty_min"]),
                 cost_min=Decimal(rules["cost_min"]),
+                rest_pair=rules.get("rest_pair"),
             )
             for symbol, rules in table.items()
         }

@@ -2,14 +2,19 @@
 
 Binds the targets PULL (so it can be stopped and restarted while the others
 run) and the execution-events PUB; subscribes to ticks. Every order goes
-through the risk engine, then the `PaperOrderExecutor`. Every order, fill,
+through the risk engine, then the `PaperOrderExecutor` or, past every opt-in
+of the live gate, the `LiveOrderExecutor` (ccxt or krakenex), which first
+reconciles with the venue (`reconcile.py`). Every order, fill,
 rejection, risk event and position is journaled (flushed) and then published.
 On start it rebuilds positions, PnL and the breaker from the journal in the
 run directory. It finishes on the model's `eos` (or once the feed has ended
 and the model stayed silent `--drain-timeout-s`), publishes `eos`, exits 0.
 With `--lossless` (replay) ticks wait for the model's watermark, so every
-replay of a file meets the same targets at the same ticks. Exit 2: bad configuration, a live
-request without every opt-in, or a damaged journal.
+replay of a file meets the same targets at the same ticks. Paper and live keep
+separate journals (`executor.journal`, `executor-live.journal`): a live
+executor never inherits paper positions. Exit 2: bad configuration, a live
+request without every opt-in, or a damaged journal; exit 1: the venue refused
+the start-up reconciliation (credentials, a balance the journal cannot explain).
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import zmq
 
 from common import sockets, wire
-from common.errors import ConfigError, JournalCorrupt, WireError
-from common.journal import Journal, read_journal
+from common.errors import ConfigError, JournalCorrupt, VenueError, VenueMismatch, WireError
+from common.journal import Journal, JournalState, read_journal
 from common.logs import RateLimited, setup_logging
 from common.messages import (
     Eos,
@@ -42,12 +48,16 @@ from common.messages import (
     Tick,
     Watermark,
 )
-from common.pairs import load_pairs
+from common.pairs import PairRules, load_pairs
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
 from common.signals import install_stop_flag, stay_until_stopped
 from services.executor.engine import Event, ExecutionEngine
 from services.executor.executor_config import ExecutorConfig
+from services.executor.live import LiveOrderExecutor
+from services.executor.order_executor import OrderExecutor
 from services.executor.paper import PaperOrderExecutor
+from services.executor.providers import make_venue
+from services.executor.reconcile import reconcile_at_start
 from services.executor.risk import RiskEngine, RiskLimits
 
 log = logging.getLogger("services.executor")
@@ -56,6 +66,7 @@ POLL_MS = 100
 MARKET_FRAMES_PER_TURN = 256  # then look at targets: neither stream starves the other
 TICK_TOPICS = (wire.TICK_PREFIX, wire.EOS_TOPIC, wire.FEED_STATUS_TOPIC, wire.HELLO_TOPIC)
 _JOURNALED = (OrderSubmitted, OrderRejected, Fill, RiskEvent)
+JOURNAL_FILES: Final = {False: "executor.journal", True: "executor-live.journal"}
 
 
 @dataclass
@@ -73,8 +84,10 @@ class ExecutorLoop:
         engine: ExecutionEngine,
         journal: Journal,
         socks: Sockets,
+        live: LiveOrderExecutor | None = None,
     ) -> None:
         self.ctx = ctx
+        self.live = live
         self.config = config
         self.engine = engine
         self.journal = journal
@@ -97,8 +110,12 @@ class ExecutorLoop:
         poller = zmq.Poller()
         poller.register(self.socks.ticks, zmq.POLLIN)
         poller.register(self.socks.targets, zmq.POLLIN)
+        if self.live is not None:
+            poller.register(self.live.reports, zmq.POLLIN)
         while not stop.is_set():
             ready = dict(poller.poll(POLL_MS))
+            if self.live is not None and self.live.reports in ready:
+                self._on_venue_reports()
             if self.socks.ticks in ready:
                 self._on_market_frames()
             if self.socks.targets in ready and self._on_target_frames():
@@ -132,6 +149,17 @@ class ExecutorLoop:
                 self._on_hello(frames[-1])
             elif isinstance(message, FeedStatus):
                 log.info("feed %s: %s", message.symbol or "all", message.state)
+
+    def _on_venue_reports(self) -> None:
+        """The live venue's fills, refusals and halts, from the worker thread."""
+        assert self.live is not None  # only polled when live
+        while True:
+            try:
+                report = wire.decode(self.live.reports.recv(zmq.NOBLOCK))
+            except zmq.Again:
+                return
+            if isinstance(report, (Fill, OrderRejected, RiskEvent)):
+                self._publish(self.engine.on_venue_report(report))
 
     def _supersede_backlog(self) -> None:
         """Targets that queued up before this executor started: only the newest may act."""
@@ -206,6 +234,8 @@ class ExecutorLoop:
                     event.target_id,
                 )
             sockets.publish(self.socks.events, event)
+        if self.live is not None:
+            self.live.send_staged()  # only now: their OrderSubmitted entries are journaled
 
     def _on_hello(self, payload: bytes) -> None:
         self.socks.events.send(wire.HELLO_TOPIC, zmq.SNDMORE)  # pass the probe downstream
@@ -215,11 +245,19 @@ class ExecutorLoop:
                 self.ctx, self.config.ready, self.config.name, timeout_s=2.0
             )
             # Said again now that the run's log collector is surely listening.
-            log.info("executor class %s (paper mode) ready", type(self.engine.paper).__name__)
+            log.info("executor class %s (%s) ready", *describe(self.engine.executor))
 
     def _finish(self) -> None:
         while self.waiting_ticks:  # the model is gone: the rest of the market still counts
             self._publish(self.engine.on_tick(self.waiting_ticks.popleft(), time.time_ns()))
+        if self.live is not None:
+            # Orders already at the venue still report; an unresolved one stays
+            # in the journal for the next start's reconciliation.
+            timings = self.live.timings
+            if not self.live.close(timings.settle_s * 2 + timings.deadline_s):
+                log.error("live orders still unresolved at exit; the next start reconciles them")
+            self._on_venue_reports()
+            self.live.reports.close()
         now_ns = time.time_ns()
         # Final positions at the market's event time, like every other position update.
         at_ns = self.engine.clock_ns or now_ns
@@ -246,10 +284,27 @@ class ExecutorLoop:
             log.warning("skipped malformed message (%s): %s", reason, error or "")
 
 
-def _build(config: ExecutorConfig) -> tuple[ExecutionEngine, Journal]:
+def describe(executor: OrderExecutor) -> tuple[str, str]:
+    """The executor's class and mode, as the log and `result.json` name them."""
+    if isinstance(executor, LiveOrderExecutor):
+        return type(executor).__name__, f"LIVE via {executor.venue.provider}"
+    return type(executor).__name__, "paper mode"
+
+
+@dataclass
+class Setup:
+    """What `main` checks before any socket: the journal read back, the limits, the pairs."""
+
+    state: JournalState
+    journal: Journal
+    risk: RiskEngine
+    pairs: dict[str, PairRules]
+
+
+def _prepare(config: ExecutorConfig) -> Setup:
     folder = config.run_dir or run_dir(DEFAULT_ARTIFACTS_DIR, new_run_id())
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "executor.journal"
+    path = folder / JOURNAL_FILES[config.live]
     state = read_journal(path)
     limits = RiskLimits(
         max_order_notional=config.max_order_notional,
@@ -260,27 +315,37 @@ def _build(config: ExecutorConfig) -> tuple[ExecutionEngine, Journal]:
         stale_after_ms=config.stale_after_ms,
     )
     risk = RiskEngine(limits, tripped=state.breaker_tripped and not config.reset_breaker)
-    paper = PaperOrderExecutor(
-        load_pairs(config.pairs_file),
-        latency_ms=config.latency_ms,
-        taker_fee_bps=config.taker_fee_bps,
-    )
-    engine = ExecutionEngine(risk, paper)
-    engine.restore(state.fills, state.target_ids, state.orders)
-    return engine, Journal(path, fsync=config.fsync)
+    pairs = load_pairs(config.pairs_file)
+    return Setup(state, Journal(path, fsync=config.fsync), risk, pairs)
+
+
+def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> ExecutionEngine:
+    executor: OrderExecutor
+    if config.live:
+        venue = make_venue(config, setup.pairs)
+        executor = LiveOrderExecutor(venue, setup.pairs, ctx, config.live_timings)
+    else:
+        executor = PaperOrderExecutor(
+            setup.pairs, latency_ms=config.latency_ms, taker_fee_bps=config.taker_fee_bps
+        )
+    engine = ExecutionEngine(setup.risk, executor)
+    engine.restore(setup.state.fills, setup.state.target_ids, setup.state.orders)
+    return engine
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = ExecutorConfig.from_args(argv, os.environ)
-        engine, journal = _build(config)
+        setup = _prepare(config)
     except (ConfigError, JournalCorrupt) as e:
         print(f"executor: {e}", file=sys.stderr)
         return 2
     stop = install_stop_flag()
     with zmq.Context() as ctx:
         log_socket = setup_logging("executor", ctx, config.logs)
+        engine: ExecutionEngine | None = None
         try:
+            engine = _engine(ctx, config, setup)
             with (
                 sockets.subscriber(
                     ctx, config.ticks, TICK_TOPICS, lossless=config.lossless
@@ -288,22 +353,39 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sockets.target_puller(ctx, config.targets) as targets,
                 sockets.publisher(ctx, config.events, lossless=config.lossless) as events,
             ):
+                live = engine.executor if isinstance(engine.executor, LiveOrderExecutor) else None
                 log.info(
-                    "executor: %s (paper mode), journal %s, %d fills restored, breaker %s",
-                    type(engine.paper).__name__,
-                    journal.path,
+                    "executor: %s (%s), journal %s, %d orders restored, breaker %s",
+                    *describe(engine.executor),
+                    setup.journal.path,
                     engine.orders,
                     "TRIPPED" if engine.risk.tripped else "armed",
                 )
-                loop = ExecutorLoop(ctx, config, engine, journal, Sockets(ticks, targets, events))
+                socks = Sockets(ticks, targets, events)
+                loop = ExecutorLoop(ctx, config, engine, setup.journal, socks, live)
+                if live is not None:
+                    loop._publish(
+                        reconcile_at_start(
+                            live, live.venue, engine, setup.state, config.symbols, setup.pairs
+                        )
+                    )
+                    live.start()
                 code = loop.run(stop)
                 stay_until_stopped(stop, config.stay_after_eos)
                 return code
         except ConfigError as e:
             print(f"executor: {e}", file=sys.stderr)
             return 2
+        except (VenueError, VenueMismatch) as e:
+            print(f"executor: live start-up reconciliation failed: {e}", file=sys.stderr)
+            return 1
         finally:
-            journal.close()
+            setup.journal.close()
+            if engine is not None and isinstance(engine.executor, LiveOrderExecutor):
+                # Idempotent after a clean finish; after an error, the worker and its
+                # sockets must end too, or the context's end would wait for them.
+                engine.executor.close(timeout_s=1.0)
+                engine.executor.reports.close()
             if log_socket is not None:
                 log_socket.close()
 

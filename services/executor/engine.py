@@ -19,6 +19,8 @@ import secrets
 from collections import deque
 from dataclasses import dataclass, field
 
+import msgspec
+
 from common.messages import (
     Fill,
     OrderRejected,
@@ -31,7 +33,7 @@ from common.messages import (
     Tick,
     TickKind,
 )
-from services.executor.paper import PaperOrderExecutor
+from services.executor.order_executor import OrderExecutor
 from services.executor.positions import PositionState
 from services.executor.risk import OrderIntent, RiskEngine
 
@@ -50,9 +52,9 @@ class SymbolBook:
 
 class ExecutionEngine:
     def __init__(
-        self, risk: RiskEngine, paper: PaperOrderExecutor, order_prefix: str | None = None
+        self, risk: RiskEngine, executor: OrderExecutor, order_prefix: str | None = None
     ) -> None:
-        self.risk, self.paper = risk, paper
+        self.risk, self.executor = risk, executor
         self.books: dict[str, SymbolBook] = {}
         self.last_seq = 0
         self.clock_ns = 0  # event time: the latest tick's receive stamp
@@ -76,6 +78,19 @@ class ExecutionEngine:
         self.seen_targets |= target_ids
         self.orders = orders
 
+    def on_venue_report(self, report: Fill | OrderRejected | RiskEvent) -> list[Event]:
+        """A live venue's news about an order already submitted: a fill, a refusal, a halt."""
+        if isinstance(report, Fill):
+            # Stamped with the last tick this engine had seen when the venue's fill arrived.
+            fill = msgspec.structs.replace(report, tick_seq=self.last_seq)
+            return self._apply_fills([fill]) + self._check_breaker(fill.ts_ns)
+        if isinstance(report, OrderRejected) and report.side is not None:
+            # The venue refused (part of) an order: that part will never change the position.
+            self.book(report.symbol).working -= (
+                report.qty if report.side is Side.BUY else -report.qty
+            )
+        return [report]
+
     def on_tick(self, tick: Tick, now_ns: int) -> list[Event]:
         self.last_seq = max(self.last_seq, tick.seq)
         self.clock_ns = max(self.clock_ns, tick.recv_ts_ns)
@@ -86,7 +101,7 @@ class ExecutionEngine:
             book.last_quote = tick
             book.history.append(tick)
             book.position.mark_price = tick.mid
-            events += self._apply_fills(self.paper.on_tick(tick))
+            events += self._apply_fills(self.executor.on_tick(tick))
             events += self._check_breaker(tick.recv_ts_ns)
         held = self._held.get(tick.symbol)
         while held and held[0].tick_seq <= tick.seq:
@@ -169,7 +184,7 @@ class ExecutionEngine:
         delta = target.target_position - book.working
         side = Side.BUY if delta > 0 else Side.SELL
         ref_price = target.ref_price
-        qty, refusal = self.paper.conform(target.symbol, abs(delta), ref_price)
+        qty, refusal = self.executor.conform(target.symbol, abs(delta), ref_price)
         if qty == 0 and refusal is not None and refusal[0] is RejectReason.MIN_ORDER_SIZE:
             return []  # already where the target wants to be, to the lot size
         event_ts_ns = target.tick_ts_ns
@@ -190,7 +205,7 @@ class ExecutionEngine:
             return [self._reject(target, side, qty, refusal[0], refusal[1], now_ns)]
         self.orders += 1
         order_id = f"{self._prefix}-{self.orders}"
-        self.paper.submit(order_id, target.id, target.symbol, side, qty, event_ts_ns)
+        self.executor.submit(order_id, target.id, target.symbol, side, qty, event_ts_ns)
         book.working += qty if side is Side.BUY else -qty
         events: list[Event] = [
             OrderSubmitted(
@@ -207,7 +222,7 @@ class ExecutionEngine:
         late_fills = [
             fill
             for tick in self._ticks_since(book, event_ts_ns)  # the market it would have met
-            for fill in self.paper.on_tick(tick, only_order_id=order_id)
+            for fill in self.executor.on_tick(tick, only_order_id=order_id)
         ]
         if late_fills:
             events += self._apply_fills(late_fills)
@@ -240,12 +255,6 @@ class ExecutionEngine:
         # Unrealized losses count: the breaker is checked on every quote, not only on fills.
         tripped = self.risk.on_equity(self.equity(), ts_ns)
         return [tripped] if tripped is not None else []
-
-    def cancel_open_orders(self) -> None:
-        """Drop open paper orders (restart); the working position falls back to the real one."""
-        self.paper.cancel_all()
-        for book in self.books.values():
-            book.working = book.position.qty
 
     def _reject(
         self,

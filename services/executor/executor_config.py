@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +13,9 @@ from typing import Final
 from common.config import (
     SERVICE_OPTIONS,
     Option,
+    Secret,
     address_option,
+    name_list,
     non_negative_float,
     parse_options,
     positive_float,
@@ -20,7 +25,9 @@ from common.config import (
 from common.errors import ConfigError
 from common.pairs import DEFAULT_PAIRS_FILE
 from services.executor.gate import missing_live_opt_ins
+from services.executor.live import LiveTimings
 from services.executor.paper import KRAKEN_BASE_TAKER_FEE_BPS
+from services.executor.venue import DEADLINE_MAX_S, DEADLINE_MIN_S, KRAKEN_REST_URL, check_base_url
 
 OPTIONS: Final = [
     address_option("ticks"),
@@ -67,6 +74,41 @@ OPTIONS: Final = [
     Option("--live-executor", env="PLR_LIVE_EXECUTOR", switch=True),
     Option("--name", str, env="PLR_EXECUTOR_NAME", default="executor"),
     Option(
+        "--symbols",
+        name_list,
+        env="PLR_SYMBOLS",
+        default=("BTC/USD",),
+        help="live: the symbols whose venue balance is reconciled at start",
+    ),
+    Option(
+        "--exchange-url",
+        check_base_url,
+        env="EXCHANGE_BASE_URL",
+        default=KRAKEN_REST_URL,
+        help="live: Kraken's REST base URL (or a loopback test server)",
+    ),
+    Option("--venue-timeout-s", positive_float, env="PLR_VENUE_TIMEOUT_S", default=10.0),
+    Option(
+        "--order-deadline-s",
+        positive_float,
+        env="PLR_ORDER_DEADLINE_S",
+        default=LiveTimings.deadline_s,
+        help="live: Kraken drops an order that reaches its engine later than this",
+    ),
+    Option(
+        "--order-settle-s",
+        positive_float,
+        env="PLR_ORDER_SETTLE_S",
+        default=LiveTimings.settle_s,
+        help="live: a market order still working this long is cancelled",
+    ),
+    Option(
+        "--venue-rate-limit-ms",
+        positive_int,
+        env="PLR_VENUE_RATE_LIMIT_MS",
+        help="live, ccxt: its client-side throttle per call (ccxt's default 1000)",
+    ),
+    Option(
         "--lossless",
         env="PLR_LOSSLESS",
         switch=True,
@@ -102,11 +144,29 @@ class ExecutorConfig:
     lossless: bool
     allow_remote: bool
     stay_after_eos: bool
+    exchange_url: str
+    venue_timeout_s: float
+    order_deadline_s: float
+    order_settle_s: float
+    venue_rate_limit_ms: int | None
+    symbols: tuple[str, ...]
+    live: bool = False  # only ever True when every opt-in of the live gate is present
+    provider: str | None = None
+    api_key: Secret | None = None
+    api_secret: Secret | None = None
+
+    @property
+    def live_timings(self) -> LiveTimings:
+        return LiveTimings(deadline_s=self.order_deadline_s, settle_s=self.order_settle_s)
 
     @classmethod
     def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> ExecutorConfig:
         config = cls(**parse_options("python -m services.executor", OPTIONS, argv, environ))
         require_loopback_addresses(config, ("ticks", "targets", "events", "ready", "logs"))
+        if not DEADLINE_MIN_S <= config.order_deadline_s <= DEADLINE_MAX_S:
+            raise ConfigError(
+                f"--order-deadline-s: {DEADLINE_MIN_S:g}-{DEADLINE_MAX_S:g} s, as Kraken allows"
+            )
         if config.no_paper_mode or config.live_executor:
             missing = missing_live_opt_ins(
                 no_paper_mode=config.no_paper_mode,
@@ -115,8 +175,25 @@ class ExecutorConfig:
             )
             if missing:
                 raise ConfigError(f"live execution refused; missing: {', '.join(missing)}")
-            raise ConfigError(
-                "live execution refused: every opt-in is present, but this build has no live "
-                "provider yet (ccxt/krakenex adapters are not implemented); nothing was sent"
+            if config.lossless:
+                raise ConfigError(
+                    "live execution refused: --lossless is for replays; live orders need live data"
+                )
+            return dataclasses.replace(
+                config,
+                live=True,
+                fsync=True,  # real money: every journal entry reaches the disk before it is sent
+                provider=environ["LIVE_EXECUTOR_PROVIDER"],
+                api_key=Secret(environ["EXCHANGE_API_KEY"]),
+                api_secret=_api_secret(environ["EXCHANGE_API_SECRET"]),
             )
         return config
+
+
+def _api_secret(text: str) -> Secret:
+    """Kraken's private key is base64 (64 bytes): check it now, not at the first signature."""
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError("EXCHANGE_API_SECRET is not base64 (value not shown)") from None
+    return Secret(text)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
 
-from common.messages import Fill, Liquidity, RejectReason, Side, Tick, TickKind
+from common.messages import Fill, Liquidity, Side, Tick, TickKind
 from common.pairs import PairRules
+from services.executor.order_executor import Refusal, conform_to_pair_rules
 
 KRAKEN_BASE_TAKER_FEE_BPS = 40.0  # 0.40 %, Kraken spot's entry tier
 TAKEN_MEMORY_TICKS = 50_000  # at least the engine's tick history across symbols
@@ -45,24 +45,8 @@ class PaperOrderExecutor:
         # past ticks meets only what earlier orders left there.
         self._taken: OrderedDict[tuple[str, int], dict[Side, float]] = OrderedDict()
 
-    def conform(
-        self, symbol: str, qty: float, price: float
-    ) -> tuple[float, tuple[RejectReason, str] | None]:
-        """Cut `qty` to the pair's lot size and check Kraken's minimums."""
-        rules = self.pairs.get(symbol)
-        if rules is None:
-            return 0.0, (RejectReason.UNKNOWN_SYMBOL, f"no pair rules for {symbol}")
-        lots = (Decimal(repr(qty)) / rules.qty_increment).to_integral_value(ROUND_DOWN)
-        conformed = float(lots * rules.qty_increment)
-        if conformed < float(rules.qty_min):
-            return conformed, (
-                RejectReason.MIN_ORDER_SIZE,
-                f"{conformed} < minimum {rules.qty_min}",
-            )
-        if conformed * price < float(rules.cost_min):
-            cost = conformed * price
-            return conformed, (RejectReason.MIN_COST, f"cost {cost:.4f} < minimum {rules.cost_min}")
-        return conformed, None
+    def conform(self, symbol: str, qty: float, price: float) -> tuple[float, Refusal | None]:
+        return conform_to_pair_rules(self.pairs, symbol, qty, price)
 
     def submit(
         self, order_id: str, target_id: str, symbol: str, side: Side, qty: float, event_ts_ns: int
@@ -124,8 +108,3 @@ class PaperOrderExecutor:
             if len(self._taken) > TAKEN_MEMORY_TICKS:
                 self._taken.popitem(last=False)
         return taken
-
-    def cancel_all(self) -> list[PaperOrder]:
-        cancelled = list(self.open_orders.values())
-        self.open_orders.clear()
-        return cancelled

@@ -5,8 +5,11 @@ nonce + raw body, exactly as Kraken documents) and strictly increasing nonces
 per key, then serves the endpoints ccxt and krakenex call for orders:
 public Time/Assets/AssetPairs, private AddOrder, CancelOrder, OpenOrders,
 ClosedOrders, QueryOrders, Balance, BalanceEx. Faults can be injected on the
-next call of a method: a Kraken error string, a bare HTTP status, or an answer
-delayed past the client's timeout *after* the order was booked.
+next call of a method: a Kraken error string, a bare HTTP status (before or
+after the order was booked), or an answer delayed past the client's timeout
+*after* the order was booked. Market orders fill at `mark_price` with
+Kraken's base taker fee; `market_fill_fraction` below 1 leaves them open,
+partly filled, as a thin book would.
 See docs/kraken-rest-live.md (section 9) for the checklist this follows.
 """
 
@@ -68,6 +71,9 @@ ASSETS = {
 }
 
 
+TAKER_FEE = Decimal("0.0040")  # Kraken spot's entry-tier taker fee, charged in the quote asset
+
+
 def kraken_signature(path: str, body: bytes, nonce: str, secret_b64: str) -> str:
     """API-Sign: base64(HMAC-SHA512(b64decode(secret), path + SHA256(nonce + body)))."""
     inner = hashlib.sha256(nonce.encode() + body).digest()
@@ -81,6 +87,7 @@ class FakeKrakenRest:
     def __init__(self, api_key: str, api_secret_b64: str, *, mark_price: str = "60000.0") -> None:
         self.keys = {api_key: api_secret_b64}
         self.mark_price = Decimal(mark_price)
+        self.market_fill_fraction = Decimal(1)
         self.balances = {"ZUSD": Decimal("10000"), "XXBT": Decimal("0")}
         self.orders: dict[str, dict[str, Any]] = {}
         self.last_nonce: dict[str, int] = defaultdict(int)
@@ -94,7 +101,8 @@ class FakeKrakenRest:
         return f"http://127.0.0.1:{self.server.server_port}"
 
     def fail_next(self, method: str, kind: str, value: Any) -> None:
-        """`kind`: "error" (Kraken string), "http" (status), "late" (book, then sleep s)."""
+        """`kind`: "error" (Kraken string), "http" (status), "late" (book, then sleep s),
+        "http_after_booking" (book, then answer with that status)."""
         self.faults[method].append((kind, value))
 
     def __enter__(self) -> FakeKrakenRest:
@@ -142,6 +150,8 @@ class FakeKrakenRest:
             answer = self._private(method, params)
         if fault and fault[0] == "late":
             time.sleep(fault[1])  # booked already: the client times out on an order that exists
+        if fault and fault[0] == "http_after_booking":
+            return self._send(handler, fault[1], b"<html>gateway error</html>", "text/html")
         self._send_json(handler, answer)
 
     @staticmethod
@@ -214,17 +224,19 @@ class FakeKrakenRest:
         self._next_txid += 1
         txid = f"OFAKE{self._next_txid:02d}-AAAAA-BBBBBB"
         market = p["ordertype"] == "market"
+        executed = volume * self.market_fill_fraction if market else Decimal(0)
+        cost = executed * price
         self.orders[txid] = {
             "cl_ord_id": client_id,
             "userref": int(p.get("userref", 0) or 0),
-            "status": "closed" if market else "open",
+            "status": "closed" if executed == volume else "open",
             "opentm": time.time(),
-            "closetm": time.time() if market else 0,
+            "closetm": time.time() if executed == volume else 0,
             "vol": f"{volume:.8f}",
-            "vol_exec": f"{volume:.8f}" if market else "0.00000000",
-            "cost": f"{volume * price:.5f}" if market else "0",
-            "fee": "0",
-            "price": f"{price:.1f}" if market else "0",
+            "vol_exec": f"{executed:.8f}",
+            "cost": f"{cost:.5f}",
+            "fee": f"{cost * TAKER_FEE:.5f}",
+            "price": f"{price:.1f}" if executed else "0",
             "misc": "",
             "oflags": "",
             "reason": None,
@@ -239,11 +251,14 @@ class FakeKrakenRest:
                 "close": "",
             },
         }
-        if market:
-            sign = 1 if side == "buy" else -1
-            self.balances["XXBT"] += sign * volume
-            self.balances["ZUSD"] -= sign * volume * price
+        sign = 1 if side == "buy" else -1
+        self.balances["XXBT"] += sign * executed
+        self.balances["ZUSD"] -= sign * cost + cost * TAKER_FEE
         return {"error": [], "result": {"descr": {"order": descr}, "txid": [txid]}}
+
+    def booked(self, client_id: str) -> list[dict[str, Any]]:
+        """The orders booked under this client id (a resend would make two)."""
+        return [o for o in self.orders.values() if o["cl_ord_id"] == client_id]
 
     def _matching(self, p: dict[str, str], status: set[str]) -> dict[str, Any]:
         client_id = p.get("cl_ord_id")

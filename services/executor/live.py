@@ -1,0 +1,348 @@
+"""`LiveOrderExecutor`: the engine's orders, sent to a real venue from one worker thread.
+
+The engine's loop must never wait on HTTP, so `submit` only queues. One
+worker thread (one venue client, so its nonces stay in order) works the
+queue: place a market order under the engine's order id as Kraken's
+`cl_ord_id`, follow it to a final state, and report what happened as wire
+messages (`Fill`, `OrderRejected` for a refused remainder, `RiskEvent` on a
+halt) on an inproc socket the loop polls beside its others.
+
+What a failed call means is decided once, in `venue.classify_kraken_error`:
+
+- refused (minimums, funds, bad arguments): the order is rejected;
+- retry (rate limit, nonce): sent again after a backoff, a few times at most;
+- unknown outcome (timeout, 5xx, "unavailable"): never re-sent blindly. The
+  order is looked up by client id; if absent, looked up again once its
+  `deadline` has passed (Kraken drops it after that), and only then rejected;
+- halt (bad credentials, lockout), or an order whose fate cannot be learned:
+  nothing more is sent. An order whose fate is unknown is left unresolved
+  in the journal, for the next start's reconciliation, not guessed at.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TypeVar
+
+import zmq
+
+from common import wire
+from common.errors import VenueError
+from common.journal import OrderProgress
+from common.messages import Fill, Liquidity, OrderRejected, RejectReason, RiskEvent, Side, Tick
+from common.pairs import PairRules
+from services.executor.order_executor import Refusal, conform_to_pair_rules
+from services.executor.venue import Venue, VenueErrorKind, VenueOrder
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Report = Fill | OrderRejected | RiskEvent
+LOOKUP_MARGIN_S = 60.0  # ClosedOrders' `start`: this long before the order was sent
+
+
+@dataclass(frozen=True)
+class LiveTimings:
+    deadline_s: float = 10.0  # AddOrder `deadline`: Kraken drops the order if it is later
+    poll_s: float = 0.25  # between QueryOrders while an order is working
+    settle_s: float = 10.0  # a market order still working this long is cancelled
+    retries: int = 3  # sends refused at the door (rate limit, nonce) before giving up
+    backoff_s: float = 0.5  # first retry wait; doubles each time
+
+
+@dataclass
+class LiveOrder:
+    """An order the worker owns, with what has been reported of it so far."""
+
+    order_id: str
+    target_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    sent_ms: int  # wall clock when it was (or may have been) sent
+    reported_qty: Decimal = Decimal(0)
+    reported_cost: Decimal = Decimal(0)
+    reported_fee: Decimal = Decimal(0)
+    resumed: bool = False  # from the journal after a restart: it may be at the venue already
+
+    @classmethod
+    def from_journal(cls, progress: OrderProgress) -> LiveOrder:
+        """An order a previous run sent, with what its journal already holds of its fills."""
+        order = progress.order
+        return cls(
+            order.order_id,
+            order.target_id,
+            order.symbol,
+            order.side,
+            Decimal(repr(order.qty)),
+            sent_ms=order.ts_ns // 1_000_000,
+            reported_qty=Decimal(repr(progress.filled)),
+            reported_cost=Decimal(repr(progress.cost)),
+            reported_fee=Decimal(repr(progress.fee)),
+            resumed=True,
+        )
+
+
+class UnresolvedOrder(Exception):
+    """The venue would not tell us what became of an order: the worker halts."""
+
+
+class LiveOrderExecutor:
+    """Market orders on a live venue; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        venue: Venue,
+        pairs: dict[str, PairRules],
+        ctx: zmq.Context,
+        timings: LiveTimings = LiveTimings(),
+    ) -> None:
+        self.venue, self.pairs, self.timings = venue, pairs, timings
+        self.halted_because: str | None = None
+        self._orders: queue.Queue[LiveOrder | None] = queue.Queue()
+        self._staged: list[LiveOrder] = []
+        self._stop = threading.Event()
+        self._ctx = ctx
+        self._collected: list[Report] = []  # reports made before `start`, in the caller's thread
+        self._sink: Callable[[Report], None] = self._collected.append
+        self.reports_address = f"inproc://live-reports-{id(self):x}"
+        self.reports = ctx.socket(zmq.PULL)
+        self.reports.setsockopt(zmq.LINGER, 0)
+        self.reports.bind(self.reports_address)
+        self._thread = threading.Thread(target=self._work, name="live-venue", daemon=True)
+
+    # -- the engine's side (loop thread) --------------------------------------------------
+
+    def conform(self, symbol: str, qty: float, price: float) -> tuple[float, Refusal | None]:
+        return conform_to_pair_rules(self.pairs, symbol, qty, price)
+
+    def submit(
+        self, order_id: str, target_id: str, symbol: str, side: Side, qty: float, event_ts_ns: int
+    ) -> LiveOrder:
+        """Stage an order; it goes to the venue at the next `send_staged`."""
+        sent_ms = time.time_ns() // 1_000_000
+        order = LiveOrder(order_id, target_id, symbol, side, Decimal(repr(qty)), sent_ms)
+        self._staged.append(order)
+        return order
+
+    def send_staged(self) -> None:
+        """Hand staged orders to the worker: call only once their `OrderSubmitted` is journaled."""
+        for order in self._staged:
+            self._orders.put(order)
+        self._staged.clear()
+
+    def settle_resumed(self, orders: list[LiveOrder]) -> list[Report]:
+        """Find out, before trading, what became of orders a previous run left unresolved.
+
+        Runs in the caller's thread, before `start`; returns the fills and
+        rejections learned, for the engine and the journal.
+        """
+        for order in orders:
+            log.info("order %s from the journal: asking the venue about it", order.order_id)
+            self._carry_out(order)
+        reports, self._collected = self._collected, []
+        return reports
+
+    def start(self) -> None:
+        """Start the worker; from now on reports arrive on `reports`."""
+        self._thread.start()
+
+    def on_tick(self, tick: Tick, only_order_id: str | None = None) -> list[Fill]:
+        return []  # the venue fills, not the ticks
+
+    def close(self, timeout_s: float) -> bool:
+        """Let queued orders finish for up to `timeout_s`; True if the worker is done.
+
+        The caller then drains `reports` and closes it.
+        """
+        self.send_staged()
+        self._orders.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+            self._stop.set()  # anything still working stays unresolved in the journal
+            self._thread.join(1.0)
+        return not self._thread.is_alive()  # `reports` stays open: its owner drains it
+
+    # -- the worker's side ----------------------------------------------------------------
+
+    def _work(self) -> None:
+        out = self._ctx.socket(zmq.PUSH)
+        out.setsockopt(zmq.LINGER, 1000)  # the last reports reach the loop after we exit
+        out.connect(self.reports_address)
+        self._sink = lambda report: out.send(wire.encode(report))
+        try:
+            while (order := self._orders.get()) is not None:
+                if self._stop.is_set():
+                    break
+                self._carry_out(order)
+        finally:
+            out.close()
+
+    def _carry_out(self, order: LiveOrder) -> None:
+        if self.halted_because is not None:
+            self._reject(order, RejectReason.EXCHANGE_HALTED, f"halted: {self.halted_because}")
+            return
+        try:
+            found = self._look_up(order, None) if order.resumed else self._place(order)
+            if found is not None:
+                self._follow(order, found)
+        except VenueError as e:  # credentials refused while finding out: fate unknown
+            self._halt(e.venue_error, None)
+        except UnresolvedOrder as e:
+            self._halt(str(e), None)
+
+    def _place(self, order: LiveOrder) -> VenueOrder | None:
+        """Send the order; its venue state to follow, or None once it is rejected."""
+        wait_s = self.timings.backoff_s
+        for attempt in range(1, self.timings.retries + 2):
+            try:
+                txid = self.venue.place_market(
+                    order.symbol, order.side, order.qty, order.order_id, self.timings.deadline_s
+                )
+                log.info("order %s sent: txid %s", order.order_id, txid)
+                return self._query_until_readable(order, txid)
+            except VenueError as e:
+                if e.kind is VenueErrorKind.RETRY and attempt <= self.timings.retries:
+                    log.warning("order %s: %s; retry %d", order.order_id, e.venue_error, attempt)
+                    self._stop.wait(wait_s)
+                    wait_s *= 2
+                    continue
+                if e.kind is VenueErrorKind.UNKNOWN_OUTCOME:
+                    return self._look_up(order, e.venue_error)
+                if e.kind is VenueErrorKind.HALT:  # refused at the door: it never reached the book
+                    self._halt(e.venue_error, order)
+                    return None
+                reason = {
+                    VenueErrorKind.INSUFFICIENT_FUNDS: RejectReason.INSUFFICIENT_FUNDS,
+                    VenueErrorKind.RETRY: RejectReason.EXCHANGE_UNAVAILABLE,
+                }.get(e.kind, RejectReason.EXCHANGE_REJECTED)
+                self._reject(order, reason, e.venue_error)
+                return None
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _look_up(self, order: LiveOrder, error: str | None) -> VenueOrder | None:
+        """After an unknown outcome: the order by client id, or None once surely absent."""
+        since_ms = order.sent_ms - int(LOOKUP_MARGIN_S * 1000)
+        found = self._venue_read(lambda: self.venue.find(order.order_id, since_ms), order)
+        if found is None:
+            # Kraken drops an order that reaches its engine after `deadline`;
+            # once that has passed, an order not found will never appear.
+            passed_s = time.time() - order.sent_ms / 1000
+            self._stop.wait(max(0.0, self.timings.deadline_s + 1.0 - passed_s))
+            found = self._venue_read(lambda: self.venue.find(order.order_id, since_ms), order)
+        if found is None:
+            why = error or "not confirmed before the restart"
+            self._reject(
+                order, RejectReason.EXCHANGE_UNAVAILABLE, f"{why}; not at the venue by client id"
+            )
+            return None
+        log.info("order %s found at the venue by client id: %s", order.order_id, found.status)
+        return found
+
+    def _query_until_readable(self, order: LiveOrder, txid: str) -> VenueOrder:
+        return self._venue_read(lambda: self.venue.query(txid), order)
+
+    def _follow(self, order: LiveOrder, state: VenueOrder) -> None:
+        """Report fills as the venue executes; at the end, reject what never filled."""
+        cancel_at = time.monotonic() + self.timings.settle_s
+        cancelled = False
+        while True:
+            self._report_fill(order, state)
+            if state.done:
+                break
+            if time.monotonic() > cancel_at:
+                if cancelled:
+                    raise UnresolvedOrder(
+                        f"order {order.order_id} still {state.status} after cancel"
+                    )
+                log.warning("order %s still %s; cancelling it", order.order_id, state.status)
+                self._try_cancel(state.txid)
+                cancelled, cancel_at = True, time.monotonic() + self.timings.settle_s
+            if self._stop.wait(self.timings.poll_s):
+                raise UnresolvedOrder(f"stopped while order {order.order_id} was {state.status}")
+            state = self._query_until_readable(order, state.txid)
+        unfilled = order.qty - state.executed
+        if unfilled > 0:
+            detail = f"venue {state.status} it with {unfilled} unfilled"
+            self._reject(order, RejectReason.EXCHANGE_REJECTED, detail, qty=unfilled)
+
+    def _try_cancel(self, txid: str) -> None:
+        try:
+            self.venue.cancel(txid)
+        except VenueError as e:
+            if e.kind is VenueErrorKind.HALT:
+                raise
+            log.warning("cancel of %s failed (%s); querying it", txid, e.venue_error)
+
+    def _venue_read(self, read: Callable[[], T], order: LiveOrder) -> T:
+        """A read-only venue call, retried with backoff; UnresolvedOrder if it keeps failing."""
+        wait_s = self.timings.backoff_s
+        for _ in range(self.timings.retries + 1):
+            try:
+                return read()
+            except VenueError as e:
+                if e.kind is VenueErrorKind.HALT:
+                    raise
+                log.warning("order %s: lookup failed (%s)", order.order_id, e.venue_error)
+                if self._stop.wait(wait_s):
+                    break
+                wait_s *= 2
+        raise UnresolvedOrder(f"the venue would not say what became of order {order.order_id}")
+
+    # -- reports --------------------------------------------------------------------------
+
+    def _report_fill(self, order: LiveOrder, state: VenueOrder) -> None:
+        qty = state.executed - order.reported_qty
+        if qty <= 0:
+            return
+        cost = state.cost - order.reported_cost
+        if cost <= 0:
+            raise UnresolvedOrder(f"order {order.order_id}: executed volume without a cost")
+        fill = Fill(
+            order_id=order.order_id,
+            symbol=order.symbol,
+            side=order.side,
+            qty=float(qty),
+            price=float(cost / qty),
+            fee=float(state.fee - order.reported_fee),
+            liquidity=Liquidity.TAKER,
+            tick_seq=0,  # the engine stamps the last tick it has seen
+            ts_ns=time.time_ns(),
+        )
+        order.reported_qty, order.reported_cost = state.executed, state.cost
+        order.reported_fee = state.fee
+        self._send(fill)
+
+    def _reject(
+        self, order: LiveOrder, reason: RejectReason, detail: str, qty: Decimal | None = None
+    ) -> None:
+        log.warning("order %s rejected: %s (%s)", order.order_id, reason, detail)
+        remaining = order.qty - order.reported_qty if qty is None else qty
+        self._send(
+            OrderRejected(
+                order_id=order.order_id,
+                target_id=order.target_id,
+                symbol=order.symbol,
+                side=order.side,
+                qty=float(remaining),
+                reason=reason,
+                detail=detail,
+                ts_ns=time.time_ns(),
+            )
+        )
+
+    def _halt(self, why: str, order: LiveOrder | None) -> None:
+        self.halted_because = why
+        log.error("live venue HALTED: %s; no further orders will be sent", why)
+        self._send(RiskEvent(kind="venue_halted", symbol=None, detail=why, ts_ns=time.time_ns()))
+        if order is not None:  # refused at the door (auth): it never reached the book
+            self._reject(order, RejectReason.EXCHANGE_HALTED, why)
+
+    def _send(self, report: Report) -> None:
+        self._sink(report)

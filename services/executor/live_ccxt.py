@@ -1,0 +1,136 @@
+"""`CcxtVenue`: Kraken spot through ccxt, behind the `Venue` protocol.
+
+ccxt raises on every non-empty Kraken `error` (warnings too) and folds several
+Kraken strings into plain `ExchangeError`, so the decision is made from the
+Kraken string in the exception text, and only then from ccxt's class
+(docs/kraken-rest-live.md §4, §6). Exception texts are never passed on: they
+quote URLs and bodies; a `VenueError` carries only Kraken's string or a class
+name. `verbose` stays off because it prints the signed headers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import ccxt
+
+from common.config import Secret
+from common.errors import VenueError
+from common.messages import Side
+from services.executor.venue import (
+    VenueErrorKind,
+    VenueOrder,
+    classify_kraken_error,
+    kraken_deadline,
+    kraken_errors_in,
+    parse_kraken_order,
+    utc_now,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class CcxtVenue:
+    provider = "ccxt"
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: Secret,
+        api_secret: Secret,
+        *,
+        timeout_s: float,
+        rate_limit_ms: int | None = None,
+    ) -> None:
+        options: dict[str, Any] = {
+            "apiKey": api_key.reveal(),
+            "secret": api_secret.reveal(),
+            "timeout": int(timeout_s * 1000),
+            "verbose": False,
+        }
+        if rate_limit_ms is not None:  # ccxt's own throttle; its default is 1 s per call
+            options["rateLimit"] = rate_limit_ms
+        self.client = ccxt.kraken(options)
+        # Both public and private: load_markets() goes through the public URL.
+        self.client.urls["api"] = {"public": base_url, "private": base_url}
+        self.client.urls["zendesk"] = base_url
+
+    def place_market(
+        self, symbol: str, side: Side, qty: Decimal, client_id: str, deadline_s: float
+    ) -> str:
+        params = {"clientOrderId": client_id, "deadline": kraken_deadline(utc_now(), deadline_s)}
+        try:
+            order = self.client.create_order(symbol, "market", side.value, float(qty), None, params)
+        except ccxt.ExchangeError as e:
+            txid = self._txid_despite_warning(e)
+            if txid is None:
+                raise _venue_error(e) from None
+            return txid
+        except ccxt.BaseError as e:
+            raise _venue_error(e) from None
+        return str(order["id"])
+
+    def _txid_despite_warning(self, error: ccxt.ExchangeError) -> str | None:
+        # ccxt raises on a `W...` warning even when Kraken booked the order (§4).
+        reply = self.client.last_json_response
+        texts = kraken_errors_in(str(error))
+        if not texts or any(t.startswith("E") for t in texts) or not isinstance(reply, dict):
+            return None
+        txids = (reply.get("result") or {}).get("txid") or []
+        if txids:
+            log.warning("order booked with a Kraken warning: %s", "; ".join(texts))
+            return str(txids[0])
+        return None
+
+    def find(self, client_id: str, since_ms: int) -> VenueOrder | None:
+        params = {"clientOrderId": client_id}
+        for order in self._call(self.client.fetch_open_orders, None, None, None, params):
+            return _parse(order)
+        closed = self._call(self.client.fetch_closed_orders, None, since_ms, None, params)
+        return _parse(closed[0]) if closed else None
+
+    def query(self, txid: str) -> VenueOrder:
+        return _parse(self._call(self.client.fetch_order, txid))
+
+    def cancel(self, txid: str) -> None:
+        self._call(self.client.cancel_order, txid)
+
+    def base_balance(self, symbol: str) -> Decimal:
+        self._call(self.client.load_markets)
+        base = self.client.market(symbol)["base"]
+        balance = self._call(self.client.fetch_balance)
+        return Decimal(str((balance.get("total") or {}).get(base) or 0))
+
+    def open_orders(self) -> list[VenueOrder]:
+        return [_parse(order) for order in self._call(self.client.fetch_open_orders)]
+
+    @staticmethod
+    def _call(method: Callable[..., T], *args: Any) -> T:
+        try:
+            return method(*args)
+        except ccxt.BaseError as e:
+            raise _venue_error(e) from None
+
+
+def _parse(order: dict[str, Any]) -> VenueOrder:
+    return parse_kraken_order(str(order["id"]), order["info"])
+
+
+def _venue_error(error: ccxt.BaseError) -> VenueError:
+    """Kraken's string decides; ccxt's class only when there is none (HTTP, timeouts)."""
+    texts = [t for t in kraken_errors_in(str(error)) if t.startswith("E")]
+    if texts:
+        return VenueError(classify_kraken_error(texts[0]), texts[0])
+    if isinstance(error, (ccxt.DDoSProtection, ccxt.RateLimitExceeded)):
+        kind = VenueErrorKind.RETRY
+    elif isinstance(error, ccxt.AuthenticationError):
+        kind = VenueErrorKind.HALT
+    elif isinstance(error, ccxt.NetworkError):  # timeouts, 5xx, dropped connections
+        kind = VenueErrorKind.UNKNOWN_OUTCOME
+    else:
+        kind = VenueErrorKind.REFUSED
+    return VenueError(kind, type(error).__name__)
