@@ -20,7 +20,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 import msgspec
 
@@ -29,7 +29,9 @@ from common.messages import Fill, OrderRejected, OrderSubmitted, RiskEvent
 
 log = logging.getLogger(__name__)
 
-VENUE_BASELINE = "venue_balance_baseline"  # RiskEvent kind, journaled at a first live start
+# Paper and live keep separate books, so a live executor never inherits paper positions.
+JOURNAL_FILES: Final = {"paper": "executor.journal", "live": "executor-live.journal"}
+VENUE_BASELINE: Final = "venue_balance_baseline"  # RiskEvent kind, journaled at a first live start
 JournalEntry = OrderSubmitted | OrderRejected | Fill | RiskEvent
 _decoder = msgspec.json.Decoder(JournalEntry)
 _encoder = msgspec.json.Encoder()
@@ -101,6 +103,11 @@ def read_journal(path: Path) -> JournalState:
         elif isinstance(entry, RiskEvent) and entry.kind == VENUE_BASELINE and entry.symbol:
             state.venue_baselines[entry.symbol] = entry.values["base_balance"]
     return state
+
+
+def fill_identity(fill: Fill) -> tuple[str, int, int]:
+    """What makes a fill itself: its order, the tick it met and its time (never a resend)."""
+    return fill.order_id, fill.tick_seq, fill.ts_ns
 
 
 def _add_fill(progress: OrderProgress | None, fill: Fill) -> None:

@@ -7,8 +7,10 @@ cleanly on `--max-ticks`, the end of the replay or Ctrl-C, and prints where
 the artifacts are. With no arguments: a paper run over the bundled
 recording, with a model trained on it on first use.
 
-Exit codes: 0 a complete run; 1 a service failed (named) or the run was
-interrupted; 2 bad usage, or a live request without every opt-in (before
+Live orders (`--no-paper-mode --live-executor`) need every opt-in of the
+live gate and live market data (`--use-ws`): a replay never drives real
+orders. Exit codes: 0 a complete run; 1 a service failed (named) or the run
+was interrupted; 2 bad usage, or a live request without every opt-in (before
 any process, socket or network call).
 """
 
@@ -73,9 +75,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         missing = missing_live_opt_ins(
             no_paper_mode=args.no_paper_mode, live_executor=args.live_executor, environ=os.environ
         )
-        reason = f"missing: {', '.join(missing)}" if missing else "no live provider in this build"
-        print(f"paper_live: live execution refused; {reason}; nothing was started", file=sys.stderr)
-        return 2
+        if not args.use_ws:
+            missing.append("--use-ws (live orders never run on a replay)")
+        if missing:
+            print(
+                f"paper_live: live execution refused; missing: {', '.join(missing)}; "
+                "nothing was started",
+                file=sys.stderr,
+            )
+            return 2
+        print(
+            f"paper_live: LIVE execution via {os.environ['LIVE_EXECUTOR_PROVIDER']}: "
+            "real orders will be sent",
+            file=sys.stderr,
+        )
     try:
         plan = _plan(args)
     except (ConfigError, TickFileError, ValueError) as e:
@@ -99,6 +112,13 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
         "PLR_EXECUTOR_CLASS": "PaperOrderExecutor",
         "PLR_STAY_AFTER_EOS": "0",  # this runner stops the services itself
     }
+    if args.no_paper_mode and args.live_executor:  # main() checked every other opt-in
+        env |= {
+            "PLR_NO_PAPER_MODE": "1",
+            "PLR_LIVE_EXECUTOR": "1",
+            "PLR_MODE": "live",
+            "PLR_EXECUTOR_CLASS": "LiveOrderExecutor",
+        }
     total = None
     if args.use_ws:
         symbols = args.symbols or "BTC/USD"

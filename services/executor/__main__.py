@@ -27,13 +27,12 @@ import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
 
 import zmq
 
 from common import sockets, wire
 from common.errors import ConfigError, JournalCorrupt, VenueError, VenueMismatch, WireError
-from common.journal import Journal, JournalState, read_journal
+from common.journal import JOURNAL_FILES, Journal, JournalState, read_journal
 from common.logs import RateLimited, setup_logging
 from common.messages import (
     Eos,
@@ -66,7 +65,6 @@ POLL_MS = 100
 MARKET_FRAMES_PER_TURN = 256  # then look at targets: neither stream starves the other
 TICK_TOPICS = (wire.TICK_PREFIX, wire.EOS_TOPIC, wire.FEED_STATUS_TOPIC, wire.HELLO_TOPIC)
 _JOURNALED = (OrderSubmitted, OrderRejected, Fill, RiskEvent)
-JOURNAL_FILES: Final = {False: "executor.journal", True: "executor-live.journal"}
 
 
 @dataclass
@@ -304,7 +302,7 @@ class Setup:
 def _prepare(config: ExecutorConfig) -> Setup:
     folder = config.run_dir or run_dir(DEFAULT_ARTIFACTS_DIR, new_run_id())
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / JOURNAL_FILES[config.live]
+    path = folder / JOURNAL_FILES["live" if config.live else "paper"]
     state = read_journal(path)
     limits = RiskLimits(
         max_order_notional=config.max_order_notional,

@@ -36,7 +36,7 @@ from common.config import (
     require_loopback_addresses,
 )
 from common.errors import ConfigError, JournalCorrupt, WireError
-from common.journal import read_journal
+from common.journal import JOURNAL_FILES, fill_identity, read_journal
 from common.logs import format_log_frames, setup_logging, utc_now_text
 from common.messages import Eos, Fill, Hello, Prediction, Tick
 from common.runs import check_run_id
@@ -102,7 +102,8 @@ class Recorder:
         self.record = RunRecord()
         self.started_ns = time.time_ns()
         self.eos_from: set[str] = set()
-        self.fills_seen: set[tuple[str, int]] = set()  # a restarted executor re-sends its fills
+        # One copy per fill, by its identity (a live order can fill twice between two ticks).
+        self.fills_seen: set[tuple[str, int, int]] = set()
         self.hello_on: set[str] = set()
         self.answered = False
         folder = config.run_dir
@@ -158,11 +159,11 @@ class Recorder:
             self.eos_from.add(message.source)
         elif isinstance(message, Hello):
             self._on_hello(name)
-        elif isinstance(message, Fill) and (message.order_id, message.tick_seq) in self.fills_seen:
+        elif isinstance(message, Fill) and fill_identity(message) in self.fills_seen:
             return
         else:
             if isinstance(message, Fill):
-                self.fills_seen.add((message.order_id, message.tick_seq))
+                self.fills_seen.add(fill_identity(message))
             self.record.on_event(message, arrival_ns)
             self.events_file.write(event_line(message) + "\n")
 
@@ -180,12 +181,13 @@ class Recorder:
         message leaving its socket, and a restarted executor's first events
         can go out before this subscriber reconnects: the journal has them.
         """
-        try:
-            state = read_journal(self.config.run_dir / "executor.journal")
-        except JournalCorrupt as e:
-            log.error("cannot reconcile with the journal: %s", e)
-            return
-        missing = [f for f in state.fills if (f.order_id, f.tick_seq) not in self.fills_seen]
+        fills: list[Fill] = []
+        for name in JOURNAL_FILES.values():  # paper's and live's book (a hot swap has both)
+            try:
+                fills += read_journal(self.config.run_dir / name).fills
+            except JournalCorrupt as e:
+                log.error("cannot reconcile with the journal: %s", e)
+        missing = [f for f in fills if fill_identity(f) not in self.fills_seen]
         for fill in missing:
             self._on_message("journal", [b"", wire.encode(fill)], time.time_ns())
         if missing:

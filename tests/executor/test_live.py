@@ -9,19 +9,26 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import zmq
 
 from common import wire
 from common.config import Secret
-from common.messages import Fill, OrderRejected, RejectReason, RiskEvent, Side
+from common.errors import VenueMismatch
+from common.journal import VENUE_BASELINE, Journal, JournalEntry, JournalState, read_journal
+from common.messages import Fill, OrderRejected, OrderSubmitted, RejectReason, RiskEvent, Side
 from common.pairs import load_pairs
+from services.executor.engine import ExecutionEngine
 from services.executor.live import LiveOrderExecutor, LiveTimings, Report
 from services.executor.live_ccxt import CcxtVenue
 from services.executor.live_krakenex import KrakenexVenue
+from services.executor.reconcile import reconcile_at_start
+from services.executor.risk import RiskEngine, RiskLimits
 from services.executor.venue import Venue
 from tests.conftest import scaled
 from tests.fakes.kraken_rest import FakeKrakenRest
@@ -183,3 +190,87 @@ def test_partial_fill_left_working_is_cancelled_and_the_rest_rejected(
     assert reject.reason is RejectReason.EXCHANGE_REJECTED
     [order] = fake.booked("ab12-8")
     assert order["status"] == "canceled"
+
+
+def _journal_with(tmp_path: Path, *entries: JournalEntry) -> JournalState:
+    journal = Journal(tmp_path / "executor-live.journal")
+    for entry in entries:
+        journal.append(entry)
+    journal.close()
+    return read_journal(tmp_path / "executor-live.journal")
+
+
+def _engine(live: LiveOrderExecutor, state: JournalState) -> ExecutionEngine:
+    limits = RiskLimits(5_000.0, 0.05, 250.0, 120, 50.0, 5_000)
+    engine = ExecutionEngine(RiskEngine(limits), live)
+    engine.restore(state.fills, state.target_ids, state.orders)
+    return engine
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_start_up_settles_an_unresolved_order_and_baselines_the_balance(
+    provider: str, fake: FakeKrakenRest, zmq_ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """A crash left an order journaled but unanswered: its fill is learned before trading."""
+    venue = make_venue(provider, fake.url)
+    venue.place_market("BTC/USD", Side.BUY, Decimal("0.01"), "old-1", 10.0)  # booked, then crash
+    fake.balances["XXBT"] += Decimal("0.25")  # held before this run: the baseline
+    make_order = dict(target_id="t", symbol="BTC/USD", ref_price=60_000.0, tick_seq=1)
+    submitted = OrderSubmitted(
+        order_id="old-1", side=Side.BUY, qty=0.01, ts_ns=time.time_ns(), **make_order
+    )
+    state = _journal_with(tmp_path, submitted)
+    live = LiveOrderExecutor(venue, PAIRS, zmq_ctx, FAST)
+    engine = _engine(live, state)
+    try:
+        events = reconcile_at_start(live, venue, engine, state, ["BTC/USD"], PAIRS)
+    finally:
+        live.close(1.0)
+        live.reports.close()
+    [fill] = [e for e in events if isinstance(e, Fill)]
+    assert (fill.order_id, fill.qty, fill.price) == ("old-1", pytest.approx(0.01), 60_000.0)
+    [baseline] = [e for e in events if isinstance(e, RiskEvent)]
+    assert baseline.kind == VENUE_BASELINE
+    assert baseline.values["base_balance"] == pytest.approx(0.25)
+    assert engine.book("BTC/USD").position.qty == pytest.approx(0.01)
+    assert add_order_calls(fake) == 1  # looked up, never sent again
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_start_up_refuses_a_balance_the_journal_cannot_explain(
+    provider: str, fake: FakeKrakenRest, zmq_ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """Baseline 0 and no fills, yet the account holds BTC: no trading from a wrong position."""
+    venue = make_venue(provider, fake.url)
+    venue.place_market("BTC/USD", Side.BUY, Decimal("0.001"), "not-ours", 10.0)
+    fake.market_fill_fraction = Decimal(0)
+    venue.place_market("BTC/USD", Side.BUY, Decimal("0.001"), "open-other", 10.0)
+    baseline = RiskEvent(kind=VENUE_BASELINE, symbol="BTC/USD", values={"base_balance": 0.0})
+    state = _journal_with(tmp_path, baseline)
+    live = LiveOrderExecutor(venue, PAIRS, zmq_ctx, FAST)
+    try:
+        with pytest.raises(VenueMismatch) as refused:
+            reconcile_at_start(live, venue, _engine(live, state), state, ["BTC/USD"], PAIRS)
+    finally:
+        live.close(1.0)
+        live.reports.close()
+    assert refused.value.venue_qty == pytest.approx(0.001) and refused.value.expected_qty == 0.0
+
+
+def test_foreign_open_orders_are_reported_and_left_alone(
+    fake: FakeKrakenRest, zmq_ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """An open order this run did not place: one RiskEvent, no cancel."""
+    venue = make_venue("krakenex", fake.url)
+    fake.market_fill_fraction = Decimal(0)
+    venue.place_market("BTC/USD", Side.BUY, Decimal("0.001"), "someone-else", 10.0)
+    state = _journal_with(tmp_path)
+    live = LiveOrderExecutor(venue, PAIRS, zmq_ctx, FAST)
+    try:
+        events = reconcile_at_start(live, venue, _engine(live, state), state, ["BTC/USD"], PAIRS)
+    finally:
+        live.close(1.0)
+        live.reports.close()
+    kinds = [e.kind for e in events if isinstance(e, RiskEvent)]
+    assert kinds == ["venue_foreign_open_orders", VENUE_BASELINE]
+    assert [o["status"] for o in fake.orders.values()] == ["open"]

@@ -259,3 +259,56 @@ def test_seed_command_with_use_ws_runs_on_a_fake_kraken(
     assert result["counts"]["ticks"] == 100
     assert result["config"]["PLR_USE_WS"] == "1"
     assert "[feed]" in (folder / "run.log").read_text()
+
+
+def test_live_run_through_the_runner_trades_only_at_the_local_fake_venue(
+    trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    """Every opt-in, the fake Kraken WS for data and the fake REST for orders: a live run.
+
+    The fixture's 100 ticks give the model no trade worth its fee, so this proves
+    the runner's live path (gate, live executor, reconciliation at the venue,
+    artifacts); the service tests trade through it.
+    """
+    import base64
+
+    from tests.fakes.kraken_rest import FakeKrakenRest
+    from tests.fakes.kraken_ws import FakeKrakenServer
+
+    secret = base64.b64encode(os.urandom(64)).decode()
+    with FakeKrakenServer() as ws, FakeKrakenRest("runner-key", secret) as rest:
+        env = {
+            **os.environ,
+            "WS_DISABLE_HEALTH_SERVER": "1",
+            "ENABLE_REAL_LIVE_EXECUTOR": "1",
+            "CONFIRM_LIVE": "1",
+            "LIVE_EXECUTOR_PROVIDER": "krakenex",
+            "EXCHANGE_API_KEY": "runner-key",
+            "EXCHANGE_API_SECRET": secret,
+            "EXCHANGE_BASE_URL": rest.url,
+        }
+        args = ("--use-ws", "--max-ticks", "100", "--ws-url", ws.url)
+        done = subprocess.run(
+            _runner(tmp_path, trained_checkpoint, *args, "--no-paper-mode", "--live-executor"),
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=scaled(120),
+            env=env,
+        )
+    assert done.returncode == 0, done.stderr
+    [folder] = (tmp_path / "artifacts").iterdir()
+    result = json.loads((folder / "result.json").read_text())
+    assert (result["mode"], result["executor"]) == ("live", "LiveOrderExecutor")
+    assert result["exit_reason"] == "completed"
+    journal = (folder / "executor-live.journal").read_text()
+    assert "venue_balance_baseline" in journal  # reconciled with the fake venue at start
+    assert {"OpenOrders", "Balance"} <= {entry["method"] for entry in rest.log}
+    assert result["counts"]["fills"] == journal.count('["Fill"')
+    booked = {order["cl_ord_id"] for order in rest.orders.values()}
+    assert booked == {
+        json.loads(line)[2] for line in journal.splitlines() if line.startswith('["Fill"')
+    }
+    for artifact in folder.iterdir():
+        text = artifact.read_text(errors="replace") if artifact.suffix != ".gz" else ""
+        assert secret not in text and "runner-key" not in text
