@@ -190,6 +190,7 @@ DEFAULT_ADDRESSES: Final = {
     "events": "tcp://127.0.0.1:5558",
     "ready": "tcp://127.0.0.1:5559",
     "logs": "tcp://127.0.0.1:5560",
+    "progress": "tcp://127.0.0.1:5561",
 }
 
 

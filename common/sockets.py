@@ -8,6 +8,8 @@
 | `target_puller`    | PULL | bind    | 1000                       | 0      |                   |
 | `log_publisher`    | PUB  | connect | 10k                        | 1 s    | pyzmq log handler |
 | `log_collector`    | SUB  | bind    | 0 (none)                   | 0      | all topics        |
+| `progress_puller`  | PULL | bind    | default                    | 0      | replay flow control |
+| `progress_pusher`  | PUSH | connect | 16                         | 0      | IMMEDIATE, NOBLOCK |
 
 Why: PUB drops at its mark and SUB does too, so a lossless replay lifts both;
 live mode keeps a mark and prefers fresh data. A PUSH blocks when no peer can
@@ -106,6 +108,22 @@ def log_collector(ctx: ZContext, addr: str) -> ZSocket:
     return _bind(sock, addr)
 
 
+def progress_puller(ctx: ZContext, addr: str) -> ZSocket:
+    """Bind the PULL a replaying feed reads its subscribers' progress on (`common.flow`)."""
+    sock = ctx.socket(zmq.PULL)
+    sock.setsockopt(zmq.LINGER, 0)
+    return _bind(sock, addr)
+
+
+def progress_pusher(ctx: ZContext, addr: str) -> ZSocket:
+    """Connect the PUSH a subscriber reports progress on; with no feed there, reports vanish."""
+    sock = ctx.socket(zmq.PUSH)
+    sock.setsockopt(zmq.SNDHWM, TARGET_SEND_HWM)
+    sock.setsockopt(zmq.IMMEDIATE, 1)
+    sock.setsockopt(zmq.LINGER, 0)
+    return _connect(sock, addr)
+
+
 def publish(sock: ZSocket, message: Message) -> None:
     """Send one message as ``[topic, payload]`` on a PUB socket.
 
@@ -114,6 +132,24 @@ def publish(sock: ZSocket, message: Message) -> None:
     """
     sock.send(wire.topic(message), zmq.SNDMORE)
     sock.send(wire.encode(message))
+
+
+def recv_message(sock: ZSocket, flags: int = 0) -> tuple[bytes, bytes] | None:
+    """Receive one ``[topic, payload]`` message; None (all its frames read) if not two frames.
+
+    Two `recv` calls and a `RCVMORE` check: the framing `recv_multipart` gives,
+    at a fraction of its cost (it builds a list and `Frame`s). Raises
+    `zmq.Again` with `zmq.NOBLOCK` when nothing is queued.
+    """
+    topic = sock.recv(flags)
+    if not sock.getsockopt(zmq.RCVMORE):
+        return None
+    payload = sock.recv()
+    if sock.getsockopt(zmq.RCVMORE):
+        while sock.getsockopt(zmq.RCVMORE):
+            sock.recv()
+        return None
+    return topic, payload
 
 
 def push_nowait(sock: ZSocket, payload: bytes) -> bool:

@@ -35,6 +35,9 @@ _CHUNK_BYTES: Final = 1 << 20
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 
 
+_WRITE_CHUNK: Final = 1 << 16
+
+
 class TickFileWriter:
     """Append ticks to a new tick file; use as a context manager.
 
@@ -61,11 +64,18 @@ class TickFileWriter:
         else:
             self._file, self._raw = raw, None
         self.count = 0
-        self._file.write(MAGIC)
+        # Records gather here and reach the (gzip) file in large writes: a
+        # write per record costs more than compressing it.
+        self._pending = bytearray(MAGIC)
         self._write_record(wire.encode(header))
 
     def write(self, tick: Tick) -> None:
         self._write_record(wire.encode(tick))
+        self.count += 1
+
+    def write_encoded(self, payload: bytes) -> None:
+        """Write a tick already in wire bytes (a recorder has them; no re-encoding)."""
+        self._write_record(payload)
         self.count += 1
 
     def write_all(self, ticks: Sequence[Tick] | Iterator[Tick]) -> None:
@@ -74,18 +84,27 @@ class TickFileWriter:
 
     def flush(self) -> None:
         """Push buffered records to the OS (a crash then loses nothing flushed)."""
+        self._write_pending()
         self._file.flush()
         if self._raw is not None:
             self._raw.flush()
 
     def close(self) -> None:
+        self._write_pending()
         self._file.close()
         if self._raw is not None:
             self._raw.close()
 
     def _write_record(self, payload: bytes) -> None:
-        self._file.write(_RECORD_HEAD.pack(len(payload), zlib.crc32(payload)))
-        self._file.write(payload)
+        self._pending += _RECORD_HEAD.pack(len(payload), zlib.crc32(payload))
+        self._pending += payload
+        if len(self._pending) >= _WRITE_CHUNK:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        if self._pending:
+            self._file.write(self._pending)
+            self._pending.clear()
 
     def __enter__(self) -> TickFileWriter:
         return self
@@ -132,6 +151,11 @@ class TickFileReader:
             raise
 
     def __iter__(self) -> Iterator[Tick]:
+        for tick, _payload in self.records():
+            yield tick
+
+    def records(self) -> Iterator[tuple[Tick, bytes]]:
+        """Each tick, validated, with its wire bytes (a replay can send them as they are)."""
         while True:
             payload = self._next_payload()
             if payload is None:
@@ -143,7 +167,7 @@ class TickFileReader:
             if not isinstance(tick, Tick):
                 raise TickFileCorrupt(self.path, self.count, f"{type(tick).__name__} record")
             self.count += 1
-            yield tick
+            yield tick, payload
 
     def close(self) -> None:
         self._file.close()

@@ -149,7 +149,7 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
         base = args.address_dir.resolve()
         env |= {
             f"PLR_{name}_ADDR": f"ipc://{base}/{name.lower()}"
-            for name in ("TICKS", "PREDICTIONS", "TARGETS", "EVENTS", "READY", "LOGS")
+            for name in ("TICKS", "PREDICTIONS", "TARGETS", "EVENTS", "READY", "LOGS", "PROGRESS")
         }
     public = {k: v for k, v in sorted(env.items()) if "SECRET" not in k and "KEY" not in k}
     (folder / "config.json").write_text(json.dumps(public, indent=2) + "\n")

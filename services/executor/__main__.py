@@ -32,6 +32,7 @@ import zmq
 
 from common import sockets, wire
 from common.errors import ConfigError, JournalCorrupt, VenueError, VenueMismatch, WireError
+from common.flow import ProgressReporter
 from common.journal import JOURNAL_FILES, Journal, JournalState, read_journal
 from common.logs import RateLimited, setup_logging
 from common.messages import (
@@ -83,9 +84,11 @@ class ExecutorLoop:
         journal: Journal,
         socks: Sockets,
         live: LiveOrderExecutor | None = None,
+        progress: ProgressReporter | None = None,
     ) -> None:
         self.ctx = ctx
         self.live = live
+        self.progress = progress  # tells a replaying feed how far we are
         self.config = config
         self.engine = engine
         self.journal = journal
@@ -93,6 +96,7 @@ class ExecutorLoop:
         self.malformed: Counter[str] = Counter()
         self.rejections: Counter[str] = Counter()
         self.feed_eos_seen = False
+        self.ticks = 0
         self.model_heard_at = time.monotonic()  # the last target, watermark or eos
         # Following the model (lossless replay): ticks wait here until the
         # model's watermark says it is done with them, so each target meets
@@ -130,11 +134,14 @@ class ExecutorLoop:
         """Handle a turn's worth of queued market frames (then targets get their turn)."""
         for _ in range(MARKET_FRAMES_PER_TURN):
             try:
-                frames = self.socks.ticks.recv_multipart(zmq.NOBLOCK)
+                frames = sockets.recv_message(self.socks.ticks, zmq.NOBLOCK)
             except zmq.Again:
                 return
-            message = self._decode(frames[-1] if len(frames) == 2 else None)
+            message = self._decode(frames[1] if frames is not None else None)
             if isinstance(message, Tick):
+                self.ticks += 1
+                if self.progress is not None:
+                    self.progress.handled(message.seq)
                 if self.follow_model:
                     self.waiting_ticks.append(message)
                     self._release_ticks()
@@ -143,8 +150,8 @@ class ExecutorLoop:
             elif isinstance(message, Eos):
                 log.info("feed eos at seq %d; waiting for the model's", message.last_seq)
                 self.feed_eos_seen = True
-            elif isinstance(message, Hello):
-                self._on_hello(frames[-1])
+            elif isinstance(message, Hello) and frames is not None:
+                self._on_hello(frames[1])
             elif isinstance(message, FeedStatus):
                 log.info("feed %s: %s", message.symbol or "all", message.state)
 
@@ -239,6 +246,8 @@ class ExecutorLoop:
         self.socks.events.send(wire.HELLO_TOPIC, zmq.SNDMORE)  # pass the probe downstream
         self.socks.events.send(payload)
         if not self._answered_hello:
+            if self.progress is not None:
+                self.progress.joined()  # a restart rejoins: the replay must not wait for the past
             self._answered_hello = sockets.answer_hello(
                 self.ctx, self.config.ready, self.config.name, timeout_s=2.0
             )
@@ -261,6 +270,7 @@ class ExecutorLoop:
         at_ns = self.engine.clock_ns or now_ns
         self._publish([b.position.snapshot(at_ns) for b in self.engine.books.values()])
         counters = {
+            "ticks": self.ticks,
             "orders": self.engine.orders,
             "malformed": sum(self.malformed.values()),
             "breaker_activations": self.engine.risk.activations,
@@ -350,6 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ) as ticks,
                 sockets.target_puller(ctx, config.targets) as targets,
                 sockets.publisher(ctx, config.events, lossless=config.lossless) as events,
+                sockets.progress_pusher(ctx, config.progress) as progress,
             ):
                 live = engine.executor if isinstance(engine.executor, LiveOrderExecutor) else None
                 log.info(
@@ -360,7 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "TRIPPED" if engine.risk.tripped else "armed",
                 )
                 socks = Sockets(ticks, targets, events)
-                loop = ExecutorLoop(ctx, config, engine, setup.journal, socks, live)
+                reporter = ProgressReporter(progress, config.name)
+                loop = ExecutorLoop(ctx, config, engine, setup.journal, socks, live, reporter)
                 if live is not None:
                     loop._publish(
                         reconcile_at_start(

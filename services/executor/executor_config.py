@@ -35,6 +35,7 @@ OPTIONS: Final = [
     address_option("events"),
     address_option("ready"),
     address_option("logs"),
+    address_option("progress"),
     Option("--run-dir", Path, env="PLR_RUN_DIR", help="journal folder (a new run dir if unset)"),
     Option("--max-order-notional", positive_float, env="PLR_MAX_ORDER_NOTIONAL", default=5_000.0),
     Option("--max-position", positive_float, env="PLR_MAX_POSITION", default=0.05),
@@ -125,6 +126,7 @@ class ExecutorConfig:
     events: str
     ready: str
     logs: str
+    progress: str
     run_dir: Path | None
     max_order_notional: float
     max_position: float
@@ -162,7 +164,9 @@ class ExecutorConfig:
     @classmethod
     def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> ExecutorConfig:
         config = cls(**parse_options("python -m services.executor", OPTIONS, argv, environ))
-        require_loopback_addresses(config, ("ticks", "targets", "events", "ready", "logs"))
+        require_loopback_addresses(
+            config, ("ticks", "targets", "events", "ready", "logs", "progress")
+        )
         if not DEADLINE_MIN_S <= config.order_deadline_s <= DEADLINE_MAX_S:
             raise ConfigError(
                 f"--order-deadline-s: {DEADLINE_MIN_S:g}-{DEADLINE_MAX_S:g} s, as Kraken allows"

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 import zmq
 
@@ -33,6 +34,7 @@ from common.errors import (
     TickFileCorrupt,
     TickFileHeaderError,
 )
+from common.flow import ReplayWindow
 from common.logs import setup_logging
 from common.messages import Eos, FeedState, FeedStatus
 from common.pairs import PairRules
@@ -59,12 +61,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     with zmq.Context() as ctx:
         log_socket = setup_logging("feed", ctx, config.logs)
         try:
-            with sockets.publisher(ctx, config.pub, lossless=reader is not None) as pub:
+            with (
+                sockets.publisher(ctx, config.pub, lossless=reader is not None) as pub,
+                # Bound before the handshake, so subscribers' "joined" reports are in time.
+                sockets.progress_puller(ctx, config.progress)
+                if reader
+                else nullcontext() as progress,
+            ):
                 if config.expect and not _await_subscribers(ctx, config, pub, stop):
                     return 1
                 if reader is not None:
                     with reader:
-                        code = _run_replay(config, reader, pub, stop)
+                        code = _run_replay(config, reader, pub, ReplayWindow(progress), stop)
                 else:
                     code = _run_live(config, pairs, pub, stop)
                 stay_until_stopped(stop, config.stay_after_eos)
@@ -165,7 +173,11 @@ def _await_subscribers(
 
 
 def _run_replay(
-    config: FeedConfig, reader: TickFileReader, pub: zmq.Socket, stop: threading.Event
+    config: FeedConfig,
+    reader: TickFileReader,
+    pub: zmq.Socket,
+    window: ReplayWindow,
+    stop: threading.Event,
 ) -> int:
     status = FeedStatus(
         venue=reader.header.venue,
@@ -179,7 +191,14 @@ def _run_replay(
     result = ReplayResult()
     exit_code = 0
     try:
-        result = replay(reader, pub, speed=config.speed, max_ticks=config.max_ticks, stop=stop)
+        result = replay(
+            reader.records(),
+            pub,
+            speed=config.speed,
+            max_ticks=config.max_ticks,
+            stop=stop,
+            window=window,
+        )
     except TickFileCorrupt as e:
         log.error("replay cut short: %s", e)
         result.sent = result.last_seq = e.good_records

@@ -76,6 +76,7 @@ OPTIONS: Final = [
     address_option("ticks", flag="--pub"),
     address_option("ready"),
     address_option("logs"),
+    address_option("progress"),
     *SERVICE_OPTIONS,
 ]
 
@@ -100,6 +101,7 @@ class FeedConfig:
     pub: str
     ready: str
     logs: str
+    progress: str
     allow_remote: bool
     stay_after_eos: bool
 
@@ -108,7 +110,7 @@ class FeedConfig:
         config = cls(**parse_options("python -m services.feed", OPTIONS, argv, environ))
         if config.use_ws == (config.replay is not None):
             raise ConfigError("choose one source: --use-ws (live Kraken) or --replay FILE")
-        require_loopback_addresses(config, ("pub", "ready", "logs"))
+        require_loopback_addresses(config, ("pub", "ready", "logs", "progress"))
         require_loopback(
             f"tcp://{config.health_host}:1", allow_remote=config.allow_remote, what="--health-host"
         )

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import msgspec
 import zmq
 
-from common import sockets
+from common import wire
+from common.flow import ReplayWindow
 from common.messages import Tick
 
 
@@ -30,19 +31,26 @@ class ReplayResult:
 
 
 def replay(
-    ticks: Iterable[Tick],
+    records: Iterable[tuple[Tick, bytes]],
     pub: zmq.Socket,
     *,
     speed: float,
     max_ticks: int | None,
     stop: threading.Event,
+    window: ReplayWindow | None = None,
 ) -> ReplayResult:
-    """Publish ticks until the file ends, `max_ticks` went out, or `stop` is set."""
+    """Publish ticks until the file ends, `max_ticks` went out, or `stop` is set.
+
+    `records` are ticks with their wire bytes (`TickFileReader.records`): a
+    tick whose seq is already the run's goes out as read, without re-encoding.
+    With a `window` (lossless replays) no tick goes out further ahead of the
+    slowest subscriber than the window allows (`common.flow`).
+    """
     result = ReplayResult()
     first_recorded_ns: int | None = None
     started = time.monotonic()
     replace = msgspec.structs.replace
-    for tick in ticks:
+    for tick, payload in records:
         if stop.is_set() or (max_ticks is not None and result.sent >= max_ticks):
             break
         if speed > 0:
@@ -52,8 +60,13 @@ def replay(
             delay = due - time.monotonic()
             if delay > 0 and stop.wait(delay):  # pacing; returns early on a stop
                 break
+        if window is not None and not window.wait_for_room(result.last_seq + 1, stop):
+            break
         result.last_seq += 1
-        live = tick if tick.seq == result.last_seq else replace(tick, seq=result.last_seq)
-        sockets.publish(pub, live)
+        if tick.seq != result.last_seq:
+            tick = replace(tick, seq=result.last_seq)
+            payload = wire.encode(tick)
+        pub.send(wire.topic(tick), zmq.SNDMORE)
+        pub.send(payload)
         result.sent += 1
     return result

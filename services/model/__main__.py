@@ -25,6 +25,7 @@ import zmq
 
 from common import sockets, wire
 from common.errors import CheckpointError, ConfigError, WireError
+from common.flow import ProgressReporter
 from common.logs import RateLimited, setup_logging
 from common.messages import Eos, FeedStatus, Hello, RunCounters, Tick, Watermark
 from common.signals import install_stop_flag, stay_until_stopped
@@ -34,7 +35,9 @@ from services.model.service_config import DEFAULT_POLICY, ModelConfig
 
 log = logging.getLogger("services.model")
 
+TARGET_LINES_PER_S = 20
 POLL_MS = 100
+FRAMES_PER_TURN = 256
 WATERMARK_EVERY = 64  # ticks; lets a following executor advance when no target flows
 SUBSCRIPTIONS = (wire.TICK_PREFIX, wire.EOS_TOPIC, wire.FEED_STATUS_TOPIC, wire.HELLO_TOPIC)
 
@@ -50,6 +53,7 @@ class ModelLoop:
         ticks: zmq.Socket,
         predictions: zmq.Socket,
         targets: zmq.Socket,
+        progress: ProgressReporter | None = None,
     ) -> None:
         self.ctx, self.config, self.stack = ctx, config, stack
         self.ticks, self.predictions, self.targets = ticks, predictions, targets
@@ -58,22 +62,25 @@ class ModelLoop:
         self.last_seq = 0
         self._answered_hello = False
         self._drop_warning = RateLimited()
+        self._target_line = RateLimited(1.0 / TARGET_LINES_PER_S)
+        self.progress = progress  # tells a replaying feed how far we are
         self._malformed_warning = RateLimited()
 
     def run(self, stop: threading.Event) -> int:
         while not stop.is_set():
             if not self.ticks.poll(POLL_MS):
                 continue
-            topic = self.ticks.recv()
-            if not self.ticks.getsockopt(zmq.RCVMORE):
-                self._count_malformed("single_frame")
-                continue
-            payload = self.ticks.recv()
-            if self.ticks.getsockopt(zmq.RCVMORE):
-                self._drain_extra_frames()
-                continue
-            if self._handle(topic, payload):
-                return 0
+            # Take what is queued without a poll per message; the stop flag is
+            # looked at again after each turn.
+            for _ in range(FRAMES_PER_TURN):
+                try:
+                    message = sockets.recv_message(self.ticks, zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                if message is None:
+                    self._count_malformed("framing")
+                elif self._handle(*message):
+                    return 0
         log.info("stop requested; forwarding eos after seq %d", self.last_seq)
         self._finish()
         return 0
@@ -101,6 +108,8 @@ class ModelLoop:
 
     def _on_tick(self, tick: Tick) -> None:
         self.last_seq = tick.seq
+        if self.progress is not None:
+            self.progress.handled(tick.seq)
         prediction, target = self.stack.on_tick(tick, time.time_ns())
         if target is None and self.config.lossless and tick.seq % WATERMARK_EVERY == 0:
             watermark = Watermark(source=self.config.name, tick_seq=tick.seq)
@@ -111,14 +120,18 @@ class ModelLoop:
             return
         if sockets.push_nowait(self.targets, wire.encode(target)):
             self.stack.mark_sent(target)
-            log.info(
-                "target %s %s -> %+.8f (prediction %+.4f bps, tick %d)",
-                target.id,
-                target.symbol,
-                target.target_position,
-                prediction.value if prediction else float("nan"),
-                tick.seq,
-            )
+            # A sane volume for run.log (events.jsonl has every decision): at most
+            # TARGET_LINES_PER_S lines, each saying how many went unlogged before it.
+            if self._target_line.ready():
+                log.info(
+                    "target %s %s -> %+.8f (prediction %+.4f bps, tick %d; %d not logged so far)",
+                    target.id,
+                    target.symbol,
+                    target.target_position,
+                    prediction.value if prediction else float("nan"),
+                    tick.seq,
+                    self._target_line.suppressed,
+                )
         else:
             self.dropped_targets += 1
             if self._drop_warning.ready():
@@ -135,6 +148,8 @@ class ModelLoop:
         self.predictions.send(payload)
         if self._answered_hello:
             return
+        if self.progress is not None:
+            self.progress.joined()
         self._answered_hello = sockets.answer_hello(
             self.ctx, self.config.ready, self.config.name, timeout_s=2.0
         )
@@ -153,11 +168,6 @@ class ModelLoop:
         # The executor finishes on this; with none connected it simply goes nowhere.
         sockets.push_nowait(self.targets, wire.encode(eos))
         log.info("model done: %s, malformed by reason %s", counters, dict(self.malformed))
-
-    def _drain_extra_frames(self) -> None:
-        while self.ticks.getsockopt(zmq.RCVMORE):
-            self.ticks.recv()
-        self._count_malformed("extra_frames")
 
     def _count_malformed(self, reason: str, error: Exception | None = None) -> None:
         self.malformed[reason] += 1
@@ -189,10 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ) as ticks,
                 sockets.publisher(ctx, config.predictions, lossless=config.lossless) as predictions,
                 sockets.target_pusher(ctx, config.targets, lossless=config.lossless) as targets,
+                sockets.progress_pusher(ctx, config.progress) as progress,
             ):
                 log.info("model %s loaded from %s", model.short_id, config.ckpt)
                 stack = DecisionStack(model, ttl_ms=config.target_ttl_ms)
-                code = ModelLoop(ctx, config, stack, ticks, predictions, targets).run(stop)
+                reporter = ProgressReporter(progress, config.name)
+                loop = ModelLoop(ctx, config, stack, ticks, predictions, targets, reporter)
+                code = loop.run(stop)
                 stay_until_stopped(stop, config.stay_after_eos)
                 return code
         except ConfigError as e:

@@ -38,9 +38,19 @@ class LoadedModel:
     def short_id(self) -> str:
         return self.model_id[:12]
 
+    def __post_init__(self) -> None:
+        # Decided once: whether rows need re-ordering, and the estimator's
+        # cheapest single-row call (our ridge has one; any other goes through
+        # `predict` on a one-row matrix).
+        every = self.columns == tuple(range(len(FEATURE_NAMES)))
+        object.__setattr__(self, "_pick", None if every else list(self.columns))
+        object.__setattr__(self, "_predict_row", getattr(self.estimator, "predict_row", None))
+
     def predict_one(self, row: np.ndarray) -> float:
-        if len(self.columns) != len(row) or self.columns != tuple(range(len(row))):
-            row = row[list(self.columns)]
+        if self._pick is not None:
+            row = row[self._pick]
+        if self._predict_row is not None:
+            return float(self._predict_row(row))
         return float(np.asarray(self.estimator.predict(row.reshape(1, -1))).ravel()[0])
 
 

@@ -44,3 +44,7 @@ class RidgeModel:
                 f"expected rows of {self.n_features_in_} features, got shape {features.shape}"
             )
         return features @ self.weights_ + self.bias_
+
+    def predict_row(self, row: np.ndarray) -> float:
+        """One row (the live hot path): a dot, without `predict`'s matrix checks."""
+        return float(row @ self.weights_) + self.bias_

@@ -33,6 +33,7 @@ OPTIONS: Final = [
     address_option("targets"),
     address_option("ready"),
     address_option("logs"),
+    address_option("progress"),
     Option("--max-position", positive_float, env="PLR_MAX_POSITION", help="clip, base units"),
     Option("--target-ttl-ms", positive_int, env="PLR_TARGET_TTL_MS", default=5_000),
     Option("--name", str, env="PLR_MODEL_NAME", default="model", help="name in the handshake"),
@@ -50,6 +51,7 @@ class ModelConfig:
     targets: str
     ready: str
     logs: str
+    progress: str
     max_position: float | None
     target_ttl_ms: int
     name: str
@@ -63,5 +65,7 @@ class ModelConfig:
         if values["ckpt"] is None:
             raise ConfigError("--ckpt: a checkpoint is required (or set PLR_CKPT)")
         config = cls(**values)
-        require_loopback_addresses(config, ("ticks", "predictions", "targets", "ready", "logs"))
+        require_loopback_addresses(
+            config, ("ticks", "predictions", "targets", "ready", "logs", "progress")
+        )
         return config

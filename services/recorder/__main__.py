@@ -36,6 +36,7 @@ from common.config import (
     require_loopback_addresses,
 )
 from common.errors import ConfigError, JournalCorrupt, WireError
+from common.flow import ProgressReporter
 from common.journal import JOURNAL_FILES, fill_identity, read_journal
 from common.logs import format_log_frames, setup_logging, utc_now_text
 from common.messages import Eos, Fill, Hello, Prediction, Tick
@@ -53,6 +54,7 @@ OPTIONS: Final = [
     address_option("events"),
     address_option("ready"),
     address_option("logs"),
+    address_option("progress"),
     Option("--expect-eos", name_list, env="PLR_EXPECT_EOS", default=("feed", "model", "executor")),
     Option("--mode", str, env="PLR_MODE", default="paper"),
     Option("--executor-class", str, env="PLR_EXECUTOR_CLASS", default="PaperOrderExecutor"),
@@ -73,6 +75,7 @@ class RecorderConfig:
     events: str
     ready: str
     logs: str
+    progress: str
     expect_eos: tuple[str, ...]
     mode: str
     executor_class: str
@@ -90,15 +93,22 @@ class RecorderConfig:
             raise ConfigError("--run-dir is required (or set PLR_RUN_DIR)")
         check_run_id(values["run_dir"].name)
         config = cls(**values)
-        require_loopback_addresses(config, ("ticks", "predictions", "events", "ready", "logs"))
+        require_loopback_addresses(
+            config, ("ticks", "predictions", "events", "ready", "logs", "progress")
+        )
         return config
 
 
 class Recorder:
     def __init__(
-        self, ctx: zmq.Context, config: RecorderConfig, socks: dict[str, zmq.Socket]
+        self,
+        ctx: zmq.Context,
+        config: RecorderConfig,
+        socks: dict[str, zmq.Socket],
+        progress: ProgressReporter | None = None,
     ) -> None:
         self.ctx, self.config, self.socks = ctx, config, socks
+        self.progress = progress  # tells a replaying feed how far we are
         self.record = RunRecord()
         self.started_ns = time.time_ns()
         self.eos_from: set[str] = set()
@@ -108,7 +118,8 @@ class Recorder:
         self.answered = False
         folder = config.run_dir
         header = new_header(config.venue, config.symbols, "paper-live run", self.started_ns)
-        self.ticks_file = TickFileWriter(folder / "ticks.gz", header)
+        # Level 1: the recorder must keep up with a fast replay; size matters less.
+        self.ticks_file = TickFileWriter(folder / "ticks.gz", header, compresslevel=1)
         self.events_file: TextIO = open(folder / "events.jsonl", "w")
         self.run_log: TextIO = open(folder / "run.log", "a")
         self.run_log.write(
@@ -133,30 +144,36 @@ class Recorder:
     def _drain(self, name: str, sock: zmq.Socket) -> None:
         for _ in range(1024):
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                if name == "logs":
+                    line = format_log_frames(sock.recv_multipart(zmq.NOBLOCK))
+                    if line is not None:
+                        self.run_log.write(line + "\n")
+                    continue
+                message = sockets.recv_message(sock, zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if name == "logs":
-                line = format_log_frames(frames)
-                if line is not None:
-                    self.run_log.write(line + "\n")
+            if message is None:
+                self.record.malformed += 1  # not [topic, payload]
                 continue
-            self._on_message(name, frames, time.time_ns())
+            self._on_message(name, message[1], time.time_ns())
 
-    def _on_message(self, name: str, frames: list[bytes], arrival_ns: int) -> None:
+    def _on_message(self, name: str, payload: bytes, arrival_ns: int) -> None:
         try:
-            message = wire.decode(frames[-1])
+            message = wire.decode(payload)
         except WireError:
             self.record.malformed += 1
             return
         if isinstance(message, Tick):
+            if self.progress is not None:
+                self.progress.handled(message.seq)
             self.record.on_tick(message, arrival_ns)
-            self.ticks_file.write(message)
+            self.ticks_file.write_encoded(payload)
         elif isinstance(message, Prediction):
             if self.record.on_prediction(message):
                 self.events_file.write(event_line(message) + "\n")
         elif isinstance(message, Eos):
             self.eos_from.add(message.source)
+            self.record.on_eos(arrival_ns)
         elif isinstance(message, Hello):
             self._on_hello(name)
         elif isinstance(message, Fill) and fill_identity(message) in self.fills_seen:
@@ -170,6 +187,8 @@ class Recorder:
     def _on_hello(self, socket_name: str) -> None:
         self.hello_on.add(socket_name)
         if not self.answered and self.hello_on >= {"ticks", "predictions", "events"}:
+            if self.progress is not None:
+                self.progress.joined()
             self.answered = sockets.answer_hello(
                 self.ctx, self.config.ready, self.config.name, timeout_s=2.0
             )
@@ -189,7 +208,7 @@ class Recorder:
                 log.error("cannot reconcile with the journal: %s", e)
         missing = [f for f in fills if fill_identity(f) not in self.fills_seen]
         for fill in missing:
-            self._on_message("journal", [b"", wire.encode(fill)], time.time_ns())
+            self._on_message("journal", wire.encode(fill), time.time_ns())
         if missing:
             self.run_log.write(f"[recorder] {len(missing)} fills recovered from the journal\n")
 
@@ -231,12 +250,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sockets.subscriber(ctx, config.ticks, [b""], lossless=True) as ticks,
                 sockets.subscriber(ctx, config.predictions, [b""], lossless=True) as predictions,
                 sockets.subscriber(ctx, config.events, [b""], lossless=True) as events,
+                sockets.progress_pusher(ctx, config.progress) as progress,
             ):
                 log_socket = setup_logging("recorder", ctx, config.logs)
                 recorder = Recorder(
                     ctx,
                     config,
                     {"ticks": ticks, "predictions": predictions, "events": events, "logs": logs},
+                    ProgressReporter(progress, config.name),
                 )
                 reason = "crashed"  # what result.json says if run() raises
                 try:

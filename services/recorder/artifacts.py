@@ -61,11 +61,25 @@ class RunRecord:
         self.tick_to_order_ns: list[int] = []
         self.order_to_fill_ns: list[int] = []
         self._last_decision: dict[str, float] = {}
+        self.first_tick_ns: int | None = None  # arrival here, for the run's throughput
+        self.last_eos_ns: int | None = None
 
     def on_tick(self, tick: Tick, arrival_ns: int) -> None:
+        if self.first_tick_ns is None:
+            self.first_tick_ns = arrival_ns
         self.ticks += 1
         slot = tick.seq % _RING
         self._tick_seq[slot], self._tick_arrival[slot] = tick.seq, arrival_ns
+
+    def on_eos(self, arrival_ns: int) -> None:
+        self.last_eos_ns = arrival_ns
+
+    def throughput(self) -> dict[str, float | None]:
+        """Ticks/s from the first tick's arrival to the last stage's eos (every stage done)."""
+        if self.first_tick_ns is None or self.last_eos_ns is None:
+            return {"wall_s": None, "ticks_per_s": None}
+        wall_s = max(self.last_eos_ns - self.first_tick_ns, 1) / 1e9
+        return {"wall_s": round(wall_s, 3), "ticks_per_s": round(self.ticks / wall_s, 1)}
 
     def on_prediction(self, prediction: Prediction) -> bool:
         """Count it; True when it is a decision (the wanted position changed)."""
@@ -113,6 +127,12 @@ class RunRecord:
             "model_id": self.model_id,
             "counts": {
                 "ticks": self.ticks,
+                # Per stage: a lossless replay has the same number everywhere.
+                "ticks_seen": {
+                    source: counters["ticks"]
+                    for source, counters in sorted(self.counters.items())
+                    if "ticks" in counters
+                },
                 "predictions": self.predictions,
                 "targets": len(self.target_ids),
                 "targets_sent_by_model": model.get("targets"),
@@ -149,6 +169,7 @@ class RunRecord:
                 "activations": len(trips),
                 "events": [msgspec.to_builtins(msgspec.structs.asdict(e)) for e in trips],
             },
+            "throughput": self.throughput(),
             "latency_us": {
                 "tick_to_order": _percentiles(self.tick_to_order_ns),
                 "order_to_fill": _percentiles(self.order_to_fill_ns),

@@ -140,7 +140,7 @@ def test_ticks_artifact_replays_to_the_same_ticks(bundled_run) -> None:
 
 
 def _comparable(result: dict[str, Any]) -> dict[str, Any]:
-    drop = {"run_id", "started_at", "ended_at", "latency_us", "config"}
+    drop = {"run_id", "started_at", "ended_at", "latency_us", "throughput", "config"}
     return {k: v for k, v in result.items() if k not in drop}
 
 

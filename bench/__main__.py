@@ -1,0 +1,136 @@
+"""Every benchmark in one run, each figure beside a baseline measured in the same run.
+
+    python -m bench [--smoke] [--peer] [--out FILE]      (or: bash scripts/bench.sh)
+
+Prints a table and writes the figures as JSON (default `bench/results/latest.json`).
+`--smoke` runs every section on tiny inputs, only to prove the benchmark still
+works (CI does this; its numbers mean nothing). `--peer` also measures
+NautilusTrader's backtest engine on the same quotes, in a virtual environment
+of its own. bench/README.md explains each figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import chain, feed_parse, model_step, pipeline, report
+from bench.recordings import BUNDLED, make_recording
+from common import wire
+from common.tickfile import iter_ticks
+from services.model import train
+
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    large_ticks: int  # the >= 250,000-tick replay
+    memory_marks: tuple[int, ...]
+    latency_s: float  # seconds of paced ticks per rate
+    latency_rates: tuple[int, ...]
+    model_ticks: int
+    parse_rounds: int
+    chain_ticks: int
+
+
+FULL = Sizes(300_000, (100_000, 1_000_000), 20.0, (1_000, 5_000), 85_175, 20, 255_525)
+SMOKE = Sizes(3_000, (1_000, 3_000), 0.5, (1_000,), 3_000, 1, 3_000)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--smoke", action="store_true", help="tiny inputs: proves it runs")
+    parser.add_argument("--peer", action="store_true", help="also run NautilusTrader's engine")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    sizes = SMOKE if args.smoke else FULL
+    with tempfile.TemporaryDirectory(prefix="plr-bench-") as tmp:
+        figures = run_all(Path(tmp), sizes, peer=args.peer)
+    figures["smoke"] = args.smoke
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(report.table(figures))
+    print(f"figures written to {args.out}")
+    return 0
+
+
+def run_all(folder: Path, sizes: Sizes, *, peer: bool) -> dict[str, Any]:
+    figures: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC")}
+    bundled = list(iter_ticks(BUNDLED))
+    payloads = [wire.encode(tick) for tick in bundled]
+    chain_payloads = (payloads * (sizes.chain_ticks // len(payloads) + 1))[: sizes.chain_ticks]
+    checkpoint = folder / "model.pkl"
+    train.main(["--ticks", str(BUNDLED), "--out", str(checkpoint)])
+
+    step("baseline chain")
+    figures["baseline"] = {
+        "unbatched": chain.measure_throughput(folder, chain_payloads, batched=False),
+        "batched": chain.measure_throughput(folder, chain_payloads, batched=True),
+        "latency": {
+            str(rate): chain.measure_latency(folder, bundled[0], rate, sizes.latency_s)
+            for rate in sizes.latency_rates
+        },
+    }
+    step("lossless replays")
+    small = BUNDLED if sizes is FULL else make_recording(folder / "small.ticks", sizes.large_ticks)
+    large = make_recording(folder / "large.ticks", sizes.large_ticks)
+    figures["replay"] = {
+        "bundled": pipeline.measure_replay(
+            folder / "r1", small, checkpoint, len(bundled) if sizes is FULL else sizes.large_ticks
+        ),
+        "large": pipeline.measure_replay(folder / "r2", large, checkpoint, sizes.large_ticks),
+    }
+    step("tick-to-target latency")
+    figures["latency"] = {
+        str(rate): pipeline.measure_tick_latency(
+            folder / f"l{rate}", checkpoint, BUNDLED, rate, sizes.latency_s
+        )
+        for rate in sizes.latency_rates
+    }
+    step("memory")
+    longest = make_recording(folder / "memory.ticks", sizes.memory_marks[-1])
+    figures["memory"] = pipeline.measure_memory(
+        folder / "m", longest, checkpoint, sizes.memory_marks
+    )
+    step("model step")
+    figures["model_step"] = model_step.measure(folder, bundled[: sizes.model_ticks], sizes)
+    step("feed parse")
+    figures["feed_parse"] = feed_parse.measure(sizes.parse_rounds)
+    if peer:
+        from bench import peer_nautilus
+
+        step("peer: NautilusTrader")
+        figures["peer"] = peer_nautilus.measure(folder, bundled)
+    figures["ratios"] = report.ratios(figures)
+    return figures
+
+
+def machine() -> dict[str, Any]:
+    model_name = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model_name = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model_name or platform.processor(),
+        "python": platform.python_version(),
+    }
+
+
+def step(name: str) -> None:
+    print(f"bench: {name} ...", flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""The benchmark's ratios (each figure over its same-run baseline) and its terminal table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The targets of the benchmark issue, on this 2-core machine.
+TARGETS = {
+    "replay_bundled_vs_unbatched_chain": 0.6,
+    "replay_large_vs_unbatched_chain": 0.6,
+    "latency_p50_vs_chain_at_1000": 1.5,
+    "latency_p99_vs_chain_at_1000": 2.0,
+    "memory_growth_max": 0.10,
+    "sklearn_batched_vs_single_row": 20.0,
+    "sklearn_p50_at_100_vs_single_row": 1.2,
+    "replay_vs_peer": 1.0,
+}
+
+
+def ratios(figures: dict[str, Any]) -> dict[str, Any]:
+    base = figures["baseline"]
+    out: dict[str, Any] = {}
+    unbatched = base["unbatched"]["ticks_per_s"]
+    for name, replay in figures["replay"].items():
+        out[f"replay_{name}_vs_unbatched_chain"] = replay["ticks_per_s"] / unbatched
+        out[f"replay_{name}_vs_batched_chain"] = (
+            replay["ticks_per_s"] / base["batched"]["ticks_per_s"]
+        )
+    for rate, measured in figures["latency"].items():
+        chain = base["latency"].get(rate)
+        target = measured["tick_to_target"]
+        if chain is None or target is None:
+            continue
+        for p in ("p50_us", "p99_us", "p999_us"):
+            out[f"latency_{p[:-3]}_vs_chain_at_{rate}"] = target[p] / chain[p]
+    growth = figures["memory"].get("growth") or {}
+    if growth:
+        out["memory_growth_max"] = max(growth.values())
+    sklearn = figures["model_step"].get("sklearn")
+    if sklearn:
+        out["sklearn_batched_vs_single_row"] = sklearn["batched_per_s"] / sklearn["single_per_s"]
+        p50 = sklearn.get("service_p50_us_at_100")
+        if p50:
+            out["sklearn_p50_at_100_vs_single_row"] = p50["batched"] / p50["single_row"]
+    peer = figures.get("peer")
+    if peer and peer.get("quotes_per_s"):
+        out["replay_vs_peer"] = figures["replay"]["bundled"]["ticks_per_s"] / peer["quotes_per_s"]
+    return out
+
+
+def table(figures: dict[str, Any]) -> str:
+    base, replay = figures["baseline"], figures["replay"]
+    lines = [
+        f"machine: {figures['machine']['cores']} cores, {figures['machine']['cpu']}, "
+        f"Python {figures['machine']['python']}; {figures['date']}"
+        + ("  [SMOKE: numbers mean nothing]" if figures.get("smoke") else ""),
+        "",
+        f"{'figure':<52} {'value':>14}  baseline (same run)",
+        f"{'-' * 52} {'-' * 14}  {'-' * 30}",
+    ]
+
+    def row(name: str, value: str, baseline: str = "") -> None:
+        lines.append(f"{name:<52} {value:>14}  {baseline}")
+
+    row("chain, 1 tick/message", f"{base['unbatched']['ticks_per_s']:,.0f}/s", "(the baseline)")
+    row("chain, 64 ticks/message", f"{base['batched']['ticks_per_s']:,.0f}/s", "(the baseline)")
+    for name, measured in replay.items():
+        ok = "lossless" if measured["lossless"] else "LOST TICKS"
+        row(
+            f"replay {name}: {measured['ticks_in_file']:,} ticks, 4 processes",
+            f"{measured['ticks_per_s']:,.0f}/s",
+            f"x{measured['ticks_per_s'] / base['unbatched']['ticks_per_s']:.3f} chain; {ok}",
+        )
+    for rate, measured in figures["latency"].items():
+        chain = base["latency"].get(rate, {})
+        for kind in ("tick_to_target", "tick_to_prediction"):
+            got = measured.get(kind)
+            if not got:
+                continue
+            for p in ("p50_us", "p99_us", "p999_us"):
+                row(
+                    f"{kind.replace('_', ' ')} {p[:-3]} at {rate}/s",
+                    f"{got[p]:,.0f} us",
+                    f"chain {chain.get(p, float('nan')):,.0f} us "
+                    f"(x{got[p] / chain.get(p, float('nan')):.2f})",
+                )
+    memory = figures["memory"]
+    for mark, services in memory["rss_mib"].items():
+        row(
+            f"resident MiB after {int(mark):,} ticks",
+            " ".join(f"{v:.0f}" for v in services.values()),
+            " ".join(services),
+        )
+    for service, growth in (memory.get("growth") or {}).items():
+        row(f"memory growth, {service}", f"{growth * 100:+.1f}%", "first mark -> last mark")
+    step = figures["model_step"]
+    row(
+        "model step, numpy ridge",
+        f"{step['numpy_us']:.2f} us",
+        f"decode {step['decode_us']:.2f} us",
+    )
+    sklearn = step.get("sklearn")
+    if sklearn:
+        row("model step, sklearn single-row", f"{sklearn['single_us']:.1f} us", "")
+        row("model step, sklearn batched (64 queued)", f"{sklearn['batched_us']:.1f} us", "")
+        p50 = sklearn.get("service_p50_us_at_100")
+        if p50:
+            row(
+                "sklearn service p50 at 100/s, batching on",
+                f"{p50['batched']:,.0f} us",
+                f"batching off {p50['single_row']:,.0f} us",
+            )
+    parse = figures["feed_parse"]
+    row(
+        "feed parse + book + checksum",
+        f"{parse['messages_per_s']:,.0f}/s",
+        f"json.loads {parse['json_loads_per_s']:,.0f}/s",
+    )
+    peer = figures.get("peer")
+    if peer:
+        row("peer: NautilusTrader BacktestEngine", f"{peer['quotes_per_s']:,.0f}/s", peer["detail"])
+    lines += ["", "ratios (target):"]
+    for name, value in figures["ratios"].items():
+        target = TARGETS.get(name)
+        lines.append(f"  {name:<50} {value:8.3f}" + (f"   (target {target:g})" if target else ""))
+    return "\n".join(lines)

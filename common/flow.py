@@ -1,0 +1,85 @@
+"""Flow control for lossless replays: the feed stays at most `WINDOW` ticks ahead.
+
+A fast replay reads its file far quicker than the model decides, and the
+lossless sockets (no high-water mark, so nothing is ever dropped) would hold
+the whole difference in memory. So each subscriber of a replay reports the
+last seq it has handled, when it joins and then every `REPORT_EVERY` ticks,
+on a PUSH to the feed's `progress` PULL; the feed sends tick n only once
+every subscriber that has reported is at n - `WINDOW` or later. Memory then
+stays flat however long the file, and nothing is dropped.
+
+A subscriber that joins (or rejoins after a restart) counts as caught up with
+what was already sent: what it missed is gone and must not stall the replay.
+One that never reports is not waited for. Live mode has none of this.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Final, TypeAlias
+
+import zmq
+
+if TYPE_CHECKING:
+    ZSocket: TypeAlias = zmq.Socket[bytes]
+
+WINDOW: Final = 65_536  # ticks in flight to the slowest subscriber, at most
+REPORT_EVERY: Final = 4_096
+_JOINED: Final = -1
+
+
+class ProgressReporter:
+    """A subscriber's side: tell the feed how far it has got (never blocks)."""
+
+    def __init__(self, sock: ZSocket, name: str) -> None:
+        self.sock, self.name = sock, name
+
+    def joined(self) -> None:
+        self._send(_JOINED)
+
+    def handled(self, seq: int) -> None:
+        if seq % REPORT_EVERY == 0:
+            self._send(seq)
+
+    def _send(self, seq: int) -> None:
+        try:
+            self.sock.send(f"{self.name} {seq}".encode(), zmq.NOBLOCK)
+        except zmq.Again:
+            pass  # no feed listening (live mode), or reports piled up: the next one supersedes
+
+
+class ReplayWindow:
+    """The feed's side: wait before tick n until every reporter is within `window` of it."""
+
+    def __init__(self, sock: ZSocket, window: int = WINDOW) -> None:
+        self.sock, self.window = sock, window
+        self.reached: dict[str, int] = {}
+        self._floor = 0  # the slowest reporter's seq; recomputed only on reports
+        self._sent = 0
+
+    def wait_for_room(self, seq: int, stop: threading.Event) -> bool:
+        """Block until tick `seq` may go out; False if `stop` was set while waiting."""
+        self._sent = seq - 1
+        if seq % REPORT_EVERY == 0:
+            self._read(0)  # keep up with reports even while there is room
+        while self.reached and seq - self._floor > self.window:
+            if stop.is_set():
+                return False
+            self._read(100)
+        return True
+
+    def _read(self, timeout_ms: int) -> None:
+        if not self.sock.poll(timeout_ms):
+            return
+        while True:
+            try:
+                name, _, text = self.sock.recv(zmq.NOBLOCK).decode(errors="replace").partition(" ")
+            except zmq.Again:
+                break
+            try:
+                seq = int(text)
+            except ValueError:
+                continue  # not a report: ignored, like any malformed message
+            value = self._sent if seq == _JOINED else seq
+            self.reached[name] = max(self.reached.get(name, 0), value)
+        self._floor = min(self.reached.values())
