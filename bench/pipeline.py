@@ -140,7 +140,12 @@ def _rss_mib(runner_pid: int) -> dict[str, float]:
 
 
 def measure_tick_latency(
-    folder: Path, checkpoint: Path, recording: Path, rate_per_s: float, seconds: float
+    folder: Path,
+    checkpoint: Path,
+    recording: Path,
+    rate_per_s: float,
+    seconds: float,
+    model_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Tick (stamped at send) -> Target / Prediction back here, through the model process."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -172,7 +177,7 @@ def measure_tick_latency(
             ],
             cwd=PROJECT_ROOT,
             stderr=subprocess.DEVNULL,
-            env={**os.environ, "PLR_MAX_POSITION": "0.01"},
+            env={**os.environ, "PLR_MAX_POSITION": "0.01", **(model_env or {})},
         )
         predictions = sockets.subscriber(ctx, f"{addr}/lat-predictions", [b"pred."])
         try:
@@ -187,7 +192,9 @@ def measure_tick_latency(
     return {
         "rate_per_s": rate_per_s,
         "tick_to_target": percentiles_us(delays["target"]) if delays["target"] else None,
-        "tick_to_prediction": percentiles_us(delays["prediction"]),
+        "tick_to_prediction": percentiles_us(delays["prediction"])
+        if delays["prediction"]
+        else None,
     }
 
 

@@ -61,14 +61,15 @@ class ReplayWindow:
         """Block until tick `seq` may go out; False if `stop` was set while waiting."""
         self._sent = seq - 1
         if seq % REPORT_EVERY == 0:
-            self._read(0)  # keep up with reports even while there is room
+            self.read_reports(0)  # keep up with reports even while there is room
         while self.reached and seq - self._floor > self.window:
             if stop.is_set():
                 return False
-            self._read(100)
+            self.read_reports(100)
         return True
 
-    def _read(self, timeout_ms: int) -> None:
+    def read_reports(self, timeout_ms: int) -> None:
+        """Take the reports that have arrived (waiting up to `timeout_ms` for the first)."""
         if not self.sock.poll(timeout_ms):
             return
         while True:

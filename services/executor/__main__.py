@@ -96,6 +96,7 @@ class ExecutorLoop:
         self.malformed: Counter[str] = Counter()
         self.rejections: Counter[str] = Counter()
         self.feed_eos_seen = False
+        self.model_eos_at: float | None = None
         self.ticks = 0
         self.model_heard_at = time.monotonic()  # the last target, watermark or eos
         # Following the model (lossless replay): ticks wait here until the
@@ -121,6 +122,8 @@ class ExecutorLoop:
             if self.socks.ticks in ready:
                 self._on_market_frames()
             if self.socks.targets in ready and self._on_target_frames():
+                self.model_eos_at = time.monotonic()
+            if self.model_eos_at is not None and self._market_done():
                 break
             self._publish(self.engine.expire_held(time.time_ns()))
             silent_s = time.monotonic() - self.model_heard_at
@@ -129,6 +132,21 @@ class ExecutorLoop:
                 break
         self._finish()
         return 0
+
+    def _market_done(self) -> bool:
+        """After the model's eos: the market may still owe us ticks (they count for positions).
+
+        In a replay the model can finish before this loop has read every tick
+        the feed sent; wait for the feed's eos too, at most the drain timeout.
+        """
+        assert self.model_eos_at is not None
+        if self.feed_eos_seen or not self.follow_model:  # live: the market never ends
+            return True
+        waited_s = time.monotonic() - self.model_eos_at
+        if waited_s > self.config.drain_timeout_s:
+            log.warning("model ended; no feed eos after %.1f s; finishing", waited_s)
+            return True
+        return False
 
     def _on_market_frames(self) -> None:
         """Handle a turn's worth of queued market frames (then targets get their turn)."""

@@ -53,6 +53,12 @@ class LoadedModel:
             return float(self._predict_row(row))
         return float(np.asarray(self.estimator.predict(row.reshape(1, -1))).ravel()[0])
 
+    def predict_many(self, rows: np.ndarray) -> np.ndarray:
+        """Rows of features (n x all features) -> n predictions, in one estimator call."""
+        if self._pick is not None:
+            rows = rows[:, self._pick]
+        return np.asarray(self.estimator.predict(rows), dtype=float).ravel()
+
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()

@@ -1,5 +1,8 @@
 """The decision stack: tick -> features -> prediction -> target.
 
+Three steps (`observe`, `predict`, `decide`), so a service can predict the
+ticks already queued in one estimator call and still decide each in order.
+
 Pure: no sockets, no clock reads (`now_ns` is passed in). The live service
 and the offline replay both drive this class, so their predictions are
 identical by construction.
@@ -11,9 +14,20 @@ import math
 import secrets
 from dataclasses import dataclass
 
+import numpy as np
+
 from common.messages import Prediction, Target, Tick
 from services.model.checkpoint import LoadedModel
 from services.model.features import FeatureState
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """A tick once its features are updated: what the decision about it needs."""
+
+    tick: Tick
+    row: np.ndarray | None  # None while the features warm up
+    mid: float  # the symbol's mid at this tick (the target's reference price)
 
 
 @dataclass
@@ -39,16 +53,43 @@ class DecisionStack:
 
     def on_tick(self, tick: Tick, now_ns: int) -> tuple[Prediction | None, Target | None]:
         """Return the prediction for this tick and, if the target moved enough, a Target."""
+        seen = self.observe(tick)
+        return self.decide(seen, self.predict([seen])[0], now_ns)
+
+    def observe(self, tick: Tick) -> Observed:
+        """Step 1: the tick into its symbol's features (in tick order; no prediction yet)."""
         self.counters.ticks += 1
         state = self._states.get(tick.symbol)
         if state is None:
             state = self._states[tick.symbol] = FeatureState()
         row = state.update(tick)
-        if row is None:
+        return Observed(tick, row, state.mid)
+
+    def predict(self, batch: list[Observed]) -> list[float | None]:
+        """Step 2: predictions for observed ticks, one estimator call for the whole batch.
+
+        Features never depend on predictions, so a batch of queued ticks gives
+        exactly the values one-by-one would; only the estimator's per-call cost
+        (scikit-learn's input checks, ~100 us) is paid once instead of per tick.
+        """
+        rows = [seen.row for seen in batch if seen.row is not None]
+        if not rows:
+            return [None] * len(batch)
+        if len(rows) == 1:
+            values = iter([self.model.predict_one(rows[0])])
+        else:
+            values = iter(self.model.predict_many(np.vstack(rows)))
+        return [None if seen.row is None else float(next(values)) for seen in batch]
+
+    def decide(
+        self, seen: Observed, value: float | None, now_ns: int
+    ) -> tuple[Prediction | None, Target | None]:
+        """Step 3, in tick order: the prediction and, if the target moved enough, a Target."""
+        tick = seen.tick
+        if seen.row is None:
             self.counters.warming_up += 1
             return None, None
-        value = self.model.predict_one(row)
-        if not math.isfinite(value):
+        if value is None or not math.isfinite(value):
             self.counters.non_finite_predictions += 1
             return None, None
         target_position = self.model.policy.target_for(value)
@@ -69,7 +110,7 @@ class DecisionStack:
             id=f"{self._id_prefix}-{self.counters.targets}",
             symbol=tick.symbol,
             target_position=target_position,
-            ref_price=state.mid,
+            ref_price=seen.mid,
             tick_seq=tick.seq,
             tick_ts_ns=tick.recv_ts_ns,
             created_ns=now_ns,

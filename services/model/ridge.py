@@ -43,8 +43,10 @@ class RidgeModel:
             raise ValueError(
                 f"expected rows of {self.n_features_in_} features, got shape {features.shape}"
             )
-        return features @ self.weights_ + self.bias_
+        # Multiply-and-sum, not `@`: a matrix product and a row's dot product
+        # round differently, and a batch must predict exactly what one row does.
+        return (features * self.weights_).sum(axis=1) + self.bias_
 
     def predict_row(self, row: np.ndarray) -> float:
         """One row (the live hot path): a dot, without `predict`'s matrix checks."""
-        return float(row @ self.weights_) + self.bias_
+        return float((row * self.weights_).sum()) + self.bias_

@@ -36,6 +36,13 @@ OPTIONS: Final = [
     address_option("progress"),
     Option("--max-position", positive_float, env="PLR_MAX_POSITION", help="clip, base units"),
     Option("--target-ttl-ms", positive_int, env="PLR_TARGET_TTL_MS", default=5_000),
+    Option(
+        "--batch-max",
+        positive_int,
+        env="PLR_MODEL_BATCH_MAX",
+        default=64,
+        help="predict up to this many queued ticks in one call (1: one at a time)",
+    ),
     Option("--name", str, env="PLR_MODEL_NAME", default="model", help="name in the handshake"),
     Option("--lossless", env="PLR_LOSSLESS", switch=True, help="never drop ticks (replay)"),
     *SERVICE_OPTIONS,
@@ -54,6 +61,7 @@ class ModelConfig:
     progress: str
     max_position: float | None
     target_ttl_ms: int
+    batch_max: int
     name: str
     lossless: bool
     allow_remote: bool

@@ -78,11 +78,22 @@ def test_full_replay_is_lossless_and_result_json_complete(bundled_run) -> None:
     assert RESULT_FIELDS <= set(result)
     assert result["exit_reason"] == "completed"
     assert result["counts"]["ticks"] == 85_175
+    assert result["counts"]["ticks_seen"] == {"executor": 85_175, "model": 85_175}
     assert result["counts"]["predictions"] == 85_175 - 60
     assert result["counts"]["dropped_targets"] == 0
     assert result["mode"] == "paper" and result["executor"] == "PaperOrderExecutor"
     assert "PaperOrderExecutor" in (folder / "run.log").read_text()
     assert str(folder / "result.json") in output or folder.name in output
+
+
+def test_short_fast_replay_still_reaches_every_stage_whole(
+    trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    """A replay so short the model ends first: the executor still takes every tick."""
+    code, output, result, _ = _run(tmp_path, trained_checkpoint, "--max-ticks", "3000")
+    assert code == 0, output
+    assert result["counts"]["ticks"] == 3000
+    assert result["counts"]["ticks_seen"] == {"executor": 3000, "model": 3000}
 
 
 def test_fills_in_events_agree_with_positions_and_pnl(bundled_run) -> None:

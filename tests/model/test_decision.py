@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+from pathlib import Path
+
 import numpy as np
 
-from services.model.checkpoint import LoadedModel
+from common.tickfile import iter_ticks
+from services.model.checkpoint import LoadedModel, load_checkpoint
 from services.model.decision import DecisionStack
 from services.model.features import FEATURE_NAMES
 from services.model.policy import Policy
+from tests.conftest import BUNDLED
 from tests.factories import make_tick
 
 POLICY = Policy(position_per_bps=0.01, deadband_bps=0.0, max_position=1.0, min_step=0.001)
@@ -57,3 +62,21 @@ def test_a_target_nobody_took_is_offered_again_on_the_next_tick() -> None:
     stack.mark_sent(again)
     _, settled = stack.on_tick(make_tick(seq=seq + 2), 0)
     assert settled is None  # taken, and the wanted position did not move
+
+
+def test_batched_predictions_and_decisions_equal_one_tick_at_a_time(
+    trained_checkpoint: Path,
+) -> None:
+    """Queued ticks predicted in one call give the very same predictions and targets."""
+    model = load_checkpoint(trained_checkpoint, None, POLICY)
+    ticks = list(itertools.islice(iter_ticks(BUNDLED), 5_000))
+    one = DecisionStack(model, ttl_ms=1000, id_prefix="x")
+    expected = [one.on_tick(tick, 0) for tick in ticks]
+    batched = DecisionStack(model, ttl_ms=1000, id_prefix="x")
+    got = []
+    for start in range(0, len(ticks), 64):
+        observed = [batched.observe(tick) for tick in ticks[start : start + 64]]
+        for seen, value in zip(observed, batched.predict(observed), strict=True):
+            got.append(batched.decide(seen, value, 0))
+    assert got == expected
+    assert sum(target is not None for _, target in got) > 10  # decisions were really made

@@ -1,0 +1,111 @@
+"""Replay flow control over real sockets: the feed waits for its slowest reporting subscriber."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import zmq
+
+from common import sockets
+from common.flow import REPORT_EVERY, ProgressReporter, ReplayWindow
+from tests.conftest import scaled, wait_until
+
+
+def _pair(ctx: zmq.Context, tmp_path: Path) -> tuple[zmq.Socket, zmq.Socket]:
+    pull = sockets.progress_puller(ctx, f"ipc://{tmp_path}/progress")
+    push = sockets.progress_pusher(ctx, f"ipc://{tmp_path}/progress")
+    return pull, push
+
+
+def _until_heard(window: ReplayWindow, say: Callable[[], None], heard: Callable[[], bool]) -> None:
+    """Repeat a report until the window has it (a PUSH may drop one sent while connecting)."""
+
+    def attempt() -> bool:
+        say()
+        window.read_reports(10)
+        return heard()
+
+    wait_until(attempt, 5, "the reports")
+
+
+def _sends_until_blocked(window: ReplayWindow, start: int, limit: int) -> int:
+    """Ask for room tick by tick; return the first seq the window holds back."""
+    stop = threading.Event()
+    seq = start
+    while seq < limit:
+        waiter = threading.Thread(target=window.wait_for_room, args=(seq, stop))
+        waiter.start()
+        waiter.join(scaled(0.5))
+        if waiter.is_alive():
+            stop.set()
+            waiter.join()
+            return seq
+        seq += 1
+    return seq
+
+
+def test_feed_waits_for_the_slowest_reporter_and_resumes_on_its_report(
+    zmq_ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """Window 2 x REPORT_EVERY: held at the edge, released once the laggard reports."""
+    pull, push = _pair(zmq_ctx, tmp_path)
+    with pull, push:
+        window = ReplayWindow(pull, window=2 * REPORT_EVERY)
+        fast, slow = ProgressReporter(push, "fast"), ProgressReporter(push, "slow")
+        _until_heard(
+            window, lambda: (fast.joined(), slow.joined()), lambda: len(window.reached) == 2
+        )
+        _until_heard(
+            window, lambda: fast.handled(4 * REPORT_EVERY), lambda: window.reached["fast"] > 0
+        )
+        _until_heard(window, lambda: slow.handled(REPORT_EVERY), lambda: window.reached["slow"] > 0)
+        held_at = _sends_until_blocked(window, 3 * REPORT_EVERY, 4 * REPORT_EVERY)
+        assert held_at == 3 * REPORT_EVERY + 1  # slow is at 1x, the window 2x: 3x is the edge
+        slow.handled(2 * REPORT_EVERY)
+        done = threading.Event()
+        threading.Thread(
+            target=lambda: done.set() if window.wait_for_room(held_at, threading.Event()) else None,
+            daemon=True,
+        ).start()
+        assert done.wait(scaled(5))
+
+
+def test_a_rejoining_subscriber_counts_as_caught_up(zmq_ctx: zmq.Context, tmp_path: Path) -> None:
+    """An executor restarted mid-replay must not stall it waiting for ticks it never got."""
+    pull, push = _pair(zmq_ctx, tmp_path)
+    with pull, push:
+        window = ReplayWindow(pull, window=REPORT_EVERY)
+        executor = ProgressReporter(push, "executor")
+        _until_heard(window, executor.joined, lambda: bool(window.reached))
+        assert _sends_until_blocked(window, 2, 3 * REPORT_EVERY) == REPORT_EVERY + 1
+        executor.joined()  # restarted: what it missed is gone
+        stop = threading.Event()
+        room = []
+        waiter = threading.Thread(
+            target=lambda: room.append(window.wait_for_room(REPORT_EVERY + 1, stop))
+        )
+        waiter.start()
+        waiter.join(scaled(5))
+        stop.set()
+        assert room == [True]
+
+
+def test_nobody_reporting_means_nobody_is_waited_for(zmq_ctx: zmq.Context, tmp_path: Path) -> None:
+    """A listener that never reports (a progress bar, a probe) never holds a replay back."""
+    pull, push = _pair(zmq_ctx, tmp_path)
+    with pull, push:
+        window = ReplayWindow(pull, window=8)
+        assert all(window.wait_for_room(seq, threading.Event()) for seq in range(1, 1000))
+
+
+def test_stop_ends_the_wait(zmq_ctx: zmq.Context, tmp_path: Path) -> None:
+    """SIGTERM while held back: wait_for_room returns False instead of hanging."""
+    pull, push = _pair(zmq_ctx, tmp_path)
+    with pull, push:
+        window = ReplayWindow(pull, window=8)
+        _until_heard(window, ProgressReporter(push, "model").joined, lambda: bool(window.reached))
+        stop = threading.Event()
+        stop.set()
+        assert window.wait_for_room(100, stop) is False
