@@ -12,6 +12,7 @@ decodes the stamp). Unbatched is one tick per message; batched packs
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -144,6 +145,8 @@ def measure_latency(folder: Path, tick: Tick, rate_per_s: float, seconds: float)
 
 def paced_send(pub: zmq.Socket, tick: Tick, rate_per_s: float, seconds: float) -> int:
     """Publish `tick` re-stamped (`recv_ts_ns` = now, new seq) on a fixed schedule."""
+    gc.collect()
+    gc.freeze()  # as in the pipeline's harness: no collector pause of ours in the figures
     replace = msgspec.structs.replace
     total = int(rate_per_s * seconds)
     wait = threading.Event()

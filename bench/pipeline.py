@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -118,11 +119,20 @@ def measure_memory(
         finally:
             if runner.poll() is None:
                 runner.kill()
-    growth = {}
+    growth: dict[str, float] = {}
+    late_growth: dict[str, float] = {}
     if len(samples) == len(marks) >= 2:
         first, last = samples[str(marks[0])], samples[str(marks[-1])]
         growth = {name: last[name] / first[name] - 1.0 for name in first if name in last}
-    return {"rss_mib": samples, "growth": growth, "ticks_counted": seen}
+        if len(marks) >= 3:  # from the middle mark: growth once warmed up
+            middle = samples[str(marks[-2])]
+            late_growth = {name: last[name] / middle[name] - 1.0 for name in middle if name in last}
+    return {
+        "rss_mib": samples,
+        "growth": growth,
+        "late_growth": late_growth,
+        "ticks_counted": seen,
+    }
 
 
 def _rss_mib(runner_pid: int) -> dict[str, float]:
@@ -206,7 +216,13 @@ def _paced_round_trips(
     rate_per_s: float,
     seconds: float,
 ) -> dict[str, list[int]]:
-    """Send on schedule; between sends, wait on the replies (one thread, one clock)."""
+    """Send on schedule; between sends, wait on the replies (one thread, one clock).
+
+    The collector is frozen first: this process holds the whole recording, and a
+    full collection walking it would be a pause of ours, not the pipeline's.
+    """
+    gc.collect()
+    gc.freeze()
     delays: dict[str, list[int]] = {"target": [], "prediction": []}
     poller = zmq.Poller()
     poller.register(targets, zmq.POLLIN)

@@ -91,8 +91,13 @@ def table(figures: dict[str, Any]) -> str:
             " ".join(f"{v:.0f}" for v in services.values()),
             " ".join(services),
         )
+    marks = [f"{int(m):,}" for m in memory["rss_mib"]]
+    late = memory.get("late_growth") or {}
     for service, growth in (memory.get("growth") or {}).items():
-        row(f"memory growth, {service}", f"{growth * 100:+.1f}%", "first mark -> last mark")
+        detail = f"{marks[0]} -> {marks[-1]} ticks"
+        if service in late:
+            detail += f"; {late[service] * 100:+.1f}% from {marks[-2]}"
+        row(f"memory growth, {service}", f"{growth * 100:+.1f}%", detail)
     step = figures["model_step"]
     row(
         "model step, numpy ridge",

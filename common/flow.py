@@ -8,6 +8,9 @@ on a PUSH to the feed's `progress` PULL; the feed sends tick n only once
 every subscriber that has reported is at n - `WINDOW` or later. Memory then
 stays flat however long the file, and nothing is dropped.
 
+A subscriber also reports whenever it runs out of queued input, so a feed
+holding back always hears the position it waits for.
+
 A subscriber that joins (or rejoins after a restart) counts as caught up with
 what was already sent: what it missed is gone and must not stall the replay.
 One that never reports is not waited for. Live mode has none of this.
@@ -16,6 +19,7 @@ One that never reports is not waited for. Live mode has none of this.
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 import zmq
@@ -23,29 +27,50 @@ import zmq
 if TYPE_CHECKING:
     ZSocket: TypeAlias = zmq.Socket[bytes]
 
-WINDOW: Final = 65_536  # ticks in flight to the slowest subscriber, at most
-REPORT_EVERY: Final = 4_096
+WINDOW: Final = 8_192  # ticks in flight to the slowest subscriber, at most
+REPORT_EVERY: Final = 1_024
+IDLE_REPORT_S: Final = 0.05
 _JOINED: Final = -1
 
 
 class ProgressReporter:
-    """A subscriber's side: tell the feed how far it has got (never blocks)."""
+    """A subscriber's side: tell the feed how far it has got (never blocks).
+
+    It reports when it has moved `REPORT_EVERY` ticks past its last report and,
+    whatever the distance, whenever its loop finds nothing queued (`idle`, at
+    most every `IDLE_REPORT_S`): a feed that holds back waits for exactly those
+    reports, so the last one must never depend on more ticks arriving.
+    """
 
     def __init__(self, sock: ZSocket, name: str) -> None:
         self.sock, self.name = sock, name
+        self.position = 0
+        self._reported = 0
+        self._reported_at = 0.0
 
     def joined(self) -> None:
         self._send(_JOINED)
 
     def handled(self, seq: int) -> None:
-        if seq % REPORT_EVERY == 0:
+        """Everything up to `seq` is done here."""
+        self.position = seq
+        if seq - self._reported >= REPORT_EVERY:
             self._send(seq)
+
+    def idle(self) -> None:
+        """Nothing is queued: say where we are, if that is news."""
+        if self.position != self._reported and (
+            time.monotonic() - self._reported_at >= IDLE_REPORT_S
+        ):
+            self._send(self.position)
 
     def _send(self, seq: int) -> None:
         try:
             self.sock.send(f"{self.name} {seq}".encode(), zmq.NOBLOCK)
         except zmq.Again:
-            pass  # no feed listening (live mode), or reports piled up: the next one supersedes
+            return  # no feed listening (live mode), or reports piled up: `idle` retries
+        if seq != _JOINED:
+            self._reported, self._reported_at = seq, time.monotonic()
 
 
 class ReplayWindow:
@@ -56,12 +81,15 @@ class ReplayWindow:
         self.reached: dict[str, int] = {}
         self._floor = 0  # the slowest reporter's seq; recomputed only on reports
         self._sent = 0
+        self.holds = 0  # times a tick had to wait for room
 
     def wait_for_room(self, seq: int, stop: threading.Event) -> bool:
         """Block until tick `seq` may go out; False if `stop` was set while waiting."""
         self._sent = seq - 1
         if seq % REPORT_EVERY == 0:
             self.read_reports(0)  # keep up with reports even while there is room
+        if self.reached and seq - self._floor > self.window:
+            self.holds += 1
         while self.reached and seq - self._floor > self.window:
             if stop.is_set():
                 return False

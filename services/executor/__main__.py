@@ -126,6 +126,8 @@ class ExecutorLoop:
             if self.model_eos_at is not None and self._market_done():
                 break
             self._publish(self.engine.expire_held(time.time_ns()))
+            if self.progress is not None:
+                self.progress.idle()
             silent_s = time.monotonic() - self.model_heard_at
             if self.feed_eos_seen and silent_s > self.config.drain_timeout_s:
                 log.warning("feed ended and the model has been silent %.1f s; finishing", silent_s)

@@ -33,12 +33,16 @@ from common.messages import (
     Tick,
     TickKind,
 )
+from common.recent import RecentIds
 from services.executor.order_executor import OrderExecutor
 from services.executor.positions import PositionState
 from services.executor.risk import OrderIntent, RiskEngine
 
 Event = OrderSubmitted | OrderRejected | Fill | Position | RiskEvent
 HISTORY_TICKS = 20_000  # per symbol: how far back a late target can still be priced
+# Target ids remembered against redelivery: more than the targets socket can hold
+# queued (its marks: 16 + 1,000) while an executor restarts, and bounded.
+SEEN_TARGETS = 4_096
 
 
 @dataclass
@@ -59,7 +63,7 @@ class ExecutionEngine:
         self.last_seq = 0
         self.clock_ns = 0  # event time: the latest tick's receive stamp
         self.orders = 0
-        self.seen_targets: set[str] = set()
+        self.seen_targets = RecentIds(SEEN_TARGETS)
         self._held: dict[str, deque[Target]] = {}  # per symbol, waiting for their ticks
         self._prefix = order_prefix or secrets.token_hex(3)
 
@@ -75,7 +79,8 @@ class ExecutionEngine:
             self.book(fill.symbol).position.apply(fill)
         for book in self.books.values():
             book.working = book.position.qty
-        self.seen_targets |= target_ids
+        for target_id in target_ids:
+            self.seen_targets.add(target_id)
         self.orders = orders
 
     def on_venue_report(self, report: Fill | OrderRejected | RiskEvent) -> list[Event]:

@@ -79,6 +79,8 @@ class ModelLoop:
     def run(self, stop: threading.Event) -> int:
         while not stop.is_set():
             if not self.ticks.poll(POLL_MS):
+                if self.progress is not None:
+                    self.progress.idle()
                 continue
             # Take what is queued without a poll per message; the stop flag is
             # looked at again after each turn.
@@ -92,6 +94,8 @@ class ModelLoop:
                 elif self._handle(*message):
                     return 0
             self._decide_queued()  # the queue is empty: nothing waits behind a batch
+            if self.progress is not None:
+                self.progress.idle()
         log.info("stop requested; forwarding eos after seq %d", self.last_seq)
         self._finish()
         return 0

@@ -136,6 +136,8 @@ class Recorder:
         while not stop.is_set():
             for sock, _ in poller.poll(POLL_MS):
                 self._drain(names[sock], sock)
+            if self.progress is not None:
+                self.progress.idle()
             if self.eos_from >= set(self.config.expect_eos):
                 self._drain("logs", self.socks["logs"])  # the last words of the services
                 return "completed"

@@ -29,6 +29,7 @@ from common.messages import (
     RunCounters,
     Tick,
 )
+from common.recent import RecentIds
 
 _RING = 1 << 16  # tick arrival times kept for latency, by seq
 
@@ -47,7 +48,8 @@ class RunRecord:
         self.model_id: str | None = None
         self.orders = 0
         self.fills = 0
-        self.target_ids: set[str] = set()
+        self.targets = 0  # distinct targets the executor ordered or refused
+        self._recent_targets = RecentIds(4_096)  # an order and its remainder's rejection
         self.rejections: Counter[str] = Counter()
         self.positions: dict[str, Position] = {}
         self.risk_events: list[RiskEvent] = []
@@ -92,13 +94,13 @@ class RunRecord:
     def on_event(self, event: Any, arrival_ns: int) -> None:
         if isinstance(event, OrderSubmitted):
             self.orders += 1
-            self.target_ids.add(event.target_id)
+            self.targets += self._recent_targets.add(event.target_id)
             self._order_ts[event.order_id] = event.ts_ns
             slot = event.tick_seq % _RING
             if self._tick_seq[slot] == event.tick_seq:
                 self.tick_to_order_ns.append(arrival_ns - int(self._tick_arrival[slot]))
         elif isinstance(event, OrderRejected):
-            self.target_ids.add(event.target_id)
+            self.targets += self._recent_targets.add(event.target_id)
             self.rejections[str(event.reason)] += 1
         elif isinstance(event, Fill):
             self.fills += 1
@@ -134,7 +136,7 @@ class RunRecord:
                     if "ticks" in counters
                 },
                 "predictions": self.predictions,
-                "targets": len(self.target_ids),
+                "targets": self.targets,
                 "targets_sent_by_model": model.get("targets"),
                 "orders": self.orders,
                 "fills": self.fills,

@@ -109,3 +109,26 @@ def test_stop_ends_the_wait(zmq_ctx: zmq.Context, tmp_path: Path) -> None:
         stop = threading.Event()
         stop.set()
         assert window.wait_for_room(100, stop) is False
+
+
+def test_an_idle_subscriber_reports_the_position_a_held_feed_waits_for(
+    zmq_ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """The last ticks before a hold move it less than REPORT_EVERY: idle says so anyway."""
+    pull, push = _pair(zmq_ctx, tmp_path)
+    with pull, push:
+        window = ReplayWindow(pull, window=2 * REPORT_EVERY)
+        model = ProgressReporter(push, "model")
+        _until_heard(window, model.joined, lambda: bool(window.reached))
+        _until_heard(
+            window,
+            lambda: model.handled(REPORT_EVERY),
+            lambda: window.reached["model"] == REPORT_EVERY,
+        )
+        held_at = _sends_until_blocked(window, 3 * REPORT_EVERY, 4 * REPORT_EVERY)
+        assert held_at == 3 * REPORT_EVERY + 1
+        model.handled(REPORT_EVERY + 10)  # too small a step to report by itself
+        window.read_reports(50)
+        assert window.reached["model"] == REPORT_EVERY
+        _until_heard(window, model.idle, lambda: window.reached["model"] == REPORT_EVERY + 10)
+        assert window.wait_for_room(held_at, threading.Event())
