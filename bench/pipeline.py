@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import os
 import subprocess
 import sys
@@ -235,7 +236,10 @@ def _paced_round_trips(
     while drain_until is None or time.perf_counter() < drain_until:
         due = started + sent / rate_per_s
         wait_ms = max(0.0, (due - time.perf_counter()) * 1000) if sent < total else 50.0
-        for sock, _ in poller.poll(wait_ms):
+        # Whole milliseconds, rounded up: pyzmq truncates a fraction to 0, and a
+        # busy loop here would take the CPU the model needs. A late send is
+        # harmless (ticks are stamped when sent); replies still wake the poll.
+        for sock, _ in poller.poll(math.ceil(wait_ms)):
             _take_replies(sock, delays)
         if sent < total and time.perf_counter() >= due:
             tick = ticks[sent % len(ticks)]
