@@ -1,11 +1,15 @@
 """`LiveOrderExecutor`: the engine's orders, sent to a real venue from one worker thread.
 
-The engine's loop must never wait on HTTP, so `submit` only queues. One
-worker thread (one venue client, so its nonces stay in order) works the
-queue: place a market order under the engine's order id as Kraken's
-`cl_ord_id`, follow it to a final state, and report what happened as wire
-messages (`Fill`, `OrderRejected` for a refused remainder, `RiskEvent` on a
-halt) on an inproc socket the loop polls beside its others.
+The engine's loop must never wait on HTTP, so `submit` only stages an
+order, and the loop hands staged orders over (`send_staged`) once their
+`OrderSubmitted` is in the journal: no order can reach the venue that a crash
+would leave the journal ignorant of. One worker thread (one venue client, so
+its nonces stay in order) works the queue: place a market order under the
+engine's order id as Kraken's `cl_ord_id`, follow it to a final state, and
+report what happened as wire messages (`Fill`, `OrderRejected` for a refused
+remainder, `RiskEvent` on a halt) on an inproc socket the loop polls beside
+its others. Orders a previous run left unresolved are settled before the
+worker starts (`settle_resumed`, from `reconcile.py`).
 
 What a failed call means is decided once, in `venue.classify_kraken_error`:
 
