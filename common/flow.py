@@ -13,11 +13,14 @@ holding back always hears the position it waits for.
 
 A subscriber that joins (or rejoins after a restart) counts as caught up with
 what was already sent: what it missed is gone and must not stall the replay.
-One that never reports is not waited for. Live mode has none of this.
+One that never reports is not waited for, and one that holds the feed back
+for `GIVE_UP_S` without reporting is taken for gone (killed, or stopped for a
+swap) until it reports again. Live mode has none of this.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Final, TypeAlias
@@ -27,9 +30,12 @@ import zmq
 if TYPE_CHECKING:
     ZSocket: TypeAlias = zmq.Socket[bytes]
 
+log = logging.getLogger(__name__)
+
 WINDOW: Final = 8_192  # ticks in flight to the slowest subscriber, at most
 REPORT_EVERY: Final = 1_024
 IDLE_REPORT_S: Final = 0.05
+GIVE_UP_S: Final = 10.0  # a reporter that holds the feed this long without a word is gone
 _JOINED: Final = -1
 
 
@@ -76,8 +82,8 @@ class ProgressReporter:
 class ReplayWindow:
     """The feed's side: wait before tick n until every reporter is within `window` of it."""
 
-    def __init__(self, sock: ZSocket, window: int = WINDOW) -> None:
-        self.sock, self.window = sock, window
+    def __init__(self, sock: ZSocket, window: int = WINDOW, give_up_s: float = GIVE_UP_S) -> None:
+        self.sock, self.window, self.give_up_s = sock, window, give_up_s
         self.reached: dict[str, int] = {}
         self._floor = 0  # the slowest reporter's seq; recomputed only on reports
         self._sent = 0
@@ -90,11 +96,24 @@ class ReplayWindow:
             self.read_reports(0)  # keep up with reports even while there is room
         if self.reached and seq - self._floor > self.window:
             self.holds += 1
+        held_since = time.monotonic()
         while self.reached and seq - self._floor > self.window:
             if stop.is_set():
                 return False
             self.read_reports(100)
+            if time.monotonic() - held_since > self.give_up_s:
+                self._drop_slowest()
+                held_since = time.monotonic()
         return True
+
+    def _drop_slowest(self) -> None:
+        # A subscriber silent this long is gone (killed, or stopped for a swap):
+        # waiting for it would freeze the replay for everyone. It is waited for
+        # again once it reports (a restarted one rejoins as caught up).
+        for name in [n for n, seq in self.reached.items() if seq == self._floor]:
+            log.warning("replay no longer waits for %s: silent %.0f s", name, self.give_up_s)
+            del self.reached[name]
+        self._floor = min(self.reached.values(), default=0)
 
     def read_reports(self, timeout_ms: int) -> None:
         """Take the reports that have arrived (waiting up to `timeout_ms` for the first)."""
@@ -111,4 +130,4 @@ class ReplayWindow:
                 continue  # not a report: ignored, like any malformed message
             value = self._sent if seq == _JOINED else seq
             self.reached[name] = max(self.reached.get(name, 0), value)
-        self._floor = min(self.reached.values())
+        self._floor = min(self.reached.values(), default=0)

@@ -132,3 +132,25 @@ def test_an_idle_subscriber_reports_the_position_a_held_feed_waits_for(
         assert window.reached["model"] == REPORT_EVERY
         _until_heard(window, model.idle, lambda: window.reached["model"] == REPORT_EVERY + 10)
         assert window.wait_for_room(held_at, threading.Event())
+
+
+def test_a_silent_subscriber_stops_holding_the_replay_after_the_give_up_time(
+    zmq_ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """An executor killed mid-replay and not restarted must not freeze the feed for good."""
+    pull, push = _pair(zmq_ctx, tmp_path)
+    with pull, push:
+        window = ReplayWindow(pull, window=8, give_up_s=0.3)
+        _until_heard(
+            window, ProgressReporter(push, "executor").joined, lambda: bool(window.reached)
+        )
+        done = threading.Event()
+
+        def send_past_the_window() -> None:
+            if window.wait_for_room(100, threading.Event()):
+                done.set()
+
+        threading.Thread(target=send_past_the_window, daemon=True).start()
+        assert not done.wait(0.1)  # held at first
+        assert done.wait(scaled(5))  # then released: the executor is taken for gone
+        assert window.reached == {}
