@@ -94,8 +94,9 @@ class ReplayWindow:
         self._sent = seq - 1
         if seq % REPORT_EVERY == 0:
             self.read_reports(0)  # keep up with reports even while there is room
-        if self.reached and seq - self._floor > self.window:
-            self.holds += 1
+        if not self.reached or seq - self._floor <= self.window:
+            return True
+        self.holds += 1
         held_since = time.monotonic()
         while self.reached and seq - self._floor > self.window:
             if stop.is_set():

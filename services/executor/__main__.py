@@ -83,8 +83,8 @@ class ExecutorLoop:
         engine: ExecutionEngine,
         journal: Journal,
         socks: Sockets,
+        progress: ProgressReporter,
         live: LiveOrderExecutor | None = None,
-        progress: ProgressReporter | None = None,
     ) -> None:
         self.ctx = ctx
         self.live = live
@@ -126,8 +126,7 @@ class ExecutorLoop:
             if self.model_eos_at is not None and self._market_done():
                 break
             self._publish(self.engine.expire_held(time.time_ns()))
-            if self.progress is not None:
-                self.progress.idle()
+            self.progress.idle()
             silent_s = time.monotonic() - self.model_heard_at
             if self.feed_eos_seen and silent_s > self.config.drain_timeout_s:
                 log.warning("feed ended and the model has been silent %.1f s; finishing", silent_s)
@@ -160,8 +159,7 @@ class ExecutorLoop:
             message = self._decode(frames[1] if frames is not None else None)
             if isinstance(message, Tick):
                 self.ticks += 1
-                if self.progress is not None:
-                    self.progress.handled(message.seq)
+                self.progress.handled(message.seq)
                 if self.follow_model:
                     self.waiting_ticks.append(message)
                     self._release_ticks()
@@ -266,8 +264,7 @@ class ExecutorLoop:
         self.socks.events.send(wire.HELLO_TOPIC, zmq.SNDMORE)  # pass the probe downstream
         self.socks.events.send(payload)
         if not self._answered_hello:
-            if self.progress is not None:
-                self.progress.joined()  # a restart rejoins: the replay must not wait for the past
+            self.progress.joined()  # a restart rejoins: the replay must not wait for the past
             self._answered_hello = sockets.answer_hello(
                 self.ctx, self.config.ready, self.config.name, timeout_s=2.0
             )
@@ -392,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 socks = Sockets(ticks, targets, events)
                 reporter = ProgressReporter(progress, config.name)
-                loop = ExecutorLoop(ctx, config, engine, setup.journal, socks, live, reporter)
+                loop = ExecutorLoop(ctx, config, engine, setup.journal, socks, reporter, live)
                 if live is not None:
                     loop._publish(
                         reconcile_at_start(

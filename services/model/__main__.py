@@ -62,7 +62,7 @@ class ModelLoop:
         ticks: zmq.Socket,
         predictions: zmq.Socket,
         targets: zmq.Socket,
-        progress: ProgressReporter | None = None,
+        progress: ProgressReporter,
     ) -> None:
         self.ctx, self.config, self.stack = ctx, config, stack
         self.ticks, self.predictions, self.targets = ticks, predictions, targets
@@ -79,8 +79,7 @@ class ModelLoop:
     def run(self, stop: threading.Event) -> int:
         while not stop.is_set():
             if not self.ticks.poll(POLL_MS):
-                if self.progress is not None:
-                    self.progress.idle()
+                self.progress.idle()
                 continue
             # Take what is queued without a poll per message; the stop flag is
             # looked at again after each turn.
@@ -94,8 +93,7 @@ class ModelLoop:
                 elif self._handle(*message):
                     return 0
             self._decide_queued()  # the queue is empty: nothing waits behind a batch
-            if self.progress is not None:
-                self.progress.idle()
+            self.progress.idle()
         log.info("stop requested; forwarding eos after seq %d", self.last_seq)
         self._finish()
         return 0
@@ -142,8 +140,7 @@ class ModelLoop:
 
     def _act(self, tick: Tick, prediction: Prediction | None, target: Target | None) -> None:
         self.last_seq = tick.seq
-        if self.progress is not None:
-            self.progress.handled(tick.seq)
+        self.progress.handled(tick.seq)
         if target is None and self.config.lossless and tick.seq % WATERMARK_EVERY == 0:
             watermark = Watermark(source=self.config.name, tick_seq=tick.seq)
             sockets.push_nowait(self.targets, wire.encode(watermark))
@@ -181,8 +178,7 @@ class ModelLoop:
         self.predictions.send(payload)
         if self._answered_hello:
             return
-        if self.progress is not None:
-            self.progress.joined()
+        self.progress.joined()
         self._answered_hello = sockets.answer_hello(
             self.ctx, self.config.ready, self.config.name, timeout_s=2.0
         )

@@ -105,7 +105,7 @@ class Recorder:
         ctx: zmq.Context,
         config: RecorderConfig,
         socks: dict[str, zmq.Socket],
-        progress: ProgressReporter | None = None,
+        progress: ProgressReporter,
     ) -> None:
         self.ctx, self.config, self.socks = ctx, config, socks
         self.progress = progress  # tells a replaying feed how far we are
@@ -136,8 +136,7 @@ class Recorder:
         while not stop.is_set():
             for sock, _ in poller.poll(POLL_MS):
                 self._drain(names[sock], sock)
-            if self.progress is not None:
-                self.progress.idle()
+            self.progress.idle()
             if self.eos_from >= set(self.config.expect_eos):
                 self._drain("logs", self.socks["logs"])  # the last words of the services
                 return "completed"
@@ -166,8 +165,7 @@ class Recorder:
             self.record.malformed += 1
             return
         if isinstance(message, Tick):
-            if self.progress is not None:
-                self.progress.handled(message.seq)
+            self.progress.handled(message.seq)
             self.record.on_tick(message, arrival_ns)
             self.ticks_file.write_encoded(payload)
         elif isinstance(message, Prediction):
@@ -189,8 +187,7 @@ class Recorder:
     def _on_hello(self, socket_name: str) -> None:
         self.hello_on.add(socket_name)
         if not self.answered and self.hello_on >= {"ticks", "predictions", "events"}:
-            if self.progress is not None:
-                self.progress.joined()
+            self.progress.joined()
             self.answered = sockets.answer_hello(
                 self.ctx, self.config.ready, self.config.name, timeout_s=2.0
             )
