@@ -130,8 +130,13 @@ def publish(sock: ZSocket, message: Message) -> None:
     Two `send` calls rather than `send_multipart`: same framing, a fraction of
     the cost (ARCHITECTURE.md, performance facts).
     """
-    sock.send(wire.topic(message), zmq.SNDMORE)
-    sock.send(wire.encode(message))
+    publish_encoded(sock, wire.topic(message), wire.encode(message))
+
+
+def publish_encoded(sock: ZSocket, topic: bytes, payload: bytes) -> None:
+    """`publish` for a payload already in wire bytes (a replay's file, a forwarded probe)."""
+    sock.send(topic, zmq.SNDMORE)
+    sock.send(payload)
 
 
 def recv_message(sock: ZSocket, flags: int = 0) -> tuple[bytes, bytes] | None:

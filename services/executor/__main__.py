@@ -261,8 +261,7 @@ class ExecutorLoop:
             self.live.send_staged()  # only now: their OrderSubmitted entries are journaled
 
     def _on_hello(self, payload: bytes) -> None:
-        self.socks.events.send(wire.HELLO_TOPIC, zmq.SNDMORE)  # pass the probe downstream
-        self.socks.events.send(payload)
+        sockets.publish_encoded(self.socks.events, wire.HELLO_TOPIC, payload)  # pass it on
         if not self._answered_hello:
             self.progress.joined()  # a restart rejoins: the replay must not wait for the past
             self._answered_hello = sockets.answer_hello(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import msgspec
 import zmq
 
-from common import wire
+from common import sockets, wire
 from common.flow import ReplayWindow
 from common.messages import Tick
 
@@ -66,7 +66,6 @@ def replay(
         if tick.seq != result.last_seq:
             tick = replace(tick, seq=result.last_seq)
             payload = wire.encode(tick)
-        pub.send(wire.topic(tick), zmq.SNDMORE)
-        pub.send(payload)
+        sockets.publish_encoded(pub, wire.topic(tick), payload)
         result.sent += 1
     return result

@@ -174,8 +174,7 @@ class ModelLoop:
     def _on_hello(self, payload: bytes) -> None:
         # Pass the probe downstream too: a subscriber of the predictions (the
         # recorder) answers only once probes reach it on every socket it reads.
-        self.predictions.send(wire.HELLO_TOPIC, zmq.SNDMORE)
-        self.predictions.send(payload)
+        sockets.publish_encoded(self.predictions, wire.HELLO_TOPIC, payload)
         if self._answered_hello:
             return
         self.progress.joined()
