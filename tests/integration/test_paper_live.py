@@ -49,13 +49,20 @@ def _runner(tmp_path: Path, checkpoint: Path, *extra: str) -> list[str]:
     ]
 
 
-def _run(tmp_path: Path, checkpoint: Path, *extra: str) -> tuple[int, str, dict[str, Any], Path]:
+def _run(
+    tmp_path: Path,
+    checkpoint: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 240,
+) -> tuple[int, str, dict[str, Any], Path]:
     done = subprocess.run(
         _runner(tmp_path, checkpoint, *extra),
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
-        timeout=scaled(240),
+        timeout=scaled(timeout_s),
+        env=env,
     )
     [folder] = (tmp_path / "artifacts").iterdir()
     return (
@@ -253,19 +260,11 @@ def test_seed_command_with_use_ws_runs_on_a_fake_kraken(
 
     with FakeKrakenServer() as fake:
         env = {**os.environ, "WS_DISABLE_HEALTH_SERVER": "1"}
-        done = subprocess.run(
-            _runner(
-                tmp_path, trained_checkpoint, "--use-ws", "--max-ticks", "100", "--ws-url", fake.url
-            ),
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=scaled(120),
-            env=env,
+        args = ("--use-ws", "--max-ticks", "100", "--ws-url", fake.url)
+        code, output, result, folder = _run(
+            tmp_path, trained_checkpoint, *args, env=env, timeout_s=120
         )
-    assert done.returncode == 0, done.stderr
-    [folder] = (tmp_path / "artifacts").iterdir()
-    result = json.loads((folder / "result.json").read_text())
+    assert code == 0, output
     assert result["exit_reason"] == "completed"
     assert result["counts"]["ticks"] == 100
     assert result["config"]["PLR_USE_WS"] == "1"
@@ -299,17 +298,11 @@ def test_live_run_through_the_runner_trades_only_at_the_local_fake_venue(
             "EXCHANGE_BASE_URL": rest.url,
         }
         args = ("--use-ws", "--max-ticks", "100", "--ws-url", ws.url)
-        done = subprocess.run(
-            _runner(tmp_path, trained_checkpoint, *args, "--no-paper-mode", "--live-executor"),
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=scaled(120),
-            env=env,
+        live = ("--no-paper-mode", "--live-executor")
+        code, output, result, folder = _run(
+            tmp_path, trained_checkpoint, *args, *live, env=env, timeout_s=120
         )
-    assert done.returncode == 0, done.stderr
-    [folder] = (tmp_path / "artifacts").iterdir()
-    result = json.loads((folder / "result.json").read_text())
+    assert code == 0, output
     assert (result["mode"], result["executor"]) == ("live", "LiveOrderExecutor")
     assert result["exit_reason"] == "completed"
     journal = (folder / "executor-live.journal").read_text()
