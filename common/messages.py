@@ -28,11 +28,20 @@ PositiveInt = Annotated[int, Meta(gt=0)]
 Name = Annotated[str, Meta(min_length=1, max_length=128)]
 
 
-class WireMessage(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag=True):
+class WireMessage(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    array_like=True,
+    tag=True,
+    forbid_unknown_fields=True,
+):
     """Base of every message: immutable; on the wire `[type, v, *fields]`.
 
     `tag=True` makes the class name the wire `type`; each subclass's first
-    field `v` is its schema version, checked on decode.
+    field `v` is its schema version, checked on decode. A payload of a version
+    we speak must have exactly our fields (msgspec would skip trailing ones),
+    nested messages too: `forbid_unknown_fields`.
     """
 
 
@@ -109,6 +118,23 @@ class Tick(WireMessage, frozen=True, kw_only=True):
         return (self.bid + self.ask) / 2.0
 
 
+BATCH_MAX: Final = 256  # items in one TickBatch or PredictionBatch
+
+
+class TickBatch(WireMessage, frozen=True, kw_only=True):
+    """Consecutive ticks of one symbol in one message: the fast replay's batched mode.
+
+    Only a lossless `--speed 0` replay sends them (`--replay-batch N`); a
+    subscriber handles each tick in order, exactly as if it had come alone, so
+    a batched replay decides, fills and records the same as an unbatched one.
+    Seqs increase strictly within a batch (checked on decode).
+    """
+
+    v: Literal[1] = 1
+    symbol: Name
+    ticks: Annotated[list[Tick], Meta(min_length=1, max_length=BATCH_MAX)]
+
+
 class Prediction(WireMessage, frozen=True, kw_only=True):
     """The model's output for one tick, with the target position it implies."""
 
@@ -120,6 +146,14 @@ class Prediction(WireMessage, frozen=True, kw_only=True):
     value: Finite
     target_position: Finite  # base units
     created_ns: Count
+
+
+class PredictionBatch(WireMessage, frozen=True, kw_only=True):
+    """The predictions of one `TickBatch`, in its order: batched in, batched out."""
+
+    v: Literal[1] = 1
+    symbol: Name
+    predictions: Annotated[list[Prediction], Meta(min_length=1, max_length=BATCH_MAX)]
 
 
 class Target(WireMessage, frozen=True, kw_only=True):
@@ -267,7 +301,9 @@ class TickFileHeader(WireMessage, frozen=True, kw_only=True):
 
 Message = (
     Tick
+    | TickBatch
     | Prediction
+    | PredictionBatch
     | Target
     | OrderSubmitted
     | OrderRejected
@@ -284,7 +320,9 @@ Message = (
 
 MESSAGE_CLASSES: tuple[type, ...] = (
     Tick,
+    TickBatch,
     Prediction,
+    PredictionBatch,
     Target,
     OrderSubmitted,
     OrderRejected,

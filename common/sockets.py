@@ -1,15 +1,17 @@
 """Every ZeroMQ socket the project uses is built here, with its whole policy.
 
-| builder            | type | end     | high-water mark            | linger | other             |
-|--------------------|------|---------|----------------------------|--------|-------------------|
-| `publisher`        | PUB  | bind    | 0 (none) lossless, else 10k | 2 s    | eos gets out      |
-| `subscriber`       | SUB  | connect | 0 (none) lossless, else 10k | 0      | topic prefixes    |
-| `target_pusher`    | PUSH | connect | 16; 0 (none) lossless      | 0      | IMMEDIATE, NOBLOCK |
-| `target_puller`    | PULL | bind    | 1000                       | 0      |                   |
-| `log_publisher`    | PUB  | connect | 10k                        | 1 s    | pyzmq log handler |
-| `log_collector`    | SUB  | bind    | 0 (none)                   | 0      | all topics        |
-| `progress_puller`  | PULL | bind    | default                    | 0      | replay flow control |
-| `progress_pusher`  | PUSH | connect | 16                         | 0      | IMMEDIATE, NOBLOCK |
+| builder           | type | end     | high-water mark     | linger      | other              |
+|-------------------|------|---------|---------------------|-------------|--------------------|
+| `publisher`       | PUB  | bind    | none* / 10k         | 30 s* / 2 s | eos gets out       |
+| `subscriber`      | SUB  | connect | none* / 10k         | 0           | topic prefixes     |
+| `target_pusher`   | PUSH | connect | none* / 16          | 30 s* / 0   | IMMEDIATE, NOBLOCK |
+| `target_puller`   | PULL | bind    | none* / 1000        | 0           |                    |
+| `log_publisher`   | PUB  | connect | 10k                 | 1 s         | pyzmq log handler  |
+| `log_collector`   | SUB  | bind    | none                | 0           | all topics         |
+| `progress_puller` | PULL | bind    | default             | 0           | replay flow control |
+| `progress_pusher` | PUSH | connect | 16                  | 0           | IMMEDIATE, NOBLOCK |
+
+(* lossless, i.e. a replay; otherwise the second figure.)
 
 Why: PUB drops at its mark and SUB does too, so a lossless replay lifts both;
 live mode keeps a mark and prefers fresh data. A PUSH blocks when no peer can
@@ -17,7 +19,10 @@ take a message, so targets go out with `IMMEDIATE` (never queued for an absent
 executor) and `NOBLOCK` (a refused target is dropped and counted; the next one
 supersedes it). Long-lived ends bind; the executor binds the targets PULL so it
 can be restarted. Transient sockets close with a bounded linger so a dead peer
-never hangs shutdown.
+never hangs shutdown. A lossless sender lingers longer: a stage that finishes
+first (the model, after its eos) must not throw away what a slower, living peer
+has still to read (the last targets, the eos itself); a dead peer's queue is
+dropped at once whatever the linger.
 
 Readiness (no sleeps against the slow-joiner problem): before data flows, a
 publisher sends `Hello` probes; each expected subscriber, once it has received
@@ -46,6 +51,7 @@ LIVE_HWM: Final = 10_000
 TARGET_SEND_HWM: Final = 16
 TARGET_RECV_HWM: Final = 1_000
 PUB_LINGER_MS: Final = 2_000
+LOSSLESS_LINGER_MS: Final = 30_000
 LOG_LINGER_MS: Final = 1_000
 HELLO_INTERVAL_S: Final = 0.02
 
@@ -54,7 +60,7 @@ def publisher(ctx: ZContext, addr: str, *, lossless: bool = False) -> ZSocket:
     """Bind a PUB socket; `lossless` lifts the high-water mark (replay)."""
     sock = ctx.socket(zmq.PUB)
     sock.setsockopt(zmq.SNDHWM, 0 if lossless else LIVE_HWM)
-    sock.setsockopt(zmq.LINGER, PUB_LINGER_MS)
+    sock.setsockopt(zmq.LINGER, LOSSLESS_LINGER_MS if lossless else PUB_LINGER_MS)
     return _bind(sock, addr)
 
 
@@ -79,14 +85,18 @@ def target_pusher(ctx: ZContext, addr: str, *, lossless: bool = False) -> ZSocke
     sock = ctx.socket(zmq.PUSH)
     sock.setsockopt(zmq.IMMEDIATE, 1)
     sock.setsockopt(zmq.SNDHWM, 0 if lossless else TARGET_SEND_HWM)
-    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.LINGER, LOSSLESS_LINGER_MS if lossless else 0)
     return _connect(sock, addr)
 
 
-def target_puller(ctx: ZContext, addr: str) -> ZSocket:
-    """Bind the executor's PULL (the executor binds so it can restart)."""
+def target_puller(ctx: ZContext, addr: str, *, lossless: bool = False) -> ZSocket:
+    """Bind the executor's PULL (the executor binds so it can restart).
+
+    `lossless`: no mark. At a mark, ZeroMQ stops reading the connection, and
+    when the model then exits, whatever was still unread in it is dropped.
+    """
     sock = ctx.socket(zmq.PULL)
-    sock.setsockopt(zmq.RCVHWM, TARGET_RECV_HWM)
+    sock.setsockopt(zmq.RCVHWM, 0 if lossless else TARGET_RECV_HWM)
     sock.setsockopt(zmq.LINGER, 0)
     return _bind(sock, addr)
 

@@ -6,12 +6,13 @@ payload alone (one frame).
 
 Topics (first frame, ASCII; subscribers match by prefix):
 
-    tick.<SYMBOL>      Tick               feed  -> model, executor, recorder
+    tick.<SYMBOL>      Tick, TickBatch    feed  -> model, executor, recorder
     feed.status        FeedStatus         feed  -> model, executor, recorder
     hello              Hello              any publisher, readiness probe
     eos                Eos                feed, model, executor (end of stream)
     counters           RunCounters        model, executor, just before their eos
-    pred.<SYMBOL>      Prediction         model -> recorder
+    pred.<SYMBOL>      Prediction,        model -> recorder
+                       PredictionBatch
     order.<SYMBOL>     OrderSubmitted     executor -> recorder
     reject.<SYMBOL>    OrderRejected      executor -> recorder
     fill.<SYMBOL>      Fill               executor -> recorder
@@ -28,8 +29,13 @@ are plain msgpack, which any msgpack library reads.
 `decode` checks the size before unpacking, then the frame shape, `type`, `v`,
 every field's type and range (finite positive prices, non-negative sizes and
 timestamps, known enum values) and the cross-field rules of a `Tick` (a quote
-has an uncrossed bid/ask, a trade has a price, size and side). Whatever the
-bytes, it returns a message or raises a `WireError` subclass.
+has an uncrossed bid/ask, a trade has a price, size and side). A batch gets
+the same checks for each item, plus: every item is of the batch's symbol, and
+tick seqs increase. Whatever the bytes, it returns a message or raises a
+`WireError` subclass.
+
+`encode_batches` builds batches from items already encoded (a replay's file
+bytes), splitting so that no batch passes the size cap.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from common.errors import (
     WireError,
 )
 from common.messages import (
+    BATCH_MAX,
     MESSAGE_CLASSES,
     Eos,
     FeedStatus,
@@ -58,9 +65,11 @@ from common.messages import (
     OrderSubmitted,
     Position,
     Prediction,
+    PredictionBatch,
     RiskEvent,
     RunCounters,
     Tick,
+    TickBatch,
     TickKind,
 )
 
@@ -83,6 +92,10 @@ _decoder: Final = msgspec.msgpack.Decoder(Message)
 _untyped_decoder: Final = msgspec.msgpack.Decoder()
 _BY_TYPE: Final = {cls.__name__: cls for cls in MESSAGE_CLASSES}
 _FIELD_INDEX = re.compile(r"at `\$\[(\d+)\]")
+_BATCH_FIELDS: Final = {"TickBatch": "ticks", "PredictionBatch": "predictions"}
+# A batch's frame without its items: [type, v, symbol, [...]]; the headers of
+# the outer and inner arrays take at most 5 bytes each.
+_BATCH_OVERHEAD: Final = 2 * 5 + 4 * 2 + len("PredictionBatch") + 4 * 128
 
 
 def encode(message: Message) -> bytes:
@@ -106,12 +119,12 @@ def decode(payload: bytes) -> Message:
         raise _explain(payload, e) from None
     except Exception as e:  # DecodeError, and anything odd bytes may provoke
         raise MalformedPayload(f"not msgpack: {type(e).__name__}") from None
-    # msgspec ignores trailing array items (forward compatibility); a payload
-    # whose version we speak must have exactly our fields, no more.
-    if _array_length(payload) != len(message.__struct_fields__) + 1:
-        raise MalformedPayload(f"{type(message).__name__} payload has extra fields")
     if type(message) is Tick:
         _check_tick(message)
+    elif type(message) is TickBatch:
+        _check_tick_batch(message)
+    elif type(message) is PredictionBatch:
+        _check_prediction_batch(message)
     return message
 
 
@@ -121,16 +134,29 @@ def validate(message: Message) -> Message:
     return message
 
 
-def _array_length(payload: bytes | bytearray | memoryview) -> int:
-    # The msgpack array header: fixarray 0x90-0x9f, array16 0xdc, array32 0xdd.
-    first = payload[0]
-    if 0x90 <= first <= 0x9F:
-        return first & 0x0F
-    if first == 0xDC:
-        return int.from_bytes(payload[1:3], "big")
-    if first == 0xDD:
-        return int.from_bytes(payload[1:5], "big")
-    return -1
+def encode_batches(
+    kind: type[TickBatch] | type[PredictionBatch], symbol: str, payloads: list[bytes]
+) -> list[bytes]:
+    """Batch payloads of already-encoded items of `symbol`, in order, each batch under the cap.
+
+    The items' bytes go in as they are (`msgspec.Raw`): nothing is decoded or
+    encoded again. Each batch holds at most `BATCH_MAX` items.
+    """
+    batches: list[bytes] = []
+    version = kind.__struct_defaults__[0]  # `v` leads every message
+    start, size = 0, _BATCH_OVERHEAD
+    for end, payload in enumerate(payloads):
+        if end > start and (end - start >= BATCH_MAX or size + len(payload) > MAX_PAYLOAD_BYTES):
+            batches.append(_batch(kind.__name__, version, symbol, payloads[start:end]))
+            start, size = end, _BATCH_OVERHEAD
+        size += len(payload)
+    if start < len(payloads):
+        batches.append(_batch(kind.__name__, version, symbol, payloads[start:]))
+    return batches
+
+
+def _batch(name: str, version: int, symbol: str, payloads: list[bytes]) -> bytes:
+    return _encoder.encode((name, version, symbol, [msgspec.Raw(p) for p in payloads]))
 
 
 def _explain(payload: bytes, error: msgspec.ValidationError) -> WireError:
@@ -158,7 +184,21 @@ def _explain(payload: bytes, error: msgspec.ValidationError) -> WireError:
     index = int(match.group(1))
     name = names[index - 1] if 1 <= index <= len(names) else "?"
     value = items[index] if index < len(items) else None
+    if name == _BATCH_FIELDS.get(cls.__name__) and isinstance(value, list):
+        return _explain_item(cls.__name__, name, value)
     return InvalidField(cls.__name__, name, value, str(error).split(" - at ")[0])
+
+
+def _explain_item(batch: str, field: str, items: list[object]) -> WireError:
+    # Name the first item that fails on its own, and why (not the whole list).
+    if not 1 <= len(items) <= BATCH_MAX:
+        return InvalidField(batch, field, f"{len(items)} items", f"1 to {BATCH_MAX} items")
+    for position, item in enumerate(items):
+        try:
+            decode(_encoder.encode(item))
+        except WireError as e:
+            return InvalidField(batch, f"{field}[{position}]", type(item).__name__, str(e))
+    return InvalidField(batch, field, "items", "an item is not of the batch's message type")
 
 
 def _check_tick(tick: Tick) -> None:
@@ -174,11 +214,40 @@ def _check_tick(tick: Tick) -> None:
         raise InvalidField("Tick", "bid", tick.bid, f"crossed or locked book, ask {tick.ask}")
 
 
+def _check_tick_batch(batch: TickBatch) -> None:
+    previous_seq = -1
+    for position, tick in enumerate(batch.ticks):
+        try:
+            _check_tick(tick)
+        except InvalidField as e:
+            raise InvalidField("TickBatch", f"ticks[{position}]", "Tick", str(e)) from None
+        if tick.symbol != batch.symbol:
+            raise InvalidField(
+                "TickBatch", f"ticks[{position}].symbol", tick.symbol, "not the batch's"
+            )
+        if tick.seq <= previous_seq:
+            raise InvalidField(
+                "TickBatch", f"ticks[{position}].seq", tick.seq, "seqs must increase"
+            )
+        previous_seq = tick.seq
+
+
+def _check_prediction_batch(batch: PredictionBatch) -> None:
+    for position, prediction in enumerate(batch.predictions):
+        if prediction.symbol != batch.symbol:
+            raise InvalidField(
+                "PredictionBatch",
+                f"predictions[{position}].symbol",
+                prediction.symbol,
+                "not the batch's",
+            )
+
+
 def topic(message: Message) -> bytes:
     """Return the first frame a message is published under."""
-    if isinstance(message, Tick):
+    if isinstance(message, (Tick, TickBatch)):
         return TICK_PREFIX + message.symbol.encode()
-    if isinstance(message, Prediction):
+    if isinstance(message, (Prediction, PredictionBatch)):
         return PREDICTION_PREFIX + message.symbol.encode()
     if isinstance(message, OrderSubmitted):
         return ORDER_PREFIX + message.symbol.encode()

@@ -1,4 +1,8 @@
-"""A terminal progress line fed by the market-data socket (a listener, never lossless)."""
+"""A terminal progress line fed by the market-data socket (a listener, never lossless).
+
+It may miss messages (it never slows the feed), so it counts by seq: the
+newest tick it has seen, alone or last of a `TickBatch`, says how far the run is.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import time
 import zmq
 
 from common import sockets, wire
+from common.errors import WireError
+from common.messages import Tick, TickBatch
 
 
 class Progress:
@@ -21,12 +27,16 @@ class Progress:
         self._last_print = 0.0
 
     def update(self) -> None:
+        newest: bytes | None = None
         while True:
             try:
-                self.sub.recv_multipart(zmq.NOBLOCK)
+                message = sockets.recv_message(self.sub, zmq.NOBLOCK)
             except zmq.Again:
                 break
-            self.seen += 1
+            if message is not None:
+                newest = message[1]
+        if newest is not None:
+            self.seen = max(self.seen, _last_seq(newest))
         now = time.monotonic()
         if now - self._last_print < (0.25 if self._interactive else 5.0):
             return
@@ -50,3 +60,13 @@ class Progress:
             print(file=sys.stderr)
         self.sub.close(linger=0)
         self.ctx.term()
+
+
+def _last_seq(payload: bytes) -> int:
+    try:
+        message = wire.decode(payload)
+    except WireError:
+        return 0
+    if isinstance(message, TickBatch):
+        return message.ticks[-1].seq
+    return message.seq if isinstance(message, Tick) else 0

@@ -17,12 +17,14 @@ from common.messages import (
     OrderSubmitted,
     Position,
     Prediction,
+    PredictionBatch,
     RejectReason,
     RiskEvent,
     RunCounters,
     Side,
     Target,
     Tick,
+    TickBatch,
     TickFileHeader,
     TickKind,
     Watermark,
@@ -72,15 +74,7 @@ def one_of_each() -> list[Any]:
     return [
         make_tick(),
         make_trade(),
-        Prediction(
-            symbol="BTC/USD",
-            tick_seq=7,
-            tick_ts_ns=T0_NS,
-            model_id="ab12" * 16,
-            value=-0.00125,
-            target_position=-0.5,
-            created_ns=T0_NS + 5,
-        ),
+        make_prediction(),
         Target(
             id="t-1",
             symbol="BTC/USD",
@@ -158,4 +152,20 @@ def one_of_each() -> list[Any]:
             source="test",
             created_ns=T0_NS,
         ),
+        TickBatch(symbol="BTC/USD", ticks=[make_tick(seq=1), make_trade(seq=2)]),
+        PredictionBatch(symbol="BTC/USD", predictions=[make_prediction()]),
     ]
+
+
+def make_prediction(**overrides: Any) -> Prediction:
+    fields: dict[str, Any] = dict(
+        symbol="BTC/USD",
+        tick_seq=7,
+        tick_ts_ns=T0_NS,
+        model_id="ab12" * 16,
+        value=-0.00125,
+        target_position=-0.5,
+        created_ns=T0_NS + 5,
+    )
+    fields.update(overrides)
+    return Prediction(**fields)

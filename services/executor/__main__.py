@@ -46,6 +46,7 @@ from common.messages import (
     RunCounters,
     Target,
     Tick,
+    TickBatch,
     Watermark,
 )
 from common.pairs import PairRules, load_pairs
@@ -158,13 +159,10 @@ class ExecutorLoop:
                 return
             message = self._decode(frames[1] if frames is not None else None)
             if isinstance(message, Tick):
-                self.ticks += 1
-                self.progress.handled(message.seq)
-                if self.follow_model:
-                    self.waiting_ticks.append(message)
-                    self._release_ticks()
-                else:
-                    self._publish(self.engine.on_tick(message, time.time_ns()))
+                self._on_tick(message)
+            elif isinstance(message, TickBatch):
+                for tick in message.ticks:
+                    self._on_tick(tick)
             elif isinstance(message, Eos):
                 log.info("feed eos at seq %d; waiting for the model's", message.last_seq)
                 self.feed_eos_seen = True
@@ -172,6 +170,15 @@ class ExecutorLoop:
                 self._on_hello(frames[1])
             elif isinstance(message, FeedStatus):
                 log.info("feed %s: %s", message.symbol or "all", message.state)
+
+    def _on_tick(self, tick: Tick) -> None:
+        self.ticks += 1
+        self.progress.handled(tick.seq)
+        if self.follow_model:
+            self.waiting_ticks.append(tick)
+            self._release_ticks()
+        else:
+            self._publish(self.engine.on_tick(tick, time.time_ns()))
 
     def _on_venue_reports(self) -> None:
         """The live venue's fills, refusals and halts, from the worker thread."""
@@ -374,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sockets.subscriber(
                     ctx, config.ticks, TICK_TOPICS, lossless=config.lossless
                 ) as ticks,
-                sockets.target_puller(ctx, config.targets) as targets,
+                sockets.target_puller(ctx, config.targets, lossless=config.lossless) as targets,
                 sockets.publisher(ctx, config.events, lossless=config.lossless) as events,
                 sockets.progress_pusher(ctx, config.progress) as progress,
             ):

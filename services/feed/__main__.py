@@ -183,7 +183,8 @@ def _run_replay(
         venue=reader.header.venue,
         symbol=None,
         state=FeedState.REPLAYING,
-        detail=f"replaying {config.replay} at speed {config.speed:g}",
+        detail=f"replaying {config.replay} at speed {config.speed:g}"
+        + (f", {config.replay_batch} ticks per message" if config.replay_batch > 1 else ""),
         ts_ns=time.time_ns(),
     )
     sockets.publish(pub, status)
@@ -198,6 +199,7 @@ def _run_replay(
             max_ticks=config.max_ticks,
             stop=stop,
             window=window,
+            batch=config.replay_batch,
         )
     except TickFileCorrupt as e:
         log.error("replay cut short: %s", e)

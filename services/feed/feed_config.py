@@ -21,6 +21,7 @@ from common.config import (
     require_loopback_addresses,
 )
 from common.errors import ConfigError
+from common.messages import BATCH_MAX
 from common.pairs import DEFAULT_PAIRS_FILE, PairRules, load_pairs
 
 BOOK_DEPTHS: Final = (10, 25, 100, 500, 1000)  # what Kraken's v2 book channel accepts
@@ -65,6 +66,13 @@ OPTIONS: Final = [
         help="1 = recorded pace, 0 = as fast as possible (lossless)",
     ),
     Option(
+        "--replay-batch",
+        positive_int,
+        env="PLR_REPLAY_BATCH",
+        default=1,
+        help=f"speed 0: up to N ticks per message (TickBatch, at most {BATCH_MAX}); 1 = unbatched",
+    ),
+    Option(
         "--expect",
         name_list,
         env="PLR_EXPECT",
@@ -95,6 +103,7 @@ class FeedConfig:
     pairs_file: Path
     replay: Path | None
     speed: float
+    replay_batch: int
     expect: tuple[str, ...]
     handshake_timeout_s: float
     max_ticks: int | None
@@ -114,6 +123,10 @@ class FeedConfig:
         require_loopback(
             f"tcp://{config.health_host}:1", allow_remote=config.allow_remote, what="--health-host"
         )
+        if config.replay_batch > 1 and (config.replay is None or config.speed != 0):
+            raise ConfigError("--replay-batch is for --replay at --speed 0 (it would delay ticks)")
+        if config.replay_batch > BATCH_MAX:
+            raise ConfigError(f"--replay-batch: at most {BATCH_MAX} ticks per message")
         if config.stale_after_s >= config.watchdog_s:
             raise ConfigError("--stale-after-s must be shorter than --watchdog-s")
         return config

@@ -6,7 +6,9 @@ step. Targets never block: with no executor they are dropped, counted and
 logged, and the next one takes effect when it returns. On `eos` it forwards
 `eos` on the predictions socket and on the targets socket, and exits 0.
 With `--lossless` (replay) it also pushes a `Watermark` every 64 ticks, so an
-executor that follows it meets each target at the tick it came from. A malformed message is counted
+executor that follows it meets each target at the tick it came from. A
+`TickBatch` (batched fast replay) is decided tick by tick like single ticks,
+and its predictions go out as one `PredictionBatch`. A malformed message is counted
 and skipped. Exit 2 on bad configuration or checkpoint, before any socket.
 """
 
@@ -32,9 +34,11 @@ from common.messages import (
     FeedStatus,
     Hello,
     Prediction,
+    PredictionBatch,
     RunCounters,
     Target,
     Tick,
+    TickBatch,
     Watermark,
 )
 from common.signals import install_stop_flag, stay_until_stopped
@@ -111,7 +115,9 @@ class ModelLoop:
                 self._decide_queued()
             return False
         self._decide_queued()  # everything else comes after the ticks before it
-        if isinstance(message, Eos):
+        if isinstance(message, TickBatch):
+            self._decide_batch(message)
+        elif isinstance(message, Eos):
             log.info("eos from %s at seq %d", message.source, message.last_seq)
             self._finish()
             return True
@@ -131,12 +137,35 @@ class ModelLoop:
         """
         if not self._queued:
             return
-        observed = [self.stack.observe(tick) for tick in self._queued]
+        predictions = self._decide(self._queued)
         self._queued.clear()
+        for prediction in predictions:
+            sockets.publish(self.predictions, prediction)
+
+    def _decide_batch(self, batch: TickBatch) -> None:
+        """Batched in, batched out: the batch's predictions go out as one message."""
+        step = self.config.batch_max
+        predictions: list[Prediction] = []
+        for start in range(0, len(batch.ticks), step):
+            predictions += self._decide(batch.ticks[start : start + step])
+        encoded = [wire.encode(prediction) for prediction in predictions]
+        for payload in wire.encode_batches(PredictionBatch, batch.symbol, encoded):
+            sockets.publish_encoded(
+                self.predictions, wire.PREDICTION_PREFIX + batch.symbol.encode(), payload
+            )
+
+    def _decide(self, ticks: list[Tick]) -> list[Prediction]:
+        """Observe, predict (one estimator call) and decide `ticks` in order; their predictions."""
+        observed = [self.stack.observe(tick) for tick in ticks]
         values = self.stack.predict(observed)
         now_ns = time.time_ns()
+        predictions: list[Prediction] = []
         for seen, value in zip(observed, values, strict=True):
-            self._act(seen.tick, *self.stack.decide(seen, value, now_ns))
+            prediction, target = self.stack.decide(seen, value, now_ns)
+            self._act(seen.tick, prediction, target)
+            if prediction is not None:
+                predictions.append(prediction)
+        return predictions
 
     def _act(self, tick: Tick, prediction: Prediction | None, target: Target | None) -> None:
         self.last_seq = tick.seq
@@ -144,8 +173,6 @@ class ModelLoop:
         if target is None and self.config.lossless and tick.seq % WATERMARK_EVERY == 0:
             watermark = Watermark(source=self.config.name, tick_seq=tick.seq)
             sockets.push_nowait(self.targets, wire.encode(watermark))
-        if prediction is not None:
-            sockets.publish(self.predictions, prediction)
         if target is None:
             return
         if sockets.push_nowait(self.targets, wire.encode(target)):

@@ -39,7 +39,7 @@ from common.errors import ConfigError, JournalCorrupt, WireError
 from common.flow import ProgressReporter
 from common.journal import JOURNAL_FILES, fill_identity, read_journal
 from common.logs import format_log_frames, setup_logging, utc_now_text
-from common.messages import Eos, Fill, Hello, Prediction, Tick
+from common.messages import Eos, Fill, Hello, Prediction, PredictionBatch, Tick, TickBatch
 from common.runs import check_run_id
 from common.signals import install_stop_flag, stay_until_stopped
 from common.tickfile import TickFileWriter, new_header
@@ -165,12 +165,15 @@ class Recorder:
             self.record.malformed += 1
             return
         if isinstance(message, Tick):
-            self.progress.handled(message.seq)
-            self.record.on_tick(message, arrival_ns)
-            self.ticks_file.write_encoded(payload)
+            self._on_tick(message, payload, arrival_ns)
+        elif isinstance(message, TickBatch):
+            for tick in message.ticks:  # each tick as if it had come alone
+                self._on_tick(tick, wire.encode(tick), arrival_ns)
         elif isinstance(message, Prediction):
-            if self.record.on_prediction(message):
-                self.events_file.write(event_line(message) + "\n")
+            self._on_prediction(message)
+        elif isinstance(message, PredictionBatch):
+            for prediction in message.predictions:
+                self._on_prediction(prediction)
         elif isinstance(message, Eos):
             self.eos_from.add(message.source)
             self.record.on_eos(arrival_ns)
@@ -183,6 +186,15 @@ class Recorder:
                 self.fills_seen.add(fill_identity(message))
             self.record.on_event(message, arrival_ns)
             self.events_file.write(event_line(message) + "\n")
+
+    def _on_tick(self, tick: Tick, payload: bytes, arrival_ns: int) -> None:
+        self.progress.handled(tick.seq)
+        self.record.on_tick(tick, arrival_ns)
+        self.ticks_file.write_encoded(payload)
+
+    def _on_prediction(self, prediction: Prediction) -> None:
+        if self.record.on_prediction(prediction):
+            self.events_file.write(event_line(prediction) + "\n")
 
     def _on_hello(self, socket_name: str) -> None:
         self.hello_on.add(socket_name)

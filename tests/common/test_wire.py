@@ -18,8 +18,8 @@ from common.errors import (
     UnsupportedVersion,
     WireError,
 )
-from common.messages import Eos, Tick
-from tests.factories import T0_NS, make_tick, make_trade, one_of_each
+from common.messages import BATCH_MAX, Eos, PredictionBatch, Tick, TickBatch
+from tests.factories import T0_NS, make_prediction, make_tick, make_trade, one_of_each
 
 K = "kraken"
 SYM = "BTC/USD"
@@ -101,6 +101,16 @@ EXPECTED_ARRAYS = [
     ["Watermark", 1, "model", 4096],
     ["Hello", 1, "feed", T0_NS + 16],
     ["TickFileHeader", 1, 1, "binance", ["BTC/USDT"], "test", T0_NS],
+]
+# A batch is its items' arrays inside [type, v, symbol, [...]].
+EXPECTED_ARRAYS += [
+    [
+        "TickBatch",
+        1,
+        SYM,
+        [EXPECTED_ARRAYS[0], [*EXPECTED_ARRAYS[1][:4], 2, *EXPECTED_ARRAYS[1][5:]]],
+    ],
+    ["PredictionBatch", 1, SYM, [EXPECTED_ARRAYS[2]]],
 ]
 
 
@@ -289,6 +299,8 @@ def test_topics_name_the_symbol_or_kind() -> None:
         b"eos",
         b"counters",
         b"hello",
+        b"tick.BTC/USD",
+        b"pred.BTC/USD",
     ]
 
 
@@ -306,3 +318,56 @@ def test_a_decoded_tick_is_immutable() -> None:
     assert isinstance(tick, Tick)
     with pytest.raises(AttributeError):
         tick.bid = 1.0  # type: ignore[misc]
+
+
+def _batch_array(*ticks: list[object], symbol: str = SYM) -> bytes:
+    return _pack(["TickBatch", 1, symbol, list(ticks)])
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (_batch_array(_tick_array(seq=1), _tick_array(seq=2, bid=math.nan)), "ticks[1]"),
+        (_batch_array(_tick_array(seq=1), _tick_array(seq=2, bid=61838.0)), "ticks[1]"),  # crossed
+        (_batch_array(_tick_array(seq=1), _tick_array(seq=2, symbol="ETH/USD")), "ticks[1].symbol"),
+        (_batch_array(_tick_array(seq=2), _tick_array(seq=2)), "ticks[1].seq"),
+        (_batch_array(_tick_array(seq=1), [*_tick_array(seq=2), "extra"]), "ticks[1]"),
+        (_batch_array(), "ticks"),
+        (_batch_array(*[_tick_array(seq=n) for n in range(1, 258)]), "ticks"),  # over BATCH_MAX
+    ],
+)
+def test_decode_rejects_a_tick_batch_naming_the_bad_item(payload: bytes, field: str) -> None:
+    """A batch is valid only if each tick would be alone, all of its symbol, seqs increasing."""
+    with pytest.raises(InvalidField) as caught:
+        wire.decode(payload)
+    assert (caught.value.msg_type, caught.value.field) == ("TickBatch", field)
+
+
+def test_decode_rejects_a_prediction_batch_of_another_symbol() -> None:
+    """The topic names the batch's symbol, so every item must be of it."""
+    payload = wire.encode(
+        PredictionBatch(symbol="ETH/USD", predictions=[make_prediction(symbol="BTC/USD")])
+    )
+    with pytest.raises(InvalidField) as caught:
+        wire.decode(payload)
+    assert caught.value.field == "predictions[0].symbol"
+
+
+def test_encode_batches_keeps_the_item_bytes_and_their_order() -> None:
+    """Batches built from encoded ticks decode to exactly those ticks, at most BATCH_MAX each."""
+    ticks = [make_tick(seq=n, bid=100.0 + n, ask=101.0 + n) for n in range(1, 601)]
+    batches = wire.encode_batches(TickBatch, SYM, [wire.encode(t) for t in ticks])
+    decoded = [wire.decode(b) for b in batches]
+    assert [len(b.ticks) for b in decoded] == [BATCH_MAX, BATCH_MAX, 600 - 2 * BATCH_MAX]
+    assert [t for b in decoded for t in b.ticks] == ticks
+    assert batches[0] == wire.encode(TickBatch(symbol=SYM, ticks=ticks[:BATCH_MAX]))
+
+
+def test_encode_batches_splits_below_the_size_cap() -> None:
+    """Long names make big ticks: a batch is cut before it would pass the cap."""
+    venue = "v" * 128
+    ticks = [make_tick(seq=n, venue=venue, symbol="S" * 128) for n in range(1, BATCH_MAX + 1)]
+    batches = wire.encode_batches(TickBatch, "S" * 128, [wire.encode(t) for t in ticks])
+    assert len(batches) > 1
+    assert all(len(b) <= wire.MAX_PAYLOAD_BYTES for b in batches)
+    assert [t for b in batches for t in wire.decode(b).ticks] == ticks

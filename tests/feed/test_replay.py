@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import math
+import threading
 from pathlib import Path
 
+import pytest
 import zmq
 
 from common import sockets, wire
-from common.messages import Eos, Tick
+from common.messages import Eos, Hello, Tick, TickBatch
 from common.tickfile import TickFileReader
+from services.feed.replay import replay
 from tests.conftest import PROJECT_ROOT, scaled
+from tests.factories import make_tick
 from tests.processes import services
 
 BUNDLED = PROJECT_ROOT / "data" / "binance_btcusdt_spot_2024-08-08_10min.ticks.gz"
 
 
+@pytest.mark.parametrize("batch", [1, 100])
 def test_replay_at_speed_zero_reaches_a_late_subscriber_complete(
-    tmp_path: Path, zmq_ctx: zmq.Context
+    tmp_path: Path, zmq_ctx: zmq.Context, batch: int
 ) -> None:
-    """The subscriber starts after the feed; the handshake makes the replay lossless."""
+    """The subscriber starts after the feed; the handshake makes the replay lossless,
+    one tick per message or batched."""
     with services(tmp_path) as group:
         group.start(
             "feed",
@@ -28,6 +35,8 @@ def test_replay_at_speed_zero_reaches_a_late_subscriber_complete(
                 str(BUNDLED),
                 "--speed",
                 "0",
+                "--replay-batch",
+                str(batch),
                 "--expect",
                 "probe",
                 "--pub",
@@ -39,6 +48,7 @@ def test_replay_at_speed_zero_reaches_a_late_subscriber_complete(
             ],
         )
         received: list[Tick] = []
+        batches = 0
         eos = None
         with sockets.subscriber(
             zmq_ctx, f"ipc://{tmp_path}/ticks", [wire.TICK_PREFIX, wire.EOS_TOPIC], lossless=True
@@ -50,6 +60,9 @@ def test_replay_at_speed_zero_reaches_a_late_subscriber_complete(
                 message = wire.decode(sub.recv_multipart()[1])
                 if isinstance(message, Tick):
                     received.append(message)
+                elif isinstance(message, TickBatch):
+                    received += message.ticks
+                    batches += 1
                 elif isinstance(message, Eos):
                     eos = message
         assert group.wait("feed") == 0
@@ -58,6 +71,7 @@ def test_replay_at_speed_zero_reaches_a_late_subscriber_complete(
     assert [t.seq for t in received] == list(range(1, 85_176))
     assert received == recorded  # bit for bit, timestamps included
     assert eos is not None and eos.last_seq == 85_175
+    assert batches == (0 if batch == 1 else math.ceil(85_175 / batch))  # one symbol
 
 
 def test_replay_of_a_missing_file_is_exit_2_before_any_socket(tmp_path: Path) -> None:
@@ -66,3 +80,49 @@ def test_replay_of_a_missing_file_is_exit_2_before_any_socket(tmp_path: Path) ->
         group.start("feed", "services.feed", ["--replay", str(tmp_path / "nope.ticks")])
         assert group.wait("feed") == 2
         assert "cannot open" in group.output("feed")
+
+
+def test_batched_replay_never_mixes_symbols_and_numbers_every_tick(
+    tmp_path: Path, zmq_ctx: zmq.Context
+) -> None:
+    """A batch is consecutive ticks of one symbol; seqs run 1..n across batches; max_ticks holds."""
+    symbols = ["BTC/USD"] * 5 + ["ETH/USD"] * 2 + ["BTC/USD"] * 4
+    records = [(t, wire.encode(t)) for t in (make_tick(symbol=s, seq=1000) for s in symbols)]
+    addr = f"ipc://{tmp_path}/ticks"
+    with (
+        sockets.publisher(zmq_ctx, addr, lossless=True) as pub,
+        sockets.subscriber(
+            zmq_ctx, addr, [wire.TICK_PREFIX, wire.HELLO_TOPIC, wire.EOS_TOPIC]
+        ) as sub,
+    ):
+        while not sub.poll(20):  # the slow joiner: probe until the subscription is in place
+            sockets.publish(pub, Hello(source="test", ts_ns=0))
+        result = replay(records, pub, speed=0, max_ticks=10, stop=threading.Event(), batch=3)
+        sockets.publish(pub, Eos(source="test", last_seq=10, ts_ns=0))
+        batches: list[TickBatch] = []
+        while sub.poll(int(scaled(5) * 1000)):
+            message = wire.decode(sub.recv_multipart()[1])
+            if isinstance(message, TickBatch):
+                batches.append(message)
+            elif isinstance(message, Eos):
+                break
+    assert (result.sent, result.last_seq) == (10, 10)
+    assert [[t.symbol for t in b.ticks] for b in batches] == [
+        ["BTC/USD"] * 3,
+        ["BTC/USD"] * 2,
+        ["ETH/USD"] * 2,
+        ["BTC/USD"] * 3,
+    ]
+    assert [t.seq for b in batches for t in b.ticks] == list(range(1, 11))
+
+
+def test_batched_replay_needs_speed_zero(tmp_path: Path) -> None:
+    """Batching a paced replay would delay ticks: refused with one line, exit 2."""
+    with services(tmp_path) as group:
+        group.start(
+            "feed",
+            "services.feed",
+            ["--replay", str(BUNDLED), "--speed", "1", "--replay-batch", "64"],
+        )
+        assert group.wait("feed") == 2
+        assert "--replay-batch is for --replay at --speed 0" in group.output("feed")

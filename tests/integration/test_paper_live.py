@@ -14,7 +14,7 @@ import pytest
 
 from common.messages import Fill, Liquidity, Side
 from services.executor.positions import PositionState
-from tests.conftest import PROJECT_ROOT, scaled, wait_until
+from tests.conftest import BUNDLED, PROJECT_ROOT, scaled, wait_until
 
 RESULT_FIELDS = {
     "run_id",
@@ -169,6 +169,43 @@ def test_same_recording_twice_gives_the_same_result(
     code, output, second, _ = _run(tmp_path, trained_checkpoint)
     assert code == 0, output
     assert _comparable(second) == _comparable(bundled_run[2])
+
+
+def _fills(folder: Path) -> list[tuple[Any, ...]]:
+    events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+    keys = ("symbol", "side", "qty", "price", "fee", "liquidity", "tick_seq", "ts_ns")
+    return [tuple(e[k] for k in keys) for e in events if e["type"] == "Fill"]
+
+
+def test_batched_replay_gives_the_same_run_as_unbatched(
+    bundled_run, trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    """`--replay-batch 64`: the same result, the same fills at the same ticks, the same ticks."""
+    from common.tickfile import TickFileReader
+
+    code, output, batched, folder = _run(tmp_path, trained_checkpoint, "--replay-batch", "64")
+    assert code == 0, output
+    assert _comparable(batched) == _comparable(bundled_run[2])
+    assert batched["counts"]["ticks_seen"] == {"model": 85_175, "executor": 85_175}
+    assert _fills(folder) == _fills(bundled_run[3])
+    with TickFileReader(folder / "ticks.gz") as mine, TickFileReader(BUNDLED) as recorded:
+        assert list(mine) == list(recorded)
+
+
+def test_batched_replay_at_recorded_pace_is_refused_before_anything_starts(
+    trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    """Batching would delay ticks at a paced replay: exit 2 with one line, no run folder."""
+    done = subprocess.run(
+        _runner(tmp_path, trained_checkpoint, "--replay-batch", "64", "--speed", "1"),
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=scaled(60),
+    )
+    assert done.returncode == 2
+    assert "--replay-batch is for replays at --speed 0" in done.stderr
+    assert not (tmp_path / "artifacts").exists()
 
 
 def test_ctrl_c_mid_run_still_leaves_a_complete_result(

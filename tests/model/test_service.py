@@ -6,10 +6,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import zmq
 
 from common import sockets, wire
-from common.messages import Eos, Hello, Prediction, Target, Watermark
+from common.messages import Eos, Hello, Prediction, PredictionBatch, RunCounters, Target, Watermark
 from services.model.checkpoint import load_checkpoint
 from services.model.offline import predictions as offline_predictions
 from services.model.service_config import DEFAULT_POLICY
@@ -65,12 +66,14 @@ class PredictionProbe(threading.Thread):
         super().__init__(daemon=True)
         self.ctx, self.addr = ctx, addr
         self.received: list[Prediction] = []
+        self.batches = 0
+        self.counters: dict[str, int] = {}
         self.eos: Eos | None = None
         self.error: BaseException | None = None
         self.sub = sockets.subscriber(
             ctx,
             addr.predictions,
-            [wire.PREDICTION_PREFIX, wire.EOS_TOPIC, wire.HELLO_TOPIC],
+            [wire.PREDICTION_PREFIX, wire.EOS_TOPIC, wire.HELLO_TOPIC, wire.COUNTERS_TOPIC],
             lossless=True,
         )
 
@@ -91,21 +94,32 @@ class PredictionProbe(threading.Thread):
                 answered = sockets.answer_hello(self.ctx, self.addr.ready, "probe", timeout_s=5)
             elif isinstance(message, Prediction):
                 self.received.append(message)
+            elif isinstance(message, PredictionBatch):
+                self.received += message.predictions
+                self.batches += 1
+            elif isinstance(message, RunCounters):
+                self.counters = message.counters
             elif isinstance(message, Eos):
                 self.eos = message
 
 
+@pytest.mark.parametrize("batch", [1, 64])
 def test_live_predictions_equal_offline_ones_with_no_executor(
-    trained_checkpoint: Path, tmp_path: Path, zmq_ctx: zmq.Context
+    trained_checkpoint: Path, tmp_path: Path, zmq_ctx: zmq.Context, batch: int
 ) -> None:
     """Replayed through feed and model processes, every prediction equals the offline
-    run's, although no executor ever takes a target: the model never blocks."""
+    run's, although no executor ever takes a target: the model never blocks. The
+    batched replay (TickBatch in, PredictionBatch out) gives the same predictions."""
     addr = Addresses(tmp_path)
     probe = PredictionProbe(zmq_ctx, addr)
     with services(tmp_path) as group:
         group.start("model", "services.model", addr.model_args(trained_checkpoint))
         probe.start()
-        group.start("feed", "services.feed", addr.feed_args("--expect", "model,probe"))
+        group.start(
+            "feed",
+            "services.feed",
+            addr.feed_args("--expect", "model,probe", "--speed", "0", "--replay-batch", str(batch)),
+        )
         assert group.wait("feed") == 0, group.output("feed")
         assert group.wait("model") == 0, group.output("model")
         probe.join(scaled(30))
@@ -118,6 +132,7 @@ def test_live_predictions_equal_offline_ones_with_no_executor(
     assert len(expected) == 85_175 - 60  # every tick after the 51-quote warm-up
     assert live == expected
     assert probe.eos is not None and probe.eos.last_seq == 85_175
+    assert (probe.batches > 0) == (batch > 1)
 
 
 def test_targets_reach_an_executor_socket(
@@ -143,6 +158,38 @@ def test_targets_reach_an_executor_socket(
     assert all(abs(t.target_position) <= 0.01 + 1e-12 for t in received)
     seqs = [t.tick_seq for t in received]
     assert seqs == sorted(seqs) and seqs[-1] <= 20_000
+
+
+def test_a_model_that_finishes_first_still_hands_a_slow_executor_every_target(
+    trained_checkpoint: Path, tmp_path: Path, zmq_ctx: zmq.Context
+) -> None:
+    """Lossless: the executor reads nothing until the model is done, and then still gets
+    every target the model sent, and its eos. (A bounded receive queue once lost the
+    backlog beyond it when the model exited.)"""
+    addr = Addresses(tmp_path)
+    probe = PredictionProbe(zmq_ctx, addr)
+    pull = sockets.target_puller(zmq_ctx, addr.targets, lossless=True)
+    with pull, services(tmp_path) as group:
+        group.start("model", "services.model", addr.model_args(trained_checkpoint))
+        probe.start()
+        group.start(
+            "feed",
+            "services.feed",
+            addr.feed_args("--expect", "model,probe", "--speed", "0", "--replay-batch", "64"),
+        )
+        probe.join(scaled(60))
+        assert probe.eos is not None, "the model never finished"
+        targets, eos = 0, None
+        while eos is None and pull.poll(int(scaled(10) * 1000)):
+            message = wire.decode(pull.recv())
+            if isinstance(message, Target):
+                targets += 1
+            elif isinstance(message, Eos):
+                eos = message
+        assert group.wait("model") == 0
+    assert probe.counters["targets"] > 1_000  # more than any socket buffer holds
+    assert targets == probe.counters["targets"] - probe.counters["dropped_targets"]
+    assert eos is not None and eos.last_seq == 85_175
 
 
 def test_malformed_messages_are_skipped_and_the_model_carries_on(
