@@ -14,7 +14,7 @@ import json
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import numpy as np
@@ -34,11 +34,19 @@ from common.recent import RecentIds
 _RING = 1 << 16  # tick arrival times kept for latency, by seq
 
 
+_json: Final = msgspec.json.Encoder()
+
+
 def event_line(message: Any) -> str:
-    """One `events.jsonl` line: the message's fields by name, plus its `type`."""
-    fields = msgspec.to_builtins(msgspec.structs.asdict(message))
+    """One `events.jsonl` line: the message's fields by name, plus its `type`.
+
+    msgspec's JSON encoder, not `json.dumps`: a fast replay writes tens of
+    thousands of lines a second and this was the recorder's largest cost
+    (2.5 us a line against 10.7 us; same JSON values, compact separators).
+    """
+    fields = msgspec.structs.asdict(message)
     fields.pop("v", None)
-    return json.dumps({"type": type(message).__name__, **fields})
+    return _json.encode({"type": type(message).__name__, **fields}).decode()
 
 
 class RunRecord:

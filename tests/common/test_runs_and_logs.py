@@ -70,3 +70,17 @@ def test_frames_that_are_not_log_records_are_ignored() -> None:
     """A stray frame on the log socket does not become a run.log line."""
     assert format_log_frames([b"only one frame"]) is None
     assert format_log_frames([b"", b"text"]) is None
+
+
+def test_line_formatter_writes_what_the_standard_formatter_writes() -> None:
+    """The once-a-second date cache changes the cost, not one character of a line."""
+    from common.logs import LINE_FORMAT, LineFormatter
+
+    ours, standard = LineFormatter(LINE_FORMAT), logging.Formatter(LINE_FORMAT)
+    base = 1_764_580_000.0
+    for created in (base, base + 0.0015, base + 0.9994, base + 1.0, base + 61.25, base + 0.5):
+        record = logging.LogRecord(
+            "services.executor", logging.WARNING, "", 0, "x %s", ("y",), None
+        )
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert ours.format(record) == standard.format(record)
