@@ -80,12 +80,15 @@ def run_all(folder: Path, sizes: Sizes, *, peer: bool) -> dict[str, Any]:
     step("lossless replays")
     small = BUNDLED if sizes is FULL else make_recording(folder / "small.ticks", sizes.large_ticks)
     large = make_recording(folder / "large.ticks", sizes.large_ticks)
-    figures["replay"] = {
-        "bundled": pipeline.measure_replay(
-            folder / "r1", small, checkpoint, len(bundled) if sizes is FULL else sizes.large_ticks
-        ),
-        "large": pipeline.measure_replay(folder / "r2", large, checkpoint, sizes.large_ticks),
-    }
+    small_ticks = len(bundled) if sizes is FULL else sizes.large_ticks
+    figures["replay"] = {}
+    for suffix, batch in (("", 1), ("_batched", chain.BATCH)):
+        figures["replay"]["bundled" + suffix] = pipeline.measure_replay(
+            folder / f"r1{suffix}", small, checkpoint, small_ticks, batch
+        )
+        figures["replay"]["large" + suffix] = pipeline.measure_replay(
+            folder / f"r2{suffix}", large, checkpoint, sizes.large_ticks, batch
+        )
     step("tick-to-target latency, interleaved with the chain's")
     figures["baseline"]["latency"], figures["latency"] = {}, {}
     for rate in sizes.latency_rates:

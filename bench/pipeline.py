@@ -1,9 +1,10 @@
 """Pipeline figures: the real services, started as a user starts them, measured from outside.
 
 - `measure_replay`: a lossless `--speed 0` replay through feed -> model ->
-  executor -> recorder (the runner, `orchestration.paper_live`); ticks/s is
-  the recorder's `throughput` (first tick in -> every stage's eos in), and the
-  counts prove no stage lost a tick.
+  executor -> recorder (the runner, `orchestration.paper_live`), one tick per
+  message or batched (`--replay-batch`); ticks/s is the recorder's
+  `throughput` (first tick in -> every stage's eos in), and the counts prove
+  no stage lost a tick.
 - `measure_memory`: the same replay, resident memory of each service when
   the N-th tick has gone by (a lossless subscriber of the ticks counts them).
 - `measure_tick_latency`: this process plays the feed (ticks stamped with
@@ -36,7 +37,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("feed", "model", "executor", "recorder")
 
 
-def _runner(folder: Path, recording: Path, checkpoint: Path) -> list[str]:
+def _runner(folder: Path, recording: Path, checkpoint: Path, batch: int = 1) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -45,6 +46,8 @@ def _runner(folder: Path, recording: Path, checkpoint: Path) -> list[str]:
         str(recording),
         "--speed",
         "0",
+        "--replay-batch",
+        str(batch),
         "--ckpt",
         str(checkpoint),
         "--address-dir",
@@ -60,10 +63,12 @@ def _result(folder: Path) -> dict[str, Any]:
     return result
 
 
-def measure_replay(folder: Path, recording: Path, checkpoint: Path, ticks: int) -> dict[str, Any]:
+def measure_replay(
+    folder: Path, recording: Path, checkpoint: Path, ticks: int, batch: int = 1
+) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        _runner(folder, recording, checkpoint),
+        _runner(folder, recording, checkpoint, batch),
         cwd=PROJECT_ROOT,
         check=True,
         capture_output=True,
@@ -74,6 +79,7 @@ def measure_replay(folder: Path, recording: Path, checkpoint: Path, ticks: int) 
     seen = {"recorder": counts["ticks"], **counts.get("ticks_seen", {})}
     return {
         "ticks_in_file": ticks,
+        "ticks_per_message": batch,
         "ticks_seen": seen,
         "lossless": all(n == ticks for n in seen.values())
         and sum(counts["malformed_messages"].values()) == 0,

@@ -169,6 +169,16 @@ class TickFileReader:
             self.count += 1
             yield tick, payload
 
+    def count_records(self) -> int:
+        """Count the records left, their framing and checksums checked but not decoded.
+
+        Less than half the time of reading the ticks (a progress bar's total
+        for a file the replay will validate tick by tick anyway).
+        """
+        while self._next_payload() is not None:
+            self.count += 1
+        return self.count
+
     def close(self) -> None:
         self._file.close()
 

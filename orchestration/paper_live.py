@@ -187,7 +187,7 @@ def _default_model() -> Path:
 
 def _count_ticks(path: Path) -> int:
     with TickFileReader(path) as reader:
-        return sum(1 for _ in reader)
+        return reader.count_records()
 
 
 def _run(plan: dict[str, Any]) -> int:

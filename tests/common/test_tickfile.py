@@ -153,3 +153,24 @@ def test_bundled_recording_reads_completely() -> None:
             assert tick.seq == last_seq + 1
             last_seq = tick.seq
     assert last_seq == 85_175
+
+
+@pytest.mark.parametrize("name", ["plain.ticks", "packed.ticks.gz"])
+def test_count_records_counts_without_decoding_and_still_catches_damage(
+    tmp_path: Path, name: str
+) -> None:
+    """The runner's progress total: every record counted; a torn or flipped one still raises."""
+    path = tmp_path / name
+    _write(path, 1000)
+    with TickFileReader(path) as reader:
+        assert reader.count_records() == 1000
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 300])
+    with TickFileReader(path) as reader, pytest.raises(TickFileCorrupt):
+        reader.count_records()
+    if name == "plain.ticks":
+        flipped = bytearray(data)
+        flipped[len(flipped) // 2] ^= 0x40
+        path.write_bytes(bytes(flipped))
+        with TickFileReader(path) as reader, pytest.raises(TickFileCorrupt):
+            reader.count_records()
