@@ -139,14 +139,17 @@ def measure_throughput(folder: Path, payloads: list[bytes], *, batched: bool) ->
 def measure_latency(folder: Path, tick: Tick, rate_per_s: float, seconds: float) -> dict[str, Any]:
     """One-way publisher -> sink delay of ticks stamped at send, paced at `rate_per_s`."""
     chain = Chain(folder, latency=True)
-    paced_send(chain.pub, tick, rate_per_s, seconds)
+    paced_send(chain.pub, [tick], rate_per_s, seconds)
     return chain.finish()
 
 
-def paced_send(pub: zmq.Socket, tick: Tick, rate_per_s: float, seconds: float) -> int:
-    """Publish `tick` re-stamped (`recv_ts_ns` = now, new seq) on a fixed schedule."""
+def paced_send(pub: zmq.Socket, ticks: Sequence[Tick], rate_per_s: float, seconds: float) -> int:
+    """Publish `ticks` in turn, re-stamped (`recv_ts_ns` = now, new seq), on a fixed schedule.
+
+    The pipeline's latency figure sends with this same function.
+    """
     gc.collect()
-    gc.freeze()  # as in the pipeline's harness: no collector pause of ours in the figures
+    gc.freeze()  # no collector pause of ours in the figures (the caller may hold a recording)
     replace = msgspec.structs.replace
     total = int(rate_per_s * seconds)
     wait = threading.Event()
@@ -155,6 +158,7 @@ def paced_send(pub: zmq.Socket, tick: Tick, rate_per_s: float, seconds: float) -
         delay = started + seq / rate_per_s - time.perf_counter()
         if delay > 0:
             wait.wait(delay)  # pacing on the schedule, not synchronisation
+        tick = ticks[(seq - 1) % len(ticks)]
         sockets.publish(pub, replace(tick, seq=seq, recv_ts_ns=time.time_ns()))
     return total
 

@@ -7,16 +7,15 @@
   no stage lost a tick.
 - `measure_memory`: the same replay, resident memory of each service when
   the N-th tick has gone by (a lossless subscriber of the ticks counts them).
-- `measure_tick_latency`: this process plays the feed (ticks stamped with
-  the send time, paced) and the executor's end of the targets socket; the real
-  model process sits between. Tick -> target and tick -> prediction delays.
+- `measure_tick_latency`: built like the chain's latency figure: this process
+  plays the feed (ticks stamped with the send time, paced), a sink process
+  (`bench.latency_sink`) sits in the executor's seat, the real model process
+  between them instead of the relay. Tick -> target and tick -> prediction.
 """
 
 from __future__ import annotations
 
-import gc
 import json
-import math
 import os
 import subprocess
 import sys
@@ -24,13 +23,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import psutil
 import zmq
 
-from bench.chain import percentiles_us
+from bench.chain import paced_send
 from common import sockets, wire
-from common.messages import Eos, Prediction, Target, Tick
+from common.messages import Eos
 from common.tickfile import iter_ticks
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -164,16 +162,33 @@ def measure_tick_latency(
     seconds: float,
     model_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Tick (stamped at send) -> Target / Prediction back here, through the model process."""
+    """Tick (stamped at send) -> Target / Prediction at a sink process, through the model.
+
+    Built like the chain's latency figure: this process publishes the paced
+    ticks (`chain.paced_send`), a separate sink process (`bench.latency_sink`,
+    in the executor's seat) receives; the real model replaces the relay.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     addr = f"ipc://{folder}"
-    ticks = list(iter_ticks(recording))
+    ticks = list(iter_ticks(recording))  # real ticks: a repeated one would never move a target
+    result_path = folder / "latency.json"
     with (
         zmq.Context() as ctx,
         sockets.publisher(ctx, f"{addr}/lat-ticks") as pub,
         sockets.ready_replier(ctx, f"{addr}/lat-ready") as ready,
-        sockets.target_puller(ctx, f"{addr}/lat-targets") as targets,
     ):
+        sink = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.latency_sink",
+                f"{addr}/lat-targets",
+                f"{addr}/lat-predictions",
+                f"{addr}/lat-ready",
+                str(result_path),
+            ],
+            cwd=PROJECT_ROOT,
+        )
         model = subprocess.Popen(
             [
                 sys.executable,
@@ -196,77 +211,17 @@ def measure_tick_latency(
             stderr=subprocess.DEVNULL,
             env={**os.environ, "PLR_MAX_POSITION": "0.01", **(model_env or {})},
         )
-        predictions = sockets.subscriber(ctx, f"{addr}/lat-predictions", [b"pred."])
         try:
-            sockets.wait_for_subscribers(pub, ready, ["model"], source="bench", timeout_s=60)
-            delays = _paced_round_trips(pub, targets, predictions, ticks, rate_per_s, seconds)
+            sockets.wait_for_subscribers(
+                pub, ready, ["model", "sink"], source="bench", timeout_s=60
+            )
+            paced_send(pub, ticks, rate_per_s, seconds)
             sockets.publish(pub, Eos(source="bench", last_seq=0, ts_ns=time.time_ns()))
             model.wait(60)
+            sink.wait(60)
         finally:
-            predictions.close()
-            if model.poll() is None:
-                model.kill()
-    return {
-        "rate_per_s": rate_per_s,
-        "tick_to_target": percentiles_us(delays["target"]) if delays["target"] else None,
-        "tick_to_prediction": percentiles_us(delays["prediction"])
-        if delays["prediction"]
-        else None,
-    }
-
-
-def _paced_round_trips(
-    pub: zmq.Socket,
-    targets: zmq.Socket,
-    predictions: zmq.Socket,
-    ticks: list[Tick],
-    rate_per_s: float,
-    seconds: float,
-) -> dict[str, list[int]]:
-    """Send on schedule; between sends, wait on the replies (one thread, one clock).
-
-    The collector is frozen first: this process holds the whole recording, and a
-    full collection walking it would be a pause of ours, not the pipeline's.
-    """
-    gc.collect()
-    gc.freeze()
-    delays: dict[str, list[int]] = {"target": [], "prediction": []}
-    poller = zmq.Poller()
-    poller.register(targets, zmq.POLLIN)
-    poller.register(predictions, zmq.POLLIN)
-    replace = msgspec.structs.replace
-    total = int(rate_per_s * seconds)
-    started = time.perf_counter()
-    sent = 0
-    drain_until = None
-    while drain_until is None or time.perf_counter() < drain_until:
-        due = started + sent / rate_per_s
-        wait_ms = max(0.0, (due - time.perf_counter()) * 1000) if sent < total else 50.0
-        # Whole milliseconds, rounded up: pyzmq truncates a fraction to 0, and a
-        # busy loop here would take the CPU the model needs. A late send is
-        # harmless (ticks are stamped when sent); replies still wake the poll.
-        for sock, _ in poller.poll(math.ceil(wait_ms)):
-            _take_replies(sock, delays)
-        if sent < total and time.perf_counter() >= due:
-            tick = ticks[sent % len(ticks)]
-            sockets.publish(pub, replace(tick, seq=sent + 1, recv_ts_ns=time.time_ns()))
-            sent += 1
-            if sent == total:
-                drain_until = time.perf_counter() + 1.0  # the last replies still count
-    return delays
-
-
-def _take_replies(sock: zmq.Socket, delays: dict[str, list[int]]) -> None:
-    while True:
-        try:
-            payload = sock.recv(zmq.NOBLOCK)
-            if sock.getsockopt(zmq.RCVMORE):
-                payload = sock.recv()
-        except zmq.Again:
-            return
-        now_ns = time.time_ns()
-        message = wire.decode(payload)
-        if isinstance(message, Target):
-            delays["target"].append(now_ns - message.tick_ts_ns)
-        elif isinstance(message, Prediction):
-            delays["prediction"].append(now_ns - message.tick_ts_ns)
+            for proc in (model, sink):
+                if proc.poll() is None:
+                    proc.kill()
+    delays: dict[str, Any] = json.loads(result_path.read_text())
+    return {"rate_per_s": rate_per_s, **delays}

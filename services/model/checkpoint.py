@@ -21,7 +21,7 @@ import numpy as np
 
 from common.errors import CheckpointError
 from services.model.bundle import ModelBundle
-from services.model.features import FEATURE_NAMES
+from services.model.features import FEATURE_NAMES, Row
 from services.model.policy import Policy
 
 _HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
@@ -46,18 +46,19 @@ class LoadedModel:
         object.__setattr__(self, "_pick", None if every else list(self.columns))
         object.__setattr__(self, "_predict_row", getattr(self.estimator, "predict_row", None))
 
-    def predict_one(self, row: np.ndarray) -> float:
+    def predict_one(self, row: Row) -> float:
         if self._pick is not None:
-            row = row[self._pick]
+            row = tuple(row[i] for i in self._pick)
         if self._predict_row is not None:
             return float(self._predict_row(row))
-        return float(np.asarray(self.estimator.predict(row.reshape(1, -1))).ravel()[0])
+        return float(np.asarray(self.estimator.predict(np.array([row]))).ravel()[0])
 
-    def predict_many(self, rows: np.ndarray) -> np.ndarray:
-        """Rows of features (n x all features) -> n predictions, in one estimator call."""
+    def predict_many(self, rows: list[Row]) -> np.ndarray:
+        """Rows of features (each of all features) -> their predictions, in one estimator call."""
+        matrix = np.array(rows)
         if self._pick is not None:
-            rows = rows[:, self._pick]
-        return np.asarray(self.estimator.predict(rows), dtype=float).ravel()
+            matrix = matrix[:, self._pick]
+        return np.asarray(self.estimator.predict(matrix), dtype=float).ravel()
 
 
 def sha256_of(path: Path) -> str:
@@ -131,7 +132,7 @@ def load_checkpoint(path: Path, pin: str | None, default_policy: Policy) -> Load
 
 
 def _dry_run(path: Path, model: LoadedModel) -> None:
-    row = np.zeros(len(FEATURE_NAMES))
+    row = (0.0,) * len(FEATURE_NAMES)
     try:
         value = model.predict_one(row)
     except Exception as e:

@@ -18,8 +18,6 @@ from __future__ import annotations
 import math
 from typing import Final
 
-import numpy as np
-
 from common.messages import Side, Tick, TickKind
 
 FEATURE_NAMES: Final = (
@@ -31,6 +29,7 @@ FEATURE_NAMES: Final = (
     "volatility_bps",
     "trade_flow",
 )
+Row = tuple[float, ...]  # one value per FEATURE_NAMES entry, in that order
 _HISTORY: Final = 64  # ring of recent mids, longer than the longest horizon
 _LONGEST: Final = 50
 _VOL_DECAY: Final = 0.97
@@ -40,9 +39,11 @@ _FLOW_DECAY: Final = 0.95
 class FeatureState:
     """Per-symbol running state; `update` returns the feature row or None.
 
-    Plain Python floats in a list ring, not a numpy array: reading one numpy
-    element costs several times a list's, and `update` reads four per quote.
-    The arithmetic is the same IEEE double either way, so rows are identical.
+    Plain Python floats in a list ring and a tuple row, not numpy arrays:
+    reading or building one numpy element costs several times a list's, and
+    `update` does both per tick (in the live service, on a cold CPU after
+    waiting for the tick, numpy's call overhead is most of the model's
+    latency). The arithmetic is the same IEEE double either way.
     """
 
     __slots__ = ("_mids", "quotes", "_mid", "_variance", "_flow", "_spread_bps", "_imbalance")
@@ -61,7 +62,7 @@ class FeatureState:
         """The latest mid, or nan before the first quote."""
         return self._mid
 
-    def update(self, tick: Tick) -> np.ndarray | None:
+    def update(self, tick: Tick) -> Row | None:
         if tick.kind is TickKind.QUOTE and tick.bid is not None and tick.ask is not None:
             self._add_quote(tick.bid, tick.ask, tick.bid_size or 0.0, tick.ask_size or 0.0)
         elif tick.last_size is not None:
@@ -69,16 +70,14 @@ class FeatureState:
             self._flow = _FLOW_DECAY * self._flow + signed
         if self.quotes <= _LONGEST:
             return None
-        return np.array(
-            [
-                self._return_bps(1),
-                self._return_bps(10),
-                self._return_bps(50),
-                self._spread_bps,
-                self._imbalance,
-                math.sqrt(self._variance),
-                self._flow,
-            ]
+        return (
+            self._return_bps(1),
+            self._return_bps(10),
+            self._return_bps(50),
+            self._spread_bps,
+            self._imbalance,
+            math.sqrt(self._variance),
+            self._flow,
         )
 
     def _add_quote(self, bid: float, ask: float, bid_size: float, ask_size: float) -> None:

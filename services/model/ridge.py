@@ -5,6 +5,8 @@ scikit-learn compatible where it matters here: `fit(X, y)` and `predict(X)`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 
@@ -47,6 +49,15 @@ class RidgeModel:
         # round differently, and a batch must predict exactly what one row does.
         return (features * self.weights_).sum(axis=1) + self.bias_
 
-    def predict_row(self, row: np.ndarray) -> float:
-        """One row (the live hot path): a dot, without `predict`'s matrix checks."""
-        return float((row * self.weights_).sum()) + self.bias_
+    def predict_row(self, row: Sequence[float]) -> float:
+        """One row (the live hot path), in plain Python: no numpy call at all.
+
+        The same products summed in the same order as `predict`'s
+        multiply-and-sum over a row of seven (numpy adds fewer than eight
+        elements one after another), so the value is bit-identical: a test
+        compares the two on a whole recording.
+        """
+        total = 0.0
+        for value, weight in zip(row, self.weights_.tolist(), strict=True):
+            total += value * weight
+        return total + self.bias_

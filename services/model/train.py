@@ -26,7 +26,7 @@ from common.errors import PipelineError, TickFileError, TrainingError
 from common.tickfile import TickFileReader
 from services.model.bundle import ModelBundle
 from services.model.checkpoint import write_sidecar
-from services.model.features import FEATURE_NAMES, FeatureState
+from services.model.features import FEATURE_NAMES, FeatureState, Row
 from services.model.policy import Policy
 from services.model.ridge import RidgeModel
 
@@ -35,7 +35,7 @@ MIN_ROWS: Final = 500
 
 def feature_rows(path: Path, horizon: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Return (X, y, span) from a tick file; y is the forward return in bps."""
-    rows: list[np.ndarray] = []
+    rows: list[Row] = []
     row_quote_index: list[tuple[str, int]] = []
     mids: dict[str, list[float]] = {}
     states: dict[str, FeatureState] = {}
@@ -51,7 +51,7 @@ def feature_rows(path: Path, horizon: int) -> tuple[np.ndarray, np.ndarray, dict
             if row is not None:
                 rows.append(row)
                 row_quote_index.append((tick.symbol, state.quotes - 1))
-    features: list[np.ndarray] = []
+    features: list[Row] = []
     target: list[float] = []
     for row, (symbol, index) in zip(rows, row_quote_index):
         series = mids[symbol]
@@ -64,7 +64,7 @@ def feature_rows(path: Path, horizon: int) -> tuple[np.ndarray, np.ndarray, dict
             f"{path}: {len(features)} usable rows, need at least {MIN_ROWS} "
             f"(file has {reader.count} ticks; horizon {horizon})"
         )
-    return np.vstack(features), np.asarray(target), span
+    return np.array(features), np.asarray(target), span
 
 
 def scores(estimator: Any, features: np.ndarray, target: np.ndarray) -> dict[str, float]:
