@@ -40,6 +40,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_TICKS = PROJECT_ROOT / "data" / "binance_btcusdt_spot_2024-08-08_10min.ticks.gz"
 DEFAULT_MODEL = PROJECT_ROOT / "experiments" / "models" / "bundled.pkl"
 SHUTDOWN_TIMEOUT_S = 60.0
+# A fast replay batches ticks (TickBatch) unless told otherwise: every decision,
+# fill and artifact is the same as unbatched (tested), in about two thirds the time.
+FAST_REPLAY_BATCH = 64
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -61,8 +64,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--replay-batch",
         type=int,
-        default=1,
-        help="speed 0: up to N ticks per message (batched mode; same results, faster)",
+        help=f"ticks per message at speed 0 (default {FAST_REPLAY_BATCH}: same results, "
+        "faster; 1 = one tick per message)",
     )
     parser.add_argument("--run-id")
     parser.add_argument("--artifacts-dir", type=Path, default=DEFAULT_ARTIFACTS_DIR)
@@ -106,9 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _plan(args: argparse.Namespace) -> dict[str, Any]:
     if args.max_ticks is not None and args.max_ticks <= 0:
         raise ConfigError("--max-ticks must be positive")
+    fast_replay = not args.use_ws and args.speed == 0
+    if args.replay_batch is None:
+        args.replay_batch = FAST_REPLAY_BATCH if fast_replay else 1
     if args.replay_batch < 1:
         raise ConfigError("--replay-batch must be positive")
-    if args.replay_batch > 1 and (args.use_ws or args.speed != 0):
+    if args.replay_batch > 1 and not fast_replay:
         raise ConfigError("--replay-batch is for replays at --speed 0 (it would delay ticks)")
     run_id = check_run_id(args.run_id) if args.run_id else new_run_id()
     folder = run_dir(args.artifacts_dir, run_id).resolve()

@@ -177,16 +177,19 @@ def _fills(folder: Path) -> list[tuple[Any, ...]]:
     return [tuple(e[k] for k in keys) for e in events if e["type"] == "Fill"]
 
 
-def test_batched_replay_gives_the_same_run_as_unbatched(
+def test_unbatched_replay_gives_the_same_run_as_the_default_batched_one(
     bundled_run, trained_checkpoint: Path, tmp_path: Path
 ) -> None:
-    """`--replay-batch 64`: the same result, the same fills at the same ticks, the same ticks."""
+    """`--replay-batch 1` against the default (64 ticks a message): the same result, the
+    same fills at the same ticks, the same recorded ticks."""
     from common.tickfile import TickFileReader
 
-    code, output, batched, folder = _run(tmp_path, trained_checkpoint, "--replay-batch", "64")
+    code, output, unbatched, folder = _run(tmp_path, trained_checkpoint, "--replay-batch", "1")
     assert code == 0, output
-    assert _comparable(batched) == _comparable(bundled_run[2])
-    assert batched["counts"]["ticks_seen"] == {"model": 85_175, "executor": 85_175}
+    assert json.loads(bundled_run[2]["config"]["PLR_REPLAY_BATCH"]) == 64
+    assert json.loads(unbatched["config"]["PLR_REPLAY_BATCH"]) == 1
+    assert _comparable(unbatched) == _comparable(bundled_run[2])
+    assert unbatched["counts"]["ticks_seen"] == {"model": 85_175, "executor": 85_175}
     assert _fills(folder) == _fills(bundled_run[3])
     with TickFileReader(folder / "ticks.gz") as mine, TickFileReader(BUNDLED) as recorded:
         assert list(mine) == list(recorded)
