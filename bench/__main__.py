@@ -100,6 +100,9 @@ def run_all(folder: Path, sizes: Sizes, *, peer: bool) -> dict[str, Any]:
     figures["memory"] = pipeline.measure_memory(
         folder / "m", longest, checkpoint, sizes.memory_marks
     )
+    figures["memory_batched"] = pipeline.measure_memory(
+        folder / "mb", longest, checkpoint, sizes.memory_marks, chain.BATCH
+    )
     step("model step")
     figures["model_step"] = model_step.measure(folder, bundled[: sizes.model_ticks], sizes)
     step("feed parse")

@@ -28,7 +28,7 @@ import zmq
 
 from bench.chain import paced_send
 from common import sockets, wire
-from common.messages import Eos
+from common.messages import Eos, TickBatch
 from common.tickfile import iter_ticks
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -90,7 +90,7 @@ def measure_replay(
 
 
 def measure_memory(
-    folder: Path, recording: Path, checkpoint: Path, marks: tuple[int, ...]
+    folder: Path, recording: Path, checkpoint: Path, marks: tuple[int, ...], batch: int = 1
 ) -> dict[str, Any]:
     """Resident MiB of each service once `marks[i]` ticks have been published."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -99,7 +99,7 @@ def measure_memory(
         sockets.subscriber(ctx, f"ipc://{folder}/ticks", [wire.TICK_PREFIX], lossless=True) as sub,
     ):
         runner = subprocess.Popen(
-            _runner(folder, recording, checkpoint),
+            _runner(folder, recording, checkpoint, batch),
             cwd=PROJECT_ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -114,10 +114,10 @@ def measure_memory(
                 while pending:
                     try:
                         sub.recv(zmq.NOBLOCK)
-                        sub.recv()
+                        tick = wire.decode(sub.recv())
                     except zmq.Again:
                         break
-                    seen += 1
+                    seen = tick.ticks[-1].seq if isinstance(tick, TickBatch) else tick.seq
                     if seen >= pending[0]:
                         samples[f"{pending.pop(0)}"] = _rss_mib(runner.pid)
             runner.wait(1800)

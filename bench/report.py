@@ -13,6 +13,7 @@ TARGETS = {
     "latency_p50_vs_chain_at_1000": 1.5,
     "latency_p99_vs_chain_at_1000": 2.0,
     "memory_growth_max": 0.10,
+    "memory_batched_growth_max": 0.10,
     "sklearn_batched_vs_single_row": 20.0,
     "sklearn_p50_at_100_vs_single_row": 1.2,
     "replay_batched_vs_peer": 1.0,  # the stretch goal; unbatched is reported beside it
@@ -33,9 +34,10 @@ def ratios(figures: dict[str, Any]) -> dict[str, Any]:
             continue
         for p in ("p50_us", "p99_us", "p999_us"):
             out[f"latency_{p[:-3]}_vs_chain_at_{rate}"] = target[p] / chain[p]
-    growth = figures["memory"].get("growth") or {}
-    if growth:
-        out["memory_growth_max"] = max(growth.values())
+    for mode in ("", "_batched"):
+        growth = figures.get("memory" + mode, {}).get("growth") or {}
+        if growth:
+            out[f"memory{mode}_growth_max"] = max(growth.values())
     sklearn = figures["model_step"].get("sklearn")
     if sklearn:
         out["sklearn_batched_vs_single_row"] = sklearn["batched_per_s"] / sklearn["single_per_s"]
@@ -89,20 +91,23 @@ def table(figures: dict[str, Any]) -> str:
                     f"chain {chain.get(p, float('nan')):,.0f} us "
                     f"(x{got[p] / chain.get(p, float('nan')):.2f})",
                 )
-    memory = figures["memory"]
-    for mark, services in memory["rss_mib"].items():
-        row(
-            f"resident MiB after {int(mark):,} ticks",
-            " ".join(f"{v:.0f}" for v in services.values()),
-            " ".join(services),
-        )
-    marks = [f"{int(m):,}" for m in memory["rss_mib"]]
-    late = memory.get("late_growth") or {}
-    for service, growth in (memory.get("growth") or {}).items():
-        detail = f"{marks[0]} -> {marks[-1]} ticks"
-        if service in late:
-            detail += f"; {late[service] * 100:+.1f}% from {marks[-2]}"
-        row(f"memory growth, {service}", f"{growth * 100:+.1f}%", detail)
+    for mode, label in (("memory", "1/message"), ("memory_batched", "64/message")):
+        memory = figures.get(mode)
+        if not memory:
+            continue
+        for mark, services in memory["rss_mib"].items():
+            row(
+                f"resident MiB after {int(mark):,} ticks, {label}",
+                " ".join(f"{v:.0f}" for v in services.values()),
+                " ".join(services),
+            )
+        marks = [f"{int(m):,}" for m in memory["rss_mib"]]
+        late = memory.get("late_growth") or {}
+        for service, growth in (memory.get("growth") or {}).items():
+            detail = f"{marks[0]} -> {marks[-1]} ticks"
+            if service in late:
+                detail += f"; {late[service] * 100:+.1f}% from {marks[-2]}"
+            row(f"memory growth, {service}, {label}", f"{growth * 100:+.1f}%", detail)
     step = figures["model_step"]
     row(
         "model step, numpy ridge",

@@ -173,12 +173,19 @@ class ExecutorLoop:
 
     def _on_tick(self, tick: Tick) -> None:
         self.ticks += 1
-        self.progress.handled(tick.seq)
         if self.follow_model:
             self.waiting_ticks.append(tick)
             self._release_ticks()
         else:
-            self._publish(self.engine.on_tick(tick, time.time_ns()))
+            self._apply_tick(tick)
+
+    def _apply_tick(self, tick: Tick) -> None:
+        self._publish(self.engine.on_tick(tick, time.time_ns()))
+        # Progress is what the engine has applied, not what arrived: a replay's
+        # flow control then bounds the ticks waiting here for the model's
+        # watermark too (reported on arrival, they grew without limit whenever
+        # targets came in slower than ticks).
+        self.progress.handled(tick.seq)
 
     def _on_venue_reports(self) -> None:
         """The live venue's fills, refusals and halts, from the worker thread."""
@@ -219,7 +226,7 @@ class ExecutorLoop:
 
     def _release_ticks(self) -> None:
         while self.waiting_ticks and self.waiting_ticks[0].seq <= self.watermark:
-            self._publish(self.engine.on_tick(self.waiting_ticks.popleft(), time.time_ns()))
+            self._apply_tick(self.waiting_ticks.popleft())
 
     def _drain_targets(self) -> list[object]:
         messages: list[object] = []
@@ -279,7 +286,7 @@ class ExecutorLoop:
 
     def _finish(self) -> None:
         while self.waiting_ticks:  # the model is gone: the rest of the market still counts
-            self._publish(self.engine.on_tick(self.waiting_ticks.popleft(), time.time_ns()))
+            self._apply_tick(self.waiting_ticks.popleft())
         if self.live is not None:
             # Orders already at the venue still report; an unresolved one stays
             # in the journal for the next start's reconciliation.
