@@ -201,17 +201,23 @@ def _explain_item(batch: str, field: str, items: list[object]) -> WireError:
     return InvalidField(batch, field, "items", "an item is not of the batch's message type")
 
 
+_QUOTE_FIELDS: Final = ("bid", "bid_size", "ask", "ask_size")
+_TRADE_FIELDS: Final = ("last", "last_size", "side")
+
+
 def _check_tick(tick: Tick) -> None:
+    # Every stage runs this on every tick: plain attribute tests first, the
+    # field-naming loop only once one has failed.
+    bid, ask = tick.bid, tick.ask
     if tick.kind is TickKind.QUOTE:
-        for name in ("bid", "bid_size", "ask", "ask_size"):
-            if getattr(tick, name) is None:
-                raise InvalidField("Tick", name, None, "a quote needs bid, ask and their sizes")
-    else:
-        for name in ("last", "last_size", "side"):
-            if getattr(tick, name) is None:
-                raise InvalidField("Tick", name, None, "a trade needs last, last_size and side")
-    if tick.bid is not None and tick.ask is not None and tick.bid >= tick.ask:
-        raise InvalidField("Tick", "bid", tick.bid, f"crossed or locked book, ask {tick.ask}")
+        if bid is None or ask is None or tick.bid_size is None or tick.ask_size is None:
+            name = next(n for n in _QUOTE_FIELDS if getattr(tick, n) is None)
+            raise InvalidField("Tick", name, None, "a quote needs bid, ask and their sizes")
+    elif tick.last is None or tick.last_size is None or tick.side is None:
+        name = next(n for n in _TRADE_FIELDS if getattr(tick, n) is None)
+        raise InvalidField("Tick", name, None, "a trade needs last, last_size and side")
+    if bid is not None and ask is not None and bid >= ask:
+        raise InvalidField("Tick", "bid", bid, f"crossed or locked book, ask {ask}")
 
 
 def _check_tick_batch(batch: TickBatch) -> None:
