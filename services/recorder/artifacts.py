@@ -65,8 +65,10 @@ class RunRecord:
         self.malformed = 0
         self._peak_equity = 0.0
         self.max_drawdown = 0.0
-        self._tick_seq = np.full(_RING, -1, dtype=np.int64)
-        self._tick_arrival = np.zeros(_RING, dtype=np.int64)
+        # Lists, not numpy arrays: written for every tick, and a numpy element
+        # write costs several times a list's.
+        self._tick_seq = [-1] * _RING
+        self._tick_arrival = [0] * _RING
         self._order_ts: dict[str, int] = {}
         self.tick_to_order_ns: list[int] = []
         self.order_to_fill_ns: list[int] = []
@@ -106,7 +108,7 @@ class RunRecord:
             self._order_ts[event.order_id] = event.ts_ns
             slot = event.tick_seq % _RING
             if self._tick_seq[slot] == event.tick_seq:
-                self.tick_to_order_ns.append(arrival_ns - int(self._tick_arrival[slot]))
+                self.tick_to_order_ns.append(arrival_ns - self._tick_arrival[slot])
         elif isinstance(event, OrderRejected):
             self.targets += self._recent_targets.add(event.target_id)
             self.rejections[str(event.reason)] += 1
