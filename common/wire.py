@@ -93,9 +93,10 @@ _untyped_decoder: Final = msgspec.msgpack.Decoder()
 _BY_TYPE: Final = {cls.__name__: cls for cls in MESSAGE_CLASSES}
 _FIELD_INDEX = re.compile(r"at `\$\[(\d+)\]")
 _BATCH_FIELDS: Final = {"TickBatch": "ticks", "PredictionBatch": "predictions"}
-# A batch's frame without its items: [type, v, symbol, [...]]; the headers of
-# the outer and inner arrays take at most 5 bytes each.
-_BATCH_OVERHEAD: Final = 2 * 5 + 4 * 2 + len("PredictionBatch") + 4 * 128
+# An upper bound on a batch's bytes besides its items, [type, v, symbol, [...]]:
+# two array headers (5 bytes at most each), the type name, the version, and a
+# symbol of up to 128 characters of up to 4 UTF-8 bytes, with their headers.
+_BATCH_OVERHEAD: Final = 2 * 5 + (2 + len("PredictionBatch")) + 1 + (3 + 4 * 128)
 
 
 def encode(message: Message) -> bytes:
