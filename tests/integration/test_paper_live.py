@@ -49,14 +49,14 @@ def _runner(tmp_path: Path, checkpoint: Path, *extra: str) -> list[str]:
     ]
 
 
-def _run(
+def _runner_process(
     tmp_path: Path,
     checkpoint: Path,
     *extra: str,
     env: dict[str, str] | None = None,
     timeout_s: float = 240,
-) -> tuple[int, str, dict[str, Any], Path]:
-    done = subprocess.run(
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         _runner(tmp_path, checkpoint, *extra),
         cwd=PROJECT_ROOT,
         capture_output=True,
@@ -64,6 +64,16 @@ def _run(
         timeout=scaled(timeout_s),
         env=env,
     )
+
+
+def _run(
+    tmp_path: Path,
+    checkpoint: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 240,
+) -> tuple[int, str, dict[str, Any], Path]:
+    done = _runner_process(tmp_path, checkpoint, *extra, env=env, timeout_s=timeout_s)
     [folder] = (tmp_path / "artifacts").iterdir()
     return (
         done.returncode,
@@ -199,12 +209,8 @@ def test_batched_replay_at_recorded_pace_is_refused_before_anything_starts(
     trained_checkpoint: Path, tmp_path: Path
 ) -> None:
     """Batching would delay ticks at a paced replay: exit 2 with one line, no run folder."""
-    done = subprocess.run(
-        _runner(tmp_path, trained_checkpoint, "--replay-batch", "64", "--speed", "1"),
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
+    done = _runner_process(
+        tmp_path, trained_checkpoint, "--replay-batch", "64", "--speed", "1", timeout_s=60
     )
     assert done.returncode == 2
     assert "--replay-batch is for replays at --speed 0" in done.stderr
@@ -245,13 +251,12 @@ def test_live_request_through_the_runner_is_refused_before_anything_starts(
 ) -> None:
     """--no-paper-mode --live-executor without the opt-ins: exit 2, no run folder, no process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ENABLE_REAL", "CONFIRM_LIVE"))}
-    done = subprocess.run(
-        _runner(tmp_path, trained_checkpoint, "--use-ws", "--no-paper-mode", "--live-executor"),
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    done = _runner_process(
+        tmp_path,
+        trained_checkpoint,
+        *("--use-ws", "--no-paper-mode", "--live-executor"),
         env=env,
+        timeout_s=60,
     )
     assert done.returncode == 2
     assert "ENABLE_REAL_LIVE_EXECUTOR=1" in done.stderr
@@ -262,13 +267,7 @@ def test_a_service_failing_to_start_is_named_and_the_run_fails(
     tmp_path: Path, trained_checkpoint: Path
 ) -> None:
     """A checkpoint with a wrong pin stops the model; the runner names it and exits 1."""
-    done = subprocess.run(
-        _runner(tmp_path, trained_checkpoint, "--ckpt-sha256", "0" * 64),
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=scaled(120),
-    )
+    done = _runner_process(tmp_path, trained_checkpoint, "--ckpt-sha256", "0" * 64, timeout_s=120)
     assert done.returncode == 1
     assert "model failed (exit 2)" in done.stderr
 
