@@ -46,9 +46,10 @@ def ratios(figures: dict[str, Any]) -> dict[str, Any]:
             out["sklearn_p50_at_100_vs_single_row"] = p50["batched"] / p50["single_row"]
     peer = figures.get("peer")
     if peer and peer.get("quotes_per_s"):
-        for mode in ("", "_batched"):
-            if "bundled" + mode in figures["replay"]:
-                rate = figures["replay"]["bundled" + mode]["ticks_per_s"]
+        # Our bundled replays measured in the peer's rounds (`interleaved_peer`).
+        for mode, batch in (("", "1"), ("_batched", "64")):
+            rate = peer.get("ours_ticks_per_s", {}).get(batch)
+            if rate:
                 out[f"replay{mode}_vs_peer"] = rate / peer["quotes_per_s"]
     return out
 
@@ -134,6 +135,12 @@ def table(figures: dict[str, Any]) -> str:
     peer = figures.get("peer")
     if peer:
         row("peer: NautilusTrader BacktestEngine", f"{peer['quotes_per_s']:,.0f}/s", peer["detail"])
+        for batch, rate in peer.get("ours_ticks_per_s", {}).items():
+            row(
+                f"  our bundled replay, {batch}/message, same rounds",
+                f"{rate:,.0f}/s",
+                f"median of {peer.get('rounds', 1)} rounds alternating with the peer's",
+            )
     lines += ["", "ratios (target):"]
     for name, value in figures["ratios"].items():
         target = TARGETS.get(name)
