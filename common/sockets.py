@@ -6,7 +6,7 @@
 | `subscriber`      | SUB  | connect | none* / 10k         | 0           | topic prefixes     |
 | `target_pusher`   | PUSH | connect | none* / 16          | 30 s* / 0   | IMMEDIATE, NOBLOCK |
 | `target_puller`   | PULL | bind    | none* / 1000        | 0           |                    |
-| `log_publisher`   | PUB  | connect | 10k                 | 1 s         | pyzmq log handler  |
+| `log_publisher`   | PUB  | connect | 10k                 | 1 s         | `common.logs`      |
 | `log_collector`   | SUB  | bind    | none                | 0           | all topics         |
 | `progress_puller` | PULL | bind    | default             | 0           | replay flow control |
 | `progress_pusher` | PUSH | connect | 16                  | 0           | IMMEDIATE, NOBLOCK |

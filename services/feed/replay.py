@@ -90,7 +90,8 @@ def _replay_batched(
     batch: int,
 ) -> ReplayResult:
     result = ReplayResult()
-    symbol, pending = "", []  # consecutive ticks of `symbol`, numbered, not yet sent
+    symbol = ""
+    pending: list[bytes] = []  # consecutive ticks of `symbol`, numbered, not yet sent
 
     def send_pending() -> None:
         for payload in wire.encode_batches(TickBatch, symbol, pending):
