@@ -26,7 +26,7 @@ class Progress:
         self._interactive = sys.stderr.isatty()
         self._last_print = 0.0
 
-    def update(self) -> None:
+    def update(self, *, final: bool = False) -> None:
         newest: bytes | None = None
         while True:
             try:
@@ -38,7 +38,7 @@ class Progress:
         if newest is not None:
             self.seen = max(self.seen, _last_seq(newest))
         now = time.monotonic()
-        if now - self._last_print < (0.25 if self._interactive else 5.0):
+        if not final and now - self._last_print < (0.25 if self._interactive else 5.0):
             return
         self._last_print = now
         rate = self.seen / max(now - self.started, 1e-9)
@@ -56,6 +56,7 @@ class Progress:
         )
 
     def close(self) -> None:
+        self.update(final=True)  # a run shorter than the print interval still shows its end
         if self._interactive:
             print(file=sys.stderr)
         self.sub.close(linger=0)

@@ -10,7 +10,16 @@ import pytest
 import zmq
 
 from common import sockets, wire
-from common.messages import Eos, Hello, Prediction, PredictionBatch, RunCounters, Target, Watermark
+from common.messages import (
+    Eos,
+    Hello,
+    Prediction,
+    PredictionBatch,
+    RunCounters,
+    Target,
+    TickBatch,
+    Watermark,
+)
 from services.model.checkpoint import load_checkpoint
 from services.model.offline import predictions as offline_predictions
 from services.model.service_config import DEFAULT_POLICY
@@ -195,7 +204,8 @@ def test_a_model_that_finishes_first_still_hands_a_slow_executor_every_target(
 def test_malformed_messages_are_skipped_and_the_model_carries_on(
     trained_checkpoint: Path, tmp_path: Path, zmq_ctx: zmq.Context
 ) -> None:
-    """Garbage, wrong framing and a crossed quote do not stop the stream."""
+    """Garbage, wrong framing, a crossed quote and a batch holding one do not stop the
+    stream; single ticks and a batch after them are all predicted, in order."""
     addr = Addresses(tmp_path)
     probe = PredictionProbe(zmq_ctx, addr)
     with (
@@ -215,13 +225,21 @@ def test_malformed_messages_are_skipped_and_the_model_carries_on(
             b"\xcb@\x00", b"\xcb@\x10"
         )
         pub.send_multipart([b"tick.BTC/USD", crossed])
-        for seq in range(1, 101):
-            mid = 100.0 + seq * 0.01
-            tick = make_tick(seq=seq, bid=mid - 0.005, ask=mid + 0.005)
+        [bad_batch] = wire.encode_batches(TickBatch, "BTC/USD", [crossed])
+        pub.send_multipart([b"tick.BTC/USD", bad_batch])
+        ticks = [
+            make_tick(seq=seq, bid=100.0 + seq * 0.01 - 0.005, ask=100.0 + seq * 0.01 + 0.005)
+            for seq in range(1, 165)
+        ]
+        for tick in ticks[:100]:
             pub.send_multipart([wire.topic(tick), wire.encode(tick)])
-        eos = Eos(source="test", last_seq=100, ts_ns=time.time_ns())
+        batch = TickBatch(symbol="BTC/USD", ticks=ticks[100:])
+        pub.send_multipart([wire.topic(batch), wire.encode(batch)])
+        eos = Eos(source="test", last_seq=164, ts_ns=time.time_ns())
         pub.send_multipart([wire.topic(eos), wire.encode(eos)])
         assert group.wait("model") == 0, group.output("model")
         probe.join(scaled(30))
     assert probe.error is None, probe.error
-    assert [p.tick_seq for p in probe.received] == list(range(51, 101))
+    assert [p.tick_seq for p in probe.received] == list(range(51, 165))
+    assert probe.batches == 1
+    assert probe.counters["malformed"] == 5
