@@ -35,6 +35,7 @@ from common.runs import DEFAULT_ARTIFACTS_DIR, check_run_id, new_run_id, run_dir
 from common.tickfile import TickFileReader
 from orchestration.progress import Progress
 from services.executor.gate import missing_live_opt_ins
+from services.feed.feed_config import check_replay_batch
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_TICKS = PROJECT_ROOT / "data" / "binance_btcusdt_spot_2024-08-08_10min.ticks.gz"
@@ -112,10 +113,7 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
     fast_replay = not args.use_ws and args.speed == 0
     if args.replay_batch is None:
         args.replay_batch = FAST_REPLAY_BATCH if fast_replay else 1
-    if args.replay_batch < 1:
-        raise ConfigError("--replay-batch must be positive")
-    if args.replay_batch > 1 and not fast_replay:
-        raise ConfigError("--replay-batch is for replays at --speed 0 (it would delay ticks)")
+    check_replay_batch(args.replay_batch, fast_replay=fast_replay)
     run_id = check_run_id(args.run_id) if args.run_id else new_run_id()
     folder = run_dir(args.artifacts_dir, run_id).resolve()
     ckpt = args.ckpt or _default_model()

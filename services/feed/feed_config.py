@@ -89,6 +89,20 @@ OPTIONS: Final = [
 ]
 
 
+def check_replay_batch(batch: int, *, fast_replay: bool) -> None:
+    """`--replay-batch`'s rule, for the feed and for the runner (which checks before it starts).
+
+    Batching is for lossless `--speed 0` replays only: in a paced replay or
+    live data it would hold ticks back until their batch filled.
+    """
+    if batch < 1:
+        raise ConfigError("--replay-batch must be positive")
+    if batch > BATCH_MAX:
+        raise ConfigError(f"--replay-batch: at most {BATCH_MAX} ticks per message")
+    if batch > 1 and not fast_replay:
+        raise ConfigError("--replay-batch is for replays at --speed 0 (it would delay ticks)")
+
+
 @dataclass(frozen=True)
 class FeedConfig:
     use_ws: bool
@@ -123,10 +137,9 @@ class FeedConfig:
         require_loopback(
             f"tcp://{config.health_host}:1", allow_remote=config.allow_remote, what="--health-host"
         )
-        if config.replay_batch > 1 and (config.replay is None or config.speed != 0):
-            raise ConfigError("--replay-batch is for --replay at --speed 0 (it would delay ticks)")
-        if config.replay_batch > BATCH_MAX:
-            raise ConfigError(f"--replay-batch: at most {BATCH_MAX} ticks per message")
+        check_replay_batch(
+            config.replay_batch, fast_replay=config.replay is not None and config.speed == 0
+        )
         if config.stale_after_s >= config.watchdog_s:
             raise ConfigError("--stale-after-s must be shorter than --watchdog-s")
         return config

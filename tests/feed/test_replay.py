@@ -125,4 +125,4 @@ def test_batched_replay_needs_speed_zero(tmp_path: Path) -> None:
             ["--replay", str(BUNDLED), "--speed", "1", "--replay-batch", "64"],
         )
         assert group.wait("feed") == 2
-        assert "--replay-batch is for --replay at --speed 0" in group.output("feed")
+        assert "--replay-batch is for replays at --speed 0" in group.output("feed")
