@@ -52,68 +52,59 @@ def replay(
     With a `window` (lossless replays) no tick goes out further ahead of the
     slowest subscriber than the window allows (`common.flow`).
     """
-    if batch > 1:
-        if speed > 0:
-            raise ValueError("batched replay is for speed 0 only: batching would delay ticks")
-        return _replay_batched(records, pub, max_ticks, stop, window, batch)
+    if batch > 1 and speed > 0:
+        raise ValueError("batched replay is for speed 0 only: batching would delay ticks")
     result = ReplayResult()
+    sender = _Sender(pub, result, batch)
     first_recorded_ns: int | None = None
     started = time.monotonic()
-    replace = msgspec.structs.replace
-    for tick, payload in records:
-        if stop.is_set() or (max_ticks is not None and result.sent >= max_ticks):
-            break
-        if speed > 0:
-            if first_recorded_ns is None:
-                first_recorded_ns = tick.recv_ts_ns
-            due = started + (tick.recv_ts_ns - first_recorded_ns) / 1e9 / speed
-            delay = due - time.monotonic()
-            if delay > 0 and stop.wait(delay):  # pacing; returns early on a stop
-                break
-        if window is not None and not window.wait_for_room(result.last_seq + 1, stop):
-            break
-        result.last_seq += 1
-        if tick.seq != result.last_seq:
-            tick = replace(tick, seq=result.last_seq)
-            payload = wire.encode(tick)
-        sockets.publish_encoded(pub, wire.topic(tick), payload)
-        result.sent += 1
-    return result
-
-
-def _replay_batched(
-    records: Iterable[tuple[Tick, bytes]],
-    pub: zmq.Socket,
-    max_ticks: int | None,
-    stop: threading.Event,
-    window: ReplayWindow | None,
-    batch: int,
-) -> ReplayResult:
-    result = ReplayResult()
-    symbol = ""
-    pending: list[bytes] = []  # consecutive ticks of `symbol`, numbered, not yet sent
-
-    def send_pending() -> None:
-        for payload in wire.encode_batches(TickBatch, symbol, pending):
-            sockets.publish_encoded(pub, wire.tick_topic(symbol), payload)
-        result.sent += len(pending)
-        pending.clear()
-
     replace = msgspec.structs.replace
     try:
         for tick, payload in records:
             if stop.is_set() or (max_ticks is not None and result.last_seq >= max_ticks):
                 break
-            if pending and (tick.symbol != symbol or len(pending) >= batch):
-                send_pending()
-            # Held ticks are at most a batch: the window (thousands) still has them in view.
+            if speed > 0:
+                if first_recorded_ns is None:
+                    first_recorded_ns = tick.recv_ts_ns
+                due = started + (tick.recv_ts_ns - first_recorded_ns) / 1e9 / speed
+                delay = due - time.monotonic()
+                if delay > 0 and stop.wait(delay):  # pacing; returns early on a stop
+                    break
+            # Held back, at most one unfilled batch is unsent: the window
+            # (thousands of ticks) never waits for it.
             if window is not None and not window.wait_for_room(result.last_seq + 1, stop):
                 break
             result.last_seq += 1
             if tick.seq != result.last_seq:
                 payload = wire.encode(replace(tick, seq=result.last_seq))
-            symbol = tick.symbol
-            pending.append(payload)
+            sender.add(tick.symbol, payload)
     finally:  # numbered ticks go out even when the file breaks off: the eos counts them
-        send_pending()
+        sender.flush()
     return result
+
+
+class _Sender:
+    """Numbered ticks onto the socket: one per message, or as `TickBatch`es of one symbol."""
+
+    def __init__(self, pub: zmq.Socket, result: ReplayResult, batch: int) -> None:
+        self.pub, self.result, self.batch = pub, result, batch
+        self.symbol = ""
+        self.pending: list[bytes] = []  # consecutive ticks of `symbol`, not yet sent
+
+    def add(self, symbol: str, payload: bytes) -> None:
+        if self.batch == 1:
+            sockets.publish_encoded(self.pub, wire.tick_topic(symbol), payload)
+            self.result.sent += 1
+            return
+        if symbol != self.symbol:
+            self.flush()  # a batch holds one symbol
+            self.symbol = symbol
+        self.pending.append(payload)
+        if len(self.pending) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        for payload in wire.encode_batches(TickBatch, self.symbol, self.pending):
+            sockets.publish_encoded(self.pub, wire.tick_topic(self.symbol), payload)
+        self.result.sent += len(self.pending)
+        self.pending.clear()
