@@ -253,9 +253,9 @@ def _check_prediction_batch(batch: PredictionBatch) -> None:
 def topic(message: Message) -> bytes:
     """Return the first frame a message is published under."""
     if isinstance(message, (Tick, TickBatch)):
-        return TICK_PREFIX + message.symbol.encode()
+        return tick_topic(message.symbol)
     if isinstance(message, (Prediction, PredictionBatch)):
-        return PREDICTION_PREFIX + message.symbol.encode()
+        return prediction_topic(message.symbol)
     if isinstance(message, OrderSubmitted):
         return ORDER_PREFIX + message.symbol.encode()
     if isinstance(message, OrderRejected):
@@ -284,3 +284,7 @@ def frames(message: Message) -> tuple[bytes, bytes]:
 
 def tick_topic(symbol: str) -> bytes:
     return TICK_PREFIX + symbol.encode()
+
+
+def prediction_topic(symbol: str) -> bytes:
+    return PREDICTION_PREFIX + symbol.encode()

@@ -150,9 +150,7 @@ class ModelLoop:
             predictions += self._decide(batch.ticks[start : start + step])
         encoded = [wire.encode(prediction) for prediction in predictions]
         for payload in wire.encode_batches(PredictionBatch, batch.symbol, encoded):
-            sockets.publish_encoded(
-                self.predictions, wire.PREDICTION_PREFIX + batch.symbol.encode(), payload
-            )
+            sockets.publish_encoded(self.predictions, wire.prediction_topic(batch.symbol), payload)
 
     def _decide(self, ticks: list[Tick]) -> list[Prediction]:
         """Observe, predict (one estimator call) and decide `ticks` in order; their predictions."""
