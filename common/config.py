@@ -1,7 +1,11 @@
 """Typed configuration: flags win, then the environment, then defaults.
 
-A service declares its settings as `Option`s and builds its frozen `*Config`
-from `parse_options(...)`. Every problem — an unknown flag, a value that does
+Each setting is declared once, as a field of its owner's frozen `*Config`
+dataclass: `max_loss: float = setting("--max-loss", parse, env=..., default=...)`.
+The field *is* the declaration: `options_of(cls)` derives the flags from the
+fields, `parse_settings(cls, ...)` builds the config, and the runner
+(`orchestration/paper_live.py`) borrows the very same `Option`s to validate a
+run before it starts anything. Every problem — an unknown flag, a value that does
 not parse, a remote address nobody asked for — raises `ConfigError` with one
 line naming the flag or variable, before any socket or network call. No other
 module reads `os.environ`: `environ` is passed in.
@@ -19,9 +23,10 @@ import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NoReturn
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
+from common.addresses import DEFAULT_ADDRESSES, env_name
 from common.errors import ConfigError
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -73,6 +78,61 @@ class Option:
     @property
     def key(self) -> str:
         return self.flag.lstrip("-").replace("-", "_")
+
+    def to_text(self, value: Any) -> str:
+        """The text that this option's parser reads back as `value` (for an environment)."""
+        if self.switch:
+            return "1" if value else "0"
+        if isinstance(value, (tuple, list)):
+            return ",".join(str(item) for item in value)
+        if isinstance(value, float):
+            return repr(value)
+        return str(value)
+
+
+def setting(
+    flag: str,
+    parse: Callable[[str], Any] = str,
+    *,
+    env: str | None = None,
+    default: Any = None,
+    help: str = "",
+    switch: bool = False,
+) -> Any:
+    """Declare one setting as a config dataclass field (its name is the flag's key)."""
+    option = Option(flag, parse, env=env, default=default, help=help, switch=switch)
+    return dataclasses.field(default=default, metadata={"option": option})
+
+
+def options_of(config_class: type) -> list[Option]:
+    """The options a config dataclass declares with `setting`, in field order."""
+    options = []
+    for field in dataclasses.fields(config_class):
+        option = field.metadata.get("option")
+        if option is None:
+            continue  # derived after parsing (e.g. the live executor's credentials)
+        if option.key != field.name:
+            raise TypeError(f"{config_class.__name__}.{field.name} is declared as {option.flag}")
+        options.append(option)
+    return options
+
+
+def option_of(config_class: type, name: str) -> Option:
+    """The `Option` behind one field: how another program (the runner) accepts the same setting."""
+    for option in options_of(config_class):
+        if option.key == name:
+            return option
+    raise KeyError(f"{config_class.__name__} declares no setting {name!r}")
+
+
+ConfigT = TypeVar("ConfigT")
+
+
+def parse_settings(
+    config_class: type[ConfigT], prog: str, argv: Sequence[str] | None, environ: Mapping[str, str]
+) -> ConfigT:
+    """Build a config dataclass from its declared settings: flag, then environment, then default."""
+    return config_class(**parse_options(prog, options_of(config_class), argv, environ))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -153,6 +213,22 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def positive_float_up_to(ceiling: float) -> Callable[[str], float]:
+    """A parser for a limit: positive, finite and at most `ceiling`.
+
+    A limit set absurdly high (`1e308`) is a limit switched off by accident;
+    each ceiling is documented in ARCHITECTURE.md ("Risk").
+    """
+
+    def parse(text: str) -> float:
+        value = positive_float(text)
+        if value > ceiling:
+            raise ValueError(f"expected at most {ceiling:g}, got {text!r}")
+        return value
+
+    return parse
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -182,44 +258,34 @@ def zmq_address(text: str) -> str:
     return text
 
 
-# The sockets of docs/ARCHITECTURE.md and their default (loopback) addresses.
-DEFAULT_ADDRESSES: Final = {
-    "ticks": "tcp://127.0.0.1:5555",
-    "predictions": "tcp://127.0.0.1:5556",
-    "targets": "tcp://127.0.0.1:5557",
-    "events": "tcp://127.0.0.1:5558",
-    "ready": "tcp://127.0.0.1:5559",
-    "logs": "tcp://127.0.0.1:5560",
-    "progress": "tcp://127.0.0.1:5561",
-}
-
-
-def address_option(socket: str, flag: str | None = None) -> Option:
-    """The option for one of the project's sockets: `--<socket>` or `flag`, `PLR_<SOCKET>_ADDR`."""
-    return Option(
+def address_setting(socket: str, flag: str | None = None) -> Any:
+    """Declare one of the run's sockets: `--<socket>` (or `flag`), `PLR_<SOCKET>_ADDR`."""
+    return setting(
         flag or f"--{socket}",
         zmq_address,
-        env=f"PLR_{socket.upper()}_ADDR",
-        default=DEFAULT_ADDRESSES[socket],
+        env=env_name(socket),
+        default=getattr(DEFAULT_ADDRESSES, socket),
         help=f"the {socket} socket",
     )
 
 
-# Options every service takes, beside its own.
-SERVICE_OPTIONS: Final = (
-    Option(
+@dataclass(frozen=True, kw_only=True)
+class ServiceSettings:
+    """What every service's config has, beside its own settings."""
+
+    logs: str = address_setting("logs")
+    allow_remote: bool = setting(
         "--allow-remote",
         env="PLR_ALLOW_REMOTE",
         switch=True,
         help="allow non-loopback addresses (then use ZeroMQ CURVE across hosts)",
-    ),
-    Option(
+    )
+    stay_after_eos: bool = setting(
         "--stay-after-eos",
         env="PLR_STAY_AFTER_EOS",
         switch=True,
         help="after the work is done, wait for SIGTERM (for Procfile runners like honcho)",
-    ),
-)
+    )
 
 
 def require_loopback(addr: str, *, allow_remote: bool, what: str) -> None:
@@ -237,10 +303,12 @@ def require_loopback(addr: str, *, allow_remote: bool, what: str) -> None:
     raise ConfigError(f"{what}: {addr} is not loopback; pass --allow-remote to mean it")
 
 
-def require_loopback_addresses(config: Any, names: Sequence[str]) -> None:
-    """`require_loopback` for each named address field of a service config."""
-    for name in names:
-        require_loopback(getattr(config, name), allow_remote=config.allow_remote, what=name)
+def require_loopback_addresses(config: Any) -> None:
+    """`require_loopback` for every socket address a service config declares."""
+    for option in options_of(type(config)):
+        if option.parse is zmq_address:
+            address = getattr(config, option.key)
+            require_loopback(address, allow_remote=config.allow_remote, what=option.flag)
 
 
 def public_config(config: Any) -> dict[str, Any]:

@@ -16,7 +16,6 @@ any process, socket or network call).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -24,99 +23,156 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Final
 
 from honcho.environ import parse_procfile
 
-from common.errors import ConfigError, TickFileError
-from common.runs import DEFAULT_ARTIFACTS_DIR, check_run_id, new_run_id, run_dir
+from common.addresses import DEFAULT_ADDRESSES, Addresses, claim_folder
+from common.config import Option, option_of, parse_settings, setting
+from common.errors import CheckpointError, ConfigError, TickFileError
+from common.runs import DEFAULT_ARTIFACTS_DIR, check_run_id, new_run_id
 from common.tickfile import TickFileReader
 from orchestration.progress import Progress
+from services.executor.executor_config import ExecutorConfig
 from services.executor.gate import missing_live_opt_ins
-from services.feed.feed_config import check_replay_batch
+from services.feed.feed_config import FeedConfig
+from services.model.checkpoint import verify_pin
+from services.model.service_config import ModelConfig
+from services.recorder.recorder_config import RecorderConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_TICKS = PROJECT_ROOT / "data" / "binance_btcusdt_spot_2024-08-08_10min.ticks.gz"
 DEFAULT_MODEL = PROJECT_ROOT / "experiments" / "models" / "bundled.pkl"
+PROG: Final = "python -m orchestration.paper_live"
 SHUTDOWN_TIMEOUT_S = 60.0
 # A fast replay batches ticks (TickBatch) unless told otherwise: every decision,
 # fill and artifact is the same as unbatched (tested), at 1.5-2x the rate (bench/README.md).
 FAST_REPLAY_BATCH = 64
+SERVICE_CONFIGS: Final = {
+    "feed": FeedConfig,
+    "model": ModelConfig,
+    "executor": ExecutorConfig,
+    "recorder": RecorderConfig,
+}
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m orchestration.paper_live")
-    parser.add_argument(
-        "--ckpt", type=Path, help="model checkpoint (default: trained on first use)"
+def borrow(config_class: type, name: str, default: Any = None) -> Any:
+    """A service's setting taken as it is declared there (flag, parser, variable, help).
+
+    Only the default differs (None: the service's own default applies), so a
+    value the runner accepts is exactly one the service accepts, and a bad one
+    is refused here, naming the same flag, before anything starts.
+    """
+    option: Option = option_of(config_class, name)
+    return setting(
+        option.flag,
+        option.parse,
+        env=option.env,
+        default=default,
+        help=option.help,
+        switch=option.switch,
     )
-    parser.add_argument("--ckpt-sha256", help="pin, if the checkpoint has no .sha256 sidecar")
-    parser.add_argument("--use-ws", action="store_true", help="live Kraken WS v2 market data")
-    parser.add_argument("--replay", type=Path, help="tick file (default: the bundled recording)")
-    parser.add_argument("--max-ticks", type=int)
-    parser.add_argument("--no-paper-mode", action="store_true")
-    parser.add_argument("--live-executor", action="store_true")
-    parser.add_argument("--max-order-notional", type=float)
-    parser.add_argument("--max-position", type=float)
-    parser.add_argument("--max-loss", type=float)
-    parser.add_argument("--symbols", default=None, help="live symbols, e.g. BTC/USD,ETH/USD")
-    parser.add_argument("--speed", type=float, default=0.0, help="replay pace (0 = fastest)")
-    parser.add_argument(
-        "--replay-batch",
-        type=int,
-        help=f"ticks per message at speed 0 (default {FAST_REPLAY_BATCH}: same results, "
-        "faster; 1 = one tick per message)",
-    )
-    parser.add_argument("--run-id")
-    parser.add_argument("--artifacts-dir", type=Path, default=DEFAULT_ARTIFACTS_DIR)
-    parser.add_argument("--ws-url")
-    parser.add_argument(
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunnerConfig:
+    ckpt: Path | None = borrow(ModelConfig, "ckpt")
+    ckpt_sha256: str | None = borrow(ModelConfig, "ckpt_sha256")
+    use_ws: bool = borrow(FeedConfig, "use_ws")
+    replay: Path | None = borrow(FeedConfig, "replay")
+    max_ticks: int | None = borrow(FeedConfig, "max_ticks")
+    symbols: tuple[str, ...] | None = borrow(FeedConfig, "symbols")
+    speed: float = borrow(FeedConfig, "speed", default=0.0)
+    replay_batch: int | None = borrow(FeedConfig, "replay_batch")
+    ws_url: str | None = borrow(FeedConfig, "ws_url")
+    no_paper_mode: bool = borrow(ExecutorConfig, "no_paper_mode")
+    live_executor: bool = borrow(ExecutorConfig, "live_executor")
+    max_order_notional: float | None = borrow(ExecutorConfig, "max_order_notional")
+    max_position: float | None = borrow(ExecutorConfig, "max_position")
+    max_loss: float | None = borrow(ExecutorConfig, "max_loss")
+    run_id: str | None = setting("--run-id", check_run_id, help="default: a new, unique one")
+    artifacts_dir: Path = setting("--artifacts-dir", Path, default=DEFAULT_ARTIFACTS_DIR)
+    address_dir: Path | None = setting(
         "--address-dir",
-        type=Path,
-        help="use ipc:// sockets in this folder instead of the loopback ports",
+        Path,
+        help="ipc:// sockets in this folder (made 0700, one run at a time), not loopback ports",
     )
-    return parser.parse_args(argv)
+
+    @property
+    def live(self) -> bool:
+        return self.no_paper_mode or self.live_executor
+
+
+# The services' settings that the runner forwards (by their variables) when given.
+_FORWARDED: Final = (
+    "max_ticks",
+    "max_order_notional",
+    "max_position",
+    "max_loss",
+    "ckpt_sha256",
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run that passed every check: nothing has been started or created yet."""
+
+    env: dict[str, str]
+    folder: Path
+    total: int | None
+    addresses: Addresses
+    address_lock: IO[str] | None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.no_paper_mode or args.live_executor:
-        missing = missing_live_opt_ins(
-            no_paper_mode=args.no_paper_mode, live_executor=args.live_executor, environ=os.environ
+    try:
+        config = parse_settings(
+            RunnerConfig, "python -m orchestration.paper_live", argv, os.environ
         )
-        if not args.use_ws:
-            missing.append("--use-ws (live orders never run on a replay)")
-        if missing:
-            print(
-                f"paper_live: live execution refused; missing: {', '.join(missing)}; "
-                "nothing was started",
-                file=sys.stderr,
-            )
-            return 2
+        _check_live_gate(config)
+        plan = _plan(config, os.environ)
+    except (ConfigError, CheckpointError, TickFileError) as e:
+        print(f"paper_live: {e}", file=sys.stderr)
+        return 2
+    if config.live:
         print(
             f"paper_live: LIVE execution via {os.environ['LIVE_EXECUTOR_PROVIDER']}: "
             "real orders will be sent",
             file=sys.stderr,
         )
     try:
-        plan = _plan(args)
-    except (ConfigError, TickFileError, ValueError) as e:
-        print(f"paper_live: {e}", file=sys.stderr)
-        return 2
-    return _run(plan)
+        return _run(plan)
+    finally:
+        if plan.address_lock is not None:
+            plan.address_lock.close()
 
 
-def _plan(args: argparse.Namespace) -> dict[str, Any]:
-    if args.max_ticks is not None and args.max_ticks <= 0:
-        raise ConfigError("--max-ticks must be positive")
-    fast_replay = not args.use_ws and args.speed == 0
-    if args.replay_batch is None:
-        args.replay_batch = FAST_REPLAY_BATCH if fast_replay else 1
-    check_replay_batch(args.replay_batch, fast_replay=fast_replay)
-    run_id = check_run_id(args.run_id) if args.run_id else new_run_id()
-    folder = run_dir(args.artifacts_dir, run_id).resolve()
-    ckpt = args.ckpt or _default_model()
+def _check_live_gate(config: RunnerConfig) -> None:
+    if not config.live:
+        return
+    missing = missing_live_opt_ins(
+        no_paper_mode=config.no_paper_mode, live_executor=config.live_executor, environ=os.environ
+    )
+    if not config.use_ws:
+        missing.append("--use-ws (live orders never run on a replay)")
+    if missing:
+        raise ConfigError(
+            f"live execution refused; missing: {', '.join(missing)}; nothing was started"
+        )
+
+
+def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
+    """Check everything a run needs, and build every service's environment, before starting it."""
+    run_id = config.run_id or new_run_id()
+    folder = (config.artifacts_dir / run_id).resolve()
+    ckpt = (config.ckpt or _default_model()).resolve()
+    try:
+        verify_pin(ckpt, config.ckpt_sha256)
+    except CheckpointError as e:
+        raise ConfigError(f"--ckpt: {e}") from None
     env: dict[str, str] = {
         "PLR_RUN_DIR": str(folder),
         "PLR_CKPT": str(ckpt),
@@ -126,7 +182,7 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
         "PLR_EXECUTOR_CLASS": "PaperOrderExecutor",
         "PLR_STAY_AFTER_EOS": "0",  # this runner stops the services itself
     }
-    if args.no_paper_mode and args.live_executor:  # main() checked every other opt-in
+    if config.no_paper_mode and config.live_executor:  # _check_live_gate saw every other opt-in
         env |= {
             "PLR_NO_PAPER_MODE": "1",
             "PLR_LIVE_EXECUTOR": "1",
@@ -134,46 +190,51 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
             "PLR_EXECUTOR_CLASS": "LiveOrderExecutor",
         }
     total = None
-    if args.use_ws:
-        symbols = args.symbols or "BTC/USD"
-        env |= {"PLR_USE_WS": "1", "PLR_SYMBOLS": symbols, "PLR_VENUE": "kraken"}
-        if args.ws_url:
-            env["KRAKEN_WS_URL"] = args.ws_url
+    if config.use_ws:
+        env |= {
+            "PLR_USE_WS": "1",
+            "PLR_SYMBOLS": ",".join(config.symbols or ("BTC/USD",)),
+            "PLR_VENUE": "kraken",
+        }
+        if config.ws_url:
+            env["KRAKEN_WS_URL"] = config.ws_url
     else:
-        replay = (args.replay or BUNDLED_TICKS).resolve()
+        replay = (config.replay or BUNDLED_TICKS).resolve()
         with TickFileReader(replay) as reader:
             header = reader.header
+        fast_replay = config.speed == 0
         env |= {
             "PLR_REPLAY": str(replay),
-            "PLR_SPEED": repr(args.speed),
-            "PLR_REPLAY_BATCH": str(args.replay_batch),
+            "PLR_SPEED": repr(config.speed),
+            "PLR_REPLAY_BATCH": str(
+                config.replay_batch or (FAST_REPLAY_BATCH if fast_replay else 1)
+            ),
             "PLR_LOSSLESS": "1",
             "PLR_VENUE": header.venue,
             "PLR_SYMBOLS": ",".join(header.symbols),
         }
-        total = args.max_ticks or _count_ticks(replay)
-    optional = {
-        "PLR_MAX_TICKS": args.max_ticks,
-        "PLR_MAX_ORDER_NOTIONAL": args.max_order_notional,
-        "PLR_MAX_POSITION": args.max_position,
-        "PLR_MAX_LOSS": args.max_loss,
-        "PLR_CKPT_SHA256": args.ckpt_sha256,
-    }
-    env |= {key: str(value) for key, value in optional.items() if value is not None}
-    if args.address_dir is not None:
-        base = args.address_dir.resolve()
-        env |= {
-            f"PLR_{name}_ADDR": f"ipc://{base}/{name.lower()}"
-            for name in ("TICKS", "PREDICTIONS", "TARGETS", "EVENTS", "READY", "LOGS", "PROGRESS")
-        }
-    public = {k: v for k, v in sorted(env.items()) if "SECRET" not in k and "KEY" not in k}
-    (folder / "config.json").write_text(json.dumps(public, indent=2) + "\n")
-    return {
-        "env": env,
-        "folder": folder,
-        "total": total,
-        "ticks_addr": env.get("PLR_TICKS_ADDR", "tcp://127.0.0.1:5555"),
-    }
+        total = config.max_ticks or _count_ticks(replay)
+    for name in _FORWARDED:
+        value = getattr(config, name)
+        if value is not None:
+            option = option_of(RunnerConfig, name)
+            env[option.env or ""] = option.to_text(value)
+    addresses = DEFAULT_ADDRESSES
+    if config.address_dir is not None:
+        addresses = Addresses.in_folder(config.address_dir.resolve())
+    env |= addresses.environ()
+    _validate_services({**environ, **env})
+    lock = claim_folder(config.address_dir.resolve()) if config.address_dir is not None else None
+    return Plan(env=env, folder=folder, total=total, addresses=addresses, address_lock=lock)
+
+
+def _validate_services(environ: Mapping[str, str]) -> None:
+    """Every service's settings, as each will read them: a bad one stops the run here."""
+    for name, config_class in SERVICE_CONFIGS.items():
+        try:
+            config_class.from_args([], environ)
+        except ConfigError as e:
+            raise ConfigError(f"{name}: {e}") from None
 
 
 def _default_model() -> Path:
@@ -194,9 +255,12 @@ def _count_ticks(path: Path) -> int:
         return reader.count_records()
 
 
-def _run(plan: dict[str, Any]) -> int:
-    folder: Path = plan["folder"]
-    env = {**os.environ, **plan["env"]}
+def _run(plan: Plan) -> int:
+    folder = plan.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    public = {k: v for k, v in sorted(plan.env.items()) if "SECRET" not in k and "KEY" not in k}
+    (folder / "config.json").write_text(json.dumps(public, indent=2) + "\n")
+    env = {**os.environ, **plan.env}
     commands = parse_procfile((PROJECT_ROOT / "Procfile").read_text()).processes
     procs: dict[str, subprocess.Popen[bytes]] = {}
     interrupted = False
@@ -220,7 +284,7 @@ def _run(plan: dict[str, Any]) -> int:
         )
         log_file.close()
     print(f"paper_live: run {folder.name} started ({', '.join(procs)})", file=sys.stderr)
-    progress = Progress(plan["ticks_addr"], plan["total"])
+    progress = Progress(plan.addresses.ticks, plan.total)
     failed: list[str] = []
     stop_sent = False
     try:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from common.addresses import Addresses
 from tests.conftest import PROJECT_ROOT, scaled
 
 
@@ -19,6 +21,13 @@ class Services:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str, module: str, args: Sequence[str], env: dict[str, str] | None = None):
+        """Start `python -m module args`; every socket it does not name lives in `folder`.
+
+        The test's own ipc addresses go under its environment (`os.environ`
+        unless `env` replaces it; flags win over both), so no service of a
+        test ever binds a default port.
+        """
+        env = {**Addresses.in_folder(self.folder).environ(), **(os.environ if env is None else env)}
         err = open(self.folder / f"{name}.stderr", "wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", module, *args],

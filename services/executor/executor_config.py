@@ -1,4 +1,4 @@
-"""The executor's configuration: flags, then environment, then defaults."""
+"""The executor's settings, each declared once: flags, then environment, then defaults."""
 
 from __future__ import annotations
 
@@ -8,151 +8,149 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 from common.config import (
-    SERVICE_OPTIONS,
-    Option,
     Secret,
-    address_option,
+    ServiceSettings,
+    address_setting,
     name_list,
     non_negative_float,
-    parse_options,
+    parse_settings,
     positive_float,
+    positive_float_up_to,
     positive_int,
     require_loopback_addresses,
+    setting,
 )
 from common.errors import ConfigError
+from common.limits import MAX_LOSS_CEILING, MAX_ORDER_NOTIONAL_CEILING, MAX_POSITION_CEILING
 from common.pairs import DEFAULT_PAIRS_FILE
 from services.executor.gate import missing_live_opt_ins
 from services.executor.live import LiveTimings
 from services.executor.paper import KRAKEN_BASE_TAKER_FEE_BPS
 from services.executor.venue import DEADLINE_MAX_S, DEADLINE_MIN_S, KRAKEN_REST_URL, check_base_url
 
-OPTIONS: Final = [
-    address_option("ticks"),
-    address_option("targets"),
-    address_option("events"),
-    address_option("ready"),
-    address_option("logs"),
-    address_option("progress"),
-    Option("--run-dir", Path, env="PLR_RUN_DIR", help="journal folder (a new run dir if unset)"),
-    Option("--max-order-notional", positive_float, env="PLR_MAX_ORDER_NOTIONAL", default=5_000.0),
-    Option("--max-position", positive_float, env="PLR_MAX_POSITION", default=0.05),
-    Option("--max-loss", positive_float, env="PLR_MAX_LOSS", default=250.0),
-    Option("--max-orders-per-minute", positive_int, env="PLR_MAX_ORDERS_PER_MINUTE", default=120),
-    Option("--price-band-bps", positive_float, env="PLR_PRICE_BAND_BPS", default=50.0),
-    Option("--stale-after-ms", positive_int, env="PLR_STALE_AFTER_MS", default=5_000),
-    Option(
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutorConfig(ServiceSettings):
+    ticks: str = address_setting("ticks")
+    targets: str = address_setting("targets")
+    events: str = address_setting("events")
+    ready: str = address_setting("ready")
+    progress: str = address_setting("progress")
+    run_dir: Path | None = setting(
+        "--run-dir", Path, env="PLR_RUN_DIR", help="journal folder (a new run dir if unset)"
+    )
+    max_order_notional: float = setting(
+        "--max-order-notional",
+        positive_float_up_to(MAX_ORDER_NOTIONAL_CEILING),
+        env="PLR_MAX_ORDER_NOTIONAL",
+        default=5_000.0,
+        help=f"largest order, quote currency (at most {MAX_ORDER_NOTIONAL_CEILING:g})",
+    )
+    max_position: float = setting(
+        "--max-position",
+        positive_float_up_to(MAX_POSITION_CEILING),
+        env="PLR_MAX_POSITION",
+        default=0.05,
+        help=f"largest position per symbol, base units (at most {MAX_POSITION_CEILING:g})",
+    )
+    max_loss: float = setting(
+        "--max-loss",
+        positive_float_up_to(MAX_LOSS_CEILING),
+        env="PLR_MAX_LOSS",
+        default=250.0,
+        help=f"drawdown that trips the breaker, quote currency (at most {MAX_LOSS_CEILING:g})",
+    )
+    max_orders_per_minute: int = setting(
+        "--max-orders-per-minute", positive_int, env="PLR_MAX_ORDERS_PER_MINUTE", default=120
+    )
+    price_band_bps: float = setting(
+        "--price-band-bps", positive_float, env="PLR_PRICE_BAND_BPS", default=50.0
+    )
+    stale_after_ms: int = setting(
+        "--stale-after-ms", positive_int, env="PLR_STALE_AFTER_MS", default=5_000
+    )
+    latency_ms: float = setting(
         "--latency-ms",
         non_negative_float,
         env="PLR_LATENCY_MS",
         default=50.0,
         help="paper fills price on the market this long after the order",
-    ),
-    Option(
+    )
+    taker_fee_bps: float = setting(
         "--taker-fee-bps",
         non_negative_float,
         env="PLR_TAKER_FEE_BPS",
         default=KRAKEN_BASE_TAKER_FEE_BPS,
-    ),
-    Option("--pairs-file", Path, env="PLR_PAIRS_FILE", default=DEFAULT_PAIRS_FILE),
-    Option(
+    )
+    pairs_file: Path = setting(
+        "--pairs-file", Path, env="PLR_PAIRS_FILE", default=DEFAULT_PAIRS_FILE
+    )
+    drain_timeout_s: float = setting(
         "--drain-timeout-s",
         positive_float,
         env="PLR_DRAIN_TIMEOUT_S",
         default=5.0,
         help="after the feed's eos, how long the model may stay silent before we finish",
-    ),
-    Option(
+    )
+    reset_breaker: bool = setting(
         "--reset-breaker",
         env="PLR_RESET_BREAKER",
         switch=True,
         help="start with the circuit breaker reset even if the journal says tripped",
-    ),
-    Option("--fsync", env="PLR_JOURNAL_FSYNC", switch=True, help="fsync the journal per entry"),
-    Option("--no-paper-mode", env="PLR_NO_PAPER_MODE", switch=True),
-    Option("--live-executor", env="PLR_LIVE_EXECUTOR", switch=True),
-    Option("--name", str, env="PLR_EXECUTOR_NAME", default="executor"),
-    Option(
+    )
+    fsync: bool = setting(
+        "--fsync", env="PLR_JOURNAL_FSYNC", switch=True, help="fsync the journal per entry"
+    )
+    no_paper_mode: bool = setting("--no-paper-mode", env="PLR_NO_PAPER_MODE", switch=True)
+    live_executor: bool = setting("--live-executor", env="PLR_LIVE_EXECUTOR", switch=True)
+    name: str = setting("--name", str, env="PLR_EXECUTOR_NAME", default="executor")
+    symbols: tuple[str, ...] = setting(
         "--symbols",
         name_list,
         env="PLR_SYMBOLS",
         default=("BTC/USD",),
         help="live: the symbols whose venue balance is reconciled at start",
-    ),
-    Option(
+    )
+    exchange_url: str = setting(
         "--exchange-url",
         check_base_url,
         env="EXCHANGE_BASE_URL",
         default=KRAKEN_REST_URL,
         help="live: Kraken's REST base URL (or a loopback test server)",
-    ),
-    Option("--venue-timeout-s", positive_float, env="PLR_VENUE_TIMEOUT_S", default=10.0),
-    Option(
+    )
+    venue_timeout_s: float = setting(
+        "--venue-timeout-s", positive_float, env="PLR_VENUE_TIMEOUT_S", default=10.0
+    )
+    order_deadline_s: float = setting(
         "--order-deadline-s",
         positive_float,
         env="PLR_ORDER_DEADLINE_S",
         default=LiveTimings.deadline_s,
         help="live: Kraken drops an order that reaches its engine later than this",
-    ),
-    Option(
+    )
+    order_settle_s: float = setting(
         "--order-settle-s",
         positive_float,
         env="PLR_ORDER_SETTLE_S",
         default=LiveTimings.settle_s,
         help="live: a market order still working this long is cancelled",
-    ),
-    Option(
+    )
+    venue_rate_limit_ms: int | None = setting(
         "--venue-rate-limit-ms",
         positive_int,
         env="PLR_VENUE_RATE_LIMIT_MS",
         help="live, ccxt: its client-side throttle per call (ccxt's default 1000)",
-    ),
-    Option(
+    )
+    lossless: bool = setting(
         "--lossless",
         env="PLR_LOSSLESS",
         switch=True,
         help="replay: never drop ticks, and follow the model's watermark",
-    ),
-    *SERVICE_OPTIONS,
-]
-
-
-@dataclass(frozen=True)
-class ExecutorConfig:
-    ticks: str
-    targets: str
-    events: str
-    ready: str
-    logs: str
-    progress: str
-    run_dir: Path | None
-    max_order_notional: float
-    max_position: float
-    max_loss: float
-    max_orders_per_minute: int
-    price_band_bps: float
-    stale_after_ms: int
-    latency_ms: float
-    taker_fee_bps: float
-    pairs_file: Path
-    drain_timeout_s: float
-    reset_breaker: bool
-    fsync: bool
-    no_paper_mode: bool
-    live_executor: bool
-    name: str
-    lossless: bool
-    allow_remote: bool
-    stay_after_eos: bool
-    exchange_url: str
-    venue_timeout_s: float
-    order_deadline_s: float
-    order_settle_s: float
-    venue_rate_limit_ms: int | None
-    symbols: tuple[str, ...]
-    live: bool = False  # only ever True when every opt-in of the live gate is present
+    )
+    # Derived, never read from a flag: only ever set when every opt-in of the live gate is present.
+    live: bool = False
     provider: str | None = None
     api_key: Secret | None = None
     api_secret: Secret | None = None
@@ -163,10 +161,8 @@ class ExecutorConfig:
 
     @classmethod
     def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> ExecutorConfig:
-        config = cls(**parse_options("python -m services.executor", OPTIONS, argv, environ))
-        require_loopback_addresses(
-            config, ("ticks", "targets", "events", "ready", "logs", "progress")
-        )
+        config = parse_settings(cls, "python -m services.executor", argv, environ)
+        require_loopback_addresses(config)
         if not DEADLINE_MIN_S <= config.order_deadline_s <= DEADLINE_MAX_S:
             raise ConfigError(
                 f"--order-deadline-s: {DEADLINE_MIN_S:g}-{DEADLINE_MAX_S:g} s, as Kraken allows"

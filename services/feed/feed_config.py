@@ -1,30 +1,43 @@
-"""The feed service's configuration: flags, then environment, then defaults."""
+"""The feed service's settings, each declared once: flags, then environment, then defaults."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from common.config import (
-    SERVICE_OPTIONS,
-    Option,
-    address_option,
+    ServiceSettings,
+    address_setting,
     name_list,
-    non_negative_float,
     non_negative_int,
-    parse_options,
+    parse_settings,
     positive_float,
     positive_int,
     require_loopback,
     require_loopback_addresses,
+    setting,
 )
 from common.errors import ConfigError
 from common.messages import BATCH_MAX
 from common.pairs import DEFAULT_PAIRS_FILE, PairRules, load_pairs
 
 BOOK_DEPTHS: Final = (10, 25, 100, 500, 1000)  # what Kraken's v2 book channel accepts
+
+
+MAX_SPEED: Final = 1_000.0  # times the recorded pace; 0 is "as fast as possible"
+
+
+def non_negative_float_up_to(ceiling: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value) or not 0 <= value <= ceiling:
+            raise ValueError(f"expected a number from 0 to {ceiling:g}, got {text!r}")
+        return value
+
+    return parse
 
 
 def book_depth(text: str) -> int:
@@ -38,55 +51,6 @@ def ws_url(text: str) -> str:
     if not text.startswith(("ws://", "wss://")):
         raise ValueError(f"expected ws:// or wss://, got {text!r}")
     return text
-
-
-OPTIONS: Final = [
-    Option("--use-ws", env="PLR_USE_WS", switch=True, help="live Kraken WebSocket v2 source"),
-    Option("--symbols", name_list, env="PLR_SYMBOLS", default=("BTC/USD",)),
-    Option("--book-depth", book_depth, env="PLR_BOOK_DEPTH", default=10),
-    Option("--ws-url", ws_url, env="KRAKEN_WS_URL", default="wss://ws.kraken.com/v2"),
-    Option(
-        "--watchdog-s",
-        positive_float,
-        env="PLR_WATCHDOG_S",
-        default=10.0,
-        help="recycle a connection silent this long (heartbeats included)",
-    ),
-    Option("--stale-after-s", positive_float, env="PLR_STALE_AFTER_S", default=5.0),
-    Option("--health-port", non_negative_int, env="PLR_HEALTH_PORT", default=8780),
-    Option("--health-host", str, env="PLR_HEALTH_HOST", default="127.0.0.1"),
-    Option("--disable-health", env="WS_DISABLE_HEALTH_SERVER", switch=True),
-    Option("--pairs-file", Path, env="PLR_PAIRS_FILE", default=DEFAULT_PAIRS_FILE),
-    Option("--replay", Path, env="PLR_REPLAY", help="tick file to replay"),
-    Option(
-        "--speed",
-        non_negative_float,
-        env="PLR_SPEED",
-        default=0.0,
-        help="1 = recorded pace, 0 = as fast as possible (lossless)",
-    ),
-    Option(
-        "--replay-batch",
-        positive_int,
-        env="PLR_REPLAY_BATCH",
-        default=1,
-        help=f"speed 0: up to N ticks per message (TickBatch, at most {BATCH_MAX}); 1 = unbatched",
-    ),
-    Option(
-        "--expect",
-        name_list,
-        env="PLR_EXPECT",
-        default=(),
-        help="subscribers to wait for before the first tick (replay or live), e.g. model,recorder",
-    ),
-    Option("--handshake-timeout-s", positive_float, env="PLR_HANDSHAKE_TIMEOUT_S", default=30.0),
-    Option("--max-ticks", positive_int, env="PLR_MAX_TICKS", help="stop after N ticks"),
-    address_option("ticks", flag="--pub"),
-    address_option("ready"),
-    address_option("logs"),
-    address_option("progress"),
-    *SERVICE_OPTIONS,
-]
 
 
 def check_replay_batch(batch: int, *, fast_replay: bool) -> None:
@@ -103,37 +67,72 @@ def check_replay_batch(batch: int, *, fast_replay: bool) -> None:
         raise ConfigError("--replay-batch is for replays at --speed 0 (it would delay ticks)")
 
 
-@dataclass(frozen=True)
-class FeedConfig:
-    use_ws: bool
-    symbols: tuple[str, ...]
-    book_depth: int
-    ws_url: str
-    watchdog_s: float
-    stale_after_s: float
-    health_port: int
-    health_host: str
-    disable_health: bool
-    pairs_file: Path
-    replay: Path | None
-    speed: float
-    replay_batch: int
-    expect: tuple[str, ...]
-    handshake_timeout_s: float
-    max_ticks: int | None
-    pub: str
-    ready: str
-    logs: str
-    progress: str
-    allow_remote: bool
-    stay_after_eos: bool
+@dataclass(frozen=True, kw_only=True)
+class FeedConfig(ServiceSettings):
+    use_ws: bool = setting(
+        "--use-ws", env="PLR_USE_WS", switch=True, help="live Kraken WebSocket v2 source"
+    )
+    symbols: tuple[str, ...] = setting(
+        "--symbols", name_list, env="PLR_SYMBOLS", default=("BTC/USD",), help="live symbols"
+    )
+    book_depth: int = setting("--book-depth", book_depth, env="PLR_BOOK_DEPTH", default=10)
+    ws_url: str = setting("--ws-url", ws_url, env="KRAKEN_WS_URL", default="wss://ws.kraken.com/v2")
+    watchdog_s: float = setting(
+        "--watchdog-s",
+        positive_float,
+        env="PLR_WATCHDOG_S",
+        default=10.0,
+        help="recycle a connection silent this long (heartbeats included)",
+    )
+    stale_after_s: float = setting(
+        "--stale-after-s", positive_float, env="PLR_STALE_AFTER_S", default=5.0
+    )
+    health_port: int = setting(
+        "--health-port", non_negative_int, env="PLR_HEALTH_PORT", default=8780
+    )
+    health_host: str = setting("--health-host", str, env="PLR_HEALTH_HOST", default="127.0.0.1")
+    disable_health: bool = setting("--disable-health", env="WS_DISABLE_HEALTH_SERVER", switch=True)
+    pairs_file: Path = setting(
+        "--pairs-file", Path, env="PLR_PAIRS_FILE", default=DEFAULT_PAIRS_FILE
+    )
+    replay: Path | None = setting("--replay", Path, env="PLR_REPLAY", help="tick file to replay")
+    speed: float = setting(
+        "--speed",
+        non_negative_float_up_to(MAX_SPEED),
+        env="PLR_SPEED",
+        default=0.0,
+        help=f"1 = recorded pace, 0 = as fast as possible (lossless); at most {MAX_SPEED:g}",
+    )
+    replay_batch: int = setting(
+        "--replay-batch",
+        positive_int,
+        env="PLR_REPLAY_BATCH",
+        default=1,
+        help=f"speed 0: up to N ticks per message (TickBatch, at most {BATCH_MAX}); 1 = unbatched",
+    )
+    expect: tuple[str, ...] = setting(
+        "--expect",
+        name_list,
+        env="PLR_EXPECT",
+        default=(),
+        help="subscribers to wait for before the first tick (replay or live), e.g. model,recorder",
+    )
+    handshake_timeout_s: float = setting(
+        "--handshake-timeout-s", positive_float, env="PLR_HANDSHAKE_TIMEOUT_S", default=30.0
+    )
+    max_ticks: int | None = setting(
+        "--max-ticks", positive_int, env="PLR_MAX_TICKS", help="stop after N ticks"
+    )
+    pub: str = address_setting("ticks", flag="--pub")
+    ready: str = address_setting("ready")
+    progress: str = address_setting("progress")
 
     @classmethod
     def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> FeedConfig:
-        config = cls(**parse_options("python -m services.feed", OPTIONS, argv, environ))
+        config = parse_settings(cls, "python -m services.feed", argv, environ)
         if config.use_ws == (config.replay is not None):
             raise ConfigError("choose one source: --use-ws (live Kraken) or --replay FILE")
-        require_loopback_addresses(config, ("pub", "ready", "logs", "progress"))
+        require_loopback_addresses(config)
         require_loopback(
             f"tcp://{config.health_host}:1", allow_remote=config.allow_remote, what="--health-host"
         )

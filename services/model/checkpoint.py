@@ -95,12 +95,14 @@ def resolve_pin(path: Path, pin: str | None) -> str:
     return pin
 
 
-def load_checkpoint(path: Path, pin: str | None, default_policy: Policy) -> LoadedModel:
-    """Verify the pin, load, and dry-run the model.
+def verify_pin(path: Path, pin: str | None) -> str:
+    """Check that `path` is a file whose SHA-256 matches its pin, without loading it.
+
+    Returns:
+        The hash (the model id).
 
     Raises:
-        CheckpointError: one line: no pin, mismatch (both hashes), not a
-            checkpoint, no `predict`, or a feature-count mismatch.
+        CheckpointError: one line: no such file, no pin, or a mismatch (both hashes).
     """
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
@@ -108,6 +110,17 @@ def load_checkpoint(path: Path, pin: str | None, default_policy: Policy) -> Load
     actual = sha256_of(path)
     if actual != expected:
         raise CheckpointError(f"{path}: SHA-256 {actual} does not match the pin {expected}")
+    return actual
+
+
+def load_checkpoint(path: Path, pin: str | None, default_policy: Policy) -> LoadedModel:
+    """Verify the pin, load, and dry-run the model.
+
+    Raises:
+        CheckpointError: one line: no pin, mismatch (both hashes), not a
+            checkpoint, no `predict`, or a feature-count mismatch.
+    """
+    actual = verify_pin(path, pin)
     try:
         loaded = joblib.load(path)
     except Exception as e:  # a pinned file can still be the wrong kind of file

@@ -19,84 +19,25 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Final, TextIO
+from collections.abc import Sequence
+from typing import Any, TextIO
 
 import zmq
 
 from common import sockets, wire
-from common.config import (
-    SERVICE_OPTIONS,
-    Option,
-    address_option,
-    name_list,
-    parse_options,
-    require_loopback_addresses,
-)
 from common.errors import ConfigError, JournalCorrupt, WireError
 from common.flow import ProgressReporter
 from common.journal import JOURNAL_FILES, fill_identity, read_journal
 from common.logs import format_log_frames, setup_logging, utc_now_text
 from common.messages import Eos, Fill, Hello, Prediction, PredictionBatch, Tick, TickBatch
-from common.runs import check_run_id
 from common.signals import install_stop_flag, stay_until_stopped
 from common.tickfile import TickFileWriter, new_header
 from services.recorder.artifacts import RunRecord, event_line, write_json_atomically
+from services.recorder.recorder_config import RecorderConfig
 
 log = logging.getLogger("services.recorder")
 
-OPTIONS: Final = [
-    Option("--run-dir", Path, env="PLR_RUN_DIR", help="where the artifacts go"),
-    address_option("ticks"),
-    address_option("predictions"),
-    address_option("events"),
-    address_option("ready"),
-    address_option("logs"),
-    address_option("progress"),
-    Option("--expect-eos", name_list, env="PLR_EXPECT_EOS", default=("feed", "model", "executor")),
-    Option("--mode", str, env="PLR_MODE", default="paper"),
-    Option("--executor-class", str, env="PLR_EXECUTOR_CLASS", default="PaperOrderExecutor"),
-    Option("--config-json", Path, env="PLR_CONFIG_JSON", help="the run's public config"),
-    Option("--venue", str, env="PLR_VENUE", default="unknown"),
-    Option("--symbols", name_list, env="PLR_SYMBOLS", default=("unknown",)),
-    Option("--name", str, env="PLR_RECORDER_NAME", default="recorder"),
-    *SERVICE_OPTIONS,
-]
 POLL_MS = 100
-
-
-@dataclass(frozen=True)
-class RecorderConfig:
-    run_dir: Path
-    ticks: str
-    predictions: str
-    events: str
-    ready: str
-    logs: str
-    progress: str
-    expect_eos: tuple[str, ...]
-    mode: str
-    executor_class: str
-    config_json: Path | None
-    venue: str
-    symbols: tuple[str, ...]
-    name: str
-    allow_remote: bool
-    stay_after_eos: bool
-
-    @classmethod
-    def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> RecorderConfig:
-        values = parse_options("python -m services.recorder", OPTIONS, argv, environ)
-        if values["run_dir"] is None:
-            raise ConfigError("--run-dir is required (or set PLR_RUN_DIR)")
-        check_run_id(values["run_dir"].name)
-        config = cls(**values)
-        require_loopback_addresses(
-            config, ("ticks", "predictions", "events", "ready", "logs", "progress")
-        )
-        return config
 
 
 class Recorder:

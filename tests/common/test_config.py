@@ -10,10 +10,16 @@ import pytest
 from common.config import (
     Option,
     Secret,
+    name_list,
+    option_of,
+    options_of,
     parse_options,
+    parse_settings,
     positive_float,
+    positive_float_up_to,
     public_config,
     require_loopback,
+    setting,
     zmq_address,
 )
 from common.errors import ConfigError
@@ -99,3 +105,34 @@ def test_remote_address_needs_an_explicit_choice() -> None:
     with pytest.raises(ConfigError, match="--allow-remote"):
         require_loopback("tcp://0.0.0.0:5555", allow_remote=False, what="--pub")
     require_loopback("tcp://0.0.0.0:5555", allow_remote=True, what="--pub")
+
+
+@dataclass(frozen=True, kw_only=True)
+class _LimitsConfig:
+    max_loss: float = setting(
+        "--max-loss", positive_float_up_to(1_000.0), env="PLR_MAX_LOSS", default=100.0
+    )
+    symbols: tuple[str, ...] = setting("--symbols", name_list, env="PLR_SYMBOLS", default=("X",))
+    derived: bool = False  # not a setting: set after parsing, never from a flag
+
+
+def test_a_setting_declared_as_a_field_builds_its_config() -> None:
+    """One declaration gives the flag, the variable, the parser and the default."""
+    config = parse_settings(_LimitsConfig, "t", ["--max-loss", "25"], {"PLR_SYMBOLS": "A,B"})
+    assert config == _LimitsConfig(max_loss=25.0, symbols=("A", "B"))
+    assert [o.flag for o in options_of(_LimitsConfig)] == ["--max-loss", "--symbols"]
+
+
+def test_another_program_borrows_the_same_option_and_its_text_round_trips() -> None:
+    """The runner forwards a value as text that the service's parser reads back unchanged."""
+    option = option_of(_LimitsConfig, "max_loss")
+    assert option.parse(option.to_text(0.1 + 0.2)) == 0.1 + 0.2
+    symbols = option_of(_LimitsConfig, "symbols")
+    assert symbols.parse(symbols.to_text(("A", "B"))) == ("A", "B")
+
+
+@pytest.mark.parametrize("text", ["1e308", "1000.5", "inf", "0", "-1"])
+def test_a_limit_above_its_ceiling_or_not_positive_is_refused(text: str) -> None:
+    """A limit set absurdly high would switch the check off."""
+    with pytest.raises(ConfigError, match="--max-loss"):
+        parse_settings(_LimitsConfig, "t", ["--max-loss", text], {})

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from common.addresses import Addresses
 from tests.conftest import BUNDLED, wait_until
 from tests.processes import services
 
@@ -23,14 +24,10 @@ def test_executor_killed_and_restarted_mid_run_keeps_every_fill_once(
     trained_checkpoint: Path, tmp_path: Path
 ) -> None:
     """The run completes; the recorder saw each journaled fill exactly once."""
-    addresses = {
-        name: f"ipc://{tmp_path}/{name.lower()}"
-        for name in ("TICKS", "PREDICTIONS", "TARGETS", "EVENTS", "READY", "LOGS")
-    }
     run = tmp_path / "artifacts" / "restart-run"
     env = {
         **os.environ,
-        **{f"PLR_{k}_ADDR": v for k, v in addresses.items()},
+        **Addresses.in_folder(tmp_path).environ(),
         "PLR_RUN_DIR": str(run),
         "PLR_LOSSLESS": "1",
         "PLR_CKPT": str(trained_checkpoint),

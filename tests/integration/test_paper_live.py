@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
+from common.addresses import claim_folder
 from common.messages import Fill, Liquidity, Side
 from services.executor.positions import PositionState
+from services.model.checkpoint import write_sidecar
 from tests.conftest import BUNDLED, PROJECT_ROOT, scaled, wait_until
 
 RESULT_FIELDS = {
@@ -263,11 +265,69 @@ def test_live_request_through_the_runner_is_refused_before_anything_starts(
     assert not (tmp_path / "artifacts").exists()
 
 
+def test_a_checkpoint_whose_pin_does_not_match_is_refused_before_anything_starts(
+    tmp_path: Path, trained_checkpoint: Path
+) -> None:
+    """A wrong pin: exit 2 naming --ckpt, no run folder, no service started."""
+    done = _runner_process(tmp_path, trained_checkpoint, "--ckpt-sha256", "0" * 64, timeout_s=60)
+    assert done.returncode == 2
+    assert "--ckpt" in done.stderr and "does not match the pin" in done.stderr
+    assert not (tmp_path / "artifacts").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (("--max-loss", "-5"), "--max-loss"),
+        (("--speed", "-1"), "--speed"),
+        (("--max-position", "nan"), "--max-position"),
+        (("--max-order-notional", "1e308"), "--max-order-notional"),
+        (("--max-ticks", "0"), "--max-ticks"),
+        (("--run-id", "../escape"), "--run-id"),
+    ],
+)
+def test_a_bad_setting_is_refused_in_one_line_before_anything_starts(
+    tmp_path: Path, trained_checkpoint: Path, extra: tuple[str, str], named: str
+) -> None:
+    """Every bad value: exit 2, one stderr line naming the flag, no process, no run folder."""
+    done = _runner_process(tmp_path, trained_checkpoint, *extra, timeout_s=30)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and named in done.stderr
+    assert not (tmp_path / "artifacts").exists()
+
+
+def test_a_checkpoint_that_is_missing_or_has_no_pin_is_refused(
+    tmp_path: Path, trained_checkpoint: Path
+) -> None:
+    """A missing file, or one with no pin anywhere: exit 2 naming --ckpt, nothing started."""
+    unpinned = tmp_path / "unpinned.pkl"
+    unpinned.write_bytes(trained_checkpoint.read_bytes())
+    for checkpoint in (tmp_path / "missing.pkl", unpinned):
+        done = _runner_process(tmp_path, checkpoint, timeout_s=30)
+        assert done.returncode == 2
+        assert done.stderr.count("\n") == 1 and "--ckpt" in done.stderr
+        assert not (tmp_path / "artifacts").exists()
+
+
+def test_an_address_folder_in_use_by_a_running_run_is_refused(
+    tmp_path: Path, trained_checkpoint: Path
+) -> None:
+    """Two runs on one --address-dir would cross-talk: the second is refused with exit 2."""
+    with claim_folder(tmp_path):  # what a running runner holds for its whole run
+        done = _runner_process(tmp_path, trained_checkpoint, timeout_s=30)
+    assert done.returncode == 2
+    assert "in use by a running run" in done.stderr
+    assert not (tmp_path / "artifacts").exists()
+
+
 def test_a_service_failing_to_start_is_named_and_the_run_fails(
     tmp_path: Path, trained_checkpoint: Path
 ) -> None:
-    """A checkpoint with a wrong pin stops the model; the runner names it and exits 1."""
-    done = _runner_process(tmp_path, trained_checkpoint, "--ckpt-sha256", "0" * 64, timeout_s=120)
+    """A pinned file that is no checkpoint passes the runner's pin check; the model names it."""
+    not_a_model = tmp_path / "garbage.pkl"
+    not_a_model.write_bytes(b"not a joblib file")
+    write_sidecar(not_a_model)
+    done = _runner_process(tmp_path, not_a_model, timeout_s=120)
     assert done.returncode == 1
     assert "model failed (exit 2)" in done.stderr
 

@@ -1,0 +1,81 @@
+"""The run's seven sockets and where they are: one `Addresses` value.
+
+Every service reads a socket's address from `--<socket>` or `PLR_<SOCKET>_ADDR`
+(the feed's ticks socket is `--pub`); the runner, `.env.example`, the tests
+and docs/ARCHITECTURE.md all take them from here. Defaults are loopback TCP
+ports; `Addresses.in_folder(DIR)` puts every socket under one folder as
+`ipc://` files instead, reachable only by users who can enter that folder, so
+a run's folder is created 0700 and claimed by one run at a time (`claim_folder`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Final
+
+from common.errors import ConfigError
+
+SOCKET_NAMES: Final = ("ticks", "predictions", "targets", "events", "ready", "logs", "progress")
+LOCK_FILE: Final = ".run.lock"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Addresses:
+    """One address per socket of docs/ARCHITECTURE.md ("Sockets")."""
+
+    ticks: str = "tcp://127.0.0.1:5555"
+    predictions: str = "tcp://127.0.0.1:5556"
+    targets: str = "tcp://127.0.0.1:5557"
+    events: str = "tcp://127.0.0.1:5558"
+    ready: str = "tcp://127.0.0.1:5559"
+    logs: str = "tcp://127.0.0.1:5560"
+    progress: str = "tcp://127.0.0.1:5561"
+
+    @classmethod
+    def in_folder(cls, folder: Path) -> Addresses:
+        """Every socket as an `ipc://` file in `folder` (which must be absolute)."""
+        return cls(**{name: f"ipc://{folder}/{name}" for name in SOCKET_NAMES})
+
+    def environ(self) -> dict[str, str]:
+        """The variables that give every service these addresses."""
+        return {env_name(name): address for name, address in dataclasses.asdict(self).items()}
+
+
+def env_name(socket: str) -> str:
+    """The environment variable of one socket's address."""
+    return f"PLR_{socket.upper()}_ADDR"
+
+
+DEFAULT_ADDRESSES: Final = Addresses()
+
+
+def claim_folder(folder: Path) -> IO[str]:
+    """Create `folder` (0700) for a run's ipc sockets and hold it for this run.
+
+    Returns the open lock file; the claim lasts until it is closed or the
+    process ends (an advisory `flock`, so a killed runner never leaves a
+    stale claim behind).
+
+    Raises:
+        ConfigError: the folder is held by a run that is still going, or cannot be made.
+    """
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = open(folder / LOCK_FILE, "a+")
+    except OSError as e:
+        raise ConfigError(f"--address-dir {folder}: {e.strerror}") from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        lock.close()
+        raise ConfigError(f"--address-dir {folder} is in use by a running run ({holder})") from None
+    lock.truncate(0)
+    lock.write(f"pid {os.getpid()}\n")
+    lock.flush()
+    return lock

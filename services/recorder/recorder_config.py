@@ -1,0 +1,52 @@
+"""The recorder's settings, each declared once: flags, then environment, then defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.config import (
+    ServiceSettings,
+    address_setting,
+    name_list,
+    parse_settings,
+    require_loopback_addresses,
+    setting,
+)
+from common.errors import ConfigError
+from common.runs import check_run_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecorderConfig(ServiceSettings):
+    run_dir: Path = setting("--run-dir", Path, env="PLR_RUN_DIR", help="where the artifacts go")
+    ticks: str = address_setting("ticks")
+    predictions: str = address_setting("predictions")
+    events: str = address_setting("events")
+    ready: str = address_setting("ready")
+    progress: str = address_setting("progress")
+    expect_eos: tuple[str, ...] = setting(
+        "--expect-eos", name_list, env="PLR_EXPECT_EOS", default=("feed", "model", "executor")
+    )
+    mode: str = setting("--mode", str, env="PLR_MODE", default="paper")
+    executor_class: str = setting(
+        "--executor-class", str, env="PLR_EXECUTOR_CLASS", default="PaperOrderExecutor"
+    )
+    config_json: Path | None = setting(
+        "--config-json", Path, env="PLR_CONFIG_JSON", help="the run's public config"
+    )
+    venue: str = setting("--venue", str, env="PLR_VENUE", default="unknown")
+    symbols: tuple[str, ...] = setting(
+        "--symbols", name_list, env="PLR_SYMBOLS", default=("unknown",)
+    )
+    name: str = setting("--name", str, env="PLR_RECORDER_NAME", default="recorder")
+
+    @classmethod
+    def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> RecorderConfig:
+        config = parse_settings(cls, "python -m services.recorder", argv, environ)
+        if config.run_dir is None:
+            raise ConfigError("--run-dir is required (or set PLR_RUN_DIR)")
+        check_run_id(config.run_dir.name)
+        require_loopback_addresses(config)
+        return config
