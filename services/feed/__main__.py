@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 import zmq
 
@@ -35,10 +36,9 @@ from common.errors import (
     TickFileHeaderError,
 )
 from common.flow import ReplayWindow
-from common.logs import setup_logging
 from common.messages import Eos, FeedState, FeedStatus
 from common.pairs import PairRules
-from common.signals import install_stop_flag, stay_until_stopped
+from common.service import ServiceSpec, serve
 from common.tickfile import TickFileReader
 from services.feed.feed_config import FeedConfig
 from services.feed.health import FeedHealth, counters_dict, start_health_server
@@ -46,105 +46,149 @@ from services.feed.kraken.client import ClientSettings, KrakenClient
 from services.feed.kraken.session import VENUE, Actions, KrakenSession
 from services.feed.replay import ReplayResult, replay
 
+if TYPE_CHECKING:
+    ZSocket: TypeAlias = zmq.Socket[bytes]
+    ZContext: TypeAlias = zmq.Context[ZSocket]
+
 log = logging.getLogger("services.feed")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        config = FeedConfig.from_args(argv, os.environ)
-        pairs = config.pair_rules() if config.use_ws else {}
-        reader = TickFileReader(config.replay) if config.replay is not None else None
-    except (ConfigError, TickFileHeaderError) as e:
-        print(f"feed: {e}", file=sys.stderr)
-        return 2
-    stop = install_stop_flag()
-    with zmq.Context() as ctx:
-        log_socket = setup_logging("feed", ctx, config.logs)
+@dataclass(frozen=True)
+class Source:
+    """The config and its source, checked before any socket: Kraken's pairs or the file."""
+
+    config: FeedConfig
+    pairs: dict[str, PairRules]
+    reader: TickFileReader | None
+
+    @property
+    def logs(self) -> str:
+        return self.config.logs
+
+    @property
+    def stay_after_eos(self) -> bool:
+        return self.config.stay_after_eos
+
+
+class FeedLoop:
+    """The handshake, then the replay or the live session, then `eos`."""
+
+    def __init__(
+        self,
+        ctx: ZContext,
+        source: Source,
+        pub: ZSocket,
+        window: ReplayWindow | None,
+    ) -> None:
+        self.ctx, self.source, self.pub, self.window = ctx, source, pub, window
+        self.config = source.config
+
+    def run(self, stop: threading.Event) -> int:
+        if self.config.expect and not _await_subscribers(self.ctx, self.config, self.pub, stop):
+            return 1
+        if self.source.reader is not None:
+            assert self.window is not None  # a replay always has its progress socket
+            return _run_replay(self.config, self.source.reader, self.pub, self.window, stop)
+        return LiveFeed(self.config, self.source.pairs, self.pub).run(stop)
+
+
+class LiveFeed:
+    """Kraken WS v2 through the session: every state change and tick goes out on the PUB."""
+
+    def __init__(self, config: FeedConfig, pairs: dict[str, PairRules], pub: ZSocket) -> None:
+        self.config, self.pub = config, pub
+        self.session = KrakenSession(config.symbols, config.book_depth, pairs)
+        self.health = FeedHealth(states={symbol: FeedState.DOWN for symbol in config.symbols})
+        self.sent = 0
+        self.last_seq = 0
+
+    def run(self, stop: threading.Event) -> int:
+        config = self.config
+        if not config.disable_health:
+            try:
+                server = start_health_server(self.health, config.health_host, config.health_port)
+            except OSError as e:
+                raise ConfigError(f"--health-port {config.health_port}: {e.strerror}") from None
+            log.info("health server on http://%s:%d", config.health_host, server.server_port)
+        settings = ClientSettings(
+            url=config.ws_url,
+            depth=config.book_depth,
+            watchdog_s=config.watchdog_s,
+            stale_after_s=config.stale_after_s,
+        )
+        exit_code = 0
         try:
-            with (
-                sockets.publisher(ctx, config.pub, lossless=reader is not None) as pub,
-                # Bound before the handshake, so subscribers' "joined" reports are in time.
-                sockets.progress_puller(ctx, config.progress)
-                if reader
-                else nullcontext() as progress,
-            ):
-                if config.expect and not _await_subscribers(ctx, config, pub, stop):
-                    return 1
-                if reader is not None:
-                    with reader:
-                        code = _run_replay(config, reader, pub, ReplayWindow(progress), stop)
-                else:
-                    code = _run_live(config, pairs, pub, stop)
-                stay_until_stopped(stop, config.stay_after_eos)
-                return code
-        except ConfigError as e:
+            asyncio.run(KrakenClient(settings, self.session, self.emit, stop).run())
+        except SubscriptionRejected as e:
+            log.error("%s", e)
             print(f"feed: {e}", file=sys.stderr)
-            return 2
-        finally:
-            if log_socket is not None:
-                log_socket.close()
+            exit_code = 1
+        sockets.publish(self.pub, Eos(source="feed", last_seq=self.last_seq, ts_ns=time.time_ns()))
+        log.info(
+            "feed done: %d ticks, eos at seq %d, counters %s",
+            self.sent,
+            self.last_seq,
+            counters_dict(self.session.counters),
+        )
+        return exit_code
 
-
-def _run_live(
-    config: FeedConfig, pairs: dict[str, PairRules], pub: zmq.Socket, stop: threading.Event
-) -> int:
-    session = KrakenSession(config.symbols, config.book_depth, pairs)
-    health = FeedHealth(states={symbol: FeedState.DOWN for symbol in config.symbols})
-    if not config.disable_health:
-        try:
-            server = start_health_server(health, config.health_host, config.health_port)
-        except OSError as e:
-            raise ConfigError(f"--health-port {config.health_port}: {e.strerror}") from None
-        log.info("health server on http://%s:%d", config.health_host, server.server_port)
-    sent = 0
-    last_seq = 0
-
-    def emit(actions: Actions) -> bool:
-        nonlocal sent, last_seq
+    def emit(self, actions: Actions) -> bool:
+        """Publish what the session decided; False once `--max-ticks` ticks are out."""
+        max_ticks = self.config.max_ticks
         for symbol, state, detail in actions.states:
-            health.states[symbol] = state
+            self.health.states[symbol] = state
             log.info("%s %s: %s", symbol, state, detail)
-            sockets.publish(
-                pub,
-                FeedStatus(
-                    venue=VENUE,
-                    symbol=symbol,
-                    state=state,
-                    detail=detail,
-                    counters=counters_dict(session.counters),
-                    ts_ns=time.time_ns(),
-                ),
+            status = FeedStatus(
+                venue=VENUE,
+                symbol=symbol,
+                state=state,
+                detail=detail,
+                counters=counters_dict(self.session.counters),
+                ts_ns=time.time_ns(),
             )
+            sockets.publish(self.pub, status)
         for tick in actions.ticks:
-            if config.max_ticks is not None and sent >= config.max_ticks:
+            if max_ticks is not None and self.sent >= max_ticks:
                 break
-            sockets.publish(pub, tick)
-            sent, last_seq = sent + 1, tick.seq
-            health.last_tick_ns[tick.symbol] = tick.recv_ts_ns
-        health.counters = counters_dict(session.counters)
-        return config.max_ticks is None or sent < config.max_ticks
+            sockets.publish(self.pub, tick)
+            self.sent, self.last_seq = self.sent + 1, tick.seq
+            self.health.last_tick_ns[tick.symbol] = tick.recv_ts_ns
+        self.health.counters = counters_dict(self.session.counters)
+        return max_ticks is None or self.sent < max_ticks
 
-    settings = ClientSettings(
-        url=config.ws_url,
-        depth=config.book_depth,
-        watchdog_s=config.watchdog_s,
-        stale_after_s=config.stale_after_s,
+
+def _configure(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Source:
+    config = FeedConfig.from_args(argv, environ)
+    pairs = config.pair_rules() if config.use_ws else {}
+    reader = TickFileReader(config.replay) if config.replay is not None else None
+    return Source(config, pairs, reader)
+
+
+def _open(ctx: ZContext, source: Source, resources: ExitStack) -> FeedLoop:
+    config = source.config
+    pub = resources.enter_context(
+        sockets.publisher(ctx, config.pub, lossless=source.reader is not None)
     )
-    exit_code = 0
-    try:
-        asyncio.run(KrakenClient(settings, session, emit, stop).run())
-    except SubscriptionRejected as e:
-        log.error("%s", e)
-        print(f"feed: {e}", file=sys.stderr)
-        exit_code = 1
-    sockets.publish(pub, Eos(source="feed", last_seq=last_seq, ts_ns=time.time_ns()))
-    log.info(
-        "feed done: %d ticks, eos at seq %d, counters %s",
-        sent,
-        last_seq,
-        counters_dict(session.counters),
-    )
-    return exit_code
+    window = None
+    if source.reader is not None:
+        resources.enter_context(source.reader)
+        # Bound before the handshake, so subscribers' "joined" reports are in time.
+        window = ReplayWindow(
+            resources.enter_context(sockets.progress_puller(ctx, config.progress))
+        )
+    return FeedLoop(ctx, source, pub, window)
+
+
+SPEC: Final = ServiceSpec(
+    name="feed",
+    configure=_configure,
+    open=_open,
+    usage_errors=(ConfigError, TickFileHeaderError),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return serve(SPEC, argv)
 
 
 def _await_subscribers(

@@ -16,257 +16,169 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import sys
 import threading
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 import zmq
 
 from common import sockets, wire
-from common.errors import CheckpointError, ConfigError, WireError
-from common.flow import ProgressReporter
-from common.logs import RateLimited, setup_logging
-from common.messages import (
-    Eos,
-    FeedStatus,
-    Hello,
-    Prediction,
-    PredictionBatch,
-    RunCounters,
-    Target,
-    Tick,
-    TickBatch,
-    Watermark,
-)
-from common.signals import install_stop_flag, stay_until_stopped
+from common.errors import CheckpointError, ConfigError
+from common.messages import Eos, FeedStatus, Message, Prediction, PredictionBatch, Tick, TickBatch
+from common.service import Inbox, ServiceSpec, serve
 from services.model.checkpoint import LoadedModel, load_checkpoint
 from services.model.decision import DecisionStack
 from services.model.service_config import DEFAULT_POLICY, ModelConfig
+from services.model.stage import ModelStage
+
+if TYPE_CHECKING:
+    ZSocket: TypeAlias = zmq.Socket[bytes]
+    ZContext: TypeAlias = zmq.Context[ZSocket]
 
 log = logging.getLogger("services.model")
 
-TARGET_LINES_PER_S = 20
-POLL_MS = 100
-FRAMES_PER_TURN = 256
-WATERMARK_EVERY = 64  # ticks; lets a following executor advance when no target flows
-SUBSCRIPTIONS = (wire.TICK_PREFIX, wire.EOS_TOPIC, wire.FEED_STATUS_TOPIC, wire.HELLO_TOPIC)
+POLL_MS: Final = 100
+FRAMES_PER_TURN: Final = 256
+SUBSCRIPTIONS: Final = (wire.TICK_PREFIX, wire.EOS_TOPIC, wire.FEED_STATUS_TOPIC, wire.HELLO_TOPIC)
+
+
+@dataclass
+class SocketOutput:
+    """The stage's outputs as the service's sockets (`stage.StageOutput`)."""
+
+    predictions: ZSocket
+    targets: ZSocket
+    inbox: Inbox
+
+    def publish(self, message: Message) -> None:
+        sockets.publish(self.predictions, message)
+
+    def publish_batch(self, symbol: str, predictions: list[Prediction]) -> None:
+        encoded = [wire.encode(prediction) for prediction in predictions]
+        topic = wire.prediction_topic(symbol)
+        for payload in wire.encode_batches(PredictionBatch, symbol, encoded):
+            sockets.publish_encoded(self.predictions, topic, payload)
+
+    def push(self, message: Message) -> bool:
+        return sockets.push_nowait(self.targets, wire.encode(message))
+
+    def handled(self, tick_seq: int) -> None:
+        self.inbox.progress.handled(tick_seq)
 
 
 class ModelLoop:
-    """The service's one loop: receive, decide, publish, push."""
+    """Moves bytes between the sockets and the `ModelStage`; every rule lives there."""
 
-    def __init__(
-        self,
-        ctx: zmq.Context,
-        config: ModelConfig,
-        stack: DecisionStack,
-        ticks: zmq.Socket,
-        predictions: zmq.Socket,
-        targets: zmq.Socket,
-        progress: ProgressReporter,
-    ) -> None:
-        self.ctx, self.config, self.stack = ctx, config, stack
-        self.ticks, self.predictions, self.targets = ticks, predictions, targets
-        self.malformed: Counter[str] = Counter()
-        self.dropped_targets = 0
-        self.last_seq = 0
-        self._answered_hello = False
-        self._drop_warning = RateLimited()
-        self._target_line = RateLimited(1.0 / TARGET_LINES_PER_S)
-        self.progress = progress  # tells a replaying feed how far we are
-        self._queued: list[Tick] = []  # taken off the socket, not yet decided
-        self._malformed_warning = RateLimited()
+    def __init__(self, stage: ModelStage, inbox: Inbox, ticks: ZSocket) -> None:
+        self.stage, self.inbox, self.ticks = stage, inbox, ticks
 
     def run(self, stop: threading.Event) -> int:
         while not stop.is_set():
             if not self.ticks.poll(POLL_MS):
-                self.progress.idle()
+                self.inbox.progress.idle()
                 continue
             # Take what is queued without a poll per message; the stop flag is
             # looked at again after each turn.
-            for _ in range(FRAMES_PER_TURN):
-                try:
-                    message = sockets.recv_message(self.ticks, zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                if message is None:
-                    self._count_malformed("framing")
-                elif self._handle(*message):
+            for message, _ in self.inbox.messages(self.ticks, "market", FRAMES_PER_TURN):
+                if self._handle(message):
                     return 0
-            self._decide_queued()  # the queue is empty: nothing waits behind a batch
-            self.progress.idle()
-        log.info("stop requested; forwarding eos after seq %d", self.last_seq)
+            self.stage.flush()  # the queue is empty: nothing waits behind a batch
+            self.inbox.progress.idle()
+        log.info("stop requested; forwarding eos after seq %d", self.stage.last_seq)
         self._finish()
         return 0
 
-    def _handle(self, topic: bytes, payload: bytes) -> bool:
+    def _handle(self, message: Message) -> bool:
         """Handle one message; True when it was the end of the stream."""
-        try:
-            message = wire.decode(payload)
-        except WireError as e:
-            self._count_malformed(e.reason, e)
-            return False
-        if isinstance(message, Tick):
-            self._queued.append(message)
-            if len(self._queued) >= self.config.batch_max:
-                self._decide_queued()
-            return False
-        self._decide_queued()  # everything else comes after the ticks before it
-        if isinstance(message, TickBatch):
-            self._decide_batch(message)
+        if type(message) is Tick:
+            self.stage.on_tick(message)
+        elif type(message) is TickBatch:
+            self.stage.on_batch(message)
         elif isinstance(message, Eos):
             log.info("eos from %s at seq %d", message.source, message.last_seq)
             self._finish()
             return True
-        elif isinstance(message, Hello):
-            self._on_hello(payload)
         elif isinstance(message, FeedStatus):
             log.info("feed %s: %s %s", message.symbol or "all", message.state, message.detail)
         else:
-            self._count_malformed("unexpected_type")
+            self.inbox.count_malformed("unexpected_type")
         return False
 
-    def _decide_queued(self) -> None:
-        """Predict the ticks taken off the socket in one estimator call, then act on each in order.
-
-        Under load this amortises an estimator's per-call cost over the batch;
-        with an idle queue the batch is one tick, so no tick waits for others.
-        """
-        if not self._queued:
-            return
-        predictions = self._decide(self._queued)
-        self._queued.clear()
-        for prediction in predictions:
-            sockets.publish(self.predictions, prediction)
-
-    def _decide_batch(self, batch: TickBatch) -> None:
-        """Batched in, batched out: the batch's predictions go out as one message."""
-        step = self.config.batch_max
-        predictions: list[Prediction] = []
-        for start in range(0, len(batch.ticks), step):
-            predictions += self._decide(batch.ticks[start : start + step])
-        encoded = [wire.encode(prediction) for prediction in predictions]
-        for payload in wire.encode_batches(PredictionBatch, batch.symbol, encoded):
-            sockets.publish_encoded(self.predictions, wire.prediction_topic(batch.symbol), payload)
-
-    def _decide(self, ticks: list[Tick]) -> list[Prediction]:
-        """Observe, predict (one estimator call) and decide `ticks` in order; their predictions."""
-        observed = [self.stack.observe(tick) for tick in ticks]
-        values = self.stack.predict(observed)
-        now_ns = time.time_ns()
-        predictions: list[Prediction] = []
-        for seen, value in zip(observed, values, strict=True):
-            prediction, target = self.stack.decide(seen, value, now_ns)
-            self._act(seen.tick, prediction, target)
-            if prediction is not None:
-                predictions.append(prediction)
-        return predictions
-
-    def _act(self, tick: Tick, prediction: Prediction | None, target: Target | None) -> None:
-        self.last_seq = tick.seq
-        self.progress.handled(tick.seq)
-        if target is None and self.config.lossless and tick.seq % WATERMARK_EVERY == 0:
-            watermark = Watermark(source=self.config.name, tick_seq=tick.seq)
-            sockets.push_nowait(self.targets, wire.encode(watermark))
-        if target is None:
-            return
-        if sockets.push_nowait(self.targets, wire.encode(target)):
-            self.stack.mark_sent(target)
-            # A sane volume for run.log (events.jsonl has every decision): at most
-            # TARGET_LINES_PER_S lines, each saying how many went unlogged before it.
-            if self._target_line.ready():
-                log.info(
-                    "target %s %s -> %+.8f (prediction %+.4f bps, tick %d; %d not logged so far)",
-                    target.id,
-                    target.symbol,
-                    target.target_position,
-                    prediction.value if prediction else float("nan"),
-                    tick.seq,
-                    self._target_line.suppressed,
-                )
-        else:
-            self.dropped_targets += 1
-            if self._drop_warning.ready():
-                log.warning(
-                    "no executor took target %s; %d targets dropped so far",
-                    target.id,
-                    self.dropped_targets,
-                )
-
-    def _on_hello(self, payload: bytes) -> None:
-        # Pass the probe downstream too: a subscriber of the predictions (the
-        # recorder) answers only once probes reach it on every socket it reads.
-        sockets.publish_encoded(self.predictions, wire.HELLO_TOPIC, payload)
-        if self._answered_hello:
-            return
-        self.progress.joined()
-        self._answered_hello = sockets.answer_hello(
-            self.ctx, self.config.ready, self.config.name, timeout_s=2.0
-        )
-        log.info("ready for the replay handshake as %r", self.config.name)
-
     def _finish(self) -> None:
-        counters = {
-            **dataclasses.asdict(self.stack.counters),
-            "dropped_targets": self.dropped_targets,
-            "malformed": sum(self.malformed.values()),
-        }
-        summary = RunCounters(source="model", counters=counters)
-        sockets.publish(self.predictions, summary)
-        eos = Eos(source="model", last_seq=self.last_seq, ts_ns=time.time_ns())
-        sockets.publish(self.predictions, eos)
-        # The executor finishes on this; with none connected it simply goes nowhere.
-        sockets.push_nowait(self.targets, wire.encode(eos))
-        log.info("model done: %s, malformed by reason %s", counters, dict(self.malformed))
-
-    def _count_malformed(self, reason: str, error: Exception | None = None) -> None:
-        self.malformed[reason] += 1
-        if self._malformed_warning.ready():
-            log.warning("skipped malformed message (%s): %s", reason, error or "")
+        counters = self.stage.finish(self.inbox.malformed)
+        log.info("model done: %s, malformed by reason %s", counters, dict(self.inbox.malformed))
 
 
-def _load(argv: Sequence[str] | None) -> tuple[ModelConfig, LoadedModel]:
-    config = ModelConfig.from_args(argv, os.environ)
+@dataclass(frozen=True)
+class Loaded:
+    """The config and the verified, dry-run model: all checked before any socket."""
+
+    config: ModelConfig
+    model: LoadedModel
+
+    @property
+    def logs(self) -> str:
+        return self.config.logs
+
+    @property
+    def stay_after_eos(self) -> bool:
+        return self.config.stay_after_eos
+
+
+def _configure(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Loaded:
+    config = ModelConfig.from_args(argv, environ)
     model = load_checkpoint(config.ckpt, config.ckpt_sha256, DEFAULT_POLICY)
     if config.max_position is not None:
         model = dataclasses.replace(model, policy=model.policy.clipped_to(config.max_position))
-    return config, model
+    return Loaded(config, model)
+
+
+def _open(ctx: ZContext, loaded: Loaded, resources: ExitStack) -> ModelLoop:
+    config, model = loaded.config, loaded.model
+    lossless = config.lossless
+    ticks = resources.enter_context(
+        sockets.subscriber(ctx, config.ticks, SUBSCRIPTIONS, lossless=lossless)
+    )
+    predictions = resources.enter_context(
+        sockets.publisher(ctx, config.predictions, lossless=lossless)
+    )
+    targets = resources.enter_context(sockets.target_pusher(ctx, config.targets, lossless=lossless))
+    progress = resources.enter_context(sockets.progress_pusher(ctx, config.progress))
+    log.info("model %s loaded from %s", model.short_id, config.ckpt)
+    inbox = Inbox(
+        ctx,
+        name=config.name,
+        ready_addr=config.ready,
+        progress=progress,
+        # Passed downstream too: a subscriber of the predictions (the recorder)
+        # answers only once probes reach it on every socket it reads.
+        forward_hello=(predictions,),
+    )
+    stage = ModelStage(
+        DecisionStack(model, ttl_ms=config.target_ttl_ms),
+        SocketOutput(predictions, targets, inbox),
+        time.time_ns,
+        name=config.name,
+        batch_max=config.batch_max,
+        lossless=lossless,
+    )
+    return ModelLoop(stage, inbox, ticks)
+
+
+SPEC: Final = ServiceSpec(
+    name="model",
+    configure=_configure,
+    open=_open,
+    usage_errors=(ConfigError, CheckpointError),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        config, model = _load(argv)
-    except (ConfigError, CheckpointError) as e:
-        print(f"model: {e}", file=sys.stderr)
-        return 2
-    stop = install_stop_flag()
-    with zmq.Context() as ctx:
-        log_socket = setup_logging("model", ctx, config.logs)
-        try:
-            with (
-                sockets.subscriber(
-                    ctx, config.ticks, SUBSCRIPTIONS, lossless=config.lossless
-                ) as ticks,
-                sockets.publisher(ctx, config.predictions, lossless=config.lossless) as predictions,
-                sockets.target_pusher(ctx, config.targets, lossless=config.lossless) as targets,
-                sockets.progress_pusher(ctx, config.progress) as progress,
-            ):
-                log.info("model %s loaded from %s", model.short_id, config.ckpt)
-                stack = DecisionStack(model, ttl_ms=config.target_ttl_ms)
-                reporter = ProgressReporter(progress, config.name)
-                loop = ModelLoop(ctx, config, stack, ticks, predictions, targets, reporter)
-                code = loop.run(stop)
-                stay_until_stopped(stop, config.stay_after_eos)
-                return code
-        except ConfigError as e:
-            print(f"model: {e}", file=sys.stderr)
-            return 2
-        finally:
-            if log_socket is not None:
-                log_socket.close()
+    return serve(SPEC, argv)
 
 
 if __name__ == "__main__":

@@ -15,48 +15,45 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any, TextIO
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any, Final, TextIO, TypeAlias
 
 import zmq
 
-from common import sockets, wire
-from common.errors import ConfigError, JournalCorrupt, WireError
-from common.flow import ProgressReporter
-from common.journal import JOURNAL_FILES, fill_identity, read_journal
-from common.logs import format_log_frames, setup_logging, utc_now_text
-from common.messages import Eos, Fill, Hello, Prediction, PredictionBatch, Tick, TickBatch
-from common.signals import install_stop_flag, stay_until_stopped
+from common import sockets
+from common.errors import ConfigError, JournalCorrupt
+from common.journal import JOURNAL_FILES, read_journal
+from common.logs import format_log_frames, utc_now_text
+from common.messages import Fill
+from common.service import Inbox, ServiceSpec, serve
 from common.tickfile import TickFileWriter, new_header
-from services.recorder.artifacts import RunRecord, event_line, write_json_atomically
+from services.recorder.artifacts import RunRecord, write_json_atomically
+from services.recorder.dispatch import Dispatch
 from services.recorder.recorder_config import RecorderConfig
+
+if TYPE_CHECKING:
+    ZSocket: TypeAlias = zmq.Socket[bytes]
+    ZContext: TypeAlias = zmq.Context[ZSocket]
 
 log = logging.getLogger("services.recorder")
 
-POLL_MS = 100
+POLL_MS: Final = 100
+FRAMES_PER_TURN: Final = 1024
+DATA_SOCKETS: Final = ("ticks", "predictions", "events")
 
 
 class Recorder:
+    """Moves bytes from the sockets to the `Dispatch` and run.log; writes result.json at the end."""
+
     def __init__(
-        self,
-        ctx: zmq.Context,
-        config: RecorderConfig,
-        socks: dict[str, zmq.Socket],
-        progress: ProgressReporter,
+        self, config: RecorderConfig, inbox: Inbox, socks: dict[str, ZSocket], logs: ZSocket
     ) -> None:
-        self.ctx, self.config, self.socks = ctx, config, socks
-        self.progress = progress  # tells a replaying feed how far we are
-        self.record = RunRecord()
+        self.config, self.inbox, self.socks, self.logs = config, inbox, socks, logs
         self.started_ns = time.time_ns()
-        self.eos_from: set[str] = set()
-        # One copy per fill, by its identity (a live order can fill twice between two ticks).
-        self.fills_seen: set[tuple[str, int, int]] = set()
-        self.hello_on: set[str] = set()
-        self.answered = False
         folder = config.run_dir
         header = new_header(config.venue, config.symbols, "paper-live run", self.started_ns)
         # Level 1: the recorder must keep up with a fast replay; size matters less.
@@ -68,82 +65,55 @@ class Recorder:
             f"executor {config.executor_class}, venue {config.venue}, "
             f"symbols {','.join(config.symbols)}\n"
         )
+        self.dispatch = Dispatch(
+            RunRecord(),
+            write_tick=self.ticks_file.write_encoded,
+            write_event=self._write_event,
+            on_tick_seq=inbox.progress.handled,
+        )
 
-    def run(self, stop: threading.Event) -> str:
+    def run(self, stop: threading.Event) -> int:
+        reason = "crashed"  # what result.json says if the loop raises
+        try:
+            reason = self._receive(stop)
+        finally:
+            result = self.finish(reason)
+        print(
+            f"recorder: {result['exit_reason']}: {self.config.run_dir / 'result.json'}",
+            file=sys.stderr,
+        )
+        return 0
+
+    def _receive(self, stop: threading.Event) -> str:
         poller = zmq.Poller()
-        for sock in self.socks.values():
+        for sock in (*self.socks.values(), self.logs):
             poller.register(sock, zmq.POLLIN)
         names = {sock: name for name, sock in self.socks.items()}
         while not stop.is_set():
             for sock, _ in poller.poll(POLL_MS):
-                self._drain(names[sock], sock)
-            self.progress.idle()
-            if self.eos_from >= set(self.config.expect_eos):
-                self._drain("logs", self.socks["logs"])  # the last words of the services
+                if sock is self.logs:
+                    self._drain_logs()
+                    continue
+                name = names[sock]
+                for message, payload in self.inbox.messages(sock, name, FRAMES_PER_TURN):
+                    self.dispatch.on_message(message, payload, time.time_ns())
+            self.inbox.progress.idle()
+            if self.dispatch.eos_from >= set(self.config.expect_eos):
+                self._drain_logs()  # the last words of the services
                 return "completed"
         return "interrupted"
 
-    def _drain(self, name: str, sock: zmq.Socket) -> None:
-        for _ in range(1024):
+    def _drain_logs(self) -> None:
+        for _ in range(FRAMES_PER_TURN):
             try:
-                if name == "logs":
-                    line = format_log_frames(sock.recv_multipart(zmq.NOBLOCK))
-                    if line is not None:
-                        self.run_log.write(line + "\n")
-                    continue
-                message = sockets.recv_message(sock, zmq.NOBLOCK)
+                line = format_log_frames(self.logs.recv_multipart(zmq.NOBLOCK))
             except zmq.Again:
                 return
-            if message is None:
-                self.record.malformed += 1  # not [topic, payload]
-                continue
-            self._on_message(name, message[1], time.time_ns())
+            if line is not None:
+                self.run_log.write(line + "\n")
 
-    def _on_message(self, name: str, payload: bytes, arrival_ns: int) -> None:
-        try:
-            message = wire.decode(payload)
-        except WireError:
-            self.record.malformed += 1
-            return
-        if isinstance(message, Tick):
-            self._on_tick(message, payload, arrival_ns)
-        elif isinstance(message, TickBatch):
-            for tick in message.ticks:  # each tick as if it had come alone
-                self._on_tick(tick, wire.encode(tick), arrival_ns)
-        elif isinstance(message, Prediction):
-            self._on_prediction(message)
-        elif isinstance(message, PredictionBatch):
-            for prediction in message.predictions:
-                self._on_prediction(prediction)
-        elif isinstance(message, Eos):
-            self.eos_from.add(message.source)
-            self.record.on_eos(arrival_ns)
-        elif isinstance(message, Hello):
-            self._on_hello(name)
-        elif isinstance(message, Fill) and fill_identity(message) in self.fills_seen:
-            return
-        else:
-            if isinstance(message, Fill):
-                self.fills_seen.add(fill_identity(message))
-            self.record.on_event(message, arrival_ns)
-            self.events_file.write(event_line(message) + "\n")
-
-    def _on_tick(self, tick: Tick, payload: bytes, arrival_ns: int) -> None:
-        self.progress.handled(tick.seq)
-        self.record.on_tick(tick, arrival_ns)
-        self.ticks_file.write_encoded(payload)
-
-    def _on_prediction(self, prediction: Prediction) -> None:
-        if self.record.on_prediction(prediction):
-            self.events_file.write(event_line(prediction) + "\n")
-
-    def _on_hello(self, socket_name: str) -> None:
-        self.hello_on.add(socket_name)
-        if not self.answered and self.hello_on >= {"ticks", "predictions", "events"}:
-            self.progress.joined()
-            self.answered = sockets.answer_hello(
-                self.ctx, self.config.ready, self.config.name, timeout_s=2.0
-            )
+    def _write_event(self, line: str) -> None:
+        self.events_file.write(line + "\n")
 
     def reconcile_with_journal(self) -> None:
         """Add fills the executor journaled but that never reached us.
@@ -158,11 +128,9 @@ class Recorder:
                 fills += read_journal(self.config.run_dir / name).fills
             except JournalCorrupt as e:
                 log.error("cannot reconcile with the journal: %s", e)
-        missing = [f for f in fills if fill_identity(f) not in self.fills_seen]
-        for fill in missing:
-            self._on_message("journal", wire.encode(fill), time.time_ns())
-        if missing:
-            self.run_log.write(f"[recorder] {len(missing)} fills recovered from the journal\n")
+        recovered = self.dispatch.recover_fills(fills, time.time_ns())
+        if recovered:
+            self.run_log.write(f"[recorder] {recovered} fills recovered from the journal\n")
 
     def finish(self, exit_reason: str) -> dict[str, Any]:
         self.reconcile_with_journal()
@@ -171,7 +139,8 @@ class Recorder:
         config: dict[str, Any] = {}
         if self.config.config_json is not None and self.config.config_json.is_file():
             config = json.loads(self.config.config_json.read_text())
-        result = self.record.result(
+        self.dispatch.record.malformed = sum(self.inbox.malformed.values())
+        result = self.dispatch.record.result(
             run_id=self.config.run_dir.name,
             mode=self.config.mode,
             executor=self.config.executor_class,
@@ -179,7 +148,7 @@ class Recorder:
             started_at=utc_now_text(self.started_ns),
             ended_at=utc_now_text(),
             exit_reason=exit_reason,
-            eos_from=sorted(self.eos_from),
+            eos_from=sorted(self.dispatch.eos_from),
         )
         write_json_atomically(self.config.run_dir / "result.json", result)
         self.run_log.write(f"[recorder] result.json written: {exit_reason}\n")
@@ -187,46 +156,37 @@ class Recorder:
         return result
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _configure(argv: Sequence[str] | None, environ: Mapping[str, str]) -> RecorderConfig:
+    config = RecorderConfig.from_args(argv, environ)
     try:
-        config = RecorderConfig.from_args(argv, os.environ)
         config.run_dir.mkdir(parents=True, exist_ok=True)
-    except (ConfigError, OSError) as e:
-        print(f"recorder: {e}", file=sys.stderr)
-        return 2
-    stop = install_stop_flag()
-    with zmq.Context() as ctx:
-        try:
-            with (
-                sockets.log_collector(ctx, config.logs) as logs,
-                sockets.subscriber(ctx, config.ticks, [b""], lossless=True) as ticks,
-                sockets.subscriber(ctx, config.predictions, [b""], lossless=True) as predictions,
-                sockets.subscriber(ctx, config.events, [b""], lossless=True) as events,
-                sockets.progress_pusher(ctx, config.progress) as progress,
-            ):
-                log_socket = setup_logging("recorder", ctx, config.logs)
-                recorder = Recorder(
-                    ctx,
-                    config,
-                    {"ticks": ticks, "predictions": predictions, "events": events, "logs": logs},
-                    ProgressReporter(progress, config.name),
-                )
-                reason = "crashed"  # what result.json says if run() raises
-                try:
-                    reason = recorder.run(stop)
-                finally:
-                    result = recorder.finish(reason)
-                    if log_socket is not None:
-                        log_socket.close()
-                print(
-                    f"recorder: {result['exit_reason']}: {config.run_dir / 'result.json'}",
-                    file=sys.stderr,
-                )
-                stay_until_stopped(stop, config.stay_after_eos)
-                return 0
-        except ConfigError as e:
-            print(f"recorder: {e}", file=sys.stderr)
-            return 2
+    except OSError as e:
+        raise ConfigError(f"--run-dir {config.run_dir}: {e.strerror}") from None
+    return config
+
+
+def _open(ctx: ZContext, config: RecorderConfig, resources: ExitStack) -> Recorder:
+    logs = resources.enter_context(sockets.log_collector(ctx, config.logs))
+    socks = {
+        name: resources.enter_context(
+            sockets.subscriber(ctx, getattr(config, name), [b""], lossless=True)
+        )
+        for name in DATA_SOCKETS
+    }
+    progress = resources.enter_context(sockets.progress_pusher(ctx, config.progress))
+    # It says ready only once probes came through every data socket: nothing
+    # upstream starts before it can record.
+    inbox = Inbox(
+        ctx, name=config.name, ready_addr=config.ready, progress=progress, hello_on=DATA_SOCKETS
+    )
+    return Recorder(config, inbox, socks, logs)
+
+
+SPEC: Final = ServiceSpec(name="recorder", configure=_configure, open=_open)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return serve(SPEC, argv)
 
 
 if __name__ == "__main__":

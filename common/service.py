@@ -1,0 +1,221 @@
+"""The one shape of a service process, and the one way it receives.
+
+Every `services/*/__main__.py` is a `ServiceSpec` handed to `serve`:
+
+1. `configure(argv, environ)` builds the config and checks everything that
+   can be wrong before a socket exists (a `ConfigError` or another of the
+   spec's `usage_errors`): exit 2 with one line, `<service>: <problem>`.
+2. SIGINT/SIGTERM only set a stop flag; one `zmq.Context`; the log socket.
+3. `open(ctx, config, resources)` opens the sockets (each registered on the
+   `ExitStack`, so they close in reverse, with bounded linger, however the
+   run ends) and returns the service's loop.
+4. `loop.run(stop)` is the only `while` loop; its return value is the exit
+   code. With `--stay-after-eos` the process then waits for SIGTERM
+   (Procfile runners stop everyone when one process exits).
+5. A `StartupFailed` raised while opening (e.g. the venue refused the live
+   executor's reconciliation) is exit 1 with one line.
+
+`Inbox` is every service's receiving side: it takes `[topic, payload]`
+messages (or single frames) off a socket without blocking, decodes them,
+counts malformed input by reason (with a rate-limited warning), answers the
+readiness `Hello` (forwarding it downstream first) and owns the service's
+replay `ProgressReporter`. Only what is left, the service's own messages,
+reaches the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, Protocol, TypeAlias, TypeVar
+
+import zmq
+
+from common import sockets, wire
+from common.errors import ConfigError, PipelineError, WireError
+from common.flow import ProgressReporter
+from common.logs import RateLimited, setup_logging
+from common.messages import Hello, Message
+from common.signals import install_stop_flag, stay_until_stopped
+
+if TYPE_CHECKING:
+    ZSocket: TypeAlias = zmq.Socket[bytes]
+    ZContext: TypeAlias = zmq.Context[ZSocket]
+
+log = logging.getLogger(__name__)
+
+HELLO_REPLY_TIMEOUT_S = 2.0
+
+
+class StartupFailed(PipelineError):
+    """The service could not start for a reason found only at run time (exit 1)."""
+
+
+class Loop(Protocol):
+    def run(self, stop: threading.Event) -> int:
+        """Run until done or `stop` is set; return the exit code."""
+        ...
+
+
+class ServiceConfig(Protocol):
+    @property
+    def logs(self) -> str: ...
+
+    @property
+    def stay_after_eos(self) -> bool: ...
+
+
+ConfigT = TypeVar("ConfigT", bound=ServiceConfig)
+
+
+@dataclass(frozen=True)
+class ServiceSpec(Generic[ConfigT]):
+    """What makes one service: its name, how it is configured, how it opens its loop."""
+
+    name: str  # the stderr prefix, the log topic, the handshake default
+    configure: Callable[[Sequence[str] | None, Mapping[str, str]], ConfigT]
+    open: Callable[[ZContext, ConfigT, ExitStack], Loop]
+    usage_errors: tuple[type[Exception], ...] = (ConfigError,)
+
+
+def serve(
+    spec: ServiceSpec[ConfigT],
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """Run one service process from its spec; return its exit code (0, 1 or 2)."""
+    try:
+        config = spec.configure(argv, os.environ if environ is None else environ)
+    except spec.usage_errors as e:
+        return _fail(spec.name, e, 2)
+    stop = install_stop_flag()
+    with zmq.Context() as ctx:
+        log_socket = setup_logging(spec.name, ctx, config.logs)
+        try:
+            with ExitStack() as resources:
+                loop = spec.open(ctx, config, resources)
+                code = loop.run(stop)
+                stay_until_stopped(stop, config.stay_after_eos)
+                return code
+        except spec.usage_errors as e:  # e.g. an address already bound
+            return _fail(spec.name, e, 2)
+        except StartupFailed as e:
+            log.error("%s", e)
+            return _fail(spec.name, e, 1)
+        finally:
+            if log_socket is not None:
+                log_socket.close()
+
+
+def _fail(name: str, error: Exception, code: int) -> int:
+    print(f"{name}: {error}", file=sys.stderr)
+    return code
+
+
+class Inbox:
+    """A service's receiving side: decode, count malformed input, answer hellos, report progress.
+
+    Args:
+        ctx: the process's context (the hello answer is a short-lived REQ).
+        name: the service's name in the readiness handshake and progress reports.
+        ready_addr: where the feed's readiness REP listens.
+        progress: the service's progress PUSH (replay flow control).
+        hello_on: the inputs a `Hello` must reach before this service says ready
+            (the recorder waits until probes came through every data socket).
+        forward_hello: sockets a received `Hello` is passed on to, so the next
+            stage downstream sees the probe too.
+        on_ready: called once the handshake is answered (the run's log
+            collector is surely listening then).
+    """
+
+    def __init__(
+        self,
+        ctx: ZContext,
+        *,
+        name: str,
+        ready_addr: str,
+        progress: ZSocket,
+        hello_on: Collection[str] = ("market",),
+        forward_hello: Sequence[ZSocket] = (),
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
+        self.ctx, self.name, self.ready_addr = ctx, name, ready_addr
+        self.progress = ProgressReporter(progress, name)
+        self.malformed: Counter[str] = Counter()
+        self.hello_on = frozenset(hello_on)
+        self.forward_hello = forward_hello
+        self.on_ready = on_ready
+        self.hello_seen: set[str] = set()
+        self.answered = False
+        self._warning = RateLimited()
+
+    def messages(self, sock: ZSocket, source: str, limit: int) -> Iterator[tuple[Message, bytes]]:
+        """Up to `limit` queued `[topic, payload]` messages, decoded, with their payloads.
+
+        Never blocks; malformed ones are counted and skipped, hellos answered.
+        """
+        for _ in range(limit):
+            try:
+                frames = sockets.recv_message(sock, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if frames is None:
+                self.count_malformed("framing")
+                continue
+            message = self.decode(frames[1])
+            if message is None:
+                continue
+            if type(message) is Hello:
+                self.on_hello(source, frames[1])
+                continue
+            yield message, frames[1]
+
+    def frames(self, sock: ZSocket) -> Iterator[Message]:
+        """Every queued single-frame message (the targets socket), decoded; never blocks."""
+        while True:
+            try:
+                payload = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if sock.getsockopt(zmq.RCVMORE):
+                while sock.getsockopt(zmq.RCVMORE):
+                    sock.recv()
+                self.count_malformed("framing")
+                continue
+            message = self.decode(payload)
+            if message is not None:
+                yield message
+
+    def decode(self, payload: bytes) -> Message | None:
+        """The message in `payload`, or None (counted by reason) if it is not one."""
+        try:
+            return wire.decode(payload)
+        except WireError as e:
+            self.count_malformed(e.reason, e)
+            return None
+
+    def count_malformed(self, reason: str, error: Exception | None = None) -> None:
+        self.malformed[reason] += 1
+        if self._warning.ready():
+            log.warning("skipped malformed message (%s): %s", reason, error or "")
+
+    def on_hello(self, source: str, payload: bytes) -> None:
+        """Pass the probe on; say ready once probes have come through every input we wait on."""
+        for sock in self.forward_hello:
+            sockets.publish_encoded(sock, wire.HELLO_TOPIC, payload)
+        self.hello_seen.add(source)
+        if self.answered or not self.hello_seen >= self.hello_on:
+            return
+        self.progress.joined()  # a (re)joining service must not hold the replay to the past
+        self.answered = sockets.answer_hello(
+            self.ctx, self.ready_addr, self.name, timeout_s=HELLO_REPLY_TIMEOUT_S
+        )
+        log.info("ready for the replay handshake as %r", self.name)
+        if self.on_ready is not None:
+            self.on_ready()

@@ -1,0 +1,159 @@
+"""The executor's sequencing rules, without sockets or clocks.
+
+Two streams meet here: market data from the feed (ticks, the feed's `eos`)
+and the model's stream on the targets socket (targets, watermarks, the
+model's `eos`). The rules:
+
+- Live, a tick is applied as it arrives and a target acted on at once.
+- Following the model (`follow_model`, a lossless replay), a tick waits until
+  the model's watermark (or a target's `tick_seq`) says the model is done with
+  it, so each target meets exactly the ticks it was computed from, on every
+  replay of the file.
+- Targets that queued up before the executor started: only the newest acts.
+- The run is over on the model's `eos` once the market is done too (the feed's
+  `eos`, or `drain_timeout_s` after the model's), or when the feed has ended
+  and the model stayed silent `drain_timeout_s`.
+- At the end, ticks still waiting are applied (they count for positions),
+  then every position is reported at the market's event time.
+
+Every method takes the time it needs (`now_ns` event/wall time, `now_s`
+monotonic) and returns the events to emit, in order; `services.executor.outbox`
+journals them, then publishes them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+
+from common.messages import Eos, FeedStatus, Message, Target, Tick, TickBatch, Watermark
+from services.executor.engine import Event, ExecutionEngine
+
+log = logging.getLogger("services.executor")
+
+
+def _ignore(seq: int) -> None:
+    pass
+
+
+class Sequencer:
+    """Orders the market and model streams into engine calls.
+
+    Args:
+        engine: the execution engine (risk, paper or live executor, positions).
+        follow_model: wait for the model's watermark before applying ticks.
+        drain_timeout_s: how long to wait for a silent model or a missing feed eos.
+        now_s: the monotonic time at start (the model counts as just heard).
+        on_applied: told each tick's seq once the engine applied it (replay
+            flow control counts what is done, not what arrived).
+    """
+
+    def __init__(
+        self,
+        engine: ExecutionEngine,
+        *,
+        follow_model: bool,
+        drain_timeout_s: float,
+        now_s: float,
+        on_applied: Callable[[int], None] = _ignore,
+    ) -> None:
+        self.engine = engine
+        self.follow_model = follow_model
+        self.drain_timeout_s = drain_timeout_s
+        self.on_applied = on_applied
+        self.ticks = 0  # ticks received, applied or waiting
+        self.watermark = 0
+        self.waiting: deque[Tick] = deque()
+        self.feed_eos_seen = False
+        self.model_eos_at: float | None = None
+        self.model_heard_at = now_s
+
+    def on_backlog(self, messages: list[Message], now_ns: int) -> list[Event]:
+        """Targets that were queued before this executor started: only the newest may act."""
+        backlog = [m for m in messages if isinstance(m, Target)]
+        if not backlog:
+            return []
+        log.info("%d targets were waiting at start; older ones are superseded", len(backlog))
+        return self.engine.on_targets(backlog, now_ns)
+
+    def on_market(self, message: Message, now_ns: int) -> list[Event]:
+        """A message from the feed's market-data socket."""
+        if isinstance(message, Tick):
+            return self._on_tick(message, now_ns)
+        if isinstance(message, TickBatch):
+            events: list[Event] = []
+            for tick in message.ticks:
+                events += self._on_tick(tick, now_ns)
+            return events
+        if isinstance(message, Eos):
+            log.info("feed eos at seq %d; waiting for the model's", message.last_seq)
+            self.feed_eos_seen = True
+        elif isinstance(message, FeedStatus):
+            log.info("feed %s: %s", message.symbol or "all", message.state)
+        return []
+
+    def on_model(self, message: Message, now_ns: int, now_s: float) -> list[Event]:
+        """A message from the model on the targets socket."""
+        if not isinstance(message, (Target, Watermark, Eos)):
+            return []
+        self.model_heard_at = now_s
+        if isinstance(message, Target):
+            events = self._advance_watermark(message.tick_seq, now_ns)
+            return events + self.engine.on_target(message, now_ns)
+        if isinstance(message, Watermark):
+            return self._advance_watermark(message.tick_seq, now_ns)
+        log.info("model eos at seq %d", message.last_seq)
+        self.model_eos_at = now_s
+        return self._advance_watermark(message.last_seq, now_ns)
+
+    def on_idle(self, now_ns: int) -> list[Event]:
+        """Between messages: held targets may have expired."""
+        return self.engine.expire_held(now_ns)
+
+    def finished(self, now_s: float) -> bool:
+        """True once nothing more is owed to this run (see the module docstring)."""
+        if self.model_eos_at is not None:
+            if self.feed_eos_seen or not self.follow_model:  # live: the market never ends
+                return True
+            waited_s = now_s - self.model_eos_at
+            if waited_s > self.drain_timeout_s:
+                log.warning("model ended; no feed eos after %.1f s; finishing", waited_s)
+                return True
+            return False
+        silent_s = now_s - self.model_heard_at
+        if self.feed_eos_seen and silent_s > self.drain_timeout_s:
+            log.warning("feed ended and the model has been silent %.1f s; finishing", silent_s)
+            return True
+        return False
+
+    def finish(self, now_ns: int) -> list[Event]:
+        """Apply the ticks still waiting, then report every position at the market's time."""
+        events: list[Event] = []
+        while self.waiting:  # the model is gone: the rest of the market still counts
+            events += self._apply(self.waiting.popleft(), now_ns)
+        at_ns = self.engine.clock_ns or now_ns
+        events += [book.position.snapshot(at_ns) for book in self.engine.books.values()]
+        return events
+
+    def _on_tick(self, tick: Tick, now_ns: int) -> list[Event]:
+        self.ticks += 1
+        if not self.follow_model:
+            return self._apply(tick, now_ns)
+        self.waiting.append(tick)
+        return self._release(now_ns)
+
+    def _advance_watermark(self, tick_seq: int, now_ns: int) -> list[Event]:
+        self.watermark = max(self.watermark, tick_seq)
+        return self._release(now_ns)
+
+    def _release(self, now_ns: int) -> list[Event]:
+        events: list[Event] = []
+        while self.waiting and self.waiting[0].seq <= self.watermark:
+            events += self._apply(self.waiting.popleft(), now_ns)
+        return events
+
+    def _apply(self, tick: Tick, now_ns: int) -> list[Event]:
+        events = self.engine.on_tick(tick, now_ns)
+        self.on_applied(tick.seq)
+        return events

@@ -1,0 +1,157 @@
+"""The model stage's rules, without sockets: ticks in; predictions, targets and watermarks out.
+
+- Single ticks queue up to `batch_max` and are predicted in one estimator
+  call (under load this amortises the call's cost; an idle queue is one tick,
+  so no tick waits for others); anything else that arrives first flushes the
+  queue, so every message is handled after the ticks before it.
+- A `TickBatch` is decided tick by tick like single ticks, and its
+  predictions go out as one `PredictionBatch`.
+- A target that no executor takes is dropped and counted (the next one
+  supersedes it); run.log gets at most `TARGET_LINES_PER_S` target lines.
+- Following a lossless replay, a `Watermark` goes out every `WATERMARK_EVERY`
+  ticks that did not produce a target, so an executor that follows the model
+  can advance.
+- At the end: the stage's counters, then `eos` on both outputs.
+
+The service hands in a `StageOutput` (its sockets) and a clock; tests hand
+in lists and a fixed clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import Final, Protocol
+
+from common.logs import RateLimited
+from common.messages import (
+    Eos,
+    Prediction,
+    RunCounters,
+    Target,
+    Tick,
+    TickBatch,
+    Watermark,
+)
+from services.model.decision import DecisionStack
+
+log = logging.getLogger("services.model")
+
+TARGET_LINES_PER_S: Final = 20
+WATERMARK_EVERY: Final = 64  # ticks; lets a following executor advance when no target flows
+
+
+class StageOutput(Protocol):
+    def publish(self, message: Prediction | RunCounters | Eos) -> None:
+        """Publish on the predictions socket."""
+
+    def publish_batch(self, symbol: str, predictions: list[Prediction]) -> None:
+        """Publish a batch's predictions as `PredictionBatch` messages."""
+
+    def push(self, message: Target | Watermark | Eos) -> bool:
+        """Hand over on the targets socket without blocking; False when nobody took it."""
+
+    def handled(self, tick_seq: int) -> None:
+        """Every tick up to `tick_seq` is decided (replay flow control)."""
+
+
+class ModelStage:
+    def __init__(
+        self,
+        stack: DecisionStack,
+        output: StageOutput,
+        now_ns: Callable[[], int],
+        *,
+        name: str,
+        batch_max: int,
+        lossless: bool,
+    ) -> None:
+        self.stack, self.output, self.now_ns = stack, output, now_ns
+        self.name, self.batch_max, self.lossless = name, batch_max, lossless
+        self.dropped_targets = 0
+        self.last_seq = 0
+        self._queued: list[Tick] = []  # taken off the socket, not yet decided
+        self._drop_warning = RateLimited()
+        self._target_line = RateLimited(1.0 / TARGET_LINES_PER_S)
+
+    def on_tick(self, tick: Tick) -> None:
+        self._queued.append(tick)
+        if len(self._queued) >= self.batch_max:
+            self.flush()
+
+    def on_batch(self, batch: TickBatch) -> None:
+        """Batched in, batched out: the batch's predictions go out as one message."""
+        self.flush()
+        predictions: list[Prediction] = []
+        for start in range(0, len(batch.ticks), self.batch_max):
+            predictions += self._decide(batch.ticks[start : start + self.batch_max])
+        self.output.publish_batch(batch.symbol, predictions)
+
+    def flush(self) -> None:
+        """Decide the queued single ticks; call whenever the input queue is empty."""
+        if not self._queued:
+            return
+        predictions = self._decide(self._queued)
+        self._queued = []
+        for prediction in predictions:
+            self.output.publish(prediction)
+
+    def finish(self, malformed: Counter[str]) -> dict[str, int]:
+        """Decide what is queued, then send the counters and `eos`; return the counters."""
+        self.flush()
+        counters = {
+            **dataclasses.asdict(self.stack.counters),
+            "dropped_targets": self.dropped_targets,
+            "malformed": sum(malformed.values()),
+        }
+        self.output.publish(RunCounters(source="model", counters=counters))
+        eos = Eos(source="model", last_seq=self.last_seq, ts_ns=self.now_ns())
+        self.output.publish(eos)
+        # The executor finishes on this; with none connected it simply goes nowhere.
+        self.output.push(eos)
+        return counters
+
+    def _decide(self, ticks: list[Tick]) -> list[Prediction]:
+        """Observe, predict (one estimator call) and decide `ticks` in order; their predictions."""
+        observed = [self.stack.observe(tick) for tick in ticks]
+        values = self.stack.predict(observed)
+        now_ns = self.now_ns()
+        predictions: list[Prediction] = []
+        for seen, value in zip(observed, values, strict=True):
+            prediction, target = self.stack.decide(seen, value, now_ns)
+            self._act(seen.tick, prediction, target)
+            if prediction is not None:
+                predictions.append(prediction)
+        return predictions
+
+    def _act(self, tick: Tick, prediction: Prediction | None, target: Target | None) -> None:
+        self.last_seq = tick.seq
+        self.output.handled(tick.seq)
+        if target is None:
+            if self.lossless and tick.seq % WATERMARK_EVERY == 0:
+                self.output.push(Watermark(source=self.name, tick_seq=tick.seq))
+            return
+        if not self.output.push(target):
+            self.dropped_targets += 1
+            if self._drop_warning.ready():
+                log.warning(
+                    "no executor took target %s; %d targets dropped so far",
+                    target.id,
+                    self.dropped_targets,
+                )
+            return
+        self.stack.mark_sent(target)
+        # A sane volume for run.log (events.jsonl has every decision): at most
+        # TARGET_LINES_PER_S lines, each saying how many went unlogged before it.
+        if self._target_line.ready():
+            log.info(
+                "target %s %s -> %+.8f (prediction %+.4f bps, tick %d; %d not logged so far)",
+                target.id,
+                target.symbol,
+                target.target_position,
+                prediction.value if prediction else float("nan"),
+                tick.seq,
+                self._target_line.suppressed,
+            )

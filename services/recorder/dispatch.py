@@ -1,0 +1,81 @@
+"""The recorder's rules, without sockets: which message goes to which artifact, once.
+
+- A tick (alone or in a `TickBatch`) goes to the tick file as its own
+  message's bytes, so a batched run's file equals an unbatched one's, and
+  counts for `result.json`.
+- A prediction (alone or batched) counts, and goes to `events.jsonl` when
+  the record keeps it (decisions, at a sane volume).
+- `eos` marks its source as finished.
+- Every other message is an execution event: counted and written to
+  `events.jsonl`, a fill only once by its identity (a live order can fill
+  twice between two ticks; a restarted executor's journal can repeat one).
+- Fills recovered from the executor's journal at the end go through the same
+  de-duplication.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from common import wire
+from common.journal import fill_identity
+from common.messages import Eos, Fill, Message, Prediction, PredictionBatch, Tick, TickBatch
+from services.recorder.artifacts import RunRecord, event_line
+
+
+class Dispatch:
+    def __init__(
+        self,
+        record: RunRecord,
+        *,
+        write_tick: Callable[[bytes], None],
+        write_event: Callable[[str], None],
+        on_tick_seq: Callable[[int], None],
+    ) -> None:
+        self.record = record
+        self.write_tick, self.write_event, self.on_tick_seq = write_tick, write_event, on_tick_seq
+        self.eos_from: set[str] = set()
+        self.fills_seen: set[tuple[str, int, int]] = set()
+
+    def on_message(self, message: Message, payload: bytes, arrival_ns: int) -> None:
+        """One decoded message and the bytes it came in."""
+        if type(message) is Tick:
+            self._on_tick(message, payload, arrival_ns)
+        elif type(message) is TickBatch:
+            for tick in message.ticks:  # each tick as if it had come alone
+                self._on_tick(tick, wire.encode(tick), arrival_ns)
+        elif type(message) is Prediction:
+            self._on_prediction(message)
+        elif type(message) is PredictionBatch:
+            for prediction in message.predictions:
+                self._on_prediction(prediction)
+        elif isinstance(message, Eos):
+            self.eos_from.add(message.source)
+            self.record.on_eos(arrival_ns)
+        else:
+            self._on_event(message, arrival_ns)
+
+    def recover_fills(self, fills: list[Fill], arrival_ns: int) -> int:
+        """Add the journal's fills that never arrived; return how many."""
+        missing = [fill for fill in fills if fill_identity(fill) not in self.fills_seen]
+        for fill in missing:
+            self._on_event(fill, arrival_ns)
+        return len(missing)
+
+    def _on_tick(self, tick: Tick, payload: bytes, arrival_ns: int) -> None:
+        self.on_tick_seq(tick.seq)
+        self.record.on_tick(tick, arrival_ns)
+        self.write_tick(payload)
+
+    def _on_prediction(self, prediction: Prediction) -> None:
+        if self.record.on_prediction(prediction):
+            self.write_event(event_line(prediction))
+
+    def _on_event(self, message: Message, arrival_ns: int) -> None:
+        if isinstance(message, Fill):
+            identity = fill_identity(message)
+            if identity in self.fills_seen:
+                return
+            self.fills_seen.add(identity)
+        self.record.on_event(message, arrival_ns)
+        self.write_event(event_line(message))
