@@ -1,8 +1,11 @@
 """The codec: the only module that touches msgpack.
 
-Frames on a PUB/SUB socket are two parts, ``[topic, payload]``; on the targets
-PUSH/PULL socket a `Target`, `Watermark` or the model's `Eos` travels as the
-payload alone (one frame).
+Frames on a PUB/SUB socket are two parts, ``[topic, payload]``. Every other
+socket carries the payload alone, one frame per message, with no topic:
+
+    targets   PUSH/PULL  Target, Watermark, the model's Eos   model -> executor
+    progress  PUSH/PULL  Progress                           subscribers -> feed (replay)
+    ready     REQ/REP    Ready, answered by ReadyAck         subscriber <-> publisher
 
 Topics (first frame, ASCII; subscribers match by prefix):
 
@@ -171,10 +174,10 @@ def _explain(payload: bytes, error: msgspec.ValidationError) -> WireError:
     cls = _BY_TYPE.get(items[0]) if isinstance(items[0], str) else None
     if cls is None:
         return UnknownMessageType(items[0])
-    expected = cls.__struct_defaults__[0]  # type: ignore[attr-defined]  # `v` leads every message
+    expected = cls.__struct_defaults__[0]  # `v` leads every message
     if items[1] != expected or isinstance(items[1], bool):
         return UnsupportedVersion(cls.__name__, items[1], expected)
-    names: tuple[str, ...] = cls.__struct_fields__  # type: ignore[attr-defined]
+    names: tuple[str, ...] = cls.__struct_fields__
     if len(items) - 1 != len(names):
         return MalformedPayload(
             f"{cls.__name__} has {len(items) - 1} fields, expected {len(names)}"

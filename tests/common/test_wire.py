@@ -100,6 +100,9 @@ EXPECTED_ARRAYS = [
     ["RunCounters", 1, "model", {"dropped_targets": 3}],
     ["Watermark", 1, "model", 4096],
     ["Hello", 1, "feed", T0_NS + 16],
+    ["Ready", 1, "model"],
+    ["ReadyAck", 1, "feed", False, "2 frames, expected 1"],
+    ["Progress", 1, "executor", 1024, False],
     ["TickFileHeader", 1, 1, "binance", ["BTC/USDT"], "test", T0_NS],
 ]
 # A batch is its items' arrays inside [type, v, symbol, [...]].
@@ -284,7 +287,8 @@ def test_valid_ticks_round_trip(bid: float, spread: float, seq: int) -> None:
 def test_topics_name_the_symbol_or_kind() -> None:
     """Subscribers filter by these prefixes, so they are part of the contract."""
     messages = one_of_each()
-    unpublished = ("Target", "TickFileHeader", "Watermark")  # never on a PUB socket
+    # Never on a PUB socket: one frame on a PUSH/PULL or REQ/REP, or a file record.
+    unpublished = ("Target", "TickFileHeader", "Watermark", "Ready", "ReadyAck", "Progress")
     topics = [wire.topic(m) for m in messages if type(m).__name__ not in unpublished]
     assert topics == [
         b"tick.BTC/USD",
