@@ -5,7 +5,13 @@ lossless sockets (no high-water mark, so nothing is ever dropped) would hold
 the whole difference in memory. So each subscriber of a replay reports the
 last seq it has handled, when it joins and then every `REPORT_EVERY` ticks,
 on a PUSH to the feed's `progress` PULL; the feed sends tick n only once
-every subscriber that has reported is at n - `WINDOW` or later. Memory then
+every subscriber that has reported is at n - `WINDOW` or later.
+
+A report is one frame, the wire payload of a `Progress` message:
+`Progress(source, tick_seq, joined=False)` for a position, and
+`Progress(source, 0, joined=True)` when the subscriber (re)joins. Anything else
+on the socket (bytes that do not decode, another message, several frames) is
+counted in `ReplayWindow.malformed` and ignored: it never stops the feed. Memory then
 stays flat however long the file, and nothing is dropped.
 
 A subscriber also reports whenever it runs out of queued input, so a feed
@@ -27,6 +33,10 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 
 import zmq
 
+from common import wire
+from common.errors import WireError
+from common.messages import Progress
+
 if TYPE_CHECKING:
     ZSocket: TypeAlias = zmq.Socket[bytes]
 
@@ -36,7 +46,6 @@ WINDOW: Final = 8_192  # ticks in flight to the slowest subscriber, at most
 REPORT_EVERY: Final = 1_024
 IDLE_REPORT_S: Final = 0.05
 GIVE_UP_S: Final = 10.0  # a reporter that holds the feed this long without a word is gone
-_JOINED: Final = -1
 
 
 class ProgressReporter:
@@ -55,28 +64,29 @@ class ProgressReporter:
         self._reported_at = 0.0
 
     def joined(self) -> None:
-        self._send(_JOINED)
+        """This subscriber (re)starts: count it as caught up with what was already sent."""
+        self._send(Progress(source=self.name, tick_seq=0, joined=True))
 
     def handled(self, seq: int) -> None:
         """Everything up to `seq` is done here."""
         self.position = seq
         if seq - self._reported >= REPORT_EVERY:
-            self._send(seq)
+            self._send(Progress(source=self.name, tick_seq=seq, joined=False))
 
     def idle(self) -> None:
         """Nothing is queued: say where we are, if that is news."""
         if self.position != self._reported and (
             time.monotonic() - self._reported_at >= IDLE_REPORT_S
         ):
-            self._send(self.position)
+            self._send(Progress(source=self.name, tick_seq=self.position, joined=False))
 
-    def _send(self, seq: int) -> None:
+    def _send(self, report: Progress) -> None:
         try:
-            self.sock.send(f"{self.name} {seq}".encode(), zmq.NOBLOCK)
+            self.sock.send(wire.encode(report), zmq.NOBLOCK)
         except zmq.Again:
             return  # no feed listening (live mode), or reports piled up: `idle` retries
-        if seq != _JOINED:
-            self._reported, self._reported_at = seq, time.monotonic()
+        if not report.joined:
+            self._reported, self._reported_at = report.tick_seq, time.monotonic()
 
 
 class ReplayWindow:
@@ -88,6 +98,7 @@ class ReplayWindow:
         self._floor = 0  # the slowest reporter's seq; recomputed only on reports
         self._sent = 0
         self.holds = 0  # times a tick had to wait for room
+        self.malformed = 0  # messages on the progress socket that were not a `Progress`
 
     def wait_for_room(self, seq: int, stop: threading.Event) -> bool:
         """Block until tick `seq` may go out; False if `stop` was set while waiting."""
@@ -122,13 +133,24 @@ class ReplayWindow:
             return
         while True:
             try:
-                name, _, text = self.sock.recv(zmq.NOBLOCK).decode(errors="replace").partition(" ")
+                frames = self.sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
-            try:
-                seq = int(text)
-            except ValueError:
-                continue  # not a report: ignored, like any malformed message
-            value = self._sent if seq == _JOINED else seq
-            self.reached[name] = max(self.reached.get(name, 0), value)
+            report = _as_progress(frames)
+            if report is None:
+                self.malformed += 1  # ignored, like any malformed message
+                continue
+            value = self._sent if report.joined else report.tick_seq
+            self.reached[report.source] = max(self.reached.get(report.source, 0), value)
         self._floor = min(self.reached.values(), default=0)
+
+
+def _as_progress(frames: list[bytes]) -> Progress | None:
+    # A report is exactly one frame holding a `Progress`; anything else is None.
+    if len(frames) != 1:
+        return None
+    try:
+        message = wire.decode(frames[0])
+    except WireError:
+        return None
+    return message if isinstance(message, Progress) else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, get_args
 
 import msgspec
 from msgspec import Meta
@@ -299,6 +299,31 @@ class TickFileHeader(WireMessage, frozen=True, kw_only=True):
     created_ns: Count
 
 
+class Ready(WireMessage, frozen=True, kw_only=True):
+    """A subscriber's answer to `Hello`: `source` receives the publisher's data (REQ, one frame)."""
+
+    v: Literal[1] = 1
+    source: Name  # the subscriber, one of the publisher's expected names
+
+
+class ReadyAck(WireMessage, frozen=True, kw_only=True):
+    """The publisher's reply to every request on its ready socket; not `accepted` if unreadable."""
+
+    v: Literal[1] = 1
+    source: Name  # the publisher
+    accepted: bool  # False: the request was not a `Ready` (it does not count)
+    detail: str = ""  # why not, for people; nothing branches on it
+
+
+class Progress(WireMessage, frozen=True, kw_only=True):
+    """A replay subscriber's position for flow control (PUSH, one frame; see `common.flow`)."""
+
+    v: Literal[1] = 1
+    source: Name  # the subscriber
+    tick_seq: Count  # every tick up to this seq is handled; ignored when `joined`
+    joined: bool  # just (re)joined: count it as caught up with what was sent
+
+
 Message = (
     Tick
     | TickBatch
@@ -315,24 +340,11 @@ Message = (
     | RunCounters
     | Watermark
     | Hello
+    | Ready
+    | ReadyAck
+    | Progress
     | TickFileHeader
 )
 
-MESSAGE_CLASSES: tuple[type, ...] = (
-    Tick,
-    TickBatch,
-    Prediction,
-    PredictionBatch,
-    Target,
-    OrderSubmitted,
-    OrderRejected,
-    Fill,
-    Position,
-    RiskEvent,
-    FeedStatus,
-    Eos,
-    RunCounters,
-    Watermark,
-    Hello,
-    TickFileHeader,
-)
+# Every message class, listed once (in `Message`): the codec's table of types.
+MESSAGE_CLASSES: Final[tuple[type[WireMessage], ...]] = get_args(Message)

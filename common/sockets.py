@@ -26,12 +26,18 @@ dropped at once whatever the linger.
 
 Readiness (no sleeps against the slow-joiner problem): before data flows, a
 publisher sends `Hello` probes; each expected subscriber, once it has received
-one, names itself on a REQ/REP side channel (`ready_addr`), so its data path is
-proven, not assumed. Only then does the publisher send data.
+one, sends a `Ready` naming itself on a REQ/REP side channel (`ready_addr`), so
+its data path is proven, not assumed. Only then does the publisher send data.
+Both directions are one-frame wire payloads: the REQ sends `Ready(source)`, the
+REP answers every request with a `ReadyAck` (a REP must answer what it
+received, or it can never receive again). A request that is not one decodable
+`Ready` frame (garbage, another message, several frames) gets
+`ReadyAck(accepted=False)`, is logged and does not count; the handshake goes on.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -45,7 +51,9 @@ if TYPE_CHECKING:
 
 from common import wire
 from common.errors import ConfigError, HandshakeTimeout, WireError
-from common.messages import Hello, Message
+from common.messages import Hello, Message, Ready, ReadyAck
+
+log = logging.getLogger(__name__)
 
 LIVE_HWM: Final = 10_000
 TARGET_SEND_HWM: Final = 16
@@ -189,7 +197,8 @@ def wait_for_subscribers(
 
     Args:
         pub: the data publisher (already bound).
-        ready: a bound REP socket (see `ready_replier`).
+        ready: a bound REP socket (see `ready_replier`); every request on it
+            gets a `ReadyAck`, a refusal when it is not a `Ready`.
         expected: subscriber names, e.g. ``["model", "recorder"]``.
         source: this publisher's name, carried in the probe.
         timeout_s: how long to wait in all.
@@ -214,10 +223,37 @@ def wait_for_subscribers(
         publish(pub, Hello(source=source, ts_ns=time.time_ns()))
         # The poll paces the probes and returns at once when a peer answers.
         if poller.poll(int(min(HELLO_INTERVAL_S, remaining_s) * 1000)):
-            name = ready.recv().decode("utf-8", "replace")
-            ready.send(b"ok")
-            missing.discard(name)
+            # Every frame of the request is read before the reply: a REP that
+            # answers with frames still unread fails (EFSM) and is stuck.
+            name, ack = acknowledge_ready(ready.recv_multipart(), source)
+            ready.send(wire.encode(ack))
+            if name is None:
+                log.warning("ready request refused: %s", ack.detail)
+            else:
+                missing.discard(name)
     return True
+
+
+def acknowledge_ready(request: Sequence[bytes], source: str) -> tuple[str | None, ReadyAck]:
+    """Read one request's frames from the ready socket; return who is ready and the reply.
+
+    Returns:
+        The subscriber's name, or None when the request is not one `Ready`
+        frame, with the `ReadyAck` to send back either way.
+    """
+    if len(request) != 1:
+        return None, ReadyAck(
+            source=source, accepted=False, detail=f"{len(request)} frames, expected 1"
+        )
+    try:
+        message = wire.decode(request[0])
+    except WireError as e:
+        return None, ReadyAck(source=source, accepted=False, detail=str(e))
+    if not isinstance(message, Ready):
+        return None, ReadyAck(
+            source=source, accepted=False, detail=f"{type(message).__name__}, expected Ready"
+        )
+    return message.source, ReadyAck(source=source, accepted=True)
 
 
 def ready_replier(ctx: ZContext, addr: str) -> ZSocket:
@@ -253,18 +289,23 @@ def report_ready(
 
 
 def answer_hello(ctx: ZContext, ready_addr: str, name: str, *, timeout_s: float) -> bool:
-    """Tell the publisher at `ready_addr` that `name` receives; True once it acknowledged.
+    """Send `Ready(name)` to the publisher at `ready_addr`; True once it accepted it.
 
     A service calls this when a `Hello` reaches its subscriber in its own loop.
+    False when no reply came in time, or the reply is not an accepting `ReadyAck`.
     """
     with ctx.socket(zmq.REQ) as req:
         req.setsockopt(zmq.LINGER, 0)
         _connect(req, ready_addr)
-        req.send(name.encode())
+        req.send(wire.encode(Ready(source=name)))
         if not req.poll(int(timeout_s * 1000)):
             return False
-        req.recv()
-    return True
+        reply = req.recv_multipart()
+    try:
+        ack = wire.decode(reply[0]) if len(reply) == 1 else None
+    except WireError:
+        ack = None
+    return isinstance(ack, ReadyAck) and ack.accepted
 
 
 def _received_hello(sub: ZSocket, deadline: float, early: list[tuple[bytes, bytes]]) -> bool:

@@ -1,10 +1,14 @@
 """The codec: the only module that touches msgpack.
 
-Frames on a PUB/SUB socket are two parts, ``[topic, payload]``; on the targets
-PUSH/PULL socket a `Target`, `Watermark` or the model's `Eos` travels as the
-payload alone (one frame).
+Frames on a PUB/SUB socket are two parts, ``[topic, payload]``. Every other
+socket carries the payload alone, one frame per message, with no topic:
 
-Topics (first frame, ASCII; subscribers match by prefix):
+    targets   PUSH/PULL  Target, Watermark, the model's Eos   model -> executor
+    progress  PUSH/PULL  Progress                             subscribers -> feed (replay)
+    ready     REQ/REP    Ready, answered by ReadyAck          subscriber <-> publisher
+
+Topics (first frame, ASCII; subscribers match by prefix; `_TOPICS` below is
+this table in code, and a class missing from it has no topic):
 
     tick.<SYMBOL>      Tick, TickBatch    feed  -> model, executor, recorder
     feed.status        FeedStatus         feed  -> model, executor, recorder
@@ -32,7 +36,9 @@ timestamps, known enum values) and the cross-field rules of a `Tick` (a quote
 has an uncrossed bid/ask, a trade has a price, size and side). A batch gets
 the same checks for each item, plus: every item is of the batch's symbol, and
 tick seqs increase. Whatever the bytes, it returns a message or raises a
-`WireError` subclass.
+`WireError` subclass. An `InvalidField` names the first field whose value fails
+its own type (a batch's: the first item that fails alone, as ``ticks[1]``),
+found by checking the fields one by one, never by reading a library's error text.
 
 `encode_batches` builds batches from items already encoded (a replay's file
 bytes), splitting so that no batch passes the size cap.
@@ -40,7 +46,6 @@ bytes), splitting so that no batch passes the size cap.
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 import msgspec
@@ -71,6 +76,7 @@ from common.messages import (
     Tick,
     TickBatch,
     TickKind,
+    WireMessage,
 )
 
 MAX_PAYLOAD_BYTES: Final = 64 * 1024
@@ -87,11 +93,30 @@ FILL_PREFIX: Final = b"fill."
 POSITION_PREFIX: Final = b"position."
 RISK_PREFIX: Final = b"risk."
 
+# Each published message's topic: a whole topic (nothing appended), or a prefix
+# and the field whose value follows it. A class not here is never published.
+_TOPICS: Final[dict[type[WireMessage], tuple[bytes, str | None]]] = {
+    Tick: (TICK_PREFIX, "symbol"),
+    TickBatch: (TICK_PREFIX, "symbol"),
+    Prediction: (PREDICTION_PREFIX, "symbol"),
+    PredictionBatch: (PREDICTION_PREFIX, "symbol"),
+    OrderSubmitted: (ORDER_PREFIX, "symbol"),
+    OrderRejected: (REJECT_PREFIX, "symbol"),
+    Fill: (FILL_PREFIX, "symbol"),
+    Position: (POSITION_PREFIX, "symbol"),
+    RiskEvent: (RISK_PREFIX, "kind"),
+    FeedStatus: (FEED_STATUS_TOPIC, None),
+    Eos: (EOS_TOPIC, None),
+    RunCounters: (COUNTERS_TOPIC, None),
+    Hello: (HELLO_TOPIC, None),
+}
+
 _encoder: Final = msgspec.msgpack.Encoder()
 _decoder: Final = msgspec.msgpack.Decoder(Message)
 _untyped_decoder: Final = msgspec.msgpack.Decoder()
 _BY_TYPE: Final = {cls.__name__: cls for cls in MESSAGE_CLASSES}
-_FIELD_INDEX = re.compile(r"at `\$\[(\d+)\]")
+# Each class's fields with their resolved types, `v` first: the wire order.
+_FIELDS: Final = {cls: msgspec.structs.fields(cls) for cls in MESSAGE_CLASSES}
 _BATCH_FIELDS: Final = {"TickBatch": "ticks", "PredictionBatch": "predictions"}
 # An upper bound on a batch's bytes besides its items, [type, v, symbol, [...]]:
 # two array headers (5 bytes at most each), the type name, the version, and a
@@ -116,8 +141,8 @@ def decode(payload: bytes) -> Message:
         raise OversizeMessage(len(payload), MAX_PAYLOAD_BYTES)
     try:
         message: Message = _decoder.decode(payload)
-    except msgspec.ValidationError as e:
-        raise _explain(payload, e) from None
+    except msgspec.ValidationError:
+        raise _explain(payload) from None
     except Exception as e:  # DecodeError, and anything odd bytes may provoke
         raise MalformedPayload(f"not msgpack: {type(e).__name__}") from None
     if type(message) is Tick:
@@ -160,8 +185,11 @@ def _batch(name: str, version: int, symbol: str, payloads: list[bytes]) -> bytes
     return _encoder.encode((name, version, symbol, [msgspec.Raw(p) for p in payloads]))
 
 
-def _explain(payload: bytes, error: msgspec.ValidationError) -> WireError:
-    # Slow path, errors only: find which rule the typed decoder tripped over.
+def _explain(payload: bytes) -> WireError:
+    # Slow path, errors only: the typed decode failed, so find which rule from
+    # the structure, not from the error's text. Decode untyped, check the shape,
+    # then convert field by field: the first value that fails its own type
+    # alone is the culprit (strict, as the msgpack decoder is).
     try:
         items = _untyped_decoder.decode(payload)
     except Exception as e:  # e.g. trailing bytes after a value the typed decoder disliked
@@ -171,23 +199,22 @@ def _explain(payload: bytes, error: msgspec.ValidationError) -> WireError:
     cls = _BY_TYPE.get(items[0]) if isinstance(items[0], str) else None
     if cls is None:
         return UnknownMessageType(items[0])
-    expected = cls.__struct_defaults__[0]  # type: ignore[attr-defined]  # `v` leads every message
+    expected = cls.__struct_defaults__[0]  # `v` leads every message
     if items[1] != expected or isinstance(items[1], bool):
         return UnsupportedVersion(cls.__name__, items[1], expected)
-    names: tuple[str, ...] = cls.__struct_fields__  # type: ignore[attr-defined]
-    if len(items) - 1 != len(names):
+    fields = _FIELDS[cls]
+    if len(items) - 1 != len(fields):
         return MalformedPayload(
-            f"{cls.__name__} has {len(items) - 1} fields, expected {len(names)}"
+            f"{cls.__name__} has {len(items) - 1} fields, expected {len(fields)}"
         )
-    match = _FIELD_INDEX.search(str(error))
-    if match is None:
-        return InvalidField(cls.__name__, "?", None, str(error))
-    index = int(match.group(1))
-    name = names[index - 1] if 1 <= index <= len(names) else "?"
-    value = items[index] if index < len(items) else None
-    if name == _BATCH_FIELDS.get(cls.__name__) and isinstance(value, list):
-        return _explain_item(cls.__name__, name, value)
-    return InvalidField(cls.__name__, name, value, str(error).split(" - at ")[0])
+    for field, value in zip(fields, items[1:]):
+        try:
+            msgspec.convert(value, field.type, strict=True)
+        except msgspec.ValidationError as e:
+            if field.name == _BATCH_FIELDS.get(cls.__name__) and isinstance(value, list):
+                return _explain_item(cls.__name__, field.name, value)
+            return InvalidField(cls.__name__, field.name, value, str(e))
+    return MalformedPayload(f"{cls.__name__}: every field is valid alone, not together")
 
 
 def _explain_item(batch: str, field: str, items: list[object]) -> WireError:
@@ -251,30 +278,19 @@ def _check_prediction_batch(batch: PredictionBatch) -> None:
 
 
 def topic(message: Message) -> bytes:
-    """Return the first frame a message is published under."""
-    if isinstance(message, (Tick, TickBatch)):
-        return tick_topic(message.symbol)
-    if isinstance(message, (Prediction, PredictionBatch)):
-        return prediction_topic(message.symbol)
-    if isinstance(message, OrderSubmitted):
-        return ORDER_PREFIX + message.symbol.encode()
-    if isinstance(message, OrderRejected):
-        return REJECT_PREFIX + message.symbol.encode()
-    if isinstance(message, Fill):
-        return FILL_PREFIX + message.symbol.encode()
-    if isinstance(message, Position):
-        return POSITION_PREFIX + message.symbol.encode()
-    if isinstance(message, RiskEvent):
-        return RISK_PREFIX + message.kind.encode()
-    if isinstance(message, FeedStatus):
-        return FEED_STATUS_TOPIC
-    if isinstance(message, Eos):
-        return EOS_TOPIC
-    if isinstance(message, RunCounters):
-        return COUNTERS_TOPIC
-    if isinstance(message, Hello):
-        return HELLO_TOPIC
-    raise TypeError(f"{type(message).__name__} is not published on a topic")
+    """Return the first frame a message is published under.
+
+    Raises:
+        TypeError: the message travels without a topic (see the table above).
+    """
+    try:
+        head, field = _TOPICS[type(message)]
+    except KeyError:
+        raise TypeError(f"{type(message).__name__} is not published on a topic") from None
+    if field is None:
+        return head
+    value: str = getattr(message, field)
+    return head + value.encode()
 
 
 def frames(message: Message) -> tuple[bytes, bytes]:

@@ -252,10 +252,11 @@ def _run_replay(
     sockets.publish(pub, Eos(source="feed", last_seq=result.last_seq, ts_ns=time.time_ns()))
     log.info("replay done: %d ticks sent, eos at seq %d", result.sent, result.last_seq)
     log.info(
-        "flow control: held back %d times for %s",
+        "flow control: held back %d times for %s; %d malformed progress messages ignored",
         window.holds,
         ", ".join(f"{name} (at {seq})" for name, seq in sorted(window.reached.items()))
         or "nobody (no subscriber reported progress)",
+        window.malformed,
     )
     return exit_code
 

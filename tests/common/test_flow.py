@@ -8,8 +8,9 @@ from pathlib import Path
 
 import zmq
 
-from common import sockets
+from common import sockets, wire
 from common.flow import REPORT_EVERY, ProgressReporter, ReplayWindow
+from common.messages import Hello, Progress
 from tests.conftest import scaled, wait_until
 
 
@@ -154,3 +155,50 @@ def test_a_silent_subscriber_stops_holding_the_replay_after_the_give_up_time(
         assert not done.wait(0.1)  # held at first
         assert done.wait(scaled(5))  # then released: the executor is taken for gone
         assert window.reached == {}
+
+
+def test_garbage_on_the_progress_socket_is_counted_and_ignored(
+    zmq_ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """Bytes that are not one Progress frame never stop the feed; real reports still count."""
+    pull, push = _pair(zmq_ctx, tmp_path)
+    with pull, push:
+        window = ReplayWindow(pull, window=8)
+        garbage = [
+            [b"model 5"],  # the old text report
+            [b"\xc1"],  # not msgpack
+            [wire.encode(Hello(source="model", ts_ns=1))],  # a message, but not a Progress
+            [wire.encode(Progress(source="model", tick_seq=5, joined=False)), b"extra"],
+        ]
+        _until_heard(window, ProgressReporter(push, "model").joined, lambda: bool(window.reached))
+        for frames in garbage:
+            push.send_multipart(frames)
+        push.send(wire.encode(Progress(source="model", tick_seq=7, joined=False)))
+
+        def reached_7() -> bool:
+            window.read_reports(10)
+            return window.reached["model"] == 7
+
+        wait_until(reached_7, 5, "the report after the garbage")
+        assert window.malformed == len(garbage)
+        assert window.reached == {"model": 7}
+
+
+def test_a_report_is_one_progress_payload(zmq_ctx: zmq.Context, tmp_path: Path) -> None:
+    """What a subscriber sends is the wire message: joined first, then its position."""
+    pull, push = _pair(zmq_ctx, tmp_path)
+    with pull, push:
+        reporter = ProgressReporter(push, "recorder")
+
+        def joined_heard() -> bool:
+            reporter.joined()  # repeated: a PUSH refuses reports until it is connected
+            return bool(pull.poll(10))
+
+        wait_until(joined_heard, 5, "the join")
+        reporter.handled(REPORT_EVERY)
+        reports = []
+        while not reports or reports[-1].joined:
+            assert pull.poll(int(scaled(5) * 1000))
+            reports.append(wire.decode(pull.recv()))
+    assert set(reports[:-1]) == {Progress(source="recorder", tick_seq=0, joined=True)}
+    assert reports[-1] == Progress(source="recorder", tick_seq=REPORT_EVERY, joined=False)

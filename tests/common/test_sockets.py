@@ -10,7 +10,7 @@ import zmq
 
 from common import sockets, wire
 from common.errors import ConfigError, HandshakeTimeout
-from common.messages import Tick
+from common.messages import Hello, Ready, ReadyAck, Tick
 from tests.conftest import scaled
 from tests.factories import make_tick, replace
 
@@ -123,3 +123,82 @@ def test_live_publisher_keeps_a_high_water_mark_and_replay_lifts_it(zmq_ctx: zmq
     ):
         assert live.getsockopt(zmq.SNDHWM) == sockets.LIVE_HWM
         assert replay.getsockopt(zmq.SNDHWM) == 0
+
+
+def _garbage_then_ready(
+    ctx: zmq.Context, ready_addr: str, request: list[bytes], replies: list[object]
+) -> None:
+    """A plain REQ sends `request`; then the real subscriber says ready (its answer is kept too)."""
+    with ctx.socket(zmq.REQ) as req:
+        req.setsockopt(zmq.LINGER, 0)
+        req.connect(ready_addr)
+        req.send_multipart(request)
+        if req.poll(int(scaled(5) * 1000)):
+            reply = req.recv_multipart()
+            replies.append(wire.decode(reply[0]) if len(reply) == 1 else reply)
+    replies.append(sockets.answer_hello(ctx, ready_addr, "model", timeout_s=scaled(5)))
+
+
+@pytest.mark.parametrize(
+    "request_frames",
+    [
+        [b"model", b"extra"],  # two frames: unanswered, this once crashed the feed (EFSM)
+        [b"model"],  # the old raw name: not a payload
+        [b"\xc1"],  # not msgpack
+        [wire.encode(Hello(source="model", ts_ns=1))],  # a message, but not a Ready
+    ],
+)
+def test_a_bad_ready_request_is_refused_and_the_handshake_goes_on(
+    zmq_ctx: zmq.Context, tmp_path: Path, request_frames: list[bytes]
+) -> None:
+    """Garbage on the ready socket gets a refusing ReadyAck; the real Ready still counts."""
+    ready_addr = f"ipc://{tmp_path}/ready"
+    replies: list[object] = []
+    with (
+        sockets.publisher(zmq_ctx, f"ipc://{tmp_path}/ticks") as pub,
+        sockets.ready_replier(zmq_ctx, ready_addr) as ready,
+    ):
+        peer = threading.Thread(
+            target=_garbage_then_ready, args=(zmq_ctx, ready_addr, request_frames, replies)
+        )
+        peer.start()
+        try:
+            assert sockets.wait_for_subscribers(
+                pub, ready, ["model"], source="feed", timeout_s=scaled(10)
+            )
+        finally:
+            peer.join(scaled(15))
+    assert len(replies) == 2, replies
+    refusal, answered = replies
+    assert isinstance(refusal, ReadyAck)
+    assert (refusal.source, refusal.accepted) == ("feed", False)
+    assert answered is True
+
+
+def test_acknowledge_ready_accepts_a_ready_naming_its_source() -> None:
+    """The pure core: a one-frame Ready is accepted and names who is ready."""
+    name, ack = sockets.acknowledge_ready([wire.encode(Ready(source="recorder"))], "feed")
+    assert name == "recorder"
+    assert ack == ReadyAck(source="feed", accepted=True)
+
+
+def test_answer_hello_is_false_when_the_publisher_refuses(
+    zmq_ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """A ReadyAck with accepted=False is not an acknowledgement."""
+    ready_addr = f"ipc://{tmp_path}/ready"
+    answered: list[bool] = []
+    with sockets.ready_replier(zmq_ctx, ready_addr) as ready:
+        asker = threading.Thread(
+            target=lambda: answered.append(
+                sockets.answer_hello(zmq_ctx, ready_addr, "model", timeout_s=scaled(5))
+            )
+        )
+        asker.start()
+        try:
+            assert ready.poll(int(scaled(5) * 1000))
+            assert isinstance(wire.decode(ready.recv()), Ready)
+            ready.send(wire.encode(ReadyAck(source="feed", accepted=False, detail="test")))
+        finally:
+            asker.join(scaled(10))
+    assert answered == [False]

@@ -100,6 +100,9 @@ EXPECTED_ARRAYS = [
     ["RunCounters", 1, "model", {"dropped_targets": 3}],
     ["Watermark", 1, "model", 4096],
     ["Hello", 1, "feed", T0_NS + 16],
+    ["Ready", 1, "model"],
+    ["ReadyAck", 1, "feed", False, "2 frames, expected 1"],
+    ["Progress", 1, "executor", 1024, False],
     ["TickFileHeader", 1, 1, "binance", ["BTC/USDT"], "test", T0_NS],
 ]
 # A batch is its items' arrays inside [type, v, symbol, [...]].
@@ -196,6 +199,30 @@ def test_decode_rejects_bad_tick_field_naming_it(changes: dict[str, object], fie
     assert caught.value.msg_type == "Tick"
 
 
+@pytest.mark.parametrize(
+    ("items", "field", "position"),
+    [
+        (["Eos", 1.0, "feed", 1, 2], "v", 1),  # equal to 1, but not the int the schema says
+        (["Eos", 1, "feed", -1, 2], "last_seq", 3),
+        (["Eos", 1, "feed", 1, b"2"], "ts_ns", 4),  # the last field, bytes for an int
+        (["Ready", 1, ""], "source", 2),
+        (["ReadyAck", 1, "feed", 1, ""], "accepted", 3),  # an int is not a bool
+        (["Progress", 1, "model", -1, True], "tick_seq", 3),  # the old text report's -1 join
+        (["Progress", 1, "model", 5, "yes"], "joined", 4),
+        (["RiskEvent", 1, "k", None, {"drawdown": -math.inf}, "", 0], "values", 4),
+    ],
+)
+def test_decode_names_the_first_field_that_fails_on_its_own(
+    items: list[object], field: str, position: int
+) -> None:
+    """Whatever the message, the error carries its type, the bad field and that field's value."""
+    with pytest.raises(InvalidField) as caught:
+        wire.decode(_pack(items))
+    assert (caught.value.msg_type, caught.value.field) == (items[0], field)
+    assert caught.value.value == items[position]
+    assert caught.value.reason == "invalid_field"
+
+
 def test_decode_rejects_a_trade_without_side() -> None:
     """A trade tick must say which side was the aggressor."""
     items = list(EXPECTED_ARRAYS[1])
@@ -284,7 +311,8 @@ def test_valid_ticks_round_trip(bid: float, spread: float, seq: int) -> None:
 def test_topics_name_the_symbol_or_kind() -> None:
     """Subscribers filter by these prefixes, so they are part of the contract."""
     messages = one_of_each()
-    unpublished = ("Target", "TickFileHeader", "Watermark")  # never on a PUB socket
+    # Never on a PUB socket: one frame on a PUSH/PULL or REQ/REP, or a file record.
+    unpublished = ("Target", "TickFileHeader", "Watermark", "Ready", "ReadyAck", "Progress")
     topics = [wire.topic(m) for m in messages if type(m).__name__ not in unpublished]
     assert topics == [
         b"tick.BTC/USD",
@@ -302,6 +330,21 @@ def test_topics_name_the_symbol_or_kind() -> None:
         b"tick.BTC/USD",
         b"pred.BTC/USD",
     ]
+
+
+def test_one_frame_messages_have_no_topic() -> None:
+    """Messages that never go out on a PUB socket cannot be given a topic by mistake."""
+    for message in one_of_each():
+        if type(message).__name__ in (
+            "Target",
+            "Watermark",
+            "TickFileHeader",
+            "Ready",
+            "ReadyAck",
+            "Progress",
+        ):
+            with pytest.raises(TypeError):
+                wire.topic(message)
 
 
 def test_validate_returns_a_valid_message_and_refuses_a_crossed_one() -> None:

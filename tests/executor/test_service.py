@@ -12,7 +12,7 @@ import pytest
 import zmq
 
 from common import sockets, wire
-from common.messages import Eos, Fill, Hello, Position, Target, Tick, Watermark
+from common.messages import Eos, Fill, Hello, Position, Progress, Target, Tick, Watermark
 from tests.conftest import scaled, wait_until
 from tests.factories import make_tick
 from tests.processes import services
@@ -239,9 +239,10 @@ def _progress_reports(pull: zmq.Socket, until: int) -> list[int]:
     reported: list[int] = []
     while not reported or reported[-1] < until:
         assert pull.poll(int(scaled(30) * 1000)), f"no report reached {until}: {reported}"
-        name, _, seq = pull.recv().decode().partition(" ")
-        if name == "executor" and int(seq) >= 0:
-            reported.append(int(seq))
+        report = wire.decode(pull.recv())
+        assert isinstance(report, Progress)
+        if report.source == "executor" and not report.joined:
+            reported.append(report.tick_seq)
     return reported
 
 
