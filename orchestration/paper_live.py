@@ -35,7 +35,7 @@ from common.config import Option, option_of, parse_settings, setting
 from common.errors import CheckpointError, ConfigError, TickFileError
 from common.runs import DEFAULT_ARTIFACTS_DIR, check_run_id, new_run_id
 from common.tickfile import TickFileReader
-from orchestration.progress import Progress
+from orchestration.progress import ProgressLine
 from services.executor.executor_config import ExecutorConfig
 from services.executor.gate import missing_live_opt_ins
 from services.feed.feed_config import FeedConfig
@@ -284,7 +284,7 @@ def _run(plan: Plan) -> int:
         )
         log_file.close()
     print(f"paper_live: run {folder.name} started ({', '.join(procs)})", file=sys.stderr)
-    progress = Progress(plan.addresses.ticks, plan.total)
+    progress = ProgressLine(plan.addresses.ticks, plan.total)
     failed: list[str] = []
     stop_sent = False
     try:

@@ -16,7 +16,7 @@ from common.errors import WireError
 from common.messages import Tick, TickBatch
 
 
-class Progress:
+class ProgressLine:
     def __init__(self, ticks_addr: str, total: int | None) -> None:
         self.ctx = zmq.Context()
         self.sub = sockets.subscriber(self.ctx, ticks_addr, [wire.TICK_PREFIX])
