@@ -49,7 +49,6 @@ from common.messages import (
     TickBatch,
     Watermark,
 )
-from common.pairs import PairRules, load_pairs
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
 from common.signals import install_stop_flag, stay_until_stopped
 from services.executor.engine import Event, ExecutionEngine
@@ -60,6 +59,7 @@ from services.executor.paper import PaperOrderExecutor
 from services.executor.providers import make_venue
 from services.executor.reconcile import reconcile_at_start
 from services.executor.risk import RiskEngine, RiskLimits
+from venues.kraken.pairs import PairRules, load_pairs
 
 log = logging.getLogger("services.executor")
 

@@ -23,11 +23,11 @@ from common.config import (
     require_loopback_addresses,
 )
 from common.errors import ConfigError
-from common.pairs import DEFAULT_PAIRS_FILE
 from services.executor.gate import missing_live_opt_ins
 from services.executor.live import LiveTimings
 from services.executor.paper import KRAKEN_BASE_TAKER_FEE_BPS
 from services.executor.venue import DEADLINE_MAX_S, DEADLINE_MIN_S, KRAKEN_REST_URL, check_base_url
+from venues.kraken.pairs import DEFAULT_PAIRS_FILE
 
 OPTIONS: Final = [
     address_option("ticks"),

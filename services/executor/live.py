@@ -40,9 +40,9 @@ from common import wire
 from common.errors import VenueError
 from common.journal import OrderProgress
 from common.messages import Fill, Liquidity, OrderRejected, RejectReason, RiskEvent, Side, Tick
-from common.pairs import PairRules
 from services.executor.order_executor import Refusal, conform_to_pair_rules
 from services.executor.venue import Venue, VenueErrorKind, VenueOrder
+from venues.kraken.pairs import PairRules
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,6 @@ import requests
 from common.config import Secret
 from common.errors import VenueError
 from common.messages import Side
-from common.pairs import PairRules
 from services.executor.venue import (
     VenueErrorKind,
     VenueOrder,
@@ -32,6 +31,7 @@ from services.executor.venue import (
     parse_kraken_order,
     utc_now,
 )
+from venues.kraken.pairs import PairRules
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ so a paper run never loads an exchange client at all.
 
 from __future__ import annotations
 
-from common.pairs import PairRules
 from services.executor.executor_config import ExecutorConfig
 from services.executor.venue import Venue
+from venues.kraken.pairs import PairRules
 
 
 def make_venue(config: ExecutorConfig, pairs: dict[str, PairRules]) -> Venue:

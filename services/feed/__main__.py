@@ -37,14 +37,14 @@ from common.errors import (
 from common.flow import ReplayWindow
 from common.logs import setup_logging
 from common.messages import Eos, FeedState, FeedStatus
-from common.pairs import PairRules
 from common.signals import install_stop_flag, stay_until_stopped
 from common.tickfile import TickFileReader
 from services.feed.feed_config import FeedConfig
 from services.feed.health import FeedHealth, counters_dict, start_health_server
-from services.feed.kraken.client import ClientSettings, KrakenClient
-from services.feed.kraken.session import VENUE, Actions, KrakenSession
 from services.feed.replay import ReplayResult, replay
+from venues.kraken.pairs import PairRules
+from venues.kraken.ws.client import ClientSettings, KrakenClient
+from venues.kraken.ws.session import VENUE, Actions, KrakenSession
 
 log = logging.getLogger("services.feed")
 

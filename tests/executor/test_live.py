@@ -22,7 +22,6 @@ from common.config import Secret
 from common.errors import VenueMismatch
 from common.journal import VENUE_BASELINE, Journal, JournalEntry, JournalState, read_journal
 from common.messages import Fill, OrderRejected, OrderSubmitted, RejectReason, RiskEvent, Side
-from common.pairs import load_pairs
 from services.executor.engine import ExecutionEngine
 from services.executor.live import LiveOrderExecutor, LiveTimings, Report
 from services.executor.live_ccxt import CcxtVenue
@@ -32,6 +31,7 @@ from services.executor.risk import RiskEngine, RiskLimits
 from services.executor.venue import Venue
 from tests.conftest import scaled
 from tests.fakes.kraken_rest import FakeKrakenRest
+from venues.kraken.pairs import load_pairs
 
 KEY = "live-test-key"
 SECRET = base64.b64encode(os.urandom(64)).decode()
