@@ -19,7 +19,6 @@ Hierarchy (a class also subclasses the builtin a caller may already catch)::
     ├── MalformedFrame (ValueError)       a venue frame we cannot understand
     ├── SubscriptionRejected              the venue refused a symbol or channel
     ├── JournalCorrupt (ValueError)       the executor journal is damaged mid-file
-    ├── VenueError                        a live venue call failed; `kind` says how
     ├── VenueMismatch                     the venue's balance is not what the journal says
     └── HandshakeTimeout (TimeoutError)   expected peers did not say ready in time
 
@@ -146,20 +145,6 @@ class JournalCorrupt(PipelineError, ValueError):
     def __init__(self, path: Path | str, line_number: int, problem: str) -> None:
         super().__init__(f"{path}:{line_number}: {problem}; refusing to guess positions")
         self.path, self.line_number, self.problem = Path(path), line_number, problem
-
-
-class VenueError(PipelineError):
-    """A live venue (exchange REST) call that did not succeed.
-
-    `kind` is a `services.executor.venue.VenueErrorKind` value saying what the
-    executor should do (retry, reconcile, reject, halt); `venue_error` is the
-    exchange's own error text (e.g. ``EOrder:Insufficient funds``) or the
-    transport failure's class name. Neither ever holds a key or a signature.
-    """
-
-    def __init__(self, kind: str, venue_error: str) -> None:
-        super().__init__(f"{kind}: {venue_error}")
-        self.kind, self.venue_error = kind, venue_error
 
 
 class VenueMismatch(PipelineError):

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import zmq
 
 from common import sockets, wire
-from common.errors import ConfigError, JournalCorrupt, VenueError, VenueMismatch, WireError
+from common.errors import ConfigError, JournalCorrupt, VenueMismatch, WireError
 from common.flow import ProgressReporter
 from common.journal import JOURNAL_FILES, Journal, JournalState, read_journal
 from common.logs import RateLimited, setup_logging
@@ -59,6 +59,7 @@ from services.executor.paper import PaperOrderExecutor
 from services.executor.providers import make_venue
 from services.executor.reconcile import reconcile_at_start
 from services.executor.risk import RiskEngine, RiskLimits
+from venues.errors import VenueError
 from venues.kraken.pairs import PairRules, load_pairs
 
 log = logging.getLogger("services.executor")

@@ -26,8 +26,13 @@ from common.errors import ConfigError
 from services.executor.gate import missing_live_opt_ins
 from services.executor.live import LiveTimings
 from services.executor.paper import KRAKEN_BASE_TAKER_FEE_BPS
-from services.executor.venue import DEADLINE_MAX_S, DEADLINE_MIN_S, KRAKEN_REST_URL, check_base_url
 from venues.kraken.pairs import DEFAULT_PAIRS_FILE
+from venues.kraken.rest.orders import (
+    DEADLINE_MAX_S,
+    DEADLINE_MIN_S,
+    KRAKEN_REST_URL,
+    check_base_url,
+)
 
 OPTIONS: Final = [
     address_option("ticks"),
