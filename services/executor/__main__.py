@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import zmq
 
 from common import sockets, wire
-from common.errors import ConfigError, JournalCorrupt, VenueMismatch, WireError
+from common.errors import ConfigError, JournalCorrupt, WireError
 from common.flow import ProgressReporter
 from common.journal import JOURNAL_FILES, Journal, JournalState, read_journal
 from common.logs import RateLimited, setup_logging
@@ -52,6 +52,7 @@ from common.messages import (
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
 from common.signals import install_stop_flag, stay_until_stopped
 from services.executor.engine import Event, ExecutionEngine
+from services.executor.errors import VenueMismatch
 from services.executor.executor_config import ExecutorConfig
 from services.executor.live import LiveOrderExecutor
 from services.executor.order_executor import OrderExecutor

@@ -27,13 +27,7 @@ from contextlib import nullcontext
 import zmq
 
 from common import sockets
-from common.errors import (
-    ConfigError,
-    HandshakeTimeout,
-    SubscriptionRejected,
-    TickFileCorrupt,
-    TickFileHeaderError,
-)
+from common.errors import ConfigError, HandshakeTimeout, TickFileCorrupt, TickFileHeaderError
 from common.flow import ReplayWindow
 from common.logs import setup_logging
 from common.messages import Eos, FeedState, FeedStatus
@@ -42,6 +36,7 @@ from common.tickfile import TickFileReader
 from services.feed.feed_config import FeedConfig
 from services.feed.health import FeedHealth, counters_dict, start_health_server
 from services.feed.replay import ReplayResult, replay
+from venues.kraken.errors import SubscriptionRejected
 from venues.kraken.pairs import PairRules
 from venues.kraken.ws.client import ClientSettings, KrakenClient
 from venues.kraken.ws.session import VENUE, Actions, KrakenSession

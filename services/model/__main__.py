@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import zmq
 
 from common import sockets, wire
-from common.errors import CheckpointError, ConfigError, WireError
+from common.errors import ConfigError, WireError
 from common.flow import ProgressReporter
 from common.logs import RateLimited, setup_logging
 from common.messages import (
@@ -44,6 +44,7 @@ from common.messages import (
 from common.signals import install_stop_flag, stay_until_stopped
 from services.model.checkpoint import LoadedModel, load_checkpoint
 from services.model.decision import DecisionStack
+from services.model.errors import CheckpointError
 from services.model.service_config import DEFAULT_POLICY, ModelConfig
 
 log = logging.getLogger("services.model")

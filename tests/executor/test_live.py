@@ -19,10 +19,10 @@ import zmq
 
 from common import wire
 from common.config import Secret
-from common.errors import VenueMismatch
 from common.journal import VENUE_BASELINE, Journal, JournalEntry, JournalState, read_journal
 from common.messages import Fill, OrderRejected, OrderSubmitted, RejectReason, RiskEvent, Side
 from services.executor.engine import ExecutionEngine
+from services.executor.errors import VenueMismatch
 from services.executor.live import LiveOrderExecutor, LiveTimings, Report
 from services.executor.reconcile import reconcile_at_start
 from services.executor.risk import RiskEngine, RiskLimits

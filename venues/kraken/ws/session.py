@@ -11,8 +11,8 @@ import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from common.errors import MalformedFrame, SubscriptionRejected
 from common.messages import FeedState, Side, Tick, TickKind
+from venues.kraken.errors import MalformedFrame, SubscriptionRejected
 from venues.kraken.pairs import PairRules
 from venues.kraken.ws.book import Book, PrecisionError
 from venues.kraken.ws.parse import (

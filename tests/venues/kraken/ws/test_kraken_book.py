@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from common.errors import MalformedFrame
 from tests.conftest import FIXTURES
+from venues.kraken.errors import MalformedFrame
 from venues.kraken.ws.book import Book, PrecisionError
 from venues.kraken.ws.parse import (
     BookMessage,
