@@ -16,11 +16,11 @@ from pathlib import Path
 
 from common import wire
 from common.messages import Target, TickKind
-from common.pairs import load_pairs
 from common.tickfile import TickFileReader
 from services.executor.engine import ExecutionEngine
 from services.executor.paper import PaperOrderExecutor
 from services.executor.risk import RiskEngine, RiskLimits
+from venues.kraken.pairs import load_pairs
 
 BUNDLED = (
     Path(__file__).resolve().parents[1] / "data" / "binance_btcusdt_spot_2024-08-08_10min.ticks.gz"

@@ -16,8 +16,8 @@ import json
 import time
 from pathlib import Path
 
-from common.pairs import load_pairs
-from services.feed.kraken.session import KrakenSession
+from venues.kraken.pairs import load_pairs
+from venues.kraken.ws.session import KrakenSession
 
 FIXTURE = (
     Path(__file__).resolve().parents[1]

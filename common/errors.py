@@ -1,4 +1,4 @@
-"""Every error this project raises on purpose, in one place.
+"""The base error and the errors `common/` itself raises.
 
 Hierarchy (a class also subclasses the builtin a caller may already catch)::
 
@@ -13,18 +13,20 @@ Hierarchy (a class also subclasses the builtin a caller may already catch)::
     ├── TickFileError (ValueError)        a tick file that cannot be trusted
     │   ├── TickFileHeaderError           not a tick file, or not the one expected
     │   └── TickFileCorrupt               truncated or damaged after N good records
-    ├── ImportFormatError (ValueError)    a market-data line an importer cannot read
-    ├── CheckpointError (ValueError)      unpinned, mismatched or unusable checkpoint
-    ├── TrainingError (ValueError)        data that cannot train a model
-    ├── MalformedFrame (ValueError)       a venue frame we cannot understand
-    ├── SubscriptionRejected              the venue refused a symbol or channel
     ├── JournalCorrupt (ValueError)       the executor journal is damaged mid-file
-    ├── VenueError                        a live venue call failed; `kind` says how
-    ├── VenueMismatch                     the venue's balance is not what the journal says
     └── HandshakeTimeout (TimeoutError)   expected peers did not say ready in time
 
-Code branches on the class or its attributes, never on message text. No error
-text ever carries a secret.
+Errors a service or a venue adapter owns subclass `PipelineError` in their
+own `errors.py`, beside the code that raises them:
+
+- `venues/errors.py`: `VenueError` (its `kind` a `VenueErrorKind`);
+- `venues/kraken/errors.py`: `MalformedFrame`, `SubscriptionRejected`;
+- `services/executor/errors.py`: `VenueMismatch`;
+- `services/model/errors.py`: `CheckpointError`, `TrainingError`;
+- `services/feed/importers/errors.py`: `ImportFormatError`.
+
+`common/` never imports them. Code branches on the class or its attributes,
+never on message text. No error text ever carries a secret.
 """
 
 from __future__ import annotations
@@ -112,66 +114,9 @@ class HandshakeTimeout(PipelineError, TimeoutError):
         self.missing, self.timeout_s = sorted(missing), timeout_s
 
 
-class ImportFormatError(PipelineError, ValueError):
-    """A line of a market-data file that an importer cannot read."""
-
-    def __init__(self, path: Path | str, line_number: int, problem: str) -> None:
-        super().__init__(f"{path}:{line_number}: {problem}")
-        self.path, self.line_number, self.problem = Path(path), line_number, problem
-
-
-class CheckpointError(PipelineError, ValueError):
-    """A checkpoint that must not or cannot be loaded (pin, format, shape)."""
-
-
-class TrainingError(PipelineError, ValueError):
-    """Training data that cannot produce a model (too short, degenerate)."""
-
-
-class MalformedFrame(PipelineError, ValueError):
-    """A venue frame (e.g. Kraken JSON) that cannot be understood; counted, skipped."""
-
-
-class SubscriptionRejected(PipelineError):
-    """The venue refused a subscription, e.g. an unknown symbol: not retried."""
-
-    def __init__(self, symbol: str | None, channel: str | None, error: str) -> None:
-        super().__init__(f"Kraken refused {channel or 'a'} subscription for {symbol}: {error}")
-        self.symbol, self.channel, self.error = symbol, channel, error
-
-
 class JournalCorrupt(PipelineError, ValueError):
     """The executor's journal is damaged before its last line: state cannot be trusted."""
 
     def __init__(self, path: Path | str, line_number: int, problem: str) -> None:
         super().__init__(f"{path}:{line_number}: {problem}; refusing to guess positions")
         self.path, self.line_number, self.problem = Path(path), line_number, problem
-
-
-class VenueError(PipelineError):
-    """A live venue (exchange REST) call that did not succeed.
-
-    `kind` is a `services.executor.venue.VenueErrorKind` value saying what the
-    executor should do (retry, reconcile, reject, halt); `venue_error` is the
-    exchange's own error text (e.g. ``EOrder:Insufficient funds``) or the
-    transport failure's class name. Neither ever holds a key or a signature.
-    """
-
-    def __init__(self, kind: str, venue_error: str) -> None:
-        super().__init__(f"{kind}: {venue_error}")
-        self.kind, self.venue_error = kind, venue_error
-
-
-class VenueMismatch(PipelineError):
-    """At a live start, the venue holds a balance the journal cannot account for.
-
-    Something else traded on the account, or a fill was missed: trading on
-    from a position that is not the real one would size every order wrong.
-    """
-
-    def __init__(self, symbol: str, venue_qty: float, expected_qty: float) -> None:
-        super().__init__(
-            f"{symbol}: the venue holds {venue_qty:.8f} of the base asset, the journal expects "
-            f"{expected_qty:.8f}; refusing to trade (check the account, then use a new run dir)"
-        )
-        self.symbol, self.venue_qty, self.expected_qty = symbol, venue_qty, expected_qty

@@ -32,7 +32,7 @@ from honcho.environ import parse_procfile
 
 from common.addresses import DEFAULT_ADDRESSES, Addresses, claim_folder
 from common.config import Option, option_of, parse_settings, setting
-from common.errors import CheckpointError, ConfigError, TickFileError
+from common.errors import ConfigError, TickFileError
 from common.runs import DEFAULT_ARTIFACTS_DIR, check_run_id, new_run_id
 from common.tickfile import TickFileReader
 from orchestration.progress import ProgressLine
@@ -40,6 +40,7 @@ from services.executor.executor_config import ExecutorConfig
 from services.executor.gate import missing_live_opt_ins
 from services.feed.feed_config import FeedConfig
 from services.model.checkpoint import verify_pin
+from services.model.errors import CheckpointError
 from services.model.service_config import ModelConfig
 from services.recorder.recorder_config import RecorderConfig
 

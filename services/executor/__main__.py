@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 import zmq
 
 from common import sockets, wire
-from common.errors import ConfigError, JournalCorrupt, VenueError, VenueMismatch
+from common.errors import ConfigError, JournalCorrupt
 from common.journal import JOURNAL_FILES, Journal, JournalState, read_journal
 from common.messages import Eos, Fill, OrderRejected, RiskEvent, RunCounters
-from common.pairs import PairRules, load_pairs
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
 from common.service import Inbox, ServiceSpec, StartupFailed, serve
 from services.executor.engine import ExecutionEngine
+from services.executor.errors import VenueMismatch
 from services.executor.executor_config import ExecutorConfig
 from services.executor.live import LiveOrderExecutor
 from services.executor.order_executor import OrderExecutor
@@ -47,6 +47,8 @@ from services.executor.providers import make_venue
 from services.executor.reconcile import reconcile_at_start
 from services.executor.risk import RiskEngine, RiskLimits
 from services.executor.sequencer import Sequencer
+from venues.errors import VenueError
+from venues.kraken.pairs import PairRules, load_pairs
 
 if TYPE_CHECKING:
     ZSocket: TypeAlias = zmq.Socket[bytes]

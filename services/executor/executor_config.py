@@ -24,11 +24,16 @@ from common.config import (
 )
 from common.errors import ConfigError
 from common.limits import MAX_LOSS_CEILING, MAX_ORDER_NOTIONAL_CEILING, MAX_POSITION_CEILING
-from common.pairs import DEFAULT_PAIRS_FILE
 from services.executor.gate import missing_live_opt_ins
 from services.executor.live import LiveTimings
 from services.executor.paper import KRAKEN_BASE_TAKER_FEE_BPS
-from services.executor.venue import DEADLINE_MAX_S, DEADLINE_MIN_S, KRAKEN_REST_URL, check_base_url
+from venues.kraken.pairs import DEFAULT_PAIRS_FILE
+from venues.kraken.rest.orders import (
+    DEADLINE_MAX_S,
+    DEADLINE_MIN_S,
+    KRAKEN_REST_URL,
+    check_base_url,
+)
 
 
 @dataclass(frozen=True, kw_only=True)

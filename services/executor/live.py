@@ -11,7 +11,8 @@ remainder, `RiskEvent` on a halt) on an inproc socket the loop polls beside
 its others. Orders a previous run left unresolved are settled before the
 worker starts (`settle_resumed`, from `reconcile.py`).
 
-What a failed call means is decided once, in `venue.classify_kraken_error`:
+What a failed call means is decided once per venue, as a typed `VenueErrorKind`
+(Kraken: `venues.kraken.rest.classify.classify_kraken_error`):
 
 - refused (minimums, funds, bad arguments): the order is rejected;
 - retry (rate limit, nonce): sent again after a backoff, a few times at most;
@@ -37,12 +38,13 @@ from typing import TypeVar
 import zmq
 
 from common import wire
-from common.errors import VenueError
 from common.journal import OrderProgress
 from common.messages import Fill, Liquidity, OrderRejected, RejectReason, RiskEvent, Side, Tick
-from common.pairs import PairRules
 from services.executor.order_executor import Refusal, conform_to_pair_rules
-from services.executor.venue import Venue, VenueErrorKind, VenueOrder
+from services.executor.venue import Venue
+from venues.errors import VenueError, VenueErrorKind
+from venues.kraken.pairs import PairRules
+from venues.order import VenueOrder
 
 log = logging.getLogger(__name__)
 

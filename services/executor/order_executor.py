@@ -11,7 +11,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Protocol
 
 from common.messages import Fill, RejectReason, Side, Tick
-from common.pairs import PairRules
+from venues.kraken.pairs import PairRules
 
 Refusal = tuple[RejectReason, str]
 

@@ -14,8 +14,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from common.messages import Fill, Liquidity, Side, Tick, TickKind
-from common.pairs import PairRules
 from services.executor.order_executor import Refusal, conform_to_pair_rules
+from venues.kraken.pairs import PairRules
 
 KRAKEN_BASE_TAKER_FEE_BPS = 40.0  # 0.40 %, Kraken spot's entry tier
 TAKEN_MEMORY_TICKS = 50_000  # at least the engine's tick history across symbols

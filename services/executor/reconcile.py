@@ -21,13 +21,13 @@ import time
 from collections.abc import Iterable
 from decimal import Decimal
 
-from common.errors import VenueMismatch
 from common.journal import VENUE_BASELINE, JournalState
 from common.messages import RiskEvent
-from common.pairs import PairRules
 from services.executor.engine import Event, ExecutionEngine
+from services.executor.errors import VenueMismatch
 from services.executor.live import LiveOrder, LiveOrderExecutor
 from services.executor.venue import Venue
+from venues.kraken.pairs import PairRules
 
 log = logging.getLogger(__name__)
 

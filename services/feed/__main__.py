@@ -28,23 +28,18 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 import zmq
 
 from common import sockets
-from common.errors import (
-    ConfigError,
-    HandshakeTimeout,
-    SubscriptionRejected,
-    TickFileCorrupt,
-    TickFileHeaderError,
-)
+from common.errors import ConfigError, HandshakeTimeout, TickFileCorrupt, TickFileHeaderError
 from common.flow import ReplayWindow
 from common.messages import Eos, FeedState, FeedStatus
-from common.pairs import PairRules
 from common.service import ServiceSpec, serve
 from common.tickfile import TickFileReader
 from services.feed.feed_config import FeedConfig
 from services.feed.health import FeedHealth, counters_dict, start_health_server
-from services.feed.kraken.client import ClientSettings, KrakenClient
-from services.feed.kraken.session import VENUE, Actions, KrakenSession
 from services.feed.replay import ReplayResult, replay
+from venues.kraken.errors import SubscriptionRejected
+from venues.kraken.pairs import PairRules
+from venues.kraken.ws.client import ClientSettings, KrakenClient
+from venues.kraken.ws.session import VENUE, Actions, KrakenSession
 
 if TYPE_CHECKING:
     ZSocket: TypeAlias = zmq.Socket[bytes]

@@ -22,7 +22,7 @@ from common.config import (
 )
 from common.errors import ConfigError
 from common.messages import BATCH_MAX
-from common.pairs import DEFAULT_PAIRS_FILE, PairRules, load_pairs
+from venues.kraken.pairs import DEFAULT_PAIRS_FILE, PairRules, load_pairs
 
 BOOK_DEPTHS: Final = (10, 25, 100, 500, 1000)  # what Kraken's v2 book channel accepts
 

@@ -27,11 +27,12 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 import zmq
 
 from common import sockets, wire
-from common.errors import CheckpointError, ConfigError
+from common.errors import ConfigError
 from common.messages import Eos, FeedStatus, Message, Prediction, PredictionBatch, Tick, TickBatch
 from common.service import Inbox, ServiceSpec, serve
 from services.model.checkpoint import LoadedModel, load_checkpoint
 from services.model.decision import DecisionStack
+from services.model.errors import CheckpointError
 from services.model.service_config import DEFAULT_POLICY, ModelConfig
 from services.model.stage import ModelStage
 

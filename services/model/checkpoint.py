@@ -19,8 +19,8 @@ from typing import Any, Final
 import joblib
 import numpy as np
 
-from common.errors import CheckpointError
 from services.model.bundle import ModelBundle
+from services.model.errors import CheckpointError
 from services.model.features import FEATURE_NAMES, Row
 from services.model.policy import Policy
 

@@ -15,11 +15,12 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from common.errors import CheckpointError, TickFileError
+from common.errors import TickFileError
 from common.messages import Prediction
 from common.tickfile import TickFileReader
 from services.model.checkpoint import LoadedModel, load_checkpoint
 from services.model.decision import DecisionStack
+from services.model.errors import CheckpointError
 from services.model.service_config import DEFAULT_POLICY
 
 

@@ -22,10 +22,11 @@ from typing import Any, Final
 import joblib
 import numpy as np
 
-from common.errors import PipelineError, TickFileError, TrainingError
+from common.errors import PipelineError, TickFileError
 from common.tickfile import TickFileReader
 from services.model.bundle import ModelBundle
 from services.model.checkpoint import write_sidecar
+from services.model.errors import TrainingError
 from services.model.features import FEATURE_NAMES, FeatureState, Row
 from services.model.policy import Policy
 from services.model.ridge import RidgeModel

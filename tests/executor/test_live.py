@@ -19,19 +19,19 @@ import zmq
 
 from common import wire
 from common.config import Secret
-from common.errors import VenueMismatch
 from common.journal import VENUE_BASELINE, Journal, JournalEntry, JournalState, read_journal
 from common.messages import Fill, OrderRejected, OrderSubmitted, RejectReason, RiskEvent, Side
-from common.pairs import load_pairs
 from services.executor.engine import ExecutionEngine
+from services.executor.errors import VenueMismatch
 from services.executor.live import LiveOrderExecutor, LiveTimings, Report
-from services.executor.live_ccxt import CcxtVenue
-from services.executor.live_krakenex import KrakenexVenue
 from services.executor.reconcile import reconcile_at_start
 from services.executor.risk import RiskEngine, RiskLimits
 from services.executor.venue import Venue
 from tests.conftest import scaled
 from tests.fakes.kraken_rest import FakeKrakenRest
+from venues.kraken.pairs import load_pairs
+from venues.kraken.rest.live_ccxt import CcxtVenue
+from venues.kraken.rest.live_krakenex import KrakenexVenue
 
 KEY = "live-test-key"
 SECRET = base64.b64encode(os.urandom(64)).decode()

@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 
 from common.messages import Fill, Liquidity, OrderRejected, RejectReason, Side, Target
-from common.pairs import PairRules
 from services.executor.engine import ExecutionEngine
 from services.executor.paper import PaperOrderExecutor
 from services.executor.positions import PositionState
 from services.executor.risk import RiskEngine, RiskLimits
 from tests.factories import make_tick
+from venues.kraken.pairs import PairRules
 
 MS = 1_000_000
 T0 = 1_000_000_000_000

@@ -17,8 +17,8 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
 
-from services.feed.kraken.book import Book
 from tests.conftest import FIXTURES
+from venues.kraken.ws.book import Book
 
 KRAKEN = FIXTURES / "kraken"
 

@@ -11,8 +11,8 @@ import joblib
 import numpy as np
 import pytest
 
-from common.errors import CheckpointError
 from services.model.checkpoint import load_checkpoint, sha256_of, write_sidecar
+from services.model.errors import CheckpointError
 from services.model.ridge import RidgeModel
 from services.model.service_config import DEFAULT_POLICY
 from tests.conftest import PROJECT_ROOT

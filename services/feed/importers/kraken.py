@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from common import wire
-from common.errors import ImportFormatError, WireError
+from common.errors import WireError
 from common.messages import Side, Tick, TickKind
+from services.feed.importers.errors import ImportFormatError
 
 VENUE: Final = "kraken"
 _LEGACY_ASSETS: Final = {

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from common.errors import MalformedFrame
+from venues.kraken.errors import MalformedFrame
 
 Level = tuple[Decimal, Decimal]
 

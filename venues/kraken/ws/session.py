@@ -11,11 +11,11 @@ import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from common.errors import MalformedFrame, SubscriptionRejected
 from common.messages import FeedState, Side, Tick, TickKind
-from common.pairs import PairRules
-from services.feed.kraken.book import Book, PrecisionError
-from services.feed.kraken.parse import (
+from venues.kraken.errors import MalformedFrame, SubscriptionRejected
+from venues.kraken.pairs import PairRules
+from venues.kraken.ws.book import Book, PrecisionError
+from venues.kraken.ws.parse import (
     BookMessage,
     Heartbeat,
     Status,

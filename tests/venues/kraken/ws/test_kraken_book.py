@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from common.errors import MalformedFrame
-from services.feed.kraken.book import Book, PrecisionError
-from services.feed.kraken.parse import (
+from tests.conftest import FIXTURES
+from venues.kraken.errors import MalformedFrame
+from venues.kraken.ws.book import Book, PrecisionError
+from venues.kraken.ws.parse import (
     BookMessage,
     Heartbeat,
     Status,
@@ -18,7 +19,6 @@ from services.feed.kraken.parse import (
     parse_frame,
     parse_timestamp_ns,
 )
-from tests.conftest import FIXTURES
 
 BOOK_FIXTURE = FIXTURES / "kraken" / "pks_book_btcusd_d10_2023-07-30.json"
 FRAMES = (FIXTURES / "kraken" / "krakenapi_frames_btcusd_2026-03-15.jsonl").read_text().splitlines()
@@ -140,7 +140,7 @@ def test_backoff_is_jittered_capped_and_survives_a_long_outage() -> None:
     import itertools
     import random
 
-    from services.feed.kraken.client import backoff_delays
+    from venues.kraken.ws.client import backoff_delays
 
     delays = list(itertools.islice(backoff_delays(0.5, 30.0, random.Random(1)), 5000))
     assert all(0 <= d <= min(30.0, 0.5 * 2**n) for n, d in enumerate(delays[:10]))

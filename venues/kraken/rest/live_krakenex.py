@@ -20,18 +20,12 @@ import krakenex
 import requests
 
 from common.config import Secret
-from common.errors import VenueError
 from common.messages import Side
-from common.pairs import PairRules
-from services.executor.venue import (
-    VenueErrorKind,
-    VenueOrder,
-    classify_http_status,
-    classify_kraken_error,
-    kraken_deadline,
-    parse_kraken_order,
-    utc_now,
-)
+from venues.errors import VenueError, VenueErrorKind
+from venues.kraken.pairs import PairRules
+from venues.kraken.rest.classify import classify_http_status, classify_kraken_error
+from venues.kraken.rest.orders import kraken_deadline, parse_kraken_order, utc_now
+from venues.order import VenueOrder
 
 log = logging.getLogger(__name__)
 

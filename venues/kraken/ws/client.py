@@ -22,7 +22,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from common.messages import FeedState
-from services.feed.kraken.session import Actions, KrakenSession
+from venues.kraken.ws.session import Actions, KrakenSession
 
 log = logging.getLogger(__name__)
 

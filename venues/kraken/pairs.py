@@ -14,7 +14,7 @@ from typing import Final
 
 from common.errors import ConfigError
 
-DEFAULT_PAIRS_FILE: Final = Path(__file__).resolve().parents[1] / "data" / "kraken_pairs.json"
+DEFAULT_PAIRS_FILE: Final = Path(__file__).resolve().parents[2] / "data" / "kraken_pairs.json"
 
 
 @dataclass(frozen=True)

@@ -18,17 +18,11 @@ from typing import Any, TypeVar
 import ccxt
 
 from common.config import Secret
-from common.errors import VenueError
 from common.messages import Side
-from services.executor.venue import (
-    VenueErrorKind,
-    VenueOrder,
-    classify_kraken_error,
-    kraken_deadline,
-    kraken_errors_in,
-    parse_kraken_order,
-    utc_now,
-)
+from venues.errors import VenueError, VenueErrorKind
+from venues.kraken.rest.classify import classify_kraken_error, kraken_errors_in
+from venues.kraken.rest.orders import kraken_deadline, parse_kraken_order, utc_now
+from venues.order import VenueOrder
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

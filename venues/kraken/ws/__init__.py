@@ -1,0 +1,1 @@
+"""Kraken WebSocket v2 market data: frames in, books and ticks out (the feed drives it)."""
