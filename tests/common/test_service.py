@@ -1,0 +1,96 @@
+"""Every service's receiving side (`common.service.Inbox`) on real sockets."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import zmq
+
+from common import sockets, wire
+from common.messages import Hello
+from common.service import Inbox
+from tests.conftest import scaled, wait_until
+from tests.factories import make_tick
+
+
+def _pair(ctx: zmq.Context, tmp_path: Path, name: str) -> tuple[zmq.Socket, zmq.Socket]:
+    pub = sockets.publisher(ctx, f"ipc://{tmp_path}/{name}", lossless=True)
+    sub = sockets.subscriber(ctx, f"ipc://{tmp_path}/{name}", [b""], lossless=True)
+    return pub, sub
+
+
+def _connected(pub: zmq.Socket, sub: zmq.Socket) -> None:
+    """Probe until the subscription is through (the slow-joiner problem), then drain."""
+
+    def probe_arrived() -> bool:
+        sockets.publish(pub, Hello(source="test", ts_ns=0))
+        return sub.poll(10) != 0
+
+    wait_until(probe_arrived, 10, "the subscription")
+    while sub.poll(50):
+        sub.recv_multipart()
+
+
+def test_malformed_input_is_counted_by_reason_and_good_messages_still_arrive(
+    zmq_ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """Three frames, bytes that are no message, then a tick: two counted, the tick delivered."""
+    pub, sub = _pair(zmq_ctx, tmp_path, "ticks")
+    progress = sockets.progress_pusher(zmq_ctx, f"ipc://{tmp_path}/progress")
+    inbox = Inbox(zmq_ctx, name="model", ready_addr=f"ipc://{tmp_path}/ready", progress=progress)
+    _connected(pub, sub)
+    tick = make_tick(seq=7)
+    pub.send_multipart([b"tick.X", b"a", b"b"])
+    sockets.publish_encoded(pub, b"tick.X", b"\xc1 not msgpack")
+    sockets.publish(pub, tick)
+    received: list = []
+
+    def tick_arrived() -> bool:
+        received.extend(message for message, _ in inbox.messages(sub, "market", 100))
+        return bool(received)
+
+    wait_until(tick_arrived, 10, "the tick")
+    assert received == [tick]
+    assert inbox.malformed == {"framing": 1, "malformed": 1}
+    for sock in (pub, sub, progress):
+        sock.close()
+
+
+def test_hello_is_forwarded_and_answered_once_it_came_through_every_input(
+    zmq_ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """The recorder's rule: ready only after probes on all its inputs; each probe passed on."""
+    feed_pub = sockets.publisher(zmq_ctx, f"ipc://{tmp_path}/ticks")
+    ready = sockets.ready_replier(zmq_ctx, f"ipc://{tmp_path}/ready")
+    onward_pub, onward_sub = _pair(zmq_ctx, tmp_path, "onward")
+    progress = sockets.progress_pusher(zmq_ctx, f"ipc://{tmp_path}/progress")
+    readied: list[bool] = []
+    inbox = Inbox(
+        zmq_ctx,
+        name="recorder",
+        ready_addr=f"ipc://{tmp_path}/ready",
+        progress=progress,
+        hello_on=("ticks", "events"),
+        forward_hello=(onward_pub,),
+        on_ready=lambda: readied.append(True),
+    )
+    _connected(onward_pub, onward_sub)
+    feed = threading.Thread(  # the feed's side of the handshake, waiting for "recorder"
+        target=sockets.wait_for_subscribers,
+        args=(feed_pub, ready, ["recorder"]),
+        kwargs={"source": "feed", "timeout_s": scaled(10)},
+    )
+    feed.start()
+    payload = wire.encode(Hello(source="feed", ts_ns=1))
+    inbox.on_hello("ticks", payload)
+    assert not inbox.answered and not readied  # no probe through the events input yet
+    assert onward_sub.poll(int(scaled(5) * 1000))
+    assert onward_sub.recv_multipart() == [wire.HELLO_TOPIC, payload]
+    inbox.on_hello("events", payload)
+    feed.join(scaled(10))
+    assert inbox.answered and readied == [True] and not feed.is_alive()
+    inbox.on_hello("events", payload)  # a later probe is passed on, never answered again
+    assert readied == [True]
+    for sock in (feed_pub, ready, onward_pub, onward_sub, progress):
+        sock.close()

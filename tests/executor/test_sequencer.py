@@ -1,0 +1,156 @@
+"""The executor's sequencing rules, in process: watermark, eos from both streams, drain, the end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.journal import Journal, read_journal
+from common.messages import (
+    Eos,
+    Fill,
+    Message,
+    OrderRejected,
+    OrderSubmitted,
+    Position,
+    TickBatch,
+    Watermark,
+)
+from services.executor.engine import ExecutionEngine
+from services.executor.outbox import Outbox
+from services.executor.paper import PaperOrderExecutor
+from services.executor.risk import RiskEngine
+from services.executor.sequencer import Sequencer
+from tests.executor.test_paper_and_positions import LOOSE, MS, PAIRS, T0, quote, target
+
+NOW_NS = T0 + 10**12  # wall clock for the engine; event time comes from the ticks
+
+
+def _sequencer(*, follow_model: bool, applied: list[int] | None = None) -> Sequencer:
+    engine = ExecutionEngine(
+        RiskEngine(LOOSE), PaperOrderExecutor(PAIRS, latency_ms=0, taker_fee_bps=0)
+    )
+    return Sequencer(
+        engine,
+        follow_model=follow_model,
+        drain_timeout_s=5.0,
+        now_s=0.0,
+        on_applied=(applied.append if applied is not None else lambda seq: None),
+    )
+
+
+def _fills(events: list[Message]) -> list[Fill]:
+    return [e for e in events if isinstance(e, Fill)]
+
+
+def test_following_the_model_ticks_wait_for_the_watermark() -> None:
+    """A tick is applied only once the model says it is done with it, in order."""
+    applied: list[int] = []
+    sequencer = _sequencer(follow_model=True, applied=applied)
+    for seq in (1, 2, 3):
+        sequencer.on_market(quote(seq, seq, 99.0, 101.0), NOW_NS)
+    assert applied == []
+    sequencer.on_model(Watermark(source="model", tick_seq=2), NOW_NS, now_s=1.0)
+    assert applied == [1, 2]
+    sequencer.on_model(Watermark(source="model", tick_seq=3), NOW_NS, now_s=1.0)
+    assert applied == [1, 2, 3]
+
+
+def test_a_target_meets_the_ticks_it_was_computed_from_whatever_the_arrival_order() -> None:
+    """Target before or after the later ticks arrive: the same fill, at its own tick's price."""
+
+    def run(target_first: bool) -> list[tuple[int, float, float]]:
+        sequencer = _sequencer(follow_model=True)
+        events: list[Message] = []
+        ticks = [quote(1, 1, 99.0, 101.0), quote(2, 2, 109.0, 111.0), quote(3, 3, 119.0, 121.0)]
+        wanted = target("t1", 1.0, seq=1, t_ms=1)
+        if target_first:
+            events += sequencer.on_model(wanted, NOW_NS, now_s=1.0)
+        for tick in ticks:
+            events += sequencer.on_market(tick, NOW_NS)
+        if not target_first:
+            events += sequencer.on_model(wanted, NOW_NS, now_s=1.0)
+        events += sequencer.on_model(Eos(source="model", last_seq=3, ts_ns=0), NOW_NS, 1.0)
+        return [(f.tick_seq, f.price, f.qty) for f in _fills(events + sequencer.finish(NOW_NS))]
+
+    # Latency 0: priced on the target's own tick, not on the later ticks it arrived after.
+    assert run(target_first=True) == run(target_first=False) == [(1, 101.0, 1.0)]
+
+
+def test_live_ticks_are_applied_at_once() -> None:
+    """Not following the model: no waiting for a watermark."""
+    applied: list[int] = []
+    sequencer = _sequencer(follow_model=False, applied=applied)
+    batch = TickBatch(symbol="BTC/USD", ticks=[quote(1, 1, 99.0, 101.0), quote(2, 2, 99.0, 101.0)])
+    sequencer.on_market(batch, NOW_NS)
+    assert applied == [1, 2] and sequencer.ticks == 2
+
+
+def test_a_replay_ends_on_the_model_eos_only_once_the_feed_ended_too() -> None:
+    """After the model's eos the market may still owe ticks: wait for the feed, within the drain."""
+    sequencer = _sequencer(follow_model=True)
+    sequencer.on_model(Eos(source="model", last_seq=0, ts_ns=0), NOW_NS, now_s=10.0)
+    assert not sequencer.finished(now_s=11.0)
+    assert sequencer.finished(now_s=15.5)  # drain timeout: no feed eos came
+    other = _sequencer(follow_model=True)
+    other.on_model(Eos(source="model", last_seq=0, ts_ns=0), NOW_NS, now_s=10.0)
+    other.on_market(Eos(source="feed", last_seq=0, ts_ns=0), NOW_NS)
+    assert other.finished(now_s=10.0)
+
+
+def test_live_ends_on_the_model_eos_at_once() -> None:
+    """Live, the market never ends: the model's eos is the end."""
+    sequencer = _sequencer(follow_model=False)
+    assert not sequencer.finished(now_s=1.0)
+    sequencer.on_model(Eos(source="model", last_seq=0, ts_ns=0), NOW_NS, now_s=1.0)
+    assert sequencer.finished(now_s=1.0)
+
+
+def test_after_the_feed_ended_a_silent_model_ends_the_run_after_the_drain_timeout() -> None:
+    """Feed eos, then the model silent: finished only once it was silent drain_timeout_s."""
+    sequencer = _sequencer(follow_model=True)
+    sequencer.on_model(Watermark(source="model", tick_seq=0), NOW_NS, now_s=100.0)
+    sequencer.on_market(Eos(source="feed", last_seq=0, ts_ns=0), NOW_NS)
+    assert not sequencer.finished(now_s=104.0)
+    assert sequencer.finished(now_s=105.5)
+
+
+def test_the_end_applies_waiting_ticks_then_reports_positions_at_market_time() -> None:
+    """Ticks the model never released still count; positions are stamped with event time."""
+    applied: list[int] = []
+    sequencer = _sequencer(follow_model=True, applied=applied)
+    sequencer.on_market(quote(1, 1, 99.0, 101.0), NOW_NS)
+    sequencer.on_model(target("t1", 1.0, seq=1, t_ms=1), NOW_NS, now_s=1.0)
+    sequencer.on_market(quote(2, 7, 99.0, 101.0), NOW_NS)
+    events = sequencer.finish(NOW_NS)
+    assert applied == [1, 2]
+    [position] = [e for e in events if isinstance(e, Position)]
+    assert position.qty == 1.0 and position.ts_ns == T0 + 7 * MS
+
+
+def test_targets_waiting_at_start_supersede_each_other() -> None:
+    """Only the newest target of a backlog acts; the older ones are rejected, never executed."""
+    sequencer = _sequencer(follow_model=False)
+    sequencer.on_market(quote(1, 1, 99.0, 101.0), NOW_NS)
+    backlog = [target("old", 5.0, seq=1, t_ms=1), target("new", 1.0, seq=1, t_ms=1)]
+    events = sequencer.on_backlog(list(backlog), NOW_NS)
+    [submitted] = [e for e in events if isinstance(e, OrderSubmitted)]
+    assert submitted.target_id == "new"
+    assert [e.target_id for e in events if isinstance(e, OrderRejected)] == ["old"]
+
+
+def test_the_outbox_journals_every_event_before_anyone_sees_it(tmp_path: Path) -> None:
+    """Each journaled event is on disk at the moment it is sent, and in the same order."""
+    journal = Journal(tmp_path / "executor.journal")
+    on_disk_when_sent: list[int] = []
+
+    def send(event: Message) -> None:
+        on_disk_when_sent.append(len(read_journal(journal.path).fills))
+
+    outbox = Outbox(journal, send)
+    sequencer = _sequencer(follow_model=False)
+    sequencer.on_market(quote(1, 1, 99.0, 101.0), NOW_NS)
+    outbox.emit(sequencer.on_model(target("t1", 1.0, seq=1, t_ms=1), NOW_NS, now_s=1.0))
+    outbox.emit(sequencer.on_market(quote(2, 2, 99.0, 101.0), NOW_NS))
+    journal.close()
+    fills = read_journal(journal.path).fills
+    assert len(fills) == 1 and on_disk_when_sent[-1] >= 1
