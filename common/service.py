@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeAlias, TypeVar
 import zmq
 
 from common import sockets, wire
+from common.config import ServiceSettings
 from common.errors import ConfigError, PipelineError, WireError
 from common.flow import ProgressReporter
 from common.logs import RateLimited, setup_logging
@@ -72,6 +73,25 @@ class ServiceConfig(Protocol):
 
 
 ConfigT = TypeVar("ConfigT", bound=ServiceConfig)
+
+
+@dataclass
+class Prepared:
+    """A service's config and what was checked with it before any socket (a model, a journal).
+
+    A service whose `configure` returns more than its config subclasses this,
+    so `serve` still finds the log address and the stay-after-eos switch.
+    """
+
+    config: ServiceSettings
+
+    @property
+    def logs(self) -> str:
+        return self.config.logs
+
+    @property
+    def stay_after_eos(self) -> bool:
+        return self.config.stay_after_eos
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from common.errors import ConfigError, JournalCorrupt
 from common.journal import JOURNAL_FILES, Journal, JournalState, read_journal
 from common.messages import Eos, Fill, OrderRejected, RiskEvent, RunCounters
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
-from common.service import Inbox, ServiceSpec, StartupFailed, serve
+from common.service import Inbox, Prepared, ServiceSpec, StartupFailed, serve
 from services.executor.engine import ExecutionEngine
 from services.executor.errors import VenueMismatch
 from services.executor.executor_config import ExecutorConfig
@@ -151,7 +151,7 @@ def describe(executor: OrderExecutor) -> tuple[str, str]:
 
 
 @dataclass
-class Setup:
+class Setup(Prepared):
     """What is checked before any socket: the journal read back, the limits, the pairs."""
 
     config: ExecutorConfig
@@ -159,14 +159,6 @@ class Setup:
     journal: Journal
     risk: RiskEngine
     pairs: dict[str, PairRules]
-
-    @property
-    def logs(self) -> str:
-        return self.config.logs
-
-    @property
-    def stay_after_eos(self) -> bool:
-        return self.config.stay_after_eos
 
 
 def _prepare(config: ExecutorConfig) -> Setup:

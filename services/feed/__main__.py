@@ -31,7 +31,7 @@ from common import sockets
 from common.errors import ConfigError, HandshakeTimeout, TickFileCorrupt, TickFileHeaderError
 from common.flow import ReplayWindow
 from common.messages import Eos, FeedState, FeedStatus
-from common.service import ServiceSpec, serve
+from common.service import Prepared, ServiceSpec, serve
 from common.tickfile import TickFileReader
 from services.feed.feed_config import FeedConfig
 from services.feed.health import FeedHealth, counters_dict, start_health_server
@@ -48,21 +48,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("services.feed")
 
 
-@dataclass(frozen=True)
-class Source:
+@dataclass
+class Source(Prepared):
     """The config and its source, checked before any socket: Kraken's pairs or the file."""
 
     config: FeedConfig
     pairs: dict[str, PairRules]
     reader: TickFileReader | None
-
-    @property
-    def logs(self) -> str:
-        return self.config.logs
-
-    @property
-    def stay_after_eos(self) -> bool:
-        return self.config.stay_after_eos
 
 
 class FeedLoop:

@@ -29,7 +29,7 @@ import zmq
 from common import sockets, wire
 from common.errors import ConfigError
 from common.messages import Eos, FeedStatus, Message, Prediction, PredictionBatch, Tick, TickBatch
-from common.service import Inbox, ServiceSpec, serve
+from common.service import Inbox, Prepared, ServiceSpec, serve
 from services.model.checkpoint import LoadedModel, load_checkpoint
 from services.model.decision import DecisionStack
 from services.model.errors import CheckpointError
@@ -114,20 +114,12 @@ class ModelLoop:
         log.info("model done: %s, malformed by reason %s", counters, dict(self.inbox.malformed))
 
 
-@dataclass(frozen=True)
-class Loaded:
+@dataclass
+class Loaded(Prepared):
     """The config and the verified, dry-run model: all checked before any socket."""
 
     config: ModelConfig
     model: LoadedModel
-
-    @property
-    def logs(self) -> str:
-        return self.config.logs
-
-    @property
-    def stay_after_eos(self) -> bool:
-        return self.config.stay_after_eos
 
 
 def _configure(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Loaded:
