@@ -1,0 +1,253 @@
+"""The model stage without sockets: queueing, batches, dropped targets, watermarks, the end."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from common.messages import (
+    Eos,
+    Prediction,
+    RunCounters,
+    Target,
+    Tick,
+    TickBatch,
+    Watermark,
+)
+from common.tickfile import TickFileReader
+from services.model.checkpoint import LoadedModel, load_checkpoint
+from services.model.decision import DecisionStack
+from services.model.service_config import DEFAULT_POLICY
+from services.model.stage import WATERMARK_EVERY, ModelStage
+from tests.conftest import BUNDLED
+
+NOW_NS = 123
+
+
+class RecordedOutput:
+    """A `StageOutput` that keeps everything in lists; `present` is whether an executor takes."""
+
+    def __init__(self, *, present: bool = True) -> None:
+        self.present = present
+        self.published: list[Prediction | RunCounters | Eos] = []
+        self.batches: list[tuple[str, list[Prediction]]] = []
+        self.pushed: list[Target | Watermark | Eos] = []
+        self.handled_seqs: list[int] = []
+
+    def publish(self, message: Prediction | RunCounters | Eos) -> None:
+        self.published.append(message)
+
+    def publish_batch(self, symbol: str, predictions: list[Prediction]) -> None:
+        self.batches.append((symbol, list(predictions)))
+
+    def push(self, message: Target | Watermark | Eos) -> bool:
+        self.pushed.append(message)
+        return self.present
+
+    def handled(self, tick_seq: int) -> None:
+        self.handled_seqs.append(tick_seq)
+
+    def predictions(self) -> list[Prediction]:
+        return [m for m in self.published if isinstance(m, Prediction)]
+
+    def targets(self) -> list[Target]:
+        return [m for m in self.pushed if isinstance(m, Target)]
+
+    def watermarks(self) -> list[Watermark]:
+        return [m for m in self.pushed if isinstance(m, Watermark)]
+
+
+@pytest.fixture(scope="module")
+def model(trained_checkpoint: Path) -> LoadedModel:
+    return load_checkpoint(trained_checkpoint, None, DEFAULT_POLICY)
+
+
+@pytest.fixture(scope="module")
+def ticks() -> list[Tick]:
+    """The recording's first ticks: past the features' warm-up, with decisions in them."""
+    with TickFileReader(BUNDLED) as reader:
+        return list(itertools.islice(reader, 3000))
+
+
+def _stage(
+    model: LoadedModel,
+    output: RecordedOutput,
+    *,
+    batch_max: int = 8,
+    lossless: bool = False,
+) -> ModelStage:
+    stack = DecisionStack(model, ttl_ms=5000, id_prefix="t")
+    return ModelStage(
+        stack,
+        output,
+        lambda: NOW_NS,
+        name="model",
+        batch_max=batch_max,
+        lossless=lossless,
+    )
+
+
+def _batches(ticks: list[Tick], size: int) -> list[TickBatch]:
+    return [
+        TickBatch(symbol=ticks[0].symbol, ticks=ticks[start : start + size])
+        for start in range(0, len(ticks), size)
+    ]
+
+
+def test_single_ticks_queue_until_batch_max_then_go_out_in_order(
+    model: LoadedModel, ticks: list[Tick]
+) -> None:
+    """Ticks wait for `batch_max`, go out in tick order, and `flush` decides the rest."""
+    output = RecordedOutput()
+    stage = _stage(model, output, batch_max=4)
+    warm, rest = ticks[:200], ticks[200:206]
+    for tick in warm:
+        stage.on_tick(tick)
+    stage.flush()
+    decided = len(output.handled_seqs)
+    published = len(output.predictions())
+    assert decided == len(warm)
+
+    for tick in rest[:3]:
+        stage.on_tick(tick)
+    assert len(output.handled_seqs) == decided  # queued, not decided yet
+    assert len(output.predictions()) == published
+
+    stage.on_tick(rest[3])
+    assert output.handled_seqs[decided:] == [t.seq for t in rest[:4]]
+    assert [p.tick_seq for p in output.predictions()[published:]] == [t.seq for t in rest[:4]]
+
+    stage.on_tick(rest[4])
+    stage.on_tick(rest[5])
+    assert len(output.predictions()) == published + 4
+    stage.flush()
+    assert [p.tick_seq for p in output.predictions()[published:]] == [t.seq for t in rest]
+    assert output.handled_seqs == [t.seq for t in ticks[:206]]
+
+
+def test_tick_batch_gives_the_same_decisions_as_single_ticks_via_publish_batch(
+    model: LoadedModel, ticks: list[Tick]
+) -> None:
+    """A TickBatch yields the very predictions, targets and order of its ticks sent one by one."""
+    single = RecordedOutput()
+    one_by_one = _stage(model, single, batch_max=8)
+    for tick in ticks:
+        one_by_one.on_tick(tick)
+    one_by_one.flush()
+
+    batched = RecordedOutput()
+    stage = _stage(model, batched, batch_max=8)  # each batch is decided in chunks of 8
+    batches = _batches(ticks, 256)
+    for batch in batches:
+        stage.on_batch(batch)
+
+    assert batched.published == []  # predictions went out as batches only
+    assert len(batched.batches) == len(batches)
+    assert {symbol for symbol, _ in batched.batches} == {ticks[0].symbol}
+    from_batches = [p for _, predictions in batched.batches for p in predictions]
+    assert len(from_batches) > 1000  # past warm-up: real predictions
+    assert from_batches == single.predictions()
+    assert batched.pushed == single.pushed
+    assert len(batched.targets()) > 10  # decisions were really made
+    assert batched.handled_seqs == single.handled_seqs == [t.seq for t in ticks]
+
+
+def test_tick_batch_after_queued_single_ticks_decides_the_queued_ones_first(
+    model: LoadedModel, ticks: list[Tick]
+) -> None:
+    """Single ticks still queued are decided before a TickBatch that arrives after them."""
+    output = RecordedOutput()
+    stage = _stage(model, output, batch_max=8)
+    for tick in ticks[:203]:  # 3 left in the queue
+        stage.on_tick(tick)
+    stage.on_batch(TickBatch(symbol=ticks[0].symbol, ticks=ticks[203:210]))
+
+    assert output.handled_seqs == [t.seq for t in ticks[:210]]
+    assert [p.tick_seq for p in output.predictions()][-3:] == [t.seq for t in ticks[200:203]]
+    assert [p.tick_seq for p in output.batches[0][1]] == [t.seq for t in ticks[203:210]]
+
+
+def test_target_nobody_takes_is_counted_as_dropped_and_offered_again(
+    model: LoadedModel, ticks: list[Tick]
+) -> None:
+    """A refused target counts in `dropped_targets`, is not marked sent, and decisions go on."""
+    present = RecordedOutput(present=True)
+    taken = _stage(model, present, batch_max=1)
+    for tick in ticks[:400]:
+        taken.on_tick(tick)
+    assert taken.dropped_targets == 0
+
+    absent = RecordedOutput(present=False)
+    stage = _stage(model, absent, batch_max=1)
+    for tick in ticks[:400]:
+        stage.on_tick(tick)
+    refused = absent.targets()
+    assert refused
+    assert stage.dropped_targets == len(refused)
+    # Never marked sent: every prediction wants the position again, not only real moves.
+    assert [t.tick_seq for t in refused] == [p.tick_seq for p in absent.predictions()]
+    assert len(refused) > len(present.targets())
+
+    absent.present = True  # the executor arrives: the next target is taken
+    stage.on_tick(ticks[400])
+    stage.on_tick(ticks[401])
+    assert absent.targets()[len(refused)].tick_seq == ticks[400].seq
+    assert stage.dropped_targets == len(refused)
+
+
+@pytest.mark.parametrize("lossless", [True, False])
+def test_watermark_every_n_ticks_without_target_only_when_lossless(
+    model: LoadedModel, ticks: list[Tick], lossless: bool
+) -> None:
+    """Lossless: a Watermark every WATERMARK_EVERY ticks that made no target; otherwise none."""
+    output = RecordedOutput()
+    stage = _stage(model, output, batch_max=16, lossless=lossless)
+    for tick in ticks:
+        stage.on_tick(tick)
+    stage.flush()
+
+    with_target = {t.tick_seq for t in output.targets()}
+    expected = [t.seq for t in ticks if t.seq % WATERMARK_EVERY == 0 and t.seq not in with_target]
+    assert expected  # the recording has such ticks
+    assert with_target & {t.seq for t in ticks if t.seq % WATERMARK_EVERY == 0}
+    if lossless:
+        assert [w.tick_seq for w in output.watermarks()] == expected
+        assert {w.source for w in output.watermarks()} == {"model"}
+        # In tick order among the targets: each comes after the targets of earlier ticks.
+        order = [m.tick_seq for m in output.pushed if isinstance(m, Target | Watermark)]
+        assert len(order) == len(output.pushed)
+        assert order == sorted(order)
+    else:
+        assert output.watermarks() == []
+
+
+def test_finish_flushes_the_queue_then_sends_counters_and_eos(
+    model: LoadedModel, ticks: list[Tick]
+) -> None:
+    """The end decides queued ticks, then publishes RunCounters and Eos, and pushes Eos."""
+    output = RecordedOutput(present=False)
+    stage = _stage(model, output, batch_max=8)
+    fed = ticks[:203]  # 3 left in the queue
+    for tick in fed:
+        stage.on_tick(tick)
+    assert len(output.handled_seqs) == 200
+
+    counters = stage.finish(Counter({"garbage": 2, "unknown_topic": 3}))
+
+    assert output.handled_seqs == [t.seq for t in fed]
+    *predictions, run_counters, eos = output.published
+    assert all(isinstance(p, Prediction) for p in predictions)
+    assert [p.tick_seq for p in output.predictions()][-3:] == [t.seq for t in fed[-3:]]
+    assert isinstance(run_counters, RunCounters)
+    assert run_counters.source == "model"
+    assert run_counters.counters == counters
+    assert counters["malformed"] == 5
+    assert counters["dropped_targets"] == stage.dropped_targets == len(output.targets()) > 0
+    assert counters["ticks"] == len(fed)
+    assert eos == Eos(source="model", last_seq=fed[-1].seq, ts_ns=NOW_NS)
+    assert stage.last_seq == fed[-1].seq
+    assert output.pushed[-1] == eos
+    assert sum(isinstance(m, Eos) for m in output.pushed) == 1

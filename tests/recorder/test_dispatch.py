@@ -1,0 +1,155 @@
+"""The recorder's dispatch without sockets: ticks to the file, events to the log, fills once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+import pytest
+
+from common import wire
+from common.messages import (
+    Eos,
+    FeedStatus,
+    Fill,
+    Liquidity,
+    Message,
+    OrderRejected,
+    OrderSubmitted,
+    Position,
+    RiskEvent,
+    RunCounters,
+    Side,
+    TickBatch,
+)
+from services.recorder.artifacts import RunRecord
+from services.recorder.dispatch import Dispatch
+from tests.factories import T0_NS, make_tick, make_trade, one_of_each, replace
+
+ARRIVAL_NS = T0_NS + 1_000_000
+
+
+class Collected:
+    """A Dispatch on a real RunRecord, with everything it writes kept in lists."""
+
+    def __init__(self) -> None:
+        self.record = RunRecord()
+        self.ticks: list[bytes] = []
+        self.events: list[str] = []
+        self.seqs: list[int] = []
+        self.dispatch = Dispatch(
+            self.record,
+            write_tick=self.ticks.append,
+            write_event=self.events.append,
+            on_tick_seq=self.seqs.append,
+        )
+
+    def send(self, message: Message) -> None:
+        self.dispatch.on_message(message, wire.encode(message), ARRIVAL_NS)
+
+    def event_types(self) -> list[str]:
+        return [json.loads(line)["type"] for line in self.events]
+
+
+def make_fill(**overrides: Any) -> Fill:
+    fields: dict[str, Any] = dict(
+        order_id="o-1",
+        symbol="BTC/USD",
+        side=Side.BUY,
+        qty=0.25,
+        price=61837.75,
+        fee=61.84,
+        liquidity=Liquidity.TAKER,
+        tick_seq=8,
+        ts_ns=T0_NS + 11,
+    )
+    fields.update(overrides)
+    return Fill(**fields)
+
+
+def test_tick_batch_writes_each_ticks_own_bytes_like_single_ticks() -> None:
+    """A batch's ticks reach the tick file exactly as if each had come alone, seqs reported."""
+    ticks = [make_tick(seq=1), make_trade(seq=2), make_tick(seq=3, bid=61837.25)]
+    batched = Collected()
+    batched.send(TickBatch(symbol="BTC/USD", ticks=ticks))
+    alone = Collected()
+    for tick in ticks:
+        alone.send(tick)
+
+    assert batched.ticks == [wire.encode(tick) for tick in ticks]
+    assert batched.ticks == alone.ticks
+    assert batched.seqs == alone.seqs == [1, 2, 3]
+    assert batched.record.ticks == 3
+    assert batched.events == []
+
+
+def test_fill_arriving_twice_is_counted_and_written_once() -> None:
+    """The same fill (order, tick, time) delivered again is neither counted nor written again."""
+    collected = Collected()
+    fill = make_fill()
+    collected.send(fill)
+    collected.send(replace(fill))  # a resend: an equal copy
+    assert collected.record.fills == 1
+    assert collected.event_types() == ["Fill"]
+
+
+def test_two_fills_of_one_order_at_different_times_are_both_kept() -> None:
+    """Partial fills of one order differ in ts_ns and are two fills, not a repeat."""
+    collected = Collected()
+    collected.send(make_fill(qty=0.1))
+    collected.send(make_fill(qty=0.15, ts_ns=T0_NS + 12))
+    assert collected.record.fills == 2
+    assert [json.loads(line)["qty"] for line in collected.events] == [0.1, 0.15]
+
+
+def test_recover_fills_adds_only_the_journal_fills_that_never_arrived() -> None:
+    """Journal fills already received are skipped; the missing ones are added and counted."""
+    collected = Collected()
+    arrived = make_fill()
+    collected.send(arrived)
+    missed = [make_fill(ts_ns=T0_NS + 20), make_fill(order_id="o-2", tick_seq=9)]
+
+    assert collected.dispatch.recover_fills([arrived, *missed], ARRIVAL_NS) == 2
+
+    assert collected.record.fills == 3
+    written = [json.loads(line) for line in collected.events]
+    assert [(f["order_id"], f["ts_ns"]) for f in written[1:]] == [
+        (fill.order_id, fill.ts_ns) for fill in missed
+    ]
+    assert collected.dispatch.recover_fills([arrived, *missed], ARRIVAL_NS) == 0
+    assert collected.record.fills == 3
+
+
+def test_eos_marks_its_source_as_finished() -> None:
+    """Each Eos adds its source to eos_from and writes nothing."""
+    collected = Collected()
+    collected.send(Eos(source="feed", last_seq=3, ts_ns=T0_NS))
+    assert collected.dispatch.eos_from == {"feed"}
+    collected.send(Eos(source="executor", last_seq=3, ts_ns=T0_NS + 1))
+    assert collected.dispatch.eos_from == {"feed", "executor"}
+    assert collected.record.last_eos_ns == ARRIVAL_NS
+    assert collected.events == [] and collected.ticks == []
+
+
+EXECUTION_EVENTS = [
+    m
+    for m in one_of_each()
+    if isinstance(
+        m, OrderSubmitted | OrderRejected | Fill | Position | RiskEvent | FeedStatus | RunCounters
+    )
+]
+
+
+@pytest.mark.parametrize("event", EXECUTION_EVENTS, ids=lambda m: type(m).__name__)
+def test_execution_event_goes_to_events_as_one_json_line_with_its_type(event: Message) -> None:
+    """An execution event is written once as JSON: its fields by name and its `type`."""
+    collected = Collected()
+    collected.send(event)
+    assert len(collected.events) == 1
+    line = collected.events[0]
+    assert "\n" not in line
+    fields = msgspec.to_builtins(msgspec.structs.asdict(event))
+    del fields["v"]
+    assert json.loads(line) == {"type": type(event).__name__, **fields}
+    assert collected.ticks == [] and collected.seqs == []
