@@ -43,7 +43,11 @@ def _fills(events: list[Message]) -> list[Fill]:
 
 
 def test_following_the_model_ticks_wait_for_the_watermark() -> None:
-    """A tick is applied only once the model says it is done with it, in order."""
+    """A tick is applied (and reported as progress) only once the model is done with it.
+
+    Reporting ticks on arrival once let a replay run ahead of the executor
+    without bound: the waiting ticks grew with the file.
+    """
     applied: list[int] = []
     sequencer = _sequencer(follow_model=True, applied=applied)
     for seq in (1, 2, 3):

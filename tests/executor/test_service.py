@@ -12,7 +12,7 @@ import pytest
 import zmq
 
 from common import sockets, wire
-from common.messages import Eos, Fill, Hello, Position, Progress, Target, Tick, Watermark
+from common.messages import Eos, Fill, Hello, Position, Target, Tick
 from tests.conftest import scaled, wait_until
 from tests.factories import make_tick
 from tests.processes import services
@@ -232,54 +232,3 @@ def test_live_flag_alone_is_refused_naming_the_other_flag(tmp_path: Path) -> Non
         group.start("executor", "services.executor", [*_executor_args(tmp_path), "--live-executor"])
         assert group.wait("executor") == 2
         assert "--no-paper-mode" in group.output("executor")
-
-
-def _progress_reports(pull: zmq.Socket, until: int) -> list[int]:
-    """The executor's reported seqs (joins left out), read until one reaches `until`."""
-    reported: list[int] = []
-    while not reported or reported[-1] < until:
-        assert pull.poll(int(scaled(30) * 1000)), f"no report reached {until}: {reported}"
-        report = wire.decode(pull.recv())
-        assert isinstance(report, Progress)
-        if report.source == "executor" and not report.joined:
-            reported.append(report.tick_seq)
-    return reported
-
-
-def test_replay_progress_counts_applied_ticks_not_received_ones(
-    tmp_path: Path, zmq_ctx: zmq.Context
-) -> None:
-    """Following the model, ticks wait for its watermark; the executor reports (and so lets
-    the replay run ahead of it) only ticks it has applied, so the waiting ones stay bounded
-    by the replay window. (It once reported ticks on arrival: the queue grew with the file.)"""
-    args = [*_executor_args(tmp_path), "--lossless", "--progress", f"ipc://{tmp_path}/progress"]
-    ticks = [make_tick(seq=seq, bid=100.0, ask=100.5) for seq in range(1, 3001)]
-    with (
-        sockets.publisher(zmq_ctx, f"ipc://{tmp_path}/ticks", lossless=True) as pub,
-        sockets.ready_replier(zmq_ctx, f"ipc://{tmp_path}/ready") as ready,
-        sockets.target_pusher(zmq_ctx, f"ipc://{tmp_path}/targets", lossless=True) as push,
-        sockets.progress_puller(zmq_ctx, f"ipc://{tmp_path}/progress") as progress,
-        services(tmp_path) as group,
-    ):
-        group.start("executor", "services.executor", args)
-        probe = EventProbe(zmq_ctx, tmp_path)
-        probe.start()
-        sockets.wait_for_subscribers(
-            pub, ready, ["executor", "probe"], source="test", timeout_s=scaled(30)
-        )
-        for tick in ticks:
-            sockets.publish(pub, tick)
-        wait_until(lambda: sockets.push_nowait(push, wire.encode(_watermark(1_000))), 10, "push")
-        before = _progress_reports(progress, until=1_000)
-        assert sockets.push_nowait(push, wire.encode(_watermark(3_000)))
-        after = _progress_reports(progress, until=3_000)
-        sockets.publish(pub, Eos(source="test", last_seq=3_000, ts_ns=time.time_ns()))
-        assert sockets.push_nowait(push, wire.encode(Eos(source="model", last_seq=3_000, ts_ns=0)))
-        assert group.wait("executor") == 0
-        probe.stop()
-    assert max(before) == 1_000  # 2,000 ticks had arrived unapplied: none was reported
-    assert after[-1] == 3_000
-
-
-def _watermark(seq: int) -> Watermark:
-    return Watermark(source="model", tick_seq=seq)

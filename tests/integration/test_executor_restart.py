@@ -32,7 +32,7 @@ def test_executor_killed_and_restarted_mid_run_keeps_every_fill_once(
         "PLR_LOSSLESS": "1",
         "PLR_CKPT": str(trained_checkpoint),
         "PLR_REPLAY": str(BUNDLED),
-        "PLR_SPEED": "10",
+        "PLR_SPEED": "20",  # fast, yet the restart lands well before the replay ends
         "PLR_MAX_TICKS": "20000",
         "PLR_EXPECT": "model,executor,recorder",
         "PLR_MAX_LOSS": "100000",
