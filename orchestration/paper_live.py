@@ -16,6 +16,7 @@ any process, socket or network call).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -60,40 +61,35 @@ SERVICE_CONFIGS: Final = {
 }
 
 
-def borrow(config_class: type, name: str, default: Any = None) -> Any:
+def borrow(config_class: type, name: str, default: Any = None, *, forward: bool = False) -> Any:
     """A service's setting taken as it is declared there (flag, parser, variable, help).
 
     Only the default differs (None: the service's own default applies), so a
     value the runner accepts is exactly one the service accepts, and a bad one
-    is refused here, naming the same flag, before anything starts.
+    is refused here, naming the same flag, before anything starts. With
+    `forward`, a value given to the runner reaches the services through the
+    setting's own variable.
     """
-    option: Option = option_of(config_class, name)
-    return setting(
-        option.flag,
-        option.parse,
-        env=option.env,
-        default=default,
-        help=option.help,
-        switch=option.switch,
-    )
+    option = dataclasses.replace(option_of(config_class, name), default=default)
+    return dataclasses.field(default=default, metadata={"option": option, "forward": forward})
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunnerConfig:
     ckpt: Path | None = borrow(ModelConfig, "ckpt")
-    ckpt_sha256: str | None = borrow(ModelConfig, "ckpt_sha256")
+    ckpt_sha256: str | None = borrow(ModelConfig, "ckpt_sha256", forward=True)
     use_ws: bool = borrow(FeedConfig, "use_ws")
     replay: Path | None = borrow(FeedConfig, "replay")
-    max_ticks: int | None = borrow(FeedConfig, "max_ticks")
+    max_ticks: int | None = borrow(FeedConfig, "max_ticks", forward=True)
     symbols: tuple[str, ...] | None = borrow(FeedConfig, "symbols")
     speed: float = borrow(FeedConfig, "speed", default=0.0)
     replay_batch: int | None = borrow(FeedConfig, "replay_batch")
     ws_url: str | None = borrow(FeedConfig, "ws_url")
     no_paper_mode: bool = borrow(ExecutorConfig, "no_paper_mode")
     live_executor: bool = borrow(ExecutorConfig, "live_executor")
-    max_order_notional: float | None = borrow(ExecutorConfig, "max_order_notional")
-    max_position: float | None = borrow(ExecutorConfig, "max_position")
-    max_loss: float | None = borrow(ExecutorConfig, "max_loss")
+    max_order_notional: float | None = borrow(ExecutorConfig, "max_order_notional", forward=True)
+    max_position: float | None = borrow(ExecutorConfig, "max_position", forward=True)
+    max_loss: float | None = borrow(ExecutorConfig, "max_loss", forward=True)
     run_id: str | None = setting("--run-id", check_run_id, help="default: a new, unique one")
     artifacts_dir: Path = setting("--artifacts-dir", Path, default=DEFAULT_ARTIFACTS_DIR)
     address_dir: Path | None = setting(
@@ -105,16 +101,6 @@ class RunnerConfig:
     @property
     def live(self) -> bool:
         return self.no_paper_mode or self.live_executor
-
-
-# The services' settings that the runner forwards (by their variables) when given.
-_FORWARDED: Final = (
-    "max_ticks",
-    "max_order_notional",
-    "max_position",
-    "max_loss",
-    "ckpt_sha256",
-)
 
 
 @dataclass(frozen=True)
@@ -215,11 +201,7 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
             "PLR_SYMBOLS": ",".join(header.symbols),
         }
         total = config.max_ticks or _count_ticks(replay)
-    for name in _FORWARDED:
-        value = getattr(config, name)
-        if value is not None:
-            option = option_of(RunnerConfig, name)
-            env[option.env or ""] = option.to_text(value)
+    env |= _forwarded(config)
     addresses = DEFAULT_ADDRESSES
     if config.address_dir is not None:
         addresses = Addresses.in_folder(config.address_dir.resolve())
@@ -227,6 +209,17 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
     _validate_services({**environ, **env})
     lock = claim_folder(config.address_dir.resolve()) if config.address_dir is not None else None
     return Plan(env=env, folder=folder, total=total, addresses=addresses, address_lock=lock)
+
+
+def _forwarded(config: RunnerConfig) -> dict[str, str]:
+    """The borrowed settings given to the runner, as the variables the services read."""
+    env: dict[str, str] = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if field.metadata.get("forward") and value is not None:
+            option: Option = field.metadata["option"]
+            env[option.env or ""] = option.to_text(value)
+    return env
 
 
 def _validate_services(environ: Mapping[str, str]) -> None:
