@@ -153,12 +153,13 @@ def _configure(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Source
 
 def _open(ctx: ZContext, source: Source, resources: ExitStack) -> FeedLoop:
     config = source.config
+    if source.reader is not None:
+        resources.enter_context(source.reader)  # closed however the run ends
     pub = resources.enter_context(
         sockets.publisher(ctx, config.pub, lossless=source.reader is not None)
     )
     window = None
     if source.reader is not None:
-        resources.enter_context(source.reader)
         # Bound before the handshake, so subscribers' "joined" reports are in time.
         window = ReplayWindow(
             resources.enter_context(sockets.progress_puller(ctx, config.progress))
