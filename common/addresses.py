@@ -2,10 +2,15 @@
 
 Every service reads a socket's address from `--<socket>` or `PLR_<SOCKET>_ADDR`
 (the feed's ticks socket is `--pub`); the runner, `.env.example`, the tests
-and docs/ARCHITECTURE.md all take them from here. Defaults are loopback TCP
-ports; `Addresses.in_folder(DIR)` puts every socket under one folder as
-`ipc://` files instead, reachable only by users who can enter that folder, so
-a run's folder is created 0700 and claimed by one run at a time (`claim_folder`).
+and docs/ARCHITECTURE.md all take them from here.
+
+The defaults are `ipc://` files in a folder of this user's own
+(`DEFAULT_FOLDER`): a socket file is reachable only through its folder, which
+the binding side creates 0700, and each socket file is made 0600 once bound
+(`common.sockets`), so no other user can send a service anything. The runner
+gives each run a fresh private folder (or `--address-dir`, claimed by one run
+at a time: `claim_folder`); `LOOPBACK_TCP` are the TCP ports for `--transport
+tcp`, which is authenticated with CURVE (`common.curve`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
@@ -25,7 +31,7 @@ LOCK_FILE: Final = ".run.lock"
 
 @dataclass(frozen=True, kw_only=True)
 class Addresses:
-    """One address per socket of docs/ARCHITECTURE.md ("Sockets")."""
+    """One address per socket of docs/ARCHITECTURE.md ("Sockets"); the fields' defaults are TCP."""
 
     ticks: str = "tcp://127.0.0.1:5555"
     predictions: str = "tcp://127.0.0.1:5556"
@@ -37,7 +43,7 @@ class Addresses:
 
     @classmethod
     def in_folder(cls, folder: Path) -> Addresses:
-        """Every socket as an `ipc://` file in `folder` (which must be absolute)."""
+        """Every socket as an `ipc://` file in `folder` (relative: to the working directory)."""
         return cls(**{name: f"ipc://{folder}/{name}" for name in SOCKET_NAMES})
 
     def environ(self) -> dict[str, str]:
@@ -50,7 +56,9 @@ def env_name(socket: str) -> str:
     return f"PLR_{socket.upper()}_ADDR"
 
 
-DEFAULT_ADDRESSES: Final = Addresses()
+LOOPBACK_TCP: Final = Addresses()
+DEFAULT_FOLDER: Final = Path(tempfile.gettempdir()) / f"plr-{os.getuid()}"
+DEFAULT_ADDRESSES: Final = Addresses.in_folder(DEFAULT_FOLDER)
 
 
 def claim_folder(folder: Path) -> IO[str]:

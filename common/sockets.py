@@ -38,9 +38,11 @@ received, or it can never receive again). A request that is not one decodable
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 import zmq
@@ -330,11 +332,22 @@ def _ms_until(deadline: float) -> int:
 
 def _bind(sock: ZSocket, addr: str) -> ZSocket:
     try:
-        sock.bind(addr)
-    except zmq.ZMQError as e:
+        if addr.startswith("ipc://") and not addr.startswith("ipc://@"):  # @: no file
+            _bind_private_ipc(sock, Path(addr.removeprefix("ipc://")))
+        else:
+            sock.bind(addr)
+    except (zmq.ZMQError, OSError) as e:
         sock.close(linger=0)
         raise ConfigError(f"cannot bind {addr}: {e}") from e
     return sock
+
+
+def _bind_private_ipc(sock: ZSocket, path: Path) -> None:
+    # Only this user may connect: a missing folder is made 0700, and the
+    # socket file 0600 (ZeroMQ makes it with the umask, often 0755).
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    sock.bind(f"ipc://{path}")
+    os.chmod(path, 0o600)
 
 
 def _connect(sock: ZSocket, addr: str) -> ZSocket:

@@ -19,10 +19,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import secrets
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +34,7 @@ from typing import IO, Any, Final
 
 from honcho.environ import parse_procfile
 
-from common.addresses import DEFAULT_ADDRESSES, Addresses, claim_folder
+from common.addresses import Addresses, claim_folder
 from common.config import Option, option_of, parse_settings, setting
 from common.errors import ConfigError, TickFileError
 from common.runs import DEFAULT_ARTIFACTS_DIR, check_run_id, new_run_id
@@ -111,7 +114,8 @@ class Plan:
     folder: Path
     total: int | None
     addresses: Addresses
-    address_lock: IO[str] | None
+    address_lock: IO[str]
+    own_address_dir: Path | None  # made for this run alone: removed at its end
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,8 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(plan)
     finally:
-        if plan.address_lock is not None:
-            plan.address_lock.close()
+        plan.address_lock.close()
+        if plan.own_address_dir is not None:
+            shutil.rmtree(plan.own_address_dir, ignore_errors=True)
 
 
 def _check_live_gate(config: RunnerConfig) -> None:
@@ -202,13 +207,22 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
         }
         total = config.max_ticks or _count_ticks(replay)
     env |= _forwarded(config)
-    addresses = DEFAULT_ADDRESSES
-    if config.address_dir is not None:
-        addresses = Addresses.in_folder(config.address_dir.resolve())
+    # The run's sockets are files in a folder only this user can enter: a fresh
+    # one per run, or the one given (held for the run, so two runs never share it).
+    own = Path(tempfile.gettempdir()) / f"plr-{secrets.token_hex(6)}"  # short: ipc paths are
+    address_dir = (config.address_dir or own).resolve()  # limited to about 100 bytes
+    addresses = Addresses.in_folder(address_dir)
     env |= addresses.environ()
     _validate_services({**environ, **env})
-    lock = claim_folder(config.address_dir.resolve()) if config.address_dir is not None else None
-    return Plan(env=env, folder=folder, total=total, addresses=addresses, address_lock=lock)
+    lock = claim_folder(address_dir)
+    return Plan(
+        env=env,
+        folder=folder,
+        total=total,
+        addresses=addresses,
+        address_lock=lock,
+        own_address_dir=address_dir if config.address_dir is None else None,
+    )
 
 
 def _forwarded(config: RunnerConfig) -> dict[str, str]:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from common.addresses import DEFAULT_ADDRESSES, SOCKET_NAMES, Addresses, claim_folder
+from common.addresses import (
+    DEFAULT_ADDRESSES,
+    DEFAULT_FOLDER,
+    SOCKET_NAMES,
+    Addresses,
+    claim_folder,
+)
 from common.errors import ConfigError
 from tests.conftest import PROJECT_ROOT
 
@@ -28,10 +35,16 @@ def test_claim_creates_the_folder_private_and_refuses_a_second_claim(tmp_path: P
     claim_folder(folder).close()
 
 
-def test_env_example_lists_exactly_the_default_addresses() -> None:
+def test_env_example_lists_every_socket_in_one_private_folder() -> None:
     """`.env.example` (honcho) and `Addresses` cannot drift apart."""
     lines = (PROJECT_ROOT / ".env.example").read_text().splitlines()
     listed = dict(
         line.split("=", 1) for line in lines if line.startswith("PLR_") and "_ADDR=" in line
     )
-    assert listed == DEFAULT_ADDRESSES.environ()
+    assert listed == Addresses.in_folder(Path("experiments/sockets")).environ()
+
+
+def test_the_default_addresses_are_files_in_this_users_own_folder() -> None:
+    """A service started alone never listens on a port anyone on the machine can reach."""
+    assert DEFAULT_ADDRESSES == Addresses.in_folder(DEFAULT_FOLDER)
+    assert str(os.getuid()) in DEFAULT_FOLDER.name
