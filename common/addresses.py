@@ -46,6 +46,13 @@ class Addresses:
         """Every socket as an `ipc://` file in `folder` (relative: to the working directory)."""
         return cls(**{name: f"ipc://{folder}/{name}" for name in SOCKET_NAMES})
 
+    @classmethod
+    def on_loopback(cls, first_port: int) -> Addresses:
+        """Every socket on a loopback TCP port, `first_port` and the six after it."""
+        return cls(
+            **{name: f"tcp://127.0.0.1:{first_port + i}" for i, name in enumerate(SOCKET_NAMES)}
+        )
+
     def environ(self) -> dict[str, str]:
         """The variables that give every service these addresses."""
         return {env_name(name): address for name, address in dataclasses.asdict(self).items()}

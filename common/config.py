@@ -23,10 +23,12 @@ import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 from common.addresses import DEFAULT_ADDRESSES, env_name
+from common.curve import load_keys
 from common.errors import ConfigError
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -280,6 +282,18 @@ class ServiceSettings:
         switch=True,
         help="allow non-loopback addresses (then use ZeroMQ CURVE across hosts)",
     )
+    curve_keys: Path | None = setting(
+        "--curve-keys",
+        Path,
+        env="PLR_CURVE_KEYS",
+        help="CURVE keys folder for tcp sockets (python -m common.curve DIR writes one)",
+    )
+    insecure_tcp: bool = setting(
+        "--insecure-tcp",
+        env="PLR_INSECURE_TCP",
+        switch=True,
+        help="allow loopback tcp without CURVE: any user of this machine can then send to the run",
+    )
     stay_after_eos: bool = setting(
         "--stay-after-eos",
         env="PLR_STAY_AFTER_EOS",
@@ -303,12 +317,29 @@ def require_loopback(addr: str, *, allow_remote: bool, what: str) -> None:
     raise ConfigError(f"{what}: {addr} is not loopback; pass --allow-remote to mean it")
 
 
-def require_loopback_addresses(config: Any) -> None:
-    """`require_loopback` for every socket address a service config declares."""
+def check_transport(config: Any) -> None:
+    """Every socket a service config declares is reachable by the run's own processes only.
+
+    ipc is protected by file modes (`common.sockets`). tcp must be loopback
+    unless `--allow-remote`, and CURVE-authenticated (`--curve-keys`) unless,
+    on loopback only, `--insecure-tcp` says otherwise.
+    """
+    if config.curve_keys is not None:
+        load_keys(config.curve_keys)  # a missing or unsafe key stops the start here
     for option in options_of(type(config)):
-        if option.parse is zmq_address:
-            address = getattr(config, option.key)
-            require_loopback(address, allow_remote=config.allow_remote, what=option.flag)
+        address = getattr(config, option.key)
+        if option.parse is not zmq_address or not address.startswith("tcp://"):
+            continue
+        require_loopback(address, allow_remote=config.allow_remote, what=option.flag)
+        if config.curve_keys is not None:
+            continue
+        if config.allow_remote:
+            raise ConfigError(f"{option.flag}: --allow-remote needs --curve-keys DIR")
+        if not config.insecure_tcp:
+            raise ConfigError(
+                f"{option.flag}: {address} is tcp, which any local user can reach: give "
+                "--curve-keys DIR (python -m common.curve DIR) or --insecure-tcp"
+            )
 
 
 def public_config(config: Any) -> dict[str, Any]:

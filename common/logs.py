@@ -108,15 +108,24 @@ def setup_logging(
 
 
 def format_log_frames(frames: list[bytes]) -> str | None:
-    """Return the `run.log` line for one log message, or None if not one."""
+    """Return the `run.log` line for one log message, or None if not one.
+
+    Exactly one line per record: control characters (newlines included) are
+    escaped, so no record can forge or split lines of run.log (a traceback
+    stays one line, with its line breaks shown as \\n).
+    """
     if len(frames) != 2:
         return None
     topic = frames[0].decode("utf-8", "replace")
     service, _, level = topic.partition(".")
     text = frames[1].decode("utf-8", "replace").rstrip("\n")
-    if not service or not level:
+    if not service.isidentifier() or not level.isalpha():
         return None
-    return f"[{service}] {text}"
+    return f"[{service}] {text.translate(_ESCAPES)}"
+
+
+# Every C0 control character and DEL as a visible escape (\n, \r, \t or \xNN).
+_ESCAPES: Final = {code: repr(chr(code))[1:-1] for code in (*range(0x20), 0x7F)}
 
 
 def utc_now_text(now_ns: int | None = None) -> str:

@@ -33,12 +33,14 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Protocol, TypeAlias, TypeVar
 
 import zmq
 
 from common import sockets, wire
 from common.config import ServiceSettings
+from common.curve import load_keys
 from common.errors import ConfigError, PipelineError, WireError
 from common.flow import ProgressReporter
 from common.logs import RateLimited, setup_logging
@@ -69,6 +71,9 @@ class ServiceConfig(Protocol):
     def logs(self) -> str: ...
 
     @property
+    def curve_keys(self) -> Path | None: ...
+
+    @property
     def stay_after_eos(self) -> bool: ...
 
 
@@ -93,6 +98,10 @@ class Prepared:
     def stay_after_eos(self) -> bool:
         return self.config.stay_after_eos
 
+    @property
+    def curve_keys(self) -> Path | None:
+        return self.config.curve_keys
+
 
 @dataclass(frozen=True)
 class ServiceSpec(Generic[ConfigT]):
@@ -112,10 +121,13 @@ def serve(
     """Run one service process from its spec; return its exit code (0, 1 or 2)."""
     try:
         config = spec.configure(argv, os.environ if environ is None else environ)
+        keys = load_keys(config.curve_keys) if config.curve_keys is not None else None
     except spec.usage_errors as e:
         return _fail(spec.name, e, 2)
     stop = install_stop_flag()
     with zmq.Context() as ctx:
+        # Before any socket: every tcp socket of this context is then a CURVE one.
+        authenticator = sockets.use_curve(ctx, keys) if keys is not None else None
         log_socket = setup_logging(spec.name, ctx, config.logs)
         try:
             with ExitStack() as resources:
@@ -131,6 +143,8 @@ def serve(
         finally:
             if log_socket is not None:
                 log_socket.close()
+            if authenticator is not None:
+                authenticator.stop()
 
 
 def _fail(name: str, error: Exception, code: int) -> int:
@@ -219,6 +233,13 @@ class Inbox:
         except WireError as e:
             self.count_malformed(e.reason, e)
             return None
+
+    def rejected(self) -> dict[str, int]:
+        """Input refused so far, by reason: malformed messages and unauthenticated peers."""
+        return {
+            "malformed": sum(self.malformed.values()),
+            "unauthenticated": sockets.refused_peers(self.ctx),
+        }
 
     def count_malformed(self, reason: str, error: Exception | None = None) -> None:
         self.malformed[reason] += 1

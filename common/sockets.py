@@ -24,6 +24,11 @@ first (the model, after its eos) must not throw away what a slower, living peer
 has still to read (the last targets, the eos itself); a dead peer's queue is
 dropped at once whatever the linger.
 
+Who may connect: an ipc socket's file is made 0600 in a folder created 0700,
+so only this user reaches it; a tcp socket is a CURVE socket whenever the
+process called `use_curve` (every service does when given `--curve-keys`, and
+refuses tcp without it unless told `--insecure-tcp`): see `common.curve`.
+
 Readiness (no sleeps against the slow-joiner problem): before data flows, a
 publisher sends `Hello` probes; each expected subscriber, once it has received
 one, sends a `Ready` naming itself on a REQ/REP side channel (`ready_addr`), so
@@ -41,6 +46,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeAlias
@@ -52,6 +58,7 @@ if TYPE_CHECKING:
     ZContext: TypeAlias = zmq.Context[ZSocket]
 
 from common import wire
+from common.curve import CountingAuthenticator, CurveKeys
 from common.errors import ConfigError, HandshakeTimeout, WireError
 from common.messages import Hello, Message, Ready, ReadyAck
 
@@ -64,6 +71,10 @@ PUB_LINGER_MS: Final = 2_000
 LOSSLESS_LINGER_MS: Final = 30_000
 LOG_LINGER_MS: Final = 1_000
 HELLO_INTERVAL_S: Final = 0.02
+# The CURVE keys (and authenticator) of each context that uses them: `use_curve`.
+_CURVE: Final[weakref.WeakKeyDictionary[ZContext, tuple[CurveKeys, CountingAuthenticator]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def publisher(ctx: ZContext, addr: str, *, lossless: bool = False) -> ZSocket:
@@ -330,8 +341,29 @@ def _ms_until(deadline: float) -> int:
     return max(0, int((deadline - time.monotonic()) * 1000))
 
 
+def use_curve(ctx: ZContext, keys: CurveKeys) -> CountingAuthenticator:
+    """Make every tcp socket built on `ctx` from now on a CURVE socket; start its authenticator.
+
+    Binding ends become CURVE servers, connecting ends CURVE clients of the
+    deployment's server key; the returned authenticator admits only the
+    client keys in `keys.authorized` (the caller stops it before the context ends).
+    """
+    authenticator = CountingAuthenticator(ctx)
+    authenticator.start()
+    authenticator.configure_curve(domain="*", location=str(keys.authorized))
+    _CURVE[ctx] = (keys, authenticator)
+    return authenticator
+
+
+def refused_peers(ctx: ZContext) -> int:
+    """How many peers failed CURVE authentication on `ctx`'s sockets so far."""
+    entry = _CURVE.get(ctx)
+    return entry[1].denied if entry is not None else 0
+
+
 def _bind(sock: ZSocket, addr: str) -> ZSocket:
     try:
+        _secure(sock, addr, server=True)
         if addr.startswith("ipc://") and not addr.startswith("ipc://@"):  # @: no file
             _bind_private_ipc(sock, Path(addr.removeprefix("ipc://")))
         else:
@@ -350,8 +382,24 @@ def _bind_private_ipc(sock: ZSocket, path: Path) -> None:
     os.chmod(path, 0o600)
 
 
+def _secure(sock: ZSocket, addr: str, *, server: bool) -> None:
+    entry = _CURVE.get(sock.context)
+    if entry is None or not addr.startswith("tcp://"):
+        return  # ipc: the folder and file modes keep other users out
+    keys = entry[0]
+    if server:
+        sock.curve_secretkey = keys.server_secret
+        sock.curve_publickey = keys.server_public
+        sock.curve_server = True
+    else:
+        sock.curve_secretkey = keys.client_secret
+        sock.curve_publickey = keys.client_public
+        sock.curve_serverkey = keys.server_public
+
+
 def _connect(sock: ZSocket, addr: str) -> ZSocket:
     try:
+        _secure(sock, addr, server=False)
         sock.connect(addr)
     except zmq.ZMQError as e:
         sock.close(linger=0)

@@ -36,6 +36,7 @@ from honcho.environ import parse_procfile
 
 from common.addresses import Addresses, claim_folder
 from common.config import Option, option_of, parse_settings, setting
+from common.curve import CurveKeys, load_keys
 from common.errors import ConfigError, TickFileError
 from common.runs import DEFAULT_ARTIFACTS_DIR, check_run_id, new_run_id
 from common.tickfile import TickFileReader
@@ -62,6 +63,19 @@ SERVICE_CONFIGS: Final = {
     "executor": ExecutorConfig,
     "recorder": RecorderConfig,
 }
+
+
+def transport(text: str) -> str:
+    if text not in ("ipc", "tcp"):
+        raise ValueError(f"expected ipc or tcp, got {text!r}")
+    return text
+
+
+def tcp_port(text: str) -> int:
+    port = int(text)
+    if not 1024 <= port <= 65535 - 6:
+        raise ValueError(f"expected a port from 1024 to {65535 - 6}, got {text!r}")
+    return port
 
 
 def borrow(config_class: type, name: str, default: Any = None, *, forward: bool = False) -> Any:
@@ -93,6 +107,21 @@ class RunnerConfig:
     max_order_notional: float | None = borrow(ExecutorConfig, "max_order_notional", forward=True)
     max_position: float | None = borrow(ExecutorConfig, "max_position", forward=True)
     max_loss: float | None = borrow(ExecutorConfig, "max_loss", forward=True)
+    transport: str = setting(
+        "--transport",
+        transport,
+        default="ipc",
+        help="ipc: socket files only this user can reach (default); "
+        "tcp: loopback ports, CURVE-authenticated (--curve-keys)",
+    )
+    tcp_port: int = setting(
+        "--tcp-port",
+        tcp_port,
+        default=5555,
+        help="--transport tcp: the first of seven loopback ports (ARCHITECTURE.md, Sockets)",
+    )
+    curve_keys: Path | None = borrow(FeedConfig, "curve_keys", forward=True)
+    insecure_tcp: bool | None = borrow(FeedConfig, "insecure_tcp", forward=True)
     run_id: str | None = setting("--run-id", check_run_id, help="default: a new, unique one")
     artifacts_dir: Path = setting("--artifacts-dir", Path, default=DEFAULT_ARTIFACTS_DIR)
     address_dir: Path | None = setting(
@@ -116,6 +145,7 @@ class Plan:
     addresses: Addresses
     address_lock: IO[str]
     own_address_dir: Path | None  # made for this run alone: removed at its end
+    keys: CurveKeys | None  # tcp: the run's CURVE keys (the progress line is a client too)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -211,10 +241,18 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
     # one per run, or the one given (held for the run, so two runs never share it).
     own = Path(tempfile.gettempdir()) / f"plr-{secrets.token_hex(6)}"  # short: ipc paths are
     address_dir = (config.address_dir or own).resolve()  # limited to about 100 bytes
-    addresses = Addresses.in_folder(address_dir)
+    if config.transport == "tcp":
+        addresses = Addresses.on_loopback(config.tcp_port)
+    else:
+        addresses = Addresses.in_folder(address_dir)
+    if config.transport == "tcp" and config.curve_keys is None and not config.insecure_tcp:
+        raise ConfigError(
+            "--transport tcp: give --curve-keys DIR (python -m common.curve DIR), "
+            "or --insecure-tcp to let any local user reach the run"
+        )
     env |= addresses.environ()
     _validate_services({**environ, **env})
-    lock = claim_folder(address_dir)
+    lock = claim_folder(address_dir)  # tcp: held all the same, the run's private scratch folder
     return Plan(
         env=env,
         folder=folder,
@@ -222,6 +260,7 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
         addresses=addresses,
         address_lock=lock,
         own_address_dir=address_dir if config.address_dir is None else None,
+        keys=load_keys(config.curve_keys) if config.curve_keys is not None else None,
     )
 
 
@@ -292,7 +331,7 @@ def _run(plan: Plan) -> int:
         )
         log_file.close()
     print(f"paper_live: run {folder.name} started ({', '.join(procs)})", file=sys.stderr)
-    progress = ProgressLine(plan.addresses.ticks, plan.total)
+    progress = ProgressLine(plan.addresses.ticks, plan.total, plan.keys)
     failed: list[str] = []
     stop_sent = False
     try:

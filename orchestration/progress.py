@@ -12,13 +12,16 @@ import time
 import zmq
 
 from common import sockets, wire
+from common.curve import CurveKeys
 from common.errors import WireError
 from common.messages import Tick, TickBatch
 
 
 class ProgressLine:
-    def __init__(self, ticks_addr: str, total: int | None) -> None:
+    def __init__(self, ticks_addr: str, total: int | None, keys: CurveKeys | None = None) -> None:
         self.ctx = zmq.Context()
+        # On tcp the feed admits CURVE clients of the run's keys only; this is one.
+        self.authenticator = sockets.use_curve(self.ctx, keys) if keys is not None else None
         self.sub = sockets.subscriber(self.ctx, ticks_addr, [wire.TICK_PREFIX])
         self.total = total
         self.seen = 0
@@ -60,6 +63,8 @@ class ProgressLine:
         if self._interactive:
             print(file=sys.stderr)
         self.sub.close(linger=0)
+        if self.authenticator is not None:
+            self.authenticator.stop()
         self.ctx.term()
 
 

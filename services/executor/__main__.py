@@ -125,7 +125,8 @@ class ExecutorLoop:
         counters = {
             "ticks": self.sequencer.ticks,
             "orders": self.engine.orders,
-            "malformed": sum(self.inbox.malformed.values()),
+            **self.inbox.rejected(),
+            "unexpected_source": self.sequencer.unexpected_source,
             "breaker_activations": self.engine.risk.activations,
         }
         self.outbox.send(RunCounters(source="executor", counters=counters))
@@ -244,6 +245,7 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         follow_model=config.lossless,
         drain_timeout_s=config.drain_timeout_s,
         now_s=time.monotonic(),
+        models=frozenset(config.models),
         on_applied=inbox.progress.handled,
     )
     if live is not None:

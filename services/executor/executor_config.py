@@ -13,13 +13,13 @@ from common.config import (
     Secret,
     ServiceSettings,
     address_setting,
+    check_transport,
     name_list,
     non_negative_float,
     parse_settings,
     positive_float,
     positive_float_up_to,
     positive_int,
-    require_loopback_addresses,
     setting,
 )
 from common.errors import ConfigError
@@ -111,6 +111,13 @@ class ExecutorConfig(ServiceSettings):
     no_paper_mode: bool = setting("--no-paper-mode", env="PLR_NO_PAPER_MODE", switch=True)
     live_executor: bool = setting("--live-executor", env="PLR_LIVE_EXECUTOR", switch=True)
     name: str = setting("--name", str, env="PLR_EXECUTOR_NAME", default="executor")
+    models: tuple[str, ...] = setting(
+        "--models",
+        name_list,
+        env="PLR_MODELS",
+        default=("model",),
+        help="the model processes (their --name) whose targets we take; all their eos end the run",
+    )
     symbols: tuple[str, ...] = setting(
         "--symbols",
         name_list,
@@ -167,7 +174,7 @@ class ExecutorConfig(ServiceSettings):
     @classmethod
     def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> ExecutorConfig:
         config = parse_settings(cls, "python -m services.executor", argv, environ)
-        require_loopback_addresses(config)
+        check_transport(config)
         if not DEADLINE_MIN_S <= config.order_deadline_s <= DEADLINE_MAX_S:
             raise ConfigError(
                 f"--order-deadline-s: {DEADLINE_MIN_S:g}-{DEADLINE_MAX_S:g} s, as Kraken allows"

@@ -10,9 +10,13 @@ model's `eos`). The rules:
   it, so each target meets exactly the ticks it was computed from, on every
   replay of the file.
 - Targets that queued up before the executor started: only the newest acts.
-- The run is over on the model's `eos` once the market is done too (the feed's
-  `eos`, or `drain_timeout_s` after the model's), or when the feed has ended
-  and the model stayed silent `drain_timeout_s`.
+- The run is over on the models' `eos` (every one of `models`) once the
+  market is done too (the feed's `eos`, or `drain_timeout_s` after the last
+  model's), or when the feed has ended and the models stayed silent
+  `drain_timeout_s`.
+- An `eos` or watermark is believed only from its expected source (the feed on
+  the market socket, one of `models` on the targets socket); any other is
+  ignored and counted as `unexpected_source`.
 - At the end, ticks still waiting are applied (they count for positions),
   then every position is reported at the market's event time.
 
@@ -26,11 +30,14 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
+from typing import Final
 
 from common.messages import Eos, FeedStatus, Message, Target, Tick, TickBatch, Watermark
 from services.executor.engine import Event, ExecutionEngine
 
 log = logging.getLogger("services.executor")
+
+FEED: Final = "feed"  # the market socket's only source of eos
 
 
 def _ignore(seq: int) -> None:
@@ -43,6 +50,7 @@ class Sequencer:
     Args:
         engine: the execution engine (risk, paper or live executor, positions).
         follow_model: wait for the model's watermark before applying ticks.
+        models: the names of the model processes whose targets this executor takes.
         drain_timeout_s: how long to wait for a silent model or a missing feed eos.
         now_s: the monotonic time at start (the model counts as just heard).
         on_applied: told each tick's seq once the engine applied it (replay
@@ -56,6 +64,7 @@ class Sequencer:
         follow_model: bool,
         drain_timeout_s: float,
         now_s: float,
+        models: frozenset[str] = frozenset({"model"}),
         on_applied: Callable[[int], None] = _ignore,
     ) -> None:
         self.engine = engine
@@ -66,8 +75,11 @@ class Sequencer:
         self.watermark = 0
         self.waiting: deque[Tick] = deque()
         self.feed_eos_seen = False
-        self.model_eos_at: float | None = None
+        self.models = models
+        self.models_ended: set[str] = set()
+        self.model_eos_at: float | None = None  # when the last expected model ended
         self.model_heard_at = now_s
+        self.unexpected_source = 0
 
     def on_backlog(self, messages: list[Message], now_ns: int) -> list[Event]:
         """Targets that were queued before this executor started: only the newest may act."""
@@ -87,6 +99,9 @@ class Sequencer:
                 events += self._on_tick(tick, now_ns)
             return events
         if isinstance(message, Eos):
+            if message.source != FEED:
+                self._unexpected(message)
+                return []
             log.info("feed eos at seq %d; waiting for the model's", message.last_seq)
             self.feed_eos_seen = True
         elif isinstance(message, FeedStatus):
@@ -97,14 +112,19 @@ class Sequencer:
         """A message from the model on the targets socket."""
         if not isinstance(message, (Target, Watermark, Eos)):
             return []
+        if isinstance(message, (Watermark, Eos)) and message.source not in self.models:
+            self._unexpected(message)
+            return []
         self.model_heard_at = now_s
         if isinstance(message, Target):
             events = self._advance_watermark(message.tick_seq, now_ns)
             return events + self.engine.on_target(message, now_ns)
         if isinstance(message, Watermark):
             return self._advance_watermark(message.tick_seq, now_ns)
-        log.info("model eos at seq %d", message.last_seq)
-        self.model_eos_at = now_s
+        log.info("%s eos at seq %d", message.source, message.last_seq)
+        self.models_ended.add(message.source)
+        if self.models_ended >= self.models:
+            self.model_eos_at = now_s
         return self._advance_watermark(message.last_seq, now_ns)
 
     def on_idle(self, now_ns: int) -> list[Event]:
@@ -135,6 +155,10 @@ class Sequencer:
         at_ns = self.engine.clock_ns or now_ns
         events += [book.position.snapshot(at_ns) for book in self.engine.books.values()]
         return events
+
+    def _unexpected(self, message: Watermark | Eos) -> None:
+        self.unexpected_source += 1
+        log.warning("ignored %s from unexpected source %r", type(message).__name__, message.source)
 
     def _on_tick(self, tick: Tick, now_ns: int) -> list[Event]:
         self.ticks += 1

@@ -30,7 +30,7 @@ import zmq
 from common import sockets
 from common.errors import ConfigError, HandshakeTimeout, TickFileCorrupt, TickFileHeaderError
 from common.flow import ReplayWindow
-from common.messages import Eos, FeedState, FeedStatus
+from common.messages import Eos, FeedState, FeedStatus, RunCounters
 from common.service import Prepared, ServiceSpec, serve
 from common.tickfile import TickFileReader
 from services.feed.feed_config import FeedConfig
@@ -110,7 +110,7 @@ class LiveFeed:
             log.error("%s", e)
             print(f"feed: {e}", file=sys.stderr)
             exit_code = 1
-        sockets.publish(self.pub, Eos(source="feed", last_seq=self.last_seq, ts_ns=time.time_ns()))
+        publish_end(self.pub, self.last_seq, {})
         log.info(
             "feed done: %d ticks, eos at seq %d, counters %s",
             self.sent,
@@ -142,6 +142,13 @@ class LiveFeed:
             self.health.last_tick_ns[tick.symbol] = tick.recv_ts_ns
         self.health.counters = counters_dict(self.session.counters)
         return max_ticks is None or self.sent < max_ticks
+
+
+def publish_end(pub: ZSocket, last_seq: int, rejected: dict[str, int]) -> None:
+    """The feed's counters (the input it refused, for result.json), then its `eos`."""
+    rejected = rejected | {"unauthenticated": sockets.refused_peers(pub.context)}
+    sockets.publish(pub, RunCounters(source="feed", counters=rejected))
+    sockets.publish(pub, Eos(source="feed", last_seq=last_seq, ts_ns=time.time_ns()))
 
 
 def _configure(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Source:
@@ -237,7 +244,7 @@ def _run_replay(
         log.error("replay cut short: %s", e)
         result.sent = result.last_seq = e.good_records
         exit_code = 1
-    sockets.publish(pub, Eos(source="feed", last_seq=result.last_seq, ts_ns=time.time_ns()))
+    publish_end(pub, result.last_seq, {"malformed": window.malformed})
     log.info("replay done: %d ticks sent, eos at seq %d", result.sent, result.last_seq)
     log.info(
         "flow control: held back %d times for %s; %d malformed progress messages ignored",

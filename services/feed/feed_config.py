@@ -11,13 +11,13 @@ from typing import Final
 from common.config import (
     ServiceSettings,
     address_setting,
+    check_transport,
     name_list,
     non_negative_int,
     parse_settings,
     positive_float,
     positive_int,
     require_loopback,
-    require_loopback_addresses,
     setting,
 )
 from common.errors import ConfigError
@@ -132,7 +132,7 @@ class FeedConfig(ServiceSettings):
         config = parse_settings(cls, "python -m services.feed", argv, environ)
         if config.use_ws == (config.replay is not None):
             raise ConfigError("choose one source: --use-ws (live Kraken) or --replay FILE")
-        require_loopback_addresses(config)
+        check_transport(config)
         require_loopback(
             f"tcp://{config.health_host}:1", allow_remote=config.allow_remote, what="--health-host"
         )

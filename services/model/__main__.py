@@ -110,7 +110,7 @@ class ModelLoop:
         return False
 
     def _finish(self) -> None:
-        counters = self.stage.finish(self.inbox.malformed)
+        counters = self.stage.finish(self.inbox.rejected())
         log.info("model done: %s, malformed by reason %s", counters, dict(self.inbox.malformed))
 
 

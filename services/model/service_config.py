@@ -10,10 +10,10 @@ from typing import Final
 from common.config import (
     ServiceSettings,
     address_setting,
+    check_transport,
     parse_settings,
     positive_float_up_to,
     positive_int,
-    require_loopback_addresses,
     setting,
 )
 from common.errors import ConfigError
@@ -67,5 +67,5 @@ class ModelConfig(ServiceSettings):
         config = parse_settings(cls, "python -m services.model", argv, environ)
         if config.ckpt is None:
             raise ConfigError("--ckpt: a checkpoint is required (or set PLR_CKPT)")
-        require_loopback_addresses(config)
+        check_transport(config)
         return config

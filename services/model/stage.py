@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import Counter
 from collections.abc import Callable
 from typing import Final, Protocol
 
@@ -98,13 +97,16 @@ class ModelStage:
         for prediction in predictions:
             self.output.publish(prediction)
 
-    def finish(self, malformed: Counter[str]) -> dict[str, int]:
-        """Decide what is queued, then send the counters and `eos`; return the counters."""
+    def finish(self, rejected: dict[str, int]) -> dict[str, int]:
+        """Decide what is queued, then send the counters and `eos`; return the counters.
+
+        `rejected`: the input refused by reason (`Inbox.rejected`), for result.json.
+        """
         self.flush()
         counters = {
             **dataclasses.asdict(self.stack.counters),
             "dropped_targets": self.dropped_targets,
-            "malformed": sum(malformed.values()),
+            **rejected,
         }
         self.output.publish(RunCounters(source="model", counters=counters))
         eos = Eos(source="model", last_seq=self.last_seq, ts_ns=self.now_ns())

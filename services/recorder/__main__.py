@@ -70,6 +70,7 @@ class Recorder:
             write_tick=self.ticks_file.write_encoded,
             write_event=self._write_event,
             on_tick_seq=inbox.progress.handled,
+            expect_eos=frozenset(config.expect_eos),
         )
 
     def run(self, stop: threading.Event) -> int:
@@ -109,7 +110,9 @@ class Recorder:
                 line = format_log_frames(self.logs.recv_multipart(zmq.NOBLOCK))
             except zmq.Again:
                 return
-            if line is not None:
+            if line is None:
+                self.inbox.count_malformed("log_frames")
+            else:
                 self.run_log.write(line + "\n")
 
     def _write_event(self, line: str) -> None:
@@ -139,7 +142,9 @@ class Recorder:
         config: dict[str, Any] = {}
         if self.config.config_json is not None and self.config.config_json.is_file():
             config = json.loads(self.config.config_json.read_text())
-        self.dispatch.record.malformed = sum(self.inbox.malformed.values())
+        rejected = self.inbox.rejected() | {"unexpected_source": self.dispatch.unexpected_source}
+        self.dispatch.record.malformed = rejected["malformed"]
+        self.dispatch.record.rejected = {reason: n for reason, n in rejected.items() if n}
         result = self.dispatch.record.result(
             run_id=self.config.run_dir.name,
             mode=self.config.mode,

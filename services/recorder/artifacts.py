@@ -31,6 +31,8 @@ from common.messages import (
 )
 from common.recent import RecentIds
 
+REJECTION_REASONS: Final = ("malformed", "unauthenticated", "unexpected_source")
+
 _RING = 1 << 16  # tick arrival times kept for latency, by seq
 
 
@@ -63,6 +65,7 @@ class RunRecord:
         self.risk_events: list[RiskEvent] = []
         self.counters: dict[str, dict[str, int]] = {}
         self.malformed = 0
+        self.rejected: dict[str, int] = {}  # the recorder's own, by reason (set at the end)
         self._peak_equity = 0.0
         self.max_drawdown = 0.0
         # Lists, not numpy arrays: written for every tick, and a numpy element
@@ -157,6 +160,17 @@ class RunRecord:
                     for source, counters in self.counters.items()
                 }
                 | {"recorder": self.malformed},
+                # Input refused by reason, per service: malformed, from a peer
+                # that failed authentication, or from a source that may not send it.
+                "rejected_input": {
+                    source: {
+                        reason: counters[reason]
+                        for reason in REJECTION_REASONS
+                        if counters.get(reason)
+                    }
+                    for source, counters in sorted(self.counters.items())
+                }
+                | {"recorder": self.rejected},
             },
             "pnl": {
                 "realized": realized,

@@ -5,7 +5,8 @@
   counts for `result.json`.
 - A prediction (alone or batched) counts, and goes to `events.jsonl` when
   the record keeps it (decisions, at a sane volume).
-- `eos` marks its source as finished.
+- `eos` marks its source as finished, if it is one of the run's stages
+  (`expect_eos`); any other is ignored and counted as `unexpected_source`.
 - Every other message is an execution event: counted and written to
   `events.jsonl`, a fill only once by its identity (a live order can fill
   twice between two ticks; a restarted executor's journal can repeat one).
@@ -31,10 +32,13 @@ class Dispatch:
         write_tick: Callable[[bytes], None],
         write_event: Callable[[str], None],
         on_tick_seq: Callable[[int], None],
+        expect_eos: frozenset[str] = frozenset({"feed", "model", "executor"}),
     ) -> None:
         self.record = record
         self.write_tick, self.write_event, self.on_tick_seq = write_tick, write_event, on_tick_seq
+        self.expect_eos = expect_eos
         self.eos_from: set[str] = set()
+        self.unexpected_source = 0
         self.fills_seen: set[tuple[str, int, int]] = set()
 
     def on_message(self, message: Message, payload: bytes, arrival_ns: int) -> None:
@@ -50,6 +54,9 @@ class Dispatch:
             for prediction in message.predictions:
                 self._on_prediction(prediction)
         elif isinstance(message, Eos):
+            if message.source not in self.expect_eos:
+                self.unexpected_source += 1
+                return
             self.eos_from.add(message.source)
             self.record.on_eos(arrival_ns)
         else:

@@ -9,9 +9,9 @@ from pathlib import Path
 from common.config import (
     ServiceSettings,
     address_setting,
+    check_transport,
     name_list,
     parse_settings,
-    require_loopback_addresses,
     setting,
 )
 from common.errors import ConfigError
@@ -48,5 +48,5 @@ class RecorderConfig(ServiceSettings):
         if config.run_dir is None:
             raise ConfigError("--run-dir is required (or set PLR_RUN_DIR)")
         check_run_id(config.run_dir.name)
-        require_loopback_addresses(config)
+        check_transport(config)
         return config

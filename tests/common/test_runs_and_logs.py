@@ -84,3 +84,12 @@ def test_line_formatter_writes_what_the_standard_formatter_writes() -> None:
         )
         record.created, record.msecs = created, (created - int(created)) * 1000
         assert ours.format(record) == standard.format(record)
+
+
+def test_a_log_record_is_one_line_of_run_log_whatever_it_holds() -> None:
+    """Newlines and terminal escapes are shown, never obeyed: no record forges another line."""
+    forged = b"ok\n[executor] LiveOrderExecutor (LIVE via ccxt) ready\x1b[2K\r"
+    line = format_log_frames([b"model.INFO", forged])
+    assert line is not None and "\n" not in line and "\x1b" not in line and "\r" not in line
+    assert line.startswith("[model] ok\\n[executor]")
+    assert format_log_frames([b"not a service.INFO", b"x"]) is None

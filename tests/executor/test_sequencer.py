@@ -158,3 +158,33 @@ def test_the_outbox_journals_every_event_before_anyone_sees_it(tmp_path: Path) -
     journal.close()
     fills = read_journal(journal.path).fills
     assert len(fills) == 1 and on_disk_when_sent[-1] >= 1
+
+
+def test_an_eos_or_watermark_from_an_unexpected_source_is_ignored_and_counted() -> None:
+    """Only the feed ends the market and only the run's models end theirs: a forged eos is not."""
+    sequencer = _sequencer(follow_model=True)
+    sequencer.on_market(quote(1, 1, 99.0, 101.0), NOW_NS)
+    sequencer.on_market(Eos(source="intruder", last_seq=1, ts_ns=0), NOW_NS)
+    sequencer.on_model(Eos(source="intruder", last_seq=1, ts_ns=0), NOW_NS, now_s=1.0)
+    sequencer.on_model(Watermark(source="intruder", tick_seq=1), NOW_NS, now_s=1.0)
+    assert not sequencer.feed_eos_seen and sequencer.model_eos_at is None
+    assert sequencer.watermark == 0 and len(sequencer.waiting) == 1
+    assert sequencer.unexpected_source == 3
+
+
+def test_with_two_models_the_stream_ends_only_after_both_eos() -> None:
+    """A split deployment: each model serves some symbols; the last eos ends the run."""
+    engine = ExecutionEngine(
+        RiskEngine(LOOSE), PaperOrderExecutor(PAIRS, latency_ms=0, taker_fee_bps=0)
+    )
+    sequencer = Sequencer(
+        engine,
+        follow_model=False,
+        drain_timeout_s=5.0,
+        now_s=0.0,
+        models=frozenset({"model-a", "model-b"}),
+    )
+    sequencer.on_model(Eos(source="model-a", last_seq=0, ts_ns=0), NOW_NS, now_s=1.0)
+    assert not sequencer.finished(now_s=1.0)
+    sequencer.on_model(Eos(source="model-b", last_seq=0, ts_ns=0), NOW_NS, now_s=2.0)
+    assert sequencer.finished(now_s=2.0)

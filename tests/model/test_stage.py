@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -235,7 +234,7 @@ def test_finish_flushes_the_queue_then_sends_counters_and_eos(
         stage.on_tick(tick)
     assert len(output.handled_seqs) == 200
 
-    counters = stage.finish(Counter({"garbage": 2, "unknown_topic": 3}))
+    counters = stage.finish({"malformed": 5, "unauthenticated": 1})
 
     assert output.handled_seqs == [t.seq for t in fed]
     *predictions, run_counters, eos = output.published
@@ -244,7 +243,7 @@ def test_finish_flushes_the_queue_then_sends_counters_and_eos(
     assert isinstance(run_counters, RunCounters)
     assert run_counters.source == "model"
     assert run_counters.counters == counters
-    assert counters["malformed"] == 5
+    assert counters["malformed"] == 5 and counters["unauthenticated"] == 1
     assert counters["dropped_targets"] == stage.dropped_targets == len(output.targets()) > 0
     assert counters["ticks"] == len(fed)
     assert eos == Eos(source="model", last_seq=fed[-1].seq, ts_ns=NOW_NS)

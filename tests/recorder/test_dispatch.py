@@ -153,3 +153,12 @@ def test_execution_event_goes_to_events_as_one_json_line_with_its_type(event: Me
     del fields["v"]
     assert json.loads(line) == {"type": type(event).__name__, **fields}
     assert collected.ticks == [] and collected.seqs == []
+
+
+def test_eos_from_a_source_that_is_not_a_stage_of_the_run_is_ignored_and_counted() -> None:
+    """A forged eos cannot end the recording early."""
+    collected = Collected()
+    collected.send(Eos(source="intruder", last_seq=1, ts_ns=1))
+    assert collected.dispatch.eos_from == set() and collected.dispatch.unexpected_source == 1
+    collected.send(Eos(source="feed", last_seq=1, ts_ns=1))
+    assert collected.dispatch.eos_from == {"feed"}
