@@ -3,10 +3,14 @@
 For each symbol it works the position towards the newest target:
 order qty = target - working position (the position plus what open orders
 will still add), so sizing depends only on the targets' order, not on when
-fills happened. A target is handled once the engine has seen the tick it was
-computed from; one that arrives early waits for it, one that arrives late
-is priced on the buffered ticks after its event time (meeting only the size
-earlier orders left there). Either way the same ticks and targets give the
+fills happened. The position limit is on the worst case instead (the
+position plus every open order on the side an order grows, each open order
+counted until it is filled or refused): an order that would let it pass the
+limit is cut to what fits, or refused when no order the venue takes fits.
+A target is handled once the engine has seen the tick it was computed from;
+one that arrives early waits for it, one that arrives late is priced on the
+buffered ticks after its event time (meeting only the size earlier orders
+left there). Either way the same ticks and targets give the
 same fills. Targets that pile up together (the executor was behind or down)
 are superseded by the newest one per symbol.
 Risk checks come before every order. A target expires when the market's
@@ -36,22 +40,43 @@ from common.messages import (
 from common.recent import RecentIds
 from services.executor.order_executor import OrderExecutor
 from services.executor.positions import PositionState
-from services.executor.risk import OrderIntent, RiskEngine
+from services.executor.risk import Exposure, OrderIntent, RiskEngine
 
 Event = OrderSubmitted | OrderRejected | Fill | Position | RiskEvent
 HISTORY_TICKS = 20_000  # per symbol: how far back a late target can still be priced
 # Target ids remembered against redelivery: more than the targets socket can hold
 # queued (its marks: 16 + 1,000) while an executor restarts, and bounded.
 SEEN_TARGETS = 4_096
+OPEN_DUST = 1e-12  # an open order's rest below this is float residue of its fills
 
 
 @dataclass
 class SymbolBook:
     position: PositionState
-    working: float = 0.0  # position plus the remaining qty of open orders
+    # Order id -> the signed qty (+ buy, - sell) still to fill, until filled or refused.
+    open_orders: dict[str, float] = field(default_factory=dict)
     last_quote: Tick | None = None
     last_tick_wall_ns: int | None = None
     history: deque[Tick] = field(default_factory=lambda: deque(maxlen=HISTORY_TICKS))
+
+    def exposure(self) -> Exposure:
+        rests = self.open_orders.values()
+        return Exposure(
+            self.position.qty,
+            open_buy_qty=sum(rest for rest in rests if rest > 0),
+            open_sell_qty=-sum(rest for rest in rests if rest < 0),
+        )
+
+    def resolve(self, order_id: str, qty: float) -> None:
+        """`qty` of an open order will not fill any more (filled, or refused by the venue)."""
+        rest = self.open_orders.get(order_id)
+        if rest is None:
+            return  # not opened by this engine (an order resumed after a restart)
+        left = abs(rest) - qty
+        if left <= OPEN_DUST:
+            del self.open_orders[order_id]
+        else:
+            self.open_orders[order_id] = left if rest > 0 else -left
 
 
 class ExecutionEngine:
@@ -74,11 +99,14 @@ class ExecutionEngine:
         return found
 
     def restore(self, fills: list[Fill], target_ids: set[str], orders: int) -> None:
-        """Rebuild positions from journaled fills (crash recovery)."""
+        """Rebuild positions from journaled fills (crash recovery).
+
+        Orders the journal left unresolved are not open orders here: the live
+        start settles them before any new order, and their reports then move
+        the position only.
+        """
         for fill in fills:
             self.book(fill.symbol).position.apply(fill)
-        for book in self.books.values():
-            book.working = book.position.qty
         for target_id in target_ids:
             self.seen_targets.add(target_id)
         self.orders = orders
@@ -90,10 +118,9 @@ class ExecutionEngine:
             fill = msgspec.structs.replace(report, tick_seq=self.last_seq)
             return self._apply_fills([fill]) + self._check_breaker(fill.ts_ns)
         if isinstance(report, OrderRejected) and report.side is not None:
-            # The venue refused (part of) an order: that part will never change the position.
-            self.book(report.symbol).working -= (
-                report.qty if report.side is Side.BUY else -report.qty
-            )
+            # The venue refused (part of) an order: that part will never change the
+            # position, and only now does its room under the limit come free.
+            self.book(report.symbol).resolve(report.order_id, report.qty)
         return [report]
 
     def on_tick(self, tick: Tick, now_ns: int) -> list[Event]:
@@ -186,7 +213,8 @@ class ExecutionEngine:
     def _act(self, target: Target, now_ns: int) -> list[Event]:
         self.seen_targets.add(target.id)
         book = self.book(target.symbol)
-        delta = target.target_position - book.working
+        exposure = book.exposure()
+        delta = target.target_position - exposure.working
         side = Side.BUY if delta > 0 else Side.SELL
         ref_price = target.ref_price
         qty, refusal = self.executor.conform(target.symbol, abs(delta), ref_price)
@@ -194,6 +222,13 @@ class ExecutionEngine:
             return []  # already where the target wants to be, to the lot size
         event_ts_ns = target.tick_ts_ns
         if refusal is None:
+            room = self.risk.position_room(exposure, buy=side is Side.BUY)
+            if qty > room:
+                # Cut to the room the worst case leaves, if the venue takes an order
+                # that small; if not, the risk check below refuses the whole order.
+                cut, cut_refusal = self.executor.conform(target.symbol, room, ref_price)
+                if cut_refusal is None:
+                    qty = cut
             market_age_ms = (
                 None if book.last_tick_wall_ns is None else (now_ns - book.last_tick_wall_ns) / 1e6
             )
@@ -202,7 +237,7 @@ class ExecutionEngine:
                 target.symbol,
                 qty if side is Side.BUY else -qty,
                 ref_price,
-                book.working,
+                exposure,
                 event_ts_ns,
             )
             refusal = self.risk.check(intent, mid, market_age_ms)
@@ -211,7 +246,7 @@ class ExecutionEngine:
         self.orders += 1
         order_id = f"{self._prefix}-{self.orders}"
         self.executor.submit(order_id, target.id, target.symbol, side, qty, event_ts_ns)
-        book.working += qty if side is Side.BUY else -qty
+        book.open_orders[order_id] = qty if side is Side.BUY else -qty
         events: list[Event] = [
             OrderSubmitted(
                 order_id=order_id,
@@ -250,6 +285,7 @@ class ExecutionEngine:
         for fill in fills:
             book = self.book(fill.symbol)
             book.position.apply(fill)
+            book.resolve(fill.order_id, fill.qty)
             events += [fill, book.position.snapshot(fill.ts_ns)]
         return events
 

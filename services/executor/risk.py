@@ -4,6 +4,12 @@ Every order, paper or live, passes `RiskEngine.check` first; a refusal is a
 `RejectReason`, never an exception. The breaker trips when equity since the
 run's start falls to `-max_loss`; once tripped only risk-reducing orders pass,
 until a restart with an explicit reset.
+
+The position limit bounds the worst case, not the expected one: open orders
+may fill in any order, in part, or not at all (a venue cuts one short, a
+market shows too little size), so the filled position plus every open order
+on the side that grows it must stay within `max_position`, long and short.
+An open order keeps its room until it is resolved (filled or refused).
 """
 
 from __future__ import annotations
@@ -28,12 +34,43 @@ class RiskLimits:
 
 
 @dataclass(frozen=True)
+class Exposure:
+    """One symbol's filled position and what its open orders may still add, per side."""
+
+    position: float = 0.0  # filled, signed base units
+    open_buy_qty: float = 0.0  # the unfilled rest of every open buy
+    open_sell_qty: float = 0.0  # the unfilled rest of every open sell
+
+    @property
+    def working(self) -> float:
+        """The position once every open order has filled (what sizing aims from)."""
+        return self.position + self.open_buy_qty - self.open_sell_qty
+
+    @property
+    def worst_long(self) -> float:
+        """The highest the position can go: every open buy fills, no open sell does."""
+        return self.position + self.open_buy_qty
+
+    @property
+    def worst_short(self) -> float:
+        """The lowest the position can go: every open sell fills, no open buy does."""
+        return self.position - self.open_sell_qty
+
+
+@dataclass(frozen=True)
 class OrderIntent:
     symbol: str
     signed_qty: float  # + buy, - sell, base units
     ref_price: float
-    position_before: float  # the working position the order starts from
+    exposure: Exposure  # the symbol's position and open orders before this order
     event_ts_ns: int
+
+    @property
+    def worst_after(self) -> float:
+        """The far end of the position range on this order's side once it is open too."""
+        if self.signed_qty > 0:
+            return self.exposure.worst_long + self.signed_qty
+        return self.exposure.worst_short + self.signed_qty
 
 
 class RiskEngine:
@@ -43,13 +80,21 @@ class RiskEngine:
         self.activations = 0
         self._recent_orders_ns: deque[int] = deque()
 
+    def position_room(self, exposure: Exposure, buy: bool) -> float:
+        """The largest order on one side (base units) whose worst case stays within the limit."""
+        bound = self.limits.max_position * (1 + _TOLERANCE)  # as inclusive as `check`
+        if buy:
+            return max(0.0, bound - exposure.worst_long)
+        return max(0.0, bound + exposure.worst_short)
+
     def check(
         self, order: OrderIntent, mid: float | None, market_age_ms: float | None
     ) -> tuple[RejectReason, str] | None:
         """Return why the order must not go out, or None when it may."""
         limits = self.limits
-        after = order.position_before + order.signed_qty
-        reduces = abs(after) < abs(order.position_before)
+        worst_after = order.worst_after
+        # Reducing: even in the worst case the order leaves the position nearer to flat.
+        reduces = abs(worst_after) < abs(order.exposure.position)
         if self.tripped and not reduces:
             return RejectReason.CIRCUIT_BREAKER, "breaker tripped: only risk-reducing orders"
         if market_age_ms is None or market_age_ms > limits.stale_after_ms:
@@ -59,10 +104,13 @@ class RiskEngine:
             return RejectReason.MAX_ORDER_NOTIONAL, (
                 f"notional {notional:.2f} > {limits.max_order_notional:g}"
             )
-        if abs(after) > limits.max_position * (1 + _TOLERANCE) and not reduces:
+        # Only this order's side: a sell never raises the long worst case, so a
+        # sell that reduces a long (even one beyond the limit) always passes here.
+        bound = limits.max_position * (1 + _TOLERANCE)
+        if worst_after > bound if order.signed_qty > 0 else worst_after < -bound:
             return (
                 RejectReason.MAX_POSITION,
-                f"position {after:+.8f} beyond {limits.max_position:g}",
+                f"worst-case position {worst_after:+.8f} beyond {limits.max_position:g}",
             )
         if mid is not None:
             band_bps = abs(order.ref_price / mid - 1.0) * 1e4

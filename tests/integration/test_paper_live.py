@@ -160,6 +160,33 @@ def test_fills_in_events_agree_with_positions_and_pnl(bundled_run) -> None:
     assert result["pnl"]["fees"] == pytest.approx(sum(p.fees for p in positions.values()))
 
 
+def test_position_never_passes_max_position_whatever_the_open_orders_do(
+    trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    """With --max-position 0.002 the running sum of fills stays within +-0.002 throughout.
+
+    The first 30,000 ticks (about 1.5 s; the whole recording takes 3.5 s) are
+    where the old check, netting open orders into a working position, let the
+    position reach -0.00364.
+    """
+    code, output, _, folder = _run(
+        tmp_path, trained_checkpoint, "--max-position", "0.002", "--max-ticks", "30000"
+    )
+    assert code == 0, output
+    position: dict[str, float] = {}
+    peak, fills = 0.0, 0
+    for line in (folder / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event["type"] != "Fill":
+            continue
+        fills += 1
+        signed = event["qty"] if event["side"] == "buy" else -event["qty"]
+        position[event["symbol"]] = position.get(event["symbol"], 0.0) + signed
+        peak = max(peak, abs(position[event["symbol"]]))
+    assert fills > 100
+    assert peak == pytest.approx(0.002, abs=1e-12)  # at the limit, never past it
+
+
 def test_ticks_artifact_replays_to_the_same_ticks(bundled_run) -> None:
     """The recorded ticks file is a tick file holding the whole run."""
     from common.tickfile import TickFileReader
