@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -110,6 +111,18 @@ class ExecutionEngine:
         for target_id in target_ids:
             self.seen_targets.add(target_id)
         self.orders = orders
+
+    def resume_open_orders(self, open_orders: Iterable[tuple[OrderSubmitted, float]]) -> None:
+        """Count orders a live venue may still fill (each with its remaining qty) as working.
+
+        After a restart the working position is what it was before the crash:
+        journaled fills plus what open orders will still add. What the venue
+        then reports of them goes through `on_venue_report` like any report (a
+        fill moves the position, a refused remainder leaves the working
+        position), so each is applied once. Paper orders die with the process.
+        """
+        for order, remaining in open_orders:
+            self.book(order.symbol).working += remaining if order.side is Side.BUY else -remaining
 
     def on_venue_report(self, report: Fill | OrderRejected | RiskEvent) -> list[Event]:
         """A live venue's news about an order already submitted: a fill, a refusal, a halt."""

@@ -8,6 +8,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from common.config import (
     Secret,
@@ -34,6 +35,11 @@ from venues.kraken.rest.orders import (
     KRAKEN_REST_URL,
     check_base_url,
 )
+
+# CancelAllOrdersAfter: Kraken takes a timeout below one day; under 2 s the
+# refresh (a quarter of it) would race the calls around it.
+DEAD_MAN_TIMEOUT_MIN_S: Final = 2
+DEAD_MAN_TIMEOUT_MAX_S: Final = 86_399
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,6 +155,14 @@ class ExecutorConfig(ServiceSettings):
         default=LiveTimings.settle_s,
         help="live: a market order still working this long is cancelled",
     )
+    dead_man_timeout_s: int = setting(
+        "--dead-man-timeout-s",
+        lambda text: _int_between(text, DEAD_MAN_TIMEOUT_MIN_S, DEAD_MAN_TIMEOUT_MAX_S),
+        env="PLR_DEAD_MAN_TIMEOUT_S",
+        default=LiveTimings.dead_man_timeout_s,
+        help="live: Kraken cancels every open order if the executor is silent this long "
+        f"({DEAD_MAN_TIMEOUT_MIN_S}-{DEAD_MAN_TIMEOUT_MAX_S} s; pushed back every quarter of it)",
+    )
     venue_rate_limit_ms: int | None = setting(
         "--venue-rate-limit-ms",
         positive_int,
@@ -169,7 +183,11 @@ class ExecutorConfig(ServiceSettings):
 
     @property
     def live_timings(self) -> LiveTimings:
-        return LiveTimings(deadline_s=self.order_deadline_s, settle_s=self.order_settle_s)
+        return LiveTimings(
+            deadline_s=self.order_deadline_s,
+            settle_s=self.order_settle_s,
+            dead_man_timeout_s=self.dead_man_timeout_s,
+        )
 
     @classmethod
     def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> ExecutorConfig:
@@ -179,6 +197,9 @@ class ExecutorConfig(ServiceSettings):
             raise ConfigError(
                 f"--order-deadline-s: {DEADLINE_MIN_S:g}-{DEADLINE_MAX_S:g} s, as Kraken allows"
             )
+        if config.dead_man_timeout_s <= config.venue_timeout_s:
+            # One slow call must not outlast the switch it is meant to push back.
+            raise ConfigError("--dead-man-timeout-s must be longer than --venue-timeout-s")
         if config.no_paper_mode or config.live_executor:
             missing = missing_live_opt_ins(
                 no_paper_mode=config.no_paper_mode,
@@ -200,6 +221,13 @@ class ExecutorConfig(ServiceSettings):
                 api_secret=_api_secret(environ["EXCHANGE_API_SECRET"]),
             )
         return config
+
+
+def _int_between(text: str, low: int, high: int) -> int:
+    value = int(text)
+    if not low <= value <= high:
+        raise ValueError(f"expected an integer from {low} to {high}, got {text!r}")
+    return value
 
 
 def _api_secret(text: str) -> Secret:

@@ -22,6 +22,17 @@ What a failed call means is decided once per venue, as a typed `VenueErrorKind`
 - halt (bad credentials, lockout), or an order whose fate cannot be learned:
   nothing more is sent. An order whose fate is unknown is left unresolved
   in the journal, for the next start's reconciliation, not guessed at.
+
+Between orders, and while it waits on one, the same worker does the venue's
+chores, so that every signed call still comes from one thread:
+
+- the venue clock (`VenueClock`): measured at start and every
+  `clock_refresh_s`; deadlines are set, and waited past, on the venue's time;
+- the dead-man switch (Kraken's CancelAllOrdersAfter): armed when the worker
+  starts with `dead_man_timeout_s` and pushed back every quarter of it, so a
+  process that dies (or hangs) has its open orders cancelled by the venue
+  when the timer runs out. A clean stop (every queued order finished)
+  disarms it (timeout 0); a stop with orders still working leaves it armed.
 """
 
 from __future__ import annotations
@@ -42,6 +53,7 @@ from common.journal import OrderProgress
 from common.messages import Fill, Liquidity, OrderRejected, RejectReason, RiskEvent, Side, Tick
 from services.executor.order_executor import Refusal, conform_to_pair_rules
 from services.executor.venue import Venue
+from services.executor.venue_clock import VenueClock
 from venues.errors import VenueError, VenueErrorKind
 from venues.kraken.pairs import PairRules
 from venues.order import VenueOrder
@@ -51,6 +63,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Report = Fill | OrderRejected | RiskEvent
 LOOKUP_MARGIN_S = 60.0  # ClosedOrders' `start`: this long before the order was sent
+DEADLINE_MARGIN_S = 1.0  # an order not found this long after its deadline never will be
+DEAD_MAN_REFRESHES = 4  # calls per timeout period (Kraken: every 15-30 s for 60 s)
+CHORE_RETRY_S = 5.0  # a failed clock read is tried again this soon
 
 
 @dataclass(frozen=True)
@@ -60,6 +75,8 @@ class LiveTimings:
     settle_s: float = 10.0  # a market order still working this long is cancelled
     retries: int = 3  # sends refused at the door (rate limit, nonce) before giving up
     backoff_s: float = 0.5  # first retry wait; doubles each time
+    clock_refresh_s: float = 300.0  # the venue clock offset is measured again this often
+    dead_man_timeout_s: int = 60  # CancelAllOrdersAfter: the venue cancels all after this
 
 
 @dataclass
@@ -76,6 +93,7 @@ class LiveOrder:
     reported_cost: Decimal = Decimal(0)
     reported_fee: Decimal = Decimal(0)
     resumed: bool = False  # from the journal after a restart: it may be at the venue already
+    deadline_at_s: float | None = None  # venue time its last AddOrder is void after
 
     @classmethod
     def from_journal(cls, progress: OrderProgress) -> LiveOrder:
@@ -122,6 +140,9 @@ class LiveOrderExecutor:
         self.reports.setsockopt(zmq.LINGER, 0)
         self.reports.bind(self.reports_address)
         self._thread = threading.Thread(target=self._work, name="live-venue", daemon=True)
+        self.clock = VenueClock()
+        self._clock_due_at = 0.0  # monotonic: measure at the first chance
+        self._dead_man_due_at: float | None = None  # monotonic; None while disarmed
 
     # -- the engine's side (loop thread) --------------------------------------------------
 
@@ -147,8 +168,13 @@ class LiveOrderExecutor:
         """Find out, before trading, what became of orders a previous run left unresolved.
 
         Runs in the caller's thread, before `start`; returns the fills and
-        rejections learned, for the engine and the journal.
+        rejections learned, for the engine and the journal. Measures the
+        venue clock first.
+
+        Raises:
+            VenueError: the venue's time could not be read.
         """
+        self._measure_clock()
         for order in orders:
             log.info("order %s from the journal: asking the venue about it", order.order_id)
             self._carry_out(order)
@@ -156,7 +182,7 @@ class LiveOrderExecutor:
         return reports
 
     def start(self) -> None:
-        """Start the worker; from now on reports arrive on `reports`."""
+        """Start the worker (it arms the dead-man switch); reports then arrive on `reports`."""
         self._thread.start()
 
     def on_tick(self, tick: Tick, only_order_id: str | None = None) -> list[Fill]:
@@ -182,13 +208,71 @@ class LiveOrderExecutor:
         out.setsockopt(zmq.LINGER, 1000)  # the last reports reach the loop after we exit
         out.connect(self.reports_address)
         self._sink = lambda report: out.send(wire.encode(report))
+        self._dead_man_due_at = time.monotonic()  # armed at once
         try:
-            while (order := self._orders.get()) is not None:
-                if self._stop.is_set():
+            while True:
+                self._chores()
+                try:
+                    order = self._orders.get(timeout=self._until_chores_s())
+                except queue.Empty:
+                    continue
+                if order is None:  # a clean stop: every queued order has finished
+                    self._disarm_dead_man()
                     break
+                if self._stop.is_set():
+                    break  # orders still working: the armed switch covers them
                 self._carry_out(order)
         finally:
             out.close()
+
+    # -- chores: the venue clock and the dead-man switch ----------------------------------
+
+    def _chores(self) -> None:
+        now = time.monotonic()
+        if self._dead_man_due_at is not None and now >= self._dead_man_due_at:
+            self._arm_dead_man()
+        if now >= self._clock_due_at:
+            try:
+                self._measure_clock()
+            except VenueError as e:
+                log.warning("venue clock not read (%s); keeping offset", e.venue_error)
+                self._clock_due_at = time.monotonic() + CHORE_RETRY_S
+
+    def _until_chores_s(self) -> float:
+        due = [self._clock_due_at]
+        if self._dead_man_due_at is not None:
+            due.append(self._dead_man_due_at)
+        return max(0.0, min(due) - time.monotonic())
+
+    def _measure_clock(self) -> None:
+        self.clock.measure(self.venue.server_time_s)
+        self._clock_due_at = time.monotonic() + self.timings.clock_refresh_s
+
+    def _arm_dead_man(self) -> None:
+        timeout_s = self.timings.dead_man_timeout_s
+        # Due again well inside the period, whether this call worked or not.
+        self._dead_man_due_at = time.monotonic() + timeout_s / DEAD_MAN_REFRESHES
+        try:
+            self.venue.cancel_all_after(timeout_s)
+        except VenueError as e:
+            log.warning("dead-man switch not pushed back (%s)", e.venue_error)
+
+    def _disarm_dead_man(self) -> None:
+        self._dead_man_due_at = None
+        try:
+            self.venue.cancel_all_after(0)
+            log.info("dead-man switch disarmed")
+        except VenueError as e:
+            log.warning("dead-man switch not disarmed (%s)", e.venue_error)
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait `seconds`, doing the chores when due; True if told to stop meanwhile."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if self._stop.wait(min(left, self._until_chores_s())):
+                return True
+            self._chores()
+        return self._stop.is_set()
 
     def _carry_out(self, order: LiveOrder) -> None:
         if self.halted_because is not None:
@@ -208,15 +292,22 @@ class LiveOrderExecutor:
         wait_s = self.timings.backoff_s
         for attempt in range(1, self.timings.retries + 2):
             try:
+                venue_now_s = self.clock.now_s()
+                order.deadline_at_s = venue_now_s + self.timings.deadline_s
                 txid = self.venue.place_market(
-                    order.symbol, order.side, order.qty, order.order_id, self.timings.deadline_s
+                    order.symbol,
+                    order.side,
+                    order.qty,
+                    order.order_id,
+                    self.timings.deadline_s,
+                    venue_now_s,
                 )
                 log.info("order %s sent: txid %s", order.order_id, txid)
                 return self._query_until_readable(order, txid)
             except VenueError as e:
                 if e.kind is VenueErrorKind.RETRY and attempt <= self.timings.retries:
                     log.warning("order %s: %s; retry %d", order.order_id, e.venue_error, attempt)
-                    self._stop.wait(wait_s)
+                    self._pause(wait_s)
                     wait_s *= 2
                     continue
                 if e.kind is VenueErrorKind.UNKNOWN_OUTCOME:
@@ -234,13 +325,18 @@ class LiveOrderExecutor:
 
     def _look_up(self, order: LiveOrder, error: str | None) -> VenueOrder | None:
         """After an unknown outcome: the order by client id, or None once surely absent."""
-        since_ms = order.sent_ms - int(LOOKUP_MARGIN_S * 1000)
+        # ClosedOrders' `start` is on the venue's clock, as all its times are.
+        since_ms = order.sent_ms + int((self.clock.offset_s - LOOKUP_MARGIN_S) * 1000)
         found = self._venue_read(lambda: self.venue.find(order.order_id, since_ms), order)
         if found is None:
-            # Kraken drops an order that reaches its engine after `deadline`;
-            # once that has passed, an order not found will never appear.
-            passed_s = time.time() - order.sent_ms / 1000
-            self._stop.wait(max(0.0, self.timings.deadline_s + 1.0 - passed_s))
+            # Kraken drops an order that reaches its engine after `deadline` (its
+            # clock); once that has passed, an order not found will never appear.
+            # A previous run's order was sent, at the latest, just before it
+            # stopped, so its deadline lies before one `deadline_s` from now.
+            deadline_at_s = order.deadline_at_s
+            if deadline_at_s is None:
+                deadline_at_s = self.clock.now_s() + self.timings.deadline_s
+            self._pause(max(0.0, deadline_at_s + DEADLINE_MARGIN_S - self.clock.now_s()))
             found = self._venue_read(lambda: self.venue.find(order.order_id, since_ms), order)
         if found is None:
             why = error or "not confirmed before the restart"
@@ -270,7 +366,7 @@ class LiveOrderExecutor:
                 log.warning("order %s still %s; cancelling it", order.order_id, state.status)
                 self._try_cancel(state.txid)
                 cancelled, cancel_at = True, time.monotonic() + self.timings.settle_s
-            if self._stop.wait(self.timings.poll_s):
+            if self._pause(self.timings.poll_s):
                 raise UnresolvedOrder(f"stopped while order {order.order_id} was {state.status}")
             state = self._query_until_readable(order, state.txid)
         unfilled = order.qty - state.executed
@@ -296,7 +392,7 @@ class LiveOrderExecutor:
                 if e.kind is VenueErrorKind.HALT:
                     raise
                 log.warning("order %s: lookup failed (%s)", order.order_id, e.venue_error)
-                if self._stop.wait(wait_s):
+                if self._pause(wait_s):
                     break
                 wait_s *= 2
         raise UnresolvedOrder(f"the venue would not say what became of order {order.order_id}")

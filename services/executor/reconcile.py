@@ -3,8 +3,12 @@
 Three checks, in this order, against what the journal says:
 
 1. Orders the journal left unresolved (sent, neither filled nor rejected:
-   a crash or a timeout) are looked up by client id and settled; only their
-   fills the journal does not have yet are reported.
+   a crash or a timeout) count in the working position with what they may
+   still add, as they did before the crash; then each is looked up by client
+   id and settled: only fills the journal does not have yet are reported,
+   and a remainder the venue will never fill is rejected, leaving the
+   working position. So the position the next target is sized from is the
+   venue's, each report applied once.
 2. Open orders on the account that are not this run's are reported (they
    are not ours to cancel, but they will move the balance).
 3. The venue's base-asset balance must equal the baseline plus the run's
@@ -47,7 +51,11 @@ def reconcile_at_start(
         VenueError: the venue refused or failed a read (credentials, outage).
     """
     events: list[Event] = []
-    resumed = [LiveOrder.from_journal(progress) for progress in state.unresolved()]
+    unresolved = state.unresolved()
+    # Sized as before the crash: these orders' remainders are working until the venue
+    # says what became of them (a fill, or a rejected remainder), applied once each.
+    engine.resume_open_orders((progress.order, progress.remaining) for progress in unresolved)
+    resumed = [LiveOrder.from_journal(progress) for progress in unresolved]
     for report in live.settle_resumed(resumed):
         events += engine.on_venue_report(report)
     ours = set(state.progress)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import os
+from decimal import Decimal
 
 import ccxt
 import krakenex
 import pytest
 import requests
 
+from tests.conftest import wait_until
 from tests.fakes.kraken_rest import FakeKrakenRest, kraken_signature
 
 KEY = "test-key"
@@ -142,3 +144,25 @@ def test_kraken_errors_map_to_distinct_client_errors(
                 api.query_private("Balance", timeout=5)
         else:
             assert api.query_private("Balance", timeout=5)["error"] == [value]
+
+
+def test_dead_man_switch_cancels_open_orders_when_the_fakes_clock_passes_its_timer() -> None:
+    """CancelAllOrdersAfter on the fake's own clock: skewed past the timer, open orders go."""
+    with FakeKrakenRest(KEY, SECRET) as fake:
+        fake.market_fill_fraction = Decimal(0)
+        api = _krakenex(fake)
+        order = {"pair": "XBTUSD", "type": "buy", "ordertype": "market", "volume": "0.001"}
+        assert api.query_private("AddOrder", dict(order), timeout=5)["error"] == []
+        armed = api.query_private("CancelAllOrdersAfter", {"timeout": "60"}, timeout=5)
+        assert armed["error"] == [] and armed["result"]["triggerTime"] != "0"
+        fake.clock_skew_s = 30.0  # not yet
+        assert api.query_private("OpenOrders", timeout=5)["result"]["open"]
+        fake.clock_skew_s = 61.0
+        wait_until(lambda: fake.dead_man_fired == 1, 5, "the switch firing")
+        assert api.query_private("OpenOrders", timeout=5)["result"]["open"] == {}
+        assert api.query_private("AddOrder", dict(order), timeout=5)["error"] == []
+        disarmed = api.query_private("CancelAllOrdersAfter", {"timeout": "0"}, timeout=5)
+        assert disarmed["result"]["triggerTime"] == "0"
+        fake.clock_skew_s = 200.0
+        assert len(api.query_private("OpenOrders", timeout=5)["result"]["open"]) == 1
+    assert fake.dead_man_calls == [60, 0] and fake.dead_man_fired == 1

@@ -28,7 +28,8 @@ from services.executor.reconcile import reconcile_at_start
 from services.executor.risk import RiskEngine, RiskLimits
 from services.executor.venue import Venue
 from tests.conftest import scaled
-from tests.fakes.kraken_rest import FakeKrakenRest
+from tests.fakes.kraken_rest import DEADLINE_ELAPSED, FakeKrakenRest
+from venues.errors import VenueError, VenueErrorKind
 from venues.kraken.pairs import load_pairs
 from venues.kraken.rest.live_ccxt import CcxtVenue
 from venues.kraken.rest.live_krakenex import KrakenexVenue
@@ -161,6 +162,43 @@ def test_5xx_before_booking_is_rejected_after_the_deadline_never_resent(
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("skew_s", [30.0, -90.0], ids=["venue-ahead", "venue-behind"])
+def test_deadline_is_built_from_the_venues_clock_when_the_clocks_disagree(
+    provider: str, skew_s: float, fake: FakeKrakenRest, zmq_ctx: zmq.Context
+) -> None:
+    """Read from Kraken's Time: a 2 s deadline neither passed nor over 60 s ahead at the venue."""
+    fake.clock_skew_s = skew_s  # this host's clock would give a deadline already past / too far
+    [fill] = run_orders(zmq_ctx, make_venue(provider, fake.url), [("ab12-9", Side.BUY, 0.01)], 1)
+    assert isinstance(fill, Fill) and fill.qty == pytest.approx(0.01)
+    assert add_order_calls(fake) == 1 and len(fake.booked("ab12-9")) == 1
+    assert any(entry["path"] == "/0/public/Time" for entry in fake.log)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_an_order_past_its_deadline_at_the_venue_is_refused_and_never_booked(
+    provider: str, fake: FakeKrakenRest
+) -> None:
+    """The fake honours `deadline` on its own clock, with Kraken's refusal."""
+    venue = make_venue(provider, fake.url)
+    with pytest.raises(VenueError) as refused:
+        venue.place_market("BTC/USD", Side.BUY, Decimal("0.01"), "late-1", 2.0, fake.now_s() - 3)
+    assert refused.value.kind is VenueErrorKind.REFUSED
+    assert refused.value.venue_error == DEADLINE_ELAPSED and fake.orders == {}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_worker_arms_the_dead_man_switch_and_disarms_it_on_a_clean_stop(
+    provider: str, fake: FakeKrakenRest, zmq_ctx: zmq.Context
+) -> None:
+    """CancelAllOrdersAfter with the timeout before the first order; 0 once all orders ended."""
+    run_orders(zmq_ctx, make_venue(provider, fake.url), [("ab12-10", Side.BUY, 0.01)], 1)
+    calls = [e["method"] for e in fake.log if e["path"].startswith("/0/private/")]
+    assert calls[0] == "CancelAllOrdersAfter" and calls[-1] == "CancelAllOrdersAfter"
+    assert fake.dead_man_calls[0] == FAST.dead_man_timeout_s and fake.dead_man_calls[-1] == 0
+    assert all(entry.get("signature_ok", True) for entry in fake.log)  # one nonce sequence
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_bad_credentials_halt_the_executor_and_later_orders_never_leave(
     provider: str, fake: FakeKrakenRest, zmq_ctx: zmq.Context
 ) -> None:
@@ -213,7 +251,9 @@ def test_start_up_settles_an_unresolved_order_and_baselines_the_balance(
 ) -> None:
     """A crash left an order journaled but unanswered: its fill is learned before trading."""
     venue = make_venue(provider, fake.url)
-    venue.place_market("BTC/USD", Side.BUY, Decimal("0.01"), "old-1", 10.0)  # booked, then crash
+    venue.place_market(
+        "BTC/USD", Side.BUY, Decimal("0.01"), "old-1", 10.0, fake.now_s()
+    )  # booked, then crash
     fake.balances["XXBT"] += Decimal("0.25")  # held before this run: the baseline
     make_order = dict(target_id="t", symbol="BTC/USD", ref_price=60_000.0, tick_seq=1)
     submitted = OrderSubmitted(
@@ -233,6 +273,7 @@ def test_start_up_settles_an_unresolved_order_and_baselines_the_balance(
     assert baseline.kind == VENUE_BASELINE
     assert baseline.values["base_balance"] == pytest.approx(0.25)
     assert engine.book("BTC/USD").position.qty == pytest.approx(0.01)
+    assert engine.book("BTC/USD").working == pytest.approx(0.01)  # counted once, not twice
     assert add_order_calls(fake) == 1  # looked up, never sent again
 
 
@@ -242,9 +283,9 @@ def test_start_up_refuses_a_balance_the_journal_cannot_explain(
 ) -> None:
     """Baseline 0 and no fills, yet the account holds BTC: no trading from a wrong position."""
     venue = make_venue(provider, fake.url)
-    venue.place_market("BTC/USD", Side.BUY, Decimal("0.001"), "not-ours", 10.0)
+    venue.place_market("BTC/USD", Side.BUY, Decimal("0.001"), "not-ours", 10.0, fake.now_s())
     fake.market_fill_fraction = Decimal(0)
-    venue.place_market("BTC/USD", Side.BUY, Decimal("0.001"), "open-other", 10.0)
+    venue.place_market("BTC/USD", Side.BUY, Decimal("0.001"), "open-other", 10.0, fake.now_s())
     baseline = RiskEvent(kind=VENUE_BASELINE, symbol="BTC/USD", values={"base_balance": 0.0})
     state = _journal_with(tmp_path, baseline)
     live = LiveOrderExecutor(venue, PAIRS, zmq_ctx, FAST)
@@ -263,7 +304,7 @@ def test_foreign_open_orders_are_reported_and_left_alone(
     """An open order this run did not place: one RiskEvent, no cancel."""
     venue = make_venue("krakenex", fake.url)
     fake.market_fill_fraction = Decimal(0)
-    venue.place_market("BTC/USD", Side.BUY, Decimal("0.001"), "someone-else", 10.0)
+    venue.place_market("BTC/USD", Side.BUY, Decimal("0.001"), "someone-else", 10.0, fake.now_s())
     state = _journal_with(tmp_path)
     live = LiveOrderExecutor(venue, PAIRS, zmq_ctx, FAST)
     try:

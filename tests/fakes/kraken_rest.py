@@ -4,7 +4,13 @@ It checks `API-Key`, `API-Sign` (HMAC-SHA512 over the path and SHA-256 of
 nonce + raw body, exactly as Kraken documents) and strictly increasing nonces
 per key, then serves the endpoints ccxt and krakenex call for orders:
 public Time/Assets/AssetPairs, private AddOrder, CancelOrder, OpenOrders,
-ClosedOrders, QueryOrders, Balance, BalanceEx. Faults can be injected on the
+ClosedOrders, QueryOrders, Balance, BalanceEx, CancelAllOrdersAfter.
+
+It keeps its own clock, which a test can skew (`clock_skew_s`): `Time`
+reports it, AddOrder's `deadline` is checked against it (an order arriving
+after its deadline is refused, one more than 60 s ahead is invalid), and the
+dead-man switch (`CancelAllOrdersAfter`) runs on it: when its timer runs out
+every open order is cancelled, as Kraken does. Faults can be injected on the
 next call of a method: a Kraken error string, a bare HTTP status (before or
 after the order was booked), or an answer delayed past the client's timeout
 *after* the order was booked. Market orders fill at `mark_price` with
@@ -22,9 +28,10 @@ import json
 import threading
 import time
 from collections import defaultdict
+from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 PAIRS = {
@@ -74,6 +81,16 @@ ASSETS = {
 TAKER_FEE = Decimal("0.0040")  # Kraken spot's entry-tier taker fee, charged in the quote asset
 
 
+# AddOrder `deadline` refusals. Kraken documents the window (now + 2 s .. now + 60 s) but
+# neither docs/kraken-rest-live.md nor the pages we could reach quote the strings
+# [unverified]; the adapters treat any such refusal as a plain refusal of this order.
+DEADLINE_ELAPSED: Final = "EOrder:Deadline elapsed"
+DEADLINE_INVALID: Final = "EGeneral:Invalid arguments:deadline"
+DEADLINE_MAX_AHEAD_S: Final = 60.0
+DEAD_MAN_MAX_TIMEOUT_S: Final = 86_400  # Kraken: the timeout must be below one day
+DEAD_MAN_TICK_S: Final = 0.02  # how often the fake's timer looks at its clock
+
+
 def kraken_signature(path: str, body: bytes, nonce: str, secret_b64: str) -> str:
     """API-Sign: base64(HMAC-SHA512(b64decode(secret), path + SHA256(nonce + body)))."""
     inner = hashlib.sha256(nonce.encode() + body).digest()
@@ -95,6 +112,22 @@ class FakeKrakenRest:
         self.log: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._next_txid = 0
+        self.clock_skew_s = 0.0  # the venue's clock minus this host's
+        self.dead_man_calls: list[int] = []  # every CancelAllOrdersAfter timeout, in order
+        self.dead_man_trigger_s: float | None = None  # venue time the switch fires at
+        self.dead_man_fired = 0
+        self._closing = threading.Event()
+
+    def now_s(self) -> float:
+        """The venue's clock: this host's, skewed by `clock_skew_s`."""
+        return time.time() + self.clock_skew_s
+
+    def fill_open_orders(self) -> None:
+        """The book fills what market orders left open (a thin book refilled)."""
+        with self._lock:
+            for order in self.orders.values():
+                if order["status"] == "open":
+                    self._execute(order, Decimal(order["vol"]) - Decimal(order["vol_exec"]))
 
     @property
     def url(self) -> str:
@@ -121,9 +154,11 @@ class FakeKrakenRest:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._dead_man_timer, daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._closing.set()  # ends the timer and any answer held back by a "late" fault
         self.server.shutdown()
         self.server.server_close()
 
@@ -149,7 +184,8 @@ class FakeKrakenRest:
         with self._lock:
             answer = self._private(method, params)
         if fault and fault[0] == "late":
-            time.sleep(fault[1])  # booked already: the client times out on an order that exists
+            # Booked already: the client times out on an order that exists.
+            self._closing.wait(fault[1])
         if fault and fault[0] == "http_after_booking":
             return self._send(handler, fault[1], b"<html>gateway error</html>", "text/html")
         self._send_json(handler, answer)
@@ -182,7 +218,7 @@ class FakeKrakenRest:
 
     def _public(self, method: str) -> dict[str, Any]:
         if method == "Time":
-            now = int(time.time())
+            now = int(self.now_s())  # whole seconds, as Kraken's `unixtime`
             return {"error": [], "result": {"unixtime": now, "rfc1123": time.ctime(now)}}
         if method == "Assets":
             return {"error": [], "result": ASSETS}
@@ -202,6 +238,10 @@ class FakeKrakenRest:
             return {"error": ["EQuery:Unknown asset pair"]}
         if "cl_ord_id" in p and "userref" in p:
             return {"error": ["EGeneral:Invalid arguments"]}
+        if "deadline" in p:
+            problem = self._deadline_problem(p["deadline"])
+            if problem:
+                return {"error": [problem]}
         volume = Decimal(p["volume"])
         price = Decimal(p["price"]) if p.get("ordertype") == "limit" else self.mark_price
         if volume < Decimal(PAIRS[pair]["ordermin"]):
@@ -225,18 +265,17 @@ class FakeKrakenRest:
         txid = f"OFAKE{self._next_txid:02d}-AAAAA-BBBBBB"
         market = p["ordertype"] == "market"
         executed = volume * self.market_fill_fraction if market else Decimal(0)
-        cost = executed * price
-        self.orders[txid] = {
+        order = self.orders[txid] = {
             "cl_ord_id": client_id,
             "userref": int(p.get("userref", 0) or 0),
-            "status": "closed" if executed == volume else "open",
-            "opentm": time.time(),
-            "closetm": time.time() if executed == volume else 0,
+            "status": "open",
+            "opentm": self.now_s(),
+            "closetm": 0,
             "vol": f"{volume:.8f}",
-            "vol_exec": f"{executed:.8f}",
-            "cost": f"{cost:.5f}",
-            "fee": f"{cost * TAKER_FEE:.5f}",
-            "price": f"{price:.1f}" if executed else "0",
+            "vol_exec": f"{0:.8f}",
+            "cost": f"{0:.5f}",
+            "fee": f"{0:.5f}",
+            "price": "0",
             "misc": "",
             "oflags": "",
             "reason": None,
@@ -251,10 +290,63 @@ class FakeKrakenRest:
                 "close": "",
             },
         }
-        sign = 1 if side == "buy" else -1
-        self.balances["XXBT"] += sign * executed
-        self.balances["ZUSD"] -= sign * cost + cost * TAKER_FEE
+        self._execute(order, executed, price)
         return {"error": [], "result": {"descr": {"order": descr}, "txid": [txid]}}
+
+    def _execute(self, order: dict[str, Any], qty: Decimal, price: Decimal | None = None) -> None:
+        """Fill `qty` more of `order` at `price` (the mark), with the taker fee, in the quote."""
+        price = self.mark_price if price is None else price
+        executed = Decimal(order["vol_exec"]) + qty
+        cost = Decimal(order["cost"]) + qty * price
+        order["vol_exec"], order["cost"] = f"{executed:.8f}", f"{cost:.5f}"
+        order["fee"] = f"{cost * TAKER_FEE:.5f}"
+        if executed:
+            order["price"] = f"{cost / executed:.1f}"
+        if executed == Decimal(order["vol"]):
+            order["status"], order["closetm"] = "closed", self.now_s()
+        sign = 1 if order["descr"]["type"] == "buy" else -1
+        self.balances["XXBT"] += sign * qty
+        self.balances["ZUSD"] -= sign * qty * price + qty * price * TAKER_FEE
+
+    def _deadline_problem(self, text: str) -> str | None:
+        """Kraken's engine drops an order that reaches it after its `deadline`."""
+        try:
+            deadline_s = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return DEADLINE_INVALID
+        now_s = self.now_s()
+        if deadline_s <= now_s:
+            return DEADLINE_ELAPSED
+        if deadline_s > now_s + DEADLINE_MAX_AHEAD_S:
+            return DEADLINE_INVALID
+        return None
+
+    def _private_CancelAllOrdersAfter(self, p: dict[str, str]) -> dict[str, Any]:
+        try:
+            timeout_s = int(p.get("timeout", ""))
+        except ValueError:
+            return {"error": ["EGeneral:Invalid arguments"]}
+        if not 0 <= timeout_s < DEAD_MAN_MAX_TIMEOUT_S:
+            return {"error": ["EGeneral:Invalid arguments"]}
+        now_s = self.now_s()
+        self.dead_man_calls.append(timeout_s)
+        self.dead_man_trigger_s = now_s + timeout_s if timeout_s else None
+        trigger = _rfc3339(self.dead_man_trigger_s) if self.dead_man_trigger_s else "0"
+        return {"error": [], "result": {"currentTime": _rfc3339(now_s), "triggerTime": trigger}}
+
+    def _dead_man_timer(self) -> None:
+        # Fires on the fake's own (skewable) clock: once it passes the trigger, every
+        # open order is cancelled and the switch stays off until the next non-zero call.
+        while not self._closing.wait(DEAD_MAN_TICK_S):
+            with self._lock:
+                trigger = self.dead_man_trigger_s
+                if trigger is None or self.now_s() < trigger:
+                    continue
+                self.dead_man_trigger_s = None
+                self.dead_man_fired += 1
+                for order in self.orders.values():
+                    if order["status"] in ("open", "pending"):
+                        order["status"], order["reason"] = "canceled", "Dead man switch"
 
     def booked(self, client_id: str) -> list[dict[str, Any]]:
         """The orders booked under this client id (a resend would make two)."""
@@ -311,3 +403,7 @@ class FakeKrakenRest:
             handler.wfile.write(body)
         except OSError:
             pass  # the client gave up (its timeout): the order, if any, is booked anyway
+
+
+def _rfc3339(unix_s: float) -> str:
+    return datetime.fromtimestamp(unix_s, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -21,7 +21,7 @@ from common.config import Secret
 from common.messages import Side
 from venues.errors import VenueError, VenueErrorKind
 from venues.kraken.rest.classify import classify_kraken_error, kraken_errors_in
-from venues.kraken.rest.orders import kraken_deadline, parse_kraken_order, utc_now
+from venues.kraken.rest.orders import kraken_deadline, parse_kraken_order
 from venues.order import VenueOrder
 
 log = logging.getLogger(__name__)
@@ -54,9 +54,15 @@ class CcxtVenue:
         self.client.urls["zendesk"] = base_url
 
     def place_market(
-        self, symbol: str, side: Side, qty: Decimal, client_id: str, deadline_s: float
+        self,
+        symbol: str,
+        side: Side,
+        qty: Decimal,
+        client_id: str,
+        deadline_s: float,
+        venue_now_s: float,
     ) -> str:
-        params = {"clientOrderId": client_id, "deadline": kraken_deadline(utc_now(), deadline_s)}
+        params = {"clientOrderId": client_id, "deadline": kraken_deadline(venue_now_s, deadline_s)}
         try:
             order = self.client.create_order(symbol, "market", side.value, float(qty), None, params)
         except ccxt.ExchangeError as e:
@@ -101,6 +107,14 @@ class CcxtVenue:
 
     def open_orders(self) -> list[VenueOrder]:
         return [_parse(order) for order in self._call(self.client.fetch_open_orders)]
+
+    def server_time_s(self) -> float:
+        return self._call(self.client.fetch_time) / 1000  # GET public/Time, in ms
+
+    def cancel_all_after(self, timeout_s: int) -> None:
+        # The implicit API method: ccxt's cancel_all_orders_after takes milliseconds
+        # and loads markets first; this is the plain CancelAllOrdersAfter call.
+        self._call(self.client.privatePostCancelAllOrdersAfter, {"timeout": timeout_s})
 
     @staticmethod
     def _call(method: Callable[..., T], *args: Any) -> T:

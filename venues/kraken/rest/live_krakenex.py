@@ -24,7 +24,7 @@ from common.messages import Side
 from venues.errors import VenueError, VenueErrorKind
 from venues.kraken.pairs import PairRules
 from venues.kraken.rest.classify import classify_http_status, classify_kraken_error
-from venues.kraken.rest.orders import kraken_deadline, parse_kraken_order, utc_now
+from venues.kraken.rest.orders import kraken_deadline, parse_kraken_order
 from venues.order import VenueOrder
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,13 @@ class KrakenexVenue:
         self.pairs = pairs
 
     def place_market(
-        self, symbol: str, side: Side, qty: Decimal, client_id: str, deadline_s: float
+        self,
+        symbol: str,
+        side: Side,
+        qty: Decimal,
+        client_id: str,
+        deadline_s: float,
+        venue_now_s: float,
     ) -> str:
         result = self._private(
             "AddOrder",
@@ -72,7 +78,7 @@ class KrakenexVenue:
                 "ordertype": "market",
                 "volume": format(qty, "f"),
                 "cl_ord_id": client_id,
-                "deadline": kraken_deadline(utc_now(), deadline_s),
+                "deadline": kraken_deadline(venue_now_s, deadline_s),
             },
         )
         return str(result["txid"][0])
@@ -108,6 +114,12 @@ class KrakenexVenue:
     def open_orders(self) -> list[VenueOrder]:
         opened = self._private("OpenOrders", {})["open"]
         return [parse_kraken_order(txid, raw) for txid, raw in opened.items()]
+
+    def server_time_s(self) -> float:
+        return float(self._public("Time", {})["unixtime"])
+
+    def cancel_all_after(self, timeout_s: int) -> None:
+        self._private("CancelAllOrdersAfter", {"timeout": str(timeout_s)})
 
     def _rest_pair(self, symbol: str) -> str:
         rules = self.pairs.get(symbol)

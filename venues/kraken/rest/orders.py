@@ -8,7 +8,7 @@ string means is `classify.py`'s.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -35,14 +35,14 @@ def parse_kraken_order(txid: str, raw: dict[str, Any]) -> VenueOrder:
     )
 
 
-def kraken_deadline(now: datetime, deadline_s: float) -> str:
-    """AddOrder's `deadline`: the engine drops the order if it arrives later than this."""
+def kraken_deadline(venue_now_s: float, deadline_s: float) -> str:
+    """AddOrder's `deadline`: the engine drops the order if it arrives later than this.
+
+    `venue_now_s` is Kraken's clock (Unix seconds, from its `Time`), not this
+    host's: Kraken judges the deadline by its own.
+    """
     seconds = min(max(deadline_s, DEADLINE_MIN_S), DEADLINE_MAX_S)
-    return (now.astimezone(UTC) + timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+    return datetime.fromtimestamp(venue_now_s + seconds, UTC).isoformat(timespec="milliseconds")
 
 
 def check_base_url(url: str) -> str:

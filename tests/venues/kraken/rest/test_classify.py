@@ -57,7 +57,7 @@ def test_venue_error_carries_a_typed_kind_and_is_a_pipeline_error() -> None:
 
 def test_deadline_is_clamped_to_what_kraken_accepts() -> None:
     """AddOrder's deadline lies 2-60 s ahead whatever is asked."""
-    now = datetime(2024, 1, 1, tzinfo=UTC)
+    now = datetime(2024, 1, 1, tzinfo=UTC).timestamp()  # the venue's clock
     assert kraken_deadline(now, 0.1) == "2024-01-01T00:00:02.000+00:00"
     assert kraken_deadline(now, 600) == "2024-01-01T00:01:00.000+00:00"
 

@@ -1,0 +1,32 @@
+"""The executor's settings: the dead-man switch's timeout is bounded and checked against others."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.errors import ConfigError
+from services.executor.executor_config import ExecutorConfig
+
+
+def test_dead_man_timeout_defaults_to_kraken_advice_and_reaches_the_live_timings() -> None:
+    """60 s unless set; the flag wins over PLR_DEAD_MAN_TIMEOUT_S."""
+    assert ExecutorConfig.from_args([], {}).live_timings.dead_man_timeout_s == 60
+    config = ExecutorConfig.from_args(
+        ["--dead-man-timeout-s", "30"], {"PLR_DEAD_MAN_TIMEOUT_S": "45"}
+    )
+    assert config.live_timings.dead_man_timeout_s == 30
+    from_env = ExecutorConfig.from_args([], {"PLR_DEAD_MAN_TIMEOUT_S": "45"})
+    assert from_env.dead_man_timeout_s == 45
+
+
+@pytest.mark.parametrize("value", ["1", "86400", "0", "-5", "soon"])
+def test_dead_man_timeout_outside_its_bounds_is_refused(value: str) -> None:
+    """Below 2 s, a day or more, or not an integer: a configuration error."""
+    with pytest.raises((ConfigError, SystemExit)):
+        ExecutorConfig.from_args(["--dead-man-timeout-s", value], {})
+
+
+def test_dead_man_timeout_not_longer_than_one_venue_call_is_refused() -> None:
+    """One slow call must not outlast the switch it pushes back."""
+    with pytest.raises(ConfigError, match="dead-man"):
+        ExecutorConfig.from_args(["--dead-man-timeout-s", "5", "--venue-timeout-s", "5"], {})
