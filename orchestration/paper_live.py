@@ -47,7 +47,7 @@ from services.recorder.recorder_config import RecorderConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_TICKS = PROJECT_ROOT / "data" / "binance_btcusdt_spot_2024-08-08_10min.ticks.gz"
-DEFAULT_MODEL = PROJECT_ROOT / "experiments" / "models" / "bundled.pkl"
+DEFAULT_MODEL = PROJECT_ROOT / "experiments" / "models" / "bundled.skops"
 PROG: Final = "python -m orchestration.paper_live"
 SHUTDOWN_TIMEOUT_S = 60.0
 # A fast replay batches ticks (TickBatch) unless told otherwise: every decision,
