@@ -38,7 +38,7 @@ from common.runs import DEFAULT_ARTIFACTS_DIR, check_run_id, new_run_id
 from common.tickfile import TickFileReader
 from orchestration.progress import ProgressLine
 from services.executor.executor_config import ExecutorConfig
-from services.executor.gate import missing_live_opt_ins
+from services.executor.gate import CREDENTIAL_VARIABLES, missing_live_opt_ins
 from services.feed.feed_config import FeedConfig
 from services.model.checkpoint import verify_pin
 from services.model.errors import CheckpointError
@@ -255,6 +255,8 @@ def _run(plan: Plan) -> int:
     public = {k: v for k, v in sorted(plan.env.items()) if "SECRET" not in k and "KEY" not in k}
     (folder / "config.json").write_text(json.dumps(public, indent=2) + "\n")
     env = {**os.environ, **plan.env}
+    # The exchange key and secret go to the executor alone, not to every process.
+    env_without_credentials = {k: v for k, v in env.items() if k not in CREDENTIAL_VARIABLES}
     commands = parse_procfile((PROJECT_ROOT / "Procfile").read_text()).processes
     procs: dict[str, subprocess.Popen[bytes]] = {}
     interrupted = False
@@ -271,7 +273,7 @@ def _run(plan: Plan) -> int:
         procs[name] = subprocess.Popen(
             argv,
             cwd=PROJECT_ROOT,
-            env=env,
+            env=env if name == "executor" else env_without_credentials,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
