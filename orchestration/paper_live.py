@@ -42,7 +42,7 @@ from common.runs import DEFAULT_ARTIFACTS_DIR, check_run_id, new_run_id
 from common.tickfile import TickFileReader
 from orchestration.progress import ProgressLine
 from services.executor.executor_config import ExecutorConfig
-from services.executor.gate import missing_live_opt_ins
+from services.executor.gate import CREDENTIAL_VARIABLES, missing_live_opt_ins
 from services.feed.feed_config import FeedConfig
 from services.model.checkpoint import verify_pin
 from services.model.errors import CheckpointError
@@ -51,7 +51,7 @@ from services.recorder.recorder_config import RecorderConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_TICKS = PROJECT_ROOT / "data" / "binance_btcusdt_spot_2024-08-08_10min.ticks.gz"
-DEFAULT_MODEL = PROJECT_ROOT / "experiments" / "models" / "bundled.pkl"
+DEFAULT_MODEL = PROJECT_ROOT / "experiments" / "models" / "bundled.skops"
 PROG: Final = "python -m orchestration.paper_live"
 SHUTDOWN_TIMEOUT_S = 60.0
 # A fast replay batches ticks (TickBatch) unless told otherwise: every decision,
@@ -308,6 +308,8 @@ def _run(plan: Plan) -> int:
     public = {k: v for k, v in sorted(plan.env.items()) if "SECRET" not in k and "KEY" not in k}
     (folder / "config.json").write_text(json.dumps(public, indent=2) + "\n")
     env = {**os.environ, **plan.env}
+    # The exchange key and secret go to the executor alone, not to every process.
+    env_without_credentials = {k: v for k, v in env.items() if k not in CREDENTIAL_VARIABLES}
     commands = parse_procfile((PROJECT_ROOT / "Procfile").read_text()).processes
     procs: dict[str, subprocess.Popen[bytes]] = {}
     interrupted = False
@@ -324,7 +326,7 @@ def _run(plan: Plan) -> int:
         procs[name] = subprocess.Popen(
             argv,
             cwd=PROJECT_ROOT,
-            env=env,
+            env=env if name == "executor" else env_without_credentials,
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,

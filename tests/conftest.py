@@ -48,6 +48,6 @@ def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A checkpoint trained once per session on the bundled recording (with its pin)."""
     from services.model import train
 
-    out = tmp_path_factory.mktemp("model") / "model.pkl"
+    out = tmp_path_factory.mktemp("model") / "model.skops"
     assert train.main(["--ticks", str(BUNDLED), "--out", str(out)]) == 0
     return out

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from typing import Final
 
 PROVIDERS: Final = ("ccxt", "krakenex")
+# The exchange credentials: only the executor process is given them.
+CREDENTIAL_VARIABLES: Final = ("EXCHANGE_API_KEY", "EXCHANGE_API_SECRET")
 
 
 def missing_live_opt_ins(
@@ -22,7 +24,7 @@ def missing_live_opt_ins(
             missing.append(f"{flag}=1")
     if environ.get("LIVE_EXECUTOR_PROVIDER") not in PROVIDERS:
         missing.append("LIVE_EXECUTOR_PROVIDER=" + "|".join(PROVIDERS))
-    for secret in ("EXCHANGE_API_KEY", "EXCHANGE_API_SECRET"):
+    for secret in CREDENTIAL_VARIABLES:
         if not environ.get(secret):
             missing.append(secret)
     return missing

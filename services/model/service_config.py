@@ -29,7 +29,9 @@ DEFAULT_POLICY: Final = Policy(
 
 @dataclass(frozen=True, kw_only=True)
 class ModelConfig(ServiceSettings):
-    ckpt: Path = setting("--ckpt", Path, env="PLR_CKPT", help="joblib checkpoint")
+    ckpt: Path = setting(
+        "--ckpt", Path, env="PLR_CKPT", help="checkpoint: .skops, or a .pkl/.joblib pickle"
+    )
     ckpt_sha256: str | None = setting(
         "--ckpt-sha256", str, env="PLR_CKPT_SHA256", help="pin (else PATH.sha256)"
     )

@@ -1,11 +1,13 @@
-"""Train a checkpoint: ``python -m services.model.train --ticks FILE --out model.pkl``.
+"""Train a checkpoint: ``python -m services.model.train --ticks FILE --out model.skops``.
 
 Fits a closed-form ridge regression (or any scikit-learn estimator handed to
 `train`) to predict the forward mid return over `--horizon` quote ticks, in
 basis points, from the very features the live service computes. The split is
 by time: the first part trains, the last `--test-fraction` tests. Writes the
-joblib checkpoint, its `.sha256` sidecar (the pin) and a JSON card with the
-features, horizon, data span and in/out-of-sample R² and hit rate.
+checkpoint (skops, which loads without running code; a joblib pickle only if
+`--out` ends in `.pkl`/`.pickle`/`.joblib`), its `.sha256` sidecar (the pin)
+and a JSON card with the features, horizon, data span and in/out-of-sample R²
+and hit rate.
 
 Exit codes: 0 done; 2 bad usage, unreadable file or too little data.
 """
@@ -19,13 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-import joblib
 import numpy as np
 
 from common.errors import PipelineError, TickFileError
 from common.tickfile import TickFileReader
 from services.model.bundle import ModelBundle
-from services.model.checkpoint import write_sidecar
+from services.model.checkpoint import write_checkpoint
 from services.model.errors import TrainingError
 from services.model.features import FEATURE_NAMES, FeatureState, Row
 from services.model.policy import Policy
@@ -121,10 +122,7 @@ def train(
 def save(bundle: ModelBundle, out: Path) -> str:
     """Write checkpoint, sidecar and card; return the checkpoint's SHA-256."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    joblib.dump(bundle, partial)
-    partial.replace(out)
-    digest = write_sidecar(out)
+    digest = write_checkpoint(bundle, out)
     card = {"model_id": digest, **bundle.card}
     out.with_name(out.name + ".card.json").write_text(json.dumps(card, indent=2) + "\n")
     return digest
@@ -133,7 +131,12 @@ def save(bundle: ModelBundle, out: Path) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services.model.train")
     parser.add_argument("--ticks", type=Path, required=True, help="tick file to learn from")
-    parser.add_argument("--out", type=Path, required=True, help="checkpoint to write (.pkl)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="checkpoint to write: .skops (.pkl, .joblib: a pickle)",
+    )
     parser.add_argument("--horizon", type=int, default=50, help="quote ticks ahead")
     parser.add_argument("--test-fraction", type=float, default=0.3)
     parser.add_argument("--max-position", type=float, default=0.01, help="base units")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -273,6 +274,47 @@ def test_ctrl_c_mid_run_still_leaves_a_complete_result(
     assert RESULT_FIELDS <= set(result)
     assert result["exit_reason"] == "interrupted"
     assert result["counts"]["ticks"] < 85_175
+
+
+def test_exchange_credentials_reach_only_the_executor_process(
+    trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    """The runner is given the exchange key and secret: only the executor's environment has them."""
+    import psutil
+
+    credentials = {"EXCHANGE_API_KEY": "runner-key", "EXCHANGE_API_SECRET": "c2VjcmV0"}
+    runner = subprocess.Popen(
+        _runner(tmp_path, trained_checkpoint, "--speed", "1"),
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **credentials},
+    )
+    services: dict[str, psutil.Process] = {}
+
+    def all_started() -> bool:
+        # Until it execs, a child's /proc/<pid>/environ is still the runner's own.
+        for child in psutil.Process(runner.pid).children():
+            with contextlib.suppress(psutil.Error):
+                for part in child.cmdline():
+                    if part.startswith("services."):
+                        services[part.removeprefix("services.")] = child
+        return len(services) == 4
+
+    try:
+        wait_until(all_started, 60, "the runner to start its four services")
+        environs = {name: process.environ() for name, process in services.items()}
+    finally:
+        runner.send_signal(signal.SIGINT)
+        try:
+            runner.wait(scaled(90))
+        finally:
+            if runner.poll() is None:
+                runner.kill()
+    assert set(environs) == {"recorder", "model", "executor", "feed"}
+    for name, environ in environs.items():
+        held = {key: environ.get(key) for key in credentials}
+        assert held == (credentials if name == "executor" else dict.fromkeys(credentials)), name
 
 
 def test_live_request_through_the_runner_is_refused_before_anything_starts(

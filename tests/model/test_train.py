@@ -17,7 +17,9 @@ def test_training_writes_checkpoint_sidecar_and_card(trained_checkpoint: Path) -
     """The card names features, horizon, span and honest out-of-sample figures."""
     sidecar = trained_checkpoint.with_name(trained_checkpoint.name + ".sha256")
     assert sidecar.read_text().split()[0] == sha256_of(trained_checkpoint)
-    card = json.loads(trained_checkpoint.with_name("model.pkl.card.json").read_text())
+    card = json.loads(
+        trained_checkpoint.with_name(trained_checkpoint.name + ".card.json").read_text()
+    )
     assert card["model_id"] == sha256_of(trained_checkpoint)
     assert len(card["features"]) == 7
     assert card["horizon_ticks"] == 50
