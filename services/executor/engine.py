@@ -72,7 +72,7 @@ class SymbolBook:
         """`qty` of an open order will not fill any more (filled, or refused by the venue)."""
         rest = self.open_orders.get(order_id)
         if rest is None:
-            return  # not opened by this engine (an order resumed after a restart)
+            return  # already resolved, or never opened here
         left = abs(rest) - qty
         if left <= OPEN_DUST:
             del self.open_orders[order_id]
@@ -102,9 +102,8 @@ class ExecutionEngine:
     def restore(self, fills: list[Fill], target_ids: set[str], orders: int) -> None:
         """Rebuild positions from journaled fills (crash recovery).
 
-        Orders the journal left unresolved are not open orders here: the live
-        start settles them before any new order, and their reports then move
-        the position only.
+        Orders the journal left unresolved are added by `resume_open_orders`
+        (live only: paper orders die with the process).
         """
         for fill in fills:
             self.book(fill.symbol).position.apply(fill)
@@ -113,16 +112,17 @@ class ExecutionEngine:
         self.orders = orders
 
     def resume_open_orders(self, open_orders: Iterable[tuple[OrderSubmitted, float]]) -> None:
-        """Count orders a live venue may still fill (each with its remaining qty) as working.
+        """Count orders a live venue may still fill (each with its remaining qty) as open.
 
         After a restart the working position is what it was before the crash:
-        journaled fills plus what open orders will still add. What the venue
-        then reports of them goes through `on_venue_report` like any report (a
-        fill moves the position, a refused remainder leaves the working
-        position), so each is applied once. Paper orders die with the process.
+        journaled fills plus what open orders will still add, and their room
+        under the limits stays taken. What the venue then reports of them goes
+        through `on_venue_report` like any report (a fill moves the position, a
+        refused remainder frees its room), so each is applied once.
         """
         for order, remaining in open_orders:
-            self.book(order.symbol).working += remaining if order.side is Side.BUY else -remaining
+            signed = remaining if order.side is Side.BUY else -remaining
+            self.book(order.symbol).open_orders[order.order_id] = signed
 
     def on_venue_report(self, report: Fill | OrderRejected | RiskEvent) -> list[Event]:
         """A live venue's news about an order already submitted: a fill, a refusal, a halt."""

@@ -273,7 +273,7 @@ def test_start_up_settles_an_unresolved_order_and_baselines_the_balance(
     assert baseline.kind == VENUE_BASELINE
     assert baseline.values["base_balance"] == pytest.approx(0.25)
     assert engine.book("BTC/USD").position.qty == pytest.approx(0.01)
-    assert engine.book("BTC/USD").working == pytest.approx(0.01)  # counted once, not twice
+    assert engine.book("BTC/USD").exposure().working == pytest.approx(0.01)  # counted once
     assert add_order_calls(fake) == 1  # looked up, never sent again
 
 
