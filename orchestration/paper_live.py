@@ -122,6 +122,7 @@ class RunnerConfig:
     )
     curve_keys: Path | None = borrow(FeedConfig, "curve_keys", forward=True)
     insecure_tcp: bool | None = borrow(FeedConfig, "insecure_tcp", forward=True)
+    allow_remote: bool | None = borrow(FeedConfig, "allow_remote", forward=True)
     run_id: str | None = setting("--run-id", check_run_id, help="default: a new, unique one")
     artifacts_dir: Path = setting("--artifacts-dir", Path, default=DEFAULT_ARTIFACTS_DIR)
     address_dir: Path | None = setting(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -12,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from honcho.environ import parse_procfile
 
 from common.addresses import claim_folder
 from common.messages import Fill, Liquidity, Side
+from services.executor.gate import CREDENTIAL_VARIABLES
 from services.executor.positions import PositionState
 from services.model.checkpoint import write_sidecar
 from tests.conftest import BUNDLED, PROJECT_ROOT, scaled, wait_until
@@ -484,3 +487,15 @@ def test_live_run_through_the_runner_trades_only_at_the_local_fake_venue(
     for artifact in folder.iterdir():
         text = artifact.read_text(errors="replace") if artifact.suffix != ".gz" else ""
         assert secret not in text and "runner-key" not in text
+
+
+def test_the_procfile_gives_exchange_credentials_to_the_executor_alone() -> None:
+    """Under honcho (which starts the Procfile as it is) only the executor's line keeps them."""
+    lines = parse_procfile((PROJECT_ROOT / "Procfile").read_text()).processes
+    for name, command in lines.items():
+        argv = shlex.split(command)
+        unset = {argv[i + 1] for i, part in enumerate(argv[:-1]) if part == "-u"}
+        if name == "executor":
+            assert argv[0] == "python" and not unset
+        else:
+            assert argv[0] == "env" and unset == set(CREDENTIAL_VARIABLES)
