@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import chain, feed_parse, model_step, pipeline, report
+from bench import chain, curve, feed_parse, model_step, pipeline, report
 from bench.recordings import BUNDLED, make_recording
 from common import wire
 from common.messages import Tick
@@ -42,10 +42,11 @@ class Sizes:
     model_ticks: int
     parse_rounds: int
     chain_ticks: int
+    curve_rounds: int  # CURVE's cost: rounds of each side, alternating
 
 
-FULL = Sizes(300_000, (100_000, 400_000, 1_000_000), 20.0, (1_000, 5_000), 85_175, 20, 255_525)
-SMOKE = Sizes(3_000, (1_000, 3_000), 0.5, (1_000,), 3_000, 1, 3_000)
+FULL = Sizes(300_000, (100_000, 400_000, 1_000_000), 20.0, (1_000, 5_000), 85_175, 20, 255_525, 3)
+SMOKE = Sizes(3_000, (1_000, 3_000), 0.5, (1_000,), 3_000, 1, 3_000, 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +97,18 @@ def run_all(folder: Path, sizes: Sizes, *, peer: bool) -> dict[str, Any]:
         base, ours = interleaved_latency(folder, checkpoint, bundled[0], rate, sizes.latency_s)
         figures["baseline"]["latency"][str(rate)] = base
         figures["latency"][str(rate)] = ours
+    step("CURVE's cost: tcp with and without CURVE, alternating rounds")
+    figures["curve"] = curve.measure(
+        folder,
+        bundled[0],
+        chain_payloads,
+        small,
+        checkpoint,
+        small_ticks,
+        sizes.latency_rates,
+        sizes.latency_s,
+        sizes.curve_rounds,
+    )
     step("memory")
     longest = make_recording(folder / "memory.ticks", sizes.memory_marks[-1])
     figures["memory"] = pipeline.measure_memory(
@@ -140,8 +153,8 @@ def interleaved_latency(
     merged = {"rate_per_s": rate, "rounds": LATENCY_ROUNDS}
     for kind in ("tick_to_target", "tick_to_prediction"):
         rounds = [r[kind] for r in ours if r[kind]]
-        merged[kind] = median_round(rounds) if rounds else None
-    return median_round(chains), merged
+        merged[kind] = chain.median_round(rounds) if rounds else None
+    return chain.median_round(chains), merged
 
 
 PEER_ROUNDS = 3
@@ -171,14 +184,6 @@ def interleaved_peer(
     result["rounds"] = PEER_ROUNDS
     result["quotes_per_s"] = statistics.median(r["quotes_per_s"] for r in peer_rounds)
     result["ours_ticks_per_s"] = {batch: statistics.median(rates) for batch, rates in ours.items()}
-    return result
-
-
-def median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each percentile's median over the rounds (samples: their sum)."""
-    keys = ("p50_us", "p99_us", "p999_us")
-    result: dict[str, Any] = {k: statistics.median(r[k] for r in rounds) for k in keys}
-    result["samples"] = sum(r["samples"] for r in rounds)
     return result
 
 

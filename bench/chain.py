@@ -6,19 +6,25 @@ the relay forwards frames untouched, the sink only counts (or, for latency,
 decodes the stamp). Unbatched is one tick per message; batched packs
 `BATCH` encoded ticks into one msgpack array per message.
 
-    python -m bench.chain relay IN OUT
-    python -m bench.chain sink IN READY RESULT.json [--latency]
+Given `tcp_port` it runs over loopback tcp instead (three ports), and given
+`curve_keys` too, every process makes its tcp sockets CURVE sockets
+(`sockets.use_curve`), as the services do with `--curve-keys`: `bench.curve`.
+
+    python -m bench.chain relay IN OUT [--curve-keys DIR]
+    python -m bench.chain sink IN READY RESULT.json [--latency] [--curve-keys DIR]
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +33,30 @@ import numpy as np
 import zmq
 
 from common import sockets, wire
+from common.curve import load_keys
 from common.messages import Eos, Tick
 
 BATCH = 64
 BATCH_TOPIC = b"batch"
 
 
-def relay(in_addr: str, out_addr: str) -> int:
+@contextmanager
+def context(curve_keys: Path | None) -> Iterator[zmq.Context[zmq.Socket[bytes]]]:
+    """A context; with `curve_keys`, its tcp sockets are CURVE sockets (`sockets.use_curve`)."""
+    with zmq.Context() as ctx:
+        if curve_keys is None:
+            yield ctx
+            return
+        authenticator = sockets.use_curve(ctx, load_keys(curve_keys))
+        try:
+            yield ctx
+        finally:
+            authenticator.stop()
+
+
+def relay(in_addr: str, out_addr: str, curve_keys: Path | None = None) -> int:
     with (
-        zmq.Context() as ctx,
+        context(curve_keys) as ctx,
         sockets.subscriber(ctx, in_addr, [b""], lossless=True) as sub,
         sockets.publisher(ctx, out_addr, lossless=True) as pub,
     ):
@@ -48,13 +69,18 @@ def relay(in_addr: str, out_addr: str) -> int:
                 return 0
 
 
-def sink(in_addr: str, ready_addr: str, result_path: str, latency: bool) -> int:
+def sink(
+    in_addr: str, ready_addr: str, result_path: str, latency: bool, curve_keys: Path | None = None
+) -> int:
     """Count ticks (batches count BATCH each) from the first data message to eos."""
     answered = False
     count = 0
     first_ns = 0
     delays_ns: list[int] = []
-    with zmq.Context() as ctx, sockets.subscriber(ctx, in_addr, [b""], lossless=True) as sub:
+    with (
+        context(curve_keys) as ctx,
+        sockets.subscriber(ctx, in_addr, [b""], lossless=True) as sub,
+    ):
         while True:
             topic = sub.recv()
             payload = sub.recv()
@@ -89,21 +115,50 @@ def percentiles_us(samples_ns: Sequence[int]) -> dict[str, float]:
     }
 
 
-class Chain:
-    """Start relay and sink processes in `folder`; this process is the publisher."""
+def median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each percentile's median over the rounds (samples: their sum)."""
+    keys = ("p50_us", "p99_us", "p999_us")
+    result: dict[str, Any] = {k: statistics.median(r[k] for r in rounds) for k in keys}
+    result["samples"] = sum(r["samples"] for r in rounds)
+    return result
 
-    def __init__(self, folder: Path, *, latency: bool = False) -> None:
+
+class Chain:
+    """Start relay and sink processes in `folder`; this process is the publisher.
+
+    Over ipc in `folder`, or loopback tcp on `tcp_port` and the two after it;
+    with `curve_keys` (a `python -m common.curve` folder), CURVE on all three processes.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        latency: bool = False,
+        tcp_port: int | None = None,
+        curve_keys: Path | None = None,
+    ) -> None:
         self.folder = folder
         self.result = folder / "chain.json"
-        addr = f"ipc://{folder}"
+        if tcp_port is None:
+            addr_in, addr_out, addr_ready = (
+                f"ipc://{folder}/chain-{name}" for name in ("in", "out", "ready")
+            )
+        else:
+            addr_in, addr_out, addr_ready = (f"tcp://127.0.0.1:{tcp_port + i}" for i in range(3))
         self.ctx = zmq.Context()
-        self.pub = sockets.publisher(self.ctx, f"{addr}/chain-in", lossless=True)
-        self.ready = sockets.ready_replier(self.ctx, f"{addr}/chain-ready")
+        self.authenticator = None
+        curve = []
+        if curve_keys is not None:
+            self.authenticator = sockets.use_curve(self.ctx, load_keys(curve_keys))
+            curve = ["--curve-keys", str(curve_keys)]
+        self.pub = sockets.publisher(self.ctx, addr_in, lossless=True)
+        self.ready = sockets.ready_replier(self.ctx, addr_ready)
         node = [sys.executable, "-m", "bench.chain"]
         self.procs = [
-            subprocess.Popen([*node, "relay", f"{addr}/chain-in", f"{addr}/chain-out"]),
+            subprocess.Popen([*node, "relay", addr_in, addr_out, *curve]),
             subprocess.Popen(
-                [*node, "sink", f"{addr}/chain-out", f"{addr}/chain-ready", str(self.result)]
+                [*node, "sink", addr_out, addr_ready, str(self.result), *curve]
                 + (["--latency"] if latency else [])
             ),
         ]
@@ -115,14 +170,23 @@ class Chain:
             proc.wait(60)
         self.pub.close()
         self.ready.close()
+        if self.authenticator is not None:
+            self.authenticator.stop()
         self.ctx.term()
         result: dict[str, Any] = json.loads(self.result.read_text())
         return result
 
 
-def measure_throughput(folder: Path, payloads: list[bytes], *, batched: bool) -> dict[str, Any]:
+def measure_throughput(
+    folder: Path,
+    payloads: list[bytes],
+    *,
+    batched: bool,
+    tcp_port: int | None = None,
+    curve_keys: Path | None = None,
+) -> dict[str, Any]:
     """Ticks/s through the chain, as fast as the publisher can send."""
-    chain = Chain(folder)
+    chain = Chain(folder, tcp_port=tcp_port, curve_keys=curve_keys)
     pub = chain.pub
     if batched:
         for start in range(0, len(payloads) - BATCH + 1, BATCH):
@@ -136,9 +200,17 @@ def measure_throughput(folder: Path, payloads: list[bytes], *, batched: bool) ->
     return chain.finish()
 
 
-def measure_latency(folder: Path, tick: Tick, rate_per_s: float, seconds: float) -> dict[str, Any]:
+def measure_latency(
+    folder: Path,
+    tick: Tick,
+    rate_per_s: float,
+    seconds: float,
+    *,
+    tcp_port: int | None = None,
+    curve_keys: Path | None = None,
+) -> dict[str, Any]:
     """One-way publisher -> sink delay of ticks stamped at send, paced at `rate_per_s`."""
-    chain = Chain(folder, latency=True)
+    chain = Chain(folder, latency=True, tcp_port=tcp_port, curve_keys=curve_keys)
     paced_send(chain.pub, [tick], rate_per_s, seconds)
     return chain.finish()
 
@@ -164,10 +236,16 @@ def paced_send(pub: zmq.Socket, ticks: Sequence[Tick], rate_per_s: float, second
 
 
 def main(argv: Sequence[str]) -> int:
-    if argv[0] == "relay":
-        return relay(argv[1], argv[2])
-    if argv[0] == "sink":
-        return sink(argv[1], argv[2], argv[3], latency="--latency" in argv)
+    args = list(argv)
+    keys = None
+    if "--curve-keys" in args:
+        at = args.index("--curve-keys")
+        keys = Path(args[at + 1])
+        del args[at : at + 2]
+    if args[0] == "relay":
+        return relay(args[1], args[2], keys)
+    if args[0] == "sink":
+        return sink(args[1], args[2], args[3], latency="--latency" in args, curve_keys=keys)
     print(f"usage: {__doc__}", file=sys.stderr)
     return 2
 

@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("feed", "model", "executor", "recorder")
 
 
-def _runner(folder: Path, recording: Path, checkpoint: Path, batch: int = 1) -> list[str]:
+def _runner(
+    folder: Path, recording: Path, checkpoint: Path, batch: int = 1, extra: Sequence[str] = ()
+) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -52,6 +55,7 @@ def _runner(folder: Path, recording: Path, checkpoint: Path, batch: int = 1) -> 
         str(folder),
         "--artifacts-dir",
         str(folder / "artifacts"),
+        *extra,
     ]
 
 
@@ -62,11 +66,17 @@ def _result(folder: Path) -> dict[str, Any]:
 
 
 def measure_replay(
-    folder: Path, recording: Path, checkpoint: Path, ticks: int, batch: int = 1
+    folder: Path,
+    recording: Path,
+    checkpoint: Path,
+    ticks: int,
+    batch: int = 1,
+    runner_args: Sequence[str] = (),
 ) -> dict[str, Any]:
+    """`runner_args`: more options for the runner (`bench.curve`: the tcp transport)."""
     folder.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        _runner(folder, recording, checkpoint, batch),
+        _runner(folder, recording, checkpoint, batch, runner_args),
         cwd=PROJECT_ROOT,
         check=True,
         capture_output=True,

@@ -44,6 +44,8 @@ def ratios(figures: dict[str, Any]) -> dict[str, Any]:
         p50 = sklearn.get("service_p50_us_at_100")
         if p50:
             out["sklearn_p50_at_100_vs_single_row"] = p50["batched"] / p50["single_row"]
+    if figures.get("curve"):
+        out |= curve_ratios(figures["curve"])
     peer = figures.get("peer")
     if peer and peer.get("quotes_per_s"):
         # Our bundled replays measured in the peer's rounds (`interleaved_peer`).
@@ -66,7 +68,7 @@ def table(figures: dict[str, Any]) -> str:
     ]
 
     def row(name: str, value: str, baseline: str = "") -> None:
-        lines.append(f"{name:<52} {value:>14}  {baseline}")
+        lines.append(line(name, value, baseline))
 
     row("chain, 1 tick/message", f"{base['unbatched']['ticks_per_s']:,.0f}/s", "(the baseline)")
     row("chain, 64 ticks/message", f"{base['batched']['ticks_per_s']:,.0f}/s", "(the baseline)")
@@ -92,6 +94,8 @@ def table(figures: dict[str, Any]) -> str:
                     f"chain {chain.get(p, float('nan')):,.0f} us "
                     f"(x{got[p] / chain.get(p, float('nan')):.2f})",
                 )
+    if figures.get("curve"):
+        lines.extend(line(*r) for r in curve_rows(figures["curve"]))
     for mode, label in (("memory", "1/message"), ("memory_batched", "64/message")):
         memory = figures.get(mode)
         if not memory:
@@ -145,4 +149,71 @@ def table(figures: dict[str, Any]) -> str:
     for name, value in figures["ratios"].items():
         target = TARGETS.get(name)
         lines.append(f"  {name:<50} {value:8.3f}" + (f"   (target {target:g})" if target else ""))
+    return "\n".join(lines)
+
+
+def line(name: str, value: str, baseline: str = "") -> str:
+    """One row of the table."""
+    return f"{name:<52} {value:>14}  {baseline}"
+
+
+def curve_ratios(curve: dict[str, Any]) -> dict[str, float]:
+    """CURVE over plain tcp, same rounds (`bench.curve`); tcp over ipc for reference."""
+    hop, replay = curve["chain"], curve["replay"]
+    out = {"curve_chain_vs_tcp_chain": hop["ticks_per_s"]["curve"] / hop["ticks_per_s"]["plain"]}
+    for rate, by_side in hop["latency"].items():
+        for p in ("p50_us", "p99_us"):
+            out[f"curve_chain_{p[:-3]}_vs_tcp_at_{rate}"] = (
+                by_side["curve"][p] / by_side["plain"][p]
+            )
+    speeds = replay["ticks_per_s"]
+    out["curve_replay_vs_tcp_replay"] = speeds["curve"] / speeds["plain"]
+    out["tcp_replay_vs_ipc_replay"] = speeds["plain"] / speeds["ipc"]
+    return out
+
+
+def curve_rows(curve: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The table's rows for `bench.curve`'s figures: each CURVE figure beside plain tcp's."""
+    hop, replay = curve["chain"], curve["replay"]
+    rounds = f"median of {hop['rounds']} alternating rounds"
+    plain, secure = hop["ticks_per_s"]["plain"], hop["ticks_per_s"]["curve"]
+    rows = [
+        ("chain over tcp, 1 tick/message, plain", f"{plain:,.0f}/s", rounds),
+        ("chain over tcp, 1 tick/message, CURVE", f"{secure:,.0f}/s", f"x{secure / plain:.3f} tcp"),
+    ]
+    for rate, by_side in hop["latency"].items():
+        for p in ("p50_us", "p99_us"):
+            base, got = by_side["plain"][p], by_side["curve"][p]
+            rows.append(
+                (
+                    f"chain over tcp {p[:-3]} at {rate}/s, CURVE",
+                    f"{got:,.0f} us",
+                    f"plain {base:,.0f} us (x{got / base:.2f})",
+                )
+            )
+    speeds, lossless = replay["ticks_per_s"], replay["lossless"]
+    name = f"replay {replay['ticks_in_file']:,} ticks, {replay['ticks_per_message']}/message"
+    for side, label, baseline in (
+        ("ipc", "ipc", f"(reference) median of {replay['rounds']} alternating rounds"),
+        ("plain", "tcp plain", f"x{speeds['plain'] / speeds['ipc']:.3f} ipc"),
+        ("curve", "tcp CURVE", f"x{speeds['curve'] / speeds['plain']:.3f} tcp plain"),
+    ):
+        ok = "lossless" if lossless[side] else "LOST TICKS"
+        rows.append((f"{name}, {label}", f"{speeds[side]:,.0f}/s", f"{baseline}; {ok}"))
+    return rows
+
+
+def curve_table(figures: dict[str, Any]) -> str:
+    """`python -m bench.curve`'s table: its rows and ratios alone."""
+    lines = [
+        f"machine: {figures['machine']['cores']} cores, {figures['machine']['cpu']}, "
+        f"Python {figures['machine']['python']}; {figures['date']}"
+        + ("  [SMOKE: numbers mean nothing]" if figures.get("smoke") else ""),
+        "",
+        line("figure", "value", "baseline (same run)"),
+        line("-" * 52, "-" * 14, "-" * 30),
+    ]
+    lines.extend(line(*r) for r in curve_rows(figures["curve"]))
+    lines += ["", "ratios:"]
+    lines.extend(f"  {name:<50} {value:8.3f}" for name, value in figures["ratios"].items())
     return "\n".join(lines)
