@@ -3,7 +3,7 @@
 | builder           | type | end     | high-water mark     | linger      | other              |
 |-------------------|------|---------|---------------------|-------------|--------------------|
 | `publisher`       | PUB  | bind    | none* / 10k         | 30 s* / 2 s | eos gets out       |
-| `subscriber`      | SUB  | connect | none* / 10k         | 0           | topics; 1+ peers   |
+| `subscriber`      | SUB  | connect | none* / 10k         | 0           | topic prefixes     |
 | `target_pusher`   | PUSH | connect | none* / 16          | 30 s* / 0   | IMMEDIATE, NOBLOCK |
 | `target_puller`   | PULL | bind    | none* / 1000        | 0           |                    |
 | `log_publisher`   | PUB  | connect | 10k                 | 1 s         | `common.logs`      |
@@ -86,25 +86,15 @@ def publisher(ctx: ZContext, addr: str, *, lossless: bool = False) -> ZSocket:
 
 
 def subscriber(
-    ctx: ZContext,
-    addr: str | Sequence[str],
-    topics: Iterable[bytes],
-    *,
-    lossless: bool = False,
+    ctx: ZContext, addr: str, topics: Iterable[bytes], *, lossless: bool = False
 ) -> ZSocket:
-    """Connect a SUB socket to `addr` (or to each of several), subscribed to each topic prefix.
-
-    Several addresses: one SUB reads every publisher's messages fairly queued
-    (the recorder reads the predictions of each model process of a split deployment).
-    """
+    """Connect a SUB socket to `addr`, subscribed to each topic prefix."""
     sock = ctx.socket(zmq.SUB)
     sock.setsockopt(zmq.RCVHWM, 0 if lossless else LIVE_HWM)
     sock.setsockopt(zmq.LINGER, 0)
     for prefix in topics:
         sock.setsockopt(zmq.SUBSCRIBE, prefix)
-    for each in (addr,) if isinstance(addr, str) else addr:
-        _connect(sock, each)
-    return sock
+    return _connect(sock, addr)
 
 
 def target_pusher(ctx: ZContext, addr: str, *, lossless: bool = False) -> ZSocket:

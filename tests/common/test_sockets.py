@@ -202,24 +202,3 @@ def test_answer_hello_is_false_when_the_publisher_refuses(
         finally:
             asker.join(scaled(10))
     assert answered == [False]
-
-
-def test_a_subscriber_given_several_addresses_reads_every_publisher(
-    zmq_ctx: zmq.Context, tmp_path: Path
-) -> None:
-    """One SUB, two PUBs (the recorder and two model processes): messages of both arrive."""
-    addresses = [f"ipc://{tmp_path}/a", f"ipc://{tmp_path}/b"]
-    pubs = [sockets.publisher(zmq_ctx, address) for address in addresses]
-    with pubs[0], pubs[1], sockets.subscriber(zmq_ctx, addresses, [b"tick."]) as sub:
-        senders = {b"from-a": pubs[0], b"from-b": pubs[1]}
-        received: set[bytes] = set()
-        deadline_turns = int(scaled(500))
-        for _ in range(deadline_turns):  # the slow joiner: resend until both got through
-            for payload, pub in senders.items():
-                if payload not in received:
-                    pub.send_multipart([b"tick.X", payload])
-            while sub.poll(10):
-                received.add(sub.recv_multipart()[1])
-            if received == set(senders):
-                break
-        assert received == {b"from-a", b"from-b"}
