@@ -260,14 +260,28 @@ def zmq_address(text: str) -> str:
     return text
 
 
-def address_setting(socket: str, flag: str | None = None) -> Any:
-    """Declare one of the run's sockets: `--<socket>` (or `flag`), `PLR_<SOCKET>_ADDR`."""
+def zmq_addresses(text: str) -> tuple[str, ...]:
+    """Accept one address or several, comma-separated, each as `zmq_address` does."""
+    parts = tuple(part.strip() for part in text.split(","))
+    if not all(parts):
+        raise ValueError(f"expected comma-separated tcp://HOST:PORT or ipc://PATH, got {text!r}")
+    return tuple(zmq_address(part) for part in parts)
+
+
+def address_setting(socket: str, flag: str | None = None, *, several: bool = False) -> Any:
+    """Declare one of the run's sockets: `--<socket>` (or `flag`), `PLR_<SOCKET>_ADDR`.
+
+    `several`: a connecting end that may connect to more than one peer (the
+    recorder's predictions SUB, one address per model process); its value is
+    then a tuple of addresses, read from a comma-separated list.
+    """
+    default = getattr(DEFAULT_ADDRESSES, socket)
     return setting(
         flag or f"--{socket}",
-        zmq_address,
+        zmq_addresses if several else zmq_address,
         env=env_name(socket),
-        default=getattr(DEFAULT_ADDRESSES, socket),
-        help=f"the {socket} socket",
+        default=(default,) if several else default,
+        help=f"the {socket} socket" + (" (several: comma-separated)" if several else ""),
     )
 
 
@@ -327,19 +341,28 @@ def check_transport(config: Any) -> None:
     if config.curve_keys is not None:
         load_keys(config.curve_keys)  # a missing or unsafe key stops the start here
     for option in options_of(type(config)):
-        address = getattr(config, option.key)
-        if option.parse is not zmq_address or not address.startswith("tcp://"):
+        if option.parse is zmq_address:
+            addresses = (getattr(config, option.key),)
+        elif option.parse is zmq_addresses:
+            addresses = getattr(config, option.key)
+        else:
             continue
-        require_loopback(address, allow_remote=config.allow_remote, what=option.flag)
-        if config.curve_keys is not None:
-            continue
-        if config.allow_remote:
-            raise ConfigError(f"{option.flag}: --allow-remote needs --curve-keys DIR")
-        if not config.insecure_tcp:
-            raise ConfigError(
-                f"{option.flag}: {address} is tcp, which any local user can reach: give "
-                "--curve-keys DIR (python -m common.curve DIR) or --insecure-tcp"
-            )
+        for address in addresses:
+            if address.startswith("tcp://"):
+                _check_tcp(config, option.flag, address)
+
+
+def _check_tcp(config: Any, flag: str, address: str) -> None:
+    require_loopback(address, allow_remote=config.allow_remote, what=flag)
+    if config.curve_keys is not None:
+        return
+    if config.allow_remote:
+        raise ConfigError(f"{flag}: --allow-remote needs --curve-keys DIR")
+    if not config.insecure_tcp:
+        raise ConfigError(
+            f"{flag}: {address} is tcp, which any local user can reach: give "
+            "--curve-keys DIR (python -m common.curve DIR) or --insecure-tcp"
+        )
 
 
 def public_config(config: Any) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 Subscribes to ticks, publishes a `Prediction` per tick (after warm-up) and
 pushes a `Target` when the wanted position moves by more than the policy's
-step. Targets never block: with no executor they are dropped, counted and
-logged, and the next one takes effect when it returns. On `eos` it forwards
+step; with `--symbols`, for those symbols' ticks only (a split deployment
+gives each model process its own symbols). Targets never block: with no
+executor they are dropped, counted and logged, and the next one takes effect
+when it returns. On `eos` it forwards
 `eos` on the predictions socket and on the targets socket, and exits 0.
 With `--lossless` (replay) it also pushes a `Watermark` every 64 ticks, so an
 executor that follows it meets each target at the tick it came from. A
@@ -44,7 +46,15 @@ log = logging.getLogger("services.model")
 
 POLL_MS: Final = 100
 FRAMES_PER_TURN: Final = 256
-SUBSCRIPTIONS: Final = (wire.TICK_PREFIX, wire.EOS_TOPIC, wire.FEED_STATUS_TOPIC, wire.HELLO_TOPIC)
+CONTROL_TOPICS: Final = (wire.EOS_TOPIC, wire.FEED_STATUS_TOPIC, wire.HELLO_TOPIC)
+SUBSCRIPTIONS: Final = (wire.TICK_PREFIX, *CONTROL_TOPICS)
+
+
+def subscriptions(symbols: tuple[str, ...] | None) -> tuple[bytes, ...]:
+    """The ticks socket's topic prefixes: every tick, or only `tick.<SYMBOL>` of `symbols`."""
+    if symbols is None:
+        return SUBSCRIPTIONS
+    return (*(wire.tick_topic(symbol) for symbol in symbols), *CONTROL_TOPICS)
 
 
 @dataclass
@@ -74,8 +84,15 @@ class SocketOutput:
 class ModelLoop:
     """Moves bytes between the sockets and the `ModelStage`; every rule lives there."""
 
-    def __init__(self, stage: ModelStage, inbox: Inbox, ticks: ZSocket) -> None:
+    def __init__(
+        self,
+        stage: ModelStage,
+        inbox: Inbox,
+        ticks: ZSocket,
+        symbols: tuple[str, ...] | None = None,
+    ) -> None:
         self.stage, self.inbox, self.ticks = stage, inbox, ticks
+        self.symbols = None if symbols is None else frozenset(symbols)
 
     def run(self, stop: threading.Event) -> int:
         while not stop.is_set():
@@ -95,6 +112,8 @@ class ModelLoop:
 
     def _handle(self, message: Message) -> bool:
         """Handle one message; True when it was the end of the stream."""
+        if isinstance(message, (Tick, TickBatch)) and not self._serves(message.symbol):
+            return False
         if type(message) is Tick:
             self.stage.on_tick(message)
         elif type(message) is TickBatch:
@@ -108,6 +127,10 @@ class ModelLoop:
         else:
             self.inbox.count_malformed("unexpected_type")
         return False
+
+    def _serves(self, symbol: str) -> bool:
+        # Topics match by prefix: a subscription to `tick.BTC/USD` brings `tick.BTC/USDT` too.
+        return self.symbols is None or symbol in self.symbols
 
     def _finish(self) -> None:
         counters = self.stage.finish(self.inbox.rejected())
@@ -134,7 +157,7 @@ def _open(ctx: ZContext, loaded: Loaded, resources: ExitStack) -> ModelLoop:
     config, model = loaded.config, loaded.model
     lossless = config.lossless
     ticks = resources.enter_context(
-        sockets.subscriber(ctx, config.ticks, SUBSCRIPTIONS, lossless=lossless)
+        sockets.subscriber(ctx, config.ticks, subscriptions(config.symbols), lossless=lossless)
     )
     predictions = resources.enter_context(
         sockets.publisher(ctx, config.predictions, lossless=lossless)
@@ -159,7 +182,9 @@ def _open(ctx: ZContext, loaded: Loaded, resources: ExitStack) -> ModelLoop:
         batch_max=config.batch_max,
         lossless=lossless,
     )
-    return ModelLoop(stage, inbox, ticks)
+    if config.symbols is not None:
+        log.info("serving %s only", ",".join(config.symbols))
+    return ModelLoop(stage, inbox, ticks, config.symbols)
 
 
 SPEC: Final = ServiceSpec(

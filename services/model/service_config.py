@@ -11,6 +11,7 @@ from common.config import (
     ServiceSettings,
     address_setting,
     check_transport,
+    name_list,
     parse_settings,
     positive_float_up_to,
     positive_int,
@@ -59,6 +60,12 @@ class ModelConfig(ServiceSettings):
     )
     name: str = setting(
         "--name", str, env="PLR_MODEL_NAME", default="model", help="name in the handshake"
+    )
+    symbols: tuple[str, ...] | None = setting(
+        "--symbols",
+        name_list,
+        env="PLR_MODEL_SYMBOLS",
+        help="serve only these symbols' ticks, e.g. BTC/USD,ETH/USD (default: every symbol)",
     )
     lossless: bool = setting(
         "--lossless", env="PLR_LOSSLESS", switch=True, help="never drop ticks (replay)"

@@ -108,8 +108,10 @@ class ModelStage:
             "dropped_targets": self.dropped_targets,
             **rejected,
         }
-        self.output.publish(RunCounters(source="model", counters=counters))
-        eos = Eos(source="model", last_seq=self.last_seq, ts_ns=self.now_ns())
+        # Named after this process (`--name`): the executor and the recorder
+        # count one eos per model, and result.json keeps each model's counters.
+        self.output.publish(RunCounters(source=self.name, counters=counters))
+        eos = Eos(source=self.name, last_seq=self.last_seq, ts_ns=self.now_ns())
         self.output.publish(eos)
         # The executor finishes on this; with none connected it simply goes nowhere.
         self.output.push(eos)

@@ -6,7 +6,8 @@ and writes the run's artifacts in DIR: `ticks.gz` (a tick file, replayable),
 log lines) and `result.json` (written atomically when the run ends for any
 reason). It joins the feed's readiness handshake only once a probe has
 reached it on every data socket, so nothing upstream starts before it can
-record. It finishes on `eos` from every source in `--expect-eos`, or on
+record (with several `--predictions` addresses, one per model process: a
+probe through each). It finishes on `eos` from every source in `--expect-eos`, or on
 SIGINT/SIGTERM (exit reason `interrupted`). Never on the hot path: it only
 listens.
 """
@@ -43,7 +44,6 @@ log = logging.getLogger("services.recorder")
 
 POLL_MS: Final = 100
 FRAMES_PER_TURN: Final = 1024
-DATA_SOCKETS: Final = ("ticks", "predictions", "events")
 
 
 class Recorder:
@@ -170,19 +170,32 @@ def _configure(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Record
     return config
 
 
+def data_inputs(config: RecorderConfig) -> dict[str, str]:
+    """One SUB per data address, by name: `predictions` is one per model process when several.
+
+    One socket per address, not one socket connected to all: the readiness
+    probe must come through each, and the probes every model forwards are
+    the same bytes, so only the socket it arrived on tells them apart.
+    """
+    inputs = {"ticks": config.ticks}
+    several = len(config.predictions) > 1
+    for address in config.predictions:
+        inputs[f"predictions {address}" if several else "predictions"] = address
+    inputs["events"] = config.events
+    return inputs
+
+
 def _open(ctx: ZContext, config: RecorderConfig, resources: ExitStack) -> Recorder:
     logs = resources.enter_context(sockets.log_collector(ctx, config.logs))
     socks = {
-        name: resources.enter_context(
-            sockets.subscriber(ctx, getattr(config, name), [b""], lossless=True)
-        )
-        for name in DATA_SOCKETS
+        name: resources.enter_context(sockets.subscriber(ctx, address, [b""], lossless=True))
+        for name, address in data_inputs(config).items()
     }
     progress = resources.enter_context(sockets.progress_pusher(ctx, config.progress))
-    # It says ready only once probes came through every data socket: nothing
-    # upstream starts before it can record.
+    # It says ready only once probes came through every data socket (each
+    # model's predictions included): nothing upstream starts before it can record.
     inbox = Inbox(
-        ctx, name=config.name, ready_addr=config.ready, progress=progress, hello_on=DATA_SOCKETS
+        ctx, name=config.name, ready_addr=config.ready, progress=progress, hello_on=tuple(socks)
     )
     return Recorder(config, inbox, socks, logs)
 

@@ -135,7 +135,9 @@ class RunRecord:
         realized = sum(p.realized_pnl for p in positions)
         unrealized = sum(p.unrealized_pnl for p in positions)
         fees = sum(p.fees for p in positions)
-        model = self.counters.get("model", {})
+        # Every model process's counters (only a model counts dropped targets),
+        # summed: a split deployment runs several, each under its own `--name`.
+        models = [c for c in self.counters.values() if "dropped_targets" in c]
         trips = [e for e in self.risk_events if e.kind == "circuit_breaker_tripped"]
         return {
             **run,
@@ -150,11 +152,11 @@ class RunRecord:
                 },
                 "predictions": self.predictions,
                 "targets": self.targets,
-                "targets_sent_by_model": model.get("targets"),
+                "targets_sent_by_model": _total(models, "targets"),
                 "orders": self.orders,
                 "fills": self.fills,
                 "rejections": dict(sorted(self.rejections.items())),
-                "dropped_targets": model.get("dropped_targets"),
+                "dropped_targets": _total(models, "dropped_targets"),
                 "malformed_messages": {
                     source: counters.get("malformed", 0)
                     for source, counters in self.counters.items()
@@ -201,6 +203,11 @@ class RunRecord:
                 "order_to_fill": _percentiles(self.order_to_fill_ns),
             },
         }
+
+
+def _total(counters: list[dict[str, int]], key: str) -> int | None:
+    """`key` summed over `counters`; None when no such source reported (e.g. the model died)."""
+    return sum(c.get(key, 0) for c in counters) if counters else None
 
 
 def _percentiles(samples_ns: list[int]) -> dict[str, float | int | None]:

@@ -22,7 +22,8 @@ from common.runs import check_run_id
 class RecorderConfig(ServiceSettings):
     run_dir: Path = setting("--run-dir", Path, env="PLR_RUN_DIR", help="where the artifacts go")
     ticks: str = address_setting("ticks")
-    predictions: str = address_setting("predictions")
+    # One address per model process (a split deployment runs several).
+    predictions: tuple[str, ...] = address_setting("predictions", several=True)
     events: str = address_setting("events")
     ready: str = address_setting("ready")
     progress: str = address_setting("progress")

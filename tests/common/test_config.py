@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from common.config import (
     Option,
     Secret,
+    address_setting,
+    check_transport,
     name_list,
     option_of,
     options_of,
@@ -21,6 +25,7 @@ from common.config import (
     require_loopback,
     setting,
     zmq_address,
+    zmq_addresses,
 )
 from common.errors import ConfigError
 
@@ -136,3 +141,39 @@ def test_a_limit_above_its_ceiling_or_not_positive_is_refused(text: str) -> None
     """A limit set absurdly high would switch the check off."""
     with pytest.raises(ConfigError, match="--max-loss"):
         parse_settings(_LimitsConfig, "t", ["--max-loss", text], {})
+
+
+def test_an_address_list_reads_one_or_several_and_refuses_an_empty_or_bad_part() -> None:
+    """A connecting end given several peers: each part is checked like a single address."""
+    assert zmq_addresses("ipc:///tmp/a") == ("ipc:///tmp/a",)
+    assert zmq_addresses("tcp://127.0.0.1:1, tcp://127.0.0.1:2") == (
+        "tcp://127.0.0.1:1",
+        "tcp://127.0.0.1:2",
+    )
+    for text in ("tcp://127.0.0.1:1,", "tcp://127.0.0.1:1,http://x:2", ""):
+        with pytest.raises(ValueError):
+            zmq_addresses(text)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _SeveralPeersConfig:
+    predictions: tuple[str, ...] = address_setting("predictions", several=True)
+    allow_remote: bool = False
+    curve_keys: Path | None = None
+    insecure_tcp: bool = False
+
+
+def test_check_transport_checks_every_address_of_a_list() -> None:
+    """The second of two predictions addresses is held to the same rules as the first."""
+    env = {"PLR_PREDICTIONS_ADDR": "tcp://127.0.0.1:1,tcp://192.0.2.7:2"}
+    config = parse_settings(_SeveralPeersConfig, "t", [], env)
+    with pytest.raises(ConfigError, match="192.0.2.7.*--allow-remote"):
+        check_transport(dataclasses.replace(config, insecure_tcp=True))
+    with pytest.raises(ConfigError, match="--curve-keys"):
+        check_transport(dataclasses.replace(config, allow_remote=True))
+    loopback = parse_settings(
+        _SeveralPeersConfig, "t", ["--predictions", "tcp://127.0.0.1:1,tcp://127.0.0.1:2"], {}
+    )
+    with pytest.raises(ConfigError, match="--insecure-tcp"):
+        check_transport(loopback)
+    check_transport(dataclasses.replace(loopback, insecure_tcp=True))

@@ -17,9 +17,11 @@ from common.messages import (
     PredictionBatch,
     RunCounters,
     Target,
+    Tick,
     TickBatch,
     Watermark,
 )
+from services.model.__main__ import ModelLoop, subscriptions
 from services.model.checkpoint import load_checkpoint
 from services.model.offline import predictions as offline_predictions
 from services.model.service_config import DEFAULT_POLICY
@@ -243,3 +245,29 @@ def test_malformed_messages_are_skipped_and_the_model_carries_on(
     assert [p.tick_seq for p in probe.received] == list(range(51, 165))
     assert probe.batches == 1
     assert probe.counters["malformed"] == 5
+
+
+class _SeenStage:
+    """Stands in for `ModelStage`: keeps the ticks the loop hands it."""
+
+    def __init__(self) -> None:
+        self.symbols: list[str] = []
+
+    def on_tick(self, tick: Tick) -> None:
+        self.symbols.append(tick.symbol)
+
+    def on_batch(self, batch: TickBatch) -> None:
+        self.symbols += [tick.symbol for tick in batch.ticks]
+
+
+def test_a_model_given_symbols_subscribes_to_their_ticks_and_decides_no_other() -> None:
+    """`--symbols BTC/USD`: only `tick.BTC/USD` (and control) topics, and a `BTC/USDT` tick
+    that matches that prefix is not decided."""
+    assert subscriptions(("BTC/USD",)) == (b"tick.BTC/USD", b"eos", b"feed.status", b"hello")
+    assert subscriptions(None)[0] == b"tick."
+    stage = _SeenStage()
+    loop = ModelLoop(stage, None, None, ("BTC/USD",))  # type: ignore[arg-type]
+    usdt = make_tick(symbol="BTC/USDT")
+    for message in (usdt, make_tick(), TickBatch(symbol="BTC/USDT", ticks=[usdt])):
+        assert loop._handle(message) is False
+    assert stage.symbols == ["BTC/USD"]

@@ -77,13 +77,14 @@ def _stage(
     *,
     batch_max: int = 8,
     lossless: bool = False,
+    name: str = "model",
 ) -> ModelStage:
     stack = DecisionStack(model, ttl_ms=5000, id_prefix="t")
     return ModelStage(
         stack,
         output,
         lambda: NOW_NS,
-        name="model",
+        name=name,
         batch_max=batch_max,
         lossless=lossless,
     )
@@ -226,9 +227,10 @@ def test_watermark_every_n_ticks_without_target_only_when_lossless(
 def test_finish_flushes_the_queue_then_sends_counters_and_eos(
     model: LoadedModel, ticks: list[Tick]
 ) -> None:
-    """The end decides queued ticks, then publishes RunCounters and Eos, and pushes Eos."""
+    """The end decides queued ticks, then publishes RunCounters and Eos, and pushes Eos,
+    both named after the model process (one of a split deployment's several)."""
     output = RecordedOutput(present=False)
-    stage = _stage(model, output, batch_max=8)
+    stage = _stage(model, output, batch_max=8, name="model-a")
     fed = ticks[:203]  # 3 left in the queue
     for tick in fed:
         stage.on_tick(tick)
@@ -241,12 +243,12 @@ def test_finish_flushes_the_queue_then_sends_counters_and_eos(
     assert all(isinstance(p, Prediction) for p in predictions)
     assert [p.tick_seq for p in output.predictions()][-3:] == [t.seq for t in fed[-3:]]
     assert isinstance(run_counters, RunCounters)
-    assert run_counters.source == "model"
+    assert run_counters.source == "model-a"
     assert run_counters.counters == counters
     assert counters["malformed"] == 5 and counters["unauthenticated"] == 1
     assert counters["dropped_targets"] == stage.dropped_targets == len(output.targets()) > 0
     assert counters["ticks"] == len(fed)
-    assert eos == Eos(source="model", last_seq=fed[-1].seq, ts_ns=NOW_NS)
+    assert eos == Eos(source="model-a", last_seq=fed[-1].seq, ts_ns=NOW_NS)
     assert stage.last_seq == fed[-1].seq
     assert output.pushed[-1] == eos
     assert sum(isinstance(m, Eos) for m in output.pushed) == 1

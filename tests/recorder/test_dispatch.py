@@ -162,3 +162,21 @@ def test_eos_from_a_source_that_is_not_a_stage_of_the_run_is_ignored_and_counted
     assert collected.dispatch.eos_from == set() and collected.dispatch.unexpected_source == 1
     collected.send(Eos(source="feed", last_seq=1, ts_ns=1))
     assert collected.dispatch.eos_from == {"feed"}
+
+
+def test_result_sums_the_counters_of_every_model_process() -> None:
+    """Two model processes (a split deployment): targets sent and dropped are their sum."""
+    collected = Collected()
+    collected.send(RunCounters(source="model-a", counters={"targets": 5, "dropped_targets": 1}))
+    collected.send(RunCounters(source="model-b", counters={"targets": 2, "dropped_targets": 0}))
+    collected.send(RunCounters(source="executor", counters={"ticks": 9}))
+    counts = collected.record.result()["counts"]
+    assert (counts["targets_sent_by_model"], counts["dropped_targets"]) == (7, 1)
+
+
+def test_result_has_no_model_counts_when_no_model_reported() -> None:
+    """A run whose model never sent its counters says so (None), rather than 0."""
+    collected = Collected()
+    collected.send(RunCounters(source="executor", counters={"ticks": 9}))
+    counts = collected.record.result()["counts"]
+    assert counts["targets_sent_by_model"] is None and counts["dropped_targets"] is None
