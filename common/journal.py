@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 # Paper and live keep separate books, so a live executor never inherits paper positions.
 JOURNAL_FILES: Final = {"paper": "executor.journal", "live": "executor-live.journal"}
 VENUE_BASELINE: Final = "venue_balance_baseline"  # RiskEvent kind, journaled at a first live start
+# RiskEvent kind journaled (never published) when an executor process starts: it
+# divides a journal into sessions (orchestration.ledger); `detail` names the executor.
+SESSION_STARTED: Final = "executor_session_started"
 JournalEntry = OrderSubmitted | OrderRejected | Fill | RiskEvent
 _decoder = msgspec.json.Decoder(JournalEntry)
 _encoder = msgspec.json.Encoder()
@@ -71,23 +74,40 @@ class JournalState:
         return [p for p in self.progress.values() if p.remaining > 1e-12]
 
 
-def read_journal(path: Path) -> JournalState:
-    state = JournalState()
+def read_entries(path: Path) -> list[JournalEntry]:
+    """Every entry of a journal in order (none if it does not exist); a torn last line is left out.
+
+    Raises:
+        JournalCorrupt: a line before the last cannot be read.
+    """
+    return _read(path)[0]
+
+
+def _read(path: Path) -> tuple[list[JournalEntry], bool]:
     if not path.exists():
-        return state
+        return [], False
+    entries: list[JournalEntry] = []
+    torn_tail = False
     lines = path.read_bytes().split(b"\n")
     last = len(lines) - 1  # after the final newline: b"" if the file ends cleanly
     for number, line in enumerate(lines, start=1):
         if not line:
             continue
         try:
-            entry = _decoder.decode(line)
+            entries.append(_decoder.decode(line))
         except msgspec.DecodeError as e:
             if number - 1 == last:  # no newline after it: the crash tore this write
-                state.torn_tail = True
+                torn_tail = True
                 log.warning("dropped a torn last journal line in %s", path)
                 continue
             raise JournalCorrupt(path, number, f"unreadable entry ({e})") from None
+    return entries, torn_tail
+
+
+def read_journal(path: Path) -> JournalState:
+    state = JournalState()
+    entries, state.torn_tail = _read(path)
+    for entry in entries:
         if isinstance(entry, Fill):
             state.fills.append(entry)
             _add_fill(state.progress.get(entry.order_id), entry)

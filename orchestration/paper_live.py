@@ -40,6 +40,7 @@ from common.curve import CurveKeys, load_keys
 from common.errors import ConfigError, TickFileError
 from common.runs import DEFAULT_ARTIFACTS_DIR, check_run_id, new_run_id
 from common.tickfile import TickFileReader
+from orchestration.outcome import STOP_ORDER, failures, settle_result, stop_in_order
 from orchestration.progress import ProgressLine
 from services.executor.executor_config import ExecutorConfig
 from services.executor.gate import CREDENTIAL_VARIABLES, missing_live_opt_ins
@@ -54,6 +55,7 @@ BUNDLED_TICKS = PROJECT_ROOT / "data" / "binance_btcusdt_spot_2024-08-08_10min.t
 DEFAULT_MODEL = PROJECT_ROOT / "experiments" / "models" / "bundled.skops"
 PROG: Final = "python -m orchestration.paper_live"
 SHUTDOWN_TIMEOUT_S = 60.0
+ARTIFACTS: Final = ("run.log", "result.json", "events.jsonl", "ticks.gz")
 # A fast replay batches ticks (TickBatch) unless told otherwise: every decision,
 # fill and artifact is the same as unbatched (tested), at 1.5-2x the rate (bench/README.md).
 FAST_REPLAY_BATCH = 64
@@ -306,6 +308,7 @@ def _count_ticks(path: Path) -> int:
 def _run(plan: Plan) -> int:
     folder = plan.folder
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "result.json").unlink(missing_ok=True)  # what this run ends with, nothing older
     public = {k: v for k, v in sorted(plan.env.items()) if "SECRET" not in k and "KEY" not in k}
     (folder / "config.json").write_text(json.dumps(public, indent=2) + "\n")
     env = {**os.environ, **plan.env}
@@ -335,52 +338,33 @@ def _run(plan: Plan) -> int:
         log_file.close()
     print(f"paper_live: run {folder.name} started ({', '.join(procs)})", file=sys.stderr)
     progress = ProgressLine(plan.addresses.ticks, plan.total, plan.keys)
-    failed: list[str] = []
-    stop_sent = False
+    stopped: set[str] = set()  # told to stop by us: their SIGTERM exit is no failure
     try:
         while any(p.poll() is None for p in procs.values()):
             progress.update()
-            failed = [n for n, p in procs.items() if p.poll() not in (None, 0)]
-            if (failed or interrupted) and not stop_sent:
-                _stop(procs, first="feed")
-                stop_sent = True
+            if (failures(procs, stopped) or interrupted) and not stopped:
+                stop_in_order(procs, stopped)
             time.sleep(0.2)  # the monitor's refresh interval, not a synchronisation
     finally:
         progress.close()
         deadline = time.monotonic() + SHUTDOWN_TIMEOUT_S
-        for proc in procs.values():
+        for name in STOP_ORDER:  # the recorder last, even when killing
             try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
+                procs[name].wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                proc.kill()
-    failed = [n for n, p in procs.items() if p.returncode != 0]
-    return _report(folder, procs, failed, interrupted)
-
-
-def _stop(procs: dict[str, subprocess.Popen[bytes]], first: str) -> None:
-    # The feed goes first: its eos lets the others drain and the recorder finish.
-    for name in [first, *[n for n in procs if n != first]]:
-        if procs[name].poll() is None:
-            procs[name].send_signal(signal.SIGTERM)
-            if name == first:
-                try:
-                    procs[name].wait(10)
-                except subprocess.TimeoutExpired:
-                    pass
+                procs[name].kill()
+                procs[name].wait()
+    failed = failures(procs, stopped)
+    return _report(folder, procs, failed, interrupted, plan.total)
 
 
 def _report(
-    folder: Path, procs: dict[str, subprocess.Popen[bytes]], failed: list[str], interrupted: bool
+    folder: Path,
+    procs: dict[str, subprocess.Popen[bytes]],
+    failed: list[str],
+    interrupted: bool,
+    expected_ticks: int | None,
 ) -> int:
-    result_path = folder / "result.json"
-    if result_path.is_file() and (failed or interrupted):
-        from services.recorder.artifacts import write_json_atomically
-
-        result = json.loads(result_path.read_text())
-        result["exit_reason"] = (
-            "interrupted" if interrupted else "service_failed: " + ", ".join(failed)
-        )
-        write_json_atomically(result_path, result)
     for name in failed:
         tail = (folder / f"{name}.stderr").read_text(errors="replace").strip().splitlines()[-1:]
         print(
@@ -388,16 +372,27 @@ def _report(
             f"{tail[0] if tail else 'no output'}",
             file=sys.stderr,
         )
-    if result_path.is_file():
-        result = json.loads(result_path.read_text())
-        counts, pnl = result["counts"], result["pnl"]
-        print(
-            f"paper_live: {result['exit_reason']}: {counts['ticks']} ticks, "
-            f"{counts['predictions']} predictions, {counts['orders']} orders, "
-            f"{counts['fills']} fills, PnL {pnl['total']:+.2f} (fees {pnl['fees']:.2f})"
-        )
-    print(f"paper_live: artifacts in {folder}: run.log, result.json, events.jsonl, ticks.gz")
-    return 1 if failed or interrupted else 0
+    result = settle_result(
+        folder, failed=failed, interrupted=interrupted, expected_ticks=expected_ticks
+    )
+    print(f"paper_live: {summary(result)}")
+    present = [name for name in ARTIFACTS if (folder / name).exists()]
+    print(f"paper_live: artifacts in {folder}: {', '.join(present) or 'none'}")
+    return 0 if result["complete"] else 1
+
+
+def summary(result: dict[str, Any]) -> str:
+    """One line: how the run ended, and its figures (per mode when paper and live both traded)."""
+    counts = result.get("counts", {})
+    head = f"{result['exit_reason']}{'' if result['complete'] else ' (incomplete)'}: "
+    head += f"{counts.get('ticks', '?')} ticks, {counts.get('predictions', '?')} predictions, "
+    head += f"{counts.get('orders', '?')} orders, {counts.get('fills', '?')} fills"
+    money = []
+    for mode, book in result.get("by_mode", {}).items():
+        pnl = book["pnl"]
+        total = "?" if pnl["total"] is None else f"{pnl['total']:+.2f}"
+        money.append(f"{mode} PnL {total} (fees {pnl['fees']:.2f})")
+    return head + (", " + "; ".join(money) if money else "")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import zmq
 
 from common import sockets, wire
 from common.errors import ConfigError, JournalCorrupt
-from common.journal import JOURNAL_FILES, Journal, JournalState, read_journal
+from common.journal import JOURNAL_FILES, SESSION_STARTED, Journal, JournalState, read_journal
 from common.messages import Eos, Fill, OrderRejected, RiskEvent, RunCounters
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
 from common.service import Inbox, Prepared, ServiceSpec, StartupFailed, serve
@@ -225,6 +225,15 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         setup.journal.path,
         engine.orders,
         "TRIPPED" if engine.risk.tripped else "armed",
+    )
+    # The journal's session mark: orchestration.ledger splits a run's book by it.
+    setup.journal.append(
+        RiskEvent(
+            kind=SESSION_STARTED,
+            symbol=None,
+            detail="{} ({})".format(*describe(engine.executor)),
+            ts_ns=time.time_ns(),
+        )
     )
     inbox = Inbox(
         ctx,

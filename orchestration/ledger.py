@@ -1,0 +1,164 @@
+"""The run's money, recomputed from the executor journals: the book of record.
+
+Every executor session appends to its mode's journal (`executor.journal` for
+paper, `executor-live.journal` for live) and marks its start with a
+`RiskEvent` of kind `SESSION_STARTED`. From those files alone this module
+rebuilds each session (orders, fills, fees, realized PnL, the position it
+ended with) and the totals per mode, so `result.json` says the same as the
+journals whatever ended the run: a recorder that died, a feed or model
+killed mid-run, a paper -> live swap. Paper and live money are never added
+into one figure.
+
+Unrealized PnL needs a price: it is marked at the last quote of each symbol
+in the run's own tick file when there is one, and left out (None) otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from common.errors import TickFileError
+from common.journal import JOURNAL_FILES, SESSION_STARTED, read_entries
+from common.logs import utc_now_text
+from common.messages import Fill, OrderRejected, OrderSubmitted, RiskEvent, TickKind
+from common.tickfile import TickFileReader
+from services.executor.positions import PositionState
+
+MODES: Final = tuple(JOURNAL_FILES)  # ("paper", "live")
+
+
+@dataclass
+class Session:
+    """One executor process's stretch of a journal."""
+
+    mode: str
+    executor: str  # the class and how it trades, as the executor said at start
+    started_ns: int | None = None  # None: a journal from before sessions were marked
+    ended_ns: int | None = None  # its last order decision (fills carry market time)
+    orders: int = 0
+    fills: list[Fill] = field(default_factory=list)
+
+
+@dataclass
+class ModeBook:
+    """Positions of one mode, across its sessions in order."""
+
+    positions: dict[str, PositionState] = field(default_factory=dict)
+
+    def apply(self, fill: Fill) -> None:
+        book = self.positions.setdefault(fill.symbol, PositionState(fill.symbol))
+        book.apply(fill)
+
+    def realized_and_fees(self) -> tuple[float, float]:
+        positions = self.positions.values()
+        return sum(p.realized_pnl for p in positions), sum(p.fees for p in positions)
+
+
+def sessions(run_dir: Path) -> list[Session]:
+    """Every executor session of the run, paper then live, each in journal order.
+
+    Raises:
+        JournalCorrupt: a journal damaged before its last line (from `common.journal`).
+    """
+    found: list[Session] = []
+    for mode in MODES:
+        found += _sessions_of(mode, run_dir / JOURNAL_FILES[mode])
+    return found
+
+
+def _sessions_of(mode: str, path: Path) -> Iterator[Session]:
+    current: Session | None = None
+    for entry in read_entries(path):
+        if isinstance(entry, RiskEvent) and entry.kind == SESSION_STARTED:
+            if current is not None:
+                yield current
+            current = Session(mode, entry.detail, started_ns=entry.ts_ns, ended_ns=entry.ts_ns)
+            continue
+        if current is None:
+            current = Session(mode, "unknown (journal written before sessions were marked)")
+        if isinstance(entry, OrderSubmitted):
+            current.orders += 1
+        elif isinstance(entry, Fill):
+            current.fills.append(entry)
+        if isinstance(entry, (OrderSubmitted, OrderRejected)):  # stamped by the wall clock
+            current.ended_ns = max(current.ended_ns or 0, entry.ts_ns)
+    if current is not None:
+        yield current
+
+
+def last_marks(tick_file: Path) -> dict[str, float]:
+    """Each symbol's last quote mid in a tick file (as far as it can be read)."""
+    marks: dict[str, float] = {}
+    try:
+        with TickFileReader(tick_file) as reader:
+            for tick in reader:
+                if tick.kind is TickKind.QUOTE and tick.bid is not None and tick.ask is not None:
+                    marks[tick.symbol] = (tick.bid + tick.ask) / 2
+    except (OSError, TickFileError):
+        pass  # a torn or missing file: the marks read so far are still the last ones seen
+    return marks
+
+
+def money(run_dir: Path, marks: dict[str, float]) -> dict[str, Any]:
+    """The `result.json` sections that come from the journals: sessions and totals per mode."""
+    books: dict[str, ModeBook] = {}
+    fills: dict[str, int] = {}
+    described = []
+    for session in sessions(run_dir):
+        book = books.setdefault(session.mode, ModeBook())
+        fills[session.mode] = fills.get(session.mode, 0) + len(session.fills)
+        before = book.realized_and_fees()
+        for fill in session.fills:
+            book.apply(fill)
+        after = book.realized_and_fees()
+        described.append(
+            {
+                "mode": session.mode,
+                "executor": session.executor,
+                "started_at": _time(session.started_ns),
+                "ended_at": _time(session.ended_ns),
+                "orders": session.orders,
+                "fills": len(session.fills),
+                "fees": after[1] - before[1],
+                "realized_pnl": after[0] - before[0],
+                "positions_at_end": {s: p.qty for s, p in sorted(book.positions.items())},
+            }
+        )
+    by_mode = {mode: _totals(book, marks, fills[mode]) for mode, book in books.items()}
+    return {"sessions": described, "by_mode": by_mode}
+
+
+def _totals(book: ModeBook, marks: dict[str, float], fills: int) -> dict[str, Any]:
+    for symbol, position in book.positions.items():
+        position.mark_price = marks.get(symbol)
+    unmarked = [s for s, p in book.positions.items() if p.qty != 0 and p.mark_price is None]
+    realized = sum(p.realized_pnl for p in book.positions.values())
+    fees = sum(p.fees for p in book.positions.values())
+    unrealized = None if unmarked else sum(p.unrealized_pnl for p in book.positions.values())
+    return {
+        "fills": fills,
+        "pnl": {
+            "realized": realized,
+            "unrealized": unrealized,
+            "fees": fees,
+            "total": None if unrealized is None else realized + unrealized - fees,
+        },
+        "positions": {
+            p.symbol: {
+                "qty": p.qty,
+                "avg_price": p.avg_price,
+                "realized_pnl": p.realized_pnl,
+                "unrealized_pnl": None if p.mark_price is None else p.unrealized_pnl,
+                "fees": p.fees,
+                "mark_price": p.mark_price,
+            }
+            for p in sorted(book.positions.values(), key=lambda p: p.symbol)
+        },
+    }
+
+
+def _time(ts_ns: int | None) -> str | None:
+    return utc_now_text(ts_ns) if ts_ns else None

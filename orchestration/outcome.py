@@ -1,0 +1,135 @@
+"""How a run ends: the stop order, and the result.json that is true whatever happened.
+
+Stop order: feed, model, executor, then the recorder last, each given time to
+finish before the next is told: the feed's `eos` lets the others drain, and
+the recorder must still be listening when the executor journals and
+publishes its last fill.
+
+Then the runner, the last process alive, settles `result.json`: the money
+(sessions, fills, positions, fees, PnL, per mode) is recomputed from the
+executor journals, the book of record (`orchestration.ledger`); the counts the
+recorder kept are kept when it wrote a result, and when it did not (it died),
+the result says so and holds the journals' figures alone. `complete` is true
+only when the recorder finished normally, no service failed, the run was not
+interrupted and every stage saw every tick.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any, Final
+
+from common.errors import JournalCorrupt
+from common.logs import utc_now_text
+from orchestration.ledger import last_marks, money
+from services.recorder.artifacts import write_json_atomically
+
+STOP_ORDER: Final = ("feed", "model", "executor", "recorder")
+STOP_WAIT_S: Final = 10.0
+
+
+def stop_in_order(procs: dict[str, subprocess.Popen[bytes]], stopped: set[str]) -> None:
+    """SIGTERM each running service in `STOP_ORDER`, waiting for each before the next.
+
+    `stopped` collects the names signalled: their exit by SIGTERM is not a failure.
+    """
+    for name in STOP_ORDER:
+        proc = procs.get(name)
+        if proc is None or proc.poll() is not None:
+            continue
+        proc.send_signal(signal.SIGTERM)
+        stopped.add(name)
+        try:
+            proc.wait(STOP_WAIT_S)
+        except subprocess.TimeoutExpired:
+            pass  # the caller kills what is left after its own deadline
+
+
+def failures(procs: dict[str, subprocess.Popen[bytes]], stopped: set[str]) -> list[str]:
+    """Services that failed: a non-zero exit, unless it is the SIGTERM we sent."""
+    return [
+        name
+        for name, proc in procs.items()
+        if proc.poll() not in (None, 0)
+        and not (name in stopped and proc.returncode == -signal.SIGTERM)
+    ]
+
+
+def settle_result(
+    folder: Path, *, failed: list[str], interrupted: bool, expected_ticks: int | None
+) -> dict[str, Any]:
+    """Write result.json from the journals (and the recorder's counts if it wrote them)."""
+    path = folder / "result.json"
+    recorded: dict[str, Any] | None = None
+    if path.is_file():
+        try:
+            recorded = json.loads(path.read_text())
+        except (OSError, ValueError):
+            recorded = None
+    result = recorded if recorded is not None else _without_recorder(folder)
+    try:
+        ledger = money(folder, last_marks(folder / "ticks.gz"))
+    except JournalCorrupt as e:
+        ledger = None
+        result["journal_error"] = str(e)
+    if ledger is not None:
+        _apply_ledger(result, ledger)
+    result["exit_reason"] = _exit_reason(recorded, failed, interrupted)
+    result["complete"] = _complete(result, recorded, failed, interrupted, expected_ticks)
+    write_json_atomically(path, result)
+    return result
+
+
+def _without_recorder(folder: Path) -> dict[str, Any]:
+    return {
+        "run_id": folder.name,
+        "recorded_by": "runner (the recorder wrote no result: only the journals' figures)",
+        "counts": {},
+        "ended_at": utc_now_text(),
+    }
+
+
+def _apply_ledger(result: dict[str, Any], ledger: dict[str, Any]) -> None:
+    result["sessions"] = ledger["sessions"]
+    result["by_mode"] = ledger["by_mode"]
+    modes = list(ledger["by_mode"])
+    counts = result.setdefault("counts", {})
+    counts["fills"] = sum(book["fills"] for book in ledger["by_mode"].values())
+    if len(modes) == 1:  # one kind of money: the headline figures are its own
+        only = ledger["by_mode"][modes[0]]
+        result["pnl"] = only["pnl"]
+        result["positions"] = only["positions"]
+    else:  # paper and live money are never added up: see by_mode
+        result["pnl"] = None
+        result["positions"] = None
+    result["book_of_record"] = "the executor journals (money recomputed from them at the end)"
+
+
+def _exit_reason(recorded: dict[str, Any] | None, failed: list[str], interrupted: bool) -> str:
+    if interrupted:
+        return "interrupted"
+    if failed:
+        return "service_failed: " + ", ".join(failed)
+    if recorded is None:
+        return "recorder_failed: no result.json from the recorder"
+    return str(recorded.get("exit_reason", "unknown"))
+
+
+def _complete(
+    result: dict[str, Any],
+    recorded: dict[str, Any] | None,
+    failed: list[str],
+    interrupted: bool,
+    expected_ticks: int | None,
+) -> bool:
+    if recorded is None or failed or interrupted or result["exit_reason"] != "completed":
+        return False
+    counts = result.get("counts", {})
+    seen = counts.get("ticks_seen", {})
+    ticks = counts.get("ticks")
+    if expected_ticks is not None and ticks != expected_ticks:
+        return False
+    return all(n == ticks for n in seen.values())

@@ -1,0 +1,75 @@
+"""result.json is the truth whatever ends a run: any service killed mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from common.journal import read_entries
+from common.messages import Fill, Side
+from tests.conftest import PROJECT_ROOT, scaled, wait_until
+
+
+def _book_from_journal(folder: Path) -> tuple[int, float, float]:
+    """Fills, net position and fees, added up straight from the journal's entries."""
+    fills = [e for e in read_entries(folder / "executor.journal") if isinstance(e, Fill)]
+    position = sum(f.qty if f.side is Side.BUY else -f.qty for f in fills)
+    return len(fills), position, sum(f.fee for f in fills)
+
+
+def _service_pid(runner: subprocess.Popen[bytes], module: str) -> int:
+    for child in psutil.Process(runner.pid).children(recursive=True):
+        try:
+            if module in " ".join(child.cmdline()):
+                return child.pid
+        except psutil.NoSuchProcess:
+            continue
+    raise LookupError(module)
+
+
+@pytest.mark.parametrize("victim", ["feed", "model", "executor", "recorder"])
+def test_a_service_killed_mid_run_leaves_a_result_that_equals_the_journal(
+    victim: str, tmp_path: Path, trained_checkpoint: Path
+) -> None:
+    """SIGKILL at a random point: result.json exists, says incomplete and why, money = journal."""
+    runner = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "orchestration.paper_live",
+            *("--ckpt", str(trained_checkpoint), "--artifacts-dir", str(tmp_path / "artifacts")),
+            *("--speed", "10", "--max-ticks", "8000", "--max-loss", "100000"),
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until(lambda: any((tmp_path / "artifacts").glob("*/executor.journal")), 60, "start")
+        [folder] = (tmp_path / "artifacts").iterdir()
+        fills_before_kill = random.randint(1, 6)
+        wait_until(
+            lambda: _book_from_journal(folder)[0] >= fills_before_kill, 60, "fills before the kill"
+        )
+        os.kill(_service_pid(runner, f"services.{victim}"), signal.SIGKILL)
+        assert runner.wait(scaled(120)) == 1
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    result = json.loads((folder / "result.json").read_text())
+    assert result["complete"] is False
+    assert result["exit_reason"] == f"service_failed: {victim}"
+    fills, position, fees = _book_from_journal(folder)
+    assert result["counts"]["fills"] == fills
+    [(symbol, held)] = result["positions"].items()
+    assert held["qty"] == pytest.approx(position, abs=1e-12)
+    assert result["pnl"]["fees"] == pytest.approx(fees)
+    assert result["by_mode"]["paper"]["fills"] == fills
