@@ -93,10 +93,15 @@ class TickFileWriter:
             self._raw.flush()
 
     def close(self) -> None:
-        self._write_pending()
-        self._file.close()
-        if self._raw is not None:
-            self._raw.close()
+        try:
+            self._write_pending()
+        finally:  # a full disk: every file still closed, then the error raised
+            self._pending.clear()
+            try:
+                self._file.close()
+            finally:
+                if self._raw is not None:
+                    self._raw.close()
 
     def _write_record(self, payload: bytes) -> None:
         self._pending += _RECORD_HEAD.pack(len(payload), zlib.crc32(payload))
