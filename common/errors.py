@@ -14,6 +14,7 @@ Hierarchy (a class also subclasses the builtin a caller may already catch)::
     │   ├── TickFileHeaderError           not a tick file, or not the one expected
     │   └── TickFileCorrupt               truncated or damaged after N good records
     ├── JournalCorrupt (ValueError)       the executor journal is damaged mid-file
+    ├── JournalWriteFailed (OSError)      the journal cannot take an entry (disk full, ...)
     └── HandshakeTimeout (TimeoutError)   expected peers did not say ready in time
 
 Errors a service or a venue adapter owns subclass `PipelineError` in their
@@ -120,3 +121,19 @@ class JournalCorrupt(PipelineError, ValueError):
     def __init__(self, path: Path | str, line_number: int, problem: str) -> None:
         super().__init__(f"{path}:{line_number}: {problem}; refusing to guess positions")
         self.path, self.line_number, self.problem = Path(path), line_number, problem
+
+
+class JournalWriteFailed(PipelineError, OSError):
+    """An entry could not be written, flushed or fsynced: the journal takes nothing more.
+
+    The entry is not in the book of record, so it must not be published or
+    acted on. `errno` and `strerror` are the operating system's.
+    """
+
+    def __init__(self, path: Path | str, error: OSError) -> None:
+        why = error.strerror or str(error)
+        super().__init__(f"cannot write the journal {path}: {why}")
+        self.path, self.errno, self.strerror = Path(path), error.errno, why
+
+    def __str__(self) -> str:  # OSError's own would print only "[Errno 28] ..."
+        return str(self.args[0])

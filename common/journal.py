@@ -9,9 +9,16 @@ written and flushed to the OS *before* the event is published, so a crash
 read back: fills rebuild positions and PnL, a `circuit_breaker_tripped` event
 re-trips the breaker, target ids are not acted on twice; for a live venue,
 orders neither filled nor rejected are listed for reconciliation, and the
-account's balance outside this run is kept as a baseline. A torn last line
-(the crash hit mid-write) is dropped with a warning; damage before it is an
-error: guessing a position is worse than not starting.
+account's balance outside this run is kept as a baseline.
+
+A last line without its newline is torn (the crash or a full disk hit
+mid-write): it was never published, so reading drops it with a warning, and
+opening the journal to append cuts it off (a copy of the cut bytes is kept
+beside it, `<journal>.torn-<n>`) so the next entry never lands after it.
+Damage before the last line is an error (`JournalCorrupt`): guessing a
+position is worse than not starting. A write, flush or fsync that fails
+raises `JournalWriteFailed`; the partial line is cut back where possible and
+the journal takes nothing more.
 """
 
 from __future__ import annotations
@@ -20,11 +27,11 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import Final
 
 import msgspec
 
-from common.errors import JournalCorrupt
+from common.errors import JournalCorrupt, JournalWriteFailed
 from common.messages import Fill, OrderRejected, OrderSubmitted, RiskEvent
 
 log = logging.getLogger(__name__)
@@ -93,13 +100,13 @@ def _read(path: Path) -> tuple[list[JournalEntry], bool]:
     for number, line in enumerate(lines, start=1):
         if not line:
             continue
+        if number - 1 == last:  # no newline after it: the crash tore this write
+            torn_tail = True
+            log.warning("dropped a torn last journal line in %s", path)
+            continue
         try:
             entries.append(_decoder.decode(line))
         except msgspec.DecodeError as e:
-            if number - 1 == last:  # no newline after it: the crash tore this write
-                torn_tail = True
-                log.warning("dropped a torn last journal line in %s", path)
-                continue
             raise JournalCorrupt(path, number, f"unreadable entry ({e})") from None
     return entries, torn_tail
 
@@ -138,24 +145,92 @@ def _add_fill(progress: OrderProgress | None, fill: Fill) -> None:
 
 
 class Journal:
+    """The journal opened for appending; a torn last line is cut off first.
+
+    Raises:
+        OSError: the file cannot be opened, or its torn tail cannot be cut.
+        JournalWriteFailed: from `append`, when an entry cannot reach the file.
+    """
+
     def __init__(self, path: Path, *, fsync: bool = False) -> None:
         self.path = path
         self.fsync = fsync
-        self._file: BinaryIO = open(path, "ab")
-        if self._file.tell() > 0:
-            self._ensure_line_start(path)
+        self.failed: JournalWriteFailed | None = None
+        # Unbuffered: a failed write leaves nothing queued in Python for a later flush.
+        self._file = open(path, "a+b", buffering=0)
+        try:
+            self._size = self._cut_torn_tail()
+        except BaseException:
+            self._file.close()
+            raise
 
-    def _ensure_line_start(self, path: Path) -> None:
-        with open(path, "rb") as f:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":  # a torn line from a crash: start ours on a new line
-                self._file.write(b"\n")
+    @staticmethod
+    def encode(entry: JournalEntry) -> bytes:
+        """One journal line, newline included."""
+        return _encoder.encode(entry) + b"\n"
+
+    def _cut_torn_tail(self) -> int:
+        """Move an unterminated last line to `<journal>.torn-<n>`; return the clean size."""
+        fd = self._file.fileno()
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return 0
+        # Torn lines are short (one entry); look back in steps until a newline.
+        start, tail = size, b""
+        while start > 0 and b"\n" not in tail:
+            step = min(start, 1 << 16)
+            start -= step
+            tail = os.pread(fd, step, start) + tail
+        keep = start + tail.rfind(b"\n") + 1  # 0 when the only line is torn
+        if keep == size:
+            return size
+        copy = self._free_torn_name()
+        with open(copy, "xb") as f:
+            f.write(tail[keep - start :])
+            f.flush()
+            os.fsync(f.fileno())
+        os.ftruncate(fd, keep)
+        if self.fsync:
+            os.fsync(fd)
+        log.warning(
+            "cut a torn last line (%d bytes) off %s, kept in %s", size - keep, self.path, copy
+        )
+        return keep
+
+    def _free_torn_name(self) -> Path:
+        n = 1
+        while (copy := self.path.with_name(f"{self.path.name}.torn-{n}")).exists():
+            n += 1
+        return copy
 
     def append(self, entry: JournalEntry) -> None:
-        self._file.write(_encoder.encode(entry) + b"\n")
-        self._file.flush()
-        if self.fsync:
-            os.fsync(self._file.fileno())
+        """Write one entry (flushed to the OS; fsynced if asked) before anyone sees it.
+
+        Raises:
+            JournalWriteFailed: the entry is not in the journal (this one and every later one).
+        """
+        if self.failed is not None:
+            raise self.failed
+        line = self.encode(entry)
+        fd = self._file.fileno()
+        try:
+            view = memoryview(line)
+            while view:  # a write may take part of the line (a disk filling up)
+                view = view[os.write(fd, view) :]
+            if self.fsync:
+                os.fsync(fd)
+        except OSError as e:
+            self.failed = JournalWriteFailed(self.path, e)
+            self._cut_back()
+            raise self.failed from e
+        self._size += len(line)
+
+    def _cut_back(self) -> None:
+        # Leave whole lines only; if even this fails, the next open cuts the torn tail.
+        try:
+            os.ftruncate(self._file.fileno(), self._size)
+        except OSError:
+            pass
 
     def close(self) -> None:
         self._file.close()

@@ -10,8 +10,11 @@ magic bytes, the writer compresses when the name ends in ``.gz``)::
 Each payload is the wire encoding of its message (`common.wire`), so a file
 holds exactly what went over the socket. The length and CRC make a torn or
 damaged tail detectable: the reader never stops silently, it raises
-`TickFileCorrupt` carrying how many good ticks came before. Reading streams
-in fixed-size chunks, so memory stays flat whatever the file's size.
+`TickFileCorrupt` carrying how many good ticks came before. A record of
+length 0 (what zeros frame as: a sparse or zero-filled file) or longer than
+the codec's cap is refused at once. Reading streams in fixed-size chunks,
+and a gzip file is inflated at most one chunk ahead of what is read, so
+memory stays flat whatever the file's size or compression ratio.
 """
 
 from __future__ import annotations
@@ -90,10 +93,15 @@ class TickFileWriter:
             self._raw.flush()
 
     def close(self) -> None:
-        self._write_pending()
-        self._file.close()
-        if self._raw is not None:
-            self._raw.close()
+        try:
+            self._write_pending()
+        finally:  # a full disk: every file still closed, then the error raised
+            self._pending.clear()
+            try:
+                self._file.close()
+            finally:
+                if self._raw is not None:
+                    self._raw.close()
 
     def _write_record(self, payload: bytes) -> None:
         self._pending += _RECORD_HEAD.pack(len(payload), zlib.crc32(payload))
@@ -140,6 +148,7 @@ class TickFileReader:
         self.count = 0
         self._buffer = b""
         self._offset = 0
+        self._consumed = 0  # bytes of the record stream taken so far (inflated, if gzip)
         self._inflater: zlib._Decompress | None = None
         self._cut_short = False
         self._file = self._open()
@@ -235,8 +244,10 @@ class TickFileReader:
         if len(head) < _RECORD_HEAD.size:
             raise TickFileCorrupt(self.path, self.count, "truncated record header")
         length, crc = _RECORD_HEAD.unpack(head)
-        if length > wire.MAX_PAYLOAD_BYTES:
-            raise TickFileCorrupt(self.path, self.count, f"record length {length} is implausible")
+        if length == 0 or length > wire.MAX_PAYLOAD_BYTES:
+            offset = self._consumed - _RECORD_HEAD.size
+            problem = f"record length {length} at offset {offset} is implausible"
+            raise TickFileCorrupt(self.path, self.count, problem)
         payload = self._take(length)
         if len(payload) < length:
             raise TickFileCorrupt(self.path, self.count, "truncated record")
@@ -245,6 +256,11 @@ class TickFileReader:
         return payload
 
     def _take(self, size: int) -> bytes:
+        piece = self._take_from_chunks(size)
+        self._consumed += len(piece)
+        return piece
+
+    def _take_from_chunks(self, size: int) -> bytes:
         # Serve from the current chunk; refill from the file only at its end.
         end = self._offset + size
         if end <= len(self._buffer):
@@ -266,14 +282,19 @@ class TickFileReader:
     def _read_chunk(self) -> bytes:
         """Return the next bytes of the record stream; b"" only at its end."""
         while True:
-            raw = self._file.read(_CHUNK_BYTES)
             if self._inflater is None:
-                return raw
-            if not raw:
-                self._cut_short = not self._inflater.eof
-                return b""
+                return self._file.read(_CHUNK_BYTES)
+            # Input the last call left (its output would have passed the chunk size) first.
+            raw = self._inflater.unconsumed_tail or self._file.read(_CHUNK_BYTES)
             try:
-                data = self._inflater.decompress(raw)
+                if not raw:
+                    # Output zlib still holds once all input is in, bounded too.
+                    data = (
+                        b"" if self._inflater.eof else self._inflater.decompress(b"", _CHUNK_BYTES)
+                    )
+                    self._cut_short = not data and not self._inflater.eof
+                    return data
+                data = self._inflater.decompress(raw, _CHUNK_BYTES)
                 if self._inflater.eof and self._inflater.unused_data:
                     data += self._next_gzip_member(self._inflater.unused_data)
             except zlib.error as e:
@@ -284,7 +305,7 @@ class TickFileReader:
 
     def _next_gzip_member(self, start: bytes) -> bytes:
         self._inflater = zlib.decompressobj(wbits=31)
-        return self._inflater.decompress(start)
+        return self._inflater.decompress(start, _CHUNK_BYTES)
 
 
 def iter_ticks(path: Path | str) -> Iterator[Tick]:

@@ -193,6 +193,7 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
     """Check everything a run needs, and build every service's environment, before starting it."""
     run_id = config.run_id or new_run_id()
     folder = (config.artifacts_dir / run_id).resolve()
+    _check_creatable(folder)
     ckpt = (config.ckpt or _default_model()).resolve()
     try:
         verify_pin(ckpt, config.ckpt_sha256)
@@ -265,6 +266,17 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
         own_address_dir=address_dir if config.address_dir is None else None,
         keys=load_keys(config.curve_keys) if config.curve_keys is not None else None,
     )
+
+
+def _check_creatable(folder: Path) -> None:
+    """The run folder exists or can be made, and can be written in: checked, nothing created."""
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"--artifacts-dir: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):  # EROFS too, even for root
+        raise ConfigError(f"--artifacts-dir: cannot write in {existing}")
 
 
 def _forwarded(config: RunnerConfig) -> dict[str, str]:

@@ -14,7 +14,9 @@ replay of a file meets the same targets at the same ticks. Paper and live keep
 separate journals (`executor.journal`, `executor-live.journal`): a live
 executor never inherits paper positions. Exit 2: bad configuration, a live
 request without every opt-in, or a damaged journal; exit 1: the venue refused
-the start-up reconciliation (credentials, a balance the journal cannot explain).
+the start-up reconciliation (credentials, a balance the journal cannot explain),
+or the journal could not be written (a full disk): then one line names the
+file and why, nothing more is ordered, and counters and `eos` still go out.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 import zmq
 
 from common import sockets, wire
-from common.errors import ConfigError, JournalCorrupt
+from common.errors import ConfigError, JournalCorrupt, JournalWriteFailed
 from common.journal import JOURNAL_FILES, SESSION_STARTED, Journal, JournalState, read_journal
 from common.messages import Eos, Fill, OrderRejected, RiskEvent, RunCounters
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
@@ -78,6 +80,14 @@ class ExecutorLoop:
         self.engine = sequencer.engine
 
     def run(self, stop: threading.Event) -> int:
+        try:
+            self._trade(stop)
+            self._finish()
+        except JournalWriteFailed as e:
+            return self._halt(e)
+        return 0
+
+    def _trade(self, stop: threading.Event) -> None:
         self.outbox.emit(self.sequencer.on_backlog(list(self.inbox.frames(self.targets)), _now()))
         poller = zmq.Poller()
         poller.register(self.ticks, zmq.POLLIN)
@@ -98,8 +108,6 @@ class ExecutorLoop:
                 break
             self.outbox.emit(self.sequencer.on_idle(_now()))
             self.inbox.progress.idle()
-        self._finish()
-        return 0
 
     def _on_venue_reports(self) -> None:
         """The live venue's fills, refusals and halts, from the worker thread."""
@@ -120,17 +128,8 @@ class ExecutorLoop:
             if not self.live.close(timings.settle_s * 2 + timings.deadline_s):
                 log.error("live orders still unresolved at exit; the next start reconciles them")
             self._on_venue_reports()
-        now_ns = _now()
-        self.outbox.emit(self.sequencer.finish(now_ns))
-        counters = {
-            "ticks": self.sequencer.ticks,
-            "orders": self.engine.orders,
-            **self.inbox.rejected(),
-            "unexpected_source": self.sequencer.unexpected_source,
-            "breaker_activations": self.engine.risk.activations,
-        }
-        self.outbox.send(RunCounters(source="executor", counters=counters))
-        self.outbox.send(Eos(source="executor", last_seq=self.engine.last_seq, ts_ns=now_ns))
+        self.outbox.emit(self.sequencer.finish(_now()))
+        self._send_end()
         log.info(
             "executor done: %d orders, rejections %s, equity %.4f, malformed %s",
             self.engine.orders,
@@ -138,6 +137,35 @@ class ExecutorLoop:
             self.engine.equity(),
             dict(self.inbox.malformed),
         )
+
+    def _halt(self, error: JournalWriteFailed) -> int:
+        """The journal takes nothing more: no order after this; say so, end the stream, exit 1.
+
+        The event that failed is not in the book of record, so it was not
+        published; what is published from here on (counters, eos) is not journaled.
+        """
+        log.error("halted, no order after this: %s", error)
+        if self.live is not None:
+            # Staged orders were never journaled as sent: they must not reach the venue.
+            self.live.drop_staged()
+            timings = self.live.timings
+            self.live.close(timings.settle_s * 2 + timings.deadline_s)
+            # Reports that arrive now cannot be journaled: the next start reconciles them.
+        self._send_end(journal_write_failed=1)
+        return 1
+
+    def _send_end(self, **extra: int) -> None:
+        """The executor's counters, then its eos: the recorder can write result.json."""
+        counters = {
+            "ticks": self.sequencer.ticks,
+            "orders": self.engine.orders,
+            **self.inbox.rejected(),
+            "unexpected_source": self.sequencer.unexpected_source,
+            "breaker_activations": self.engine.risk.activations,
+            **extra,
+        }
+        self.outbox.send(RunCounters(source="executor", counters=counters))
+        self.outbox.send(Eos(source="executor", last_seq=self.engine.last_seq, ts_ns=_now()))
 
 
 def _now() -> int:
@@ -227,14 +255,16 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         "TRIPPED" if engine.risk.tripped else "armed",
     )
     # The journal's session mark: orchestration.ledger splits a run's book by it.
-    setup.journal.append(
-        RiskEvent(
-            kind=SESSION_STARTED,
-            symbol=None,
-            detail="{} ({})".format(*describe(engine.executor)),
-            ts_ns=time.time_ns(),
-        )
+    mark = RiskEvent(
+        kind=SESSION_STARTED,
+        symbol=None,
+        detail="{} ({})".format(*describe(engine.executor)),
+        ts_ns=time.time_ns(),
     )
+    try:
+        setup.journal.append(mark)
+    except JournalWriteFailed as e:  # a full disk before the first order: nothing to halt
+        raise StartupFailed(f"cannot start: {e}") from e
     inbox = Inbox(
         ctx,
         name=config.name,

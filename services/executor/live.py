@@ -164,6 +164,12 @@ class LiveOrderExecutor:
             self._orders.put(order)
         self._staged.clear()
 
+    def drop_staged(self) -> int:
+        """Forget staged orders (their `OrderSubmitted` could not be journaled); how many."""
+        dropped = len(self._staged)
+        self._staged.clear()
+        return dropped
+
     def settle_resumed(self, orders: list[LiveOrder]) -> list[Report]:
         """Find out, before trading, what became of orders a previous run left unresolved.
 

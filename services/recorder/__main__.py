@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any, Final, TextIO, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import zmq
 
@@ -34,6 +34,7 @@ from common.service import Inbox, ServiceSpec, serve
 from common.tickfile import TickFileWriter, new_header
 from services.recorder.artifacts import RunRecord, write_json_atomically
 from services.recorder.dispatch import Dispatch
+from services.recorder.outputs import GuardedFile
 from services.recorder.recorder_config import RecorderConfig
 
 if TYPE_CHECKING:
@@ -57,9 +58,11 @@ class Recorder:
         folder = config.run_dir
         header = new_header(config.venue, config.symbols, "paper-live run", self.started_ns)
         # Level 1: the recorder must keep up with a fast replay; size matters less.
-        self.ticks_file = TickFileWriter(folder / "ticks.gz", header, compresslevel=1)
-        self.events_file: TextIO = open(folder / "events.jsonl", "w")
-        self.run_log: TextIO = open(folder / "run.log", "a")
+        # Each survives a full disk: one line names the file, the run goes on (outputs.py).
+        ticks = TickFileWriter(folder / "ticks.gz", header, compresslevel=1)
+        self.ticks_file = GuardedFile(folder / "ticks.gz", ticks)
+        self.events_file = GuardedFile(folder / "events.jsonl", open(folder / "events.jsonl", "w"))
+        self.run_log = GuardedFile(folder / "run.log", open(folder / "run.log", "a"))
         self.run_log.write(
             f"[recorder] {utc_now_text(self.started_ns)} run {folder.name}: mode {config.mode}, "
             f"executor {config.executor_class}, venue {config.venue}, "
@@ -79,11 +82,13 @@ class Recorder:
             reason = self._receive(stop)
         finally:
             result = self.finish(reason)
+        if result is None:
+            return 1
         print(
             f"recorder: {result['exit_reason']}: {self.config.run_dir / 'result.json'}",
             file=sys.stderr,
         )
-        return 0
+        return 1 if result.get("incomplete_artifacts") else 0
 
     def _receive(self, stop: threading.Event) -> str:
         poller = zmq.Poller()
@@ -135,7 +140,8 @@ class Recorder:
         if recovered:
             self.run_log.write(f"[recorder] {recovered} fills recovered from the journal\n")
 
-    def finish(self, exit_reason: str) -> dict[str, Any]:
+    def finish(self, exit_reason: str) -> dict[str, Any] | None:
+        """Close the artifacts and write result.json; None if it could not be written."""
         self.reconcile_with_journal()
         self.ticks_file.close()
         self.events_file.close()
@@ -155,7 +161,19 @@ class Recorder:
             exit_reason=exit_reason,
             eos_from=sorted(self.dispatch.eos_from),
         )
-        write_json_atomically(self.config.run_dir / "result.json", result)
+        lost = {
+            f.path.name: f.failed
+            for f in (self.ticks_file, self.events_file, self.run_log)
+            if f.failed is not None
+        }
+        if lost:
+            result["incomplete_artifacts"] = lost
+        try:
+            write_json_atomically(self.config.run_dir / "result.json", result)
+        except OSError as e:
+            log.error("cannot write %s: %s", self.config.run_dir / "result.json", e.strerror or e)
+            self.run_log.close()
+            return None
         self.run_log.write(f"[recorder] result.json written: {exit_reason}\n")
         self.run_log.close()
         return result

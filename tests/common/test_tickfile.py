@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import struct
+import subprocess
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import psutil
@@ -174,3 +178,54 @@ def test_count_records_counts_without_decoding_and_still_catches_damage(
         path.write_bytes(bytes(flipped))
         with TickFileReader(path) as reader, pytest.raises(TickFileCorrupt):
             reader.count_records()
+
+
+def test_a_sparse_file_behind_a_valid_header_is_refused_at_once_not_read(tmp_path: Path) -> None:
+    """Zeros frame as empty records (length 0, CRC 0): the first is refused, naming its offset."""
+    path = tmp_path / "sparse.ticks"
+    _write(path, 0)
+    header_end = path.stat().st_size
+    subprocess.run(["truncate", "-s", "300M", str(path)], check=True)
+    read_before = psutil.Process().io_counters().read_chars
+    with TickFileReader(path) as reader, pytest.raises(TickFileCorrupt) as caught:
+        reader.count_records()
+    assert caught.value.good_records == 0
+    assert f"offset {header_end}" in caught.value.problem
+    assert psutil.Process().io_counters().read_chars - read_before < 8 * 2**20
+
+
+def test_a_small_gzip_of_zeros_is_refused_without_inflating_it(tmp_path: Path) -> None:
+    """A gzip bomb behind a valid header: refused after inflating a bounded amount, not all."""
+    plain = tmp_path / "header.ticks"
+    _write(plain, 0)
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(2**20)
+    parts = [packer.compress(plain.read_bytes())]
+    parts += [packer.compress(zeros) for _ in range(256)]
+    parts.append(packer.flush())
+    path = tmp_path / "zeros.ticks.gz"
+    path.write_bytes(b"".join(parts))
+    assert path.stat().st_size < 2**20  # 256 MiB of zeros in a few hundred KB
+    tracemalloc.start()
+    try:
+        with TickFileReader(path) as reader, pytest.raises(TickFileCorrupt):
+            reader.count_records()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20
+
+
+def test_a_record_length_over_the_payload_cap_is_refused_before_reading_it(
+    tmp_path: Path,
+) -> None:
+    """A length the codec would never accept is refused at once, the file not read for it."""
+    path = tmp_path / "long.ticks"
+    _write(path, 0)
+    with open(path, "ab") as f:
+        f.write(struct.pack(">II", 2**31, 0))
+    subprocess.run(["truncate", "-s", "300M", str(path)], check=True)
+    read_before = psutil.Process().io_counters().read_chars
+    with TickFileReader(path) as reader, pytest.raises(TickFileCorrupt):
+        reader.count_records()
+    assert psutil.Process().io_counters().read_chars - read_before < 8 * 2**20

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import zmq
 
 from common import sockets, wire
-from common.messages import Eos, Fill, Hello, Position, Target, Tick
+from common.journal import fill_identity, read_journal
+from common.messages import Eos, Fill, Hello, OrderSubmitted, Position, RunCounters, Target, Tick
 from tests.conftest import scaled, wait_until
 from tests.factories import make_tick
 from tests.processes import services
@@ -232,3 +235,76 @@ def test_live_flag_alone_is_refused_naming_the_other_flag(tmp_path: Path) -> Non
         group.start("executor", "services.executor", [*_executor_args(tmp_path), "--live-executor"])
         assert group.wait("executor") == 2
         assert "--no-paper-mode" in group.output("executor")
+
+
+@pytest.fixture
+def tiny_run_dir(tmp_path: Path) -> Iterator[Path]:
+    """The executor's run folder on a real 4 KiB filesystem (tmpfs): the journal fills it."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_a_full_disk_under_the_journal_halts_cleanly_publishing_only_what_it_journaled(
+    tmp_path: Path, zmq_ctx: zmq.Context, tiny_run_dir: Path
+) -> None:
+    """ENOSPC: one line naming the journal, counters and eos still out, exit 1, no traceback."""
+    now = time.time_ns()
+    with (
+        sockets.publisher(zmq_ctx, f"ipc://{tmp_path}/ticks", lossless=True) as pub,
+        sockets.ready_replier(zmq_ctx, f"ipc://{tmp_path}/ready") as ready,
+        sockets.target_pusher(zmq_ctx, f"ipc://{tmp_path}/targets") as push,
+        services(tmp_path) as group,
+    ):
+        probe = _start(group, tmp_path, zmq_ctx, pub, ready, "executor")
+        proc = group.procs["executor"]
+        for i in range(1, 200):
+            if proc.poll() is not None:
+                break
+            tick = make_tick(
+                seq=i,
+                recv_ts_ns=now + i * 1_000_000,
+                bid=100.0,
+                ask=100.5,
+                bid_size=5.0,
+                ask_size=5.0,
+            )
+            pub.send_multipart([wire.topic(tick), wire.encode(tick)])
+            target = wire.encode(_target(f"t-{i}", 0.5 if i % 2 else -0.5, tick))
+            try:
+                wait_until(
+                    lambda: proc.poll() is not None or sockets.push_nowait(push, target),
+                    10,
+                    "the executor's PULL",
+                )
+                wait_until(
+                    lambda: (
+                        proc.poll() is not None
+                        or any(e.target_id == f"t-{i}" for e in probe.of(OrderSubmitted))
+                    ),
+                    20,
+                    f"the order for target {i}, or the executor's exit",
+                )
+            except BaseException:
+                probe.stop()
+                raise
+        probe.join(scaled(10))  # it ends at the executor's eos
+        probe.stop()
+        assert group.wait("executor") == 1
+        assert probe.eos.is_set()
+    output = group.output("executor")
+    assert "Traceback" not in output
+    [halt] = [line for line in output.splitlines() if "No space left on device" in line]
+    assert str(tiny_run_dir / "executor.journal") in halt
+    assert probe.of(RunCounters)
+    journal = read_journal(tiny_run_dir / "executor.journal")
+    assert journal.orders > 0 and not journal.torn_tail
+    journaled = [e.order.order_id for e in journal.progress.values()]
+    assert [e.order_id for e in probe.of(OrderSubmitted)] == journaled
+    assert [fill_identity(f) for f in probe.of(Fill)] == [fill_identity(f) for f in journal.fills]

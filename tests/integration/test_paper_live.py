@@ -9,6 +9,7 @@ import shlex
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -503,3 +504,44 @@ def test_the_procfile_gives_exchange_credentials_to_the_executor_alone() -> None
             assert argv[0] == "python" and not unset
         else:
             assert argv[0] == "env" and unset == set(CREDENTIAL_VARIABLES)
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path) -> Iterator[Path]:
+    """A real read-only filesystem (a tmpfs mounted ro): even root cannot write in it."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_a_read_only_artifacts_folder_is_refused_before_anything_starts(
+    tmp_path: Path, trained_checkpoint: Path, read_only_folder: Path
+) -> None:
+    """--artifacts-dir on a read-only filesystem: exit 2, one line naming it, nothing started."""
+    runner = _runner(tmp_path, trained_checkpoint)
+    runner[runner.index("--artifacts-dir") + 1] = str(read_only_folder / "artifacts")
+    done = subprocess.run(
+        runner, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=scaled(60)
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "--artifacts-dir" in done.stderr
+
+
+def test_an_artifacts_folder_under_a_file_is_refused_before_anything_starts(
+    tmp_path: Path, trained_checkpoint: Path
+) -> None:
+    """A folder that cannot be created: exit 2, one line naming --artifacts-dir."""
+    (tmp_path / "a-file").write_text("")
+    runner = _runner(tmp_path, trained_checkpoint)
+    runner[runner.index("--artifacts-dir") + 1] = str(tmp_path / "a-file" / "artifacts")
+    done = subprocess.run(
+        runner, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=scaled(60)
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "--artifacts-dir" in done.stderr

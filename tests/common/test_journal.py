@@ -1,0 +1,120 @@
+"""The executor's journal on disk: torn tails cut on open, write failures halt cleanly."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from common.errors import JournalCorrupt, JournalWriteFailed
+from common.journal import Journal, read_journal
+from common.messages import Fill, Liquidity, Side
+from tests.factories import T0_NS
+
+
+def _fill(n: int) -> Fill:
+    return Fill(
+        order_id=f"o-{n}",
+        symbol="BTC/USD",
+        side=Side.BUY,
+        qty=0.25,
+        price=61837.75,
+        fee=0.1,
+        liquidity=Liquidity.TAKER,
+        tick_seq=n,
+        ts_ns=T0_NS + n,
+    )
+
+
+def _tear(path: Path, junk: bytes) -> None:
+    """A crash mid-write: part of a line, no newline after it."""
+    with open(path, "ab") as f:
+        f.write(junk)
+
+
+def test_restart_after_restart_with_a_torn_tail_each_time_keeps_every_whole_entry(
+    tmp_path: Path,
+) -> None:
+    """Each open cuts the torn last line (a copy kept beside it); the next start reads clean."""
+    path = tmp_path / "executor.journal"
+    for restart in range(1, 4):
+        state = read_journal(path)
+        assert [f.tick_seq for f in state.fills] == list(range(1, restart))
+        journal = Journal(path)
+        journal.append(_fill(restart))
+        journal.close()
+        _tear(path, f'["Fill",1,"o-torn-{restart}","BTC/'.encode())
+    state = read_journal(path)
+    assert [f.tick_seq for f in state.fills] == [1, 2, 3]
+    assert state.torn_tail
+    Journal(path).close()
+    assert path.read_bytes().endswith(b"\n")
+    assert not read_journal(path).torn_tail
+    torn = sorted(tmp_path.glob("executor.journal.torn-*"))
+    assert [p.name for p in torn] == [f"executor.journal.torn-{n}" for n in (1, 2, 3)]
+    assert torn[1].read_bytes() == b'["Fill",1,"o-torn-2","BTC/'
+
+
+def test_a_whole_entry_without_its_newline_is_torn_too(tmp_path: Path) -> None:
+    """The write that did not finish (its newline missing) is not in the book of record."""
+    path = tmp_path / "executor.journal"
+    journal = Journal(path)
+    journal.append(_fill(1))
+    journal.close()
+    whole = Journal.encode(_fill(2))
+    _tear(path, whole.rstrip(b"\n"))
+    assert [f.tick_seq for f in read_journal(path).fills] == [1]
+    Journal(path).close()
+    assert [f.tick_seq for f in read_journal(path).fills] == [1]
+
+
+def test_a_bad_line_in_the_middle_still_refuses_to_start(tmp_path: Path) -> None:
+    """Damage before the last line is never cut away: state cannot be trusted."""
+    path = tmp_path / "executor.journal"
+    journal = Journal(path)
+    journal.append(_fill(1))
+    journal.close()
+    _tear(path, b"garbage\n")
+    journal = Journal(path)
+    journal.append(_fill(2))
+    journal.close()
+    with pytest.raises(JournalCorrupt) as caught:
+        read_journal(path)
+    assert caught.value.line_number == 2
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 4 KiB filesystem (tmpfs): the next write past it fails with ENOSPC."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_a_full_disk_is_a_journal_write_failure_leaving_only_whole_lines(tiny_disk: Path) -> None:
+    """ENOSPC raises JournalWriteFailed naming the file; the journal keeps whole lines only."""
+    path = tiny_disk / "executor.journal"
+    journal = Journal(path)
+    written = 0
+    with pytest.raises(JournalWriteFailed) as caught:
+        for n in range(1, 1_000):
+            journal.append(_fill(n))
+            written = n
+    assert caught.value.errno == errno.ENOSPC
+    assert caught.value.path == path
+    assert isinstance(caught.value, OSError)
+    with pytest.raises(JournalWriteFailed):  # once failed, it takes nothing more
+        journal.append(_fill(1_000))
+    journal.close()
+    assert path.read_bytes().endswith(b"\n")
+    assert [f.tick_seq for f in read_journal(path).fills] == list(range(1, written + 1))
