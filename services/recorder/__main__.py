@@ -44,6 +44,10 @@ log = logging.getLogger("services.recorder")
 
 POLL_MS: Final = 100
 FRAMES_PER_TURN: Final = 1024
+# run.log, events.jsonl and ticks.gz reach the disk at least this often, so a
+# person or a tool can watch a run as it goes (a flush per line would cost a
+# fast replay; buffered, a quiet run's files stayed empty for minutes).
+FLUSH_EVERY_S: Final = 1.0
 
 
 class Recorder:
@@ -90,6 +94,7 @@ class Recorder:
         for sock in (*self.socks.values(), self.logs):
             poller.register(sock, zmq.POLLIN)
         names = {sock: name for name, sock in self.socks.items()}
+        next_flush = time.monotonic() + FLUSH_EVERY_S
         while not stop.is_set():
             for sock, _ in poller.poll(POLL_MS):
                 if sock is self.logs:
@@ -99,10 +104,19 @@ class Recorder:
                 for message, payload in self.inbox.messages(sock, name, FRAMES_PER_TURN):
                     self.dispatch.on_message(message, payload, time.time_ns())
             self.inbox.progress.idle()
+            if time.monotonic() >= next_flush:
+                self.flush_files()
+                next_flush = time.monotonic() + FLUSH_EVERY_S
             if self.dispatch.eos_from >= set(self.config.expect_eos):
                 self._drain_logs()  # the last words of the services
                 return "completed"
         return "interrupted"
+
+    def flush_files(self) -> None:
+        """Put what was written so far on disk, whole lines and a tick file that reads cleanly."""
+        self.run_log.flush()
+        self.events_file.flush()
+        self.ticks_file.flush()  # ends a gzip member
 
     def _drain_logs(self) -> None:
         for _ in range(FRAMES_PER_TURN):

@@ -16,7 +16,9 @@ import pytest
 from honcho.environ import parse_procfile
 
 from common.addresses import claim_folder
+from common.errors import TickFileCorrupt, TickFileHeaderError
 from common.messages import Fill, Liquidity, Side
+from common.tickfile import iter_ticks
 from services.executor.gate import CREDENTIAL_VARIABLES
 from services.executor.positions import PositionState
 from services.model.checkpoint import write_sidecar
@@ -277,6 +279,58 @@ def test_ctrl_c_mid_run_still_leaves_a_complete_result(
     assert RESULT_FIELDS <= set(result)
     assert result["exit_reason"] == "interrupted"
     assert result["counts"]["ticks"] < 85_175
+
+
+def test_run_log_events_and_ticks_can_be_watched_while_a_paced_run_goes_on(
+    trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    """At a fiftieth of recorded pace, each artifact shows data early, the run still going.
+
+    The recorder flushes run.log and events.jsonl and ends a gzip member of
+    ticks.gz about every second, so a reader sees whole lines and a tick file
+    that reads cleanly to its end.
+    """
+    runner = subprocess.Popen(
+        _runner(tmp_path, trained_checkpoint, "--speed", "0.02"),
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    artifacts = tmp_path / "artifacts"
+
+    def whole_lines(name: str) -> int:
+        """The file's size if it ends with a whole line, else 0 (a buffer cut it mid-line)."""
+        data = (folder / name).read_bytes()
+        return len(data) if data.endswith(b"\n") else 0
+
+    def ticks_readable() -> int:
+        try:
+            return sum(1 for _ in iter_ticks(folder / "ticks.gz"))
+        except (TickFileCorrupt, TickFileHeaderError):
+            return 0
+
+    try:
+        wait_until(lambda: any(artifacts.glob("*/ticks.gz")), 60, "the recorder to start")
+        [folder] = artifacts.iterdir()
+        # ~3 ticks/s, so the model's first decision is many seconds away. The
+        # recorder writes run.log's first line and events.jsonl's FeedStatus
+        # before the first tick, and flushes those files before ticks.gz: once
+        # ticks.gz reads cleanly, both show whole lines (buffered, they stay
+        # empty until a buffer fills).
+        wait_until(lambda: ticks_readable() > 0, 40, "ticks.gz to read cleanly with ticks")
+        assert runner.poll() is None, "the run ended: nothing was watched live"
+        for name in ("run.log", "events.jsonl"):
+            assert whole_lines(name) > 0, f"{name} shows no whole line"
+        ticks = ticks_readable()
+        wait_until(lambda: ticks_readable() > ticks, 30, "ticks.gz to grow")
+        assert runner.poll() is None
+    finally:
+        runner.send_signal(signal.SIGINT)
+        try:
+            runner.wait(scaled(90))
+        finally:
+            if runner.poll() is None:
+                runner.kill()
 
 
 def test_exchange_credentials_reach_only_the_executor_process(
