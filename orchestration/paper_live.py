@@ -389,13 +389,10 @@ def _report(
             file=sys.stderr,
         )
     if result_path.is_file():
-        result = json.loads(result_path.read_text())
-        counts, pnl = result["counts"], result["pnl"]
-        print(
-            f"paper_live: {result['exit_reason']}: {counts['ticks']} ticks, "
-            f"{counts['predictions']} predictions, {counts['orders']} orders, "
-            f"{counts['fills']} fills, PnL {pnl['total']:+.2f} (fees {pnl['fees']:.2f})"
-        )
+        from services.recorder.run_summary import summary_lines
+
+        for line in summary_lines(json.loads(result_path.read_text())):
+            print(f"paper_live: {line}")
     print(f"paper_live: artifacts in {folder}: run.log, result.json, events.jsonl, ticks.gz")
     return 1 if failed or interrupted else 0
 

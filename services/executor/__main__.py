@@ -33,6 +33,7 @@ import zmq
 from common import sockets, wire
 from common.errors import ConfigError, JournalCorrupt
 from common.journal import JOURNAL_FILES, Journal, JournalState, read_journal
+from common.logs import counts_text
 from common.messages import Eos, Fill, OrderRejected, RiskEvent, RunCounters
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
 from common.service import Inbox, Prepared, ServiceSpec, StartupFailed, serve
@@ -122,6 +123,7 @@ class ExecutorLoop:
             self._on_venue_reports()
         now_ns = _now()
         self.outbox.emit(self.sequencer.finish(now_ns))
+        self.outbox.close()
         counters = {
             "ticks": self.sequencer.ticks,
             "orders": self.engine.orders,
@@ -132,11 +134,12 @@ class ExecutorLoop:
         self.outbox.send(RunCounters(source="executor", counters=counters))
         self.outbox.send(Eos(source="executor", last_seq=self.engine.last_seq, ts_ns=now_ns))
         log.info(
-            "executor done: %d orders, rejections %s, equity %.4f, malformed %s",
+            "executor done: %d orders and rejections, rejections by reason: %s; equity %.4f; "
+            "malformed input: %s",
             self.engine.orders,
-            dict(self.outbox.rejections),
+            counts_text(self.outbox.rejections),
             self.engine.equity(),
-            dict(self.inbox.malformed),
+            counts_text(self.inbox.malformed),
         )
 
 
@@ -219,6 +222,7 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         sockets.publisher(ctx, config.events, lossless=config.lossless)
     )
     progress = resources.enter_context(sockets.progress_pusher(ctx, config.progress))
+    # Logged before the recorder may hear it: the log handler holds it until it does.
     log.info(
         "executor: %s (%s), journal %s, %d orders restored, breaker %s",
         *describe(engine.executor),
@@ -232,13 +236,13 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         ready_addr=config.ready,
         progress=progress,
         forward_hello=(events,),
-        # Said again now that the run's log collector is surely listening.
         on_ready=lambda: log.info("executor class %s (%s) ready", *describe(engine.executor)),
     )
     outbox = Outbox(
         setup.journal,
         lambda event: sockets.publish(events, event),
         live.send_staged if live is not None else None,
+        clock=time.monotonic,
     )
     sequencer = Sequencer(
         engine,

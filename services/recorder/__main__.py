@@ -35,6 +35,7 @@ from common.tickfile import TickFileWriter, new_header
 from services.recorder.artifacts import RunRecord, write_json_atomically
 from services.recorder.dispatch import Dispatch
 from services.recorder.recorder_config import RecorderConfig
+from services.recorder.run_summary import summary_lines
 
 if TYPE_CHECKING:
     ZSocket: TypeAlias = zmq.Socket[bytes]
@@ -64,10 +65,10 @@ class Recorder:
         self.ticks_file = TickFileWriter(folder / "ticks.gz", header, compresslevel=1)
         self.events_file: TextIO = open(folder / "events.jsonl", "w")
         self.run_log: TextIO = open(folder / "run.log", "a")
-        self.run_log.write(
-            f"[recorder] {utc_now_text(self.started_ns)} run {folder.name}: mode {config.mode}, "
-            f"executor {config.executor_class}, venue {config.venue}, "
-            f"symbols {','.join(config.symbols)}\n"
+        self._note(
+            f"run {folder.name}: mode {config.mode}, executor {config.executor_class}, "
+            f"venue {config.venue}, symbols {','.join(config.symbols)}",
+            self.started_ns,
         )
         self.dispatch = Dispatch(
             RunRecord(),
@@ -129,6 +130,10 @@ class Recorder:
             else:
                 self.run_log.write(line + "\n")
 
+    def _note(self, text: str, now_ns: int | None = None) -> None:
+        """A line of the recorder's own, straight into run.log, stamped like every other."""
+        self.run_log.write(f"[recorder] {utc_now_text(now_ns)} INFO {log.name}: {text}\n")
+
     def _write_event(self, line: str) -> None:
         self.events_file.write(line + "\n")
 
@@ -147,7 +152,7 @@ class Recorder:
                 log.error("cannot reconcile with the journal: %s", e)
         recovered = self.dispatch.recover_fills(fills, time.time_ns())
         if recovered:
-            self.run_log.write(f"[recorder] {recovered} fills recovered from the journal\n")
+            self._note(f"{recovered} fills recovered from the journal")
 
     def finish(self, exit_reason: str) -> dict[str, Any]:
         self.reconcile_with_journal()
@@ -170,7 +175,9 @@ class Recorder:
             eos_from=sorted(self.dispatch.eos_from),
         )
         write_json_atomically(self.config.run_dir / "result.json", result)
-        self.run_log.write(f"[recorder] result.json written: {exit_reason}\n")
+        for line in summary_lines(result):
+            self._note(line)
+        self._note(f"result.json written: {exit_reason}")
         self.run_log.close()
         return result
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -109,6 +110,35 @@ def test_full_replay_is_lossless_and_result_json_complete(bundled_run) -> None:
     assert result["mode"] == "paper" and result["executor"] == "PaperOrderExecutor"
     assert "PaperOrderExecutor" in (folder / "run.log").read_text()
     assert str(folder / "result.json") in output or folder.name in output
+
+
+def test_run_log_is_short_and_shows_every_fill_the_breaker_and_each_rejection_reason(
+    bundled_run,
+) -> None:
+    """The demo's run.log: a few hundred lines a person can read, nothing important missing."""
+    code, output, result, folder = bundled_run
+    assert code == 0, output
+    lines = (folder / "run.log").read_text().splitlines()
+    assert len(lines) < 300
+    stamp = re.compile(r"^\[\w+\] \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
+    assert all(stamp.match(line) for line in lines), [x for x in lines if not stamp.match(x)][:3]
+    events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+    fills = [e for e in events if e["type"] == "Fill"]
+    assert fills
+    executor_lines = [line for line in lines if line.startswith("[executor]")]
+    for fill in fills:
+        assert any(f"{fill['order_id']} " in line for line in executor_lines), fill["order_id"]
+    trip = result["circuit_breaker"]
+    assert trip["activations"] >= 1
+    assert sum("circuit_breaker_tripped" in line for line in lines) >= 1
+    for reason, count in result["counts"]["rejections"].items():
+        assert any(reason in line and f"{count:,}" in line for line in lines), reason
+    assert not any("RejectReason" in line or "replaying replaying" in line for line in lines)
+    # The start-up lines logged before the recorder heard them reach run.log too.
+    assert any(line.startswith("[model]") and result["model_id"][:12] in line for line in lines)
+    assert any(line.startswith("[executor]") and "restored" in line for line in lines)
+    for number in (f"{result['counts']['ticks']:,}", f"{result['pnl']['fees']:.2f}"):
+        assert number in output  # the summary on the runner's stdout
 
 
 def test_short_fast_replay_still_reaches_every_stage_whole(
