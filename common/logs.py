@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections import Counter
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 import zmq
@@ -28,13 +30,16 @@ if TYPE_CHECKING:
 from common import sockets
 
 LINE_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+EARLY_RECORDS: Final = 1_000  # held back at most, before the collector joins
 _MORE: Final = int(zmq.SNDMORE)
 
 
 class LineFormatter(logging.Formatter):
-    """`logging.Formatter`'s default asctime (``2026-12-01 09:27:18,169``), made once per second.
+    """Stamps lines as `utc_now_text` does (``2026-12-01T09:27:18.169Z``), dates made once a second.
 
-    `time.strftime` was a third of a line's formatting.
+    One format for every line of run.log, the recorder's own included, and
+    UTC, so the services' lines sort with each other whatever their hosts'
+    time zones. `time.strftime` was a third of a line's formatting.
     """
 
     def __init__(self, fmt: str) -> None:
@@ -46,8 +51,8 @@ class LineFormatter(logging.Formatter):
         second = int(record.created)
         if second != self._second:
             self._second = second
-            self._second_text = time.strftime(self.default_time_format, self.converter(second))
-        return f"{self._second_text},{int(record.msecs):03d}"
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._second_text}.{int(record.msecs):03d}Z"
 
 
 class CollectorHandler(logging.Handler):
@@ -63,6 +68,11 @@ class CollectorHandler(logging.Handler):
         super().__init__()
         self.sock, self.service = sock, service
         self._topics: dict[int, bytes] = {}
+        # Records from before the collector subscribed (the model or journal
+        # loaded at start): a PUB would drop them, so they wait here, up to
+        # EARLY_RECORDS, and go first once its subscription arrives (the
+        # socket is an XPUB). None once it has.
+        self._early: list[tuple[bytes, bytes]] | None = []
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -70,10 +80,29 @@ class CollectorHandler(logging.Handler):
             topic = self._topics.get(record.levelno)
             if topic is None:
                 topic = self._topics[record.levelno] = f"{self.service}.{record.levelname}".encode()
+            if self._early is not None and not self._collector_joined():
+                if len(self._early) < EARLY_RECORDS:
+                    self._early.append((topic, line))
+                return
             self.sock.send(topic, _MORE)
             self.sock.send(line)
         except Exception:  # logging must never take the service down
             self.handleError(record)
+
+    def _collector_joined(self) -> bool:
+        """True once the XPUB has seen a subscription; then send what waited."""
+        assert self._early is not None
+        try:
+            self.sock.recv(zmq.NOBLOCK)  # a subscription frame: a collector is there
+        except zmq.Again:
+            return False
+        except zmq.ZMQError:  # a plain PUB cannot tell: send from now on
+            pass
+        early, self._early = self._early, None
+        for topic, line in early:
+            self.sock.send(topic, _MORE)
+            self.sock.send(line)
+        return True
 
 
 def setup_logging(
@@ -152,3 +181,53 @@ class RateLimited:
             return False
         self._next_allowed = now + self.interval_s
         return True
+
+
+class FirstThenCounts:
+    """The first `first` messages of each kind in full, then only counts, summed per interval.
+
+    For a warning that can repeat thousands of times a second (a tripped
+    breaker rejects every target): `admit` says whether this one is shown;
+    `due` returns, once `interval_s` has passed since the first one held
+    back, each kind's held-back count and the span it covers; `drain` returns
+    the rest at the end. Pure: the caller passes the time (seconds, any
+    monotonic origin).
+    """
+
+    def __init__(self, first: int = 3, interval_s: float = 10.0) -> None:
+        self.first, self.interval_s = first, interval_s
+        self.total: Counter[str] = Counter()  # every one admitted or not, by kind
+        self._held: Counter[str] = Counter()  # held back since the interval began
+        self._since: float | None = None  # when the current interval began
+
+    def admit(self, kind: str, now_s: float) -> bool:
+        """Count one; True if it is among the first of its kind (show it in full)."""
+        self.total[kind] += 1
+        if self.total[kind] <= self.first:
+            return True
+        if self._since is None:
+            self._since = now_s
+        self._held[kind] += 1
+        return False
+
+    def due(self, now_s: float) -> list[tuple[str, int, float]]:
+        """`(kind, held back, span_s)` for each kind, once the interval has passed; else []."""
+        if self._since is None or now_s - self._since < self.interval_s:
+            return []
+        return self.drain(now_s)
+
+    def drain(self, now_s: float) -> list[tuple[str, int, float]]:
+        """Everything held back so far, whether or not the interval has passed."""
+        if self._since is None:
+            return []
+        span_s = now_s - self._since
+        held = [(kind, count, span_s) for kind, count in self._held.most_common()]
+        self._held.clear()
+        self._since = None
+        return held
+
+
+def counts_text(counts: Mapping[str, int] | Counter[str]) -> str:
+    """``circuit_breaker 4,379, rate_limit 737`` (largest first), or ``none``: for a log line."""
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
+    return ", ".join(f"{kind} {count:,}" for kind, count in ordered if count) or "none"

@@ -164,8 +164,9 @@ class Inbox:
             (the recorder waits until probes came through every data socket).
         forward_hello: sockets a received `Hello` is passed on to, so the next
             stage downstream sees the probe too.
-        on_ready: called once the handshake is answered (the run's log
-            collector is surely listening then).
+        on_ready: called once the handshake is answered. (Records logged
+            before the log collector joined are held by `CollectorHandler`
+            until it does, so nothing needs saying twice.)
     """
 
     def __init__(

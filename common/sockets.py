@@ -123,8 +123,12 @@ def target_puller(ctx: ZContext, addr: str, *, lossless: bool = False) -> ZSocke
 
 
 def log_publisher(ctx: ZContext, addr: str) -> ZSocket:
-    """Connect a service's log PUB to the collector (the recorder binds)."""
-    sock = ctx.socket(zmq.PUB)
+    """Connect a service's log XPUB to the collector (the recorder binds).
+
+    An XPUB sends what a PUB sends, and also receives the collector's
+    subscription: `common.logs.CollectorHandler` holds records back until then.
+    """
+    sock = ctx.socket(zmq.XPUB)
     sock.setsockopt(zmq.SNDHWM, LIVE_HWM)
     sock.setsockopt(zmq.LINGER, LOG_LINGER_MS)
     return _connect(sock, addr)

@@ -58,14 +58,9 @@ class TickFileWriter:
         self.path = Path(path)
         if compress is None:
             compress = self.path.name.endswith(".gz")
-        raw: BinaryIO = open(self.path, "wb")
-        if compress:
-            self._file: BinaryIO = gzip.GzipFile(  # type: ignore[assignment]
-                fileobj=raw, mode="wb", compresslevel=compresslevel
-            )
-            self._raw: BinaryIO | None = raw
-        else:
-            self._file, self._raw = raw, None
+        self._raw: BinaryIO = open(self.path, "wb")
+        self._compress, self._compresslevel = compress, compresslevel
+        self._member: gzip.GzipFile | None = None  # the open gzip member, if any
         self.count = 0
         # Records gather here and reach the (gzip) file in large writes: a
         # write per record costs more than compressing it.
@@ -86,22 +81,26 @@ class TickFileWriter:
             self.write(tick)
 
     def flush(self) -> None:
-        """Push buffered records to the OS (a crash then loses nothing flushed)."""
+        """Push every record so far to the OS, readable as a complete file while writing goes on.
+
+        A compressed file ends its gzip member here; the next write starts a
+        new one (gzip readers take concatenated members as one stream). A
+        reader then finds every record written so far and a clean end, not a
+        stream cut short. A member costs a few dozen bytes and a fresh
+        dictionary: call this on a timer, not per record.
+        """
         self._write_pending()
-        self._file.flush()
-        if self._raw is not None:
-            self._raw.flush()
+        self._end_member()
+        self._raw.flush()
 
     def close(self) -> None:
         try:
             self._write_pending()
-        finally:  # a full disk: every file still closed, then the error raised
+            self._end_member()
+        finally:  # a full disk: the file still closed, then the error raised
             self._pending.clear()
-            try:
-                self._file.close()
-            finally:
-                if self._raw is not None:
-                    self._raw.close()
+            self._member = None
+            self._raw.close()
 
     def _write_record(self, payload: bytes) -> None:
         self._pending += _RECORD_HEAD.pack(len(payload), zlib.crc32(payload))
@@ -110,9 +109,22 @@ class TickFileWriter:
             self._write_pending()
 
     def _write_pending(self) -> None:
-        if self._pending:
-            self._file.write(self._pending)
-            self._pending.clear()
+        if not self._pending:
+            return
+        if not self._compress:
+            self._raw.write(self._pending)
+        else:
+            if self._member is None:
+                self._member = gzip.GzipFile(
+                    fileobj=self._raw, mode="wb", compresslevel=self._compresslevel
+                )
+            self._member.write(self._pending)
+        self._pending.clear()
+
+    def _end_member(self) -> None:
+        if self._member is not None:
+            self._member.close()  # writes the member's trailer; the raw file stays open
+            self._member = None
 
     def __enter__(self) -> TickFileWriter:
         return self
@@ -284,9 +296,16 @@ class TickFileReader:
         while True:
             if self._inflater is None:
                 return self._file.read(_CHUNK_BYTES)
-            # Input the last call left (its output would have passed the chunk size) first.
-            raw = self._inflater.unconsumed_tail or self._file.read(_CHUNK_BYTES)
             try:
+                if self._inflater.eof and self._inflater.unused_data:
+                    # Several whole members can end inside one chunk (a file
+                    # flushed every second is a run of small members): one step each.
+                    data = self._next_gzip_member(self._inflater.unused_data)
+                    if data:
+                        return data
+                    continue
+                # Input the last call left (its output would have passed the chunk size) first.
+                raw = self._inflater.unconsumed_tail or self._file.read(_CHUNK_BYTES)
                 if not raw:
                     # Output zlib still holds once all input is in, bounded too.
                     data = (
@@ -294,9 +313,8 @@ class TickFileReader:
                     )
                     self._cut_short = not data and not self._inflater.eof
                     return data
+                # After a member's end, decompress keeps new input as unused_data.
                 data = self._inflater.decompress(raw, _CHUNK_BYTES)
-                if self._inflater.eof and self._inflater.unused_data:
-                    data += self._next_gzip_member(self._inflater.unused_data)
             except zlib.error as e:
                 problem = f"compressed stream damaged ({e})"
                 raise TickFileCorrupt(self.path, self.count, problem) from None

@@ -49,6 +49,7 @@ from services.model.checkpoint import verify_pin
 from services.model.errors import CheckpointError
 from services.model.service_config import ModelConfig
 from services.recorder.recorder_config import RecorderConfig
+from services.recorder.run_summary import summary_lines
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_TICKS = PROJECT_ROOT / "data" / "binance_btcusdt_spot_2024-08-08_10min.ticks.gz"
@@ -387,24 +388,11 @@ def _report(
     result = settle_result(
         folder, failed=failed, interrupted=interrupted, expected_ticks=expected_ticks
     )
-    print(f"paper_live: {summary(result)}")
+    for line in summary_lines(result):
+        print(f"paper_live: {line}")
     present = [name for name in ARTIFACTS if (folder / name).exists()]
     print(f"paper_live: artifacts in {folder}: {', '.join(present) or 'none'}")
     return 0 if result["complete"] else 1
-
-
-def summary(result: dict[str, Any]) -> str:
-    """One line: how the run ended, and its figures (per mode when paper and live both traded)."""
-    counts = result.get("counts", {})
-    head = f"{result['exit_reason']}{'' if result['complete'] else ' (incomplete)'}: "
-    head += f"{counts.get('ticks', '?')} ticks, {counts.get('predictions', '?')} predictions, "
-    head += f"{counts.get('orders', '?')} orders, {counts.get('fills', '?')} fills"
-    money = []
-    for mode, book in result.get("by_mode", {}).items():
-        pnl = book["pnl"]
-        total = "?" if pnl["total"] is None else f"{pnl['total']:+.2f}"
-        money.append(f"{mode} PnL {total} (fees {pnl['fees']:.2f})")
-    return head + (", " + "; ".join(money) if money else "")
 
 
 if __name__ == "__main__":

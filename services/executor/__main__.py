@@ -35,6 +35,7 @@ import zmq
 from common import sockets, wire
 from common.errors import ConfigError, JournalCorrupt, JournalWriteFailed
 from common.journal import JOURNAL_FILES, SESSION_STARTED, Journal, JournalState, read_journal
+from common.logs import counts_text
 from common.messages import Eos, Fill, OrderRejected, RiskEvent, RunCounters
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
 from common.service import Inbox, Prepared, ServiceSpec, StartupFailed, serve
@@ -129,13 +130,15 @@ class ExecutorLoop:
                 log.error("live orders still unresolved at exit; the next start reconciles them")
             self._on_venue_reports()
         self.outbox.emit(self.sequencer.finish(_now()))
+        self.outbox.close()
         self._send_end()
         log.info(
-            "executor done: %d orders, rejections %s, equity %.4f, malformed %s",
+            "executor done: %d orders and rejections, rejections by reason: %s; equity %.4f; "
+            "malformed input: %s",
             self.engine.orders,
-            dict(self.outbox.rejections),
+            counts_text(self.outbox.rejections),
             self.engine.equity(),
-            dict(self.inbox.malformed),
+            counts_text(self.inbox.malformed),
         )
 
     def _halt(self, error: JournalWriteFailed) -> int:
@@ -247,6 +250,7 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         sockets.publisher(ctx, config.events, lossless=config.lossless)
     )
     progress = resources.enter_context(sockets.progress_pusher(ctx, config.progress))
+    # Logged before the recorder may hear it: the log handler holds it until it does.
     log.info(
         "executor: %s (%s), journal %s, %d orders restored, breaker %s",
         *describe(engine.executor),
@@ -271,13 +275,13 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         ready_addr=config.ready,
         progress=progress,
         forward_hello=(events,),
-        # Said again now that the run's log collector is surely listening.
         on_ready=lambda: log.info("executor class %s (%s) ready", *describe(engine.executor)),
     )
     outbox = Outbox(
         setup.journal,
         lambda event: sockets.publish(events, event),
         live.send_staged if live is not None else None,
+        clock=time.monotonic,
     )
     sequencer = Sequencer(
         engine,

@@ -3,7 +3,19 @@
 An order, rejection, fill or risk event reaches the journal (flushed; fsynced
 live) before any other process can see it, so a crash never leaves an event
 downstream that the journal does not know. Nothing here reads a socket or
-a clock: `send` is the events publisher in the service, a list in tests.
+a clock: `send` is the events publisher in the service, a list in tests, and
+`clock` is handed in.
+
+What reaches run.log (a person reads it; `events.jsonl` has every event):
+- every fill, with its order id, side, size, price, fee and the position
+  after it, and every order: gathered for up to `LINE_HOLD_S` and written
+  `PER_LINE` to a line (a fast replay fills hundreds of orders a second,
+  one target at a time); anything logged at once (a risk event, a rejection
+  in full) writes what is gathered first, so the order of events holds;
+- the first `REJECTIONS_IN_FULL` rejections of each reason in full, then per
+  reason one count every `REJECTION_SUMMARY_S` (a tripped breaker rejects
+  every target: thousands a second in a fast replay);
+- every risk event.
 """
 
 from __future__ import annotations
@@ -11,13 +23,19 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import Final
 
 from common.journal import Journal
-from common.messages import Fill, Message, OrderRejected, OrderSubmitted, RiskEvent
+from common.logs import FirstThenCounts
+from common.messages import Fill, Message, OrderRejected, OrderSubmitted, Position, RiskEvent
 
 log = logging.getLogger("services.executor")
 
 JOURNALED = (OrderSubmitted, OrderRejected, Fill, RiskEvent)
+PER_LINE: Final = 8  # orders or fills to a line
+LINE_HOLD_S: Final = 1.0  # the longest an order or fill waits for its line
+REJECTIONS_IN_FULL: Final = 3
+REJECTION_SUMMARY_S: Final = 10.0
 
 
 class Outbox:
@@ -26,35 +44,103 @@ class Outbox:
         journal: Journal,
         send: Callable[[Message], None],
         after_each_batch: Callable[[], None] | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
     ) -> None:
-        """`after_each_batch` runs once the batch's entries are journaled (live: send orders)."""
+        """`after_each_batch` runs once the batch's entries are journaled (live: send orders).
+
+        `clock` (seconds, monotonic) times the rejection summaries; without
+        one, the held-back counts come out only at `close`.
+        """
         self.journal, self.send, self.after_each_batch = journal, send, after_each_batch
+        self.clock = clock
         self.rejections: Counter[str] = Counter()
+        self._rejection_lines = FirstThenCounts(REJECTIONS_IN_FULL, REJECTION_SUMMARY_S)
+        self._orders: list[str] = []  # gathered for their lines
+        self._fills: list[tuple[Fill, Position | None]] = []
+        self._gathering_since: float | None = None
 
     def emit(self, events: Iterable[Message]) -> None:
+        now_s = self.clock() if self.clock is not None else 0.0
         for event in events:
             if isinstance(event, JOURNALED):
                 self.journal.append(event)  # flushed before anyone can see the event
             if isinstance(event, OrderRejected):
-                self.rejections[event.reason] += 1
-                log.warning(
-                    "rejected %s %s: %s (%s)",
-                    event.target_id,
-                    event.symbol,
-                    event.reason,
-                    event.detail,
-                )
+                reason = str(event.reason)
+                self.rejections[reason] += 1
+                if self._rejection_lines.admit(reason, now_s):
+                    self._write_gathered()
+                    log.warning(
+                        "rejected %s (target %s) %s: %s (%s)%s",
+                        event.order_id,
+                        event.target_id,
+                        event.symbol,
+                        reason,
+                        event.detail,
+                        "; more of this reason are counted, not shown"
+                        if self.rejections[reason] == REJECTIONS_IN_FULL
+                        else "",
+                    )
             elif isinstance(event, RiskEvent):
-                log.error("RISK %s: %s %s", event.kind, event.detail, event.values)
+                self._write_gathered()
+                log.error("RISK %s: %s (%s)", event.kind, event.detail, _numbers(event.values))
             elif isinstance(event, OrderSubmitted):
-                log.info(
-                    "order %s %s %s %.8f (target %s)",
-                    event.order_id,
-                    event.side,
-                    event.symbol,
-                    event.qty,
-                    event.target_id,
+                self._gather(now_s)
+                self._orders.append(
+                    f"{event.order_id} {event.side} {event.qty:.8f} {event.symbol}"
+                    f" (target {event.target_id})"
                 )
+            elif isinstance(event, Fill):
+                self._gather(now_s)
+                self._fills.append((event, None))
+            elif isinstance(event, Position) and self._fills and self._fills[-1][1] is None:
+                fill = self._fills[-1][0]
+                if fill.symbol == event.symbol:
+                    self._fills[-1] = (fill, event)  # the position right after that fill
             self.send(event)
+        if self._gathering_since is not None and (
+            now_s - self._gathering_since >= LINE_HOLD_S
+            or len(self._orders) >= PER_LINE
+            or len(self._fills) >= PER_LINE
+        ):
+            self._write_gathered()
+        self._summarise(self._rejection_lines.due(now_s))
         if self.after_each_batch is not None:
             self.after_each_batch()  # only now: their OrderSubmitted entries are journaled
+
+    def close(self) -> None:
+        """Log what is still gathered or held back (at the end of the run)."""
+        now_s = self.clock() if self.clock is not None else 0.0
+        self._write_gathered()
+        self._summarise(self._rejection_lines.drain(now_s))
+
+    def _gather(self, now_s: float) -> None:
+        if self._gathering_since is None:
+            self._gathering_since = now_s
+
+    def _write_gathered(self) -> None:
+        orders, fills = self._orders, self._fills
+        for start in range(0, len(orders), PER_LINE):
+            log.info("order %s", "; ".join(orders[start : start + PER_LINE]))
+        for start in range(0, len(fills), PER_LINE):
+            log.info(
+                "fill %s", "; ".join(_fill_text(*pair) for pair in fills[start : start + PER_LINE])
+            )
+        self._orders, self._fills, self._gathering_since = [], [], None
+
+    @staticmethod
+    def _summarise(held: list[tuple[str, int, float]]) -> None:
+        for reason, count, span_s in held:
+            log.warning("%s more %s rejections in the last %.0f s", f"{count:,}", reason, span_s)
+
+
+def _fill_text(fill: Fill, after: Position | None) -> str:
+    text = (
+        f"{fill.order_id} {fill.side} {fill.qty:.8f} {fill.symbol} @ {fill.price:.10g}"
+        f" fee {fill.fee:.6g}"
+    )
+    return text if after is None else f"{text} -> position {after.qty:+.8f}"
+
+
+def _numbers(values: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.6g}" for name, value in values.items())

@@ -222,12 +222,13 @@ def _run_replay(
         venue=reader.header.venue,
         symbol=None,
         state=FeedState.REPLAYING,
-        detail=f"replaying {config.replay} at speed {config.speed:g}"
+        # The state already says "replaying": the detail is what and how.
+        detail=f"{config.replay} at speed {config.speed:g}"
         + (f", {config.replay_batch} ticks per message" if config.replay_batch > 1 else ""),
         ts_ns=time.time_ns(),
     )
     sockets.publish(pub, status)
-    log.info("%s (%s)", status.detail, reader.header.source)
+    log.info("%s %s (%s)", status.state, status.detail, reader.header.source)
     result = ReplayResult()
     exit_code = 0
     try:

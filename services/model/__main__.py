@@ -30,6 +30,7 @@ import zmq
 
 from common import sockets, wire
 from common.errors import ConfigError
+from common.logs import counts_text
 from common.messages import Eos, FeedStatus, Message, Prediction, PredictionBatch, Tick, TickBatch
 from common.service import Inbox, Prepared, ServiceSpec, serve
 from services.model.checkpoint import LoadedModel, load_checkpoint
@@ -134,7 +135,11 @@ class ModelLoop:
 
     def _finish(self) -> None:
         counters = self.stage.finish(self.inbox.rejected())
-        log.info("model done: %s, malformed by reason %s", counters, dict(self.inbox.malformed))
+        log.info(
+            "model done: %s; malformed input: %s",
+            ", ".join(f"{name} {count:,}" for name, count in counters.items()),
+            counts_text(self.inbox.malformed),
+        )
 
 
 @dataclass
@@ -164,7 +169,11 @@ def _open(ctx: ZContext, loaded: Loaded, resources: ExitStack) -> ModelLoop:
     )
     targets = resources.enter_context(sockets.target_pusher(ctx, config.targets, lossless=lossless))
     progress = resources.enter_context(sockets.progress_pusher(ctx, config.progress))
+
+    # Logged before the recorder may hear it: the log handler holds it until it does.
     log.info("model %s loaded from %s", model.short_id, config.ckpt)
+    if config.symbols is not None:
+        log.info("serving %s only", ",".join(config.symbols))
     inbox = Inbox(
         ctx,
         name=config.name,
@@ -182,8 +191,6 @@ def _open(ctx: ZContext, loaded: Loaded, resources: ExitStack) -> ModelLoop:
         batch_max=config.batch_max,
         lossless=lossless,
     )
-    if config.symbols is not None:
-        log.info("serving %s only", ",".join(config.symbols))
     return ModelLoop(stage, inbox, ticks, config.symbols)
 
 

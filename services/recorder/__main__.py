@@ -36,6 +36,7 @@ from services.recorder.artifacts import RunRecord, write_json_atomically
 from services.recorder.dispatch import Dispatch
 from services.recorder.outputs import GuardedFile
 from services.recorder.recorder_config import RecorderConfig
+from services.recorder.run_summary import summary_lines
 
 if TYPE_CHECKING:
     ZSocket: TypeAlias = zmq.Socket[bytes]
@@ -45,6 +46,10 @@ log = logging.getLogger("services.recorder")
 
 POLL_MS: Final = 100
 FRAMES_PER_TURN: Final = 1024
+# run.log, events.jsonl and ticks.gz reach the disk at least this often, so a
+# person or a tool can watch a run as it goes (a flush per line would cost a
+# fast replay; buffered, a quiet run's files stayed empty for minutes).
+FLUSH_EVERY_S: Final = 1.0
 
 
 class Recorder:
@@ -63,10 +68,10 @@ class Recorder:
         self.ticks_file = GuardedFile(folder / "ticks.gz", ticks)
         self.events_file = GuardedFile(folder / "events.jsonl", open(folder / "events.jsonl", "w"))
         self.run_log = GuardedFile(folder / "run.log", open(folder / "run.log", "a"))
-        self.run_log.write(
-            f"[recorder] {utc_now_text(self.started_ns)} run {folder.name}: mode {config.mode}, "
-            f"executor {config.executor_class}, venue {config.venue}, "
-            f"symbols {','.join(config.symbols)}\n"
+        self._note(
+            f"run {folder.name}: mode {config.mode}, executor {config.executor_class}, "
+            f"venue {config.venue}, symbols {','.join(config.symbols)}",
+            self.started_ns,
         )
         self.dispatch = Dispatch(
             RunRecord(),
@@ -95,6 +100,7 @@ class Recorder:
         for sock in (*self.socks.values(), self.logs):
             poller.register(sock, zmq.POLLIN)
         names = {sock: name for name, sock in self.socks.items()}
+        next_flush = time.monotonic() + FLUSH_EVERY_S
         while not stop.is_set():
             for sock, _ in poller.poll(POLL_MS):
                 if sock is self.logs:
@@ -104,10 +110,19 @@ class Recorder:
                 for message, payload in self.inbox.messages(sock, name, FRAMES_PER_TURN):
                     self.dispatch.on_message(message, payload, time.time_ns())
             self.inbox.progress.idle()
+            if time.monotonic() >= next_flush:
+                self.flush_files()
+                next_flush = time.monotonic() + FLUSH_EVERY_S
             if self.dispatch.eos_from >= set(self.config.expect_eos):
                 self._drain_logs()  # the last words of the services
                 return "completed"
         return "interrupted"
+
+    def flush_files(self) -> None:
+        """Put what was written so far on disk, whole lines and a tick file that reads cleanly."""
+        self.run_log.flush()
+        self.events_file.flush()
+        self.ticks_file.flush()  # ends a gzip member
 
     def _drain_logs(self) -> None:
         for _ in range(FRAMES_PER_TURN):
@@ -119,6 +134,10 @@ class Recorder:
                 self.inbox.count_malformed("log_frames")
             else:
                 self.run_log.write(line + "\n")
+
+    def _note(self, text: str, now_ns: int | None = None) -> None:
+        """A line of the recorder's own, straight into run.log, stamped like every other."""
+        self.run_log.write(f"[recorder] {utc_now_text(now_ns)} INFO {log.name}: {text}\n")
 
     def _write_event(self, line: str) -> None:
         self.events_file.write(line + "\n")
@@ -138,7 +157,7 @@ class Recorder:
                 log.error("cannot reconcile with the journal: %s", e)
         recovered = self.dispatch.recover_fills(fills, time.time_ns())
         if recovered:
-            self.run_log.write(f"[recorder] {recovered} fills recovered from the journal\n")
+            self._note(f"{recovered} fills recovered from the journal")
 
     def finish(self, exit_reason: str) -> dict[str, Any] | None:
         """Close the artifacts and write result.json; None if it could not be written."""
@@ -174,7 +193,9 @@ class Recorder:
             log.error("cannot write %s: %s", self.config.run_dir / "result.json", e.strerror or e)
             self.run_log.close()
             return None
-        self.run_log.write(f"[recorder] result.json written: {exit_reason}\n")
+        for line in summary_lines(result):
+            self._note(line)
+        self._note(f"result.json written: {exit_reason}")
         self.run_log.close()
         return result
 

@@ -39,6 +39,13 @@ class GuardedFile:
             except OSError as e:
                 self._fail(e)
 
+    def flush(self) -> None:
+        if self.failed is None:
+            try:
+                self.file.flush()  # type: ignore[attr-defined]
+            except OSError as e:
+                self._fail(e)
+
     def close(self) -> None:
         try:
             self.file.close()  # flushes: a full disk may show only now

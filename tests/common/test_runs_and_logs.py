@@ -66,24 +66,62 @@ def test_log_records_arrive_at_the_collector_naming_their_service(
     assert "WARNING services.model: dropped 3 targets" in line
 
 
+def test_records_logged_before_the_collector_listens_still_reach_it_first(
+    zmq_ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """A service logs its model or journal line before the recorder hears it: not lost.
+
+    (A plain PUB drops what it sends before a subscriber has joined.)
+    """
+    addr = f"ipc://{tmp_path}/logs"
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level
+    log_sock = setup_logging("executor", zmq_ctx, addr)
+    assert log_sock is not None
+    lines: list[str] = []
+    try:
+        early = logging.getLogger("services.executor")
+        early.info("journal restored: %d orders", 7)
+        early.info("model loaded")
+        with sockets.log_collector(zmq_ctx, addr) as collector:
+            for n in range(int(scaled(300))):
+                early.info("later line %d", n)  # repeated until the collector has joined
+                while collector.poll(10):
+                    line = format_log_frames(collector.recv_multipart())
+                    assert line is not None
+                    lines.append(line)
+                if len(lines) >= 3:
+                    break
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        log_sock.close()
+    assert "journal restored: 7 orders" in lines[0]
+    assert "model loaded" in lines[1]
+
+
 def test_frames_that_are_not_log_records_are_ignored() -> None:
     """A stray frame on the log socket does not become a run.log line."""
     assert format_log_frames([b"only one frame"]) is None
     assert format_log_frames([b"", b"text"]) is None
 
 
-def test_line_formatter_writes_what_the_standard_formatter_writes() -> None:
-    """The once-a-second date cache changes the cost, not one character of a line."""
-    from common.logs import LINE_FORMAT, LineFormatter
+def test_line_formatter_stamps_lines_like_the_recorder_does() -> None:
+    """One timestamp format in run.log: every service's line is stamped as `utc_now_text` does.
 
-    ours, standard = LineFormatter(LINE_FORMAT), logging.Formatter(LINE_FORMAT)
+    The once-a-second date cache changes the cost, not one character of a line.
+    """
+    from common.logs import LINE_FORMAT, LineFormatter, utc_now_text
+
+    ours = LineFormatter(LINE_FORMAT)
     base = 1_764_580_000.0
     for created in (base, base + 0.0015, base + 0.9994, base + 1.0, base + 61.25, base + 0.5):
         record = logging.LogRecord(
             "services.executor", logging.WARNING, "", 0, "x %s", ("y",), None
         )
         record.created, record.msecs = created, (created - int(created)) * 1000
-        assert ours.format(record) == standard.format(record)
+        stamp = utc_now_text(int(created) * 1_000_000_000 + int(record.msecs) * 1_000_000)
+        assert ours.format(record) == f"{stamp} WARNING services.executor: x y"
 
 
 def test_a_log_record_is_one_line_of_run_log_whatever_it_holds() -> None:

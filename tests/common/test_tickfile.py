@@ -116,6 +116,33 @@ def test_file_cut_at_a_record_boundary_reads_cleanly(tmp_path: Path) -> None:
     assert list(iter_ticks(path)) == []
 
 
+def test_a_file_of_many_gzip_members_reads_every_tick(tmp_path: Path) -> None:
+    """Concatenated gzip members are one stream, however many share a read chunk."""
+    plain = tmp_path / "plain.ticks"
+    _write(plain, 3000)
+    data = plain.read_bytes()
+    step = len(data) // 200 + 1  # 200 small members: many end inside one chunk
+    members = tmp_path / "members.ticks.gz"
+    members.write_bytes(
+        b"".join(gzip.compress(data[i : i + step]) for i in range(0, len(data), step))
+    )
+    assert list(iter_ticks(members)) == list(iter_ticks(plain))
+
+
+def test_a_flushed_file_reads_cleanly_while_it_is_still_being_written(tmp_path: Path) -> None:
+    """Each flush ends a whole gzip member: a reader sees every tick so far and a clean end."""
+    path = tmp_path / "live.ticks.gz"
+    ticks = list(_ticks(600))
+    with TickFileWriter(path, HEADER) as writer:
+        for flush_at in (1, 50, 51, 600):
+            writer.write_all(ticks[writer.count : flush_at])
+            writer.flush()
+            assert list(iter_ticks(path)) == ticks[:flush_at]
+        writer.flush()  # nothing new: still the same, still clean
+        assert list(iter_ticks(path)) == ticks
+    assert list(iter_ticks(path)) == ticks
+
+
 def test_reader_rejects_a_header_that_does_not_match(tmp_path: Path) -> None:
     """Asking for a venue or symbol the file does not hold fails on open."""
     path = tmp_path / "h.ticks"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -17,7 +18,9 @@ import pytest
 from honcho.environ import parse_procfile
 
 from common.addresses import claim_folder
+from common.errors import TickFileCorrupt, TickFileHeaderError
 from common.messages import Fill, Liquidity, Side
+from common.tickfile import iter_ticks
 from services.executor.gate import CREDENTIAL_VARIABLES
 from services.executor.positions import PositionState
 from services.model.checkpoint import write_sidecar
@@ -108,6 +111,35 @@ def test_full_replay_is_lossless_and_result_json_complete(bundled_run) -> None:
     assert result["mode"] == "paper" and result["executor"] == "PaperOrderExecutor"
     assert "PaperOrderExecutor" in (folder / "run.log").read_text()
     assert str(folder / "result.json") in output or folder.name in output
+
+
+def test_run_log_is_short_and_shows_every_fill_the_breaker_and_each_rejection_reason(
+    bundled_run,
+) -> None:
+    """The demo's run.log: a few hundred lines a person can read, nothing important missing."""
+    code, output, result, folder = bundled_run
+    assert code == 0, output
+    lines = (folder / "run.log").read_text().splitlines()
+    assert len(lines) < 300
+    stamp = re.compile(r"^\[\w+\] \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
+    assert all(stamp.match(line) for line in lines), [x for x in lines if not stamp.match(x)][:3]
+    events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+    fills = [e for e in events if e["type"] == "Fill"]
+    assert fills
+    executor_lines = [line for line in lines if line.startswith("[executor]")]
+    for fill in fills:
+        assert any(f"{fill['order_id']} " in line for line in executor_lines), fill["order_id"]
+    trip = result["circuit_breaker"]
+    assert trip["activations"] >= 1
+    assert sum("circuit_breaker_tripped" in line for line in lines) >= 1
+    for reason, count in result["counts"]["rejections"].items():
+        assert any(reason in line and f"{count:,}" in line for line in lines), reason
+    assert not any("RejectReason" in line or "replaying replaying" in line for line in lines)
+    # The start-up lines logged before the recorder heard them reach run.log too.
+    assert any(line.startswith("[model]") and result["model_id"][:12] in line for line in lines)
+    assert any(line.startswith("[executor]") and "restored" in line for line in lines)
+    for number in (f"{result['counts']['ticks']:,}", f"{result['pnl']['fees']:.2f}"):
+        assert number in output  # the summary on the runner's stdout
 
 
 def test_short_fast_replay_still_reaches_every_stage_whole(
@@ -282,6 +314,58 @@ def test_ctrl_c_mid_run_still_leaves_a_complete_result(
     assert RESULT_FIELDS <= set(result)
     assert result["exit_reason"] == "interrupted"
     assert result["counts"]["ticks"] < 85_175
+
+
+def test_run_log_events_and_ticks_can_be_watched_while_a_paced_run_goes_on(
+    trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    """At a fiftieth of recorded pace, each artifact shows data early, the run still going.
+
+    The recorder flushes run.log and events.jsonl and ends a gzip member of
+    ticks.gz about every second, so a reader sees whole lines and a tick file
+    that reads cleanly to its end.
+    """
+    runner = subprocess.Popen(
+        _runner(tmp_path, trained_checkpoint, "--speed", "0.02"),
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    artifacts = tmp_path / "artifacts"
+
+    def whole_lines(name: str) -> int:
+        """The file's size if it ends with a whole line, else 0 (a buffer cut it mid-line)."""
+        data = (folder / name).read_bytes()
+        return len(data) if data.endswith(b"\n") else 0
+
+    def ticks_readable() -> int:
+        try:
+            return sum(1 for _ in iter_ticks(folder / "ticks.gz"))
+        except (TickFileCorrupt, TickFileHeaderError):
+            return 0
+
+    try:
+        wait_until(lambda: any(artifacts.glob("*/ticks.gz")), 60, "the recorder to start")
+        [folder] = artifacts.iterdir()
+        # ~3 ticks/s, so the model's first decision is many seconds away. The
+        # recorder writes run.log's first line and events.jsonl's FeedStatus
+        # before the first tick, and flushes those files before ticks.gz: once
+        # ticks.gz reads cleanly, both show whole lines (buffered, they stay
+        # empty until a buffer fills).
+        wait_until(lambda: ticks_readable() > 0, 40, "ticks.gz to read cleanly with ticks")
+        assert runner.poll() is None, "the run ended: nothing was watched live"
+        for name in ("run.log", "events.jsonl"):
+            assert whole_lines(name) > 0, f"{name} shows no whole line"
+        ticks = ticks_readable()
+        wait_until(lambda: ticks_readable() > ticks, 30, "ticks.gz to grow")
+        assert runner.poll() is None
+    finally:
+        runner.send_signal(signal.SIGINT)
+        try:
+            runner.wait(scaled(90))
+        finally:
+            if runner.poll() is None:
+                runner.kill()
 
 
 def test_exchange_credentials_reach_only_the_executor_process(
