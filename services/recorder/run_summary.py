@@ -27,7 +27,7 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
             f"{label}PnL {_signed(pnl.get('total'))} (realized {_signed(pnl.get('realized'))}, "
             f"unrealized {_signed(pnl.get('unrealized'))}, fees {pnl.get('fees', 0.0):.2f})"
         )
-    lines.append(f"max drawdown {result.get('max_drawdown', 0.0) or 0.0:.2f}")
+    lines[1] += f", max drawdown {result.get('max_drawdown', 0.0) or 0.0:.2f}"
     breaker = result.get("circuit_breaker", {})
     trips = [
         f"at {utc_now_text(int(e.get('ts_ns', 0)))} (equity "
