@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,3 +53,19 @@ def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("model") / "model.skops"
     assert train.main(["--ticks", str(BUNDLED), "--out", str(out)]) == 0
     return out
+
+
+@contextmanager
+def small_filesystem(folder: Path, options: str) -> Iterator[Path]:
+    """A real tmpfs mounted at `folder` (e.g. "size=4k", "ro,size=64k"): disk faults for real.
+
+    Skips the test where mounting is not allowed (not root).
+    """
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)

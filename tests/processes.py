@@ -61,3 +61,22 @@ def services(folder: Path) -> Iterator[Services]:
         yield group
     finally:
         group.stop_all()
+
+
+def start_runner(tmp_path: Path, checkpoint: Path, *args: str) -> subprocess.Popen[bytes]:
+    """Start `python -m orchestration.paper_live` with artifacts in `tmp_path/artifacts`.
+
+    Its output is collected (stdout and stderr together) for failure messages.
+    """
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "orchestration.paper_live",
+            *("--ckpt", str(checkpoint), "--artifacts-dir", str(tmp_path / "artifacts")),
+            *args,
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )

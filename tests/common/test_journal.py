@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import errno
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 from common.errors import JournalCorrupt, JournalWriteFailed
 from common.journal import Journal, read_journal
 from common.messages import Fill, Liquidity, Side
+from tests.conftest import small_filesystem
 from tests.factories import T0_NS
 
 
@@ -90,15 +89,8 @@ def test_a_bad_line_in_the_middle_still_refuses_to_start(tmp_path: Path) -> None
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A real 4 KiB filesystem (tmpfs): the next write past it fails with ENOSPC."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    folder = tmp_path / "tiny"
-    folder.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(folder)], check=True)
-    try:
+    with small_filesystem(tmp_path / "tiny", "size=4k") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
 def test_a_full_disk_is_a_journal_write_failure_leaving_only_whole_lines(tiny_disk: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ import zmq
 from common import sockets, wire
 from common.journal import fill_identity, read_journal
 from common.messages import Eos, Fill, Hello, OrderSubmitted, Position, RunCounters, Target, Tick
-from tests.conftest import scaled, wait_until
+from tests.conftest import scaled, small_filesystem, wait_until
 from tests.factories import make_tick
 from tests.processes import services
 
@@ -240,15 +239,8 @@ def test_live_flag_alone_is_refused_naming_the_other_flag(tmp_path: Path) -> Non
 @pytest.fixture
 def tiny_run_dir(tmp_path: Path) -> Iterator[Path]:
     """The executor's run folder on a real 4 KiB filesystem (tmpfs): the journal fills it."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    folder = tmp_path / "run"
-    folder.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(folder)], check=True)
-    try:
+    with small_filesystem(tmp_path / "run", "size=4k") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
 def test_a_full_disk_under_the_journal_halts_cleanly_publishing_only_what_it_journaled(

@@ -6,8 +6,6 @@ import errno
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +17,8 @@ from zmq.utils.monitor import recv_monitor_message
 from common import wire
 from common.curve import create_keys
 from common.messages import Eos, Target
-from tests.conftest import PROJECT_ROOT, scaled, wait_until
+from tests.conftest import scaled, wait_until
+from tests.processes import start_runner
 
 FORGED_LINE = b"LiveOrderExecutor (LIVE via ccxt) ready"
 
@@ -80,19 +79,12 @@ def test_forged_target_eos_and_log_line_without_the_runs_keys_change_nothing(
     """On CURVE tcp: a stranger's Target, Eos and log line are refused, counted, leave no trace."""
     create_keys(tmp_path / "keys")
     first_port = _seven_free_ports()
-    runner = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "orchestration.paper_live",
-            *("--ckpt", str(trained_checkpoint), "--artifacts-dir", str(tmp_path / "artifacts")),
-            *("--transport", "tcp", "--tcp-port", str(first_port), *remote),
-            # At recorded pace (about 10 s): the forgery surely happens while the run goes on.
-            *("--curve-keys", str(tmp_path / "keys"), "--speed", "1", "--max-ticks", "1500"),
-        ],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    runner = start_runner(
+        tmp_path,
+        trained_checkpoint,
+        *("--transport", "tcp", "--tcp-port", str(first_port), *remote),
+        # At recorded pace (about 10 s): the forgery surely happens while the run goes on.
+        *("--curve-keys", str(tmp_path / "keys"), "--speed", "1", "--max-ticks", "1500"),
     )
     ctx = zmq.Context()
     try:
@@ -137,17 +129,10 @@ def test_another_user_cannot_reach_the_runs_ipc_sockets(
 ) -> None:
     """The default transport: socket files in a 0700 folder, each 0600; uid nobody is refused."""
     address_dir = tmp_path / "sockets"
-    runner = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "orchestration.paper_live",
-            *("--ckpt", str(trained_checkpoint), "--artifacts-dir", str(tmp_path / "artifacts")),
-            *("--address-dir", str(address_dir), "--speed", "5", "--max-ticks", "2000"),
-        ],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    runner = start_runner(
+        tmp_path,
+        trained_checkpoint,
+        *("--address-dir", str(address_dir), "--speed", "5", "--max-ticks", "2000"),
     )
     try:
         wait_until(lambda: (address_dir / "targets").exists(), 60, "the executor's socket")

@@ -24,7 +24,7 @@ from common.tickfile import iter_ticks
 from services.executor.gate import CREDENTIAL_VARIABLES
 from services.executor.positions import PositionState
 from services.model.checkpoint import write_sidecar
-from tests.conftest import BUNDLED, PROJECT_ROOT, scaled, wait_until
+from tests.conftest import BUNDLED, PROJECT_ROOT, scaled, small_filesystem, wait_until
 
 RESULT_FIELDS = {
     "run_id",
@@ -593,15 +593,8 @@ def test_the_procfile_gives_exchange_credentials_to_the_executor_alone() -> None
 @pytest.fixture
 def read_only_folder(tmp_path: Path) -> Iterator[Path]:
     """A real read-only filesystem (a tmpfs mounted ro): even root cannot write in it."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    folder = tmp_path / "read-only"
-    folder.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], check=True)
-    try:
+    with small_filesystem(tmp_path / "read-only", "ro,size=64k") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
 def test_a_read_only_artifacts_folder_is_refused_before_anything_starts(

@@ -7,7 +7,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import psutil
@@ -15,7 +14,8 @@ import pytest
 
 from common.journal import read_entries
 from common.messages import Fill, Side
-from tests.conftest import PROJECT_ROOT, scaled, wait_until
+from tests.conftest import scaled, wait_until
+from tests.processes import start_runner
 
 
 def _book_from_journal(folder: Path) -> tuple[int, float, float]:
@@ -40,17 +40,10 @@ def test_a_service_killed_mid_run_leaves_a_result_that_equals_the_journal(
     victim: str, tmp_path: Path, trained_checkpoint: Path
 ) -> None:
     """SIGKILL at a random point: result.json exists, says incomplete and why, money = journal."""
-    runner = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "orchestration.paper_live",
-            *("--ckpt", str(trained_checkpoint), "--artifacts-dir", str(tmp_path / "artifacts")),
-            *("--speed", "10", "--max-ticks", "8000", "--max-loss", "100000"),
-        ],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    runner = start_runner(
+        tmp_path,
+        trained_checkpoint,
+        *("--speed", "10", "--max-ticks", "8000", "--max-loss", "100000"),
     )
     try:
         wait_until(lambda: any((tmp_path / "artifacts").glob("*/executor.journal")), 60, "start")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +11,7 @@ import zmq
 
 from common import sockets, wire
 from common.messages import Eos, RunCounters
-from tests.conftest import scaled
+from tests.conftest import scaled, small_filesystem
 from tests.factories import one_of_each, replace
 from tests.processes import services
 
@@ -21,15 +19,8 @@ from tests.processes import services
 @pytest.fixture
 def tiny_run_dir(tmp_path: Path) -> Iterator[Path]:
     """The recorder's run folder on a real 16 KiB filesystem (tmpfs)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    folder = tmp_path / "run"
-    folder.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(folder)], check=True)
-    try:
+    with small_filesystem(tmp_path / "run", "size=16k") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
 def test_a_full_disk_under_the_artifacts_is_named_in_one_line_each_without_a_traceback(
