@@ -194,6 +194,11 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
     """Check everything a run needs, and build every service's environment, before starting it."""
     run_id = config.run_id or new_run_id()
     folder = (config.artifacts_dir / run_id).resolve()
+    if folder.exists():  # a second run there would trade on top of the first one's journal
+        raise ConfigError(
+            f"--run-id {run_id}: {folder} already holds a run; runs are never merged, "
+            "choose another id"
+        )
     _check_creatable(folder)
     ckpt = (config.ckpt or _default_model()).resolve()
     try:

@@ -622,3 +622,16 @@ def test_an_artifacts_folder_under_a_file_is_refused_before_anything_starts(
     )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "--artifacts-dir" in done.stderr
+
+
+def test_a_run_id_whose_folder_exists_is_refused_and_the_old_run_left_as_it_was(
+    tmp_path: Path, trained_checkpoint: Path
+) -> None:
+    """Seen: a rerun with the same --run-id traded again on top of the old journal."""
+    old = tmp_path / "artifacts" / "same-id"
+    old.mkdir(parents=True)
+    (old / "executor.journal").write_text("")
+    done = _runner_process(tmp_path, trained_checkpoint, "--run-id", "same-id", timeout_s=30)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "--run-id" in done.stderr
+    assert sorted(p.name for p in old.iterdir()) == ["executor.journal"]
