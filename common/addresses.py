@@ -31,15 +31,15 @@ LOCK_FILE: Final = ".run.lock"
 
 @dataclass(frozen=True, kw_only=True)
 class Addresses:
-    """One address per socket of docs/ARCHITECTURE.md ("Sockets"); the fields' defaults are TCP."""
+    """One address per socket of docs/ARCHITECTURE.md ("Sockets"), in `SOCKET_NAMES` order."""
 
-    ticks: str = "tcp://127.0.0.1:5555"
-    predictions: str = "tcp://127.0.0.1:5556"
-    targets: str = "tcp://127.0.0.1:5557"
-    events: str = "tcp://127.0.0.1:5558"
-    ready: str = "tcp://127.0.0.1:5559"
-    logs: str = "tcp://127.0.0.1:5560"
-    progress: str = "tcp://127.0.0.1:5561"
+    ticks: str
+    predictions: str
+    targets: str
+    events: str
+    ready: str
+    logs: str
+    progress: str
 
     @classmethod
     def in_folder(cls, folder: Path) -> Addresses:
@@ -63,7 +63,8 @@ def env_name(socket: str) -> str:
     return f"PLR_{socket.upper()}_ADDR"
 
 
-LOOPBACK_TCP: Final = Addresses()
+FIRST_TCP_PORT: Final = 5555
+LOOPBACK_TCP: Final = Addresses.on_loopback(FIRST_TCP_PORT)  # 5555 (ticks) to 5561 (progress)
 DEFAULT_FOLDER: Final = Path(tempfile.gettempdir()) / f"plr-{os.getuid()}"
 DEFAULT_ADDRESSES: Final = Addresses.in_folder(DEFAULT_FOLDER)
 

@@ -231,6 +231,30 @@ def positive_float_up_to(ceiling: float) -> Callable[[str], float]:
     return parse
 
 
+def float_between(low: float, high: float) -> Callable[[str], float]:
+    """A parser for a finite number from `low` to `high`, both included."""
+
+    def parse(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value) or not low <= value <= high:
+            raise ValueError(f"expected a number from {low:g} to {high:g}, got {text!r}")
+        return value
+
+    return parse
+
+
+def int_between(low: int, high: int) -> Callable[[str], int]:
+    """A parser for an integer from `low` to `high`, both included."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise ValueError(f"expected an integer from {low} to {high}, got {text!r}")
+        return value
+
+    return parse
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:

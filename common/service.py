@@ -85,7 +85,7 @@ class Prepared:
     """A service's config and what was checked with it before any socket (a model, a journal).
 
     A service whose `configure` returns more than its config subclasses this,
-    so `serve` still finds the log address and the stay-after-eos switch.
+    so `serve` still finds the settings it needs (`ServiceConfig`).
     """
 
     config: ServiceSettings

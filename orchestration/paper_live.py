@@ -34,8 +34,8 @@ from typing import IO, Any, Final
 
 from honcho.environ import parse_procfile
 
-from common.addresses import Addresses, claim_folder
-from common.config import Option, option_of, parse_settings, setting
+from common.addresses import FIRST_TCP_PORT, SOCKET_NAMES, Addresses, claim_folder
+from common.config import Option, int_between, option_of, parse_settings, setting
 from common.curve import CurveKeys, load_keys
 from common.errors import ConfigError, TickFileError
 from common.runs import DEFAULT_ARTIFACTS_DIR, check_run_id, new_run_id
@@ -72,13 +72,6 @@ def transport(text: str) -> str:
     if text not in ("ipc", "tcp"):
         raise ValueError(f"expected ipc or tcp, got {text!r}")
     return text
-
-
-def tcp_port(text: str) -> int:
-    port = int(text)
-    if not 1024 <= port <= 65535 - 6:
-        raise ValueError(f"expected a port from 1024 to {65535 - 6}, got {text!r}")
-    return port
 
 
 def borrow(config_class: type, name: str, default: Any = None, *, forward: bool = False) -> Any:
@@ -119,8 +112,8 @@ class RunnerConfig:
     )
     tcp_port: int = setting(
         "--tcp-port",
-        tcp_port,
-        default=5555,
+        int_between(1024, 65535 - len(SOCKET_NAMES) + 1),  # the seven ports must exist
+        default=FIRST_TCP_PORT,
         help="--transport tcp: the first of seven loopback ports (ARCHITECTURE.md, Sockets)",
     )
     curve_keys: Path | None = borrow(FeedConfig, "curve_keys", forward=True)
@@ -154,9 +147,7 @@ class Plan:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        config = parse_settings(
-            RunnerConfig, "python -m orchestration.paper_live", argv, os.environ
-        )
+        config = parse_settings(RunnerConfig, PROG, argv, os.environ)
         _check_live_gate(config)
         plan = _plan(config, os.environ)
     except (ConfigError, CheckpointError, TickFileError) as e:
@@ -325,8 +316,7 @@ def _count_ticks(path: Path) -> int:
 
 def _run(plan: Plan) -> int:
     folder = plan.folder
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "result.json").unlink(missing_ok=True)  # what this run ends with, nothing older
+    folder.mkdir(parents=True)  # new: _plan refused a folder that already held a run
     public = {k: v for k, v in sorted(plan.env.items()) if "SECRET" not in k and "KEY" not in k}
     (folder / "config.json").write_text(json.dumps(public, indent=2) + "\n")
     env = {**os.environ, **plan.env}

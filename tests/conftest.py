@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 # Slow machines set PLR_TEST_TIMEOUT_SCALE=3 (or more); every wait scales by it.
 TIMEOUT_SCALE = float(os.environ.get("PLR_TEST_TIMEOUT_SCALE", "1"))
@@ -69,3 +71,40 @@ def small_filesystem(folder: Path, options: str) -> Iterator[Path]:
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def free_ports(count: int = 1) -> int:
+    """The first of `count` consecutive free loopback TCP ports (checked, then released)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first: int = probe.getsockname()[1]
+        if first + count - 1 <= 65535 and all(_port_free(first + i) for i in range(1, count)):
+            return first
+    pytest.fail(f"no {count} consecutive free loopback ports")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def handshake_outcome(sock: zmq.Socket, monitor: zmq.Socket) -> int:
+    """The first handshake outcome (succeeded, or refused by authentication) of a connecting socket.
+
+    `monitor` must be attached before `sock` connects (`sock.get_monitor_socket()`),
+    or the outcome may come and go unseen; both are closed here.
+    """
+    try:
+        while True:
+            assert monitor.poll(int(scaled(20) * 1000)), "no handshake outcome"
+            event = recv_monitor_message(monitor)["event"]
+            if event in (zmq.EVENT_HANDSHAKE_SUCCEEDED, zmq.EVENT_HANDSHAKE_FAILED_AUTH):
+                return int(event)
+    finally:
+        sock.disable_monitor()
+        monitor.close(linger=0)

@@ -108,17 +108,7 @@ def one_of_each() -> list[Any]:
             detail="position 3.5 > 1",
             ts_ns=T0_NS + 10,
         ),
-        Fill(
-            order_id="o-1",
-            symbol="BTC/USD",
-            side=Side.BUY,
-            qty=0.25,
-            price=61837.75,
-            fee=61.84,
-            liquidity=Liquidity.TAKER,
-            tick_seq=8,
-            ts_ns=T0_NS + 11,
-        ),
+        make_fill(),
         Position(
             symbol="BTC/USD",
             qty=0.25,
@@ -175,3 +165,20 @@ def make_prediction(**overrides: Any) -> Prediction:
     )
     fields.update(overrides)
     return Prediction(**fields)
+
+
+def make_fill(**overrides: Any) -> Fill:
+    """A taker buy fill of BTC/USD; a test overrides only its field."""
+    fields: dict[str, Any] = dict(
+        order_id="o-1",
+        symbol="BTC/USD",
+        side=Side.BUY,
+        qty=0.25,
+        price=61837.75,
+        fee=61.84,
+        liquidity=Liquidity.TAKER,
+        tick_seq=8,
+        ts_ns=T0_NS + 11,
+    )
+    fields.update(overrides)
+    return Fill(**fields)

@@ -15,6 +15,7 @@ from common.config import (
     ServiceSettings,
     address_setting,
     check_transport,
+    int_between,
     name_list,
     non_negative_float,
     parse_settings,
@@ -157,7 +158,7 @@ class ExecutorConfig(ServiceSettings):
     )
     dead_man_timeout_s: int = setting(
         "--dead-man-timeout-s",
-        lambda text: _int_between(text, DEAD_MAN_TIMEOUT_MIN_S, DEAD_MAN_TIMEOUT_MAX_S),
+        int_between(DEAD_MAN_TIMEOUT_MIN_S, DEAD_MAN_TIMEOUT_MAX_S),
         env="PLR_DEAD_MAN_TIMEOUT_S",
         default=LiveTimings.dead_man_timeout_s,
         help="live: Kraken cancels every open order if the executor is silent this long "
@@ -221,13 +222,6 @@ class ExecutorConfig(ServiceSettings):
                 api_secret=_api_secret(environ["EXCHANGE_API_SECRET"]),
             )
         return config
-
-
-def _int_between(text: str, low: int, high: int) -> int:
-    value = int(text)
-    if not low <= value <= high:
-        raise ValueError(f"expected an integer from {low} to {high}, got {text!r}")
-    return value
 
 
 def _api_secret(text: str) -> Secret:

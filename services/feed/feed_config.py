@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -12,6 +11,7 @@ from common.config import (
     ServiceSettings,
     address_setting,
     check_transport,
+    float_between,
     name_list,
     non_negative_int,
     parse_settings,
@@ -28,16 +28,6 @@ BOOK_DEPTHS: Final = (10, 25, 100, 500, 1000)  # what Kraken's v2 book channel a
 
 
 MAX_SPEED: Final = 1_000.0  # times the recorded pace; 0 is "as fast as possible"
-
-
-def non_negative_float_up_to(ceiling: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        value = float(text)
-        if not math.isfinite(value) or not 0 <= value <= ceiling:
-            raise ValueError(f"expected a number from 0 to {ceiling:g}, got {text!r}")
-        return value
-
-    return parse
 
 
 def book_depth(text: str) -> int:
@@ -98,7 +88,7 @@ class FeedConfig(ServiceSettings):
     replay: Path | None = setting("--replay", Path, env="PLR_REPLAY", help="tick file to replay")
     speed: float = setting(
         "--speed",
-        non_negative_float_up_to(MAX_SPEED),
+        float_between(0.0, MAX_SPEED),
         env="PLR_SPEED",
         default=0.0,
         help=f"1 = recorded pace, 0 = as fast as possible (lossless); at most {MAX_SPEED:g}",

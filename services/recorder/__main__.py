@@ -168,7 +168,6 @@ class Recorder:
         if self.config.config_json is not None and self.config.config_json.is_file():
             config = json.loads(self.config.config_json.read_text())
         rejected = self.inbox.rejected() | {"unexpected_source": self.dispatch.unexpected_source}
-        self.dispatch.record.malformed = rejected["malformed"]
         self.dispatch.record.rejected = {reason: n for reason, n in rejected.items() if n}
         result = self.dispatch.record.result(
             run_id=self.config.run_dir.name,

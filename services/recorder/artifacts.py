@@ -64,8 +64,7 @@ class RunRecord:
         self.positions: dict[str, Position] = {}
         self.risk_events: list[RiskEvent] = []
         self.counters: dict[str, dict[str, int]] = {}
-        self.malformed = 0
-        self.rejected: dict[str, int] = {}  # the recorder's own, by reason (set at the end)
+        self.rejected: dict[str, int] = {}  # the recorder's own refused input, by reason
         self._peak_equity = 0.0
         self.max_drawdown = 0.0
         # Lists, not numpy arrays: written for every tick, and a numpy element
@@ -161,7 +160,7 @@ class RunRecord:
                     source: counters.get("malformed", 0)
                     for source, counters in self.counters.items()
                 }
-                | {"recorder": self.malformed},
+                | {"recorder": self.rejected.get("malformed", 0)},
                 # Input refused by reason, per service: malformed, from a peer
                 # that failed authentication, or from a source that may not send it.
                 "rejected_input": {

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 import zmq
 import zmq.auth
-from zmq.utils.monitor import recv_monitor_message
 
 from common import sockets, wire
 from common.config import ServiceSettings, check_transport, parse_settings
 from common.curve import create_keys, load_keys
 from common.errors import ConfigError
-from tests.conftest import scaled, wait_until
+from tests.conftest import free_ports, handshake_outcome, scaled, wait_until
 from tests.factories import make_tick
 
 
@@ -22,24 +20,6 @@ from tests.factories import make_tick
 def keys_dir(tmp_path: Path) -> Path:
     create_keys(tmp_path / "keys")
     return tmp_path / "keys"
-
-
-def _free_tcp() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
-
-
-def _wait_for_event(sock: zmq.Socket, monitor: zmq.Socket, wanted: int) -> None:
-    """Read the socket's monitor (attached before connect) until `wanted` happens."""
-    try:
-        while True:
-            assert monitor.poll(int(scaled(10) * 1000)), "no handshake outcome"
-            if recv_monitor_message(monitor)["event"] == wanted:
-                return
-    finally:
-        sock.disable_monitor()
-        monitor.close(linger=0)
 
 
 def test_a_client_of_the_runs_keys_gets_through_and_a_stranger_is_refused_and_counted(
@@ -50,7 +30,7 @@ def test_a_client_of_the_runs_keys_gets_through_and_a_stranger_is_refused_and_co
     keys = load_keys(keys_dir)
     authenticators = [sockets.use_curve(server_ctx, keys), sockets.use_curve(client_ctx, keys)]
     try:
-        address = _free_tcp()
+        address = f"tcp://127.0.0.1:{free_ports()}"
         puller = sockets.target_puller(server_ctx, address, lossless=True)
         stranger = stranger_ctx.socket(zmq.PUSH)
         _, secret = zmq.auth.create_certificates(tmp_path, "stranger")
@@ -58,7 +38,7 @@ def test_a_client_of_the_runs_keys_gets_through_and_a_stranger_is_refused_and_co
         stranger.curve_serverkey = keys.server_public
         monitor = stranger.get_monitor_socket()
         stranger.connect(address)
-        _wait_for_event(stranger, monitor, zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+        assert handshake_outcome(stranger, monitor) == zmq.EVENT_HANDSHAKE_FAILED_AUTH
         pusher = sockets.target_pusher(client_ctx, address, lossless=True)
         tick = wire.encode(make_tick(seq=1))
         wait_until(lambda: sockets.push_nowait(pusher, tick), 10, "the authorized client")

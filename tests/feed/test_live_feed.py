@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 import urllib.error
 import urllib.request
@@ -16,7 +15,7 @@ import zmq
 
 from common import sockets, wire
 from common.messages import Eos, FeedState, FeedStatus, Tick, TickKind
-from tests.conftest import scaled, wait_until
+from tests.conftest import free_ports, scaled, wait_until
 from tests.fakes.kraken_ws import FakeKrakenServer, Misbehaviour, load_book_fixture
 from tests.processes import services
 
@@ -97,12 +96,6 @@ def tops_after_each(stop: int = UPDATES) -> list[Top]:
         best_bid, best_ask = max(bids), min(asks)
         tops.append((best_bid, bids[best_bid], best_ask, asks[best_ask]))
     return tops
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _feed_args(folder: Path, url: str, *extra: str) -> list[str]:
@@ -281,7 +274,7 @@ def _get(port: int, path: str) -> tuple[int, str]:
 
 def test_health_endpoints_follow_the_feed_state(tmp_path: Path, zmq_ctx: zmq.Context) -> None:
     """healthz always 200; readyz 503 until the book is live, then 200; status and metrics."""
-    port = _free_port()
+    port = free_ports()
     with FakeKrakenServer() as fake:
         fake.release.clear()  # hold the book: the feed is connected but not live
         probe = FeedProbe(zmq_ctx, tmp_path)
@@ -310,7 +303,7 @@ def test_health_endpoints_follow_the_feed_state(tmp_path: Path, zmq_ctx: zmq.Con
 
 def test_health_server_is_off_when_disabled(tmp_path: Path, zmq_ctx: zmq.Context) -> None:
     """WS_DISABLE_HEALTH_SERVER=1: nothing listens on the health port."""
-    port = _free_port()
+    port = free_ports()
     with FakeKrakenServer() as fake:
         probe = FeedProbe(zmq_ctx, tmp_path)
         with services(tmp_path) as group:

@@ -12,51 +12,14 @@ from pathlib import Path
 import pytest
 import zmq
 import zmq.auth
-from zmq.utils.monitor import recv_monitor_message
 
 from common import wire
 from common.curve import create_keys
 from common.messages import Eos, Target
-from tests.conftest import scaled, wait_until
+from tests.conftest import free_ports, handshake_outcome, scaled, wait_until
 from tests.processes import start_runner
 
 FORGED_LINE = b"LiveOrderExecutor (LIVE via ccxt) ready"
-
-
-def _seven_free_ports() -> int:
-    """The first of seven consecutive loopback ports nobody listens on (checked, then released)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
-        if first > 65535 - 6:
-            continue
-        taken = []
-        try:
-            for port in range(first, first + 7):
-                sock = socket.socket()
-                taken.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-        finally:
-            for sock in taken:
-                sock.close()
-    pytest.fail("no seven consecutive free ports")
-
-
-def _handshake_outcome(sock: zmq.Socket, monitor: zmq.Socket) -> int:
-    """The first handshake outcome the monitor (attached before connect) reports."""
-    try:
-        while True:
-            assert monitor.poll(int(scaled(20) * 1000)), "no handshake outcome"
-            event = recv_monitor_message(monitor)["event"]
-            if event in (zmq.EVENT_HANDSHAKE_SUCCEEDED, zmq.EVENT_HANDSHAKE_FAILED_AUTH):
-                return event
-    finally:
-        sock.disable_monitor()
-        monitor.close(linger=0)
 
 
 def _forged_target() -> Target:
@@ -78,7 +41,7 @@ def test_forged_target_eos_and_log_line_without_the_runs_keys_change_nothing(
 ) -> None:
     """On CURVE tcp: a stranger's Target, Eos and log line are refused, counted, leave no trace."""
     create_keys(tmp_path / "keys")
-    first_port = _seven_free_ports()
+    first_port = free_ports(7)
     runner = start_runner(
         tmp_path,
         trained_checkpoint,
@@ -101,7 +64,7 @@ def test_forged_target_eos_and_log_line_without_the_runs_keys_change_nothing(
             forger.connect(f"tcp://127.0.0.1:{port}")
             forgers.append((forger, monitor))
         for forger, monitor in forgers:
-            assert _handshake_outcome(forger, monitor) == zmq.EVENT_HANDSHAKE_FAILED_AUTH
+            assert handshake_outcome(forger, monitor) == zmq.EVENT_HANDSHAKE_FAILED_AUTH
         (push, _), (pub, _) = forgers
         for forged in (_forged_target(), Eos(source="model", last_seq=1, ts_ns=0)):
             try:  # queued for a connection that will never be let in, or refused at once

@@ -601,11 +601,8 @@ def test_a_read_only_artifacts_folder_is_refused_before_anything_starts(
     tmp_path: Path, trained_checkpoint: Path, read_only_folder: Path
 ) -> None:
     """--artifacts-dir on a read-only filesystem: exit 2, one line naming it, nothing started."""
-    runner = _runner(tmp_path, trained_checkpoint)
-    runner[runner.index("--artifacts-dir") + 1] = str(read_only_folder / "artifacts")
-    done = subprocess.run(
-        runner, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=scaled(60)
-    )
+    artifacts = str(read_only_folder / "artifacts")  # the last --artifacts-dir wins
+    done = _runner_process(tmp_path, trained_checkpoint, "--artifacts-dir", artifacts, timeout_s=60)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "--artifacts-dir" in done.stderr
 
@@ -615,11 +612,8 @@ def test_an_artifacts_folder_under_a_file_is_refused_before_anything_starts(
 ) -> None:
     """A folder that cannot be created: exit 2, one line naming --artifacts-dir."""
     (tmp_path / "a-file").write_text("")
-    runner = _runner(tmp_path, trained_checkpoint)
-    runner[runner.index("--artifacts-dir") + 1] = str(tmp_path / "a-file" / "artifacts")
-    done = subprocess.run(
-        runner, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=scaled(60)
-    )
+    artifacts = str(tmp_path / "a-file" / "artifacts")  # the last --artifacts-dir wins
+    done = _runner_process(tmp_path, trained_checkpoint, "--artifacts-dir", artifacts, timeout_s=60)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "--artifacts-dir" in done.stderr
 

@@ -16,12 +16,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 from pathlib import Path
 from typing import Any
 
 from common.curve import create_keys
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, free_ports
 from tests.processes import services
 
 DOC = PROJECT_ROOT / "docs" / "ARCHITECTURE.md"
@@ -47,12 +46,6 @@ def host_env_files() -> dict[str, dict[str, str]]:
     return files
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def on_this_machine(
     files: dict[str, dict[str, str]], tmp_path: Path, checkpoint: Path
 ) -> dict[str, dict[str, str]]:
@@ -63,7 +56,7 @@ def on_this_machine(
     ports: dict[str, int] = {}
 
     def local(match: re.Match[str]) -> str:
-        port = ports.setdefault(match[0], _free_port())
+        port = ports.setdefault(match[0], free_ports())
         return f"tcp://127.0.0.1:{port}"
 
     result = {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import msgspec
 import pytest
@@ -13,19 +12,17 @@ from common.messages import (
     Eos,
     FeedStatus,
     Fill,
-    Liquidity,
     Message,
     OrderRejected,
     OrderSubmitted,
     Position,
     RiskEvent,
     RunCounters,
-    Side,
     TickBatch,
 )
 from services.recorder.artifacts import RunRecord
 from services.recorder.dispatch import Dispatch
-from tests.factories import T0_NS, make_tick, make_trade, one_of_each, replace
+from tests.factories import T0_NS, make_fill, make_tick, make_trade, one_of_each, replace
 
 ARRIVAL_NS = T0_NS + 1_000_000
 
@@ -50,22 +47,6 @@ class Collected:
 
     def event_types(self) -> list[str]:
         return [json.loads(line)["type"] for line in self.events]
-
-
-def make_fill(**overrides: Any) -> Fill:
-    fields: dict[str, Any] = dict(
-        order_id="o-1",
-        symbol="BTC/USD",
-        side=Side.BUY,
-        qty=0.25,
-        price=61837.75,
-        fee=61.84,
-        liquidity=Liquidity.TAKER,
-        tick_seq=8,
-        ts_ns=T0_NS + 11,
-    )
-    fields.update(overrides)
-    return Fill(**fields)
 
 
 def test_tick_batch_writes_each_ticks_own_bytes_like_single_ticks() -> None:
