@@ -379,11 +379,17 @@ def _bind(sock: ZSocket, addr: str) -> ZSocket:
 
 
 def _bind_private_ipc(sock: ZSocket, path: Path) -> None:
-    # Only this user may connect: a missing folder is made 0700, and the
-    # socket file 0600 (ZeroMQ makes it with the umask, often 0755).
+    # Only this user may connect: a missing folder is made 0700, and the socket
+    # file is born 0600. ZeroMQ creates it with the process umask (often 0755);
+    # a chmod after the bind left a moment where it was not. The umask is the
+    # process's, so it is restored at once (binds happen at start-up).
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    sock.bind(f"ipc://{path}")
-    os.chmod(path, 0o600)
+    old_umask = os.umask(0o177)
+    try:
+        sock.bind(f"ipc://{path}")
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, 0o600)  # whatever umask a platform's ZeroMQ ignores
 
 
 def _secure(sock: ZSocket, addr: str, *, server: bool) -> None:
