@@ -6,11 +6,11 @@ and docs/ARCHITECTURE.md all take them from here.
 
 The defaults are `ipc://` files in a folder of this user's own
 (`DEFAULT_FOLDER`): a socket file is reachable only through its folder, which
-the binding side creates 0700, and each socket file is made 0600 once bound
+the binding side creates 0700, and each socket file is created 0600
 (`common.sockets`), so no other user can send a service anything. The runner
 gives each run a fresh private folder (or `--address-dir`, claimed by one run
-at a time: `claim_folder`); `LOOPBACK_TCP` are the TCP ports for `--transport
-tcp`, which is authenticated with CURVE (`common.curve`).
+at a time: `claim_folder`); `Addresses.on_loopback(FIRST_TCP_PORT)` are the TCP
+ports of `--transport tcp`, which is authenticated with CURVE (`common.curve`).
 """
 
 from __future__ import annotations
@@ -63,8 +63,7 @@ def env_name(socket: str) -> str:
     return f"PLR_{socket.upper()}_ADDR"
 
 
-FIRST_TCP_PORT: Final = 5555
-LOOPBACK_TCP: Final = Addresses.on_loopback(FIRST_TCP_PORT)  # 5555 (ticks) to 5561 (progress)
+FIRST_TCP_PORT: Final = 5555  # --transport tcp: 5555 (ticks) to 5561 (progress)
 DEFAULT_FOLDER: Final = Path(tempfile.gettempdir()) / f"plr-{os.getuid()}"
 DEFAULT_ADDRESSES: Final = Addresses.in_folder(DEFAULT_FOLDER)
 
