@@ -40,6 +40,7 @@ class Session:
     ended_ns: int | None = None  # its last order decision (fills carry market time)
     orders: int = 0
     fills: list[Fill] = field(default_factory=list)
+    risk_limits: dict[str, float] | None = None  # as the session's mark gave them
 
 
 @dataclass
@@ -75,7 +76,13 @@ def _sessions_of(mode: str, path: Path) -> Iterator[Session]:
         if isinstance(entry, RiskEvent) and entry.kind == SESSION_STARTED:
             if current is not None:
                 yield current
-            current = Session(mode, entry.detail, started_ns=entry.ts_ns, ended_ns=entry.ts_ns)
+            current = Session(
+                mode,
+                entry.detail,
+                started_ns=entry.ts_ns,
+                ended_ns=entry.ts_ns,
+                risk_limits=dict(entry.values) or None,  # marks before limits were kept: none
+            )
             continue
         if current is None:
             current = Session(mode, "unknown (journal written before sessions were marked)")
@@ -125,6 +132,7 @@ def money(run_dir: Path, marks: dict[str, float]) -> dict[str, Any]:
                 "fees": after[1] - before[1],
                 "realized_pnl": after[0] - before[0],
                 "positions_at_end": {s: p.qty for s, p in sorted(book.positions.items())},
+                "risk_limits": session.risk_limits,
             }
         )
     by_mode = {mode: _totals(book, marks, fills[mode]) for mode, book in books.items()}

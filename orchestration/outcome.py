@@ -94,6 +94,8 @@ def _without_recorder(folder: Path) -> dict[str, Any]:
 
 def _apply_ledger(result: dict[str, Any], ledger: dict[str, Any]) -> None:
     result["sessions"] = ledger["sessions"]
+    if ledger["sessions"]:  # the limits the run ends under; each session keeps its own
+        result["risk_limits"] = ledger["sessions"][-1]["risk_limits"]
     result["by_mode"] = ledger["by_mode"]
     modes = list(ledger["by_mode"])
     counts = result.setdefault("counts", {})

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 import zmq
@@ -162,6 +162,7 @@ class ExecutorLoop:
         counters = {
             "ticks": self.sequencer.ticks,
             "orders": self.engine.orders,
+            "targets_met": self.engine.targets_met,
             **self.inbox.rejected(),
             "unexpected_source": self.sequencer.unexpected_source,
             "breaker_activations": self.engine.risk.activations,
@@ -263,6 +264,7 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         kind=SESSION_STARTED,
         symbol=None,
         detail="{} ({})".format(*describe(engine.executor)),
+        values=asdict(engine.risk.limits),  # the limits in force, for result.json
         ts_ns=time.time_ns(),
     )
     try:

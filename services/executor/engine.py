@@ -89,6 +89,7 @@ class ExecutionEngine:
         self.last_seq = 0
         self.clock_ns = 0  # event time: the latest tick's receive stamp
         self.orders = 0
+        self.targets_met = 0  # targets the position already met: nothing to order
         self.seen_targets = RecentIds(SEEN_TARGETS)
         self._held: dict[str, deque[Target]] = {}  # per symbol, waiting for their ticks
         self._prefix = order_prefix or secrets.token_hex(3)
@@ -232,7 +233,8 @@ class ExecutionEngine:
         ref_price = target.ref_price
         qty, refusal = self.executor.conform(target.symbol, abs(delta), ref_price)
         if qty == 0 and refusal is not None and refusal[0] is RejectReason.MIN_ORDER_SIZE:
-            return []  # already where the target wants to be, to the lot size
+            self.targets_met += 1  # already where the target wants to be, to the lot size
+            return []
         event_ts_ns = target.tick_ts_ns
         if refusal is None:
             room = self.risk.position_room(exposure, buy=side is Side.BUY)

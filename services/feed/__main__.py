@@ -245,7 +245,9 @@ def _run_replay(
         log.error("replay cut short: %s", e)
         result.sent = result.last_seq = e.good_records
         exit_code = 1
-    publish_end(pub, result.last_seq, {"malformed": window.malformed})
+    # The recorder labels latency as queueing when ticks were sent unpaced.
+    pacing = {"full_speed_replay": int(config.speed == 0)}
+    publish_end(pub, result.last_seq, {"malformed": window.malformed} | pacing)
     log.info("replay done: %d ticks sent, eos at seq %d", result.sent, result.last_seq)
     log.info(
         "flow control: held back %d times for %s; %d malformed progress messages ignored",

@@ -30,6 +30,7 @@ from common.messages import (
     Tick,
 )
 from common.recent import RecentIds
+from services.recorder.meanings import COUNT_MEANINGS, LATENCY_PACED, LATENCY_QUEUEING
 
 REJECTION_REASONS: Final = ("malformed", "unauthenticated", "unexpected_source")
 
@@ -152,6 +153,7 @@ class RunRecord:
                 "predictions": self.predictions,
                 "targets": self.targets,
                 "targets_sent_by_model": _total(models, "targets"),
+                "targets_already_met": self.counters.get("executor", {}).get("targets_met"),
                 "orders": self.orders,
                 "fills": self.fills,
                 "rejections": dict(sorted(self.rejections.items())),
@@ -179,6 +181,7 @@ class RunRecord:
                 "fees": fees,
                 "total": realized + unrealized - fees,
             },
+            "count_meanings": COUNT_MEANINGS,
             "max_drawdown": self.max_drawdown,
             "positions": {
                 p.symbol: {
@@ -198,10 +201,14 @@ class RunRecord:
             },
             "throughput": self.throughput(),
             "latency_us": {
+                "measures": LATENCY_QUEUEING if self._full_speed_replay() else LATENCY_PACED,
                 "tick_to_order": _percentiles(self.tick_to_order_ns),
                 "order_to_fill": _percentiles(self.order_to_fill_ns),
             },
         }
+
+    def _full_speed_replay(self) -> bool:
+        return bool(self.counters.get("feed", {}).get("full_speed_replay"))
 
 
 def _total(counters: list[dict[str, int]], key: str) -> int | None:

@@ -18,9 +18,11 @@ import pytest
 from honcho.environ import parse_procfile
 
 from common.addresses import claim_folder
+from common.config import option_of
 from common.errors import TickFileCorrupt, TickFileHeaderError
 from common.messages import Fill, Liquidity, Side
 from common.tickfile import iter_ticks
+from services.executor.executor_config import ExecutorConfig
 from services.executor.gate import CREDENTIAL_VARIABLES
 from services.executor.positions import PositionState
 from services.model.checkpoint import write_sidecar
@@ -111,6 +113,22 @@ def test_full_replay_is_lossless_and_result_json_complete(bundled_run) -> None:
     assert result["mode"] == "paper" and result["executor"] == "PaperOrderExecutor"
     assert "PaperOrderExecutor" in (folder / "run.log").read_text()
     assert str(folder / "result.json") in output or folder.name in output
+
+
+def test_result_explains_its_counts_and_records_the_limits_in_force(bundled_run) -> None:
+    """Every count is accounted for, the risk limits are there, latency is named queueing."""
+    code, output, result, folder = bundled_run
+    assert code == 0, output
+    counts = result["counts"]
+    assert set(counts) <= set(result["count_meanings"]), set(counts) - set(result["count_meanings"])
+    # A complete lossless run leaves no target queued: each one was acted on or already met.
+    assert counts["targets_already_met"] > 0
+    assert counts["targets_sent_by_model"] == counts["targets"] + counts["targets_already_met"]
+    limits = result["risk_limits"]
+    assert limits == result["sessions"][0]["risk_limits"]
+    for name in ("max_order_notional", "max_position", "max_loss"):  # none given: the defaults
+        assert limits[name] == option_of(ExecutorConfig, name).default
+    assert result["latency_us"]["measures"].startswith("queueing")  # a --speed 0 replay
 
 
 def test_run_log_is_short_and_shows_every_fill_the_breaker_and_each_rejection_reason(
