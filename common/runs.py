@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Final
 
 from common.errors import ConfigError
+from common.launcher import LAUNCH, launch_id
 
 DEFAULT_ARTIFACTS_DIR: Final = Path("experiments/artifacts")
 _RUN_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -39,3 +40,15 @@ def run_dir(artifacts_dir: Path, run_id: str) -> Path:
     path = Path(artifacts_dir) / check_run_id(run_id)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def run_folder(text: str) -> Path:
+    """A run folder setting; `{launch}` in it becomes this launch's id (`common.launcher`).
+
+    So `PLR_RUN_DIR=experiments/artifacts/{launch}` gives every `honcho start`
+    a fresh run that all its services agree on, and a second start never
+    trades on top of the first one's journal.
+    """
+    if LAUNCH not in text:
+        return Path(text)
+    return Path(text.replace(LAUNCH, launch_id()))

@@ -26,6 +26,7 @@ from common.config import (
 )
 from common.errors import ConfigError
 from common.limits import MAX_LOSS_CEILING, MAX_ORDER_NOTIONAL_CEILING, MAX_POSITION_CEILING
+from common.runs import run_folder
 from services.executor.gate import missing_live_opt_ins
 from services.executor.live import LiveTimings
 from services.executor.paper import KRAKEN_BASE_TAKER_FEE_BPS
@@ -51,7 +52,7 @@ class ExecutorConfig(ServiceSettings):
     ready: str = address_setting("ready")
     progress: str = address_setting("progress")
     run_dir: Path | None = setting(
-        "--run-dir", Path, env="PLR_RUN_DIR", help="journal folder (a new run dir if unset)"
+        "--run-dir", run_folder, env="PLR_RUN_DIR", help="journal folder (a new run dir if unset)"
     )
     max_order_notional: float = setting(
         "--max-order-notional",

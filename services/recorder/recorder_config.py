@@ -15,12 +15,14 @@ from common.config import (
     setting,
 )
 from common.errors import ConfigError
-from common.runs import check_run_id
+from common.runs import check_run_id, run_folder
 
 
 @dataclass(frozen=True, kw_only=True)
 class RecorderConfig(ServiceSettings):
-    run_dir: Path = setting("--run-dir", Path, env="PLR_RUN_DIR", help="where the artifacts go")
+    run_dir: Path = setting(
+        "--run-dir", run_folder, env="PLR_RUN_DIR", help="where the artifacts go"
+    )
     ticks: str = address_setting("ticks")
     # One address per model process (a split deployment runs several).
     predictions: tuple[str, ...] = address_setting("predictions", several=True)
