@@ -35,11 +35,17 @@ def _service_pid(runner: subprocess.Popen[bytes], module: str) -> int:
     raise LookupError(module)
 
 
+# Three kill points per service: at the first fill, while fills come, and later on,
+# each moved by a random fill or two so the kill lands between different messages.
+KILL_POINTS = {"first_fill": 1, "early": 4, "later": 9}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
 @pytest.mark.parametrize("victim", ["feed", "model", "executor", "recorder"])
 def test_a_service_killed_mid_run_leaves_a_result_that_equals_the_journal(
-    victim: str, tmp_path: Path, trained_checkpoint: Path
+    victim: str, point: str, tmp_path: Path, trained_checkpoint: Path
 ) -> None:
-    """SIGKILL at a random point: result.json exists, says incomplete and why, money = journal."""
+    """SIGKILL mid-run: result.json exists, says incomplete and why, and its money = journal."""
     runner = start_runner(
         tmp_path,
         trained_checkpoint,
@@ -48,7 +54,7 @@ def test_a_service_killed_mid_run_leaves_a_result_that_equals_the_journal(
     try:
         wait_until(lambda: any((tmp_path / "artifacts").glob("*/executor.journal")), 60, "start")
         [folder] = (tmp_path / "artifacts").iterdir()
-        fills_before_kill = random.randint(1, 6)
+        fills_before_kill = KILL_POINTS[point] + random.randint(0, 2)
         wait_until(
             lambda: _book_from_journal(folder)[0] >= fills_before_kill, 60, "fills before the kill"
         )
