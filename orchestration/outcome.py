@@ -61,7 +61,11 @@ def failures(procs: dict[str, subprocess.Popen[bytes]], stopped: set[str]) -> li
 def settle_result(
     folder: Path, *, failed: list[str], interrupted: bool, expected_ticks: int | None
 ) -> dict[str, Any]:
-    """Write result.json from the journals (and the recorder's counts if it wrote them)."""
+    """Write result.json from the journals (and the recorder's counts if it wrote them).
+
+    When even that write fails (a full disk), the result is returned with
+    `unwritten` saying why, and the file, if any, is the recorder's own.
+    """
     path = folder / "result.json"
     recorded: dict[str, Any] | None = None
     if path.is_file():
@@ -79,7 +83,10 @@ def settle_result(
         _apply_ledger(result, ledger)
     result["exit_reason"] = _exit_reason(recorded, failed, interrupted)
     result["complete"] = _complete(result, recorded, failed, interrupted, expected_ticks)
-    write_json_atomically(path, result)
+    try:
+        write_json_atomically(path, result)
+    except OSError as e:  # a full disk: the caller says so, and shows the figures anyway
+        result["unwritten"] = f"cannot write {path}: {e.strerror or e}"
     return result
 
 

@@ -42,6 +42,7 @@ from common.runs import DEFAULT_ARTIFACTS_DIR, check_run_id, new_run_id
 from common.tickfile import TickFileReader
 from orchestration.outcome import STOP_ORDER, failures, settle_result, stop_in_order
 from orchestration.progress import ProgressLine
+from orchestration.service_output import ServiceOutput
 from services.executor.executor_config import ExecutorConfig
 from services.executor.gate import CREDENTIAL_VARIABLES, missing_live_opt_ins
 from services.feed.feed_config import FeedConfig
@@ -332,18 +333,19 @@ def _run(plan: Plan) -> int:
 
     signal.signal(signal.SIGINT, on_interrupt)
     signal.signal(signal.SIGTERM, on_interrupt)
+    outputs: dict[str, ServiceOutput] = {}
     for name, command in commands.items():  # the Procfile's order: recorder first, feed last
         argv = [sys.executable if part == "python" else part for part in shlex.split(command)]
-        log_file = open(folder / f"{name}.stderr", "wb")
         procs[name] = subprocess.Popen(
             argv,
             cwd=PROJECT_ROOT,
             env=env if name == "executor" else env_without_credentials,
-            stdout=log_file,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        log_file.close()
+        outputs[name] = ServiceOutput(folder / f"{name}.stderr")
+        outputs[name].follow(procs[name].stdout)  # type: ignore[arg-type]  # PIPE: never None
     print(f"paper_live: run {folder.name} started ({', '.join(procs)})", file=sys.stderr)
     progress = ProgressLine(plan.addresses.ticks, plan.total, plan.keys)
     stopped: set[str] = set()  # told to stop by us: their SIGTERM exit is no failure
@@ -362,27 +364,33 @@ def _run(plan: Plan) -> int:
             except subprocess.TimeoutExpired:
                 procs[name].kill()
                 procs[name].wait()
+        for output in outputs.values():
+            output.close()
     failed = failures(procs, stopped)
-    return _report(folder, procs, failed, interrupted, plan.total)
+    return _report(folder, procs, outputs, failed, interrupted, plan.total)
 
 
 def _report(
     folder: Path,
     procs: dict[str, subprocess.Popen[bytes]],
+    outputs: dict[str, ServiceOutput],
     failed: list[str],
     interrupted: bool,
     expected_ticks: int | None,
 ) -> int:
     for name in failed:
-        tail = (folder / f"{name}.stderr").read_text(errors="replace").strip().splitlines()[-1:]
         print(
-            f"paper_live: {name} failed (exit {procs[name].returncode}): "
-            f"{tail[0] if tail else 'no output'}",
+            f"paper_live: {name} failed (exit {procs[name].returncode}): {outputs[name].why()}",
             file=sys.stderr,
         )
     result = settle_result(
         folder, failed=failed, interrupted=interrupted, expected_ticks=expected_ticks
     )
+    for output in outputs.values():
+        if output.unwritten is not None:
+            print(f"paper_live: cut short: {output.unwritten}", file=sys.stderr)
+    if "unwritten" in result:
+        print(f"paper_live: result.json not settled: {result['unwritten']}", file=sys.stderr)
     for line in summary_lines(result):
         print(f"paper_live: {line}")
     present = [name for name in ARTIFACTS if (folder / name).exists()]

@@ -231,9 +231,13 @@ def _percentiles(samples_ns: list[int]) -> dict[str, float | int | None]:
 def write_json_atomically(path: Path, data: dict[str, Any]) -> None:
     """Write to a temporary file, fsync, rename: a reader sees the old file or the whole new one."""
     partial = path.with_name(path.name + ".partial")
-    with open(partial, "w") as f:
-        json.dump(data, f, indent=2, default=str)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(partial, path)
+    try:
+        with open(partial, "w") as f:
+            json.dump(data, f, indent=2, default=str)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, path)
+    except OSError:
+        partial.unlink(missing_ok=True)  # a full disk keeps no half file, and gets its space back
+        raise

@@ -14,42 +14,59 @@ TOP_REJECTION_REASONS: Final = 5
 
 
 def summary_lines(result: Mapping[str, Any]) -> list[str]:
-    """Ticks, orders, fills, PnL, fees, breaker trips (with time), the top rejection reasons."""
+    """Ticks, orders, fills, PnL, fees, breaker trips (with time), the top rejection reasons.
+
+    A result the recorder never wrote (it died, or the disk was full) holds the
+    journals' money alone: what only the recorder counted is said to be unknown,
+    not printed as zero.
+    """
     counts = result.get("counts", {})
     incomplete = " (incomplete)" if result.get("complete") is False else ""
-    lines = [
-        f"run {result.get('run_id')} {result.get('exit_reason')}{incomplete}: "
-        f"{counts.get('ticks', 0):,} ticks, {counts.get('predictions', 0):,} predictions, "
-        f"{counts.get('orders', 0):,} orders, {counts.get('fills', 0):,} fills",
+    heading = f"run {result.get('run_id')} {result.get('exit_reason')}{incomplete}: "
+    money = [
+        f"{label}PnL {_signed(pnl.get('total'))} (realized {_signed(pnl.get('realized'))}, "
+        f"unrealized {_signed(pnl.get('unrealized'))}, fees {pnl.get('fees', 0.0):.2f})"
+        for label, pnl in _pnl_by_mode(result)  # paper and live money never added up
     ]
-    for label, pnl in _pnl_by_mode(result):  # paper and live money never added up
-        lines.append(
-            f"{label}PnL {_signed(pnl.get('total'))} (realized {_signed(pnl.get('realized'))}, "
-            f"unrealized {_signed(pnl.get('unrealized'))}, fees {pnl.get('fees', 0.0):.2f})"
-        )
+    if "ticks" not in counts:
+        return [
+            heading + f"{counts.get('fills', 0):,} fills in the executor journals; "
+            "no result from the recorder, so ticks, orders, rejections and drawdown are unknown",
+            *money,
+        ]
+    lines = [
+        heading + f"{counts['ticks']:,} ticks, {counts.get('predictions', 0):,} predictions, "
+        f"{counts.get('orders', 0):,} orders, {counts.get('fills', 0):,} fills",
+        *money,
+    ]
     lines[1] += f", max drawdown {result.get('max_drawdown', 0.0) or 0.0:.2f}"
-    breaker = result.get("circuit_breaker", {})
+    return lines + [_breaker_line(result), _rejections_line(counts)]
+
+
+def _breaker_line(result: Mapping[str, Any]) -> str:
     trips = [
         f"at {utc_now_text(int(e.get('ts_ns', 0)))} (equity "
         f"{e.get('values', {}).get('equity', float('nan')):.2f})"
-        for e in breaker.get("events", [])
+        for e in result.get("circuit_breaker", {}).get("events", [])
     ]
-    lines.append(
-        f"circuit breaker tripped {len(trips)} time{'s' if len(trips) != 1 else ''}: "
-        + "; ".join(trips)
-        if trips
-        else "circuit breaker never tripped"
+    if not trips:
+        return "circuit breaker never tripped"
+    return f"circuit breaker tripped {len(trips)} time{'s' if len(trips) != 1 else ''}: " + (
+        "; ".join(trips)
     )
+
+
+def _rejections_line(counts: Mapping[str, Any]) -> str:
     rejections = sorted(counts.get("rejections", {}).items(), key=lambda item: (-item[1], item[0]))
+    if not rejections:
+        return "no rejections"
     top = rejections[:TOP_REJECTION_REASONS]
-    lines.append(
+    more = len(rejections) - len(top)
+    return (
         f"rejections {sum(n for _, n in rejections):,}: "
         + ", ".join(f"{reason} {n:,}" for reason, n in top)
-        + (f", {len(rejections) - len(top)} more reasons" if len(rejections) > len(top) else "")
-        if rejections
-        else "no rejections"
+        + (f", {more} more reasons" if more else "")
     )
-    return lines
 
 
 def _pnl_by_mode(result: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:

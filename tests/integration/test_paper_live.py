@@ -20,6 +20,7 @@ from honcho.environ import parse_procfile
 from common.addresses import claim_folder
 from common.config import option_of
 from common.errors import TickFileCorrupt, TickFileHeaderError
+from common.journal import read_entries
 from common.messages import Fill, Liquidity, Side
 from common.tickfile import iter_ticks
 from services.executor.executor_config import ExecutorConfig
@@ -647,3 +648,31 @@ def test_a_run_id_whose_folder_exists_is_refused_and_the_old_run_left_as_it_was(
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "--run-id" in done.stderr
     assert sorted(p.name for p in old.iterdir()) == ["executor.journal"]
+
+
+def test_a_disk_that_fills_mid_run_halts_cleanly_and_says_why_in_one_line_each(
+    tmp_path: Path, trained_checkpoint: Path
+) -> None:
+    """Seen: ENOSPC ended the run with tracebacks and no word on result.json.
+
+    A 1 MiB artifacts filesystem fills a few seconds in: the executor halts
+    naming its journal, the runner says result.json could not be settled (or
+    settles it), shows the journals' money, lists only artifacts that exist,
+    and exits 1 without a traceback.
+    """
+    with small_filesystem(tmp_path / "small", "size=1m") as small:
+        done = _runner_process(tmp_path, trained_checkpoint, "--artifacts-dir", str(small))
+        [folder] = small.iterdir()
+        output = done.stdout + done.stderr
+        assert done.returncode == 1, output
+        assert "Traceback" not in output
+        [halt] = [line for line in output.splitlines() if "executor failed" in line]
+        assert "executor.journal" in halt and "No space left on device" in halt
+        settled = (folder / "result.json").is_file()
+        assert settled or "result.json not settled: cannot write" in output
+        assert not list(folder.glob("*.partial"))  # no half-written file left taking space
+        [listed] = [line for line in output.splitlines() if "artifacts in" in line]
+        for name in ("run.log", "result.json", "events.jsonl", "ticks.gz"):
+            assert (name in listed) == (folder / name).exists()
+        fills = [e for e in read_entries(folder / "executor.journal") if isinstance(e, Fill)]
+        assert f"{len(fills):,} fills" in output  # the money shown is the journal's
