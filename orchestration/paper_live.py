@@ -40,6 +40,8 @@ from common.curve import CurveKeys, load_keys
 from common.errors import ConfigError, TickFileError
 from common.runs import DEFAULT_ARTIFACTS_DIR, check_run_id, new_run_id
 from common.tickfile import TickFileReader
+from orchestration.control_channel import ControlChannel
+from orchestration.handover import Handover
 from orchestration.outcome import STOP_ORDER, failures, settle_result, stop_in_order
 from orchestration.progress import ProgressLine
 from services.executor.executor_config import ExecutorConfig
@@ -140,6 +142,7 @@ class Plan:
     folder: Path
     total: int | None
     addresses: Addresses
+    address_dir: Path  # private to the run (0700): its ipc sockets and the control socket
     address_lock: IO[str]
     own_address_dir: Path | None  # made for this run alone: removed at its end
     keys: CurveKeys | None  # tcp: the run's CURVE keys (the progress line is a client too)
@@ -259,6 +262,7 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
         folder=folder,
         total=total,
         addresses=addresses,
+        address_dir=address_dir,
         address_lock=lock,
         own_address_dir=address_dir if config.address_dir is None else None,
         keys=load_keys(config.curve_keys) if config.curve_keys is not None else None,
@@ -332,28 +336,46 @@ def _run(plan: Plan) -> int:
 
     signal.signal(signal.SIGINT, on_interrupt)
     signal.signal(signal.SIGTERM, on_interrupt)
-    for name, command in commands.items():  # the Procfile's order: recorder first, feed last
-        argv = [sys.executable if part == "python" else part for part in shlex.split(command)]
-        log_file = open(folder / f"{name}.stderr", "wb")
-        procs[name] = subprocess.Popen(
-            argv,
-            cwd=PROJECT_ROOT,
-            env=env if name == "executor" else env_without_credentials,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log_file.close()
+
+    def launch(name: str, service_env: dict[str, str]) -> subprocess.Popen[bytes]:
+        argv = [
+            sys.executable if part == "python" else part for part in shlex.split(commands[name])
+        ]
+        log_file = open(folder / f"{name}.stderr", "ab")  # a swapped-in executor appends
+        try:
+            return subprocess.Popen(
+                argv,
+                cwd=PROJECT_ROOT,
+                env=service_env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            log_file.close()
+
+    for name in commands:  # the Procfile's order: recorder first, feed last
+        procs[name] = launch(name, env if name == "executor" else env_without_credentials)
     print(f"paper_live: run {folder.name} started ({', '.join(procs)})", file=sys.stderr)
     progress = ProgressLine(plan.addresses.ticks, plan.total, plan.keys)
+    control = ControlChannel(folder, plan.address_dir, plan.addresses.logs, plan.keys)
+    handover = Handover(
+        folder,
+        env,
+        procs,
+        lambda executor_env: launch("executor", executor_env),
+        plan.env["PLR_MODE"],
+    )
     stopped: set[str] = set()  # told to stop by us: their SIGTERM exit is no failure
     try:
         while any(p.poll() is None for p in procs.values()):
             progress.update()
             if (failures(procs, stopped) or interrupted) and not stopped:
                 stop_in_order(procs, stopped)
-            time.sleep(0.2)  # the monitor's refresh interval, not a synchronisation
+            # The monitor's refresh interval (0.2 s) is the wait for a control request.
+            control.serve_one(0.2, handover.swap if not stopped else None)
     finally:
+        control.close()
         progress.close()
         deadline = time.monotonic() + SHUTDOWN_TIMEOUT_S
         for name in STOP_ORDER:  # the recorder last, even when killing
