@@ -4,8 +4,11 @@ Starts the four services the `Procfile` names (recorder, model, executor,
 feed), with one run id and one environment, waits for them (the feed starts
 only once the others proved they receive), shows progress, stops them
 cleanly on `--max-ticks`, the end of the replay or Ctrl-C, and prints where
-the artifacts are. With no arguments: a paper run over the bundled
-recording, with a model trained on it on first use.
+the artifacts are. While it runs, its control socket (`RUN_DIR/runner.json`)
+takes `python -m orchestration.swap` requests: the executor is swapped paper
+<-> live (`orchestration.handover`) and its exit is not taken for a failure.
+With no arguments: a paper run over the bundled recording, with a model
+trained on it on first use.
 
 Live orders (`--no-paper-mode --live-executor`) need every opt-in of the
 live gate and live market data (`--use-ws`): a replay never drives real
@@ -354,11 +357,12 @@ def _run(plan: Plan) -> int:
         finally:
             log_file.close()
 
+    # Bound before any service starts: if it cannot be, nothing is left running.
+    control = ControlChannel(folder, plan.address_dir, plan.addresses.logs, plan.keys)
     for name in commands:  # the Procfile's order: recorder first, feed last
         procs[name] = launch(name, env if name == "executor" else env_without_credentials)
     print(f"paper_live: run {folder.name} started ({', '.join(procs)})", file=sys.stderr)
     progress = ProgressLine(plan.addresses.ticks, plan.total, plan.keys)
-    control = ControlChannel(folder, plan.address_dir, plan.addresses.logs, plan.keys)
     handover = Handover(
         folder,
         env,
