@@ -42,6 +42,10 @@ VENUE_BASELINE: Final = "venue_balance_baseline"  # RiskEvent kind, journaled at
 # RiskEvent kind journaled (never published) when an executor process starts: it
 # divides a journal into sessions (orchestration.ledger); `detail` names the executor.
 SESSION_STARTED: Final = "executor_session_started"
+# RiskEvent kind journaled (never published) once that process is past its start-up
+# (live: reconciled with the venue) and about to act on targets: a runner swapping
+# executors waits for it (orchestration.handover).
+SESSION_TRADING: Final = "executor_session_trading"
 JournalEntry = OrderSubmitted | OrderRejected | Fill | RiskEvent
 _decoder = msgspec.json.Decoder(JournalEntry)
 _encoder = msgspec.json.Encoder()

@@ -415,3 +415,17 @@ def _connect(sock: ZSocket, addr: str) -> ZSocket:
         sock.close(linger=0)
         raise ConfigError(f"cannot connect to {addr}: {e}") from e
     return sock
+
+
+def control_replier(ctx: ZContext, addr: str) -> ZSocket:
+    """Bind a runner's control REP (an ipc file: only the run's user can connect)."""
+    sock = ctx.socket(zmq.REP)
+    sock.setsockopt(zmq.LINGER, 0)
+    return _bind(sock, addr)
+
+
+def control_requester(ctx: ZContext, addr: str) -> ZSocket:
+    """Connect a REQ to a runner's control socket (one request, one reply)."""
+    sock = ctx.socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    return _connect(sock, addr)

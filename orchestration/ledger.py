@@ -59,7 +59,7 @@ class ModeBook:
 
 
 def sessions(run_dir: Path) -> list[Session]:
-    """Every executor session of the run, paper then live, each in journal order.
+    """Every executor session of the run, in the order they started (paper, live, paper...).
 
     Raises:
         JournalCorrupt: a journal damaged before its last line (from `common.journal`).
@@ -67,7 +67,9 @@ def sessions(run_dir: Path) -> list[Session]:
     found: list[Session] = []
     for mode in MODES:
         found += _sessions_of(mode, run_dir / JOURNAL_FILES[mode])
-    return found
+    # Each journal is in order already; a stable sort interleaves them by start
+    # (an unmarked session, from before sessions were marked, stays first).
+    return sorted(found, key=lambda session: session.started_ns or 0)
 
 
 def _sessions_of(mode: str, path: Path) -> Iterator[Session]:

@@ -105,6 +105,11 @@ def _apply_ledger(result: dict[str, Any], ledger: dict[str, Any]) -> None:
         result["risk_limits"] = ledger["sessions"][-1]["risk_limits"]
     result["by_mode"] = ledger["by_mode"]
     modes = list(ledger["by_mode"])
+    if ledger["sessions"]:  # what traded, not what the run started as (a swap changes it)
+        result["mode"] = "+".join(dict.fromkeys(s["mode"] for s in ledger["sessions"]))
+        result["executor"] = "+".join(
+            dict.fromkeys(s["executor"].split(" ")[0] for s in ledger["sessions"])
+        )
     counts = result.setdefault("counts", {})
     counts["fills"] = sum(book["fills"] for book in ledger["by_mode"].values())
     if len(modes) == 1:  # one kind of money: the headline figures are its own

@@ -4,8 +4,11 @@ Starts the four services the `Procfile` names (recorder, model, executor,
 feed), with one run id and one environment, waits for them (the feed starts
 only once the others proved they receive), shows progress, stops them
 cleanly on `--max-ticks`, the end of the replay or Ctrl-C, and prints where
-the artifacts are. With no arguments: a paper run over the bundled
-recording, with a model trained on it on first use.
+the artifacts are. While it runs, its control socket (`RUN_DIR/runner.json`)
+takes `python -m orchestration.swap` requests: the executor is swapped paper
+<-> live (`orchestration.handover`) and its exit is not taken for a failure.
+With no arguments: a paper run over the bundled recording, with a model
+trained on it on first use.
 
 Live orders (`--no-paper-mode --live-executor`) need every opt-in of the
 live gate and live market data (`--use-ws`): a replay never drives real
@@ -40,6 +43,8 @@ from common.curve import CurveKeys, load_keys
 from common.errors import ConfigError, TickFileError
 from common.runs import DEFAULT_ARTIFACTS_DIR, check_run_id, new_run_id
 from common.tickfile import TickFileReader
+from orchestration.control_channel import ControlChannel
+from orchestration.handover import Handover
 from orchestration.outcome import STOP_ORDER, failures, settle_result, stop_in_order
 from orchestration.progress import ProgressLine
 from orchestration.service_output import ServiceOutput
@@ -141,6 +146,7 @@ class Plan:
     folder: Path
     total: int | None
     addresses: Addresses
+    address_dir: Path  # private to the run (0700): its ipc sockets and the control socket
     address_lock: IO[str]
     own_address_dir: Path | None  # made for this run alone: removed at its end
     keys: CurveKeys | None  # tcp: the run's CURVE keys (the progress line is a client too)
@@ -260,6 +266,7 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
         folder=folder,
         total=total,
         addresses=addresses,
+        address_dir=address_dir,
         address_lock=lock,
         own_address_dir=address_dir if config.address_dir is None else None,
         keys=load_keys(config.curve_keys) if config.curve_keys is not None else None,
@@ -334,28 +341,49 @@ def _run(plan: Plan) -> int:
     signal.signal(signal.SIGINT, on_interrupt)
     signal.signal(signal.SIGTERM, on_interrupt)
     outputs: dict[str, ServiceOutput] = {}
-    for name, command in commands.items():  # the Procfile's order: recorder first, feed last
-        argv = [sys.executable if part == "python" else part for part in shlex.split(command)]
-        procs[name] = subprocess.Popen(
+
+    def launch(name: str, service_env: dict[str, str]) -> subprocess.Popen[bytes]:
+        argv = [
+            sys.executable if part == "python" else part for part in shlex.split(commands[name])
+        ]
+        previous = outputs.get(name)
+        if previous is not None:  # a swapped-out executor, exited: its last lines are in
+            previous.close()
+        proc = subprocess.Popen(
             argv,
             cwd=PROJECT_ROOT,
-            env=env if name == "executor" else env_without_credentials,
+            env=service_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        outputs[name] = ServiceOutput(folder / f"{name}.stderr")
-        outputs[name].follow(procs[name].stdout)  # type: ignore[arg-type]  # PIPE: never None
+        outputs[name] = ServiceOutput(folder / f"{name}.stderr")  # appends: one file per service
+        outputs[name].follow(proc.stdout)  # type: ignore[arg-type]  # PIPE: never None
+        return proc
+
+    # Bound before any service starts: if it cannot be, nothing is left running.
+    control = ControlChannel(folder, plan.address_dir, plan.addresses.logs, plan.keys)
+    for name in commands:  # the Procfile's order: recorder first, feed last
+        procs[name] = launch(name, env if name == "executor" else env_without_credentials)
     print(f"paper_live: run {folder.name} started ({', '.join(procs)})", file=sys.stderr)
     progress = ProgressLine(plan.addresses.ticks, plan.total, plan.keys)
+    handover = Handover(
+        folder,
+        env,
+        procs,
+        lambda executor_env: launch("executor", executor_env),
+        plan.env["PLR_MODE"],
+    )
     stopped: set[str] = set()  # told to stop by us: their SIGTERM exit is no failure
     try:
         while any(p.poll() is None for p in procs.values()):
             progress.update()
             if (failures(procs, stopped) or interrupted) and not stopped:
                 stop_in_order(procs, stopped)
-            time.sleep(0.2)  # the monitor's refresh interval, not a synchronisation
+            # The monitor's refresh interval (0.2 s) is the wait for a control request.
+            control.serve_one(0.2, handover.swap if not stopped else None)
     finally:
+        control.close()
         progress.close()
         deadline = time.monotonic() + SHUTDOWN_TIMEOUT_S
         for name in STOP_ORDER:  # the recorder last, even when killing

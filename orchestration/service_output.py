@@ -22,7 +22,7 @@ class ServiceOutput:
         self.path = path
         self.tail: deque[str] = deque(maxlen=KEPT_LINES)
         self.unwritten: str | None = None  # why the file stopped taking lines
-        self._file: IO[bytes] | None = open(path, "wb")
+        self._file: IO[bytes] | None = open(path, "ab")  # a swapped-in executor appends
         self._reader: threading.Thread | None = None
 
     def follow(self, pipe: IO[bytes]) -> None:

@@ -63,7 +63,9 @@ def services(folder: Path) -> Iterator[Services]:
         group.stop_all()
 
 
-def start_runner(tmp_path: Path, checkpoint: Path, *args: str) -> subprocess.Popen[bytes]:
+def start_runner(
+    tmp_path: Path, checkpoint: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start `python -m orchestration.paper_live` with artifacts in `tmp_path/artifacts`.
 
     Its output is collected (stdout and stderr together) for failure messages.
@@ -79,4 +81,5 @@ def start_runner(tmp_path: Path, checkpoint: Path, *args: str) -> subprocess.Pop
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        env=env,
     )

@@ -34,7 +34,14 @@ import zmq
 
 from common import sockets, wire
 from common.errors import ConfigError, JournalCorrupt, JournalWriteFailed
-from common.journal import JOURNAL_FILES, SESSION_STARTED, Journal, JournalState, read_journal
+from common.journal import (
+    JOURNAL_FILES,
+    SESSION_STARTED,
+    SESSION_TRADING,
+    Journal,
+    JournalState,
+    read_journal,
+)
 from common.logs import counts_text
 from common.messages import Eos, Fill, OrderRejected, RiskEvent, RunCounters
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
@@ -260,17 +267,7 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         "TRIPPED" if engine.risk.tripped else "armed",
     )
     # The journal's session mark: orchestration.ledger splits a run's book by it.
-    mark = RiskEvent(
-        kind=SESSION_STARTED,
-        symbol=None,
-        detail="{} ({})".format(*describe(engine.executor)),
-        values=asdict(engine.risk.limits),  # the limits in force, for result.json
-        ts_ns=time.time_ns(),
-    )
-    try:
-        setup.journal.append(mark)
-    except JournalWriteFailed as e:  # a full disk before the first order: nothing to halt
-        raise StartupFailed(f"cannot start: {e}") from e
+    _mark(setup.journal, SESSION_STARTED, engine)
     inbox = Inbox(
         ctx,
         name=config.name,
@@ -303,7 +300,23 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         except (VenueError, VenueMismatch) as e:
             raise StartupFailed(f"live start-up reconciliation failed: {e}") from e
         live.start()
+    _mark(setup.journal, SESSION_TRADING, engine)
     return ExecutorLoop(sequencer, outbox, inbox, ticks, targets, live)
+
+
+def _mark(journal: Journal, kind: str, engine: ExecutionEngine) -> None:
+    """Journal a session mark (never published): orchestration reads the journal's sessions."""
+    mark = RiskEvent(
+        kind=kind,
+        symbol=None,
+        detail="{} ({})".format(*describe(engine.executor)),
+        values=asdict(engine.risk.limits),  # the limits in force, for result.json
+        ts_ns=time.time_ns(),
+    )
+    try:
+        journal.append(mark)
+    except JournalWriteFailed as e:  # a full disk before the first order: nothing to halt
+        raise StartupFailed(f"cannot start: {e}") from e
 
 
 SPEC: Final = ServiceSpec(

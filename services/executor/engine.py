@@ -12,7 +12,9 @@ one that arrives early waits for it, one that arrives late is priced on the
 buffered ticks after its event time (meeting only the size earlier orders
 left there). Either way the same ticks and targets give the
 same fills. Targets that pile up together (the executor was behind or down)
-are superseded by the newest one per symbol.
+are superseded by the newest one per symbol, and a target computed from a
+tick before the first one this engine saw (queued while another executor,
+paper or live, held the socket) is superseded too: it was meant for that one.
 Risk checks come before every order. A target expires when the market's
 event time has moved past its tick by more than its TTL.
 """
@@ -88,6 +90,7 @@ class ExecutionEngine:
         self.books: dict[str, SymbolBook] = {}
         self.last_seq = 0
         self.clock_ns = 0  # event time: the latest tick's receive stamp
+        self.first_seq: int | None = None  # the first tick this engine saw
         self.orders = 0
         self.targets_met = 0  # targets the position already met: nothing to order
         self.seen_targets = RecentIds(SEEN_TARGETS)
@@ -138,6 +141,8 @@ class ExecutionEngine:
         return [report]
 
     def on_tick(self, tick: Tick, now_ns: int) -> list[Event]:
+        if self.first_seq is None:
+            self.first_seq = tick.seq
         self.last_seq = max(self.last_seq, tick.seq)
         self.clock_ns = max(self.clock_ns, tick.recv_ts_ns)
         book = self.book(tick.symbol)
@@ -151,7 +156,7 @@ class ExecutionEngine:
             events += self._check_breaker(tick.recv_ts_ns)
         held = self._held.get(tick.symbol)
         while held and held[0].tick_seq <= tick.seq:
-            events += self._act(held.popleft(), now_ns)
+            events += self._act_unless_before_start(held.popleft(), now_ns)
         return events
 
     def on_targets(self, batch: list[Target], now_ns: int) -> list[Event]:
@@ -198,6 +203,25 @@ class ExecutionEngine:
         if target.tick_seq > self.last_seq:  # its tick has not reached us yet: act on it then
             self._held.setdefault(target.symbol, deque()).append(target)
             return []
+        return self._act_unless_before_start(target, now_ns)
+
+    def _act_unless_before_start(self, target: Target, now_ns: int) -> list[Event]:
+        # A target from a tick this engine never saw was computed while another
+        # executor held the socket (a restart, a paper <-> live swap): acting on
+        # it would execute that one's decision late.
+        if self.first_seq is not None and target.tick_seq < self.first_seq:
+            self.seen_targets.add(target.id)
+            detail = f"computed from tick {target.tick_seq}, before this executor's first"
+            return [
+                self._reject(
+                    target,
+                    None,
+                    0.0,
+                    RejectReason.SUPERSEDED_TARGET,
+                    detail + f" ({self.first_seq})",
+                    now_ns,
+                )
+            ]
         return self._act(target, now_ns)
 
     def _expired(self, target: Target) -> bool:

@@ -12,6 +12,7 @@ from common.messages import (
     OrderRejected,
     OrderSubmitted,
     Position,
+    RejectReason,
     TickBatch,
     Watermark,
 )
@@ -140,6 +141,23 @@ def test_targets_waiting_at_start_supersede_each_other() -> None:
     [submitted] = [e for e in events if isinstance(e, OrderSubmitted)]
     assert submitted.target_id == "new"
     assert [e.target_id for e in events if isinstance(e, OrderRejected)] == ["old"]
+
+
+def test_a_target_from_before_the_first_tick_seen_is_superseded_not_executed() -> None:
+    """A swapped-in executor that first sees tick 10 never acts on a target from tick 9."""
+    sequencer = _sequencer(follow_model=False)
+    held = sequencer.on_backlog([target("before-swap", 1.0, seq=9, t_ms=9)], NOW_NS)
+    assert held == []  # no tick seen yet: it waits for its tick
+    events = sequencer.on_market(quote(10, 10, 99.0, 101.0), NOW_NS)
+    events += sequencer.on_model(target("late", 2.0, seq=9, t_ms=9), NOW_NS, now_s=1.0)
+    assert not [e for e in events if isinstance(e, OrderSubmitted)]
+    rejected = [e for e in events if isinstance(e, OrderRejected)]
+    assert [(e.target_id, e.reason) for e in rejected] == [
+        ("before-swap", RejectReason.SUPERSEDED_TARGET),
+        ("late", RejectReason.SUPERSEDED_TARGET),
+    ]
+    events = sequencer.on_model(target("after", 1.0, seq=10, t_ms=10), NOW_NS, now_s=1.0)
+    assert [e.target_id for e in events if isinstance(e, OrderSubmitted)] == ["after"]
 
 
 def test_the_outbox_journals_every_event_before_anyone_sees_it(tmp_path: Path) -> None:

@@ -3,7 +3,9 @@
 It plays the real captured frames in tests/fixtures/kraken/ (status, acks,
 the BTC/USD depth-10 book snapshot and its 509 updates, a trade) and can
 misbehave on command, per connection (0 = first): drop the connection,
-go silent, corrupt a checksum, send garbage, refuse a symbol.
+go silent, corrupt a checksum, send garbage, refuse a symbol. `paced=True`
+sends book updates only as the test allows them (`allow(n)`), so a long test
+meets the 509 updates as it needs them, whatever the machine's speed.
 """
 
 from __future__ import annotations
@@ -44,8 +46,11 @@ class Misbehaviour:
 class FakeKrakenServer:
     """Start with `with FakeKrakenServer(...) as server:`; `server.url` is ws://127.0.0.1:PORT."""
 
-    def __init__(self, misbehaviour: Misbehaviour | None = None) -> None:
+    def __init__(self, misbehaviour: Misbehaviour | None = None, *, paced: bool = False) -> None:
         self.misbehaviour = misbehaviour or Misbehaviour()
+        self.allowance: int | None = 0 if paced else None  # None: updates flow freely
+        self._allowed = threading.Condition()
+        self._closing = False
         self.init, self.updates = load_book_fixture()
         self.frames = load_frames()
         self.connections = 0
@@ -69,7 +74,26 @@ class FakeKrakenServer:
             raise RuntimeError("fake Kraken server did not start")
         return self
 
+    def allow(self, updates: int) -> None:
+        """Paced: let `updates` more book updates go out."""
+        with self._allowed:
+            self.allowance = (self.allowance or 0) + updates
+            self._allowed.notify_all()
+
+    def _take_allowance(self) -> bool:
+        with self._allowed:
+            while not self._closing:
+                if self.allowance is None or self.allowance > 0:
+                    if self.allowance is not None:
+                        self.allowance -= 1
+                    return True
+                self._allowed.wait(0.5)
+            return False
+
     def __exit__(self, *exc: object) -> None:
+        with self._allowed:
+            self._closing = True
+            self._allowed.notify_all()
         if self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set_result, None)
         self._thread.join(10)
@@ -146,6 +170,8 @@ class FakeKrakenServer:
                 await ws.close()
                 return "hang"
             if self.misbehaviour.silent_after_updates.get(index) == sent_here:
+                return "hang"
+            if self.allowance is not None and not await asyncio.to_thread(self._take_allowance):
                 return "hang"
             update = self.updates[self.sent_updates]
             if self.misbehaviour.corrupt_update.get(index) == self.sent_updates:
