@@ -4,11 +4,12 @@ A lossless replay is deterministic, so a resumed one starts blank and runs the
 file again from its first tick: every event the executor derives is compared,
 in order, with the journal's entries. A match is what the run already did:
 it is suppressed (not journaled again, not published, no order sent). Once
-the journal's entries are used up the run carries on as normal. Two things
-may differ without meaning anything: an order id (each process draws a fresh
-prefix; a re-derived id is mapped to the journaled one, so an order submitted
-before the kill and filled after it keeps its one id) and a rejection's
-`ts_ns` (the wall clock). Anything else that differs is a diverged run:
+the journal's entries are used up the run carries on as normal. Three things
+may differ without meaning anything: an order id and a target id (each
+executor and model process draws a fresh prefix for its ids; a re-derived id
+is mapped to the journaled one, one to one, so an order submitted before the
+kill and filled after it keeps its one id) and a rejection's `ts_ns` (the
+wall clock). Anything else that differs is a diverged run:
 `ResumeDiverged`, and nothing more may be traded on that state. Positions are
 never journaled: while entries are left they were published already, so they
 are suppressed too.
@@ -44,6 +45,8 @@ class Resumption:
         ]
         self._next = 0
         self._ids: dict[str, str] = {}  # re-derived order id -> the journal's
+        self._targets: dict[str, str] = {}  # re-derived target id -> the journal's
+        self._journal_targets: set[str] = set()  # the journal's ids already mapped to
 
     @property
     def replaying(self) -> bool:
@@ -82,20 +85,31 @@ class Resumption:
 
     def _with_journal_id(self, event: Message) -> Message:
         if isinstance(event, (Fill, OrderRejected)) and event.order_id in self._ids:
-            return msgspec.structs.replace(event, order_id=self._ids[event.order_id])
+            event = msgspec.structs.replace(event, order_id=self._ids[event.order_id])
+        if isinstance(event, (OrderSubmitted, OrderRejected)) and event.target_id in self._targets:
+            event = msgspec.structs.replace(event, target_id=self._targets[event.target_id])
         return event
 
     def _match(self, event: Message) -> None:
         number, entry = self._expected[self._next]
         derived = event
+        fresh_target = False
         if isinstance(event, (OrderSubmitted, OrderRejected)) and type(entry) is type(event):
-            derived = msgspec.structs.replace(event, order_id=entry.order_id)
+            # One to one: a target first met here takes the entry's id, if no other took it
+            # (one met before already carries its journal id, from `_with_journal_id`).
+            fresh_target = event.target_id not in self._journal_targets
+            if fresh_target and entry.target_id not in self._journal_targets:
+                derived = msgspec.structs.replace(derived, target_id=entry.target_id)
+            derived = msgspec.structs.replace(derived, order_id=entry.order_id)
             if isinstance(derived, OrderRejected):
                 derived = msgspec.structs.replace(derived, ts_ns=entry.ts_ns)  # the wall clock
         if derived != entry:
             raise ResumeDiverged(number, _text(entry), _text(event))
-        if isinstance(event, (OrderSubmitted, OrderRejected)) and event.order_id != entry.order_id:
+        if isinstance(event, (OrderSubmitted, OrderRejected)) and isinstance(entry, type(event)):
             self._ids[event.order_id] = entry.order_id
+            if fresh_target:
+                self._targets[event.target_id] = entry.target_id
+                self._journal_targets.add(entry.target_id)
         self._next += 1
         if not self.replaying:
             log.info(

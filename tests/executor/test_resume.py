@@ -14,6 +14,7 @@ from common.messages import (
     Position,
     RejectReason,
     RiskEvent,
+    Side,
 )
 from services.executor.engine import ExecutionEngine
 from services.executor.errors import ResumeDiverged
@@ -28,8 +29,11 @@ TICKS = [quote(seq, seq * 10, 100.0 + seq % 3, 101.0 + seq % 3, 0.3, 0.3) for se
 TARGETS = {3: 1.0, 9: -0.5, 15: 0.7, 22: 0.0}  # at tick seq: the wanted position
 
 
-def _run(prefix: str, resumption: Resumption | None = None) -> list[Message]:
-    """The whole replay through a fresh engine; with `resumption`, screened by it."""
+def _run(prefix: str, resumption: Resumption | None = None, model: str = "m1") -> list[Message]:
+    """The whole replay through a fresh engine; with `resumption`, screened by it.
+
+    Order ids start with `prefix`, target ids with `model`: each process draws its own.
+    """
     engine = ExecutionEngine(
         RiskEngine(LOOSE),
         PaperOrderExecutor(PAIRS, latency_ms=0, taker_fee_bps=40),
@@ -39,7 +43,7 @@ def _run(prefix: str, resumption: Resumption | None = None) -> list[Message]:
     for tick in TICKS:
         events: list[Message] = list(engine.on_tick(tick, now_ns=tick.seq))
         if tick.seq in TARGETS:
-            wanted = target(f"t{tick.seq}", TARGETS[tick.seq], tick.seq, tick.seq * 10)
+            wanted = target(f"{model}-t{tick.seq}", TARGETS[tick.seq], tick.seq, tick.seq * 10)
             events += engine.on_target(wanted, now_ns=10**6 + tick.seq)
         out += resumption.screen(events) if resumption is not None else events
     return out
@@ -60,7 +64,7 @@ def test_a_resumed_replay_journals_exactly_what_the_whole_run_journaled_after_th
     whole = _journaled(WHOLE)
     mark = RiskEvent(kind=SESSION_STARTED, symbol=None, detail="PaperOrderExecutor", ts_ns=1)
     resumption = Resumption([mark, *whole[:cut]])
-    emitted = _run("again", resumption)
+    emitted = _run("again", resumption, model="m2")
     assert not resumption.replaying
     resumption.check_complete()
     rest = _journaled(emitted)
@@ -76,16 +80,36 @@ def test_a_resumed_replay_journals_exactly_what_the_whole_run_journaled_after_th
 
 
 def _without_new_ids(entry: JournalEntry) -> JournalEntry:
-    if isinstance(entry, (OrderSubmitted, OrderRejected, Fill)) and "-" in entry.order_id:
-        number = entry.order_id.split("-")[1]
-        return msgspec.structs.replace(entry, order_id=number)
+    if isinstance(entry, (OrderSubmitted, OrderRejected, Fill)):
+        entry = msgspec.structs.replace(entry, order_id=entry.order_id.split("-")[1])
+    if isinstance(entry, (OrderSubmitted, OrderRejected)):
+        entry = msgspec.structs.replace(entry, target_id=entry.target_id.split("-")[1])
     return entry
+
+
+def test_two_targets_never_share_one_journaled_target_id() -> None:
+    """Ids map one to one: a second target matching an id already taken is a divergence."""
+    first = OrderSubmitted(
+        order_id="a-1",
+        target_id="m1-t1",
+        symbol="BTC/USD",
+        side=Side.BUY,
+        qty=1.0,
+        ref_price=100.0,
+        tick_seq=1,
+        ts_ns=1,
+    )
+    second = msgspec.structs.replace(first, order_id="a-2")
+    resumption = Resumption([first, second])
+    resumption.screen([msgspec.structs.replace(first, order_id="b-1", target_id="m2-t1")])
+    with pytest.raises(ResumeDiverged):
+        resumption.screen([msgspec.structs.replace(first, order_id="b-2", target_id="m2-t2")])
 
 
 def test_while_the_journal_lasts_nothing_is_emitted_not_even_positions() -> None:
     """The whole journal re-derived: all suppressed but the position after its last fill."""
     resumption = Resumption(_journaled(WHOLE))
-    assert [type(e) for e in _run("again", resumption)] == [Position]
+    assert [type(e) for e in _run("again", resumption, model="m2")] == [Position]
     assert not resumption.replaying
     assert resumption.screen([quote(99, 999, 1.0, 2.0)]) == [quote(99, 999, 1.0, 2.0)]
 

@@ -55,8 +55,9 @@ def _fills(folder: Path) -> list[tuple[Any, ...]]:
 
 def _orders(folder: Path) -> list[tuple[Any, ...]]:
     entries = read_entries(folder / "executor.journal")
+    # A target id's middle is its model process's own token; its count is the run's.
     return [
-        (type(e).__name__, e.target_id, e.symbol, e.side, e.qty)
+        (type(e).__name__, e.target_id.rsplit("-", 1)[1], e.symbol, e.side, e.qty)
         for e in entries
         if isinstance(e, (OrderSubmitted, OrderRejected))
     ]
