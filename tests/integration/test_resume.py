@@ -19,7 +19,8 @@ from common.tickfile import TickFileReader
 from tests.conftest import PROJECT_ROOT, scaled, wait_until
 from tests.processes import start_runner
 
-RUN: tuple[str, ...] = ("--speed", "10", "--max-ticks", "8000", "--max-loss", "100000")
+# Paced (3 s of replay), so each kill lands mid-run; the ticks cover about 120 fills.
+RUN: tuple[str, ...] = ("--speed", "10", "--max-ticks", "3000", "--max-loss", "100000")
 
 
 def _resume_argv(tmp_path: Path, *args: str) -> list[str]:
@@ -105,7 +106,7 @@ def whole_run(
 
 
 @pytest.mark.parametrize(
-    ("victim", "fills_before_kill"), [("executor", 10), ("model", 80), ("feed", 150)]
+    ("victim", "fills_before_kill"), [("executor", 10), ("model", 40), ("feed", 80)]
 )
 def test_a_replay_killed_then_resumed_ends_with_the_uninterrupted_fills_positions_and_pnl(
     victim: str,
@@ -142,7 +143,7 @@ def test_a_replay_killed_then_resumed_ends_with_the_uninterrupted_fills_position
     assert _fills(folder) == _fills(whole_folder)
     assert _orders(folder) == _orders(whole_folder)
     assert _money(result) == _money(whole)
-    assert result["counts"]["ticks_seen"] == {"model": 8000, "executor": 8000}
+    assert result["counts"]["ticks_seen"] == {"model": 3000, "executor": 3000}
     # An order keeps its one id across the kill: every fill names a journaled order.
     entries = read_entries(folder / "executor.journal")
     submitted = {e.order_id for e in entries if isinstance(e, OrderSubmitted)}
@@ -175,4 +176,6 @@ def test_resume_of_a_missing_run_or_one_without_config_is_refused_in_one_line(
     (empty / "config.json").write_text(json.dumps({"PLR_MODE": "paper"}))
     assert "--speed" in _refused(tmp_path, "--resume", "--run-id", "empty", "--speed", "2")
     assert "--ckpt" in _refused(tmp_path, "--resume", "--run-id", "empty", "--ckpt", "m.skops")
+    assert sorted(p.name for p in empty.iterdir()) == ["config.json"]
+    assert "--run-id" in _refused(tmp_path, "--run-id", "empty")  # a rerun never merges
     assert sorted(p.name for p in empty.iterdir()) == ["config.json"]
