@@ -332,6 +332,13 @@ class ServiceSettings:
         switch=True,
         help="allow loopback tcp without CURVE: any user of this machine can then send to the run",
     )
+    resume: bool = setting(
+        "--resume",
+        env="PLR_RESUME",
+        switch=True,
+        help="continue the run in --run-dir (the runner's --resume): the executor re-executes "
+        "a replay against its journal, the recorder appends (ARCHITECTURE.md, Resume)",
+    )
     stay_after_eos: bool = setting(
         "--stay-after-eos",
         env="PLR_STAY_AFTER_EOS",

@@ -42,7 +42,7 @@ _WRITE_CHUNK: Final = 1 << 16
 
 
 class TickFileWriter:
-    """Append ticks to a new tick file; use as a context manager.
+    """Append ticks to a new tick file (or a whole one, `append_after`); a context manager.
 
     `compress` defaults to whether the name ends in ``.gz``.
     """
@@ -54,18 +54,25 @@ class TickFileWriter:
         *,
         compress: bool | None = None,
         compresslevel: int = 6,
+        append_after: int | None = None,
     ) -> None:
+        """`append_after` N: the file holds a header and N ticks, whole; write after them.
+
+        (`common.tickfile_tail.continue_tick_file` finds N and cuts a torn tail first.)
+        """
         self.path = Path(path)
         if compress is None:
             compress = self.path.name.endswith(".gz")
-        self._raw: BinaryIO = open(self.path, "wb")
+        self._raw: BinaryIO = open(self.path, "wb" if append_after is None else "ab")
         self._compress, self._compresslevel = compress, compresslevel
         self._member: gzip.GzipFile | None = None  # the open gzip member, if any
-        self.count = 0
+        self.count = append_after or 0
         # Records gather here and reach the (gzip) file in large writes: a
         # write per record costs more than compressing it.
-        self._pending = bytearray(MAGIC)
-        self._write_record(wire.encode(header))
+        self._pending = bytearray()
+        if append_after is None:
+            self._pending += MAGIC
+            self._write_record(wire.encode(header))
 
     def write(self, tick: Tick) -> None:
         self._write_record(wire.encode(tick))

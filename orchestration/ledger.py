@@ -6,8 +6,10 @@ paper, `executor-live.journal` for live) and marks its start with a
 rebuilds each session (orders, fills, fees, realized PnL, the position it
 ended with) and the totals per mode, so `result.json` says the same as the
 journals whatever ended the run: a recorder that died, a feed or model
-killed mid-run, a paper -> live swap. Paper and live money are never added
-into one figure.
+killed mid-run, a paper -> live swap, a resumed replay (whose recorder heard
+only the events after the resume). Paper and live money are never added
+into one figure; the order counts (orders, rejections by reason, targets)
+cover both journals.
 
 Unrealized PnL needs a price: it is marked at the last quote of each symbol
 in the run's own tick file when there is one, and left out (None) otherwise.
@@ -44,6 +46,23 @@ class Session:
 
 
 @dataclass
+class OrderCounts:
+    """What the executors decided, from the journals: orders, rejections, targets."""
+
+    orders: int = 0
+    rejections: dict[str, int] = field(default_factory=dict)
+    target_ids: set[str] = field(default_factory=set)
+
+    def add(self, entry: OrderSubmitted | OrderRejected) -> None:
+        self.target_ids.add(entry.target_id)
+        if isinstance(entry, OrderSubmitted):
+            self.orders += 1
+        else:
+            reason = str(entry.reason)
+            self.rejections[reason] = self.rejections.get(reason, 0) + 1
+
+
+@dataclass
 class ModeBook:
     """Positions of one mode, across its sessions in order."""
 
@@ -70,6 +89,24 @@ def sessions(run_dir: Path) -> list[Session]:
     # Each journal is in order already; a stable sort interleaves them by start
     # (an unmarked session, from before sessions were marked, stays first).
     return sorted(found, key=lambda session: session.started_ns or 0)
+
+
+def order_counts(run_dir: Path) -> dict[str, Any]:
+    """`counts.orders`, `counts.rejections` (by reason) and `counts.targets`, from the journals.
+
+    Raises:
+        JournalCorrupt: a journal damaged before its last line.
+    """
+    counts = OrderCounts()
+    for mode in MODES:
+        for entry in read_entries(run_dir / JOURNAL_FILES[mode]):
+            if isinstance(entry, (OrderSubmitted, OrderRejected)):
+                counts.add(entry)
+    return {
+        "orders": counts.orders,
+        "rejections": dict(sorted(counts.rejections.items())),
+        "targets": len(counts.target_ids),
+    }
 
 
 def _sessions_of(mode: str, path: Path) -> Iterator[Session]:
@@ -138,7 +175,7 @@ def money(run_dir: Path, marks: dict[str, float]) -> dict[str, Any]:
             }
         )
     by_mode = {mode: _totals(book, marks, fills[mode]) for mode, book in books.items()}
-    return {"sessions": described, "by_mode": by_mode}
+    return {"sessions": described, "by_mode": by_mode, "counts": order_counts(run_dir)}
 
 
 def _totals(book: ModeBook, marks: dict[str, float], fills: int) -> dict[str, Any]:

@@ -9,7 +9,9 @@ Then the runner, the last process alive, settles `result.json`: the money
 (sessions, fills, positions, fees, PnL, per mode) is recomputed from the
 executor journals, the book of record (`orchestration.ledger`); the counts the
 recorder kept are kept when it wrote a result, and when it did not (it died),
-the result says so and holds the journals' figures alone. `complete` is true
+the result says so and holds the journals' figures alone. The order counts
+(orders, rejections, targets) come from the journals too: a resumed
+replay's recorder hears only what was decided after the resume. `complete` is true
 only when the recorder finished normally, no service failed, the run was not
 interrupted and every stage saw every tick.
 """
@@ -112,6 +114,7 @@ def _apply_ledger(result: dict[str, Any], ledger: dict[str, Any]) -> None:
         )
     counts = result.setdefault("counts", {})
     counts["fills"] = sum(book["fills"] for book in ledger["by_mode"].values())
+    counts |= ledger["counts"]  # orders, rejections, targets: what the executors decided
     if len(modes) == 1:  # one kind of money: the headline figures are its own
         only = ledger["by_mode"][modes[0]]
         result["pnl"] = only["pnl"]

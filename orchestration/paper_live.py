@@ -10,6 +10,10 @@ takes `python -m orchestration.swap` requests: the executor is swapped paper
 With no arguments: a paper run over the bundled recording, with a model
 trained on it on first use.
 
+`--resume --run-id ID` continues that run (an interrupted one) with the
+settings in its config.json (`orchestration/resume.py`); without `--resume`
+a folder that already holds a run is refused: runs are never merged.
+
 Live orders (`--no-paper-mode --live-executor`) need every opt-in of the
 live gate and live market data (`--use-ws`): a replay never drives real
 orders. Exit codes: 0 a complete run; 1 a service failed (named) or the run
@@ -47,6 +51,7 @@ from orchestration.control_channel import ControlChannel
 from orchestration.handover import Handover
 from orchestration.outcome import STOP_ORDER, failures, settle_result, stop_in_order
 from orchestration.progress import ProgressLine
+from orchestration.resume import RUN_SHAPING, resumed_env
 from orchestration.service_output import ServiceOutput
 from services.executor.executor_config import ExecutorConfig
 from services.executor.gate import CREDENTIAL_VARIABLES, missing_live_opt_ins
@@ -101,7 +106,7 @@ class RunnerConfig:
     replay: Path | None = borrow(FeedConfig, "replay")
     max_ticks: int | None = borrow(FeedConfig, "max_ticks", forward=True)
     symbols: tuple[str, ...] | None = borrow(FeedConfig, "symbols")
-    speed: float = borrow(FeedConfig, "speed", default=0.0)
+    speed: float | None = borrow(FeedConfig, "speed")  # None: 0, as fast as possible
     replay_batch: int | None = borrow(FeedConfig, "replay_batch")
     ws_url: str | None = borrow(FeedConfig, "ws_url")
     no_paper_mode: bool = borrow(ExecutorConfig, "no_paper_mode")
@@ -126,6 +131,12 @@ class RunnerConfig:
     insecure_tcp: bool | None = borrow(FeedConfig, "insecure_tcp", forward=True)
     allow_remote: bool | None = borrow(FeedConfig, "allow_remote", forward=True)
     run_id: str | None = setting("--run-id", check_run_id, help="default: a new, unique one")
+    resume: bool = setting(
+        "--resume",
+        help="continue the run --run-id names (interrupted), with the settings in its "
+        "config.json: a replay ends as if never interrupted (ARCHITECTURE.md, Resume)",
+        switch=True,
+    )
     artifacts_dir: Path = setting("--artifacts-dir", Path, default=DEFAULT_ARTIFACTS_DIR)
     address_dir: Path | None = setting(
         "--address-dir",
@@ -150,6 +161,7 @@ class Plan:
     address_lock: IO[str]
     own_address_dir: Path | None  # made for this run alone: removed at its end
     keys: CurveKeys | None  # tcp: the run's CURVE keys (the progress line is a client too)
+    resumed: bool  # the folder holds the run already: nothing in it is replaced
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -180,7 +192,7 @@ def _check_live_gate(config: RunnerConfig) -> None:
     missing = missing_live_opt_ins(
         no_paper_mode=config.no_paper_mode, live_executor=config.live_executor, environ=os.environ
     )
-    if not config.use_ws:
+    if not config.use_ws and not config.resume:  # resumed: config.json holds it
         missing.append("--use-ws (live orders never run on a replay)")
     if missing:
         raise ConfigError(
@@ -190,12 +202,58 @@ def _check_live_gate(config: RunnerConfig) -> None:
 
 def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
     """Check everything a run needs, and build every service's environment, before starting it."""
+    if config.resume:
+        if config.run_id is None:
+            raise ConfigError("--resume needs the --run-id of the run to continue")
+        folder = (config.artifacts_dir / config.run_id).resolve()
+        retyped = [
+            field.metadata["option"].flag
+            for field in dataclasses.fields(config)
+            if field.name in RUN_SHAPING and getattr(config, field.name) not in (None, False)
+        ]
+        env, total = resumed_env(folder, retyped=retyped, live=config.live)
+        if folder.is_dir():
+            _check_creatable(folder)
+    else:
+        folder, env, total = _fresh_run(config)
+    env |= _forwarded(config)
+    # The run's sockets are files in a folder only this user can enter: a fresh
+    # one per run, or the one given (held for the run, so two runs never share it).
+    own = Path(tempfile.gettempdir()) / f"plr-{secrets.token_hex(6)}"  # short: ipc paths are
+    address_dir = (config.address_dir or own).resolve()  # limited to about 100 bytes
+    if config.transport == "tcp":
+        addresses = Addresses.on_loopback(config.tcp_port)
+    else:
+        addresses = Addresses.in_folder(address_dir)
+    if config.transport == "tcp" and config.curve_keys is None and not config.insecure_tcp:
+        raise ConfigError(
+            "--transport tcp: give --curve-keys DIR (python -m common.curve DIR), "
+            "or --insecure-tcp to let any local user reach the run"
+        )
+    env |= addresses.environ()
+    _validate_services({**environ, **env})
+    lock = claim_folder(address_dir)  # tcp: held all the same, the run's private scratch folder
+    return Plan(
+        env=env,
+        folder=folder,
+        total=total,
+        addresses=addresses,
+        address_dir=address_dir,
+        address_lock=lock,
+        own_address_dir=address_dir if config.address_dir is None else None,
+        keys=load_keys(config.curve_keys) if config.curve_keys is not None else None,
+        resumed=config.resume,
+    )
+
+
+def _fresh_run(config: RunnerConfig) -> tuple[Path, dict[str, str], int | None]:
+    """A new run's folder (checked, not made), its services' settings and its ticks expected."""
     run_id = config.run_id or new_run_id()
     folder = (config.artifacts_dir / run_id).resolve()
     if folder.exists():  # a second run there would trade on top of the first one's journal
         raise ConfigError(
-            f"--run-id {run_id}: {folder} already holds a run; runs are never merged, "
-            "choose another id"
+            f"--run-id {run_id}: {folder} already holds a run; runs are never merged "
+            "(--resume continues an interrupted one), choose another id"
         )
     _check_creatable(folder)
     ckpt = (config.ckpt or _default_model()).resolve()
@@ -232,10 +290,11 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
         replay = (config.replay or BUNDLED_TICKS).resolve()
         with TickFileReader(replay) as reader:
             header = reader.header
-        fast_replay = config.speed == 0
+        speed = config.speed or 0.0
+        fast_replay = speed == 0
         env |= {
             "PLR_REPLAY": str(replay),
-            "PLR_SPEED": repr(config.speed),
+            "PLR_SPEED": repr(speed),
             "PLR_REPLAY_BATCH": str(
                 config.replay_batch or (FAST_REPLAY_BATCH if fast_replay else 1)
             ),
@@ -244,33 +303,7 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
             "PLR_SYMBOLS": ",".join(header.symbols),
         }
         total = config.max_ticks or _count_ticks(replay)
-    env |= _forwarded(config)
-    # The run's sockets are files in a folder only this user can enter: a fresh
-    # one per run, or the one given (held for the run, so two runs never share it).
-    own = Path(tempfile.gettempdir()) / f"plr-{secrets.token_hex(6)}"  # short: ipc paths are
-    address_dir = (config.address_dir or own).resolve()  # limited to about 100 bytes
-    if config.transport == "tcp":
-        addresses = Addresses.on_loopback(config.tcp_port)
-    else:
-        addresses = Addresses.in_folder(address_dir)
-    if config.transport == "tcp" and config.curve_keys is None and not config.insecure_tcp:
-        raise ConfigError(
-            "--transport tcp: give --curve-keys DIR (python -m common.curve DIR), "
-            "or --insecure-tcp to let any local user reach the run"
-        )
-    env |= addresses.environ()
-    _validate_services({**environ, **env})
-    lock = claim_folder(address_dir)  # tcp: held all the same, the run's private scratch folder
-    return Plan(
-        env=env,
-        folder=folder,
-        total=total,
-        addresses=addresses,
-        address_dir=address_dir,
-        address_lock=lock,
-        own_address_dir=address_dir if config.address_dir is None else None,
-        keys=load_keys(config.curve_keys) if config.curve_keys is not None else None,
-    )
+    return folder, env, total
 
 
 def _check_creatable(folder: Path) -> None:
@@ -324,9 +357,10 @@ def _count_ticks(path: Path) -> int:
 
 def _run(plan: Plan) -> int:
     folder = plan.folder
-    folder.mkdir(parents=True)  # new: _plan refused a folder that already held a run
-    public = {k: v for k, v in sorted(plan.env.items()) if "SECRET" not in k and "KEY" not in k}
-    (folder / "config.json").write_text(json.dumps(public, indent=2) + "\n")
+    if not plan.resumed:  # resumed, the run's folder and its config.json stay as they are
+        folder.mkdir(parents=True)  # new: _plan refused a folder that already held a run
+        public = {k: v for k, v in sorted(plan.env.items()) if "SECRET" not in k and "KEY" not in k}
+        (folder / "config.json").write_text(json.dumps(public, indent=2) + "\n")
     env = {**os.environ, **plan.env}
     # The exchange key and secret go to the executor alone, not to every process.
     env_without_credentials = {k: v for k, v in env.items() if k not in CREDENTIAL_VARIABLES}
@@ -365,7 +399,8 @@ def _run(plan: Plan) -> int:
     control = ControlChannel(folder, plan.address_dir, plan.addresses.logs, plan.keys)
     for name in commands:  # the Procfile's order: recorder first, feed last
         procs[name] = launch(name, env if name == "executor" else env_without_credentials)
-    print(f"paper_live: run {folder.name} started ({', '.join(procs)})", file=sys.stderr)
+    started = "resumed" if plan.resumed else "started"
+    print(f"paper_live: run {folder.name} {started} ({', '.join(procs)})", file=sys.stderr)
     progress = ProgressLine(plan.addresses.ticks, plan.total, plan.keys)
     handover = Handover(
         folder,

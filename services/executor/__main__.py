@@ -7,16 +7,20 @@ of the live gate, the `LiveOrderExecutor` (ccxt or krakenex), which first
 reconciles with the venue (`reconcile.py`). Every order, fill,
 rejection, risk event and position is journaled (flushed) and then published.
 On start it rebuilds positions, PnL and the breaker from the journal in the
-run directory. It finishes on the model's `eos` (or once the feed has ended
-and the model stayed silent `--drain-timeout-s`), publishes `eos`, exits 0.
+run directory; a resumed replay (`--resume` with `--lossless`) starts blank
+instead and re-executes the file against the journal (`resume.py`): what
+the journal already holds is not journaled, published or ordered again.
+It finishes on the model's `eos` (or once the feed has ended and the model
+stayed silent `--drain-timeout-s`), publishes `eos`, exits 0.
 With `--lossless` (replay) ticks wait for the model's watermark, so every
 replay of a file meets the same targets at the same ticks. Paper and live keep
 separate journals (`executor.journal`, `executor-live.journal`): a live
 executor never inherits paper positions. Exit 2: bad configuration, a live
 request without every opt-in, or a damaged journal; exit 1: the venue refused
 the start-up reconciliation (credentials, a balance the journal cannot explain),
-or the journal could not be written (a full disk): then one line names the
-file and why, nothing more is ordered, and counters and `eos` still go out.
+or the journal could not be written (a full disk), or a resumed replay
+diverged from its journal: then one line names the file (or the journal
+entry) and why, nothing more is ordered, and counters and `eos` still go out.
 """
 
 from __future__ import annotations
@@ -40,14 +44,15 @@ from common.journal import (
     SESSION_TRADING,
     Journal,
     JournalState,
+    read_entries,
     read_journal,
 )
 from common.logs import counts_text
 from common.messages import Eos, Fill, OrderRejected, RiskEvent, RunCounters
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
 from common.service import Inbox, Prepared, ServiceSpec, StartupFailed, serve
-from services.executor.engine import ExecutionEngine
-from services.executor.errors import VenueMismatch
+from services.executor.engine import Event, ExecutionEngine
+from services.executor.errors import ResumeDiverged, VenueMismatch
 from services.executor.executor_config import ExecutorConfig
 from services.executor.live import LiveOrderExecutor
 from services.executor.order_executor import OrderExecutor
@@ -55,6 +60,7 @@ from services.executor.outbox import Outbox
 from services.executor.paper import PaperOrderExecutor
 from services.executor.providers import make_venue
 from services.executor.reconcile import reconcile_at_start
+from services.executor.resume import Resumption
 from services.executor.risk import RiskEngine, RiskLimits
 from services.executor.sequencer import Sequencer
 from venues.errors import VenueError
@@ -82,21 +88,30 @@ class ExecutorLoop:
         ticks: ZSocket,
         targets: ZSocket,
         live: LiveOrderExecutor | None,
+        resumption: Resumption | None = None,
     ) -> None:
         self.sequencer, self.outbox, self.inbox = sequencer, outbox, inbox
         self.ticks, self.targets, self.live = ticks, targets, live
         self.engine = sequencer.engine
+        self.resumption = resumption
 
     def run(self, stop: threading.Event) -> int:
         try:
             self._trade(stop)
-            self._finish()
-        except JournalWriteFailed as e:
+            self._finish(stopped=stop.is_set())
+        except (JournalWriteFailed, ResumeDiverged) as e:
             return self._halt(e)
         return 0
 
+    def _emit(self, events: list[Event]) -> None:
+        """To the outbox; a resumed replay first drops what its journal already holds."""
+        if self.resumption is None:
+            self.outbox.emit(events)
+        else:
+            self.outbox.emit(self.resumption.screen(events))
+
     def _trade(self, stop: threading.Event) -> None:
-        self.outbox.emit(self.sequencer.on_backlog(list(self.inbox.frames(self.targets)), _now()))
+        self._emit(self.sequencer.on_backlog(list(self.inbox.frames(self.targets)), _now()))
         poller = zmq.Poller()
         poller.register(self.ticks, zmq.POLLIN)
         poller.register(self.targets, zmq.POLLIN)
@@ -108,13 +123,13 @@ class ExecutorLoop:
                 self._on_venue_reports()
             if self.ticks in ready:
                 for message, _ in self.inbox.messages(self.ticks, "market", MARKET_FRAMES_PER_TURN):
-                    self.outbox.emit(self.sequencer.on_market(message, _now()))
+                    self._emit(self.sequencer.on_market(message, _now()))
             if self.targets in ready:
                 for message in self.inbox.frames(self.targets):
-                    self.outbox.emit(self.sequencer.on_model(message, _now(), time.monotonic()))
+                    self._emit(self.sequencer.on_model(message, _now(), time.monotonic()))
             if self.sequencer.finished(time.monotonic()):
                 break
-            self.outbox.emit(self.sequencer.on_idle(_now()))
+            self._emit(self.sequencer.on_idle(_now()))
             self.inbox.progress.idle()
 
     def _on_venue_reports(self) -> None:
@@ -126,9 +141,11 @@ class ExecutorLoop:
             except zmq.Again:
                 return
             if isinstance(report, (Fill, OrderRejected, RiskEvent)):
-                self.outbox.emit(self.engine.on_venue_report(report))
+                self._emit(self.engine.on_venue_report(report))
 
-    def _finish(self) -> None:
+    def _finish(self, *, stopped: bool) -> None:
+        if self.resumption is not None and not stopped:
+            self.resumption.check_complete()  # the whole replay ran: all of the journal re-derived
         if self.live is not None:
             # Orders already at the venue still report; an unresolved one stays
             # in the journal for the next start's reconciliation.
@@ -136,7 +153,7 @@ class ExecutorLoop:
             if not self.live.close(timings.settle_s * 2 + timings.deadline_s):
                 log.error("live orders still unresolved at exit; the next start reconciles them")
             self._on_venue_reports()
-        self.outbox.emit(self.sequencer.finish(_now()))
+        self._emit(self.sequencer.finish(_now(), stopped=stopped))
         self.outbox.close()
         self._send_end()
         log.info(
@@ -148,11 +165,13 @@ class ExecutorLoop:
             counts_text(self.inbox.malformed),
         )
 
-    def _halt(self, error: JournalWriteFailed) -> int:
-        """The journal takes nothing more: no order after this; say so, end the stream, exit 1.
+    def _halt(self, error: JournalWriteFailed | ResumeDiverged) -> int:
+        """No order after this: say why, end the stream, exit 1.
 
-        The event that failed is not in the book of record, so it was not
-        published; what is published from here on (counters, eos) is not journaled.
+        The journal takes nothing more, or a resumed replay is not the run its
+        journal records. The event that failed is not in the book of record,
+        so it was not published; what is published from here on (counters,
+        eos) is not journaled.
         """
         log.error("halted, no order after this: %s", error)
         if self.live is not None:
@@ -199,13 +218,19 @@ class Setup(Prepared):
     journal: Journal
     risk: RiskEngine
     pairs: dict[str, PairRules]
+    resumption: Resumption | None  # a resumed replay: re-executed against the journal
 
 
 def _prepare(config: ExecutorConfig) -> Setup:
     folder = config.run_dir or run_dir(DEFAULT_ARTIFACTS_DIR, new_run_id())
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / JOURNAL_FILES["live" if config.live else "paper"]
-    state = read_journal(path)
+    resumption = None
+    if config.resume and config.lossless:  # a replay: start blank, derive it all again
+        resumption = Resumption(read_entries(path))
+        state = JournalState()
+    else:  # live, or a restart within a run: rebuild from the journal
+        state = read_journal(path)
     limits = RiskLimits(
         max_order_notional=config.max_order_notional,
         max_position=config.max_position,
@@ -216,7 +241,7 @@ def _prepare(config: ExecutorConfig) -> Setup:
     )
     risk = RiskEngine(limits, tripped=state.breaker_tripped and not config.reset_breaker)
     pairs = load_pairs(config.pairs_file)
-    return Setup(config, state, Journal(path, fsync=config.fsync), risk, pairs)
+    return Setup(config, state, Journal(path, fsync=config.fsync), risk, pairs, resumption)
 
 
 def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> ExecutionEngine:
@@ -266,8 +291,12 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         engine.orders,
         "TRIPPED" if engine.risk.tripped else "armed",
     )
+    detail = "{} ({})".format(*describe(engine.executor))
+    if setup.resumption is not None:
+        detail += f", resumed: re-executing {setup.resumption.entries} journal entries"
+        log.info("resuming a replay: %d journal entries to re-derive", setup.resumption.entries)
     # The journal's session mark: orchestration.ledger splits a run's book by it.
-    _mark(setup.journal, SESSION_STARTED, engine)
+    _mark(setup.journal, SESSION_STARTED, engine, detail)
     inbox = Inbox(
         ctx,
         name=config.name,
@@ -300,16 +329,16 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         except (VenueError, VenueMismatch) as e:
             raise StartupFailed(f"live start-up reconciliation failed: {e}") from e
         live.start()
-    _mark(setup.journal, SESSION_TRADING, engine)
-    return ExecutorLoop(sequencer, outbox, inbox, ticks, targets, live)
+    _mark(setup.journal, SESSION_TRADING, engine, detail)
+    return ExecutorLoop(sequencer, outbox, inbox, ticks, targets, live, setup.resumption)
 
 
-def _mark(journal: Journal, kind: str, engine: ExecutionEngine) -> None:
+def _mark(journal: Journal, kind: str, engine: ExecutionEngine, detail: str) -> None:
     """Journal a session mark (never published): orchestration reads the journal's sessions."""
     mark = RiskEvent(
         kind=kind,
         symbol=None,
-        detail="{} ({})".format(*describe(engine.executor)),
+        detail=detail,
         values=asdict(engine.risk.limits),  # the limits in force, for result.json
         ts_ns=time.time_ns(),
     )

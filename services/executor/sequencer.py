@@ -18,7 +18,8 @@ model's `eos`). The rules:
   the market socket, one of `models` on the targets socket); any other is
   ignored and counted as `unexpected_source`.
 - At the end, ticks still waiting are applied (they count for positions),
-  then every position is reported at the market's event time.
+  unless a replay was stopped mid-run, then every position is reported at
+  the market's event time.
 
 Every method takes the time it needs (`now_ns` event/wall time, `now_s`
 monotonic) and returns the events to emit, in order; `services.executor.outbox`
@@ -147,10 +148,16 @@ class Sequencer:
             return True
         return False
 
-    def finish(self, now_ns: int) -> list[Event]:
-        """Apply the ticks still waiting, then report every position at the market's time."""
+    def finish(self, now_ns: int, *, stopped: bool = False) -> list[Event]:
+        """Apply the ticks still waiting, then report every position at the market's time.
+
+        `stopped` (told to stop mid-run): a replay's ticks past the model's
+        watermark stay unapplied, so the journal holds only what the whole
+        replay journals too, in the same order (a resume re-executes against it).
+        """
         events: list[Event] = []
-        while self.waiting:  # the model is gone: the rest of the market still counts
+        while self.waiting and not (stopped and self.follow_model):
+            # The model is gone: the rest of the market still counts.
             events += self._apply(self.waiting.popleft(), now_ns)
         at_ns = self.engine.clock_ns or now_ns
         events += [book.position.snapshot(at_ns) for book in self.engine.books.values()]

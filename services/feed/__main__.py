@@ -240,6 +240,7 @@ def _run_replay(
             stop=stop,
             window=window,
             batch=config.replay_batch,
+            unpaced=config.catch_up_ticks,
         )
     except TickFileCorrupt as e:
         log.error("replay cut short: %s", e)

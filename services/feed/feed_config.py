@@ -100,6 +100,14 @@ class FeedConfig(ServiceSettings):
         default=1,
         help=f"speed 0: up to N ticks per message (TickBatch, at most {BATCH_MAX}); 1 = unbatched",
     )
+    catch_up_ticks: int = setting(
+        "--catch-up-ticks",
+        non_negative_int,
+        env="PLR_CATCH_UP_TICKS",
+        default=0,
+        help="replay: the first N ticks go out unpaced (a resumed run catching up to where "
+        "it was; the runner's --resume sets it)",
+    )
     expect: tuple[str, ...] = setting(
         "--expect",
         name_list,

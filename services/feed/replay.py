@@ -6,7 +6,10 @@ timestamps and market fields are kept exactly as recorded. Keeping
 tick time, paper fill latency) the same on every replay of a file; the
 pipeline's own wall-clock latency is measured where messages arrive, not
 from these stamps. `speed` 1 keeps the recorded pacing (by recorded receive
-time), 2 twice as fast, 0 as fast as the sockets allow.
+time), 2 twice as fast, 0 as fast as the sockets allow. The first
+`unpaced` ticks go out as fast as allowed whatever the speed, and the pacing
+starts at the next one: a resumed run catches up to where it had been, then
+goes on at its pace.
 
 `batch` > 1 (speed 0 only) is the batched mode: up to that many consecutive
 ticks of one symbol go out as one `TickBatch`, which saves every stage a
@@ -44,6 +47,7 @@ def replay(
     stop: threading.Event,
     window: ReplayWindow | None = None,
     batch: int = 1,
+    unpaced: int = 0,
 ) -> ReplayResult:
     """Publish ticks until the file ends, `max_ticks` went out, or `stop` is set.
 
@@ -57,15 +61,15 @@ def replay(
     result = ReplayResult()
     sender = _Sender(pub, result, batch)
     first_recorded_ns: int | None = None
-    started = time.monotonic()
+    started = 0.0
     replace = msgspec.structs.replace
     try:
         for tick, payload in records:
             if stop.is_set() or (max_ticks is not None and result.last_seq >= max_ticks):
                 break
-            if speed > 0:
-                if first_recorded_ns is None:
-                    first_recorded_ns = tick.recv_ts_ns
+            if speed > 0 and result.last_seq >= unpaced:
+                if first_recorded_ns is None:  # the first paced tick is due now
+                    first_recorded_ns, started = tick.recv_ts_ns, time.monotonic()
                 due = started + (tick.recv_ts_ns - first_recorded_ns) / 1e9 / speed
                 delay = due - time.monotonic()
                 if delay > 0 and stop.wait(delay):  # pacing; returns early on a stop

@@ -9,7 +9,9 @@ reached it on every data socket, so nothing upstream starts before it can
 record (with several `--predictions` addresses, one per model process: a
 probe through each). It finishes on `eos` from every source in `--expect-eos`, or on
 SIGINT/SIGTERM (exit reason `interrupted`). Never on the hot path: it only
-listens.
+listens. Resumed (`--resume`), it appends to the run's files and never
+overwrites them (`resumed.py`); a resumed replay starts again from tick 1,
+and what ticks.gz already holds is not written again.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from services.recorder.artifacts import RunRecord, write_json_atomically
 from services.recorder.dispatch import Dispatch
 from services.recorder.outputs import GuardedFile
 from services.recorder.recorder_config import RecorderConfig
+from services.recorder.resumed import continue_ticks, recorded_fills
 from services.recorder.run_summary import summary_lines
 
 if TYPE_CHECKING:
@@ -64,21 +67,38 @@ class Recorder:
         header = new_header(config.venue, config.symbols, "paper-live run", self.started_ns)
         # Level 1: the recorder must keep up with a fast replay; size matters less.
         # Each survives a full disk: one line names the file, the run goes on (outputs.py).
-        ticks = TickFileWriter(folder / "ticks.gz", header, compresslevel=1)
+        fills: set[tuple[str, int, int]] = set()
+        if config.resume:
+            ticks = continue_ticks(folder, header)
+            fills = recorded_fills(folder)
+        else:
+            ticks = TickFileWriter(folder / "ticks.gz", header, compresslevel=1)
         self.ticks_file = GuardedFile(folder / "ticks.gz", ticks)
-        self.events_file = GuardedFile(folder / "events.jsonl", open(folder / "events.jsonl", "w"))
+        events_mode = "a" if config.resume else "w"
+        self.events_file = GuardedFile(
+            folder / "events.jsonl", open(folder / "events.jsonl", events_mode)
+        )
         self.run_log = GuardedFile(folder / "run.log", open(folder / "run.log", "a"))
         self._note(
             f"run {folder.name}: mode {config.mode}, executor {config.executor_class}, "
             f"venue {config.venue}, symbols {','.join(config.symbols)}",
             self.started_ns,
         )
+        # A resumed replay sends the file again from tick 1: what is held is not written twice.
+        recorded_ticks = ticks.count if config.resume and config.replay is not None else 0
+        if config.resume:
+            self._note(
+                f"run resumed at tick {ticks.count + 1}: ticks.gz holds {ticks.count:,} ticks, "
+                f"events.jsonl {len(fills):,} fills; appending"
+            )
         self.dispatch = Dispatch(
             RunRecord(),
             write_tick=self.ticks_file.write_encoded,
             write_event=self._write_event,
             on_tick_seq=inbox.progress.handled,
             expect_eos=frozenset(config.expect_eos),
+            recorded_ticks=recorded_ticks,
+            recorded_fills=fills,
         )
 
     def run(self, stop: threading.Event) -> int:

@@ -12,6 +12,8 @@
   twice between two ticks; a restarted executor's journal can repeat one).
 - Fills recovered from the executor's journal at the end go through the same
   de-duplication.
+- A resumed replay (`recorded_ticks` N, what its files already hold): ticks
+  up to seq N and their predictions count, but are not written again.
 """
 
 from __future__ import annotations
@@ -33,13 +35,16 @@ class Dispatch:
         write_event: Callable[[str], None],
         on_tick_seq: Callable[[int], None],
         expect_eos: frozenset[str] = frozenset({"feed", "model", "executor"}),
+        recorded_ticks: int = 0,
+        recorded_fills: set[tuple[str, int, int]] | None = None,
     ) -> None:
         self.record = record
         self.write_tick, self.write_event, self.on_tick_seq = write_tick, write_event, on_tick_seq
         self.expect_eos = expect_eos
         self.eos_from: set[str] = set()
         self.unexpected_source = 0
-        self.fills_seen: set[tuple[str, int, int]] = set()
+        self.fills_seen: set[tuple[str, int, int]] = recorded_fills or set()
+        self.recorded_ticks = recorded_ticks
 
     def on_message(self, message: Message, payload: bytes, arrival_ns: int) -> None:
         """One decoded message and the bytes it came in."""
@@ -72,10 +77,12 @@ class Dispatch:
     def _on_tick(self, tick: Tick, payload: bytes, arrival_ns: int) -> None:
         self.on_tick_seq(tick.seq)
         self.record.on_tick(tick, arrival_ns)
-        self.write_tick(payload)
+        if tick.seq > self.recorded_ticks:
+            self.write_tick(payload)
 
     def _on_prediction(self, prediction: Prediction) -> None:
-        if self.record.on_prediction(prediction):
+        # Counted either way: the decision it is depends on the one before.
+        if self.record.on_prediction(prediction) and prediction.tick_seq > self.recorded_ticks:
             self.write_event(event_line(prediction))
 
     def _on_event(self, message: Message, arrival_ns: int) -> None:

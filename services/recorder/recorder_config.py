@@ -44,6 +44,12 @@ class RecorderConfig(ServiceSettings):
         "--symbols", name_list, env="PLR_SYMBOLS", default=("unknown",)
     )
     name: str = setting("--name", str, env="PLR_RECORDER_NAME", default="recorder")
+    replay: Path | None = setting(
+        "--replay",
+        Path,
+        env="PLR_REPLAY",
+        help="the file the feed replays: resumed, the ticks ticks.gz holds are not written again",
+    )
 
     @classmethod
     def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> RecorderConfig:
