@@ -94,6 +94,7 @@ class ExecutorLoop:
         self.ticks, self.targets, self.live = ticks, targets, live
         self.engine = sequencer.engine
         self.resumption = resumption
+        self.stopped_midstream = False  # by a signal, before every model's eos
 
     def run(self, stop: threading.Event) -> int:
         try:
@@ -155,6 +156,7 @@ class ExecutorLoop:
             self._on_venue_reports()
         self._emit(self.sequencer.finish(_now(), stopped=stopped))
         self.outbox.close()
+        self.stopped_midstream = stopped and self.sequencer.model_eos_at is None
         self._send_end()
         log.info(
             "executor done: %d orders and rejections, rejections by reason: %s; equity %.4f; "
@@ -195,6 +197,11 @@ class ExecutorLoop:
             **extra,
         }
         self.outbox.send(RunCounters(source="executor", counters=counters))
+        if self.stopped_midstream:
+            # Stopped before its models ended (a swap, an interrupted run): the
+            # stream goes on without it, and the recorder must keep listening for
+            # the executor that takes over, so no `eos` from this one.
+            return
         self.outbox.send(Eos(source="executor", last_seq=self.engine.last_seq, ts_ns=_now()))
 
 
