@@ -9,6 +9,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
+
 from common.addresses import Addresses
 from tests.conftest import PROJECT_ROOT, scaled
 
@@ -83,3 +85,14 @@ def start_runner(
         stderr=subprocess.STDOUT,
         env=env,
     )
+
+
+def service_pid(runner: subprocess.Popen[bytes], module: str) -> int:
+    """The pid of the runner's service whose command line names `module`."""
+    for child in psutil.Process(runner.pid).children(recursive=True):
+        try:
+            if module in " ".join(child.cmdline()):
+                return child.pid
+        except psutil.NoSuchProcess:
+            continue
+    raise LookupError(module)

@@ -6,16 +6,14 @@ import json
 import os
 import random
 import signal
-import subprocess
 from pathlib import Path
 
-import psutil
 import pytest
 
 from common.journal import read_entries
 from common.messages import Fill, Side
 from tests.conftest import scaled, wait_until
-from tests.processes import start_runner
+from tests.processes import service_pid, start_runner
 
 
 def _book_from_journal(folder: Path) -> tuple[int, float, float]:
@@ -23,16 +21,6 @@ def _book_from_journal(folder: Path) -> tuple[int, float, float]:
     fills = [e for e in read_entries(folder / "executor.journal") if isinstance(e, Fill)]
     position = sum(f.qty if f.side is Side.BUY else -f.qty for f in fills)
     return len(fills), position, sum(f.fee for f in fills)
-
-
-def _service_pid(runner: subprocess.Popen[bytes], module: str) -> int:
-    for child in psutil.Process(runner.pid).children(recursive=True):
-        try:
-            if module in " ".join(child.cmdline()):
-                return child.pid
-        except psutil.NoSuchProcess:
-            continue
-    raise LookupError(module)
 
 
 # Three kill points per service: at the first fill, while fills come, and later on,
@@ -58,7 +46,7 @@ def test_a_service_killed_mid_run_leaves_a_result_that_equals_the_journal(
         wait_until(
             lambda: _book_from_journal(folder)[0] >= fills_before_kill, 60, "fills before the kill"
         )
-        os.kill(_service_pid(runner, f"services.{victim}"), signal.SIGKILL)
+        os.kill(service_pid(runner, f"services.{victim}"), signal.SIGKILL)
         assert runner.wait(scaled(120)) == 1
     finally:
         if runner.poll() is None:

@@ -10,14 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from common.journal import read_entries
 from common.messages import Fill, OrderRejected, OrderSubmitted
 from common.tickfile import TickFileReader
 from tests.conftest import PROJECT_ROOT, scaled, wait_until
-from tests.processes import start_runner
+from tests.processes import service_pid, start_runner
 
 # Paced (3 s of replay), so each kill lands mid-run; the ticks cover about 120 fills.
 RUN: tuple[str, ...] = ("--speed", "10", "--max-ticks", "3000", "--max-loss", "100000")
@@ -74,16 +73,6 @@ def _money(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _service_pid(runner: subprocess.Popen[bytes], module: str) -> int:
-    for child in psutil.Process(runner.pid).children(recursive=True):
-        try:
-            if module in " ".join(child.cmdline()):
-                return child.pid
-        except psutil.NoSuchProcess:
-            continue
-    raise LookupError(module)
-
-
 def _finish(runner: subprocess.Popen[bytes]) -> tuple[int, str]:
     try:
         output, _ = runner.communicate(timeout=scaled(180))
@@ -123,7 +112,7 @@ def test_a_replay_killed_then_resumed_ends_with_the_uninterrupted_fills_position
         wait_until(
             lambda: len(_journal_fills(folder)) >= fills_before_kill, 60, "fills before the kill"
         )
-        os.kill(_service_pid(runner, f"services.{victim}"), signal.SIGKILL)
+        os.kill(service_pid(runner, f"services.{victim}"), signal.SIGKILL)
     finally:
         code, output = _finish(runner)
     assert code == 1, output
