@@ -100,6 +100,8 @@ class Handover:
     procs: dict[str, subprocess.Popen[bytes]]
     start: Start
     mode: str
+    # What the executor said last (the runner keeps its output: a full disk cannot cut it).
+    last_words: Callable[[], str]
     retired: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def swap(self, request: SwapRequest) -> SwapReply:
@@ -117,7 +119,7 @@ class Handover:
             )
             self.mode = request.to
             return SwapReply(ok=True, code=0, detail=f"the executor is now {request.to}")
-        failed = self._last_line(request.to)
+        failed = self._last_line()
         log.error("swap to %s failed: %s; starting a paper executor instead", request.to, failed)
         self._retire(self.procs["executor"])
         if self._bring_up("paper", executor_env(self.run_env, "paper", {})):
@@ -159,11 +161,10 @@ class Handover:
             time.sleep(0.1)  # how often the child's journal is looked at, not a synchronisation
         return _trading_marks(journal) > before
 
-    def _last_line(self, mode: str) -> str:
+    def _last_line(self) -> str:
         proc = self.procs["executor"]
-        lines = (self.folder / "executor.stderr").read_text(errors="replace").strip().splitlines()
         state = "still starting" if proc.poll() is None else f"exit {proc.returncode}"
-        return f"{state}: {lines[-1] if lines else 'no output'}"
+        return f"{state}: {self.last_words()}"
 
 
 def _trading_marks(journal: Path) -> int:

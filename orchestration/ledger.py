@@ -33,25 +33,18 @@ MODES: Final = tuple(JOURNAL_FILES)  # ("paper", "live")
 
 
 @dataclass
-class Session:
-    """One executor process's stretch of a journal."""
-
-    mode: str
-    executor: str  # the class and how it trades, as the executor said at start
-    started_ns: int | None = None  # None: a journal from before sessions were marked
-    ended_ns: int | None = None  # its last order decision (fills carry market time)
-    orders: int = 0
-    fills: list[Fill] = field(default_factory=list)
-    risk_limits: dict[str, float] | None = None  # as the session's mark gave them
-
-
-@dataclass
 class OrderCounts:
     """What the executors decided, from the journals: orders, rejections, targets."""
 
     orders: int = 0
     rejections: dict[str, int] = field(default_factory=dict)
     target_ids: set[str] = field(default_factory=set)
+
+    def merge(self, other: OrderCounts) -> None:
+        self.orders += other.orders
+        for reason, n in other.rejections.items():
+            self.rejections[reason] = self.rejections.get(reason, 0) + n
+        self.target_ids |= other.target_ids
 
     def add(self, entry: OrderSubmitted | OrderRejected) -> None:
         self.target_ids.add(entry.target_id)
@@ -60,6 +53,19 @@ class OrderCounts:
         else:
             reason = str(entry.reason)
             self.rejections[reason] = self.rejections.get(reason, 0) + 1
+
+
+@dataclass
+class Session:
+    """One executor process's stretch of a journal."""
+
+    mode: str
+    executor: str  # the class and how it trades, as the executor said at start
+    started_ns: int | None = None  # None: a journal from before sessions were marked
+    ended_ns: int | None = None  # its last order decision (fills carry market time)
+    decisions: OrderCounts = field(default_factory=OrderCounts)
+    fills: list[Fill] = field(default_factory=list)
+    risk_limits: dict[str, float] | None = None  # as the session's mark gave them
 
 
 @dataclass
@@ -91,17 +97,11 @@ def sessions(run_dir: Path) -> list[Session]:
     return sorted(found, key=lambda session: session.started_ns or 0)
 
 
-def order_counts(run_dir: Path) -> dict[str, Any]:
-    """`counts.orders`, `counts.rejections` (by reason) and `counts.targets`, from the journals.
-
-    Raises:
-        JournalCorrupt: a journal damaged before its last line.
-    """
+def order_counts(found: list[Session]) -> dict[str, Any]:
+    """`counts.orders`, `counts.rejections` (by reason) and `counts.targets`, over `found`."""
     counts = OrderCounts()
-    for mode in MODES:
-        for entry in read_entries(run_dir / JOURNAL_FILES[mode]):
-            if isinstance(entry, (OrderSubmitted, OrderRejected)):
-                counts.add(entry)
+    for session in found:
+        counts.merge(session.decisions)
     return {
         "orders": counts.orders,
         "rejections": dict(sorted(counts.rejections.items())),
@@ -125,11 +125,10 @@ def _sessions_of(mode: str, path: Path) -> Iterator[Session]:
             continue
         if current is None:
             current = Session(mode, "unknown (journal written before sessions were marked)")
-        if isinstance(entry, OrderSubmitted):
-            current.orders += 1
-        elif isinstance(entry, Fill):
+        if isinstance(entry, Fill):
             current.fills.append(entry)
-        if isinstance(entry, (OrderSubmitted, OrderRejected)):  # stamped by the wall clock
+        elif isinstance(entry, (OrderSubmitted, OrderRejected)):  # stamped by the wall clock
+            current.decisions.add(entry)
             current.ended_ns = max(current.ended_ns or 0, entry.ts_ns)
     if current is not None:
         yield current
@@ -153,7 +152,8 @@ def money(run_dir: Path, marks: dict[str, float]) -> dict[str, Any]:
     books: dict[str, ModeBook] = {}
     fills: dict[str, int] = {}
     described = []
-    for session in sessions(run_dir):
+    found = sessions(run_dir)
+    for session in found:
         book = books.setdefault(session.mode, ModeBook())
         fills[session.mode] = fills.get(session.mode, 0) + len(session.fills)
         before = book.realized_and_fees()
@@ -166,7 +166,7 @@ def money(run_dir: Path, marks: dict[str, float]) -> dict[str, Any]:
                 "executor": session.executor,
                 "started_at": _time(session.started_ns),
                 "ended_at": _time(session.ended_ns),
-                "orders": session.orders,
+                "orders": session.decisions.orders,
                 "fills": len(session.fills),
                 "fees": after[1] - before[1],
                 "realized_pnl": after[0] - before[0],
@@ -175,7 +175,7 @@ def money(run_dir: Path, marks: dict[str, float]) -> dict[str, Any]:
             }
         )
     by_mode = {mode: _totals(book, marks, fills[mode]) for mode, book in books.items()}
-    return {"sessions": described, "by_mode": by_mode, "counts": order_counts(run_dir)}
+    return {"sessions": described, "by_mode": by_mode, "counts": order_counts(found)}
 
 
 def _totals(book: ModeBook, marks: dict[str, float], fills: int) -> dict[str, Any]:

@@ -102,16 +102,15 @@ def _without_recorder(folder: Path) -> dict[str, Any]:
 
 
 def _apply_ledger(result: dict[str, Any], ledger: dict[str, Any]) -> None:
-    result["sessions"] = ledger["sessions"]
-    if ledger["sessions"]:  # the limits the run ends under; each session keeps its own
-        result["risk_limits"] = ledger["sessions"][-1]["risk_limits"]
+    found = result["sessions"] = ledger["sessions"]
+    if found:
+        # The limits the run ends under (each session keeps its own), and what
+        # traded, not what the run started as (a swap changes it).
+        result["risk_limits"] = found[-1]["risk_limits"]
+        result["mode"] = "+".join(dict.fromkeys(s["mode"] for s in found))
+        result["executor"] = "+".join(dict.fromkeys(s["executor"].split(" ")[0] for s in found))
     result["by_mode"] = ledger["by_mode"]
     modes = list(ledger["by_mode"])
-    if ledger["sessions"]:  # what traded, not what the run started as (a swap changes it)
-        result["mode"] = "+".join(dict.fromkeys(s["mode"] for s in ledger["sessions"]))
-        result["executor"] = "+".join(
-            dict.fromkeys(s["executor"].split(" ")[0] for s in ledger["sessions"])
-        )
     counts = result.setdefault("counts", {})
     counts["fills"] = sum(book["fills"] for book in ledger["by_mode"].values())
     counts |= ledger["counts"]  # orders, rejections, targets: what the executors decided

@@ -402,12 +402,19 @@ def _run(plan: Plan) -> int:
     started = "resumed" if plan.resumed else "started"
     print(f"paper_live: run {folder.name} {started} ({', '.join(procs)})", file=sys.stderr)
     progress = ProgressLine(plan.addresses.ticks, plan.total, plan.keys)
+
+    def last_words(name: str) -> str:
+        if procs[name].poll() is not None:  # exited: wait for its last lines to be read
+            outputs[name].close()
+        return outputs[name].why()
+
     handover = Handover(
         folder,
         env,
         procs,
         lambda executor_env: launch("executor", executor_env),
         plan.env["PLR_MODE"],
+        lambda: last_words("executor"),
     )
     stopped: set[str] = set()  # told to stop by us: their SIGTERM exit is no failure
     try:

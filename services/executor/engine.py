@@ -211,17 +211,11 @@ class ExecutionEngine:
         # it would execute that one's decision late.
         if self.first_seq is not None and target.tick_seq < self.first_seq:
             self.seen_targets.add(target.id)
-            detail = f"computed from tick {target.tick_seq}, before this executor's first"
-            return [
-                self._reject(
-                    target,
-                    None,
-                    0.0,
-                    RejectReason.SUPERSEDED_TARGET,
-                    detail + f" ({self.first_seq})",
-                    now_ns,
-                )
-            ]
+            detail = (
+                f"computed from tick {target.tick_seq}, "
+                f"before this executor's first ({self.first_seq})"
+            )
+            return [self._reject(target, None, 0.0, RejectReason.SUPERSEDED_TARGET, detail, now_ns)]
         return self._act(target, now_ns)
 
     def _expired(self, target: Target) -> bool:
