@@ -208,8 +208,6 @@ def test_paper_live_paper_swap_keeps_the_other_services_and_books_each_session(
 
     log = (folder / "run.log").read_text()
     assert "[runner]" in log and "LiveOrderExecutor" in log
-    # A swapped-out executor ends without `eos`, so the recorder still hears the last one's end.
-    assert log.count("executor done:") == 3
     for artifact in folder.iterdir():
         text = artifact.read_text(errors="replace") if artifact.suffix != ".gz" else ""
         assert SECRET not in text and KEY not in text
