@@ -43,6 +43,7 @@ def stop_in_order(procs: dict[str, subprocess.Popen[bytes]], stopped: set[str]) 
         if proc is None or proc.poll() is not None:
             continue
         proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGCONT)  # a stopped (SIGSTOP, ^Z) service must run to act on it
         stopped.add(name)
         try:
             proc.wait(STOP_WAIT_S)
@@ -61,7 +62,12 @@ def failures(procs: dict[str, subprocess.Popen[bytes]], stopped: set[str]) -> li
 
 
 def settle_result(
-    folder: Path, *, failed: list[str], interrupted: bool, expected_ticks: int | None
+    folder: Path,
+    *,
+    failed: list[str],
+    hung: list[str] | None = None,
+    interrupted: bool,
+    expected_ticks: int | None,
 ) -> dict[str, Any]:
     """Write result.json from the journals (and the recorder's counts if it wrote them).
 
@@ -83,8 +89,10 @@ def settle_result(
         result["journal_error"] = str(e)
     if ledger is not None:
         _apply_ledger(result, ledger)
-    result["exit_reason"] = _exit_reason(recorded, failed, interrupted)
-    result["complete"] = _complete(result, recorded, failed, interrupted, expected_ticks)
+    result["exit_reason"] = _exit_reason(recorded, failed, hung or [], interrupted)
+    result["complete"] = _complete(
+        result, recorded, failed + (hung or []), interrupted, expected_ticks
+    )
     try:
         write_json_atomically(path, result)
     except OSError as e:  # a full disk: the caller says so, and shows the figures anyway
@@ -124,11 +132,15 @@ def _apply_ledger(result: dict[str, Any], ledger: dict[str, Any]) -> None:
     result["book_of_record"] = "the executor journals (money recomputed from them at the end)"
 
 
-def _exit_reason(recorded: dict[str, Any] | None, failed: list[str], interrupted: bool) -> str:
+def _exit_reason(
+    recorded: dict[str, Any] | None, failed: list[str], hung: list[str], interrupted: bool
+) -> str:
     if interrupted:
         return "interrupted"
     if failed:
         return "service_failed: " + ", ".join(failed)
+    if hung:  # still running past the drain deadline after the feed ended: stopped
+        return "service_hung: " + ", ".join(hung)
     if recorded is None:
         return "recorder_failed: no result.json from the recorder"
     return str(recorded.get("exit_reason", "unknown"))

@@ -42,12 +42,13 @@ from typing import IO, Any, Final
 from honcho.environ import parse_procfile
 
 from common.addresses import FIRST_TCP_PORT, SOCKET_NAMES, Addresses, claim_folder
-from common.config import Option, int_between, option_of, parse_settings, setting
+from common.config import Option, int_between, option_of, parse_settings, positive_float, setting
 from common.curve import CurveKeys, load_keys
 from common.errors import ConfigError, TickFileError
 from common.runs import DEFAULT_ARTIFACTS_DIR, check_run_id, new_run_id
 from common.tickfile import TickFileReader
 from orchestration.control_channel import ControlChannel
+from orchestration.drain import DEFAULT_DRAIN_TIMEOUT_S, DrainWatch
 from orchestration.handover import Handover
 from orchestration.outcome import STOP_ORDER, failures, settle_result, stop_in_order
 from orchestration.progress import ProgressLine
@@ -138,6 +139,14 @@ class RunnerConfig:
         switch=True,
     )
     artifacts_dir: Path = setting("--artifacts-dir", Path, default=DEFAULT_ARTIFACTS_DIR)
+    drain_timeout: float = setting(
+        "--drain-timeout",
+        positive_float,
+        env="PLR_DRAIN_TIMEOUT_S",
+        default=DEFAULT_DRAIN_TIMEOUT_S,
+        help="seconds the services get to finish after the feed ends; past it the ones "
+        "still running are stopped and the run is incomplete (service_hung)",
+    )
     address_dir: Path | None = setting(
         "--address-dir",
         Path,
@@ -162,6 +171,7 @@ class Plan:
     own_address_dir: Path | None  # made for this run alone: removed at its end
     keys: CurveKeys | None  # tcp: the run's CURVE keys (the progress line is a client too)
     resumed: bool  # the folder holds the run already: nothing in it is replaced
+    drain_timeout: float
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -243,6 +253,7 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
         own_address_dir=address_dir if config.address_dir is None else None,
         keys=load_keys(config.curve_keys) if config.curve_keys is not None else None,
         resumed=config.resume,
+        drain_timeout=config.drain_timeout,
     )
 
 
@@ -417,10 +428,11 @@ def _run(plan: Plan) -> int:
         lambda: last_words("executor"),
     )
     stopped: set[str] = set()  # told to stop by us: their SIGTERM exit is no failure
+    drain = DrainWatch(plan.drain_timeout)
     try:
         while any(p.poll() is None for p in procs.values()):
             progress.update()
-            if (failures(procs, stopped) or interrupted) and not stopped:
+            if (failures(procs, stopped) or interrupted or drain.overdue(procs)) and not stopped:
                 stop_in_order(procs, stopped)
             # The monitor's refresh interval (0.2 s) is the wait for a control request.
             control.serve_one(0.2, handover.swap if not stopped else None)
@@ -437,7 +449,7 @@ def _run(plan: Plan) -> int:
         for output in outputs.values():
             output.close()
     failed = failures(procs, stopped)
-    return _report(folder, procs, outputs, failed, interrupted, plan.total)
+    return _report(folder, procs, outputs, failed, drain, interrupted, plan.total)
 
 
 def _report(
@@ -445,6 +457,7 @@ def _report(
     procs: dict[str, subprocess.Popen[bytes]],
     outputs: dict[str, ServiceOutput],
     failed: list[str],
+    drain: DrainWatch,
     interrupted: bool,
     expected_ticks: int | None,
 ) -> int:
@@ -453,8 +466,18 @@ def _report(
             f"paper_live: {name} failed (exit {procs[name].returncode}): {outputs[name].why()}",
             file=sys.stderr,
         )
+    for name in drain.hung:
+        print(
+            f"paper_live: {name} hung: still running {drain.timeout_s:g} s after the feed "
+            "ended; stopped",
+            file=sys.stderr,
+        )
     result = settle_result(
-        folder, failed=failed, interrupted=interrupted, expected_ticks=expected_ticks
+        folder,
+        failed=failed,
+        hung=drain.hung,
+        interrupted=interrupted,
+        expected_ticks=expected_ticks,
     )
     for output in outputs.values():
         if output.unwritten is not None:

@@ -60,3 +60,30 @@ def test_a_service_killed_mid_run_leaves_a_result_that_equals_the_journal(
     assert held["qty"] == pytest.approx(position, abs=1e-12)
     assert result["pnl"]["fees"] == pytest.approx(fees)
     assert result["by_mode"]["paper"]["fills"] == fills
+
+
+def test_a_service_that_never_finishes_is_stopped_and_named_after_the_drain_deadline(
+    tmp_path: Path, trained_checkpoint: Path
+) -> None:
+    """A stalled model (SIGSTOP) would keep the runner waiting for ever once the feed ended."""
+    runner = start_runner(
+        tmp_path,
+        trained_checkpoint,
+        *("--speed", "10", "--max-ticks", "4000", "--max-loss", "100000"),
+        *("--drain-timeout", "2"),
+    )
+    try:
+        wait_until(lambda: any((tmp_path / "artifacts").glob("*/executor.journal")), 60, "start")
+        [folder] = (tmp_path / "artifacts").iterdir()
+        wait_until(lambda: _book_from_journal(folder)[0] >= 1, 60, "a first fill")
+        os.kill(service_pid(runner, "services.model"), signal.SIGSTOP)
+        assert runner.wait(scaled(120)) == 1
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    result = json.loads((folder / "result.json").read_text())
+    assert result["complete"] is False
+    assert result["exit_reason"].startswith("service_hung: model")
+    fills, position, fees = _book_from_journal(folder)
+    assert result["counts"]["fills"] == fills
+    assert result["pnl"]["fees"] == pytest.approx(fees)
