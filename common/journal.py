@@ -136,9 +136,12 @@ def read_journal(path: Path) -> JournalState:
     return state
 
 
-def fill_identity(fill: Fill) -> tuple[str, int, int]:
-    """What makes a fill itself: its order, the tick it met and its time (never a resend)."""
-    return fill.order_id, fill.tick_seq, fill.ts_ns
+def fill_identity(fill: Fill) -> tuple[str, int, int, float]:
+    """What makes a fill itself: its order, the tick it met, its time and price (never a resend).
+
+    The price: a paper order walking the book fills at several levels of one tick.
+    """
+    return fill.order_id, fill.tick_seq, fill.ts_ns, fill.price
 
 
 def _add_fill(progress: OrderProgress | None, fill: Fill) -> None:

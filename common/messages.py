@@ -89,14 +89,23 @@ class RejectReason(StrEnum):
     EXCHANGE_HALTED = "exchange_halted"  # live: the venue refused our credentials or locked us out
 
 
-class Tick(WireMessage, frozen=True, kw_only=True):
-    """One market event: a top-of-book change (`quote`) or one trade (`trade`).
+Level = tuple[Positive, Positive]  # (price, size) of one displayed book level
+LEVELS_MAX: Final = 1_000  # Kraken's deepest book subscription
 
-    A quote carries bid/ask and their sizes; a trade carries last/last_size and
-    the aggressor side. Fields a kind does not carry are None.
+
+class Tick(WireMessage, frozen=True, kw_only=True):
+    """One market event: a book change (`quote`) or one trade (`trade`).
+
+    A quote carries bid/ask and their sizes, and since version 2 the top
+    levels of each side (`bids` best first descending, `asks` best first
+    ascending; their first level is bid/ask), as deep as the feed's book
+    subscription; empty when the source showed only the top (a version-1
+    tick, a `bookTicker` import). A trade carries last/last_size and the
+    aggressor side. Fields a kind does not carry are None (levels: empty).
+    Version-1 payloads (13 fields, no levels) still decode.
     """
 
-    v: Literal[1] = 1
+    v: Literal[1, 2] = 2
     venue: Name
     symbol: Name
     seq: Count  # feed-assigned, gap-free within a run
@@ -110,6 +119,8 @@ class Tick(WireMessage, frozen=True, kw_only=True):
     last: Positive | None = None
     last_size: NonNegative | None = None
     side: Side | None = None  # aggressor side of a trade
+    bids: Annotated[list[Level], Meta(max_length=LEVELS_MAX)] = []
+    asks: Annotated[list[Level], Meta(max_length=LEVELS_MAX)] = []
 
     @property
     def mid(self) -> float | None:

@@ -46,7 +46,7 @@ bytes), splitting so that no batch passes the size cap.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, get_args
 
 import msgspec
 
@@ -117,6 +117,8 @@ _untyped_decoder: Final = msgspec.msgpack.Decoder()
 _BY_TYPE: Final = {cls.__name__: cls for cls in MESSAGE_CLASSES}
 # Each class's fields with their resolved types, `v` first: the wire order.
 _FIELDS: Final = {cls: msgspec.structs.fields(cls) for cls in MESSAGE_CLASSES}
+# The versions of each message this codec reads: its `v` annotation's values.
+_VERSIONS: Final = {cls: get_args(_FIELDS[cls][0].type) for cls in MESSAGE_CLASSES}
 _BATCH_FIELDS: Final = {"TickBatch": "ticks", "PredictionBatch": "predictions"}
 # An upper bound on a batch's bytes besides its items, [type, v, symbol, [...]]:
 # two array headers (5 bytes at most each), the type name, the version, and a
@@ -199,11 +201,11 @@ def _explain(payload: bytes) -> WireError:
     cls = _BY_TYPE.get(items[0]) if isinstance(items[0], str) else None
     if cls is None:
         return UnknownMessageType(items[0])
-    expected = cls.__struct_defaults__[0]  # `v` leads every message
-    if items[1] != expected or isinstance(items[1], bool):
+    expected = cls.__struct_defaults__[0]  # `v` leads every message: the newest version
+    if items[1] not in _VERSIONS[cls] or isinstance(items[1], bool):
         return UnsupportedVersion(cls.__name__, items[1], expected)
     fields = _FIELDS[cls]
-    if len(items) - 1 != len(fields):
+    if len(items) - 1 != len(fields) and not _older_layout(cls, items):
         return MalformedPayload(
             f"{cls.__name__} has {len(items) - 1} fields, expected {len(fields)}"
         )
@@ -215,6 +217,11 @@ def _explain(payload: bytes) -> WireError:
                 return _explain_item(cls.__name__, field.name, value)
             return InvalidField(cls.__name__, field.name, value, str(e))
     return MalformedPayload(f"{cls.__name__}: every field is valid alone, not together")
+
+
+def _older_layout(cls: type, items: list[object]) -> bool:
+    # A `Tick` of version 1 has the fields before version 2 added `bids` and `asks`.
+    return cls is Tick and items[1] == 1 and len(items) - 1 == len(_FIELDS[cls]) - 2
 
 
 def _explain_item(batch: str, field: str, items: list[object]) -> WireError:
@@ -246,6 +253,27 @@ def _check_tick(tick: Tick) -> None:
         raise InvalidField("Tick", name, None, "a trade needs last, last_size and side")
     if bid is not None and ask is not None and bid >= ask:
         raise InvalidField("Tick", "bid", bid, f"crossed or locked book, ask {ask}")
+    if tick.bids or tick.asks:
+        _check_levels(tick)
+
+
+def _check_levels(tick: Tick) -> None:
+    # The levels are the book the top came from: best first, strictly ordered,
+    # and their first level is the quote's bid/ask (what a fill walks must agree
+    # with what everyone else reads as the top).
+    if tick.v == 1 or tick.kind is not TickKind.QUOTE:
+        raise InvalidField("Tick", "bids", len(tick.bids), "levels need a version-2 quote")
+    for name, levels, top, descending in (
+        ("bids", tick.bids, (tick.bid, tick.bid_size), True),
+        ("asks", tick.asks, (tick.ask, tick.ask_size), False),
+    ):
+        if not levels or levels[0] != top:
+            raise InvalidField("Tick", name, levels[:1], f"the first level must be {top}")
+        previous = levels[0][0]
+        for price, _size in levels[1:]:
+            if (price >= previous) if descending else (price <= previous):
+                raise InvalidField("Tick", name, price, "levels must be best first, no repeats")
+            previous = price
 
 
 def _check_tick_batch(batch: TickBatch) -> None:

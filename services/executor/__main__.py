@@ -258,7 +258,11 @@ def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> Execution
         executor = LiveOrderExecutor(venue, setup.pairs, ctx, config.live_timings)
     else:
         executor = PaperOrderExecutor(
-            setup.pairs, latency_ms=config.latency_ms, taker_fee_bps=config.taker_fee_bps
+            setup.pairs,
+            latency_ms=config.latency_ms,
+            taker_fee_bps=config.taker_fee_bps,
+            latency_jitter_ms=config.latency_jitter_ms,
+            latency_seed=config.latency_seed,
         )
     engine = ExecutionEngine(setup.risk, executor)
     engine.restore(setup.state.fills, setup.state.target_ids, setup.state.orders)

@@ -8,13 +8,15 @@ position plus every open order on the side an order grows, each open order
 counted until it is filled or refused): an order that would let it pass the
 limit is cut to what fits, or refused when no order the venue takes fits.
 A target is handled once the engine has seen the tick it was computed from;
-one that arrives early waits for it, one that arrives late is priced on the
-buffered ticks after its event time (meeting only the size earlier orders
-left there). Either way the same ticks and targets give the
-same fills. Targets that pile up together (the executor was behind or down)
-are superseded by the newest one per symbol, and a target computed from a
-tick before the first one this engine saw (queued while another executor,
-paper or live, held the socket) is superseded too: it was meant for that one.
+one that arrives early waits for it. Its order is decided at the later of
+its tick's time and the market's event time when the engine acts on it, so
+a target that arrives late is priced on the market as it is on arrival,
+never on ticks from before it came (a lossless replay's watermark makes
+every target arrive on time, so replays repeat exactly). Targets that pile
+up together (the executor was behind or down) are superseded by the newest
+one per symbol, and a target computed from a tick before the first one
+this engine saw (queued while another executor, paper or live, held the
+socket) is superseded too: it was meant for that one.
 Risk checks come before every order. A target expires when the market's
 event time has moved past its tick by more than its TTL.
 """
@@ -46,7 +48,6 @@ from services.executor.positions import PositionState
 from services.executor.risk import Exposure, OrderIntent, RiskEngine
 
 Event = OrderSubmitted | OrderRejected | Fill | Position | RiskEvent
-HISTORY_TICKS = 20_000  # per symbol: how far back a late target can still be priced
 # Target ids remembered against redelivery: more than the targets socket can hold
 # queued (its marks: 16 + 1,000) while an executor restarts, and bounded.
 SEEN_TARGETS = 4_096
@@ -60,7 +61,6 @@ class SymbolBook:
     open_orders: dict[str, float] = field(default_factory=dict)
     last_quote: Tick | None = None
     last_tick_wall_ns: int | None = None
-    history: deque[Tick] = field(default_factory=lambda: deque(maxlen=HISTORY_TICKS))
 
     def exposure(self) -> Exposure:
         rests = self.open_orders.values()
@@ -150,9 +150,12 @@ class ExecutionEngine:
         events: list[Event] = []
         if tick.kind is TickKind.QUOTE:
             book.last_quote = tick
-            book.history.append(tick)
             book.position.mark_price = tick.mid
-            events += self._apply_fills(self.executor.on_tick(tick))
+        elif book.last_quote is None:  # trades alone (trade history): they are the market
+            book.position.mark_price = tick.last
+        fills = self.executor.on_tick(tick)
+        if fills or tick.kind is TickKind.QUOTE:
+            events += self._apply_fills(fills)
             events += self._check_breaker(tick.recv_ts_ns)
         held = self._held.get(tick.symbol)
         while held and held[0].tick_seq <= tick.seq:
@@ -253,7 +256,8 @@ class ExecutionEngine:
         if qty == 0 and refusal is not None and refusal[0] is RejectReason.MIN_ORDER_SIZE:
             self.targets_met += 1  # already where the target wants to be, to the lot size
             return []
-        event_ts_ns = target.tick_ts_ns
+        # Decided now on the event clock: at its tick, or later if it came late.
+        event_ts_ns = max(target.tick_ts_ns, self.clock_ns)
         if refusal is None:
             room = self.risk.position_room(exposure, buy=side is Side.BUY)
             if qty > room:
@@ -292,26 +296,14 @@ class ExecutionEngine:
                 ts_ns=event_ts_ns,
             )
         ]
-        late_fills = [
-            fill
-            for tick in self._ticks_since(book, event_ts_ns)  # the market it would have met
-            for fill in self.executor.on_tick(tick, only_order_id=order_id)
-        ]
-        if late_fills:
-            events += self._apply_fills(late_fills)
-            events += self._check_breaker(late_fills[-1].ts_ns)
+        if book.last_quote is not None:
+            # The book it was decided on: the order fills there only if it arrives
+            # no later (latency 0); otherwise it waits for the first book after.
+            now_fills = self.executor.on_tick(book.last_quote, only_order_id=order_id)
+            if now_fills:
+                events += self._apply_fills(now_fills)
+                events += self._check_breaker(now_fills[-1].ts_ns)
         return events
-
-    @staticmethod
-    def _ticks_since(book: SymbolBook, event_ts_ns: int) -> list[Tick]:
-        # The history is in time order: walk back only as far as the event time.
-        recent: list[Tick] = []
-        for tick in reversed(book.history):
-            if tick.recv_ts_ns < event_ts_ns:
-                break
-            recent.append(tick)
-        recent.reverse()
-        return recent
 
     def _apply_fills(self, fills: list[Fill]) -> list[Event]:
         events: list[Event] = []

@@ -18,6 +18,7 @@ from common.config import (
     int_between,
     name_list,
     non_negative_float,
+    non_negative_int,
     parse_settings,
     positive_float,
     positive_float_up_to,
@@ -28,6 +29,7 @@ from common.errors import ConfigError
 from common.limits import MAX_LOSS_CEILING, MAX_ORDER_NOTIONAL_CEILING, MAX_POSITION_CEILING
 from common.runs import run_folder
 from services.executor.gate import missing_live_opt_ins
+from services.executor.latency import DEFAULT_JITTER_MS, DEFAULT_SEED
 from services.executor.live import LiveTimings
 from services.executor.paper import KRAKEN_BASE_TAKER_FEE_BPS
 from venues.kraken.pairs import DEFAULT_PAIRS_FILE
@@ -89,7 +91,21 @@ class ExecutorConfig(ServiceSettings):
         non_negative_float,
         env="PLR_LATENCY_MS",
         default=50.0,
-        help="paper fills price on the market this long after the order",
+        help="paper orders reach the simulated venue this long after the decision, at least",
+    )
+    latency_jitter_ms: float = setting(
+        "--latency-jitter-ms",
+        non_negative_float,
+        env="PLR_LATENCY_JITTER_MS",
+        default=DEFAULT_JITTER_MS,
+        help="mean of the exponential delay added to --latency-ms (services/executor/latency.py)",
+    )
+    latency_seed: int = setting(
+        "--latency-seed",
+        non_negative_int,
+        env="PLR_LATENCY_SEED",
+        default=DEFAULT_SEED,
+        help="seed of the latency jitter: a replay repeats its fills exactly",
     )
     taker_fee_bps: float = setting(
         "--taker-fee-bps",

@@ -67,7 +67,7 @@ class Recorder:
         header = new_header(config.venue, config.symbols, "paper-live run", self.started_ns)
         # Level 1: the recorder must keep up with a fast replay; size matters less.
         # Each survives a full disk: one line names the file, the run goes on (outputs.py).
-        fills: set[tuple[str, int, int]] = set()
+        fills: set[tuple[str, int, int, float]] = set()
         if config.resume:
             ticks = continue_ticks(folder, header)
             fills = recorded_fills(folder)

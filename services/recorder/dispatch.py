@@ -36,14 +36,14 @@ class Dispatch:
         on_tick_seq: Callable[[int], None],
         expect_eos: frozenset[str] = frozenset({"feed", "model", "executor"}),
         recorded_ticks: int = 0,
-        recorded_fills: set[tuple[str, int, int]] | None = None,
+        recorded_fills: set[tuple[str, int, int, float]] | None = None,
     ) -> None:
         self.record = record
         self.write_tick, self.write_event, self.on_tick_seq = write_tick, write_event, on_tick_seq
         self.expect_eos = expect_eos
         self.eos_from: set[str] = set()
         self.unexpected_source = 0
-        self.fills_seen: set[tuple[str, int, int]] = recorded_fills or set()
+        self.fills_seen: set[tuple[str, int, int, float]] = recorded_fills or set()
         self.recorded_ticks = recorded_ticks
 
     def on_message(self, message: Message, payload: bytes, arrival_ns: int) -> None:

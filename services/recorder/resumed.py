@@ -27,19 +27,19 @@ def continue_ticks(folder: Path, header: TickFileHeader) -> TickFileWriter:
     return continue_tick_file(folder / "ticks.gz", header, compresslevel=1)
 
 
-def recorded_fills(folder: Path) -> set[tuple[str, int, int]]:
+def recorded_fills(folder: Path) -> set[tuple[str, int, int, float]]:
     """The identities of the fills `events.jsonl` holds, once its torn last line is cut."""
     path = folder / "events.jsonl"
     if not path.exists():
         return set()
     _cut_torn_line(path)
-    fills: set[tuple[str, int, int]] = set()
+    fills: set[tuple[str, int, int, float]] = set()
     with open(path, "rb") as f:
         for line in f:
             if not line.startswith(b'{"type":"Fill"'):
                 continue
             event = json.loads(line)
-            fills.add((event["order_id"], event["tick_seq"], event["ts_ns"]))
+            fills.add((event["order_id"], event["tick_seq"], event["ts_ns"], event["price"]))
     return fills
 
 

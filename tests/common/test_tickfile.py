@@ -196,7 +196,9 @@ def test_count_records_counts_without_decoding_and_still_catches_damage(
     with TickFileReader(path) as reader:
         assert reader.count_records() == 1000
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) - 300])
+    # 3 bytes: inside the last record (or the gzip trailer) whatever the record
+    # size; a longer cut could end exactly on a record boundary, a clean file.
+    path.write_bytes(data[: len(data) - 3])
     with TickFileReader(path) as reader, pytest.raises(TickFileCorrupt):
         reader.count_records()
     if name == "plain.ticks":

@@ -19,7 +19,14 @@ from common.errors import (
     WireError,
 )
 from common.messages import BATCH_MAX, Eos, PredictionBatch, Tick, TickBatch
-from tests.factories import T0_NS, make_prediction, make_tick, make_trade, one_of_each
+from tests.factories import (
+    T0_NS,
+    make_prediction,
+    make_tick,
+    make_trade,
+    one_of_each,
+    replace,
+)
 
 K = "kraken"
 SYM = "BTC/USD"
@@ -28,7 +35,7 @@ SYM = "BTC/USD"
 EXPECTED_ARRAYS = [
     [
         "Tick",
-        1,
+        2,
         K,
         SYM,
         1,
@@ -42,10 +49,12 @@ EXPECTED_ARRAYS = [
         None,
         None,
         None,
+        [],
+        [],
     ],
     [
         "Tick",
-        1,
+        2,
         K,
         SYM,
         1,
@@ -59,6 +68,8 @@ EXPECTED_ARRAYS = [
         61837.5,
         0.02,
         "sell",
+        [],
+        [],
     ],
     ["Prediction", 1, SYM, 7, T0_NS, "ab12" * 16, -0.00125, -0.5, T0_NS + 5],
     ["Target", 1, "t-1", SYM, 0.5, 61837.5, 7, T0_NS, T0_NS + 5, 2000],
@@ -135,6 +146,60 @@ def test_decode_of_golden_bytes_gives_the_message(index: int) -> None:
     decoded = wire.decode(_pack(EXPECTED_ARRAYS[index]))
     assert type(decoded) is type(message)
     assert decoded == message
+
+
+# A quote with two levels a side, as the Kraken feed publishes its book.
+BOOK_ARRAY = [
+    *EXPECTED_ARRAYS[0][:-2],
+    [[61837.5, 0.25], [61837.0, 2.0]],
+    [[61837.75, 1.5], [61838.25, 0.5]],
+]
+
+
+def _book_tick() -> Tick:
+    return make_tick(
+        bids=[(61837.5, 0.25), (61837.0, 2.0)], asks=[(61837.75, 1.5), (61838.25, 0.5)]
+    )
+
+
+def test_a_quote_with_levels_has_golden_bytes_both_ways() -> None:
+    """Version 2 carries the levels as two [price, size] lists after the version-1 fields."""
+    assert wire.encode(_book_tick()) == _pack(BOOK_ARRAY)
+    assert wire.decode(_pack(BOOK_ARRAY)) == _book_tick()
+
+
+def test_a_version_1_tick_still_decodes_without_levels() -> None:
+    """Tick files and peers from before the levels: 13 fields, `v` 1, levels empty."""
+    v1 = ["Tick", 1, *EXPECTED_ARRAYS[0][2:-2]]
+    decoded = wire.decode(_pack(v1))
+    assert isinstance(decoded, Tick)
+    assert (decoded.v, decoded.bids, decoded.asks) == (1, [], [])
+    assert decoded == replace(make_tick(), v=1)
+
+
+@pytest.mark.parametrize(
+    ("bids", "asks", "field"),
+    [
+        ([(61837.0, 0.25)], [(61837.75, 1.5)], "bids"),  # first level is not the bid
+        ([(61837.5, 0.25)], [(61837.75, 1.0)], "asks"),  # nor the ask size
+        ([(61837.5, 0.25), (61837.5, 1.0)], [(61837.75, 1.5)], "bids"),  # a repeat
+        ([(61837.5, 0.25)], [(61837.75, 1.5), (61837.5, 1.0)], "asks"),  # not ascending
+        ([], [(61837.75, 1.5)], "bids"),  # one side only
+    ],
+)
+def test_levels_out_of_order_or_off_the_top_are_refused(
+    bids: list[tuple[float, float]], asks: list[tuple[float, float]], field: str
+) -> None:
+    """The levels must be the book the quote's top came from."""
+    with pytest.raises(InvalidField, match=field):
+        wire.decode(wire.encode(make_tick(bids=bids, asks=asks)))
+
+
+def test_levels_on_a_trade_or_a_version_1_tick_are_refused() -> None:
+    with pytest.raises(InvalidField, match="version-2 quote"):
+        wire.decode(wire.encode(replace(_book_tick(), v=1)))
+    with pytest.raises(InvalidField, match="version-2 quote"):
+        wire.decode(wire.encode(make_trade(bids=[(1.0, 1.0)], asks=[(2.0, 1.0)])))
 
 
 def test_eos_golden_bytes_are_pinned_literally() -> None:
@@ -226,7 +291,7 @@ def test_decode_names_the_first_field_that_fails_on_its_own(
 def test_decode_rejects_a_trade_without_side() -> None:
     """A trade tick must say which side was the aggressor."""
     items = list(EXPECTED_ARRAYS[1])
-    items[-1] = None
+    items[-3] = None  # `side`, before the (empty) levels
     with pytest.raises(InvalidField) as caught:
         wire.decode(_pack(items))
     assert caught.value.field == "side"
@@ -241,7 +306,7 @@ def test_decode_rejects_a_trade_without_side() -> None:
         (_pack(["Tick"]), MalformedPayload),
         (_pack(["Nope", 1]), UnknownMessageType),
         (_pack([7, 1]), UnknownMessageType),
-        (_pack(["Tick", 2, *EXPECTED_ARRAYS[0][2:]]), UnsupportedVersion),
+        (_pack(["Tick", 3, *EXPECTED_ARRAYS[0][2:]]), UnsupportedVersion),
         (_pack(["Eos", 1, "feed", 1]), MalformedPayload),  # a field missing
         (_pack(["Eos", 1, "feed", 1, 2, 3]), MalformedPayload),  # a field too many
         (b"\x00" * (wire.MAX_PAYLOAD_BYTES + 1), OversizeMessage),

@@ -73,6 +73,8 @@ def _executor_args(folder: Path) -> list[str]:
         str(folder / "run"),
         "--latency-ms",
         "0",
+        "--latency-jitter-ms",
+        "0",  # filled on the book the target was computed from: no later tick needed
         "--max-position",
         "1",
         "--max-order-notional",
@@ -259,13 +261,15 @@ def test_a_full_disk_under_the_journal_halts_cleanly_publishing_only_what_it_jou
         for i in range(1, 200):
             if proc.poll() is not None:
                 break
+            # A new size each tick: a fresh book (paper remembers what it took from
+            # a level shown unchanged, and this test wants every order to fill).
             tick = make_tick(
                 seq=i,
                 recv_ts_ns=now + i * 1_000_000,
                 bid=100.0,
                 ask=100.5,
-                bid_size=5.0,
-                ask_size=5.0,
+                bid_size=5.0 + i / 1000,
+                ask_size=5.0 + i / 1000,
             )
             pub.send_multipart([wire.topic(tick), wire.encode(tick)])
             target = wire.encode(_target(f"t-{i}", 0.5 if i % 2 else -0.5, tick))

@@ -11,9 +11,11 @@ from common.messages import Side, TickKind
 from common.tickfile import TickFileReader
 from services.feed.importers import __main__ as importers
 from services.feed.importers.binance import symbol_from_binance
+from services.feed.importers.binance_book import BinanceBook
 from tests.conftest import FIXTURES, PROJECT_ROOT
 
 CAPTURE = FIXTURES / "binance" / "btcusdt_20240808_first400.gz"
+SNAPSHOT_RECV_NS = 1723161254206652067  # line 8: the REST depth snapshot
 
 
 def _expected_counts() -> dict[str, int]:
@@ -25,7 +27,7 @@ def _expected_counts() -> dict[str, int]:
 
 
 def test_binance_capture_becomes_quotes_and_trades(tmp_path: Path) -> None:
-    """bookTicker lines become quotes, trade lines trades; depth and snapshot are skipped."""
+    """bookTicker lines become quotes, trade lines trades (depth and snapshot: the book)."""
     out = tmp_path / "capture.ticks.gz"
     assert importers.main(["binance", str(CAPTURE), "--out", str(out)]) == 0
     with TickFileReader(out, venue="binance", symbols=["BTC/USDT"]) as reader:
@@ -43,6 +45,40 @@ def test_binance_capture_becomes_quotes_and_trades(tmp_path: Path) -> None:
     assert (first_trade.last, first_trade.last_size) == (61837.63, 0.02)
     assert first_trade.side is Side.SELL  # "m": true, the buyer was the maker
     assert first_trade.exch_ts_ns == 1723161255342 * 1_000_000
+
+
+def test_quotes_carry_the_book_rebuilt_from_the_snapshot_and_depth_diffs(tmp_path: Path) -> None:
+    """--depth 5: after the REST snapshot every quote has 5 levels a side, its top first."""
+    out = tmp_path / "depth.ticks"
+    assert importers.main(["binance", str(CAPTURE), "--out", str(out), "--depth", "5"]) == 0
+    with TickFileReader(out) as reader:
+        quotes = [t for t in reader if t.kind is TickKind.QUOTE]
+    before = [q for q in quotes if q.recv_ts_ns < SNAPSHOT_RECV_NS]
+    after = [q for q in quotes if q.recv_ts_ns > SNAPSHOT_RECV_NS]
+    assert before and all(q.bids == [] and q.asks == [] for q in before)
+    assert after and all(len(q.bids) == 5 and len(q.asks) == 5 for q in after)
+    assert all(q.bids[0] == (q.bid, q.bid_size) and q.asks[0] == (q.ask, q.ask_size) for q in after)
+    # The first quote after the snapshot, by hand from the capture's lines 8-9: the
+    # snapshot's bids behind 61837.63, no diff touched them yet.
+    assert after[0].bids[1:3] == [(61837.62, 0.617), (61837.24, 0.1061)]
+
+
+def test_depth_0_keeps_the_top_only_and_counts_what_it_skipped(tmp_path: Path) -> None:
+    out = tmp_path / "top.ticks"
+    assert importers.main(["binance", str(CAPTURE), "--out", str(out), "--depth", "0"]) == 0
+    with TickFileReader(out) as reader:
+        assert all(t.bids == [] and t.asks == [] for t in reader)
+
+
+def test_a_gap_in_the_depth_diffs_drops_the_levels_rather_than_show_a_wrong_book() -> None:
+    book = BinanceBook()
+    book.on_diff({"U": 5, "u": 6, "b": [["99", "1"]], "a": []})  # before the snapshot: kept
+    book.on_snapshot({"lastUpdateId": 5, "bids": [["100", "2"]], "asks": [["101", "3"]]})
+    assert book.bids == {100.0: 2.0, 99.0: 1.0} and book.last_update_id == 6
+    bids, asks = book.levels((100.0, 2.0, 101.0, 3.0), 3)
+    assert bids == [(100.0, 2.0), (99.0, 1.0)] and asks == [(101.0, 3.0)]
+    book.on_diff({"U": 9, "u": 10, "b": [], "a": []})  # 7 and 8 never came
+    assert book.gaps == 1 and book.levels((100.0, 2.0, 101.0, 3.0), 3) == ([], [])
 
 
 def test_max_seconds_keeps_only_the_start_of_the_capture(tmp_path: Path) -> None:

@@ -60,6 +60,9 @@ class FeedProbe(threading.Thread):
     def states(self, symbol: str = "BTC/USD") -> list[FeedState]:
         return [s.state for s in self.statuses if s.symbol == symbol]
 
+    def books(self) -> list[tuple[tuple[tuple[float, float], ...], ...]]:
+        return [(tuple(t.bids), tuple(t.asks)) for t in self.ticks if t.kind is TickKind.QUOTE]
+
     def quotes(self) -> list[tuple[float, float, float, float]]:
         return [
             (t.bid, t.bid_size, t.ask, t.ask_size) for t in self.ticks if t.kind is TickKind.QUOTE
@@ -67,20 +70,36 @@ class FeedProbe(threading.Thread):
 
 
 Top = tuple[float, float, float, float]
+Levels = tuple[tuple[float, float], ...]
+BookLevels = tuple[Levels, Levels]  # (bids best first, asks best first)
+
+
+def reference_books(stop: int = UPDATES) -> list[BookLevels]:
+    """Distinct successive depth-10 books over the fixture: one quote tick each."""
+    books = books_after_each(stop)
+    return [book for i, book in enumerate(books) if i == 0 or book != books[i - 1]]
 
 
 def reference_tops(stop: int = UPDATES) -> list[Top]:
-    """Distinct successive tops of book over the fixture, computed independently."""
-    tops = tops_after_each(stop)
-    return [top for i, top in enumerate(tops) if i == 0 or top != tops[i - 1]]
+    """The top of each book of `reference_books`: what each quote tick's bid/ask say."""
+    return [_top(book) for book in reference_books(stop)]
 
 
 def tops_after_each(stop: int = UPDATES) -> list[Top]:
-    """Top of book after the snapshot and after each update (floats, dicts)."""
+    return [_top(book) for book in books_after_each(stop)]
+
+
+def _top(book: BookLevels) -> Top:
+    (bid, bid_size), (ask, ask_size) = book[0][0], book[1][0]
+    return bid, bid_size, ask, ask_size
+
+
+def books_after_each(stop: int = UPDATES) -> list[BookLevels]:
+    """The depth-10 book after the snapshot and after each update (floats, dicts)."""
     init, updates = load_book_fixture()
     bids: dict[float, float] = {}
     asks: dict[float, float] = {}
-    tops: list[Top] = []
+    books: list[BookLevels] = []
     for message in [init, *updates[:stop]]:
         entry = message["data"][0]
         for side, levels in ((bids, entry["bids"]), (asks, entry["asks"])):
@@ -93,9 +112,13 @@ def tops_after_each(stop: int = UPDATES) -> list[Top]:
             del bids[price]
         for price in sorted(asks)[10:]:
             del asks[price]
-        best_bid, best_ask = max(bids), min(asks)
-        tops.append((best_bid, bids[best_bid], best_ask, asks[best_ask]))
-    return tops
+        books.append(
+            (
+                tuple((p, bids[p]) for p in sorted(bids, reverse=True)),
+                tuple((p, asks[p]) for p in sorted(asks)),
+            )
+        )
+    return books
 
 
 def _feed_args(folder: Path, url: str, *extra: str) -> list[str]:
@@ -135,19 +158,17 @@ def _run_feed(
     return probe, code, output
 
 
-def _run_until_top(
-    tmp_path: Path, zmq_ctx: zmq.Context, fake: FakeKrakenServer, top: Top, *extra: str
+def _run_until_book(
+    tmp_path: Path, zmq_ctx: zmq.Context, fake: FakeKrakenServer, book: BookLevels, *extra: str
 ) -> FeedProbe:
-    """Run the feed until `top` is the latest quote, then SIGTERM it (clean eos, exit 0)."""
+    """Run the feed until `book` is the latest quote's, then SIGTERM it (clean eos, exit 0)."""
     probe = FeedProbe(zmq_ctx, tmp_path)
     with services(tmp_path) as group:
         group.start(
             "feed", "services.feed", _feed_args(tmp_path, fake.url, *extra), env=_no_health_env()
         )
         probe.start()
-        wait_until(
-            lambda: bool(probe.quotes()) and probe.quotes()[-1] == top, 60, f"top of book {top}"
-        )
+        wait_until(lambda: bool(probe.books()) and probe.books()[-1] == book, 60, "the final book")
         group.procs["feed"].terminate()
         assert group.wait("feed") == 0
         probe.join(scaled(30))
@@ -158,7 +179,7 @@ def _run_until_top(
 def test_top_of_book_after_every_fixture_update_then_the_trade(
     tmp_path: Path, zmq_ctx: zmq.Context
 ) -> None:
-    """Each top-of-book change becomes one quote tick, exactly; then the trade; then eos."""
+    """Each change of the depth-10 book becomes one quote tick carrying it; then the trade; eos."""
     expected = reference_tops()
     with FakeKrakenServer() as fake:
         probe, code, output = _run_feed(
@@ -166,6 +187,7 @@ def test_top_of_book_after_every_fixture_update_then_the_trade(
         )
     assert code == 0, output
     assert probe.quotes() == expected
+    assert probe.books() == reference_books()  # every level, as Kraken's checksummed book
     trade = probe.ticks[-1]
     assert trade.kind is TickKind.TRADE and (trade.last, trade.last_size) == (71749.0, 0.00220616)
     assert [t.seq for t in probe.ticks] == list(range(1, len(expected) + 2))
@@ -180,9 +202,9 @@ def test_corrupted_update_discards_the_book_and_resyncs(
     corrupt_at = 200
     before = reference_tops(stop=corrupt_at)
     resync_top = tops_after_each(stop=corrupt_at + 1)[-1]  # Kraken's true book, re-sent
-    final_top = reference_tops()[-1]
+    final_book = reference_books()[-1]
     with FakeKrakenServer(Misbehaviour(corrupt_update={0: corrupt_at})) as fake:
-        probe = _run_until_top(tmp_path, zmq_ctx, fake, final_top)
+        probe = _run_until_book(tmp_path, zmq_ctx, fake, final_book)
         book_requests = [r["method"] for r in fake.requests if r["params"]["channel"] == "book"]
     quotes = probe.quotes()
     assert quotes[: len(before)] == before  # up to the corruption, exact
@@ -198,9 +220,9 @@ def test_dropped_connection_reconnects_and_resubscribes(
     tmp_path: Path, zmq_ctx: zmq.Context
 ) -> None:
     """A drop mid-stream: down, reconnect with backoff, resubscribe, live again, book intact."""
-    final_top = reference_tops()[-1]
+    final_book = reference_books()[-1]
     with FakeKrakenServer(Misbehaviour(drop_after_updates={0: 100})) as fake:
-        probe = _run_until_top(tmp_path, zmq_ctx, fake, final_top)
+        probe = _run_until_book(tmp_path, zmq_ctx, fake, final_book)
         assert fake.connections == 2
         subscribes = [r for r in fake.requests if r["method"] == "subscribe"]
     states = probe.states()
@@ -224,10 +246,10 @@ def test_silent_connection_goes_stale_then_the_watchdog_recycles_it(
     tmp_path: Path, zmq_ctx: zmq.Context
 ) -> None:
     """No frame for the watchdog time (heartbeats included): stale, then a new connection."""
-    final_top = reference_tops()[-1]
+    final_book = reference_books()[-1]
     with FakeKrakenServer(Misbehaviour(silent_after_updates={0: 50})) as fake:
-        probe = _run_until_top(
-            tmp_path, zmq_ctx, fake, final_top, "--watchdog-s", "1.0", "--stale-after-s", "0.4"
+        probe = _run_until_book(
+            tmp_path, zmq_ctx, fake, final_book, "--watchdog-s", "1.0", "--stale-after-s", "0.4"
         )
         assert fake.connections == 2
     states = probe.states()

@@ -1,7 +1,7 @@
 """Import market data into a tick file: ``python -m services.feed.importers``.
 
     python -m services.feed.importers binance IN.gz [IN.gz ...] --out FILE.ticks.gz
-        [--max-seconds 600]
+        [--max-seconds 600] [--depth 10]
     python -m services.feed.importers kraken-rest TRADES.json --out FILE [--symbol BTC/USD]
     python -m services.feed.importers kraken-csv XBTUSD.csv --symbol BTC/USD --out FILE
 
@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from common.errors import PipelineError
-from common.messages import Tick
+from common.messages import LEVELS_MAX, Tick
 from common.tickfile import TickFileWriter, new_header
 from services.feed.importers import binance, kraken
 
@@ -30,6 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     binance_parser.add_argument("inputs", nargs="+", type=Path, help="capture files, in order")
     binance_parser.add_argument("--out", type=Path, required=True, help="tick file to write")
     binance_parser.add_argument("--max-seconds", type=float, help="keep this much local time")
+    binance_parser.add_argument(
+        "--depth",
+        type=_depth,
+        default=10,
+        help="book levels a side on each quote, rebuilt from the depth events (0: top only)",
+    )
     rest_parser = formats.add_parser("kraken-rest", help="Kraken REST /0/public/Trades JSON")
     rest_parser.add_argument("input", type=Path)
     rest_parser.add_argument("--out", type=Path, required=True)
@@ -43,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.format == "binance":
-            return _import_binance(args.inputs, args.out, args.max_seconds)
+            return _import_binance(args.inputs, args.out, args.max_seconds, args.depth)
         if args.format == "kraken-rest":
             ticks = kraken.read_rest_trades(args.input, args.symbol)
             source = f"kraken REST trades: {args.input.name}"
@@ -56,9 +62,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _import_binance(inputs: list[Path], out: Path, max_seconds: float | None) -> int:
+def _depth(text: str) -> int:
+    depth = int(text)
+    if not 0 <= depth <= LEVELS_MAX:
+        raise argparse.ArgumentTypeError(f"depth is 0 to {LEVELS_MAX}, got {depth}")
+    return depth
+
+
+def _import_binance(inputs: list[Path], out: Path, max_seconds: float | None, depth: int) -> int:
     skipped: Counter[str] = Counter()
-    ticks = binance.read_events(inputs, max_seconds=max_seconds, skipped=skipped)
+    ticks = binance.read_events(inputs, max_seconds=max_seconds, skipped=skipped, depth=depth)
     source = "binance raw capture: " + ", ".join(path.name for path in inputs)
     return _write(ticks, out, binance.VENUE, source, skipped)
 

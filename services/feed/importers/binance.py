@@ -3,8 +3,9 @@
 Input: gzip text, one event per line, ``<local_receive_ns> <json>``, where the
 JSON is a combined-stream message ``{"stream": "<sym>@<channel>", "data": ...}``
 (see data/PROVENANCE.md). `bookTicker` becomes a quote `Tick`, `trade` a trade
-`Tick`; L2 `depth` diffs and the REST depth snapshot are skipped (ticks carry
-the top of book only) and counted.
+`Tick`. With `depth` N > 0 the L2 `depth` diffs and the REST depth snapshot
+rebuild the book (`binance_book.py`) and each quote carries its top N levels
+a side; with 0 they are skipped (top of book only) and counted.
 
 Spot `bookTicker` carries no exchange time, so a quote's `exch_ts_ns` is its
 local receive time; a trade's is Binance's trade time `T`. The capture host's
@@ -24,6 +25,7 @@ from typing import Any, Final
 from common import wire
 from common.errors import WireError
 from common.messages import Side, Tick, TickKind
+from services.feed.importers.binance_book import BinanceBook
 from services.feed.importers.errors import ImportFormatError
 
 VENUE: Final = "binance"
@@ -40,7 +42,7 @@ def symbol_from_binance(raw: str) -> str:
 
 
 def read_events(
-    paths: Sequence[Path], *, max_seconds: float | None, skipped: Counter[str]
+    paths: Sequence[Path], *, max_seconds: float | None, skipped: Counter[str], depth: int = 0
 ) -> Iterator[Tick]:
     """Yield ticks from the files in order (they must continue one another).
 
@@ -48,11 +50,13 @@ def read_events(
         paths: capture files, in time order.
         max_seconds: stop after this span of local time from the first event.
         skipped: counts what was passed over, by kind.
+        depth: levels a side on each quote, from the rebuilt book; 0: the top only.
 
     Raises:
         ImportFormatError: a line that cannot be read, or time going backwards.
     """
     seq = 0
+    book = BinanceBook() if depth > 0 else None
     first_ns: int | None = None
     last_ns = 0
     for path in paths:
@@ -65,7 +69,7 @@ def read_events(
                 raise ImportFormatError(path, line_number, "receive time goes backwards")
             last_ns = recv_ns
             try:
-                tick = _tick_from_event(event, seq + 1, recv_ns, skipped)
+                tick = _tick_from_event(event, seq + 1, recv_ns, skipped, book, depth)
                 if tick is not None:
                     wire.validate(tick)
             except (KeyError, TypeError, ValueError) as e:
@@ -74,6 +78,8 @@ def read_events(
             if tick is not None:
                 seq += 1
                 yield tick
+    if book is not None and book.gaps:
+        skipped["depth_gaps"] += book.gaps
 
 
 def _lines(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
@@ -90,15 +96,28 @@ def _lines(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
 
 
 def _tick_from_event(
-    event: dict[str, Any], seq: int, recv_ns: int, skipped: Counter[str]
+    event: dict[str, Any],
+    seq: int,
+    recv_ns: int,
+    skipped: Counter[str],
+    book: BinanceBook | None,
+    depth: int,
 ) -> Tick | None:
     stream = event.get("stream")
     if stream is None:
+        if book is not None and "lastUpdateId" in event:
+            book.on_snapshot(event)
+            return None
         skipped["rest_snapshot" if "lastUpdateId" in event else "unknown"] += 1
         return None
     channel = stream.split("@", 1)[1]
     data = event["data"]
+    if channel.startswith("depth") and book is not None:
+        book.on_diff(data)
+        return None
     if channel == "bookTicker":
+        top = (float(data["b"]), float(data["B"]), float(data["a"]), float(data["A"]))
+        bids, asks = book.levels(top, depth) if book is not None else ([], [])
         return Tick(
             venue=VENUE,
             symbol=symbol_from_binance(data["s"]),
@@ -106,10 +125,12 @@ def _tick_from_event(
             kind=TickKind.QUOTE,
             exch_ts_ns=recv_ns,
             recv_ts_ns=recv_ns,
-            bid=float(data["b"]),
-            bid_size=float(data["B"]),
-            ask=float(data["a"]),
-            ask_size=float(data["A"]),
+            bid=top[0],
+            bid_size=top[1],
+            ask=top[2],
+            ask_size=top[3],
+            bids=bids,
+            asks=asks,
         )
     if channel == "trade":
         return Tick(

@@ -65,6 +65,12 @@ class Book:
         price = min(self.asks)
         return price, self.asks[price]
 
+    def levels(self) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
+        """Every level kept (the subscribed depth), best first: (bids, asks)."""
+        bids = tuple((price, self.bids[price]) for price in sorted(self.bids, reverse=True))
+        asks = tuple((price, self.asks[price]) for price in sorted(self.asks))
+        return bids, asks
+
     def checksum(self) -> int:
         """CRC32 of the best 10 asks (ascending) then best 10 bids (descending)."""
         texts = self._texts

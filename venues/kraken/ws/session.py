@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from common.messages import FeedState, Side, Tick, TickKind
 from venues.kraken.errors import MalformedFrame, SubscriptionRejected
 from venues.kraken.pairs import PairRules
-from venues.kraken.ws.book import Book, PrecisionError
+from venues.kraken.ws.book import Book, Level, PrecisionError
 from venues.kraken.ws.parse import (
     BookMessage,
     Heartbeat,
@@ -53,7 +52,8 @@ class Actions:
 class SymbolFeed:
     state: FeedState = FeedState.DOWN
     book: Book | None = None  # None until a snapshot arrives
-    top: tuple[Decimal, Decimal, Decimal, Decimal] | None = None
+    # The levels last published (bids, asks), to publish only a changed book.
+    published: tuple[tuple[Level, ...], tuple[Level, ...]] | None = None
     last_tick_ns: int | None = None
 
 
@@ -70,7 +70,7 @@ class KrakenSession:
         """A new connection: every book is gone until its snapshot arrives."""
         actions = Actions()
         for symbol, feed in self.symbols.items():
-            feed.book, feed.top = None, None
+            feed.book, feed.published = None, None
             self._set_state(actions, symbol, FeedState.CONNECTING, "subscribing")
         return actions
 
@@ -132,7 +132,7 @@ class KrakenSession:
         if message.is_snapshot:
             rules = self.pairs[message.symbol]
             feed.book = Book(self.depth, rules.price_precision, rules.qty_precision)
-            feed.top = None
+            feed.published = None
         elif feed.book is None:
             self.counters.dropped_before_snapshot += 1  # stale update of a discarded book
             return
@@ -152,20 +152,23 @@ class KrakenSession:
     def _resync(self, symbol: str, feed: SymbolFeed, actions: Actions) -> None:
         self.counters.checksum_failures += 1
         self.counters.resyncs += 1
-        feed.book, feed.top = None, None
+        feed.book, feed.published = None, None
         self._set_state(actions, symbol, FeedState.RESYNCING, "checksum mismatch")
         actions.resubscribe.append(symbol)
 
     def _maybe_quote(
         self, message: BookMessage, book: Book, feed: SymbolFeed, now_ns: int, actions: Actions
     ) -> None:
-        bid, ask = book.best_bid(), book.best_ask()
-        if bid is None or ask is None:
+        # The whole subscribed depth goes on the tick: a change anywhere in it is
+        # a new book a paper order may walk, not only a change at the top.
+        bids, asks = book.levels()
+        if not bids or not asks:
             return
-        top = (bid[0], bid[1], ask[0], ask[1])
-        if top == feed.top:
+        levels = (bids, asks)
+        if levels == feed.published:
             return
-        feed.top = top
+        feed.published = levels
+        bid, ask = bids[0], asks[0]
         self.seq += 1
         actions.ticks.append(
             Tick(
@@ -179,6 +182,8 @@ class KrakenSession:
                 bid_size=float(bid[1]),
                 ask=float(ask[0]),
                 ask_size=float(ask[1]),
+                bids=[(float(price), float(qty)) for price, qty in bids],
+                asks=[(float(price), float(qty)) for price, qty in asks],
             )
         )
         feed.last_tick_ns = now_ns
