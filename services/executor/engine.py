@@ -41,6 +41,7 @@ from common.messages import (
     TickKind,
 )
 from common.recent import RecentIds
+from services.executor import quantities
 from services.executor.order_executor import OrderExecutor
 from services.executor.positions import PositionState
 from services.executor.risk import Exposure, OrderIntent, RiskEngine
@@ -50,7 +51,6 @@ HISTORY_TICKS = 20_000  # per symbol: how far back a late target can still be pr
 # Target ids remembered against redelivery: more than the targets socket can hold
 # queued (its marks: 16 + 1,000) while an executor restarts, and bounded.
 SEEN_TARGETS = 4_096
-OPEN_DUST = 1e-12  # an open order's rest below this is float residue of its fills
 
 
 @dataclass
@@ -66,8 +66,8 @@ class SymbolBook:
         rests = self.open_orders.values()
         return Exposure(
             self.position.qty,
-            open_buy_qty=sum(rest for rest in rests if rest > 0),
-            open_sell_qty=-sum(rest for rest in rests if rest < 0),
+            open_buy_qty=quantities.add(*(rest for rest in rests if rest > 0)),
+            open_sell_qty=-quantities.add(*(rest for rest in rests if rest < 0)),
         )
 
     def resolve(self, order_id: str, qty: float) -> None:
@@ -75,8 +75,8 @@ class SymbolBook:
         rest = self.open_orders.get(order_id)
         if rest is None:
             return  # already resolved, or never opened here
-        left = abs(rest) - qty
-        if left <= OPEN_DUST:
+        left = quantities.subtract(abs(rest), qty)
+        if left <= 0:
             del self.open_orders[order_id]
         else:
             self.open_orders[order_id] = left if rest > 0 else -left
@@ -246,7 +246,7 @@ class ExecutionEngine:
         self.seen_targets.add(target.id)
         book = self.book(target.symbol)
         exposure = book.exposure()
-        delta = target.target_position - exposure.working
+        delta = quantities.subtract(target.target_position, exposure.working)
         side = Side.BUY if delta > 0 else Side.SELL
         ref_price = target.ref_price
         qty, refusal = self.executor.conform(target.symbol, abs(delta), ref_price)
@@ -316,6 +316,9 @@ class ExecutionEngine:
     def _apply_fills(self, fills: list[Fill]) -> list[Event]:
         events: list[Event] = []
         for fill in fills:
+            # On the pair's lot grid, fee rounded: no float residue journaled or summed.
+            rules = self.executor.pairs.get(fill.symbol)
+            fill = quantities.exact_fill(fill, rules.qty_increment if rules else None)
             book = self.book(fill.symbol)
             book.position.apply(fill)
             book.resolve(fill.order_id, fill.qty)
