@@ -66,7 +66,8 @@ def account_section(run_dir: Path, tick_file: Path) -> dict[str, Any] | None:
     symbols = [f.symbol for f in fills] or list(last)
     currency = assets_of(symbols[0])[1] if symbols else None
     section: dict[str, Any] = {
-        "mode": "paper (spot: no balance below zero)",
+        # "spot account" (no balance below zero) or "margin account" (--margin)
+        "mode": opened.detail,
         "currency": currency,
         "starting_balances": _amounts(starting),
         "ending_balances": _amounts(account.balances),

@@ -115,6 +115,7 @@ class RunnerConfig:
     max_position: float | None = borrow(ExecutorConfig, "max_position", forward=True)
     max_loss: float | None = borrow(ExecutorConfig, "max_loss", forward=True)
     balances: tuple[str, ...] | None = borrow(ExecutorConfig, "balances", forward=True)
+    margin: bool | None = borrow(ExecutorConfig, "margin", forward=True)
     transport: str = setting(
         "--transport",
         transport,

@@ -280,11 +280,11 @@ def _paper_account(config: ExecutorConfig, journaled: dict[str, float] | None) -
     """The spot account: the run's journaled starting balances win over --balances."""
     fee_rate = Decimal(repr(config.taker_fee_bps)) / 10_000
     if journaled is None:
-        return SpotAccount(balances_of(config.balances), fee_rate)
+        return SpotAccount(balances_of(config.balances), fee_rate, margin=config.margin)
     opening = {asset: Decimal(repr(amount)) for asset, amount in journaled.items()}
     if opening != balances_of(config.balances):
         log.warning("starting balances from the run's journal, not --balances: %s", journaled)
-    return SpotAccount(opening, fee_rate)
+    return SpotAccount(opening, fee_rate, margin=config.margin)
 
 
 def _configure(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Setup:
@@ -328,7 +328,8 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
     _mark(setup.journal, SESSION_STARTED, engine, detail)
     if engine.account is not None and setup.opening_balances is None:
         # The run's first paper executor: its starting balances, kept once for the run.
-        _mark(setup.journal, ACCOUNT_OPENED, engine, "spot account", engine.account.opening())
+        kind = "margin account" if engine.account.margin else "spot account"
+        _mark(setup.journal, ACCOUNT_OPENED, engine, kind, engine.account.opening())
     inbox = Inbox(
         ctx,
         name=config.name,

@@ -16,6 +16,17 @@ An order larger than what the account can pay for is cut to what it can
 to the room under `--max-position`; otherwise it is refused with reason
 `insufficient_funds` and Kraken's error text. Amounts are `Decimal`; floats
 only at the edges (fills, result.json).
+
+Margin (`--margin`, off by default) allows a short, as Kraken's margin
+trading does: the collateral is the account's equity in the pair's quote
+(the quote not held for open orders plus the base balance at the order's
+reference price), and the short may reach collateral x the pair's
+leverage (`DEFAULT_MARGIN_LEVERAGE` until the pair table carries Kraken's
+`leverage_sell`). Kraken charges an opening fee on
+the notional a margin position opens (`MARGIN_OPENING_FEE_RATE`) and a
+rollover fee every 4 hours it stays open (0.02 %, not modelled yet): the
+opening fee is added to the fill's fee, so journals, PnL and result.json
+carry it.
 """
 
 from __future__ import annotations
@@ -23,6 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Final
+
+import msgspec
 
 from common.messages import Fill, Side
 from services.executor.quantities import exact
@@ -34,6 +47,12 @@ BUY_HOLD_HEADROOM: Final = Decimal("0.01")
 # Without --balances: what the demo (BTC/USDT from the bundled recording) and a
 # BTC/USD run start with. No base asset: a spot account starts flat.
 DEFAULT_BALANCES: Final = ("USD=10000", "USDT=10000")
+# Kraken's AssetPairs `leverage_sell` lists 2 as the lowest leverage of every margin
+# pair (BTC/USD: 2-5): the cautious default while the pair table has no column for it.
+DEFAULT_MARGIN_LEVERAGE: Final = Decimal(2)
+# Kraken's margin opening fee: 0.02 % of the position's notional for most pairs
+# (0.01-0.02 % for BTC); the 4-hourly rollover fee (also 0.02 %) is not modelled.
+MARGIN_OPENING_FEE_RATE: Final = Decimal("0.0002")
 
 
 def balance_list(text: str) -> tuple[str, ...]:
@@ -86,6 +105,8 @@ class SpotAccount:
 
     balances: dict[str, Decimal]
     fee_rate: Decimal = Decimal(0)  # taker, to size a buy's hold
+    margin: bool = False  # shorts allowed, within collateral x leverage
+    leverage: Decimal = DEFAULT_MARGIN_LEVERAGE
     _holds: dict[str, _Hold] = field(default_factory=dict)
 
     def opening(self) -> dict[str, float]:
@@ -104,9 +125,31 @@ class SpotAccount:
         """The largest order (base units) the account can pay for now."""
         asset, per_unit = self._cost(symbol, side, ref_price)
         room = max(self.available(asset), Decimal(0))
-        if per_unit <= 0:
+        if self.margin and side is Side.SELL:
+            room = self.available(asset) + self._short_room(symbol, ref_price)
+        if per_unit <= 0 or room <= 0:
             return 0.0
         return float((room / per_unit).quantize(Decimal("1e-12"), ROUND_DOWN))
+
+    def _short_room(self, symbol: str, ref_price: float) -> Decimal:
+        """Margin: how far (base units) the base balance may go below zero, all holds counted."""
+        base, quote = assets_of(symbol)
+        price = exact(ref_price)
+        # Equity, not the quote balance: a short sale's proceeds are no collateral.
+        equity = self.available(quote) + self.balances.get(base, Decimal(0)) * price
+        return max(equity, Decimal(0)) * self.leverage / price
+
+    def with_margin_fee(self, fill: Fill) -> Fill:
+        """The fill with Kraken's margin opening fee added, for the part that opens a short."""
+        if not self.margin or fill.side is not Side.SELL:
+            return fill
+        base = assets_of(fill.symbol)[0]
+        after = self.balances.get(base, Decimal(0)) - exact(fill.qty)
+        opened = min(exact(fill.qty), max(-after, Decimal(0)))
+        if opened == 0:
+            return fill
+        opening_fee = opened * exact(fill.price) * MARGIN_OPENING_FEE_RATE
+        return msgspec.structs.replace(fill, fee=float(exact(fill.fee) + opening_fee))
 
     def hold(self, order_id: str, symbol: str, side: Side, qty: float, ref_price: float) -> None:
         """Hold back what an order just submitted may take until it is filled or refused."""

@@ -348,6 +348,8 @@ class ExecutionEngine:
         for fill in fills:
             # On the pair's lot grid, fee rounded: no float residue journaled or summed.
             rules = self.executor.pairs.get(fill.symbol)
+            if self.account is not None:
+                fill = self.account.with_margin_fee(fill)  # before the fee is rounded
             fill = quantities.exact_fill(fill, rules.qty_increment if rules else None)
             book = self.book(fill.symbol)
             book.position.apply(fill)

@@ -106,6 +106,13 @@ class ExecutorConfig(ServiceSettings):
         help="paper: the spot account's starting balances, e.g. USD=10000,BTC=0 "
         f"(default {','.join(DEFAULT_BALANCES)}; a run's journal keeps its first ones)",
     )
+    margin: bool = setting(
+        "--margin",
+        env="PLR_MARGIN",
+        switch=True,
+        help="paper: a margin account (shorts within equity x leverage, Kraken's opening fee); "
+        "off: spot, no balance below zero",
+    )
     pairs_file: Path = setting(
         "--pairs-file", Path, env="PLR_PAIRS_FILE", default=DEFAULT_PAIRS_FILE
     )

@@ -114,3 +114,37 @@ def test_bad_balances_are_refused_with_a_reason(text: str) -> None:
 def test_balances_are_normalised() -> None:
     """Assets upper-cased, amounts exact decimals."""
     assert balance_list(" usd=10000.00, btc=0 ,") == ("USD=10000", "BTC=0")
+
+
+def margin(balances: str) -> ExecutionEngine:
+    paper = PaperOrderExecutor(PAIRS, latency_ms=0, taker_fee_bps=0)
+    amounts = {k: Decimal(v) for k, _, v in (i.partition("=") for i in balance_list(balances))}
+    account = SpotAccount(amounts, margin=True)
+    return ExecutionEngine(RiskEngine(LOOSE), paper, order_prefix="o", account=account)
+
+
+def test_margin_allows_a_short_up_to_collateral_times_leverage_and_charges_the_opening_fee() -> (
+    None
+):
+    """100 USD at 2x lets the position reach -2 BTC at 100; the short pays 0.02 % to open."""
+    ex = margin("USD=100")
+    ex.on_tick(quote(1, 0, 100.0, 100.0, bid_size=5.0), now_ns=0)
+    events = ex.on_target(target("short", -5.0, 1, 0), now_ns=0)
+    [order] = [e for e in events if isinstance(e, OrderSubmitted)]
+    [fill] = [e for e in events if isinstance(e, Fill)]
+    assert (order.side, order.qty) == (Side.SELL, 2.0)
+    assert fill.fee == 0.04  # 2 BTC x 100 x 0.0002, no taker fee here
+    assert balances(ex)["BTC"] == -2
+    # The sale's 200 USD are no collateral: equity is still about 100, fully used.
+    [refused] = ex.on_target(target("more", -5.0, 1, 0), now_ns=0)
+    assert isinstance(refused, OrderRejected)
+    assert refused.reason is RejectReason.INSUFFICIENT_FUNDS
+
+
+def test_without_margin_the_same_account_cannot_short() -> None:
+    """Margin is an explicit opt-in: the default account refuses the same sell."""
+    ex = spot("USD=100", fee_bps=0)
+    ex.on_tick(quote(1, 0, 100.0, 100.0), now_ns=0)
+    [refused] = ex.on_target(target("short", -5.0, 1, 0), now_ns=0)
+    assert isinstance(refused, OrderRejected)
+    assert refused.reason is RejectReason.INSUFFICIENT_FUNDS

@@ -43,3 +43,10 @@ def test_bad_balances_are_a_configuration_error() -> None:
     """A negative balance stops the executor before it starts."""
     with pytest.raises((ConfigError, SystemExit)):
         ExecutorConfig.from_args(["--balances", "USD=-5"], {})
+
+
+def test_margin_is_an_explicit_opt_in() -> None:
+    """Spot unless --margin or PLR_MARGIN says otherwise."""
+    assert ExecutorConfig.from_args([], {}).margin is False
+    assert ExecutorConfig.from_args(["--margin"], {}).margin is True
+    assert ExecutorConfig.from_args([], {"PLR_MARGIN": "1"}).margin is True
