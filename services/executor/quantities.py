@@ -46,9 +46,9 @@ def to_lots(qty: float, increment: Decimal) -> float:
     return float(lots * increment)
 
 
-def fee_amount(fee: float) -> float:
-    """A fee rounded to `FEE_DECIMALS` (quote currency)."""
-    return float(exact(fee).quantize(_FEE_QUANTUM, ROUND_HALF_EVEN))
+def quote_amount(amount: float) -> float:
+    """A quote-currency amount (a fee, a realized PnL) rounded to `FEE_DECIMALS`."""
+    return float(exact(amount).quantize(_FEE_QUANTUM, ROUND_HALF_EVEN))
 
 
 def exact_fill(fill: Fill, increment: Decimal | None) -> Fill:
@@ -57,7 +57,7 @@ def exact_fill(fill: Fill, increment: Decimal | None) -> Fill:
     `increment` None (a symbol without pair rules) keeps the qty as it came.
     """
     qty = fill.qty if increment is None else to_lots(fill.qty, increment)
-    fee = fee_amount(fill.fee)
+    fee = quote_amount(fill.fee)
     if qty == fill.qty and fee == fill.fee:
         return fill
     return msgspec.structs.replace(fill, qty=qty, fee=fee)

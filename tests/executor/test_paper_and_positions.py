@@ -221,3 +221,25 @@ def test_fills_off_the_lot_grid_are_journaled_on_it_with_fees_rounded() -> None:
     assert [f.qty for f in done] == [0.1, 0.2]
     assert [f.fee for f in done] == [0.04012, 0.08024]
     assert ex.book("BTC/USD").position.qty == 0.3
+
+
+def test_fee_and_realized_totals_carry_no_binary_residue() -> None:
+    """Fees 0.1 + 0.2 total 0.3 (floats say 0.30000000000000004); PnL at 8 decimals."""
+    position = PositionState("BTC/USD")
+    for side, price, fee in ((Side.BUY, 100.0, 0.1), (Side.SELL, 100.1, 0.2)):
+        position.apply(
+            Fill(
+                order_id="o",
+                symbol="BTC/USD",
+                side=side,
+                qty=0.3,
+                price=price,
+                fee=fee,
+                liquidity=Liquidity.TAKER,
+                tick_seq=1,
+                ts_ns=1,
+            )
+        )
+    assert position.fees == 0.3
+    assert position.realized_pnl == 0.03  # 0.3 x 0.1; floats say 0.029999999999998295
+    assert position.qty == 0.0
