@@ -46,6 +46,10 @@ SESSION_STARTED: Final = "executor_session_started"
 # (live: reconciled with the venue) and about to act on targets: a runner swapping
 # executors waits for it (orchestration.handover).
 SESSION_TRADING: Final = "executor_session_trading"
+# RiskEvent kind journaled (never published) by the first paper executor of a run:
+# its `values` are the spot account's starting balances per asset. A restart, a
+# resume and result.json rebuild the balances from it and the fills after it.
+ACCOUNT_OPENED: Final = "account_opened"
 JournalEntry = OrderSubmitted | OrderRejected | Fill | RiskEvent
 _decoder = msgspec.json.Decoder(JournalEntry)
 _encoder = msgspec.json.Encoder()
@@ -76,6 +80,8 @@ class JournalState:
     progress: dict[str, OrderProgress] = field(default_factory=dict)
     # Live: the venue's base-asset balance that is not this run's, per symbol.
     venue_baselines: dict[str, float] = field(default_factory=dict)
+    # Paper: the spot account's starting balances (None: not journaled yet).
+    opening_balances: dict[str, float] | None = None
 
     def unresolved(self) -> list[OrderProgress]:
         """Orders with quantity neither filled nor rejected: a live venue may still hold them.
@@ -133,7 +139,16 @@ def read_journal(path: Path) -> JournalState:
             state.breaker_tripped = True
         elif isinstance(entry, RiskEvent) and entry.kind == VENUE_BASELINE and entry.symbol:
             state.venue_baselines[entry.symbol] = entry.values["base_balance"]
+    state.opening_balances = opening_balances(entries)
     return state
+
+
+def opening_balances(entries: list[JournalEntry]) -> dict[str, float] | None:
+    """The starting balances of the journal's first `ACCOUNT_OPENED` mark, if any."""
+    for entry in entries:
+        if isinstance(entry, RiskEvent) and entry.kind == ACCOUNT_OPENED:
+            return dict(entry.values)
+    return None
 
 
 def fill_identity(fill: Fill) -> tuple[str, int, int, float]:

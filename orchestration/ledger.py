@@ -27,6 +27,7 @@ from common.journal import JOURNAL_FILES, SESSION_STARTED, read_entries
 from common.logs import utc_now_text
 from common.messages import Fill, OrderRejected, OrderSubmitted, RiskEvent, TickKind
 from common.tickfile import TickFileReader
+from services.executor import quantities
 from services.executor.positions import PositionState
 
 MODES: Final = tuple(JOURNAL_FILES)  # ("paper", "live")
@@ -79,8 +80,9 @@ class ModeBook:
         book.apply(fill)
 
     def realized_and_fees(self) -> tuple[float, float]:
-        positions = self.positions.values()
-        return sum(p.realized_pnl for p in positions), sum(p.fees for p in positions)
+        positions = self.positions.values()  # summed in decimal: exact totals stay exact
+        realized = quantities.add(*(p.realized_pnl for p in positions))
+        return realized, quantities.add(*(p.fees for p in positions))
 
 
 def sessions(run_dir: Path) -> list[Session]:
@@ -168,8 +170,8 @@ def money(run_dir: Path, marks: dict[str, float]) -> dict[str, Any]:
                 "ended_at": _time(session.ended_ns),
                 "orders": session.decisions.orders,
                 "fills": len(session.fills),
-                "fees": after[1] - before[1],
-                "realized_pnl": after[0] - before[0],
+                "fees": quantities.subtract(after[1], before[1]),
+                "realized_pnl": quantities.subtract(after[0], before[0]),
                 "positions_at_end": {s: p.qty for s, p in sorted(book.positions.items())},
                 "risk_limits": session.risk_limits,
             }
@@ -182,8 +184,7 @@ def _totals(book: ModeBook, marks: dict[str, float], fills: int) -> dict[str, An
     for symbol, position in book.positions.items():
         position.mark_price = marks.get(symbol)
     unmarked = [s for s, p in book.positions.items() if p.qty != 0 and p.mark_price is None]
-    realized = sum(p.realized_pnl for p in book.positions.values())
-    fees = sum(p.fees for p in book.positions.values())
+    realized, fees = book.realized_and_fees()
     unrealized = None if unmarked else sum(p.unrealized_pnl for p in book.positions.values())
     return {
         "fills": fills,

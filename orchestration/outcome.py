@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from common.errors import JournalCorrupt
 from common.logs import utc_now_text
+from orchestration.account_book import account_section
 from orchestration.ledger import last_marks, money
 from services.recorder.artifacts import write_json_atomically
 
@@ -84,6 +85,7 @@ def settle_result(
     result = recorded if recorded is not None else _without_recorder(folder)
     try:
         ledger = money(folder, last_marks(folder / "ticks.gz"))
+        result["account"] = account_section(folder, folder / "ticks.gz")
     except JournalCorrupt as e:
         ledger = None
         result["journal_error"] = str(e)

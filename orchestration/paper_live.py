@@ -115,6 +115,8 @@ class RunnerConfig:
     max_order_notional: float | None = borrow(ExecutorConfig, "max_order_notional", forward=True)
     max_position: float | None = borrow(ExecutorConfig, "max_position", forward=True)
     max_loss: float | None = borrow(ExecutorConfig, "max_loss", forward=True)
+    balances: tuple[str, ...] | None = borrow(ExecutorConfig, "balances", forward=True)
+    margin: bool | None = borrow(ExecutorConfig, "margin", forward=True)
     transport: str = setting(
         "--transport",
         transport,

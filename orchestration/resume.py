@@ -39,6 +39,8 @@ RUN_SHAPING: Final = (
     "max_order_notional",
     "max_position",
     "max_loss",
+    "balances",
+    "margin",
 )
 # Who can reach the sockets is the new session's choice, like the addresses themselves.
 SOCKET_VARIABLES: Final = frozenset(

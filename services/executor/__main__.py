@@ -32,6 +32,7 @@ import time
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 import zmq
@@ -39,11 +40,13 @@ import zmq
 from common import sockets, wire
 from common.errors import ConfigError, JournalCorrupt, JournalWriteFailed
 from common.journal import (
+    ACCOUNT_OPENED,
     JOURNAL_FILES,
     SESSION_STARTED,
     SESSION_TRADING,
     Journal,
     JournalState,
+    opening_balances,
     read_entries,
     read_journal,
 )
@@ -51,6 +54,7 @@ from common.logs import counts_text
 from common.messages import Eos, Fill, OrderRejected, RiskEvent, RunCounters
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
 from common.service import Inbox, Prepared, ServiceSpec, StartupFailed, serve
+from services.executor.account import SpotAccount, balances_of
 from services.executor.engine import Event, ExecutionEngine
 from services.executor.errors import ResumeDiverged, VenueMismatch
 from services.executor.executor_config import ExecutorConfig
@@ -226,6 +230,7 @@ class Setup(Prepared):
     risk: RiskEngine
     pairs: dict[str, PairRules]
     resumption: Resumption | None  # a resumed replay: re-executed against the journal
+    opening_balances: dict[str, float] | None  # paper: the run's journaled starting balances
 
 
 def _prepare(config: ExecutorConfig) -> Setup:
@@ -234,10 +239,13 @@ def _prepare(config: ExecutorConfig) -> Setup:
     path = folder / JOURNAL_FILES["live" if config.live else "paper"]
     resumption = None
     if config.resume and config.lossless:  # a replay: start blank, derive it all again
-        resumption = Resumption(read_entries(path))
+        entries = read_entries(path)
+        resumption = Resumption(entries)
         state = JournalState()
+        opening = opening_balances(entries)
     else:  # live, or a restart within a run: rebuild from the journal
         state = read_journal(path)
+        opening = state.opening_balances
     limits = RiskLimits(
         max_order_notional=config.max_order_notional,
         max_position=config.max_position,
@@ -248,12 +256,14 @@ def _prepare(config: ExecutorConfig) -> Setup:
     )
     risk = RiskEngine(limits, tripped=state.breaker_tripped and not config.reset_breaker)
     pairs = load_pairs(config.pairs_file)
-    return Setup(config, state, Journal(path, fsync=config.fsync), risk, pairs, resumption)
+    journal = Journal(path, fsync=config.fsync)
+    return Setup(config, state, journal, risk, pairs, resumption, opening)
 
 
 def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> ExecutionEngine:
     executor: OrderExecutor
-    if config.live:
+    account = None
+    if config.live:  # the venue keeps the live account: reconcile.py checks it at start
         venue = make_venue(config, setup.pairs)
         executor = LiveOrderExecutor(venue, setup.pairs, ctx, config.live_timings)
     else:
@@ -264,9 +274,21 @@ def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> Execution
             latency_jitter_ms=config.latency_jitter_ms,
             latency_seed=config.latency_seed,
         )
-    engine = ExecutionEngine(setup.risk, executor)
+        account = _paper_account(config, setup.opening_balances)
+    engine = ExecutionEngine(setup.risk, executor, account=account)
     engine.restore(setup.state.fills, setup.state.target_ids, setup.state.orders)
     return engine
+
+
+def _paper_account(config: ExecutorConfig, journaled: dict[str, float] | None) -> SpotAccount:
+    """The spot account: the run's journaled starting balances win over --balances."""
+    fee_rate = Decimal(repr(config.taker_fee_bps)) / 10_000
+    if journaled is None:
+        return SpotAccount(balances_of(config.balances), fee_rate, margin=config.margin)
+    opening = {asset: Decimal(repr(amount)) for asset, amount in journaled.items()}
+    if opening != balances_of(config.balances):
+        log.warning("starting balances from the run's journal, not --balances: %s", journaled)
+    return SpotAccount(opening, fee_rate, margin=config.margin)
 
 
 def _configure(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Setup:
@@ -308,6 +330,10 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         log.info("resuming a replay: %d journal entries to re-derive", setup.resumption.entries)
     # The journal's session mark: orchestration.ledger splits a run's book by it.
     _mark(setup.journal, SESSION_STARTED, engine, detail)
+    if engine.account is not None and setup.opening_balances is None:
+        # The run's first paper executor: its starting balances, kept once for the run.
+        kind = "margin account" if engine.account.margin else "spot account"
+        _mark(setup.journal, ACCOUNT_OPENED, engine, kind, engine.account.opening())
     inbox = Inbox(
         ctx,
         name=config.name,
@@ -344,13 +370,20 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
     return ExecutorLoop(sequencer, outbox, inbox, ticks, targets, live, setup.resumption)
 
 
-def _mark(journal: Journal, kind: str, engine: ExecutionEngine, detail: str) -> None:
+def _mark(
+    journal: Journal,
+    kind: str,
+    engine: ExecutionEngine,
+    detail: str,
+    values: dict[str, float] | None = None,
+) -> None:
     """Journal a session mark (never published): orchestration reads the journal's sessions."""
     mark = RiskEvent(
         kind=kind,
         symbol=None,
         detail=detail,
-        values=asdict(engine.risk.limits),  # the limits in force, for result.json
+        # By default the limits in force, for result.json.
+        values=asdict(engine.risk.limits) if values is None else values,
         ts_ns=time.time_ns(),
     )
     try:

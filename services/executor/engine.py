@@ -18,7 +18,9 @@ one per symbol, and a target computed from a tick before the first one
 this engine saw (queued while another executor, paper or live, held the
 socket) is superseded too: it was meant for that one.
 Risk checks come before every order. A target expires when the market's
-event time has moved past its tick by more than its TTL.
+event time has moved past its tick by more than its TTL. With a spot account
+(paper), an order is also cut to what the account can pay for, or refused
+as Kraken would (`account.py`); the account settles every fill.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from common.messages import (
     TickKind,
 )
 from common.recent import RecentIds
+from services.executor import quantities
+from services.executor.account import KRAKEN_INSUFFICIENT_FUNDS, SpotAccount
 from services.executor.order_executor import OrderExecutor
 from services.executor.positions import PositionState
 from services.executor.risk import Exposure, OrderIntent, RiskEngine
@@ -51,7 +55,6 @@ Event = OrderSubmitted | OrderRejected | Fill | Position | RiskEvent
 # Target ids remembered against redelivery: more than the targets socket can hold
 # queued (its marks: 16 + 1,000) while an executor restarts, and bounded.
 SEEN_TARGETS = 4_096
-OPEN_DUST = 1e-12  # an open order's rest below this is float residue of its fills
 
 
 @dataclass
@@ -66,8 +69,8 @@ class SymbolBook:
         rests = self.open_orders.values()
         return Exposure(
             self.position.qty,
-            open_buy_qty=sum(rest for rest in rests if rest > 0),
-            open_sell_qty=-sum(rest for rest in rests if rest < 0),
+            open_buy_qty=quantities.add(*(rest for rest in rests if rest > 0)),
+            open_sell_qty=-quantities.add(*(rest for rest in rests if rest < 0)),
         )
 
     def resolve(self, order_id: str, qty: float) -> None:
@@ -75,8 +78,8 @@ class SymbolBook:
         rest = self.open_orders.get(order_id)
         if rest is None:
             return  # already resolved, or never opened here
-        left = abs(rest) - qty
-        if left <= OPEN_DUST:
+        left = quantities.subtract(abs(rest), qty)
+        if left <= 0:
             del self.open_orders[order_id]
         else:
             self.open_orders[order_id] = left if rest > 0 else -left
@@ -84,9 +87,13 @@ class SymbolBook:
 
 class ExecutionEngine:
     def __init__(
-        self, risk: RiskEngine, executor: OrderExecutor, order_prefix: str | None = None
+        self,
+        risk: RiskEngine,
+        executor: OrderExecutor,
+        order_prefix: str | None = None,
+        account: SpotAccount | None = None,
     ) -> None:
-        self.risk, self.executor = risk, executor
+        self.risk, self.executor, self.account = risk, executor, account
         self.books: dict[str, SymbolBook] = {}
         self.last_seq = 0
         self.clock_ns = 0  # event time: the latest tick's receive stamp
@@ -111,6 +118,8 @@ class ExecutionEngine:
         """
         for fill in fills:
             self.book(fill.symbol).position.apply(fill)
+            if self.account is not None:
+                self.account.settle(fill)
         for target_id in target_ids:
             self.seen_targets.add(target_id)
         self.orders = orders
@@ -138,6 +147,8 @@ class ExecutionEngine:
             # The venue refused (part of) an order: that part will never change the
             # position, and only now does its room under the limit come free.
             self.book(report.symbol).resolve(report.order_id, report.qty)
+            if self.account is not None:
+                self.account.release(report.order_id, report.qty)
         return [report]
 
     def on_tick(self, tick: Tick, now_ns: int) -> list[Event]:
@@ -249,7 +260,7 @@ class ExecutionEngine:
         self.seen_targets.add(target.id)
         book = self.book(target.symbol)
         exposure = book.exposure()
-        delta = target.target_position - exposure.working
+        delta = quantities.subtract(target.target_position, exposure.working)
         side = Side.BUY if delta > 0 else Side.SELL
         ref_price = target.ref_price
         qty, refusal = self.executor.conform(target.symbol, abs(delta), ref_price)
@@ -266,6 +277,8 @@ class ExecutionEngine:
                 cut, cut_refusal = self.executor.conform(target.symbol, room, ref_price)
                 if cut_refusal is None:
                     qty = cut
+            qty, refusal = self._fund(target.symbol, side, qty, ref_price)
+        if refusal is None:
             market_age_ms = (
                 None if book.last_tick_wall_ns is None else (now_ns - book.last_tick_wall_ns) / 1e6
             )
@@ -283,6 +296,8 @@ class ExecutionEngine:
         self.orders += 1
         order_id = f"{self._prefix}-{self.orders}"
         self.executor.submit(order_id, target.id, target.symbol, side, qty, event_ts_ns)
+        if self.account is not None:
+            self.account.hold(order_id, target.symbol, side, qty, ref_price)
         book.open_orders[order_id] = qty if side is Side.BUY else -qty
         events: list[Event] = [
             OrderSubmitted(
@@ -305,12 +320,34 @@ class ExecutionEngine:
                 events += self._check_breaker(now_fills[-1].ts_ns)
         return events
 
+    def _fund(
+        self, symbol: str, side: Side, qty: float, ref_price: float
+    ) -> tuple[float, tuple[RejectReason, str] | None]:
+        """Cut the order to what the account can pay for, or say why Kraken would refuse it."""
+        if self.account is None:
+            return qty, None
+        affordable = self.account.affordable(symbol, side, ref_price)
+        if qty <= affordable:
+            return qty, None
+        cut, cut_refusal = self.executor.conform(symbol, affordable, ref_price)
+        if cut_refusal is None:
+            return cut, None
+        detail = f"{KRAKEN_INSUFFICIENT_FUNDS}: {side} {qty} needs more than the account holds"
+        return qty, (RejectReason.INSUFFICIENT_FUNDS, detail)
+
     def _apply_fills(self, fills: list[Fill]) -> list[Event]:
         events: list[Event] = []
         for fill in fills:
+            # On the pair's lot grid, fee rounded: no float residue journaled or summed.
+            rules = self.executor.pairs.get(fill.symbol)
+            if self.account is not None:
+                fill = self.account.with_margin_fee(fill)  # before the fee is rounded
+            fill = quantities.exact_fill(fill, rules.qty_increment if rules else None)
             book = self.book(fill.symbol)
             book.position.apply(fill)
             book.resolve(fill.order_id, fill.qty)
+            if self.account is not None:
+                self.account.settle(fill)
             events += [fill, book.position.snapshot(fill.ts_ns)]
         return events
 

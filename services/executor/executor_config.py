@@ -28,6 +28,7 @@ from common.config import (
 from common.errors import ConfigError
 from common.limits import MAX_LOSS_CEILING, MAX_ORDER_NOTIONAL_CEILING, MAX_POSITION_CEILING
 from common.runs import run_folder
+from services.executor.account import DEFAULT_BALANCES, balance_list
 from services.executor.gate import missing_live_opt_ins
 from services.executor.latency import DEFAULT_JITTER_MS, DEFAULT_SEED
 from services.executor.live import LiveTimings
@@ -112,6 +113,21 @@ class ExecutorConfig(ServiceSettings):
         non_negative_float,
         env="PLR_TAKER_FEE_BPS",
         default=KRAKEN_BASE_TAKER_FEE_BPS,
+    )
+    balances: tuple[str, ...] = setting(
+        "--balances",
+        balance_list,
+        env="PLR_BALANCES",
+        default=DEFAULT_BALANCES,
+        help="paper: the spot account's starting balances, e.g. USD=10000,BTC=0 "
+        f"(default {','.join(DEFAULT_BALANCES)}; a run's journal keeps its first ones)",
+    )
+    margin: bool = setting(
+        "--margin",
+        env="PLR_MARGIN",
+        switch=True,
+        help="paper: a margin account (shorts within equity x leverage, Kraken's opening fee); "
+        "off: spot, no balance below zero",
     )
     pairs_file: Path = setting(
         "--pairs-file", Path, env="PLR_PAIRS_FILE", default=DEFAULT_PAIRS_FILE

@@ -17,6 +17,8 @@ Refusal = tuple[RejectReason, str]
 
 
 class OrderExecutor(Protocol):
+    pairs: dict[str, PairRules]  # the venue's pair rules: fills are kept on their lot grid
+
     def conform(self, symbol: str, qty: float, price: float) -> tuple[float, Refusal | None]:
         """Cut `qty` to what the venue accepts, or say why it would refuse it."""
         ...

@@ -3,6 +3,8 @@
 Realized PnL is booked when a fill reduces the position (against the average
 price); a fill through zero closes the old position and opens the rest at the
 fill price. Equity since the run started = realized + unrealized - fees.
+The quantity is summed exactly (`quantities`): a round trip ends at exactly 0;
+fees and realized PnL are summed in decimal at 8 decimals of the quote.
 """
 
 from __future__ import annotations
@@ -10,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.messages import Fill, Position, Side
-
-_EPSILON = 1e-12  # below this a position is flat (float residue of many fills)
+from services.executor import quantities
 
 
 @dataclass
@@ -35,17 +36,19 @@ class PositionState:
 
     def apply(self, fill: Fill) -> None:
         signed = fill.qty if fill.side is Side.BUY else -fill.qty
-        self.fees += fill.fee
+        self.fees = quantities.add(self.fees, fill.fee)  # fees are exact decimals: so is the sum
         if self.qty == 0 or (self.qty > 0) == (signed > 0):
             total = abs(self.qty) + fill.qty
             self.avg_price = (abs(self.qty) * self.avg_price + fill.qty * fill.price) / total
-            self.qty += signed
+            self.qty = quantities.add(self.qty, signed)
             return
         closing = min(fill.qty, abs(self.qty))
         direction = 1.0 if self.qty > 0 else -1.0
-        self.realized_pnl += closing * (fill.price - self.avg_price) * direction
-        self.qty += signed
-        if abs(self.qty) < _EPSILON:
+        # At the fee's precision, summed in decimal: no binary residue in the totals.
+        realized = quantities.quote_amount(closing * (fill.price - self.avg_price) * direction)
+        self.realized_pnl = quantities.add(self.realized_pnl, realized)
+        self.qty = quantities.add(self.qty, signed)
+        if self.qty == 0:
             self.qty, self.avg_price = 0.0, 0.0
         elif (self.qty > 0) != (direction > 0):  # went through zero: the rest opens anew
             self.avg_price = fill.price

@@ -23,14 +23,20 @@ from typing import Final
 
 import msgspec
 
-from common.journal import SESSION_STARTED, SESSION_TRADING, VENUE_BASELINE, JournalEntry
+from common.journal import (
+    ACCOUNT_OPENED,
+    SESSION_STARTED,
+    SESSION_TRADING,
+    VENUE_BASELINE,
+    JournalEntry,
+)
 from common.messages import Fill, Message, OrderRejected, OrderSubmitted, Position, RiskEvent
 from services.executor.errors import ResumeDiverged
 
 log = logging.getLogger("services.executor")
 
 # Journal entries no re-execution derives: marks of a process's start, not of trading.
-MARKS: Final = frozenset({SESSION_STARTED, SESSION_TRADING, VENUE_BASELINE})
+MARKS: Final = frozenset({SESSION_STARTED, SESSION_TRADING, VENUE_BASELINE, ACCOUNT_OPENED})
 
 
 class Resumption:

@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from common.messages import RejectReason, RiskEvent
+from services.executor.quantities import exact
 
 # Limits are inclusive; this absorbs float residue such as 101/100 - 1 != 0.01.
 _TOLERANCE = 1e-9
@@ -44,7 +45,8 @@ class Exposure:
     @property
     def working(self) -> float:
         """The position once every open order has filled (what sizing aims from)."""
-        return self.position + self.open_buy_qty - self.open_sell_qty
+        # In decimal: binary residue here would cut a whole lot off the next order.
+        return float(exact(self.position) + exact(self.open_buy_qty) - exact(self.open_sell_qty))
 
     @property
     def worst_long(self) -> float:

@@ -30,3 +30,23 @@ def test_dead_man_timeout_not_longer_than_one_venue_call_is_refused() -> None:
     """One slow call must not outlast the switch it pushes back."""
     with pytest.raises(ConfigError, match="dead-man"):
         ExecutorConfig.from_args(["--dead-man-timeout-s", "5", "--venue-timeout-s", "5"], {})
+
+
+def test_balances_default_to_the_documented_spot_account_and_read_the_environment() -> None:
+    """USD and USDT 10,000, no base asset, unless --balances or PLR_BALANCES say otherwise."""
+    assert ExecutorConfig.from_args([], {}).balances == ("USD=10000", "USDT=10000")
+    config = ExecutorConfig.from_args([], {"PLR_BALANCES": "USDT=500,BTC=0.05"})
+    assert config.balances == ("USDT=500", "BTC=0.05")
+
+
+def test_bad_balances_are_a_configuration_error() -> None:
+    """A negative balance stops the executor before it starts."""
+    with pytest.raises((ConfigError, SystemExit)):
+        ExecutorConfig.from_args(["--balances", "USD=-5"], {})
+
+
+def test_margin_is_an_explicit_opt_in() -> None:
+    """Spot unless --margin or PLR_MARGIN says otherwise."""
+    assert ExecutorConfig.from_args([], {}).margin is False
+    assert ExecutorConfig.from_args(["--margin"], {}).margin is True
+    assert ExecutorConfig.from_args([], {"PLR_MARGIN": "1"}).margin is True

@@ -199,3 +199,51 @@ def test_same_ticks_and_targets_give_the_same_fills_in_any_arrival_order() -> No
             reference, key=lambda s: (s[3], s[0], s[1])
         )
     assert reference
+
+
+def test_round_trip_of_inexact_float_sums_ends_at_exactly_zero() -> None:
+    """Buy 0.01771045 then 0.04811139, then target 0: flat exactly (floats left 1e-8 BTC)."""
+    ex = engine(latency_ms=0, fee_bps=40)
+    done = []
+    for seq, wanted in enumerate((0.01771045, 0.06582184, 0.0), start=1):
+        done += fills(ex.on_tick(quote(seq, seq, 100.0, 100.5), now_ns=0))
+        done += fills(ex.on_target(target(f"t{seq}", wanted, seq, seq), now_ns=0))
+    assert [(f.side, f.qty) for f in done] == [
+        (Side.BUY, 0.01771045),
+        (Side.BUY, 0.04811139),
+        (Side.SELL, 0.06582184),
+    ]
+    assert ex.book("BTC/USD").position.qty == 0.0
+
+
+def test_fills_off_the_lot_grid_are_journaled_on_it_with_fees_rounded() -> None:
+    """What one order leaves of a quote's size (0.3 - 0.1 in floats) fills as 0.2 exactly."""
+    ex = engine(latency_ms=0, fee_bps=40)
+    ex.on_tick(quote(1, 0, 100.0, 100.3, ask_size=0.3), now_ns=0)
+    done = fills(ex.on_target(target("a", 0.1, 1, 0), now_ns=0))
+    done += fills(ex.on_target(target("b", 0.5, 1, 0), now_ns=0))
+    assert [f.qty for f in done] == [0.1, 0.2]
+    assert [f.fee for f in done] == [0.04012, 0.08024]
+    assert ex.book("BTC/USD").position.qty == 0.3
+
+
+def test_fee_and_realized_totals_carry_no_binary_residue() -> None:
+    """Fees 0.1 + 0.2 total 0.3 (floats say 0.30000000000000004); PnL at 8 decimals."""
+    position = PositionState("BTC/USD")
+    for side, price, fee in ((Side.BUY, 100.0, 0.1), (Side.SELL, 100.1, 0.2)):
+        position.apply(
+            Fill(
+                order_id="o",
+                symbol="BTC/USD",
+                side=side,
+                qty=0.3,
+                price=price,
+                fee=fee,
+                liquidity=Liquidity.TAKER,
+                tick_seq=1,
+                ts_ns=1,
+            )
+        )
+    assert position.fees == 0.3
+    assert position.realized_pnl == 0.03  # 0.3 x 0.1; floats say 0.029999999999998295
+    assert position.qty == 0.0

@@ -231,6 +231,7 @@ class ChoppyVenue:
         # The share of each open order's rest the next tick fills, in turn (cycled).
         self.shares: list[float] = [0.0]
         self.open_orders: dict[str, _VenueOrder] = {}
+        self.pairs = PAIRS
 
     def conform(self, symbol: str, qty: float, price: float) -> tuple[float, Refusal | None]:
         return conform_to_pair_rules(PAIRS, symbol, qty, price)

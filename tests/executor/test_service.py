@@ -81,6 +81,9 @@ def _executor_args(folder: Path) -> list[str]:
         "100000",
         "--price-band-bps",
         "1000",
+        # A spot account: the 0.25 BTC lets the restart test go from +0.5 to -0.25.
+        "--balances",
+        "USD=10000,BTC=0.25",
     ]
 
 
@@ -163,6 +166,8 @@ def test_kill_9_and_restart_continue_position_pnl_and_fills_exactly(
     assert final.fees == pytest.approx(before.fees + 0.75 * 105.0 * 0.004)
     journal = (tmp_path / "run" / "executor.journal").read_text().splitlines()
     assert sum(line.startswith('["Fill"') for line in journal) == 2
+    # The starting balances are journaled once per run, not once per process.
+    assert sum('"account_opened"' in line for line in journal) == 1
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -676,3 +677,32 @@ def test_a_disk_that_fills_mid_run_halts_cleanly_and_says_why_in_one_line_each(
             assert (name in listed) == (folder / name).exists()
         fills = [e for e in read_entries(folder / "executor.journal") if isinstance(e, Fill)]
         assert f"{len(fills):,} fills" in output  # the money shown is the journal's
+
+
+def test_demo_trades_a_spot_account_never_below_zero_and_reports_its_balances(
+    bundled_run,
+) -> None:
+    """Default balances, no BTC: no fill takes BTC below 0, sells beyond it are refused as
+    Kraken refuses them, quantities are exact decimals, result.json shows the account."""
+    code, output, result, folder = bundled_run
+    assert code == 0, output
+    account = result["account"]
+    assert account["currency"] == "USDT"
+    assert account["starting_balances"] == {"USD": 10_000.0, "USDT": 10_000.0}
+    assert account["lowest_balances"]["BTC"] >= 0 and account["lowest_balances"]["USDT"] >= 0
+    held, lowest = 0.0, 0.0
+    for line in (folder / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event["type"] == "Fill":
+            assert len(repr(event["qty"]).partition(".")[2]) <= 8, event  # on the lot grid
+            held = float(
+                Decimal(repr(held))
+                + Decimal(repr(event["qty"])) * (1 if event["side"] == "buy" else -1)
+            )
+            lowest = min(lowest, held)
+    assert lowest == 0.0
+    assert (
+        account["ending_balances"].get("BTC", 0.0) == held == result["positions"]["BTC/USDT"]["qty"]
+    )
+    assert result["counts"]["rejections"].get("insufficient_funds", 0) > 0
+    assert account["ending_equity"] is not None and account["unvalued_assets"] == ["USD"]

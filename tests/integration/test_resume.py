@@ -19,7 +19,18 @@ from tests.conftest import PROJECT_ROOT, scaled, wait_until
 from tests.processes import service_pid, start_runner
 
 # Paced (3 s of replay), so each kill lands mid-run; the ticks cover about 120 fills.
-RUN: tuple[str, ...] = ("--speed", "10", "--max-ticks", "3000", "--max-loss", "100000")
+# A spot account starting with BTC too, so the model's sells below flat fill (spot
+# refuses a sell of BTC the account does not hold) and the kills land mid-run.
+RUN: tuple[str, ...] = (
+    "--speed",
+    "10",
+    "--max-ticks",
+    "3000",
+    "--max-loss",
+    "100000",
+    "--balances",
+    "USDT=10000,BTC=0.05",
+)
 
 
 def _resume_argv(tmp_path: Path, *args: str) -> list[str]:
@@ -69,6 +80,7 @@ def _money(result: dict[str, Any]) -> dict[str, Any]:
         "pnl": result["pnl"],
         "positions": result["positions"],
         "by_mode": result["by_mode"],
+        "account": result["account"],
         "counts": {k: counts[k] for k in ("fills", "orders", "rejections", "targets")},
     }
 
