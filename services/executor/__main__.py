@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 import zmq
@@ -65,6 +65,7 @@ from services.executor.risk import RiskEngine, RiskLimits
 from services.executor.sequencer import Sequencer
 from venues.errors import VenueError
 from venues.kraken.pairs import PairRules, load_pairs
+from venues.kraken.rate_limits import KrakenRateLimits
 
 if TYPE_CHECKING:
     ZSocket: TypeAlias = zmq.Socket[bytes]
@@ -253,14 +254,19 @@ def _prepare(config: ExecutorConfig) -> Setup:
 
 def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> ExecutionEngine:
     executor: OrderExecutor
+    tier = config.rate_limit_tier
     if config.live:
         venue = make_venue(config, setup.pairs)
-        executor = LiveOrderExecutor(venue, setup.pairs, ctx, config.live_timings)
+        # Its own counter on the wall clock paces every call it makes.
+        pacer = None if tier is None else KrakenRateLimits(tier)
+        executor = LiveOrderExecutor(venue, setup.pairs, ctx, config.live_timings, pacer)
     else:
         executor = PaperOrderExecutor(
-            setup.pairs, latency_ms=config.latency_ms, taker_fee_bps=config.taker_fee_bps
+            setup.pairs, latency_ms=config.latency_ms, taker_fee_bps=config.taker_fee
         )
-    engine = ExecutionEngine(setup.risk, executor)
+    # Paper and live admit orders through the same model, on the orders' event time.
+    rate_limits = None if tier is None else KrakenRateLimits(tier)
+    engine = ExecutionEngine(setup.risk, executor, rate_limits=rate_limits)
     engine.restore(setup.state.fills, setup.state.target_ids, setup.state.orders)
     return engine
 
@@ -297,6 +303,13 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         setup.journal.path,
         engine.orders,
         "TRIPPED" if engine.risk.tripped else "armed",
+    )
+    log.info(
+        "executor: fees maker %g / taker %g bps (30-day volume %g USD); Kraken rate limits: %s",
+        config.maker_fee_bps,
+        config.taker_fee,
+        config.fee_30d_volume,
+        config.rate_limit_tier or "off",
     )
     detail = "{} ({})".format(*describe(engine.executor))
     if setup.resumption is not None:
@@ -346,7 +359,7 @@ def _mark(journal: Journal, kind: str, engine: ExecutionEngine, detail: str) -> 
         kind=kind,
         symbol=None,
         detail=detail,
-        values=asdict(engine.risk.limits),  # the limits in force, for result.json
+        values=engine.risk.limit_values(),  # the limits in force, for result.json
         ts_ns=time.time_ns(),
     )
     try:

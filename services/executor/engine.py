@@ -15,7 +15,9 @@ same fills. Targets that pile up together (the executor was behind or down)
 are superseded by the newest one per symbol, and a target computed from a
 tick before the first one this engine saw (queued while another executor,
 paper or live, held the socket) is superseded too: it was meant for that one.
-Risk checks come before every order. A target expires when the market's
+Risk checks come before every order, and the venue's rate limits (when
+set) on the order's event time: an order they would not take is dropped as
+`rate_limit`, never sent late. A target expires when the market's
 event time has moved past its tick by more than its TTL.
 """
 
@@ -25,6 +27,7 @@ import secrets
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import msgspec
 
@@ -82,11 +85,24 @@ class SymbolBook:
             self.open_orders[order_id] = left if rest > 0 else -left
 
 
+class VenueRateLimits(Protocol):
+    """The venue's order-rate limits (Kraken: `venues.kraken.rate_limits.KrakenRateLimits`)."""
+
+    def order_refusal(self, symbol: str, now_ns: int) -> str | None: ...
+
+    def charge_order(self, symbol: str, now_ns: int) -> None: ...
+
+
 class ExecutionEngine:
     def __init__(
-        self, risk: RiskEngine, executor: OrderExecutor, order_prefix: str | None = None
+        self,
+        risk: RiskEngine,
+        executor: OrderExecutor,
+        order_prefix: str | None = None,
+        rate_limits: VenueRateLimits | None = None,
     ) -> None:
         self.risk, self.executor = risk, executor
+        self.rate_limits = rate_limits  # None: no venue rate limits (--rate-limit-tier off)
         self.books: dict[str, SymbolBook] = {}
         self.last_seq = 0
         self.clock_ns = 0  # event time: the latest tick's receive stamp
@@ -255,7 +271,9 @@ class ExecutionEngine:
             return []
         event_ts_ns = target.tick_ts_ns
         if refusal is None:
-            room = self.risk.position_room(exposure, buy=side is Side.BUY)
+            room = self.risk.position_room(
+                exposure, buy=side is Side.BUY, symbol=target.symbol, price=ref_price
+            )
             if qty > room:
                 # Cut to the room the worst case leaves, if the venue takes an order
                 # that small; if not, the risk check below refuses the whole order.
@@ -273,7 +291,11 @@ class ExecutionEngine:
                 exposure,
                 event_ts_ns,
             )
-            refusal = self.risk.check(intent, mid, market_age_ms)
+            refusal = self._rate_refusal(target.symbol, event_ts_ns) or self.risk.check(
+                intent, mid, market_age_ms
+            )
+            if refusal is None and self.rate_limits is not None:
+                self.rate_limits.charge_order(target.symbol, event_ts_ns)
         if refusal is not None:
             return [self._reject(target, side, qty, refusal[0], refusal[1], now_ns)]
         self.orders += 1
@@ -301,6 +323,14 @@ class ExecutionEngine:
             events += self._apply_fills(late_fills)
             events += self._check_breaker(late_fills[-1].ts_ns)
         return events
+
+    def _rate_refusal(self, symbol: str, event_ts_ns: int) -> tuple[RejectReason, str] | None:
+        # The venue's rate limits on the order's event time: an order Kraken's
+        # counters would not take now is dropped, not sent late (see rate_limits.py).
+        if self.rate_limits is None:
+            return None
+        why = self.rate_limits.order_refusal(symbol, event_ts_ns)
+        return None if why is None else (RejectReason.RATE_LIMIT, why)
 
     @staticmethod
     def _ticks_since(book: SymbolBook, event_ts_ns: int) -> list[Tick]:
