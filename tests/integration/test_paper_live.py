@@ -136,6 +136,11 @@ def test_result_explains_its_counts_and_records_the_limits_in_force(bundled_run)
     limits = result["risk_limits"]
     assert limits == result["sessions"][0]["risk_limits"]
     assert limits["max_loss"] == DEMO_MAX_LOSS  # given
+    # Per symbol (one here): its orders, fills and refusals add up to the run's.
+    [(symbol, figures)] = result["per_symbol"].items()
+    assert symbol == "BTC/USDT" and figures["orders"] == counts["orders"] > 0
+    assert figures["fills"] == counts["fills"] and figures["rejections"] == counts["rejections"]
+    assert 0 < figures["max_abs_position"] <= limits["max_position"]
     for name in ("max_order_notional", "max_position"):  # not given: the defaults
         default = option_of(ExecutorConfig, name).default
         # Per-symbol limits: the default for every symbol is the figure under the plain name.
@@ -540,6 +545,12 @@ def test_report_draws_every_chart_and_marks_every_fill(bundled_run, tmp_path: Pa
     for chart in charts:
         ET.fromstring(chart)  # well-formed SVG
     assert page.count("<path ") == result["counts"]["fills"]
+    # The per-symbol table: the symbol's limits in force and what it traded.
+    btc = result["per_symbol"]["BTC/USDT"]
+    row = re.search(r"<tr><td>BTC/USDT</td>(.*?)</tr>", page)
+    assert row is not None
+    cells = re.findall(r"<td>(.*?)</td>", row[1])
+    assert cells[:4] == ["0.05", "5000", f"{btc['orders']:,}", f"{btc['fills']:,}"]
     assert "<script" not in page and "http" not in page.replace("http://www.w3.org", "")
 
 
