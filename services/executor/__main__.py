@@ -65,7 +65,7 @@ from services.executor.risk import RiskEngine, RiskLimits
 from services.executor.sequencer import Sequencer
 from venues.errors import VenueError
 from venues.kraken.pairs import PairRules, load_pairs
-from venues.kraken.rate_limits import KrakenRateLimits
+from venues.kraken.rate_limits import KrakenRateLimits, RateLimitTier
 
 if TYPE_CHECKING:
     ZSocket: TypeAlias = zmq.Socket[bytes]
@@ -265,10 +265,19 @@ def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> Execution
             setup.pairs, latency_ms=config.latency_ms, taker_fee_bps=config.taker_fee
         )
     # Paper and live admit orders through the same model, on the orders' event time.
-    rate_limits = None if tier is None else KrakenRateLimits(tier)
+    rate_limits = None if tier is None else restored_rate_limits(tier, setup.state)
     engine = ExecutionEngine(setup.risk, executor, rate_limits=rate_limits)
     engine.restore(setup.state.fills, setup.state.target_ids, setup.state.orders)
     return engine
+
+
+def restored_rate_limits(tier: RateLimitTier, state: JournalState) -> KrakenRateLimits:
+    """Kraken's counters with the journal's orders counted again, in their event-time order:
+    after a restart, Kraken still remembers them (and a replay resumed in place must too)."""
+    limits = KrakenRateLimits(tier)
+    for progress in sorted(state.progress.values(), key=lambda p: p.order.ts_ns):
+        limits.charge_order(progress.order.symbol, progress.order.ts_ns)
+    return limits
 
 
 def _configure(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Setup:

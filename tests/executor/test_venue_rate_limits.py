@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from common.messages import Fill, OrderRejected, OrderSubmitted, RejectReason, Target
+from common.journal import JournalState, OrderProgress
+from common.messages import Fill, OrderRejected, OrderSubmitted, RejectReason, Side, Target
+from services.executor.__main__ import restored_rate_limits
 from services.executor.engine import ExecutionEngine
 from services.executor.executor_config import ExecutorConfig
 from services.executor.paper import PaperOrderExecutor
@@ -112,3 +114,26 @@ def test_the_tier_is_a_setting(
 def test_an_unknown_tier_fails_fast() -> None:
     with pytest.raises(ValueError, match="--rate-limit-tier: expected one of starter"):
         ExecutorConfig.from_args(["--rate-limit-tier", "gold"], {})
+
+
+def test_a_restarted_executor_counts_the_journal_s_orders_again() -> None:
+    """16 orders journaled in one second: after a restart, Starter's REST counter is full."""
+    state = JournalState()
+    for number in range(16):
+        order = OrderSubmitted(
+            order_id=f"o-{number}",
+            target_id=f"t{number}",
+            symbol="BTC/USD",
+            side=Side.BUY,
+            qty=0.001,
+            ref_price=60_000.0,
+            tick_seq=number + 1,
+            ts_ns=T0 + number * 50_000_000,
+        )
+        state.progress[order.order_id] = OrderProgress(order)
+    limits = restored_rate_limits(RateLimitTier.STARTER, state)
+    assert "REST call counter" in (limits.order_refusal("BTC/USD", T0 + S) or "")
+    assert (
+        restored_rate_limits(RateLimitTier.STARTER, JournalState()).order_refusal("BTC/USD", T0 + S)
+        is None
+    )

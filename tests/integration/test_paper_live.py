@@ -300,7 +300,9 @@ def test_unbatched_replay_gives_the_same_run_as_the_default_batched_one(
     same fills at the same ticks, the same recorded ticks."""
     from common.tickfile import TickFileReader
 
-    code, output, unbatched, folder = _run(tmp_path, trained_checkpoint, "--replay-batch", "1")
+    code, output, unbatched, folder = _run(
+        tmp_path, trained_checkpoint, "--replay-batch", "1", "--max-loss", str(DEMO_MAX_LOSS)
+    )
     assert code == 0, output
     assert json.loads(bundled_run[2]["config"]["PLR_REPLAY_BATCH"]) == 64
     assert json.loads(unbatched["config"]["PLR_REPLAY_BATCH"]) == 1

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,15 @@ from tests.processes import service_pid, start_runner
 
 # Paced (3 s of replay), so each kill lands mid-run; the ticks cover about 120 fills.
 RUN: tuple[str, ...] = ("--speed", "10", "--max-ticks", "3000", "--max-loss", "100000")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_rate_limits() -> Iterator[None]:
+    """Every runner here (inherited environment) trades unthrottled: Kraken's Starter
+    limits would leave about 25 fills in these 3,000 ticks, too few to kill mid-run."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PLR_RATE_LIMIT_TIER", "off")
+        yield
 
 
 def _resume_argv(tmp_path: Path, *args: str) -> list[str]:
