@@ -63,11 +63,11 @@ def run(ticks: list[Tick], ckpt: Path, *, spot: bool) -> Figures:
         stale_after_ms=defaults.stale_after_ms,
     )
     paper = PaperOrderExecutor(
-        load_pairs(), latency_ms=defaults.latency_ms, taker_fee_bps=defaults.taker_fee_bps
+        load_pairs(), latency_ms=defaults.latency_ms, taker_fee_bps=defaults.taker_fee
     )
     account = None
     if spot:
-        fee_rate = Decimal(repr(defaults.taker_fee_bps)) / 10_000
+        fee_rate = Decimal(repr(defaults.taker_fee)) / 10_000
         account = SpotAccount(balances_of(DEFAULT_BALANCES), fee_rate)
     engine = ExecutionEngine(RiskEngine(limits), paper, order_prefix="b", account=account)
     stack = DecisionStack(load_checkpoint(ckpt, None, DEFAULT_POLICY), ttl_ms=5_000)

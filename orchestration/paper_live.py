@@ -45,6 +45,7 @@ from common.addresses import FIRST_TCP_PORT, SOCKET_NAMES, Addresses, claim_fold
 from common.config import Option, int_between, option_of, parse_settings, positive_float, setting
 from common.curve import CurveKeys, load_keys
 from common.errors import ConfigError, TickFileError
+from common.limits import SymbolLimits
 from common.runs import DEFAULT_ARTIFACTS_DIR, check_run_id, new_run_id
 from common.tickfile import TickFileReader
 from orchestration.control_channel import ControlChannel
@@ -112,8 +113,10 @@ class RunnerConfig:
     ws_url: str | None = borrow(FeedConfig, "ws_url")
     no_paper_mode: bool = borrow(ExecutorConfig, "no_paper_mode")
     live_executor: bool = borrow(ExecutorConfig, "live_executor")
-    max_order_notional: float | None = borrow(ExecutorConfig, "max_order_notional", forward=True)
-    max_position: float | None = borrow(ExecutorConfig, "max_position", forward=True)
+    max_order_notional: SymbolLimits | None = borrow(
+        ExecutorConfig, "max_order_notional", forward=True
+    )
+    max_position: SymbolLimits | None = borrow(ExecutorConfig, "max_position", forward=True)
     max_loss: float | None = borrow(ExecutorConfig, "max_loss", forward=True)
     balances: tuple[str, ...] | None = borrow(ExecutorConfig, "balances", forward=True)
     margin: bool | None = borrow(ExecutorConfig, "margin", forward=True)

@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final, TypeAlias
 
@@ -69,6 +69,7 @@ from services.executor.risk import RiskEngine, RiskLimits
 from services.executor.sequencer import Sequencer
 from venues.errors import VenueError
 from venues.kraken.pairs import PairRules, load_pairs
+from venues.kraken.rate_limits import KrakenRateLimits, RateLimitTier
 
 if TYPE_CHECKING:
     ZSocket: TypeAlias = zmq.Socket[bytes]
@@ -263,32 +264,46 @@ def _prepare(config: ExecutorConfig) -> Setup:
 def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> ExecutionEngine:
     executor: OrderExecutor
     account = None
+    tier = config.rate_limit_tier
     if config.live:  # the venue keeps the live account: reconcile.py checks it at start
         venue = make_venue(config, setup.pairs)
-        executor = LiveOrderExecutor(venue, setup.pairs, ctx, config.live_timings)
+        # Its own counter on the wall clock paces every call it makes.
+        pacer = None if tier is None else KrakenRateLimits(tier)
+        executor = LiveOrderExecutor(venue, setup.pairs, ctx, config.live_timings, pacer)
     else:
         executor = PaperOrderExecutor(
             setup.pairs,
             latency_ms=config.latency_ms,
-            taker_fee_bps=config.taker_fee_bps,
+            taker_fee_bps=config.taker_fee,
             latency_jitter_ms=config.latency_jitter_ms,
             latency_seed=config.latency_seed,
         )
         account = _paper_account(config, setup.opening_balances)
-    engine = ExecutionEngine(setup.risk, executor, account=account)
+    # Paper and live admit orders through the same model, on the orders' event time.
+    rate_limits = None if tier is None else restored_rate_limits(tier, setup.state)
+    engine = ExecutionEngine(setup.risk, executor, account=account, rate_limits=rate_limits)
     engine.restore(setup.state.fills, setup.state.target_ids, setup.state.orders)
     return engine
 
 
 def _paper_account(config: ExecutorConfig, journaled: dict[str, float] | None) -> SpotAccount:
     """The spot account: the run's journaled starting balances win over --balances."""
-    fee_rate = Decimal(repr(config.taker_fee_bps)) / 10_000
+    fee_rate = Decimal(repr(config.taker_fee)) / 10_000
     if journaled is None:
         return SpotAccount(balances_of(config.balances), fee_rate, margin=config.margin)
     opening = {asset: Decimal(repr(amount)) for asset, amount in journaled.items()}
     if opening != balances_of(config.balances):
         log.warning("starting balances from the run's journal, not --balances: %s", journaled)
     return SpotAccount(opening, fee_rate, margin=config.margin)
+
+
+def restored_rate_limits(tier: RateLimitTier, state: JournalState) -> KrakenRateLimits:
+    """Kraken's counters with the journal's orders counted again, in their event-time order:
+    after a restart, Kraken still remembers them (and a replay resumed in place must too)."""
+    limits = KrakenRateLimits(tier)
+    for progress in sorted(state.progress.values(), key=lambda p: p.order.ts_ns):
+        limits.charge_order(progress.order.symbol, progress.order.ts_ns)
+    return limits
 
 
 def _configure(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Setup:
@@ -323,6 +338,13 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         setup.journal.path,
         engine.orders,
         "TRIPPED" if engine.risk.tripped else "armed",
+    )
+    log.info(
+        "executor: fees maker %g / taker %g bps (30-day volume %g USD); Kraken rate limits: %s",
+        config.maker_fee_bps,
+        config.taker_fee,
+        config.fee_30d_volume,
+        config.rate_limit_tier or "off",
     )
     detail = "{} ({})".format(*describe(engine.executor))
     if setup.resumption is not None:
@@ -383,7 +405,7 @@ def _mark(
         symbol=None,
         detail=detail,
         # By default the limits in force, for result.json.
-        values=asdict(engine.risk.limits) if values is None else values,
+        values=engine.risk.limit_values() if values is None else values,
         ts_ns=time.time_ns(),
     )
     try:

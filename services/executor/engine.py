@@ -21,6 +21,9 @@ Risk checks come before every order. A target expires when the market's
 event time has moved past its tick by more than its TTL. With a spot account
 (paper), an order is also cut to what the account can pay for, or refused
 as Kraken would (`account.py`); the account settles every fill.
+Risk checks and the spot account come before the venue's rate limits (when
+set), on the order's event time: an order they would not take is dropped as
+`rate_limit`, never sent late.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import secrets
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import msgspec
 
@@ -85,6 +89,14 @@ class SymbolBook:
             self.open_orders[order_id] = left if rest > 0 else -left
 
 
+class VenueRateLimits(Protocol):
+    """The venue's order-rate limits (Kraken: `venues.kraken.rate_limits.KrakenRateLimits`)."""
+
+    def order_refusal(self, symbol: str, now_ns: int) -> str | None: ...
+
+    def charge_order(self, symbol: str, now_ns: int) -> None: ...
+
+
 class ExecutionEngine:
     def __init__(
         self,
@@ -92,8 +104,10 @@ class ExecutionEngine:
         executor: OrderExecutor,
         order_prefix: str | None = None,
         account: SpotAccount | None = None,
+        rate_limits: VenueRateLimits | None = None,
     ) -> None:
         self.risk, self.executor, self.account = risk, executor, account
+        self.rate_limits = rate_limits  # None: no venue rate limits (--rate-limit-tier off)
         self.books: dict[str, SymbolBook] = {}
         self.last_seq = 0
         self.clock_ns = 0  # event time: the latest tick's receive stamp
@@ -270,7 +284,9 @@ class ExecutionEngine:
         # Decided now on the event clock: at its tick, or later if it came late.
         event_ts_ns = max(target.tick_ts_ns, self.clock_ns)
         if refusal is None:
-            room = self.risk.position_room(exposure, buy=side is Side.BUY)
+            room = self.risk.position_room(
+                exposure, buy=side is Side.BUY, symbol=target.symbol, price=ref_price
+            )
             if qty > room:
                 # Cut to the room the worst case leaves, if the venue takes an order
                 # that small; if not, the risk check below refuses the whole order.
@@ -290,7 +306,11 @@ class ExecutionEngine:
                 exposure,
                 event_ts_ns,
             )
-            refusal = self.risk.check(intent, mid, market_age_ms)
+            refusal = self._rate_refusal(target.symbol, event_ts_ns) or self.risk.check(
+                intent, mid, market_age_ms
+            )
+            if refusal is None and self.rate_limits is not None:
+                self.rate_limits.charge_order(target.symbol, event_ts_ns)
         if refusal is not None:
             return [self._reject(target, side, qty, refusal[0], refusal[1], now_ns)]
         self.orders += 1
@@ -334,6 +354,14 @@ class ExecutionEngine:
             return cut, None
         detail = f"{KRAKEN_INSUFFICIENT_FUNDS}: {side} {qty} needs more than the account holds"
         return qty, (RejectReason.INSUFFICIENT_FUNDS, detail)
+
+    def _rate_refusal(self, symbol: str, event_ts_ns: int) -> tuple[RejectReason, str] | None:
+        # The venue's rate limits on the order's event time: an order Kraken's
+        # counters would not take now is dropped, not sent late (see rate_limits.py).
+        if self.rate_limits is None:
+            return None
+        why = self.rate_limits.order_refusal(symbol, event_ts_ns)
+        return None if why is None else (RejectReason.RATE_LIMIT, why)
 
     def _apply_fills(self, fills: list[Fill]) -> list[Event]:
         events: list[Event] = []

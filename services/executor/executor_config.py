@@ -26,14 +26,22 @@ from common.config import (
     setting,
 )
 from common.errors import ConfigError
-from common.limits import MAX_LOSS_CEILING, MAX_ORDER_NOTIONAL_CEILING, MAX_POSITION_CEILING
+from common.limits import (
+    MAX_LOSS_CEILING,
+    MAX_ORDER_NOTIONAL_CEILING,
+    MAX_POSITION_CEILING,
+    Limit,
+    SymbolLimits,
+    symbol_limits,
+)
 from common.runs import run_folder
 from services.executor.account import DEFAULT_BALANCES, balance_list
 from services.executor.gate import missing_live_opt_ins
 from services.executor.latency import DEFAULT_JITTER_MS, DEFAULT_SEED
 from services.executor.live import LiveTimings
-from services.executor.paper import KRAKEN_BASE_TAKER_FEE_BPS
+from venues.kraken.fees import load_fee_schedule
 from venues.kraken.pairs import DEFAULT_PAIRS_FILE
+from venues.kraken.rate_limits import RateLimitTier
 from venues.kraken.rest.orders import (
     DEADLINE_MAX_S,
     DEADLINE_MIN_S,
@@ -45,6 +53,19 @@ from venues.kraken.rest.orders import (
 # refresh (a quarter of it) would race the calls around it.
 DEAD_MAN_TIMEOUT_MIN_S: Final = 2
 DEAD_MAN_TIMEOUT_MAX_S: Final = 86_399
+DEFAULT_MAX_ORDER_NOTIONAL: Final = 5_000.0
+DEFAULT_MAX_POSITION: Final = 0.05
+
+
+def rate_limit_tier(text: str) -> RateLimitTier | None:
+    """Kraken's verification tier whose limits apply, or None for `off`."""
+    if text.strip().lower() == "off":
+        return None
+    try:
+        return RateLimitTier(text.strip().lower())
+    except ValueError:
+        choices = ", ".join([*RateLimitTier, "off"])
+        raise ValueError(f"expected one of {choices}, got {text!r}") from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,19 +78,21 @@ class ExecutorConfig(ServiceSettings):
     run_dir: Path | None = setting(
         "--run-dir", run_folder, env="PLR_RUN_DIR", help="journal folder (a new run dir if unset)"
     )
-    max_order_notional: float = setting(
+    max_order_notional: SymbolLimits = setting(
         "--max-order-notional",
-        positive_float_up_to(MAX_ORDER_NOTIONAL_CEILING),
+        symbol_limits(MAX_ORDER_NOTIONAL_CEILING, DEFAULT_MAX_ORDER_NOTIONAL),
         env="PLR_MAX_ORDER_NOTIONAL",
-        default=5_000.0,
-        help=f"largest order, quote currency (at most {MAX_ORDER_NOTIONAL_CEILING:g})",
+        default=SymbolLimits(Limit(DEFAULT_MAX_ORDER_NOTIONAL)),
+        help="largest order, quote currency; per symbol as 1000,BTC/USD=5000 "
+        f"(each at most {MAX_ORDER_NOTIONAL_CEILING:g})",
     )
-    max_position: float = setting(
+    max_position: SymbolLimits = setting(
         "--max-position",
-        positive_float_up_to(MAX_POSITION_CEILING),
+        symbol_limits(MAX_POSITION_CEILING, DEFAULT_MAX_POSITION),
         env="PLR_MAX_POSITION",
-        default=0.05,
-        help=f"largest position per symbol, base units (at most {MAX_POSITION_CEILING:g})",
+        default=SymbolLimits(Limit(DEFAULT_MAX_POSITION)),
+        help="largest position per symbol, base units; per symbol as 0.05,BTC/USD=0.01, "
+        f"or a notional as 100USDT (each at most {MAX_POSITION_CEILING:g})",
     )
     max_loss: float = setting(
         "--max-loss",
@@ -108,11 +131,31 @@ class ExecutorConfig(ServiceSettings):
         default=DEFAULT_SEED,
         help="seed of the latency jitter: a replay repeats its fills exactly",
     )
-    taker_fee_bps: float = setting(
+    fee_30d_volume: float = setting(
+        "--fee-30d-volume",
+        non_negative_float,
+        env="PLR_FEE_30D_VOLUME",
+        default=0.0,
+        help="30-day volume, USD: picks the fee tier of Kraken's schedule (data/kraken_fees.json)",
+    )
+    maker_fee_bps: float | None = setting(
+        "--maker-fee-bps",
+        non_negative_float,
+        env="PLR_MAKER_FEE_BPS",
+        help="maker fee, overriding the schedule's tier",
+    )
+    taker_fee_bps: float | None = setting(
         "--taker-fee-bps",
         non_negative_float,
         env="PLR_TAKER_FEE_BPS",
-        default=KRAKEN_BASE_TAKER_FEE_BPS,
+        help="taker fee, overriding the schedule's tier (paper's market orders pay it)",
+    )
+    rate_limit_tier: RateLimitTier | None = setting(
+        "--rate-limit-tier",
+        rate_limit_tier,
+        env="PLR_RATE_LIMIT_TIER",
+        default=RateLimitTier.STARTER,
+        help="Kraken's rate limits, paper and live alike: starter, intermediate, pro or off",
     )
     balances: tuple[str, ...] = setting(
         "--balances",
@@ -216,6 +259,13 @@ class ExecutorConfig(ServiceSettings):
     api_secret: Secret | None = None
 
     @property
+    def taker_fee(self) -> float:
+        """The taker rate in bps, once `from_args` has resolved it from the schedule."""
+        if self.taker_fee_bps is None:
+            raise AssertionError("taker fee read before from_args resolved it")
+        return self.taker_fee_bps
+
+    @property
     def live_timings(self) -> LiveTimings:
         return LiveTimings(
             deadline_s=self.order_deadline_s,
@@ -227,6 +277,7 @@ class ExecutorConfig(ServiceSettings):
     def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> ExecutorConfig:
         config = parse_settings(cls, "python -m services.executor", argv, environ)
         check_transport(config)
+        config = _with_fees(config)
         if not DEADLINE_MIN_S <= config.order_deadline_s <= DEADLINE_MAX_S:
             raise ConfigError(
                 f"--order-deadline-s: {DEADLINE_MIN_S:g}-{DEADLINE_MAX_S:g} s, as Kraken allows"
@@ -255,6 +306,16 @@ class ExecutorConfig(ServiceSettings):
                 api_secret=_api_secret(environ["EXCHANGE_API_SECRET"]),
             )
         return config
+
+
+def _with_fees(config: ExecutorConfig) -> ExecutorConfig:
+    """Maker and taker rates: as given, else the schedule's tier for the 30-day volume."""
+    tier = load_fee_schedule().tier_at(config.fee_30d_volume)
+    return dataclasses.replace(
+        config,
+        maker_fee_bps=tier.maker_bps if config.maker_fee_bps is None else config.maker_fee_bps,
+        taker_fee_bps=tier.taker_bps if config.taker_fee_bps is None else config.taker_fee_bps,
+    )
 
 
 def _api_secret(text: str) -> Secret:

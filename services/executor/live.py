@@ -23,6 +23,11 @@ What a failed call means is decided once per venue, as a typed `VenueErrorKind`
   nothing more is sent. An order whose fate is unknown is left unresolved
   in the journal, for the next start's reconciliation, not guessed at.
 
+With a `pacer` (Kraken's rate-limit model, `venues.kraken.rate_limits`,
+the same one paper throttles with), every REST call waits until Kraken's
+call counter has room for it (QueryOrders polls count), and each AddOrder
+and cancel is counted on the pair's matching-engine counter.
+
 Between orders, and while it waits on one, the same worker does the venue's
 chores, so that every signed call still comes from one thread:
 
@@ -56,6 +61,7 @@ from services.executor.venue import Venue
 from services.executor.venue_clock import VenueClock
 from venues.errors import VenueError, VenueErrorKind
 from venues.kraken.pairs import PairRules
+from venues.kraken.rate_limits import KrakenRateLimits
 from venues.order import VenueOrder
 
 log = logging.getLogger(__name__)
@@ -66,6 +72,7 @@ LOOKUP_MARGIN_S = 60.0  # ClosedOrders' `start`: this long before the order was 
 DEADLINE_MARGIN_S = 1.0  # an order not found this long after its deadline never will be
 DEAD_MAN_REFRESHES = 4  # calls per timeout period (Kraken: every 15-30 s for 60 s)
 CHORE_RETRY_S = 5.0  # a failed clock read is tried again this soon
+DEAD_MAN_RESERVE_CALLS = 1  # REST counter room paced calls leave for the dead-man switch
 
 
 @dataclass(frozen=True)
@@ -126,8 +133,10 @@ class LiveOrderExecutor:
         pairs: dict[str, PairRules],
         ctx: zmq.Context,
         timings: LiveTimings = LiveTimings(),
+        pacer: KrakenRateLimits | None = None,
     ) -> None:
         self.venue, self.pairs, self.timings = venue, pairs, timings
+        self.pacer = pacer  # Kraken's counters on this host's clock; None: unpaced
         self.halted_because: str | None = None
         self._orders: queue.Queue[LiveOrder | None] = queue.Queue()
         self._staged: list[LiveOrder] = []
@@ -259,6 +268,7 @@ class LiveOrderExecutor:
         # Due again well inside the period, whether this call worked or not.
         self._dead_man_due_at = time.monotonic() + timeout_s / DEAD_MAN_REFRESHES
         try:
+            self._paced("CancelAllOrdersAfter", wait=False)
             self.venue.cancel_all_after(timeout_s)
         except VenueError as e:
             log.warning("dead-man switch not pushed back (%s)", e.venue_error)
@@ -266,6 +276,7 @@ class LiveOrderExecutor:
     def _disarm_dead_man(self) -> None:
         self._dead_man_due_at = None
         try:
+            self._paced("CancelAllOrdersAfter", wait=False)
             self.venue.cancel_all_after(0)
             log.info("dead-man switch disarmed")
         except VenueError as e:
@@ -298,6 +309,8 @@ class LiveOrderExecutor:
         wait_s = self.timings.backoff_s
         for attempt in range(1, self.timings.retries + 2):
             try:
+                if self.pacer is not None:  # the engine admitted it: count it, never wait
+                    self.pacer.charge_order(order.symbol, time.monotonic_ns())
                 venue_now_s = self.clock.now_s()
                 order.deadline_at_s = venue_now_s + self.timings.deadline_s
                 txid = self.venue.place_market(
@@ -333,7 +346,7 @@ class LiveOrderExecutor:
         """After an unknown outcome: the order by client id, or None once surely absent."""
         # ClosedOrders' `start` is on the venue's clock, as all its times are.
         since_ms = order.sent_ms + int((self.clock.offset_s - LOOKUP_MARGIN_S) * 1000)
-        found = self._venue_read(lambda: self.venue.find(order.order_id, since_ms), order)
+        found = self._venue_read(lambda: self._find(order.order_id, since_ms), order)
         if found is None:
             # Kraken drops an order that reaches its engine after `deadline` (its
             # clock); once that has passed, an order not found will never appear.
@@ -343,7 +356,7 @@ class LiveOrderExecutor:
             if deadline_at_s is None:
                 deadline_at_s = self.clock.now_s() + self.timings.deadline_s
             self._pause(max(0.0, deadline_at_s + DEADLINE_MARGIN_S - self.clock.now_s()))
-            found = self._venue_read(lambda: self.venue.find(order.order_id, since_ms), order)
+            found = self._venue_read(lambda: self._find(order.order_id, since_ms), order)
         if found is None:
             why = error or "not confirmed before the restart"
             self._reject(
@@ -354,7 +367,34 @@ class LiveOrderExecutor:
         return found
 
     def _query_until_readable(self, order: LiveOrder, txid: str) -> VenueOrder:
-        return self._venue_read(lambda: self.venue.query(txid), order)
+        return self._venue_read(lambda: self._query(txid), order)
+
+    def _query(self, txid: str) -> VenueOrder:
+        self._paced("QueryOrders")
+        return self.venue.query(txid)
+
+    def _find(self, client_id: str, since_ms: int) -> VenueOrder | None:
+        self._paced("OpenOrders", "ClosedOrders")  # `find` asks both
+        return self.venue.find(client_id, since_ms)
+
+    def _paced(self, *methods: str, wait: bool = True) -> None:
+        """Wait until Kraken's REST counter has room for these calls, then count them.
+
+        Live pacing and paper throttling share `venues.kraken.rate_limits`; here
+        it runs on this host's monotonic clock, so a burst of polls waits
+        instead of earning `EAPI:Rate limit exceeded`. Paced calls leave
+        room for one more: the dead-man switch (`wait=False`) never waits
+        behind polls, since a late push-back cancels every open order.
+        """
+        if self.pacer is None:
+            return
+        for method in methods:
+            reserve = DEAD_MAN_RESERVE_CALLS if wait else 0
+            wait_ns = self.pacer.rest_wait_ns(method, time.monotonic_ns(), reserve)
+            if wait and wait_ns:
+                log.info("pacing: %s waits %.2f s for Kraken's REST counter", method, wait_ns / 1e9)
+                self._pause(wait_ns / 1e9)
+            self.pacer.charge_rest(method, time.monotonic_ns())
 
     def _follow(self, order: LiveOrder, state: VenueOrder) -> None:
         """Report fills as the venue executes; at the end, reject what never filled."""
@@ -370,7 +410,7 @@ class LiveOrderExecutor:
                         f"order {order.order_id} still {state.status} after cancel"
                     )
                 log.warning("order %s still %s; cancelling it", order.order_id, state.status)
-                self._try_cancel(state.txid)
+                self._try_cancel(order, state.txid)
                 cancelled, cancel_at = True, time.monotonic() + self.timings.settle_s
             if self._pause(self.timings.poll_s):
                 raise UnresolvedOrder(f"stopped while order {order.order_id} was {state.status}")
@@ -380,7 +420,10 @@ class LiveOrderExecutor:
             detail = f"venue {state.status} it with {unfilled} unfilled"
             self._reject(order, RejectReason.EXCHANGE_REJECTED, detail, qty=unfilled)
 
-    def _try_cancel(self, txid: str) -> None:
+    def _try_cancel(self, order: LiveOrder, txid: str) -> None:
+        if self.pacer is not None:  # a young order's cancel costs the pair's counter more
+            age_s = time.time() - order.sent_ms / 1000
+            self.pacer.charge_cancel(order.symbol, age_s, time.monotonic_ns())
         try:
             self.venue.cancel(txid)
         except VenueError as e:

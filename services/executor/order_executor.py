@@ -11,7 +11,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Protocol
 
 from common.messages import Fill, RejectReason, Side, Tick
-from venues.kraken.pairs import PairRules
+from venues.kraken.pairs import ONLINE, PairRules
 
 Refusal = tuple[RejectReason, str]
 
@@ -35,10 +35,15 @@ class OrderExecutor(Protocol):
 def conform_to_pair_rules(
     pairs: dict[str, PairRules], symbol: str, qty: float, price: float
 ) -> tuple[float, Refusal | None]:
-    """Cut `qty` to the pair's lot size and check Kraken's minimum size and cost."""
+    """Cut `qty` to the pair's lot size and check Kraken's minimum size and cost.
+
+    A pair Kraken has not `online` (cancel_only, post_only, ...) takes no market order.
+    """
     rules = pairs.get(symbol)
     if rules is None:
         return 0.0, (RejectReason.UNKNOWN_SYMBOL, f"no pair rules for {symbol}")
+    if rules.status != ONLINE:  # cancel_only, post_only, ...: Kraken takes no market order
+        return 0.0, (RejectReason.EXCHANGE_REJECTED, f"EService:Market in {rules.status} mode")
     lots = (Decimal(repr(qty)) / rules.qty_increment).to_integral_value(ROUND_DOWN)
     conformed = float(lots * rules.qty_increment)
     if conformed < float(rules.qty_min):

@@ -10,6 +10,11 @@ may fill in any order, in part, or not at all (a venue cuts one short, a
 market shows too little size), so the filled position plus every open order
 on the side that grows it must stay within `max_position`, long and short.
 An open order keeps its room until it is resolved (filled or refused).
+
+`max_position` and `max_order_notional` may differ per symbol and may be
+given as a notional in the symbol's quote currency (`100USDT`: a position
+worth at most 100 USDT at the order's reference price); the breaker's
+`max_loss` is one figure for the whole portfolio.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from common.limits import Limit, SymbolLimits
 from common.messages import RejectReason, RiskEvent
 from services.executor.quantities import exact
 
@@ -26,8 +32,9 @@ _TOLERANCE = 1e-9
 
 @dataclass(frozen=True)
 class RiskLimits:
-    max_order_notional: float  # quote currency, per order
-    max_position: float  # base units, absolute, per symbol, after the order
+    # Either one figure for every symbol or `SymbolLimits` (per symbol, maybe a notional).
+    max_order_notional: float | SymbolLimits  # quote currency, per order
+    max_position: float | SymbolLimits  # base units (or a notional), absolute, per symbol
     max_loss: float  # quote currency of drawdown from the run's start
     max_orders_per_minute: int  # of event time
     price_band_bps: float  # the order's reference price vs the last tick's mid
@@ -82,9 +89,49 @@ class RiskEngine:
         self.activations = 0
         self._recent_orders_ns: deque[int] = deque()
 
-    def position_room(self, exposure: Exposure, buy: bool) -> float:
+    def limit_values(self) -> dict[str, float]:
+        """Every limit as flat figures (per symbol where given), for a journal mark."""
+        values: dict[str, float] = {}
+        for name in ("max_order_notional", "max_position"):
+            limit = getattr(self.limits, name)
+            if isinstance(limit, SymbolLimits):
+                values |= limit.as_values(name)
+            else:
+                values[name] = limit
+        limits = self.limits
+        return values | {
+            "max_loss": limits.max_loss,
+            "max_orders_per_minute": limits.max_orders_per_minute,
+            "price_band_bps": limits.price_band_bps,
+            "stale_after_ms": limits.stale_after_ms,
+        }
+
+    def position_limit(self, symbol: str, price: float) -> tuple[float, str]:
+        """The symbol's position limit in base units at `price`, and how it was given.
+
+        A notional limit (`100USDT`) is worth `amount / price` base units; one
+        in another currency than the symbol's quote is 0 (nothing fits).
+        """
+        limit = _limit_for(self.limits.max_position, symbol)
+        if limit.currency is None:
+            return limit.amount, f"{limit.amount:g}"
+        if limit.currency != _quote(symbol) or price <= 0:
+            return 0.0, f"{limit} (not in {symbol}'s quote currency)"
+        return limit.amount / price, f"{limit} = {limit.amount / price:.8f} at {price:g}"
+
+    def order_notional_limit(self, symbol: str) -> tuple[float, str]:
+        """The symbol's largest order, in its quote currency, and how it was given."""
+        limit = _limit_for(self.limits.max_order_notional, symbol)
+        if limit.currency not in (None, _quote(symbol)):
+            return 0.0, f"{limit} (not in {symbol}'s quote currency)"
+        return limit.amount, f"{limit.amount:g}"
+
+    def position_room(
+        self, exposure: Exposure, buy: bool, symbol: str = "", price: float = 0.0
+    ) -> float:
         """The largest order on one side (base units) whose worst case stays within the limit."""
-        bound = self.limits.max_position * (1 + _TOLERANCE)  # as inclusive as `check`
+        limit, _ = self.position_limit(symbol, price)
+        bound = limit * (1 + _TOLERANCE)  # as inclusive as `check`
         if buy:
             return max(0.0, bound - exposure.worst_long)
         return max(0.0, bound + exposure.worst_short)
@@ -102,17 +149,17 @@ class RiskEngine:
         if market_age_ms is None or market_age_ms > limits.stale_after_ms:
             return RejectReason.STALE_MARKET, f"last tick {market_age_ms} ms old"
         notional = abs(order.signed_qty) * order.ref_price
-        if notional > limits.max_order_notional * (1 + _TOLERANCE):
-            return RejectReason.MAX_ORDER_NOTIONAL, (
-                f"notional {notional:.2f} > {limits.max_order_notional:g}"
-            )
+        max_notional, notional_text = self.order_notional_limit(order.symbol)
+        if notional > max_notional * (1 + _TOLERANCE):
+            return RejectReason.MAX_ORDER_NOTIONAL, f"notional {notional:.2f} > {notional_text}"
         # Only this order's side: a sell never raises the long worst case, so a
         # sell that reduces a long (even one beyond the limit) always passes here.
-        bound = limits.max_position * (1 + _TOLERANCE)
+        max_position, position_text = self.position_limit(order.symbol, order.ref_price)
+        bound = max_position * (1 + _TOLERANCE)
         if worst_after > bound if order.signed_qty > 0 else worst_after < -bound:
             return (
                 RejectReason.MAX_POSITION,
-                f"worst-case position {worst_after:+.8f} beyond {limits.max_position:g}",
+                f"worst-case position {worst_after:+.8f} beyond {position_text}",
             )
         if mid is not None:
             band_bps = abs(order.ref_price / mid - 1.0) * 1e4
@@ -144,3 +191,11 @@ class RiskEngine:
             detail="drawdown reached --max-loss; only risk-reducing orders until a reset",
             ts_ns=ts_ns,
         )
+
+
+def _limit_for(limit: float | SymbolLimits, symbol: str) -> Limit:
+    return limit.for_symbol(symbol) if isinstance(limit, SymbolLimits) else Limit(limit)
+
+
+def _quote(symbol: str) -> str:
+    return symbol.rsplit("/", 1)[-1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,8 +147,9 @@ class FeedConfig(ServiceSettings):
         pairs = load_pairs(self.pairs_file)
         unknown = [symbol for symbol in self.symbols if symbol not in pairs]
         if unknown:
+            near = difflib.get_close_matches(unknown[0], pairs, n=3)
             raise ConfigError(
                 f"--symbols: no pair rules for {', '.join(unknown)} in {self.pairs_file} "
-                f"(known: {', '.join(sorted(pairs))})"
+                f"({len(pairs)} pairs known{'; did you mean ' + ', '.join(near) if near else ''})"
             )
         return {symbol: pairs[symbol] for symbol in self.symbols}

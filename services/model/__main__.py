@@ -153,8 +153,9 @@ class Loaded(Prepared):
 def _configure(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Loaded:
     config = ModelConfig.from_args(argv, environ)
     model = load_checkpoint(config.ckpt, config.ckpt_sha256, DEFAULT_POLICY)
-    if config.max_position is not None:
-        model = dataclasses.replace(model, policy=model.policy.clipped_to(config.max_position))
+    clip = None if config.max_position is None else config.max_position.largest_plain()
+    if clip is not None:
+        model = dataclasses.replace(model, policy=model.policy.clipped_to(clip))
     return Loaded(config, model)
 
 

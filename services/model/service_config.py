@@ -13,12 +13,11 @@ from common.config import (
     check_transport,
     name_list,
     parse_settings,
-    positive_float_up_to,
     positive_int,
     setting,
 )
 from common.errors import ConfigError
-from common.limits import MAX_POSITION_CEILING
+from common.limits import MAX_POSITION_CEILING, SymbolLimits, symbol_limits
 from services.model.policy import Policy
 
 # For a bare estimator, which carries no policy of its own: 0.001 base units
@@ -42,9 +41,11 @@ class ModelConfig(ServiceSettings):
     ready: str = address_setting("ready")
     progress: str = address_setting("progress")
     # The same variable as the executor's limit: the runner sets both at once.
-    max_position: float | None = setting(
+    # Per symbol or as a notional, the executor enforces it; the one policy is
+    # clipped to the largest base-unit figure (not at all if any is a notional).
+    max_position: SymbolLimits | None = setting(
         "--max-position",
-        positive_float_up_to(MAX_POSITION_CEILING),
+        symbol_limits(MAX_POSITION_CEILING, MAX_POSITION_CEILING),
         env="PLR_MAX_POSITION",
         help="clip the policy's targets to this, base units",
     )

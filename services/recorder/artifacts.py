@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -63,6 +64,7 @@ class RunRecord:
         self._recent_targets = RecentIds(4_096)  # an order and its remainder's rejection
         self.rejections: Counter[str] = Counter()
         self.positions: dict[str, Position] = {}
+        self.per_symbol: dict[str, SymbolTally] = {}
         self.risk_events: list[RiskEvent] = []
         self.counters: dict[str, dict[str, int]] = {}
         self.rejected: dict[str, int] = {}  # the recorder's own refused input, by reason
@@ -105,8 +107,12 @@ class RunRecord:
         return changed
 
     def on_event(self, event: Any, arrival_ns: int) -> None:
+        symbol = getattr(event, "symbol", None)
+        tally = None if symbol is None else self.per_symbol.setdefault(symbol, SymbolTally())
         if isinstance(event, OrderSubmitted):
             self.orders += 1
+            if tally is not None:
+                tally.orders += 1
             self.targets += self._recent_targets.add(event.target_id)
             self._order_ts[event.order_id] = event.ts_ns
             slot = event.tick_seq % _RING
@@ -115,13 +121,19 @@ class RunRecord:
         elif isinstance(event, OrderRejected):
             self.targets += self._recent_targets.add(event.target_id)
             self.rejections[str(event.reason)] += 1
+            if tally is not None:
+                tally.rejections[str(event.reason)] += 1
         elif isinstance(event, Fill):
             self.fills += 1
+            if tally is not None:
+                tally.fills += 1
             submitted = self._order_ts.get(event.order_id)
             if submitted is not None:
                 self.order_to_fill_ns.append(event.ts_ns - submitted)
         elif isinstance(event, Position):
             self.positions[event.symbol] = event
+            if tally is not None:
+                tally.max_abs_position = max(tally.max_abs_position, abs(event.qty))
             equity = sum(p.equity for p in self.positions.values())
             self._peak_equity = max(self._peak_equity, equity)
             self.max_drawdown = max(self.max_drawdown, self._peak_equity - equity)
@@ -194,6 +206,17 @@ class RunRecord:
                 }
                 for p in positions
             },
+            # Per symbol: what was ordered, filled and refused, and the largest
+            # position held (its limits are under risk_limits).
+            "per_symbol": {
+                symbol: {
+                    "orders": tally.orders,
+                    "fills": tally.fills,
+                    "rejections": dict(sorted(tally.rejections.items())),
+                    "max_abs_position": tally.max_abs_position,
+                }
+                for symbol, tally in sorted(self.per_symbol.items())
+            },
             "circuit_breaker": {
                 "tripped": bool(trips),
                 "activations": len(trips),
@@ -209,6 +232,14 @@ class RunRecord:
 
     def _full_speed_replay(self) -> bool:
         return bool(self.counters.get("feed", {}).get("full_speed_replay"))
+
+
+@dataclass
+class SymbolTally:
+    orders: int = 0
+    fills: int = 0
+    rejections: Counter[str] = field(default_factory=Counter)
+    max_abs_position: float = 0.0
 
 
 def _total(counters: list[dict[str, int]], key: str) -> int | None:

@@ -1,4 +1,4 @@
-"""The executor's settings: the dead-man switch's timeout is bounded and checked against others."""
+"""The executor's settings: the dead-man switch's timeout, Kraken's fee tiers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 
 from common.errors import ConfigError
 from services.executor.executor_config import ExecutorConfig
+from venues.kraken.fees import FeeTier, load_fee_schedule
 
 
 def test_dead_man_timeout_defaults_to_kraken_advice_and_reaches_the_live_timings() -> None:
@@ -50,3 +51,33 @@ def test_margin_is_an_explicit_opt_in() -> None:
     assert ExecutorConfig.from_args([], {}).margin is False
     assert ExecutorConfig.from_args(["--margin"], {}).margin is True
     assert ExecutorConfig.from_args([], {"PLR_MARGIN": "1"}).margin is True
+
+
+@pytest.mark.parametrize(
+    ("argv", "maker_taker"),
+    [
+        ([], (25.0, 40.0)),  # Kraken's entry tier, the 40 bps taker the project always charged
+        (["--fee-30d-volume", "9999.99"], (25.0, 40.0)),
+        (["--fee-30d-volume", "10000"], (20.0, 35.0)),
+        (["--fee-30d-volume", "1000000"], (6.0, 16.0)),
+        (["--fee-30d-volume", "1000000", "--taker-fee-bps", "26"], (6.0, 26.0)),
+        (["--maker-fee-bps", "0", "--taker-fee-bps", "10"], (0.0, 10.0)),
+    ],
+)
+def test_fees_follow_kraken_s_volume_tiers_unless_set(
+    argv: list[str], maker_taker: tuple[float, float]
+) -> None:
+    config = ExecutorConfig.from_args(argv, {})
+    assert (config.maker_fee_bps, config.taker_fee) == maker_taker
+
+
+def test_the_fee_schedule_is_dated_data_with_its_source() -> None:
+    schedule = load_fee_schedule()
+    assert schedule.taken == "2026-01-12" and schedule.name == "crypto"
+    assert schedule.tier_at(0) == FeeTier(0, 25.0, 40.0)
+    assert schedule.tier_at(1e12).taker_bps == 5.0
+
+
+def test_a_negative_volume_fails_fast() -> None:
+    with pytest.raises(ConfigError, match="--fee-30d-volume"):
+        ExecutorConfig.from_args(["--fee-30d-volume", "-1"], {})

@@ -26,6 +26,10 @@ DEAD_MAN_ENV = {
     "PLR_DEAD_MAN_TIMEOUT_S": str(TIMEOUT_S),
     "PLR_VENUE_TIMEOUT_S": "1",
     "PLR_ORDER_SETTLE_S": "120",  # the executor would cancel the open order only after this
+    # A 2 s timeout is pushed back every 0.5 s and the open order polled 4 times
+    # a second: more than any Kraken tier's REST counter carries (Starter leaks
+    # 0.33 calls/s). The switch, not the pacing, is under test here.
+    "PLR_RATE_LIMIT_TIER": "off",
 }
 
 

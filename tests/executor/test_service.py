@@ -100,8 +100,16 @@ def _target(name: str, position: float, tick: Tick) -> Target:
     )
 
 
-def _start(group, folder: Path, ctx: zmq.Context, pub: zmq.Socket, ready: zmq.Socket, name: str):
-    group.start(name, "services.executor", _executor_args(folder))
+def _start(
+    group,
+    folder: Path,
+    ctx: zmq.Context,
+    pub: zmq.Socket,
+    ready: zmq.Socket,
+    name: str,
+    *extra_args: str,
+):
+    group.start(name, "services.executor", [*_executor_args(folder), *extra_args])
     probe = EventProbe(ctx, folder)
     probe.start()
     sockets.wait_for_subscribers(
@@ -261,7 +269,9 @@ def test_a_full_disk_under_the_journal_halts_cleanly_publishing_only_what_it_jou
         sockets.target_pusher(zmq_ctx, f"ipc://{tmp_path}/targets") as push,
         services(tmp_path) as group,
     ):
-        probe = _start(group, tmp_path, zmq_ctx, pub, ready, "executor")
+        # An order every millisecond until the disk fills: far beyond Kraken's
+        # Starter rate limits, which are not what this test is about.
+        probe = _start(group, tmp_path, zmq_ctx, pub, ready, "executor", "--rate-limit-tier", "off")
         proc = group.procs["executor"]
         for i in range(1, 200):
             if proc.poll() is not None:

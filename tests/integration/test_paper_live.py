@@ -22,6 +22,7 @@ from common.addresses import claim_folder
 from common.config import option_of
 from common.errors import TickFileCorrupt, TickFileHeaderError
 from common.journal import read_entries
+from common.limits import SymbolLimits
 from common.messages import Fill, Liquidity, Side
 from common.tickfile import iter_ticks
 from services.executor.executor_config import ExecutorConfig
@@ -97,9 +98,16 @@ def _run(
     )
 
 
+# Paced by Kraken's Starter rate limits the demo loses about 165 in fees and
+# spread, short of the default --max-loss 250; a lower one shows the breaker.
+DEMO_MAX_LOSS = 100.0
+
+
 @pytest.fixture(scope="module")
 def bundled_run(trained_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory):
-    return _run(tmp_path_factory.mktemp("run1"), trained_checkpoint)
+    return _run(
+        tmp_path_factory.mktemp("run1"), trained_checkpoint, "--max-loss", str(DEMO_MAX_LOSS)
+    )
 
 
 def test_full_replay_is_lossless_and_result_json_complete(bundled_run) -> None:
@@ -128,8 +136,17 @@ def test_result_explains_its_counts_and_records_the_limits_in_force(bundled_run)
     assert counts["targets_sent_by_model"] == counts["targets"] + counts["targets_already_met"]
     limits = result["risk_limits"]
     assert limits == result["sessions"][0]["risk_limits"]
-    for name in ("max_order_notional", "max_position", "max_loss"):  # none given: the defaults
-        assert limits[name] == option_of(ExecutorConfig, name).default
+    assert limits["max_loss"] == DEMO_MAX_LOSS  # given
+    # Per symbol (one here): its orders, fills and refusals add up to the run's.
+    [(symbol, figures)] = result["per_symbol"].items()
+    assert symbol == "BTC/USDT" and figures["orders"] == counts["orders"] > 0
+    assert figures["fills"] == counts["fills"] and figures["rejections"] == counts["rejections"]
+    assert 0 < figures["max_abs_position"] <= limits["max_position"]
+    for name in ("max_order_notional", "max_position"):  # not given: the defaults
+        default = option_of(ExecutorConfig, name).default
+        # Per-symbol limits: the default for every symbol is the figure under the plain name.
+        expected = default.default.amount if isinstance(default, SymbolLimits) else default
+        assert limits[name] == expected
     assert result["latency_us"]["measures"].startswith("queueing")  # a --speed 0 replay
 
 
@@ -266,7 +283,7 @@ def test_same_recording_twice_gives_the_same_result(
     bundled_run, trained_checkpoint: Path, tmp_path: Path
 ) -> None:
     """Determinism: apart from ids, times and latency, result.json is identical."""
-    code, output, second, _ = _run(tmp_path, trained_checkpoint)
+    code, output, second, _ = _run(tmp_path, trained_checkpoint, "--max-loss", str(DEMO_MAX_LOSS))
     assert code == 0, output
     assert _comparable(second) == _comparable(bundled_run[2])
 
@@ -284,7 +301,9 @@ def test_unbatched_replay_gives_the_same_run_as_the_default_batched_one(
     same fills at the same ticks, the same recorded ticks."""
     from common.tickfile import TickFileReader
 
-    code, output, unbatched, folder = _run(tmp_path, trained_checkpoint, "--replay-batch", "1")
+    code, output, unbatched, folder = _run(
+        tmp_path, trained_checkpoint, "--replay-batch", "1", "--max-loss", str(DEMO_MAX_LOSS)
+    )
     assert code == 0, output
     assert json.loads(bundled_run[2]["config"]["PLR_REPLAY_BATCH"]) == 64
     assert json.loads(unbatched["config"]["PLR_REPLAY_BATCH"]) == 1
@@ -529,6 +548,12 @@ def test_report_draws_every_chart_and_marks_every_fill(bundled_run, tmp_path: Pa
     for chart in charts:
         ET.fromstring(chart)  # well-formed SVG
     assert page.count("<path ") == result["counts"]["fills"]
+    # The per-symbol table: the symbol's limits in force and what it traded.
+    btc = result["per_symbol"]["BTC/USDT"]
+    row = re.search(r"<tr><td>BTC/USDT</td>(.*?)</tr>", page)
+    assert row is not None
+    cells = re.findall(r"<td>(.*?)</td>", row[1])
+    assert cells[:4] == ["0.05", "5000", f"{btc['orders']:,}", f"{btc['fills']:,}"]
     assert "<script" not in page and "http" not in page.replace("http://www.w3.org", "")
 
 

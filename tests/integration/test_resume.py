@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,15 @@ RUN: tuple[str, ...] = (
     "--balances",
     "USDT=10000,BTC=0.05",
 )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_rate_limits() -> Iterator[None]:
+    """Every runner here (inherited environment) trades unthrottled: Kraken's Starter
+    limits would leave about 25 fills in these 3,000 ticks, too few to kill mid-run."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PLR_RATE_LIMIT_TIER", "off")
+        yield
 
 
 def _resume_argv(tmp_path: Path, *args: str) -> list[str]:
