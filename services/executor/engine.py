@@ -21,9 +21,9 @@ Risk checks come before every order. A target expires when the market's
 event time has moved past its tick by more than its TTL. With a spot account
 (paper), an order is also cut to what the account can pay for, or refused
 as Kraken would (`account.py`); the account settles every fill.
-Risk checks and the spot account come before the venue's rate limits (when
-set), on the order's event time: an order they would not take is dropped as
-`rate_limit`, never sent late.
+Then the venue's rate limits (when set) on the order's event time: an
+order Kraken's counters would not take is dropped as `rate_limit`, never
+sent late; the risk checks come last, before every order.
 """
 
 from __future__ import annotations
