@@ -36,6 +36,7 @@ from common.service import Inbox, Prepared, ServiceSpec, serve
 from services.model.checkpoint import LoadedModel, load_checkpoint
 from services.model.decision import DecisionStack
 from services.model.errors import CheckpointError
+from services.model.plugins import add_plugin_paths
 from services.model.service_config import DEFAULT_POLICY, ModelConfig
 from services.model.stage import ModelStage
 
@@ -152,9 +153,10 @@ class Loaded(Prepared):
 
 def _configure(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Loaded:
     config = ModelConfig.from_args(argv, environ)
+    add_plugin_paths(config.plugin_path or ())
     model = load_checkpoint(config.ckpt, config.ckpt_sha256, DEFAULT_POLICY)
     if config.max_position is not None:
-        model = dataclasses.replace(model, policy=model.policy.clipped_to(config.max_position))
+        model = dataclasses.replace(model, max_position=config.max_position)
     return Loaded(config, model)
 
 
