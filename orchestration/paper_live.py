@@ -56,9 +56,10 @@ from orchestration.service_output import ServiceOutput
 from services.executor.executor_config import ExecutorConfig
 from services.executor.gate import CREDENTIAL_VARIABLES, missing_live_opt_ins
 from services.feed.feed_config import FeedConfig
-from services.model.checkpoint import verify_pin
+from services.model.checkpoint import load_checkpoint
 from services.model.errors import CheckpointError
-from services.model.service_config import ModelConfig
+from services.model.plugins import add_plugin_paths
+from services.model.service_config import DEFAULT_POLICY, ModelConfig
 from services.recorder.recorder_config import RecorderConfig
 from services.recorder.run_summary import summary_lines
 
@@ -102,6 +103,7 @@ def borrow(config_class: type, name: str, default: Any = None, *, forward: bool 
 class RunnerConfig:
     ckpt: Path | None = borrow(ModelConfig, "ckpt")
     ckpt_sha256: str | None = borrow(ModelConfig, "ckpt_sha256", forward=True)
+    plugin_path: tuple[Path, ...] | None = borrow(ModelConfig, "plugin_path", forward=True)
     use_ws: bool = borrow(FeedConfig, "use_ws")
     replay: Path | None = borrow(FeedConfig, "replay")
     max_ticks: int | None = borrow(FeedConfig, "max_ticks", forward=True)
@@ -162,6 +164,7 @@ class Plan:
     own_address_dir: Path | None  # made for this run alone: removed at its end
     keys: CurveKeys | None  # tcp: the run's CURVE keys (the progress line is a client too)
     resumed: bool  # the folder holds the run already: nothing in it is replaced
+    model_warning: str | None = None  # the model card's, repeated under the run's summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -202,6 +205,7 @@ def _check_live_gate(config: RunnerConfig) -> None:
 
 def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
     """Check everything a run needs, and build every service's environment, before starting it."""
+    model_warning = None
     if config.resume:
         if config.run_id is None:
             raise ConfigError("--resume needs the --run-id of the run to continue")
@@ -216,6 +220,7 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
             _check_creatable(folder)
     else:
         folder, env, total = _fresh_run(config)
+        model_warning = _check_model(config, Path(env["PLR_CKPT"]))
     env |= _forwarded(config)
     # The run's sockets are files in a folder only this user can enter: a fresh
     # one per run, or the one given (held for the run, so two runs never share it).
@@ -243,6 +248,7 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
         own_address_dir=address_dir if config.address_dir is None else None,
         keys=load_keys(config.curve_keys) if config.curve_keys is not None else None,
         resumed=config.resume,
+        model_warning=model_warning,
     )
 
 
@@ -257,10 +263,6 @@ def _fresh_run(config: RunnerConfig) -> tuple[Path, dict[str, str], int | None]:
         )
     _check_creatable(folder)
     ckpt = (config.ckpt or _default_model()).resolve()
-    try:
-        verify_pin(ckpt, config.ckpt_sha256)
-    except CheckpointError as e:
-        raise ConfigError(f"--ckpt: {e}") from None
     env: dict[str, str] = {
         "PLR_RUN_DIR": str(folder),
         "PLR_CKPT": str(ckpt),
@@ -306,6 +308,22 @@ def _fresh_run(config: RunnerConfig) -> tuple[Path, dict[str, str], int | None]:
     return folder, env, total
 
 
+def _check_model(config: RunnerConfig, ckpt: Path) -> str | None:
+    """Load the checkpoint as the model service will, before any service starts; its card's warning.
+
+    Pin, plug-ins, the estimator against the feature row, a dry run: a model
+    that cannot run is refused here in one line (exit 2), not after the other
+    services started. Loading costs the runner about a second (scikit-learn).
+    """
+    try:
+        add_plugin_paths(config.plugin_path or ())
+        model = load_checkpoint(ckpt, config.ckpt_sha256, DEFAULT_POLICY)
+    except CheckpointError as e:
+        raise ConfigError(f"--ckpt: {e}") from None
+    warning = model.card.get("warning")
+    return str(warning) if warning else None
+
+
 def _check_creatable(folder: Path) -> None:
     """The run folder exists or can be made, and can be written in: checked, nothing created."""
     existing = folder
@@ -345,7 +363,10 @@ def _default_model() -> Path:
         )
         from services.model import train  # deferred: only the first run needs it
 
-        if train.main(["--ticks", str(BUNDLED_TICKS), "--out", str(DEFAULT_MODEL)]) != 0:
+        # The demo's linear policy trades on any edge, costs ignored: the cost-aware
+        # default would never trade this model, and the demo shows the whole pipeline.
+        demo = ["--ticks", str(BUNDLED_TICKS), "--out", str(DEFAULT_MODEL), "--policy", "linear"]
+        if train.main(demo) != 0:
             raise ConfigError("could not train the default model")
     return DEFAULT_MODEL
 
@@ -437,7 +458,7 @@ def _run(plan: Plan) -> int:
         for output in outputs.values():
             output.close()
     failed = failures(procs, stopped)
-    return _report(folder, procs, outputs, failed, interrupted, plan.total)
+    return _report(folder, procs, outputs, failed, interrupted, plan.total, plan.model_warning)
 
 
 def _report(
@@ -447,6 +468,7 @@ def _report(
     failed: list[str],
     interrupted: bool,
     expected_ticks: int | None,
+    model_warning: str | None = None,
 ) -> int:
     for name in failed:
         print(
@@ -463,6 +485,8 @@ def _report(
         print(f"paper_live: result.json not settled: {result['unwritten']}", file=sys.stderr)
     for line in summary_lines(result):
         print(f"paper_live: {line}")
+    if model_warning:
+        print(f"paper_live: note: {model_warning}")
     present = [name for name in ARTIFACTS if (folder / name).exists()]
     print(f"paper_live: artifacts in {folder}: {', '.join(present) or 'none'}")
     return 0 if result["complete"] else 1

@@ -49,11 +49,15 @@ def zmq_ctx() -> Iterator[zmq.Context]:
 
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A checkpoint trained once per session on the bundled recording (with its pin)."""
+    """The demo's checkpoint, trained once per session on the bundled recording (with its pin).
+
+    With the demo's linear policy, which trades on any edge: the cost-aware
+    default would not trade on this model at all, and the pipeline tests need fills.
+    """
     from services.model import train
 
     out = tmp_path_factory.mktemp("model") / "model.skops"
-    assert train.main(["--ticks", str(BUNDLED), "--out", str(out)]) == 0
+    assert train.main(["--ticks", str(BUNDLED), "--out", str(out), "--policy", "linear"]) == 0
     return out
 
 

@@ -29,7 +29,7 @@ import os
 import re
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -47,10 +47,18 @@ from services.model.ridge import RidgeModel
 _HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
 PICKLE_SUFFIXES: Final = frozenset({".pkl", ".pickle", ".joblib"})
 # The only types a .skops checkpoint may hold besides the numpy and scikit-learn
-# ones skops trusts by default: what `train` writes, and nothing else.
-TRUSTED_TYPES: Final = tuple(
-    f"{cls.__module__}.{cls.__qualname__}"
-    for cls in (ModelBundle, PluginRef, Policy, CostAwarePolicy, PositionFromSignal, RidgeModel)
+# ones skops trusts by default: what `train` writes, and nothing else. A trader's
+# own classes are never in a skops file: the bundle names them by import path.
+TRUSTED_TYPES: Final = (
+    *(
+        f"{cls.__module__}.{cls.__qualname__}"
+        for cls in (ModelBundle, PluginRef, Policy, CostAwarePolicy, PositionFromSignal, RidgeModel)
+    ),
+    # scikit-learn's fitted trees: arrays of nodes that skops rebuilds with its own
+    # loaders (no code runs), left off its default list only for caution. Trusting
+    # them lets a trader's tree models and boosted pipelines be skops, not pickles.
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
 _SHARED_WRITE: Final = stat.S_IWGRP | stat.S_IWOTH
 
@@ -67,6 +75,7 @@ class LoadedModel:
     class_values: tuple[float, ...] | None = None  # a classifier's signal per class
     taker_fee_bps: float = ENTRY_TAKER_FEE_BPS
     max_position: float | None = None  # the service's clip on every target (--max-position)
+    card: dict[str, Any] = field(default_factory=dict, compare=False)  # the bundle's model card
 
     @property
     def short_id(self) -> str:
@@ -305,6 +314,7 @@ def _contract(loaded: Any, model_id: str, default_policy: Policy) -> LoadedModel
         features=source,
         class_values=None if loaded.class_values is None else tuple(loaded.class_values),
         taker_fee_bps=float(loaded.taker_fee_bps),
+        card=dict(loaded.card),
     )
 
 
