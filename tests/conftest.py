@@ -61,6 +61,40 @@ def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+EXAMPLE_PLUGINS = PROJECT_ROOT / "examples" / "plugin_model"
+
+
+@pytest.fixture(scope="session")
+def short_ticks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled recording's first 6,000 ticks: enough to warm up, predict and trade."""
+    from common.tickfile import TickFileReader, TickFileWriter
+
+    path = tmp_path_factory.mktemp("ticks") / "short.ticks"
+    with TickFileReader(BUNDLED) as reader, TickFileWriter(path, reader.header) as writer:
+        for tick in reader:
+            if tick.seq > 6_000:
+                break
+            writer.write(tick)
+    return path
+
+
+@pytest.fixture(scope="session")
+def example_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/plugin_model trained as its README says, from its folder on --plugin-path.
+
+    With a taker fee of 0 in its costs (a what-if): the cost-aware policy then
+    trades whenever the edge beats the spread, so a run shows targets and fills.
+    """
+    from services.model import train
+
+    out = tmp_path_factory.mktemp("example") / "plugin.skops"
+    args = ["--ticks", str(BUNDLED), "--out", str(out), "--plugin-path", str(EXAMPLE_PLUGINS)]
+    args += ["--features", "plugin_model.features:BookPressure"]
+    args += ["--estimator", "plugin_model.estimator:pipeline", "--estimator-param", "max_iter=30"]
+    assert train.main([*args, "--taker-fee-bps", "0"]) == 0
+    return out
+
+
 @contextmanager
 def small_filesystem(folder: Path, options: str) -> Iterator[Path]:
     """A real tmpfs mounted at `folder` (e.g. "size=4k", "ro,size=64k"): disk faults for real.
