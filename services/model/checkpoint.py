@@ -16,8 +16,10 @@ writes) and are the bytes that get loaded: replacing the file after the check
 changes nothing. A sidecar pin counts only when the sidecar and the
 checkpoint are owned by this process's user and writable by no one else:
 it then guards against a changed or mixed-up file, not against this user.
-The hash is the model id. After loading, the model is dry-run on one feature
-row, so a wrong feature count fails at start-up rather than at the first tick.
+The hash is the model id. After loading, the model contract is checked
+(`contract.py`): the bundle's feature source and policy import, the estimator
+takes the feature row (by name, else by count), and estimator and policy are
+dry-run on one row, so a mismatch fails at start-up rather than at the first tick.
 """
 
 from __future__ import annotations
