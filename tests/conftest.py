@@ -90,7 +90,12 @@ def example_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("example") / "plugin.skops"
     args = ["--ticks", str(BUNDLED), "--out", str(out), "--plugin-path", str(EXAMPLE_PLUGINS)]
     args += ["--features", "plugin_model.features:BookPressure"]
-    args += ["--estimator", "plugin_model.estimator:pipeline", "--estimator-param", "max_iter=30"]
+    args += [
+        "--estimator",
+        "plugin_model.estimator:pipeline",
+        "--estimator-param",
+        "n_estimators=30",
+    ]
     assert train.main([*args, "--taker-fee-bps", "0"]) == 0
     return out
 
