@@ -14,6 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeRegressor
 
+from orchestration.parity import compare
 from services.model import train
 from services.model.bundle import ModelBundle
 from services.model.checkpoint import load_checkpoint, sha256_of, write_checkpoint
@@ -77,7 +78,8 @@ def test_trained_model_defaults_to_cost_aware_and_the_bundled_edge_never_trades(
 
 
 def test_a_classifier_runs_through_the_same_contract(short_ticks: Path, tmp_path: Path) -> None:
-    """A classifier learns the move's sign; its signal is the expected move in bps."""
+    """A classifier learns the move's sign; its signal is the expected move in bps, offline
+    and live alike."""
     out = tmp_path / "classifier.skops"
     args = ["--ticks", str(short_ticks), "--out", str(out), "--horizon", "20"]
     args += ["--estimator", "sklearn.tree:DecisionTreeClassifier"]
@@ -88,6 +90,8 @@ def test_a_classifier_runs_through_the_same_contract(short_ticks: Path, tmp_path
     values = [p.value for p in predictions(model, short_ticks)]
     assert min(model.class_values) <= min(values) < max(values) <= max(model.class_values)
     assert len(values) == 6_000 - 60
+    live = _parity(out, short_ticks)  # and the live service computes the very same
+    assert live.returncode == 0 and " 0 unmatched" in live.stdout, live.stdout + live.stderr
 
 
 def test_a_model_that_outputs_the_target_position_runs_through_the_same_contract(
@@ -198,3 +202,12 @@ def test_parity_command_reports_zero_difference(
     [line] = done.stdout.splitlines()
     assert line.startswith("BTC/USDT: ") and " 0 unmatched" in line
     assert "max |prediction diff| 0," in line and line.endswith("max |target diff| 0")
+
+
+def test_parity_report_shows_a_difference_and_an_unmatched_tick() -> None:
+    """What the parity command would say of a live path that drifted or lost a prediction."""
+    offline = {("X", 1): (0.5, 0.01), ("X", 2): (0.25, 0.0), ("Y", 1): (1.0, 0.0)}
+    live = {("X", 1): (0.5, 0.02), ("X", 2): (0.125, 0.0)}
+    x, y = compare(offline, live)
+    assert (x.max_abs_prediction_diff, x.max_abs_target_diff, x.unmatched) == (0.125, 0.01, 0)
+    assert not x.identical and (y.offline, y.live, y.unmatched) == (1, 0, 1) and not y.identical
