@@ -54,7 +54,12 @@ def sklearn_checkpoint(folder: Path) -> Path | None:
         return None
     out = folder / "sklearn.pkl"
     bundle = train.train(
-        BUNDLED, horizon=50, test_fraction=0.3, max_position=0.01, estimator=Ridge(alpha=10.0)
+        BUNDLED,
+        horizon=50,
+        test_fraction=0.3,
+        max_position=0.01,
+        estimator=Ridge(alpha=10.0),
+        policy="linear",
     )
     train.save(bundle, out)
     return out
@@ -63,7 +68,8 @@ def sklearn_checkpoint(folder: Path) -> Path | None:
 def measure(folder: Path, ticks: list[Tick], sizes: Any = None) -> dict[str, Any]:
     numpy_checkpoint = folder / "model.pkl"
     if not numpy_checkpoint.is_file():
-        train.main(["--ticks", str(BUNDLED), "--out", str(numpy_checkpoint)])
+        # The demo's linear policy: it trades, so deciding includes building targets.
+        train.main(["--ticks", str(BUNDLED), "--out", str(numpy_checkpoint), "--policy", "linear"])
     model = load_checkpoint(numpy_checkpoint, None, DEFAULT_POLICY)
     payloads = [wire.encode(tick) for tick in ticks]
     started = time.perf_counter()

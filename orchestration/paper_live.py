@@ -55,12 +55,13 @@ from orchestration.outcome import STOP_ORDER, failures, settle_result, stop_in_o
 from orchestration.progress import ProgressLine
 from orchestration.resume import RUN_SHAPING, resumed_env
 from orchestration.service_output import ServiceOutput
-from services.executor.executor_config import ExecutorConfig
+from services.executor.executor_config import ExecutorConfig, rate_limit_tier
 from services.executor.gate import CREDENTIAL_VARIABLES, missing_live_opt_ins
 from services.feed.feed_config import FeedConfig
-from services.model.checkpoint import verify_pin
+from services.model.checkpoint import load_checkpoint
 from services.model.errors import CheckpointError
-from services.model.service_config import ModelConfig
+from services.model.plugins import add_plugin_paths
+from services.model.service_config import DEFAULT_POLICY, ModelConfig
 from services.recorder.recorder_config import RecorderConfig
 from services.recorder.run_summary import summary_lines
 
@@ -100,10 +101,17 @@ def borrow(config_class: type, name: str, default: Any = None, *, forward: bool 
     return dataclasses.field(default=default, metadata={"option": option, "forward": forward})
 
 
+def _tier_text(text: str) -> str:
+    """--rate-limit-tier as the executor reads it; "off" kept as text (None means unset)."""
+    rate_limit_tier(text)  # a bad name fails here, before anything starts
+    return text.strip().lower()
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunnerConfig:
     ckpt: Path | None = borrow(ModelConfig, "ckpt")
     ckpt_sha256: str | None = borrow(ModelConfig, "ckpt_sha256", forward=True)
+    plugin_path: tuple[Path, ...] | None = borrow(ModelConfig, "plugin_path", forward=True)
     use_ws: bool = borrow(FeedConfig, "use_ws")
     replay: Path | None = borrow(FeedConfig, "replay")
     max_ticks: int | None = borrow(FeedConfig, "max_ticks", forward=True)
@@ -120,6 +128,18 @@ class RunnerConfig:
     max_loss: float | None = borrow(ExecutorConfig, "max_loss", forward=True)
     balances: tuple[str, ...] | None = borrow(ExecutorConfig, "balances", forward=True)
     margin: bool | None = borrow(ExecutorConfig, "margin", forward=True)
+    rate_limit_tier: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "option": dataclasses.replace(
+                option_of(ExecutorConfig, "rate_limit_tier"), default=None, parse=_tier_text
+            ),
+            "forward": True,
+        },
+    )
+    fee_30d_volume: float | None = borrow(ExecutorConfig, "fee_30d_volume", forward=True)
+    maker_fee_bps: float | None = borrow(ExecutorConfig, "maker_fee_bps", forward=True)
+    taker_fee_bps: float | None = borrow(ExecutorConfig, "taker_fee_bps", forward=True)
     transport: str = setting(
         "--transport",
         transport,
@@ -177,6 +197,7 @@ class Plan:
     keys: CurveKeys | None  # tcp: the run's CURVE keys (the progress line is a client too)
     resumed: bool  # the folder holds the run already: nothing in it is replaced
     drain_timeout: float
+    model_warning: str | None = None  # the model card's, repeated under the run's summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -217,6 +238,7 @@ def _check_live_gate(config: RunnerConfig) -> None:
 
 def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
     """Check everything a run needs, and build every service's environment, before starting it."""
+    model_warning = None
     if config.resume:
         if config.run_id is None:
             raise ConfigError("--resume needs the --run-id of the run to continue")
@@ -231,6 +253,7 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
             _check_creatable(folder)
     else:
         folder, env, total = _fresh_run(config)
+        model_warning = _check_model(config, Path(env["PLR_CKPT"]))
     env |= _forwarded(config)
     # The run's sockets are files in a folder only this user can enter: a fresh
     # one per run, or the one given (held for the run, so two runs never share it).
@@ -259,6 +282,7 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
         keys=load_keys(config.curve_keys) if config.curve_keys is not None else None,
         resumed=config.resume,
         drain_timeout=config.drain_timeout,
+        model_warning=model_warning,
     )
 
 
@@ -273,10 +297,6 @@ def _fresh_run(config: RunnerConfig) -> tuple[Path, dict[str, str], int | None]:
         )
     _check_creatable(folder)
     ckpt = (config.ckpt or _default_model()).resolve()
-    try:
-        verify_pin(ckpt, config.ckpt_sha256)
-    except CheckpointError as e:
-        raise ConfigError(f"--ckpt: {e}") from None
     env: dict[str, str] = {
         "PLR_RUN_DIR": str(folder),
         "PLR_CKPT": str(ckpt),
@@ -322,6 +342,22 @@ def _fresh_run(config: RunnerConfig) -> tuple[Path, dict[str, str], int | None]:
     return folder, env, total
 
 
+def _check_model(config: RunnerConfig, ckpt: Path) -> str | None:
+    """Load the checkpoint as the model service will, before any service starts; its card's warning.
+
+    Pin, plug-ins, the estimator against the feature row, a dry run: a model
+    that cannot run is refused here in one line (exit 2), not after the other
+    services started. Loading costs the runner about a second (scikit-learn).
+    """
+    try:
+        add_plugin_paths(config.plugin_path or ())
+        model = load_checkpoint(ckpt, config.ckpt_sha256, DEFAULT_POLICY)
+    except CheckpointError as e:
+        raise ConfigError(f"--ckpt: {e}") from None
+    warning = model.card.get("warning")
+    return str(warning) if warning else None
+
+
 def _check_creatable(folder: Path) -> None:
     """The run folder exists or can be made, and can be written in: checked, nothing created."""
     existing = folder
@@ -361,7 +397,10 @@ def _default_model() -> Path:
         )
         from services.model import train  # deferred: only the first run needs it
 
-        if train.main(["--ticks", str(BUNDLED_TICKS), "--out", str(DEFAULT_MODEL)]) != 0:
+        # The demo's linear policy trades on any edge, costs ignored: the cost-aware
+        # default would never trade this model, and the demo shows the whole pipeline.
+        demo = ["--ticks", str(BUNDLED_TICKS), "--out", str(DEFAULT_MODEL), "--policy", "linear"]
+        if train.main(demo) != 0:
             raise ConfigError("could not train the default model")
     return DEFAULT_MODEL
 
@@ -454,7 +493,9 @@ def _run(plan: Plan) -> int:
         for output in outputs.values():
             output.close()
     failed = failures(procs, stopped)
-    return _report(folder, procs, outputs, failed, drain, interrupted, plan.total)
+    return _report(
+        folder, procs, outputs, failed, drain, interrupted, plan.total, plan.model_warning
+    )
 
 
 def _report(
@@ -465,6 +506,7 @@ def _report(
     drain: DrainWatch,
     interrupted: bool,
     expected_ticks: int | None,
+    model_warning: str | None = None,
 ) -> int:
     for name in failed:
         print(
@@ -491,6 +533,8 @@ def _report(
         print(f"paper_live: result.json not settled: {result['unwritten']}", file=sys.stderr)
     for line in summary_lines(result):
         print(f"paper_live: {line}")
+    if model_warning:
+        print(f"paper_live: note: {model_warning}")
     present = [name for name in ARTIFACTS if (folder / name).exists()]
     print(f"paper_live: artifacts in {folder}: {', '.join(present) or 'none'}")
     return 0 if result["complete"] else 1

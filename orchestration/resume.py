@@ -29,6 +29,7 @@ from services.model.errors import CheckpointError
 RUN_SHAPING: Final = (
     "ckpt",
     "ckpt_sha256",
+    "plugin_path",
     "use_ws",
     "replay",
     "max_ticks",

@@ -49,11 +49,54 @@ def zmq_ctx() -> Iterator[zmq.Context]:
 
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A checkpoint trained once per session on the bundled recording (with its pin)."""
+    """The demo's checkpoint, trained once per session on the bundled recording (with its pin).
+
+    With the demo's linear policy, which trades on any edge: the cost-aware
+    default would not trade on this model at all, and the pipeline tests need fills.
+    """
     from services.model import train
 
     out = tmp_path_factory.mktemp("model") / "model.skops"
-    assert train.main(["--ticks", str(BUNDLED), "--out", str(out)]) == 0
+    assert train.main(["--ticks", str(BUNDLED), "--out", str(out), "--policy", "linear"]) == 0
+    return out
+
+
+EXAMPLE_PLUGINS = PROJECT_ROOT / "examples" / "plugin_model"
+
+
+@pytest.fixture(scope="session")
+def short_ticks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled recording's first 6,000 ticks: enough to warm up, predict and trade."""
+    from common.tickfile import TickFileReader, TickFileWriter
+
+    path = tmp_path_factory.mktemp("ticks") / "short.ticks"
+    with TickFileReader(BUNDLED) as reader, TickFileWriter(path, reader.header) as writer:
+        for tick in reader:
+            if tick.seq > 6_000:
+                break
+            writer.write(tick)
+    return path
+
+
+@pytest.fixture(scope="session")
+def example_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/plugin_model trained as its README says, from its folder on --plugin-path.
+
+    With a taker fee of 0 in its costs (a what-if): the cost-aware policy then
+    trades whenever the edge beats the spread, so a run shows targets and fills.
+    """
+    from services.model import train
+
+    out = tmp_path_factory.mktemp("example") / "plugin.skops"
+    args = ["--ticks", str(BUNDLED), "--out", str(out), "--plugin-path", str(EXAMPLE_PLUGINS)]
+    args += ["--features", "plugin_model.features:BookPressure"]
+    args += [
+        "--estimator",
+        "plugin_model.estimator:pipeline",
+        "--estimator-param",
+        "n_estimators=30",
+    ]
+    assert train.main([*args, "--taker-fee-bps", "0"]) == 0
     return out
 
 

@@ -36,6 +36,7 @@ from common.service import Inbox, Prepared, ServiceSpec, serve
 from services.model.checkpoint import LoadedModel, load_checkpoint
 from services.model.decision import DecisionStack
 from services.model.errors import CheckpointError
+from services.model.plugins import add_plugin_paths
 from services.model.service_config import DEFAULT_POLICY, ModelConfig
 from services.model.stage import ModelStage
 
@@ -152,10 +153,12 @@ class Loaded(Prepared):
 
 def _configure(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Loaded:
     config = ModelConfig.from_args(argv, environ)
+    add_plugin_paths(config.plugin_path or ())
     model = load_checkpoint(config.ckpt, config.ckpt_sha256, DEFAULT_POLICY)
+    # The model clips to the largest plain figure; the executor enforces each symbol's own.
     clip = None if config.max_position is None else config.max_position.largest_plain()
     if clip is not None:
-        model = dataclasses.replace(model, policy=model.policy.clipped_to(clip))
+        model = dataclasses.replace(model, max_position=clip)
     return Loaded(config, model)
 
 

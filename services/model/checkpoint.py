@@ -16,8 +16,10 @@ writes) and are the bytes that get loaded: replacing the file after the check
 changes nothing. A sidecar pin counts only when the sidecar and the
 checkpoint are owned by this process's user and writable by no one else:
 it then guards against a changed or mixed-up file, not against this user.
-The hash is the model id. After loading, the model is dry-run on one feature
-row, so a wrong feature count fails at start-up rather than at the first tick.
+The hash is the model id. After loading, the model contract is checked
+(`contract.py`): the bundle's feature source and policy import, the estimator
+takes the feature row (by name, else by count), and estimator and policy are
+dry-run on one row, so a mismatch fails at start-up rather than at the first tick.
 """
 
 from __future__ import annotations
@@ -28,61 +30,106 @@ import math
 import os
 import re
 import stat
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import joblib
 import numpy as np
 
-from services.model.bundle import ModelBundle
+from services.model.bundle import BUILTIN_FEATURES, ENTRY_TAKER_FEE_BPS, ModelBundle
+from services.model.contract import Book, Costs, FeatureSource
 from services.model.errors import CheckpointError
-from services.model.features import FEATURE_NAMES, Row
-from services.model.policy import Policy
+from services.model.features import FEATURE_NAMES, FeatureState, Row
+from services.model.plugins import PluginRef
+from services.model.policy import CostAwarePolicy, Policy, PositionFromSignal
 from services.model.ridge import RidgeModel
 
 _HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
 PICKLE_SUFFIXES: Final = frozenset({".pkl", ".pickle", ".joblib"})
 # The only types a .skops checkpoint may hold besides the numpy and scikit-learn
-# ones skops trusts by default: what `train` writes, and nothing else.
-TRUSTED_TYPES: Final = tuple(
-    f"{cls.__module__}.{cls.__qualname__}" for cls in (ModelBundle, Policy, RidgeModel)
+# ones skops trusts by default: what `train` writes, and nothing else. A trader's
+# own classes are never in a skops file: the bundle names them by import path.
+TRUSTED_TYPES: Final = (
+    *(
+        f"{cls.__module__}.{cls.__qualname__}"
+        for cls in (ModelBundle, PluginRef, Policy, CostAwarePolicy, PositionFromSignal, RidgeModel)
+    ),
+    # scikit-learn's fitted trees: arrays of nodes that skops rebuilds with its own
+    # loaders (no code runs), left off its default list only for caution. Trusting
+    # them lets a trader's tree models and boosted pipelines be skops, not pickles.
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
 _SHARED_WRITE: Final = stat.S_IWGRP | stat.S_IWOTH
 
 
 @dataclass(frozen=True)
 class LoadedModel:
+    """A checkpoint checked against the model contract (`contract.py`), ready to decide."""
+
     estimator: Any
-    columns: tuple[int, ...]  # which of FEATURE_NAMES, in the estimator's order
-    policy: Policy
+    columns: tuple[int, ...]  # which of the feature source's names, in the estimator's order
+    policy: Any  # a contract.TargetPolicy
     model_id: str  # the checkpoint's SHA-256, hex
+    features: Callable[[], FeatureSource] = FeatureState  # one per symbol
+    class_values: tuple[float, ...] | None = None  # a classifier's signal per class
+    taker_fee_bps: float = ENTRY_TAKER_FEE_BPS
+    max_position: float | None = None  # the service's clip on every target (--max-position)
+    card: dict[str, Any] = field(default_factory=dict, compare=False)  # the bundle's model card
 
     @property
     def short_id(self) -> str:
         return self.model_id[:12]
 
+    @property
+    def feature_count(self) -> int:
+        return len(self.features.names)  # type: ignore[attr-defined]
+
     def __post_init__(self) -> None:
         # Decided once: whether rows need re-ordering, and the estimator's
         # cheapest single-row call (our ridge has one; any other goes through
         # `predict` on a one-row matrix).
-        every = self.columns == tuple(range(len(FEATURE_NAMES)))
+        every = self.columns == tuple(range(self.feature_count))
         object.__setattr__(self, "_pick", None if every else list(self.columns))
-        object.__setattr__(self, "_predict_row", getattr(self.estimator, "predict_row", None))
+        row_call = None if self.class_values else getattr(self.estimator, "predict_row", None)
+        object.__setattr__(self, "_predict_row", row_call)
+        values = None if self.class_values is None else np.array(self.class_values, dtype=float)
+        object.__setattr__(self, "_values", values)
 
     def predict_one(self, row: Row) -> float:
         if self._pick is not None:
             row = tuple(row[i] for i in self._pick)
         if self._predict_row is not None:
             return float(self._predict_row(row))
-        return float(np.asarray(self.estimator.predict(np.array([row]))).ravel()[0])
+        return float(self._signal(np.array([row], dtype=float))[0])
 
     def predict_many(self, rows: list[Row]) -> np.ndarray:
         """Rows of features (each of all features) -> their predictions, in one estimator call."""
-        matrix = np.array(rows)
+        matrix = np.array(rows, dtype=float)
         if self._pick is not None:
             matrix = matrix[:, self._pick]
-        return np.asarray(self.estimator.predict(matrix), dtype=float).ravel()
+        return self._signal(matrix)
+
+    def _signal(self, matrix: np.ndarray) -> np.ndarray:
+        if self._values is None:
+            return np.asarray(self.estimator.predict(matrix), dtype=float).ravel()
+        # Multiply-and-sum per row, not `@`: one row and a batch round alike.
+        return (np.asarray(self.estimator.predict_proba(matrix)) * self._values).sum(axis=1)
+
+    def target_for(self, signal: float, position: float, book: Book, costs: Costs) -> float:
+        """The policy's target, within the service's clip."""
+        target = float(self.policy.target_for(signal, position, book, costs))
+        if self.max_position is not None and abs(target) > self.max_position:
+            target = math.copysign(self.max_position, target)
+        return target
+
+    def should_send(self, target: float, last_sent: float | None) -> bool:
+        should_send = getattr(self.policy, "should_send", None)
+        if should_send is None:  # optional in the contract: then any change is worth sending
+            return last_sent is None or target != last_sent
+        return bool(should_send(target, last_sent))
 
 
 def is_pickle(path: Path) -> bool:
@@ -210,45 +257,107 @@ def verify_pin(path: Path, pin: str | None) -> str:
 
 
 def load_checkpoint(path: Path, pin: str | None, default_policy: Policy) -> LoadedModel:
-    """Verify the pin, load the very bytes that were checked, and dry-run the model.
+    """Verify the pin, load the very bytes that were checked, and check the model contract.
+
+    The feature source and policy a bundle names are imported (from an
+    installed package, or a folder `plugins.add_plugin_paths` added), the
+    estimator is checked against the feature row (by count, and by name where
+    it has `feature_names_in_`), and the whole stack is dry-run on one row.
 
     Raises:
         CheckpointError: one line: no pin, mismatch (both hashes), an
             untrusted type in a skops file, not a checkpoint, no `predict`,
-            or a feature-count mismatch.
+            a plug-in that does not import, or a feature/estimator mismatch.
     """
     data, actual = read_pinned(path, pin)
     loaded = _decode(path, data)
-    if isinstance(loaded, ModelBundle):
-        estimator, names, policy = loaded.estimator, loaded.feature_names, loaded.policy
-    else:
-        estimator, names, policy = loaded, FEATURE_NAMES, default_policy
-    if not callable(getattr(estimator, "predict", None)):
-        raise CheckpointError(f"{path}: {type(estimator).__name__} has no predict(X)")
-    unknown = [name for name in names if name not in FEATURE_NAMES]
-    if unknown:
-        raise CheckpointError(f"{path}: unknown features {unknown}; known: {list(FEATURE_NAMES)}")
-    model = LoadedModel(
-        estimator=estimator,
-        columns=tuple(FEATURE_NAMES.index(name) for name in names),
-        policy=policy,
-        model_id=actual,
-    )
-    _dry_run(path, model)
+    try:
+        model = _contract(loaded, actual, default_policy)
+        _dry_run(model)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None
     return model
 
 
-def _dry_run(path: Path, model: LoadedModel) -> None:
-    row = (0.0,) * len(FEATURE_NAMES)
+def _contract(loaded: Any, model_id: str, default_policy: Policy) -> LoadedModel:
+    """The loaded object as a `LoadedModel`, every part checked against the contract."""
+    if not isinstance(loaded, ModelBundle):  # a bare estimator: built-in features, default policy
+        loaded = ModelBundle(loaded, FEATURE_NAMES, default_policy, 0)
+    estimator, wanted = loaded.estimator, tuple(loaded.feature_names)
+    source_ref = loaded.features or PluginRef(BUILTIN_FEATURES)
+    source = source_ref.load()
+    names = getattr(source, "names", None)
+    if not (isinstance(names, tuple) and names and all(isinstance(n, str) for n in names)):
+        raise CheckpointError(f"feature source {source_ref.path} has no `names` tuple of strings")
+    if not callable(getattr(source(), "update", None)):
+        raise CheckpointError(f"feature source {source_ref.path} has no update(tick)")
+    policy = loaded.policy.build() if isinstance(loaded.policy, PluginRef) else loaded.policy
+    if not callable(getattr(policy, "target_for", None)):
+        raise CheckpointError(f"policy {type(policy).__name__} has no target_for(...)")
+    method = "predict" if loaded.class_values is None else "predict_proba"
+    if not callable(getattr(estimator, method, None)):
+        raise CheckpointError(f"{type(estimator).__name__} has no {method}(X)")
+    unknown = [name for name in wanted if name not in names]
+    if unknown:
+        raise CheckpointError(f"unknown features {unknown}: {source_ref.path} gives {list(names)}")
+    _check_estimator_takes(estimator, wanted, source_ref.path)
+    if loaded.class_values is not None:
+        classes = getattr(estimator, "classes_", ())
+        if len(classes) != len(loaded.class_values):
+            raise CheckpointError(
+                f"{len(loaded.class_values)} class values for "
+                f"{len(classes)} classes {list(classes)}"
+            )
+    return LoadedModel(
+        estimator=estimator,
+        columns=tuple(names.index(name) for name in wanted),
+        policy=policy,
+        model_id=model_id,
+        features=source,
+        class_values=None if loaded.class_values is None else tuple(loaded.class_values),
+        taker_fee_bps=float(loaded.taker_fee_bps),
+        card=dict(loaded.card),
+    )
+
+
+def _check_estimator_takes(estimator: Any, wanted: tuple[str, ...], source: str) -> None:
+    """The estimator was fitted on these columns: by name where it knows them, else by count."""
+    fitted_names = getattr(estimator, "feature_names_in_", None)
+    if fitted_names is not None and tuple(str(n) for n in fitted_names) != wanted:
+        raise CheckpointError(
+            f"{type(estimator).__name__} was fitted on features {list(fitted_names)}, "
+            f"but is fed {list(wanted)} from {source}"
+        )
+    count = getattr(estimator, "n_features_in_", None)
+    if isinstance(count, int) and count != len(wanted):
+        raise CheckpointError(
+            f"{type(estimator).__name__} expects {count} features, but is fed "
+            f"{len(wanted)} ({', '.join(wanted)}) from {source}"
+        )
+
+
+def _dry_run(model: LoadedModel) -> None:
+    """One zero row through estimator and policy: what would fail at the first tick fails now."""
+    row = (0.0,) * model.feature_count
     try:
         value = model.predict_one(row)
     except Exception as e:
         raise CheckpointError(
-            f"{path}: predict failed on one row of {len(model.columns)} features "
+            f"predict failed on one row of {len(model.columns)} features "
             f"({type(e).__name__}: {str(e)[:200]})"
         ) from None
     if not math.isfinite(value):
-        raise CheckpointError(f"{path}: predict returned {value} on a zero row")
+        raise CheckpointError(f"predict returned {value} on a zero row")
+    book = Book(bid=1.0, ask=1.0)
+    try:
+        target = model.target_for(value, 0.0, book, Costs(model.taker_fee_bps, 0.0))
+    except Exception as e:
+        raise CheckpointError(
+            f"policy {type(model.policy).__name__} failed on a zero row's signal "
+            f"({type(e).__name__}: {str(e)[:200]})"
+        ) from None
+    if not math.isfinite(target):
+        raise CheckpointError(f"policy {type(model.policy).__name__} returned target {target}")
 
 
 def _decode(path: Path, data: bytes) -> Any:

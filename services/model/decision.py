@@ -15,9 +15,10 @@ import secrets
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from common.messages import Prediction, Target, Tick
+from common.messages import Prediction, Target, Tick, TickKind
 from services.model.checkpoint import LoadedModel
-from services.model.features import FeatureState, Row
+from services.model.contract import Book, Costs, FeatureSource
+from services.model.features import Row
 
 
 class Observed(NamedTuple):
@@ -28,8 +29,8 @@ class Observed(NamedTuple):
     """
 
     tick: Tick
-    row: Row | None  # None while the features warm up
-    mid: float  # the symbol's mid at this tick (the target's reference price)
+    row: Row | None  # None while the features warm up (or before the first quote)
+    book: Book | None  # the symbol's latest quote at this tick
 
 
 @dataclass
@@ -48,7 +49,9 @@ class DecisionStack:
         self.model = model
         self.ttl_ms = ttl_ms
         self.counters = DecisionCounters()
-        self._states: dict[str, FeatureState] = {}
+        self._states: dict[str, FeatureSource] = {}
+        # Kept here, not by the features: a trader's feature source need not track the quote.
+        self._books: dict[str, Book] = {}
         self._last_sent: dict[str, float] = {}
         # Target ids are unique across restarts: model, process, then a counter.
         self._id_prefix = id_prefix or f"{model.short_id[:8]}-{secrets.token_hex(3)}"
@@ -63,9 +66,12 @@ class DecisionStack:
         self.counters.ticks += 1
         state = self._states.get(tick.symbol)
         if state is None:
-            state = self._states[tick.symbol] = FeatureState()
+            state = self._states[tick.symbol] = self.model.features()
         row = state.update(tick)
-        return Observed(tick, row, state.mid)
+        if tick.bid is not None and tick.ask is not None and tick.kind is TickKind.QUOTE:
+            self._books[tick.symbol] = Book(tick.bid, tick.ask)
+        book = self._books.get(tick.symbol)
+        return Observed(tick, None if book is None else row, book)
 
     def predict(self, batch: list[Observed]) -> list[float | None]:
         """Step 2: predictions for observed ticks, one estimator call for the whole batch.
@@ -88,13 +94,16 @@ class DecisionStack:
     ) -> tuple[Prediction | None, Target | None]:
         """Step 3, in tick order: the prediction and, if the target moved enough, a Target."""
         tick = seen.tick
-        if seen.row is None:
+        book = seen.book
+        if seen.row is None or book is None:
             self.counters.warming_up += 1
             return None, None
         if value is None or not math.isfinite(value):
             self.counters.non_finite_predictions += 1
             return None, None
-        target_position = self.model.policy.target_for(value)
+        last_sent = self._last_sent.get(tick.symbol)
+        costs = Costs(self.model.taker_fee_bps, book.half_spread_bps)
+        target_position = self.model.target_for(value, last_sent or 0.0, book, costs)
         self.counters.predictions += 1
         prediction = Prediction(
             symbol=tick.symbol,
@@ -105,14 +114,14 @@ class DecisionStack:
             target_position=target_position,
             created_ns=now_ns,
         )
-        if not self.model.policy.should_send(target_position, self._last_sent.get(tick.symbol)):
+        if not self.model.should_send(target_position, last_sent):
             return prediction, None
         self.counters.targets += 1
         target = Target(
             id=f"{self._id_prefix}-{self.counters.targets}",
             symbol=tick.symbol,
             target_position=target_position,
-            ref_price=seen.mid,
+            ref_price=book.mid,
             tick_seq=tick.seq,
             tick_ts_ns=tick.recv_ts_ns,
             created_ns=now_ns,

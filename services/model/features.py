@@ -1,4 +1,6 @@
-"""Streaming features of one symbol, O(1) per tick; shared by training and live.
+"""The built-in feature source: streaming features of one symbol, O(1) per tick.
+
+One implementation of `contract.FeatureSource`, no different from a trader's own.
 
 The same `FeatureState.update` runs in `services.model.train`, in the offline
 replay and in the live service, so the three cannot drift apart. Features
@@ -16,7 +18,7 @@ No row comes out until 50 quotes have been seen (the longest return horizon).
 from __future__ import annotations
 
 import math
-from typing import Final
+from typing import ClassVar, Final
 
 from common.messages import Side, Tick, TickKind
 
@@ -45,6 +47,8 @@ class FeatureState:
     waiting for the tick, numpy's call overhead is most of the model's
     latency). The arithmetic is the same IEEE double either way.
     """
+
+    names: ClassVar[tuple[str, ...]] = FEATURE_NAMES  # the feature-source contract
 
     __slots__ = ("_mids", "quotes", "_mid", "_variance", "_flow", "_spread_bps", "_imbalance")
 

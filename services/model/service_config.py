@@ -20,6 +20,16 @@ from common.errors import ConfigError
 from common.limits import MAX_POSITION_CEILING, SymbolLimits, symbol_limits
 from services.model.policy import Policy
 
+
+def path_list(text: str) -> tuple[Path, ...]:
+    """Folders separated by commas (as every list setting), each one that exists, made absolute."""
+    folders = tuple(Path(part).resolve() for part in text.split(",") if part)
+    missing = [str(folder) for folder in folders if not folder.is_dir()]
+    if not folders or missing:
+        raise ValueError(f"not a folder: {', '.join(missing) or repr(text)}")
+    return folders
+
+
 # For a bare estimator, which carries no policy of its own: 0.001 base units
 # per bps predicted, flat within 0.1 bps, at most 0.01 base units.
 DEFAULT_POLICY: Final = Policy(
@@ -34,6 +44,12 @@ class ModelConfig(ServiceSettings):
     )
     ckpt_sha256: str | None = setting(
         "--ckpt-sha256", str, env="PLR_CKPT_SHA256", help="pin (else PATH.sha256)"
+    )
+    plugin_path: tuple[Path, ...] | None = setting(
+        "--plugin-path",
+        path_list,
+        env="PLR_PLUGIN_PATH",
+        help="folders to import a bundle's features and policy from (comma-separated)",
     )
     ticks: str = address_setting("ticks")
     predictions: str = address_setting("predictions")

@@ -28,8 +28,19 @@ from common.tickfile import iter_ticks
 from services.executor.executor_config import ExecutorConfig
 from services.executor.gate import CREDENTIAL_VARIABLES
 from services.executor.positions import PositionState
-from services.model.checkpoint import write_sidecar
-from tests.conftest import BUNDLED, PROJECT_ROOT, scaled, small_filesystem, wait_until
+from services.model.bundle import ModelBundle
+from services.model.checkpoint import load_checkpoint, write_checkpoint
+from services.model.features import FEATURE_NAMES
+from services.model.plugins import PluginRef
+from services.model.service_config import DEFAULT_POLICY
+from tests.conftest import (
+    BUNDLED,
+    FIXTURES,
+    PROJECT_ROOT,
+    scaled,
+    small_filesystem,
+    wait_until,
+)
 
 RESULT_FIELDS = {
     "run_id",
@@ -523,13 +534,19 @@ def test_an_address_folder_in_use_by_a_running_run_is_refused(
 def test_a_service_failing_to_start_is_named_and_the_run_fails(
     tmp_path: Path, trained_checkpoint: Path
 ) -> None:
-    """A pinned file that is no checkpoint passes the runner's pin check; the model names it."""
-    not_a_model = tmp_path / "garbage.pkl"
-    not_a_model.write_bytes(b"not a joblib file")
-    write_sidecar(not_a_model)
-    done = _runner_process(tmp_path, not_a_model, timeout_s=120)
+    """A plug-in that loads in the runner's check but not in the model service: the model
+    fails at start, and the runner names it (a checkpoint that cannot load at all is
+    refused before anything starts, test_plugin_model.py)."""
+    model = load_checkpoint(trained_checkpoint, None, DEFAULT_POLICY)
+    features = PluginRef("service_only_failure:Features")
+    bundle = ModelBundle(model.estimator, FEATURE_NAMES, model.policy, 50, features=features)
+    checkpoint = tmp_path / "fails-in-service.pkl"
+    write_checkpoint(bundle, checkpoint)
+    done = _runner_process(
+        tmp_path, checkpoint, "--plugin-path", str(FIXTURES / "plugins"), timeout_s=120
+    )
     assert done.returncode == 1
-    assert "model failed (exit 2)" in done.stderr
+    assert "model failed (exit 2)" in done.stderr and "refuses to run" in done.stderr
 
 
 def test_report_draws_every_chart_and_marks_every_fill(bundled_run, tmp_path: Path) -> None:

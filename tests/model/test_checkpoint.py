@@ -102,13 +102,13 @@ def test_object_without_predict_is_refused(tmp_path: Path) -> None:
 
 
 def test_feature_count_mismatch_fails_at_start_up(tmp_path: Path) -> None:
-    """A bare estimator trained on 3 features cannot take the service's 7."""
+    """A bare estimator trained on 3 features cannot take the built-in 7: refused by count."""
     rng = np.random.default_rng(0)
     estimator = RidgeModel().fit(rng.normal(size=(50, 3)), rng.normal(size=50))
     path = tmp_path / "three.pkl"
     joblib.dump(estimator, path)
     write_sidecar(path)
-    _assert_refused(_run_model("--ckpt", str(path)), "predict failed", "7 features")
+    _assert_refused(_run_model("--ckpt", str(path)), "expects 3 features", "fed 7")
 
 
 def test_missing_checkpoint_file_is_one_line(tmp_path: Path) -> None:
