@@ -49,12 +49,14 @@ from common.journal import (
 )
 from common.logs import counts_text
 from common.messages import Eos, Fill, OrderRejected, RiskEvent, RunCounters
+from common.metrics import serve_metrics
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
 from common.service import Inbox, Prepared, ServiceSpec, StartupFailed, serve
 from services.executor.engine import Event, ExecutionEngine
 from services.executor.errors import ResumeDiverged, VenueMismatch
 from services.executor.executor_config import ExecutorConfig
 from services.executor.live import LiveOrderExecutor
+from services.executor.metrics import ExecutorMetrics
 from services.executor.order_executor import OrderExecutor
 from services.executor.outbox import Outbox
 from services.executor.paper import PaperOrderExecutor
@@ -312,9 +314,17 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         forward_hello=(events,),
         on_ready=lambda: log.info("executor class %s (%s) ready", *describe(engine.executor)),
     )
+    metrics = ExecutorMetrics(engine, mode=describe(engine.executor)[1])
+    if not config.disable_metrics:
+        serve_metrics(
+            metrics.collect,
+            host=config.metrics_host,
+            port=config.metrics_port,
+            allow_remote=config.allow_remote,
+        )
     outbox = Outbox(
         setup.journal,
-        lambda event: sockets.publish(events, event),
+        metrics.observe(lambda event: sockets.publish(events, event)),
         live.send_staged if live is not None else None,
         clock=time.monotonic,
     )

@@ -26,6 +26,7 @@ from common.config import (
 )
 from common.errors import ConfigError
 from common.limits import MAX_LOSS_CEILING, MAX_ORDER_NOTIONAL_CEILING, MAX_POSITION_CEILING
+from common.metrics import metrics_host_setting, metrics_port_setting
 from common.runs import run_folder
 from services.executor.gate import missing_live_opt_ins
 from services.executor.live import LiveTimings
@@ -119,6 +120,8 @@ class ExecutorConfig(ServiceSettings):
     no_paper_mode: bool = setting("--no-paper-mode", env="PLR_NO_PAPER_MODE", switch=True)
     live_executor: bool = setting("--live-executor", env="PLR_LIVE_EXECUTOR", switch=True)
     name: str = setting("--name", str, env="PLR_EXECUTOR_NAME", default="executor")
+    metrics_port: int = metrics_port_setting("executor")
+    metrics_host: str = metrics_host_setting()
     models: tuple[str, ...] = setting(
         "--models",
         name_list,

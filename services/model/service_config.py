@@ -19,6 +19,7 @@ from common.config import (
 )
 from common.errors import ConfigError
 from common.limits import MAX_POSITION_CEILING
+from common.metrics import metrics_host_setting, metrics_port_setting
 from services.model.policy import Policy
 
 # For a bare estimator, which carries no policy of its own: 0.001 base units
@@ -41,6 +42,8 @@ class ModelConfig(ServiceSettings):
     targets: str = address_setting("targets")
     ready: str = address_setting("ready")
     progress: str = address_setting("progress")
+    metrics_port: int = metrics_port_setting("model")
+    metrics_host: str = metrics_host_setting()
     # The same variable as the executor's limit: the runner sets both at once.
     max_position: float | None = setting(
         "--max-position",

@@ -32,10 +32,12 @@ from common.errors import ConfigError, JournalCorrupt
 from common.journal import JOURNAL_FILES, read_journal
 from common.logs import format_log_frames, utc_now_text
 from common.messages import Fill
+from common.metrics import serve_metrics
 from common.service import Inbox, ServiceSpec, serve
 from common.tickfile import TickFileWriter, new_header
 from services.recorder.artifacts import RunRecord, write_json_atomically
 from services.recorder.dispatch import Dispatch
+from services.recorder.metrics import RecorderMetrics
 from services.recorder.outputs import GuardedFile
 from services.recorder.recorder_config import RecorderConfig
 from services.recorder.resumed import continue_ticks, recorded_fills
@@ -101,6 +103,15 @@ class Recorder:
             recorded_fills=fills,
         )
 
+        self.metrics = RecorderMetrics(self.dispatch.record, folder)
+        if not config.disable_metrics:
+            serve_metrics(
+                self.metrics.collect,
+                host=config.metrics_host,
+                port=config.metrics_port,
+                allow_remote=config.allow_remote,
+            )
+
     def run(self, stop: threading.Event) -> int:
         reason = "crashed"  # what result.json says if the loop raises
         try:
@@ -128,7 +139,9 @@ class Recorder:
                     continue
                 name = names[sock]
                 for message, payload in self.inbox.messages(sock, name, FRAMES_PER_TURN):
-                    self.dispatch.on_message(message, payload, time.time_ns())
+                    arrival_ns = time.time_ns()
+                    self.dispatch.on_message(message, payload, arrival_ns)
+                    self.metrics.on_message(getattr(message, "recv_ts_ns", None), arrival_ns)
             self.inbox.progress.idle()
             if time.monotonic() >= next_flush:
                 self.flush_files()

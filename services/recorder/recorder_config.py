@@ -15,6 +15,7 @@ from common.config import (
     setting,
 )
 from common.errors import ConfigError
+from common.metrics import metrics_host_setting, metrics_port_setting
 from common.runs import check_run_id, run_folder
 
 
@@ -29,6 +30,8 @@ class RecorderConfig(ServiceSettings):
     events: str = address_setting("events")
     ready: str = address_setting("ready")
     progress: str = address_setting("progress")
+    metrics_port: int = metrics_port_setting("recorder")
+    metrics_host: str = metrics_host_setting()
     expect_eos: tuple[str, ...] = setting(
         "--expect-eos", name_list, env="PLR_EXPECT_EOS", default=("feed", "model", "executor")
     )
