@@ -68,7 +68,7 @@ BUNDLED_TICKS = PROJECT_ROOT / "data" / "binance_btcusdt_spot_2024-08-08_10min.t
 DEFAULT_MODEL = PROJECT_ROOT / "experiments" / "models" / "bundled.skops"
 PROG: Final = "python -m orchestration.paper_live"
 SHUTDOWN_TIMEOUT_S = 60.0
-ARTIFACTS: Final = ("run.log", "result.json", "events.jsonl", "ticks.gz")
+ARTIFACTS: Final = ("run.log", "result.json", "events.jsonl", "ticks.gz", "report.html")
 # A fast replay batches ticks (TickBatch) unless told otherwise: every decision,
 # fill and artifact is the same as unbatched (tested), at 1.5-2x the rate (bench/README.md).
 FAST_REPLAY_BATCH = 64
@@ -486,9 +486,20 @@ def _report(
         print(f"paper_live: result.json not settled: {result['unwritten']}", file=sys.stderr)
     for line in summary_lines(result):
         print(f"paper_live: {line}")
+    _write_report(folder)
     present = [name for name in ARTIFACTS if (folder / name).exists()]
     print(f"paper_live: artifacts in {folder}: {', '.join(present) or 'none'}")
     return 0 if result["complete"] else 1
+
+
+def _write_report(folder: Path) -> None:
+    """The run's report page, whatever the run's end; a failure is said, never fatal."""
+    from services.recorder.report import write_report  # deferred: plotly loads in ~1 s
+
+    try:
+        write_report(folder)
+    except (OSError, KeyError, ValueError, TickFileError) as e:
+        print(f"paper_live: no report.html: {e}", file=sys.stderr)
 
 
 if __name__ == "__main__":
