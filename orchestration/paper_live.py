@@ -42,7 +42,16 @@ from typing import IO, Any, Final
 from honcho.environ import parse_procfile
 
 from common.addresses import FIRST_TCP_PORT, SOCKET_NAMES, Addresses, claim_folder
-from common.config import Option, int_between, option_of, parse_settings, positive_float, setting
+from common.alerts import AlertSender
+from common.config import (
+    Option,
+    Secret,
+    int_between,
+    option_of,
+    parse_settings,
+    positive_float,
+    setting,
+)
 from common.curve import CurveKeys, load_keys
 from common.errors import ConfigError, TickFileError
 from common.runs import DEFAULT_ARTIFACTS_DIR, check_run_id, new_run_id
@@ -53,6 +62,7 @@ from orchestration.handover import Handover
 from orchestration.outcome import STOP_ORDER, failures, settle_result, stop_in_order
 from orchestration.progress import ProgressLine
 from orchestration.resume import RUN_SHAPING, resumed_env
+from orchestration.run_alerts import RunnerAlerts
 from orchestration.service_output import ServiceOutput
 from services.executor.executor_config import ExecutorConfig
 from services.executor.gate import CREDENTIAL_VARIABLES, missing_live_opt_ins
@@ -115,6 +125,8 @@ class RunnerConfig:
     max_order_notional: float | None = borrow(ExecutorConfig, "max_order_notional", forward=True)
     max_position: float | None = borrow(ExecutorConfig, "max_position", forward=True)
     max_loss: float | None = borrow(ExecutorConfig, "max_loss", forward=True)
+    # Not forwarded: config.json must not hold the URL (it may carry a token).
+    alert_webhook: Secret | None = borrow(RecorderConfig, "alert_webhook")
     transport: str = setting(
         "--transport",
         transport,
@@ -172,6 +184,7 @@ class Plan:
     keys: CurveKeys | None  # tcp: the run's CURVE keys (the progress line is a client too)
     resumed: bool  # the folder holds the run already: nothing in it is replaced
     drain_timeout: float
+    alert_webhook: Secret | None = None  # to the recorder's environment, never config.json
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -254,6 +267,7 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
         keys=load_keys(config.curve_keys) if config.curve_keys is not None else None,
         resumed=config.resume,
         drain_timeout=config.drain_timeout,
+        alert_webhook=config.alert_webhook,
     )
 
 
@@ -375,6 +389,10 @@ def _run(plan: Plan) -> int:
     env = {**os.environ, **plan.env}
     # The exchange key and secret go to the executor alone, not to every process.
     env_without_credentials = {k: v for k, v in env.items() if k not in CREDENTIAL_VARIABLES}
+    alerts = _alerts(plan, environ=env)
+    recorder_env = env_without_credentials
+    if plan.alert_webhook is not None:  # to the recorder alone: the URL may hold a token
+        recorder_env = recorder_env | {"PLR_ALERT_WEBHOOK": plan.alert_webhook.reveal()}
     commands = parse_procfile((PROJECT_ROOT / "Procfile").read_text()).processes
     procs: dict[str, subprocess.Popen[bytes]] = {}
     interrupted = False
@@ -409,7 +427,8 @@ def _run(plan: Plan) -> int:
     # Bound before any service starts: if it cannot be, nothing is left running.
     control = ControlChannel(folder, plan.address_dir, plan.addresses.logs, plan.keys)
     for name in commands:  # the Procfile's order: recorder first, feed last
-        procs[name] = launch(name, env if name == "executor" else env_without_credentials)
+        service_env = {"executor": env, "recorder": recorder_env}.get(name, env_without_credentials)
+        procs[name] = launch(name, service_env)
     started = "resumed" if plan.resumed else "started"
     print(f"paper_live: run {folder.name} {started} ({', '.join(procs)})", file=sys.stderr)
     progress = ProgressLine(plan.addresses.ticks, plan.total, plan.keys)
@@ -432,6 +451,8 @@ def _run(plan: Plan) -> int:
     try:
         while any(p.poll() is None for p in procs.values()):
             progress.update()
+            if alerts is not None:
+                alerts.watch(failures(procs, stopped), last_words)
             if (failures(procs, stopped) or interrupted or drain.overdue(procs)) and not stopped:
                 stop_in_order(procs, stopped)
             # The monitor's refresh interval (0.2 s) is the wait for a control request.
@@ -449,7 +470,9 @@ def _run(plan: Plan) -> int:
         for output in outputs.values():
             output.close()
     failed = failures(procs, stopped)
-    return _report(folder, procs, outputs, failed, drain, interrupted, plan.total)
+    if alerts is not None:
+        alerts.watch(failed, last_words)
+    return _report(folder, procs, outputs, failed, drain, interrupted, plan.total, alerts)
 
 
 def _report(
@@ -460,6 +483,7 @@ def _report(
     drain: DrainWatch,
     interrupted: bool,
     expected_ticks: int | None,
+    alerts: RunnerAlerts | None = None,
 ) -> int:
     for name in failed:
         print(
@@ -487,9 +511,24 @@ def _report(
     for line in summary_lines(result):
         print(f"paper_live: {line}")
     _write_report(folder)
+    if alerts is not None:
+        alerts.ended(result)
     present = [name for name in ARTIFACTS if (folder / name).exists()]
     print(f"paper_live: artifacts in {folder}: {', '.join(present) or 'none'}")
     return 0 if result["complete"] else 1
+
+
+def _alerts(plan: Plan, environ: Mapping[str, str]) -> RunnerAlerts | None:
+    if plan.alert_webhook is None:
+        return None
+    recorder = RecorderConfig.from_args([], {**environ, "PLR_RUN_DIR": str(plan.folder)})
+    sender = AlertSender(
+        plan.alert_webhook.reveal(),
+        run_id=plan.folder.name,
+        min_interval_s=recorder.alert_interval_s,
+        telegram_chat_id=recorder.alert_telegram_chat_id,
+    )
+    return RunnerAlerts(sender)
 
 
 def _write_report(folder: Path) -> None:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 import zmq
 
 from common import sockets
+from common.alerts import AlertSender
 from common.errors import ConfigError, JournalCorrupt
 from common.journal import JOURNAL_FILES, read_journal
 from common.logs import format_log_frames, utc_now_text
@@ -35,6 +36,7 @@ from common.messages import Fill
 from common.metrics import serve_metrics
 from common.service import Inbox, ServiceSpec, serve
 from common.tickfile import TickFileWriter, new_header
+from services.recorder.alerting import RunAlerts
 from services.recorder.artifacts import RunRecord, write_json_atomically
 from services.recorder.dispatch import Dispatch
 from services.recorder.metrics import RecorderMetrics
@@ -103,6 +105,7 @@ class Recorder:
             recorded_fills=fills,
         )
 
+        self.alerts = run_alerts(config)
         self.metrics = RecorderMetrics(self.dispatch.record, folder)
         if not config.disable_metrics:
             serve_metrics(
@@ -142,7 +145,11 @@ class Recorder:
                     arrival_ns = time.time_ns()
                     self.dispatch.on_message(message, payload, arrival_ns)
                     self.metrics.on_message(getattr(message, "recv_ts_ns", None), arrival_ns)
+                    if self.alerts is not None:
+                        self.alerts.on_message(message, time.monotonic())
             self.inbox.progress.idle()
+            if self.alerts is not None:
+                self.alerts.check(time.monotonic())
             if time.monotonic() >= next_flush:
                 self.flush_files()
                 next_flush = time.monotonic() + FLUSH_EVERY_S
@@ -194,6 +201,8 @@ class Recorder:
 
     def finish(self, exit_reason: str) -> dict[str, Any] | None:
         """Close the artifacts and write result.json; None if it could not be written."""
+        if self.alerts is not None:
+            self.alerts.close()  # what the run's last messages raised goes out first
         self.reconcile_with_journal()
         self.ticks_file.close()
         self.events_file.close()
@@ -230,6 +239,18 @@ class Recorder:
         self._note(f"result.json written: {exit_reason}")
         self.run_log.close()
         return result
+
+
+def run_alerts(config: RecorderConfig) -> RunAlerts | None:
+    if config.alert_webhook is None:
+        return None
+    sender = AlertSender(
+        config.alert_webhook.reveal(),
+        run_id=config.run_dir.name,
+        min_interval_s=config.alert_interval_s,
+        telegram_chat_id=config.alert_telegram_chat_id,
+    )
+    return RunAlerts(sender, feed_down_after_s=config.alert_feed_down_s)
 
 
 def _configure(argv: Sequence[str] | None, environ: Mapping[str, str]) -> RecorderConfig:

@@ -6,17 +6,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.alerts import DEFAULT_MIN_INTERVAL_S, webhook_url
 from common.config import (
+    Secret,
     ServiceSettings,
     address_setting,
     check_transport,
     name_list,
     parse_settings,
+    positive_float,
     setting,
 )
 from common.errors import ConfigError
 from common.metrics import metrics_host_setting, metrics_port_setting
 from common.runs import check_run_id, run_folder
+
+
+def secret_webhook(text: str) -> Secret:
+    return Secret(webhook_url(text))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +39,33 @@ class RecorderConfig(ServiceSettings):
     progress: str = address_setting("progress")
     metrics_port: int = metrics_port_setting("recorder")
     metrics_host: str = metrics_host_setting()
+    # Alerts (common/alerts.py): the runner hands its --alert-webhook to the recorder.
+    alert_webhook: Secret | None = setting(
+        "--alert-webhook",
+        secret_webhook,
+        env="PLR_ALERT_WEBHOOK",
+        help="POST alerts (breaker, venue halt, feed down) here; a Secret: it may hold a token",
+    )
+    alert_telegram_chat_id: str | None = setting(
+        "--alert-telegram-chat-id",
+        str,
+        env="PLR_ALERT_TELEGRAM_CHAT_ID",
+        help="send Telegram sendMessage bodies to this chat (the webhook is then the bot's URL)",
+    )
+    alert_feed_down_s: float = setting(
+        "--alert-feed-down-s",
+        positive_float,
+        env="PLR_ALERT_FEED_DOWN_S",
+        default=30.0,
+        help="alert when a feed symbol is stale, down or resyncing this long",
+    )
+    alert_interval_s: float = setting(
+        "--alert-interval-s",
+        positive_float,
+        env="PLR_ALERT_INTERVAL_S",
+        default=DEFAULT_MIN_INTERVAL_S,
+        help="at most one alert of a kind per this many seconds (the rest are counted)",
+    )
     expect_eos: tuple[str, ...] = setting(
         "--expect-eos", name_list, env="PLR_EXPECT_EOS", default=("feed", "model", "executor")
     )
