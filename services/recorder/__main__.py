@@ -38,6 +38,8 @@ from common.service import Inbox, ServiceSpec, serve
 from common.tickfile import TickFileWriter, new_header
 from services.recorder.alerting import RunAlerts
 from services.recorder.artifacts import RunRecord, write_json_atomically
+from services.recorder.dashboard import serve_dashboard
+from services.recorder.dashboard_state import DashboardState
 from services.recorder.dispatch import Dispatch
 from services.recorder.metrics import RecorderMetrics
 from services.recorder.outputs import GuardedFile
@@ -107,7 +109,11 @@ class Recorder:
 
         self.alerts = run_alerts(config)
         self.metrics = RecorderMetrics(self.dispatch.record, folder)
+        self.dashboard = DashboardState(
+            self.dispatch.record, run_id=folder.name, settings=dashboard_settings(config)
+        )
         if not config.disable_metrics:
+            serve_dashboard(self.dashboard, host=config.metrics_host, port=config.dashboard_port)
             serve_metrics(
                 self.metrics.collect,
                 host=config.metrics_host,
@@ -145,6 +151,7 @@ class Recorder:
                     arrival_ns = time.time_ns()
                     self.dispatch.on_message(message, payload, arrival_ns)
                     self.metrics.on_message(getattr(message, "recv_ts_ns", None), arrival_ns)
+                    self.dashboard.on_message(message, arrival_ns)
                     if self.alerts is not None:
                         self.alerts.on_message(message, time.monotonic())
             self.inbox.progress.idle()
@@ -174,6 +181,7 @@ class Recorder:
                 self.inbox.count_malformed("log_frames")
             else:
                 self.run_log.write(line + "\n")
+                self.dashboard.on_log(line[1 : line.index("]")], time.time_ns())
 
     def _note(self, text: str, now_ns: int | None = None) -> None:
         """A line of the recorder's own, straight into run.log, stamped like every other."""
@@ -237,8 +245,25 @@ class Recorder:
         for line in summary_lines(result):
             self._note(line)
         self._note(f"result.json written: {exit_reason}")
+        self.dashboard.ended = exit_reason
         self.run_log.close()
         return result
+
+
+def dashboard_settings(config: RecorderConfig) -> dict[str, Any]:
+    """The run's settings for the page: the runner's config.json (public), else the recorder's."""
+    settings: dict[str, Any] = {
+        "mode": config.mode,
+        "executor": config.executor_class,
+        "venue": config.venue,
+        "symbols": ",".join(config.symbols),
+    }
+    if config.config_json is not None and config.config_json.is_file():
+        try:
+            settings |= json.loads(config.config_json.read_text())
+        except (OSError, ValueError) as e:
+            log.warning("dashboard: cannot read %s: %s", config.config_json, e)
+    return settings
 
 
 def run_alerts(config: RecorderConfig) -> RunAlerts | None:

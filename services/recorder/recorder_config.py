@@ -13,12 +13,13 @@ from common.config import (
     address_setting,
     check_transport,
     name_list,
+    non_negative_int,
     parse_settings,
     positive_float,
     setting,
 )
 from common.errors import ConfigError
-from common.metrics import metrics_host_setting, metrics_port_setting
+from common.metrics import DEFAULT_PORTS, metrics_host_setting, metrics_port_setting
 from common.runs import check_run_id, run_folder
 
 
@@ -39,6 +40,14 @@ class RecorderConfig(ServiceSettings):
     progress: str = address_setting("progress")
     metrics_port: int = metrics_port_setting("recorder")
     metrics_host: str = metrics_host_setting()
+    dashboard_port: int = setting(
+        "--dashboard-port",
+        non_negative_int,
+        env="PLR_DASHBOARD_PORT",
+        default=DEFAULT_PORTS["dashboard"],
+        help="serve the live dashboard page here, on --metrics-host (0: a free port; "
+        "PLR_DISABLE_METRICS=1 turns it off with /metrics)",
+    )
     # Alerts (common/alerts.py): the runner hands its --alert-webhook to the recorder.
     alert_webhook: Secret | None = setting(
         "--alert-webhook",
