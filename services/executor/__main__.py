@@ -56,7 +56,7 @@ from services.executor.engine import Event, ExecutionEngine
 from services.executor.errors import ResumeDiverged, VenueMismatch
 from services.executor.executor_config import ExecutorConfig
 from services.executor.live import LiveOrderExecutor
-from services.executor.metrics import ExecutorMetrics
+from services.executor.metrics import CountedVenue, ExecutorMetrics
 from services.executor.order_executor import OrderExecutor
 from services.executor.outbox import Outbox
 from services.executor.paper import PaperOrderExecutor
@@ -256,7 +256,7 @@ def _prepare(config: ExecutorConfig) -> Setup:
 def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> ExecutionEngine:
     executor: OrderExecutor
     if config.live:
-        venue = make_venue(config, setup.pairs)
+        venue = CountedVenue(make_venue(config, setup.pairs))  # counted for /metrics
         executor = LiveOrderExecutor(venue, setup.pairs, ctx, config.live_timings)
     else:
         executor = PaperOrderExecutor(

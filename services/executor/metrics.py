@@ -9,14 +9,53 @@ result.json's `positions` and `pnl` (the last position reports).
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from common.messages import Fill, Message, OrderRejected, OrderSubmitted, RiskEvent
 from services.executor.engine import ExecutionEngine
+from services.executor.venue import Venue
+from venues.errors import VenueError
+
+
+class CountedVenue:
+    """A live venue whose every call is counted by method and outcome (ok, or the error's kind).
+
+    The executor cannot tell it from the venue it wraps; the live worker thread
+    calls it, the scrape reads the counts, so they are taken under a lock.
+    """
+
+    def __init__(self, venue: Venue) -> None:
+        self._venue = venue
+        self._lock = threading.Lock()
+        self.calls: Counter[tuple[str, str]] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._venue, name)
+        if not callable(attribute):
+            return attribute
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            outcome = "ok"
+            try:
+                return attribute(*args, **kwargs)
+            except VenueError as e:
+                outcome = str(e.kind)
+                raise
+            finally:
+                with self._lock:
+                    self.calls[(name, outcome)] += 1
+
+        return counted
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self.calls)
 
 
 class ExecutorMetrics:
@@ -108,6 +147,16 @@ class ExecutorMetrics:
             },
         )
         yield info
+        venue = getattr(engine.executor, "venue", None)
+        if isinstance(venue, CountedVenue):  # live only
+            calls = CounterMetricFamily(
+                "executor_venue_calls",
+                "calls to the live venue, by method and outcome (ok or the error's kind)",
+                labels=["method", "outcome"],
+            )
+            for (method, outcome), count in sorted(venue.counts().items()):
+                calls.add_metric([method, outcome], count)
+            yield calls
 
 
 def _by(name: str, text: str, label: str, counts: Counter[str]) -> CounterMetricFamily:
