@@ -27,10 +27,15 @@ PREDICT_BUCKETS_S = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1
 
 
 class TimedStack:
-    """The decision stack, with each `predict` call timed into a histogram."""
+    """The decision stack, with each `predict` call timed into a histogram.
+
+    It also keeps the lag: how long after the feed received the batch's last
+    tick its prediction was ready.
+    """
 
     def __init__(self, stack: DecisionStack, seconds: Histogram) -> None:
         self._stack, self._seconds = stack, seconds
+        self.lag_s: float | None = None
 
     def predict(self, batch: list[Observed]) -> list[float | None]:
         started = time.perf_counter()
@@ -38,6 +43,8 @@ class TimedStack:
             return self._stack.predict(batch)
         finally:
             self._seconds.observe(time.perf_counter() - started)
+            if batch:
+                self.lag_s = max(0.0, (time.time_ns() - batch[-1].tick.recv_ts_ns) / 1e9)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stack, name)
@@ -47,6 +54,7 @@ class ModelMetrics:
     def __init__(self, stack: DecisionStack, *, model_id: str, name: str) -> None:
         self.stack, self.model_id, self.name = stack, model_id, name
         self.stage: ModelStage | None = None
+        self._timed: TimedStack | None = None
         # Its own registry: the histogram's values, collected along with the rest.
         self.predict_seconds = Histogram(
             "model_predict_seconds",
@@ -57,7 +65,8 @@ class ModelMetrics:
 
     def timed(self) -> Any:
         """The stack the stage should use: the same one, its predict calls timed."""
-        return TimedStack(self.stack, self.predict_seconds)
+        self._timed = TimedStack(self.stack, self.predict_seconds)
+        return self._timed
 
     def collect(self) -> Iterator[Metric]:
         counters = asdict(self.stack.counters)
@@ -83,6 +92,12 @@ class ModelMetrics:
                 "model_last_tick_seq", "sequence number of the last tick decided", stage.last_seq
             )
         yield from self.predict_seconds.collect()
+        if self._timed is not None and self._timed.lag_s is not None:
+            yield GaugeMetricFamily(
+                "model_tick_lag_seconds",
+                "from the feed's receive of the last tick predicted to its prediction",
+                value=self._timed.lag_s,
+            )
         info = InfoMetricFamily("model", "the model this process serves")
         info.add_metric([], {"model_id": self.model_id, "name": self.name})
         yield info

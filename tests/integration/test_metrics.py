@@ -34,7 +34,13 @@ PORT_VARIABLES = {
 # What each service must expose, whatever the data (a sample of each's families).
 EXPECTED = {
     "feed": {"feed_symbol_state", "feed_ready"},  # a replay's tick count: at its end
-    "model": {"model_ticks", "model_predictions", "model_predict_seconds", "model_queue_depth"},
+    "model": {
+        "model_ticks",
+        "model_predictions",
+        "model_predict_seconds",
+        "model_queue_depth",
+        "model_tick_lag_seconds",
+    },
     "executor": {"executor_breaker_tripped", "executor_orders", "executor_rejections"},
     "recorder": {"recorder_recorded", "recorder_disk_bytes"},
 }
