@@ -339,6 +339,12 @@ class ServiceSettings:
         help="continue the run in --run-dir (the runner's --resume): the executor re-executes "
         "a replay against its journal, the recorder appends (ARCHITECTURE.md, Resume)",
     )
+    disable_metrics: bool = setting(
+        "--disable-metrics",
+        env="PLR_DISABLE_METRICS",
+        switch=True,
+        help="serve no Prometheus /metrics (one switch for every service; common/metrics.py)",
+    )
     stay_after_eos: bool = setting(
         "--stay-after-eos",
         env="PLR_STAY_AFTER_EOS",

@@ -42,7 +42,16 @@ from typing import IO, Any, Final
 from honcho.environ import parse_procfile
 
 from common.addresses import FIRST_TCP_PORT, SOCKET_NAMES, Addresses, claim_folder
-from common.config import Option, int_between, option_of, parse_settings, positive_float, setting
+from common.alerts import AlertSender
+from common.config import (
+    Option,
+    Secret,
+    int_between,
+    option_of,
+    parse_settings,
+    positive_float,
+    setting,
+)
 from common.curve import CurveKeys, load_keys
 from common.errors import ConfigError, TickFileError
 from common.limits import SymbolLimits
@@ -54,6 +63,7 @@ from orchestration.handover import Handover
 from orchestration.outcome import STOP_ORDER, failures, settle_result, stop_in_order
 from orchestration.progress import ProgressLine
 from orchestration.resume import RUN_SHAPING, resumed_env
+from orchestration.run_alerts import RunnerAlerts
 from orchestration.service_output import ServiceOutput
 from services.executor.executor_config import ExecutorConfig, rate_limit_tier
 from services.executor.gate import CREDENTIAL_VARIABLES, missing_live_opt_ins
@@ -70,7 +80,7 @@ BUNDLED_TICKS = PROJECT_ROOT / "data" / "binance_btcusdt_spot_2024-08-08_10min.t
 DEFAULT_MODEL = PROJECT_ROOT / "experiments" / "models" / "bundled.skops"
 PROG: Final = "python -m orchestration.paper_live"
 SHUTDOWN_TIMEOUT_S = 60.0
-ARTIFACTS: Final = ("run.log", "result.json", "events.jsonl", "ticks.gz")
+ARTIFACTS: Final = ("run.log", "result.json", "events.jsonl", "ticks.gz", "report.html")
 # A fast replay batches ticks (TickBatch) unless told otherwise: every decision,
 # fill and artifact is the same as unbatched (tested), at 1.5-2x the rate (bench/README.md).
 FAST_REPLAY_BATCH = 64
@@ -140,6 +150,8 @@ class RunnerConfig:
     fee_30d_volume: float | None = borrow(ExecutorConfig, "fee_30d_volume", forward=True)
     maker_fee_bps: float | None = borrow(ExecutorConfig, "maker_fee_bps", forward=True)
     taker_fee_bps: float | None = borrow(ExecutorConfig, "taker_fee_bps", forward=True)
+    # Not forwarded: config.json must not hold the URL (it may carry a token).
+    alert_webhook: Secret | None = borrow(RecorderConfig, "alert_webhook")
     transport: str = setting(
         "--transport",
         transport,
@@ -198,6 +210,7 @@ class Plan:
     resumed: bool  # the folder holds the run already: nothing in it is replaced
     drain_timeout: float
     model_warning: str | None = None  # the model card's, repeated under the run's summary
+    alert_webhook: Secret | None = None  # to the recorder's environment, never config.json
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -283,6 +296,7 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
         resumed=config.resume,
         drain_timeout=config.drain_timeout,
         model_warning=model_warning,
+        alert_webhook=config.alert_webhook,
     )
 
 
@@ -419,6 +433,10 @@ def _run(plan: Plan) -> int:
     env = {**os.environ, **plan.env}
     # The exchange key and secret go to the executor alone, not to every process.
     env_without_credentials = {k: v for k, v in env.items() if k not in CREDENTIAL_VARIABLES}
+    alerts = _alerts(plan, environ=env)
+    recorder_env = env_without_credentials
+    if plan.alert_webhook is not None:  # to the recorder alone: the URL may hold a token
+        recorder_env = recorder_env | {"PLR_ALERT_WEBHOOK": plan.alert_webhook.reveal()}
     commands = parse_procfile((PROJECT_ROOT / "Procfile").read_text()).processes
     procs: dict[str, subprocess.Popen[bytes]] = {}
     interrupted = False
@@ -453,7 +471,8 @@ def _run(plan: Plan) -> int:
     # Bound before any service starts: if it cannot be, nothing is left running.
     control = ControlChannel(folder, plan.address_dir, plan.addresses.logs, plan.keys)
     for name in commands:  # the Procfile's order: recorder first, feed last
-        procs[name] = launch(name, env if name == "executor" else env_without_credentials)
+        service_env = {"executor": env, "recorder": recorder_env}.get(name, env_without_credentials)
+        procs[name] = launch(name, service_env)
     started = "resumed" if plan.resumed else "started"
     print(f"paper_live: run {folder.name} {started} ({', '.join(procs)})", file=sys.stderr)
     progress = ProgressLine(plan.addresses.ticks, plan.total, plan.keys)
@@ -476,6 +495,8 @@ def _run(plan: Plan) -> int:
     try:
         while any(p.poll() is None for p in procs.values()):
             progress.update()
+            if alerts is not None:
+                alerts.watch(failures(procs, stopped), last_words)
             if (failures(procs, stopped) or interrupted or drain.overdue(procs)) and not stopped:
                 stop_in_order(procs, stopped)
             # The monitor's refresh interval (0.2 s) is the wait for a control request.
@@ -493,8 +514,18 @@ def _run(plan: Plan) -> int:
         for output in outputs.values():
             output.close()
     failed = failures(procs, stopped)
+    if alerts is not None:
+        alerts.watch(failed, last_words)
     return _report(
-        folder, procs, outputs, failed, drain, interrupted, plan.total, plan.model_warning
+        folder,
+        procs,
+        outputs,
+        failed,
+        drain,
+        interrupted,
+        plan.total,
+        plan.model_warning,
+        alerts,
     )
 
 
@@ -507,6 +538,7 @@ def _report(
     interrupted: bool,
     expected_ticks: int | None,
     model_warning: str | None = None,
+    alerts: RunnerAlerts | None = None,
 ) -> int:
     for name in failed:
         print(
@@ -535,9 +567,35 @@ def _report(
         print(f"paper_live: {line}")
     if model_warning:
         print(f"paper_live: note: {model_warning}")
+    _write_report(folder)
+    if alerts is not None:
+        alerts.ended(result)
     present = [name for name in ARTIFACTS if (folder / name).exists()]
     print(f"paper_live: artifacts in {folder}: {', '.join(present) or 'none'}")
     return 0 if result["complete"] else 1
+
+
+def _alerts(plan: Plan, environ: Mapping[str, str]) -> RunnerAlerts | None:
+    if plan.alert_webhook is None:
+        return None
+    recorder = RecorderConfig.from_args([], {**environ, "PLR_RUN_DIR": str(plan.folder)})
+    sender = AlertSender(
+        plan.alert_webhook.reveal(),
+        run_id=plan.folder.name,
+        min_interval_s=recorder.alert_interval_s,
+        telegram_chat_id=recorder.alert_telegram_chat_id,
+    )
+    return RunnerAlerts(sender)
+
+
+def _write_report(folder: Path) -> None:
+    """The run's report page, whatever the run's end; a failure is said, never fatal."""
+    from services.recorder.report import write_report  # deferred: plotly loads in ~1 s
+
+    try:
+        write_report(folder)
+    except (OSError, KeyError, ValueError, TickFileError) as e:
+        print(f"paper_live: no report.html: {e}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,18 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BUNDLED = PROJECT_ROOT / "data" / "binance_btcusdt_spot_2024-08-08_10min.ticks.gz"
 
 
+# No service a test starts binds a default metrics port (8780-8784, common/metrics.py):
+# tests run side by side. 0 is any free port; a test that scrapes names its own.
+for _variable in (
+    "PLR_HEALTH_PORT",
+    "PLR_MODEL_METRICS_PORT",
+    "PLR_EXECUTOR_METRICS_PORT",
+    "PLR_RECORDER_METRICS_PORT",
+    "PLR_DASHBOARD_PORT",
+):
+    os.environ.setdefault(_variable, "0")
+
+
 def scaled(timeout_s: float) -> float:
     return timeout_s * TIMEOUT_SCALE
 

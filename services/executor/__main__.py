@@ -52,6 +52,7 @@ from common.journal import (
 )
 from common.logs import counts_text
 from common.messages import Eos, Fill, OrderRejected, RiskEvent, RunCounters
+from common.metrics import serve_metrics
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
 from common.service import Inbox, Prepared, ServiceSpec, StartupFailed, serve
 from services.executor.account import SpotAccount, balances_of
@@ -59,6 +60,7 @@ from services.executor.engine import Event, ExecutionEngine
 from services.executor.errors import ResumeDiverged, VenueMismatch
 from services.executor.executor_config import ExecutorConfig
 from services.executor.live import LiveOrderExecutor
+from services.executor.metrics import CountedVenue, ExecutorMetrics
 from services.executor.order_executor import OrderExecutor
 from services.executor.outbox import Outbox
 from services.executor.paper import PaperOrderExecutor
@@ -266,7 +268,7 @@ def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> Execution
     account = None
     tier = config.rate_limit_tier
     if config.live:  # the venue keeps the live account: reconcile.py checks it at start
-        venue = make_venue(config, setup.pairs)
+        venue = CountedVenue(make_venue(config, setup.pairs))  # counted for /metrics
         # Its own counter on the wall clock paces every call it makes.
         pacer = None if tier is None else KrakenRateLimits(tier)
         executor = LiveOrderExecutor(venue, setup.pairs, ctx, config.live_timings, pacer)
@@ -364,9 +366,17 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         forward_hello=(events,),
         on_ready=lambda: log.info("executor class %s (%s) ready", *describe(engine.executor)),
     )
+    metrics = ExecutorMetrics(engine, mode=describe(engine.executor)[1])
+    if not config.disable_metrics:
+        serve_metrics(
+            metrics.collect,
+            host=config.metrics_host,
+            port=config.metrics_port,
+            allow_remote=config.allow_remote,
+        )
     outbox = Outbox(
         setup.journal,
-        lambda event: sockets.publish(events, event),
+        metrics.observe(lambda event: sockets.publish(events, event)),
         live.send_staged if live is not None else None,
         clock=time.monotonic,
     )

@@ -34,6 +34,7 @@ from common.limits import (
     SymbolLimits,
     symbol_limits,
 )
+from common.metrics import metrics_host_setting, metrics_port_setting
 from common.runs import run_folder
 from services.executor.account import DEFAULT_BALANCES, balance_list
 from services.executor.gate import missing_live_opt_ins
@@ -194,6 +195,8 @@ class ExecutorConfig(ServiceSettings):
     no_paper_mode: bool = setting("--no-paper-mode", env="PLR_NO_PAPER_MODE", switch=True)
     live_executor: bool = setting("--live-executor", env="PLR_LIVE_EXECUTOR", switch=True)
     name: str = setting("--name", str, env="PLR_EXECUTOR_NAME", default="executor")
+    metrics_port: int = metrics_port_setting("executor")
+    metrics_host: str = metrics_host_setting()
     models: tuple[str, ...] = setting(
         "--models",
         name_list,

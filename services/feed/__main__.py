@@ -69,13 +69,16 @@ class FeedLoop:
     ) -> None:
         self.ctx, self.source, self.pub, self.window = ctx, source, pub, window
         self.config = source.config
+        self.health: FeedHealth | None = None  # a replay's, served from the start
 
     def run(self, stop: threading.Event) -> int:
         if self.config.expect and not _await_subscribers(self.ctx, self.config, self.pub, stop):
             return 1
         if self.source.reader is not None:
             assert self.window is not None  # a replay always has its progress socket
-            return _run_replay(self.config, self.source.reader, self.pub, self.window, stop)
+            return _run_replay(
+                self.config, self.source.reader, self.pub, self.window, stop, self.health
+            )
         return LiveFeed(self.config, self.source.pairs, self.pub).run(stop)
 
 
@@ -91,12 +94,7 @@ class LiveFeed:
 
     def run(self, stop: threading.Event) -> int:
         config = self.config
-        if not config.disable_health:
-            try:
-                server = start_health_server(self.health, config.health_host, config.health_port)
-            except OSError as e:
-                raise ConfigError(f"--health-port {config.health_port}: {e.strerror}") from None
-            log.info("health server on http://%s:%d", config.health_host, server.server_port)
+        serve_health(self.health, config)
         settings = ClientSettings(
             url=config.ws_url,
             depth=config.book_depth,
@@ -144,6 +142,17 @@ class LiveFeed:
         return max_ticks is None or self.sent < max_ticks
 
 
+def serve_health(health: FeedHealth, config: FeedConfig) -> None:
+    """The health server (and /metrics), unless switched off."""
+    if config.disable_health or config.disable_metrics:
+        return
+    try:
+        server = start_health_server(health, config.health_host, config.health_port)
+    except OSError as e:
+        raise ConfigError(f"--health-port {config.health_port}: {e.strerror}") from None
+    log.info("health server on http://%s:%d", config.health_host, server.server_port)
+
+
 def publish_end(pub: ZSocket, last_seq: int, rejected: dict[str, int]) -> None:
     """The feed's counters (the input it refused, for result.json), then its `eos`."""
     rejected = rejected | {"unauthenticated": sockets.refused_peers(pub.context)}
@@ -171,7 +180,12 @@ def _open(ctx: ZContext, source: Source, resources: ExitStack) -> FeedLoop:
         window = ReplayWindow(
             resources.enter_context(sockets.progress_puller(ctx, config.progress))
         )
-    return FeedLoop(ctx, source, pub, window)
+    loop = FeedLoop(ctx, source, pub, window)
+    if source.reader is not None:  # every symbol replaying; the tick count once it is done
+        symbols = source.reader.header.symbols
+        loop.health = FeedHealth(states={symbol: FeedState.REPLAYING for symbol in symbols})
+        serve_health(loop.health, config)
+    return loop
 
 
 SPEC: Final = ServiceSpec(
@@ -217,6 +231,7 @@ def _run_replay(
     pub: zmq.Socket,
     window: ReplayWindow,
     stop: threading.Event,
+    health: FeedHealth | None,
 ) -> int:
     status = FeedStatus(
         venue=reader.header.venue,
@@ -246,6 +261,8 @@ def _run_replay(
         log.error("replay cut short: %s", e)
         result.sent = result.last_seq = e.good_records
         exit_code = 1
+    if health is not None:
+        health.counters = {"ticks": result.sent}
     # The recorder labels latency as queueing when ticks were sent unpaced.
     pacing = {"full_speed_replay": int(config.speed == 0)}
     publish_end(pub, result.last_seq, {"malformed": window.malformed} | pacing)

@@ -76,6 +76,15 @@ class _FeedCollector(Collector):
         yield GaugeMetricFamily(
             "feed_ready", "1 when every symbol is live", value=int(self.health.ready())
         )
+        # Staleness: a quiet market and a dead connection both show here first.
+        age = GaugeMetricFamily(
+            "feed_last_tick_age_seconds", "time since the last tick, per symbol", labels=["symbol"]
+        )
+        now_ns = time.time_ns()
+        for symbol, then_ns in dict(self.health.last_tick_ns).items():
+            if then_ns is not None:
+                age.add_metric([symbol], max(0.0, (now_ns - then_ns) / 1e9))
+        yield age
 
 
 def start_health_server(health: FeedHealth, host: str, port: int) -> ThreadingHTTPServer:

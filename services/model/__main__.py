@@ -32,10 +32,12 @@ from common import sockets, wire
 from common.errors import ConfigError
 from common.logs import counts_text
 from common.messages import Eos, FeedStatus, Message, Prediction, PredictionBatch, Tick, TickBatch
+from common.metrics import serve_metrics
 from common.service import Inbox, Prepared, ServiceSpec, serve
 from services.model.checkpoint import LoadedModel, load_checkpoint
 from services.model.decision import DecisionStack
 from services.model.errors import CheckpointError
+from services.model.metrics import ModelMetrics
 from services.model.plugins import add_plugin_paths
 from services.model.service_config import DEFAULT_POLICY, ModelConfig
 from services.model.stage import ModelStage
@@ -187,14 +189,25 @@ def _open(ctx: ZContext, loaded: Loaded, resources: ExitStack) -> ModelLoop:
         # answers only once probes reach it on every socket it reads.
         forward_hello=(predictions,),
     )
+    metrics = ModelMetrics(
+        DecisionStack(model, ttl_ms=config.target_ttl_ms), model_id=model.model_id, name=config.name
+    )
     stage = ModelStage(
-        DecisionStack(model, ttl_ms=config.target_ttl_ms),
+        metrics.timed(),
         SocketOutput(predictions, targets, inbox),
         time.time_ns,
         name=config.name,
         batch_max=config.batch_max,
         lossless=lossless,
     )
+    metrics.stage = stage
+    if not config.disable_metrics:
+        serve_metrics(
+            metrics.collect,
+            host=config.metrics_host,
+            port=config.metrics_port,
+            allow_remote=config.allow_remote,
+        )
     return ModelLoop(stage, inbox, ticks, config.symbols)
 
 

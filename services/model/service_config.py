@@ -18,6 +18,7 @@ from common.config import (
 )
 from common.errors import ConfigError
 from common.limits import MAX_POSITION_CEILING, SymbolLimits, symbol_limits
+from common.metrics import metrics_host_setting, metrics_port_setting
 from services.model.policy import Policy
 
 
@@ -56,6 +57,8 @@ class ModelConfig(ServiceSettings):
     targets: str = address_setting("targets")
     ready: str = address_setting("ready")
     progress: str = address_setting("progress")
+    metrics_port: int = metrics_port_setting("model")
+    metrics_host: str = metrics_host_setting()
     # The same variable as the executor's limit: the runner sets both at once.
     # Per symbol or as a notional, the executor enforces it; the one policy is
     # clipped to the largest base-unit figure (not at all if any is a notional).

@@ -28,14 +28,20 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 import zmq
 
 from common import sockets
+from common.alerts import AlertSender
 from common.errors import ConfigError, JournalCorrupt
 from common.journal import JOURNAL_FILES, read_journal
 from common.logs import format_log_frames, utc_now_text
 from common.messages import Fill
+from common.metrics import serve_metrics
 from common.service import Inbox, ServiceSpec, serve
 from common.tickfile import TickFileWriter, new_header
+from services.recorder.alerting import RunAlerts
 from services.recorder.artifacts import RunRecord, write_json_atomically
+from services.recorder.dashboard import serve_dashboard
+from services.recorder.dashboard_state import DashboardState
 from services.recorder.dispatch import Dispatch
+from services.recorder.metrics import RecorderMetrics
 from services.recorder.outputs import GuardedFile
 from services.recorder.recorder_config import RecorderConfig
 from services.recorder.resumed import continue_ticks, recorded_fills
@@ -101,6 +107,20 @@ class Recorder:
             recorded_fills=fills,
         )
 
+        self.alerts = run_alerts(config)
+        self.metrics = RecorderMetrics(self.dispatch.record, folder)
+        self.dashboard = DashboardState(
+            self.dispatch.record, run_id=folder.name, settings=dashboard_settings(config)
+        )
+        if not config.disable_metrics:
+            serve_dashboard(self.dashboard, host=config.metrics_host, port=config.dashboard_port)
+            serve_metrics(
+                self.metrics.collect,
+                host=config.metrics_host,
+                port=config.metrics_port,
+                allow_remote=config.allow_remote,
+            )
+
     def run(self, stop: threading.Event) -> int:
         reason = "crashed"  # what result.json says if the loop raises
         try:
@@ -128,8 +148,15 @@ class Recorder:
                     continue
                 name = names[sock]
                 for message, payload in self.inbox.messages(sock, name, FRAMES_PER_TURN):
-                    self.dispatch.on_message(message, payload, time.time_ns())
+                    arrival_ns = time.time_ns()
+                    self.dispatch.on_message(message, payload, arrival_ns)
+                    self.metrics.on_message(getattr(message, "recv_ts_ns", None), arrival_ns)
+                    self.dashboard.on_message(message, arrival_ns)
+                    if self.alerts is not None:
+                        self.alerts.on_message(message, time.monotonic())
             self.inbox.progress.idle()
+            if self.alerts is not None:
+                self.alerts.check(time.monotonic())
             if time.monotonic() >= next_flush:
                 self.flush_files()
                 next_flush = time.monotonic() + FLUSH_EVERY_S
@@ -154,6 +181,7 @@ class Recorder:
                 self.inbox.count_malformed("log_frames")
             else:
                 self.run_log.write(line + "\n")
+                self.dashboard.on_log(line[1 : line.index("]")], time.time_ns())
 
     def _note(self, text: str, now_ns: int | None = None) -> None:
         """A line of the recorder's own, straight into run.log, stamped like every other."""
@@ -181,6 +209,8 @@ class Recorder:
 
     def finish(self, exit_reason: str) -> dict[str, Any] | None:
         """Close the artifacts and write result.json; None if it could not be written."""
+        if self.alerts is not None:
+            self.alerts.close()  # what the run's last messages raised goes out first
         self.reconcile_with_journal()
         self.ticks_file.close()
         self.events_file.close()
@@ -215,8 +245,37 @@ class Recorder:
         for line in summary_lines(result):
             self._note(line)
         self._note(f"result.json written: {exit_reason}")
+        self.dashboard.ended = exit_reason
         self.run_log.close()
         return result
+
+
+def dashboard_settings(config: RecorderConfig) -> dict[str, Any]:
+    """The run's settings for the page: the runner's config.json (public), else the recorder's."""
+    settings: dict[str, Any] = {
+        "mode": config.mode,
+        "executor": config.executor_class,
+        "venue": config.venue,
+        "symbols": ",".join(config.symbols),
+    }
+    if config.config_json is not None and config.config_json.is_file():
+        try:
+            settings |= json.loads(config.config_json.read_text())
+        except (OSError, ValueError) as e:
+            log.warning("dashboard: cannot read %s: %s", config.config_json, e)
+    return settings
+
+
+def run_alerts(config: RecorderConfig) -> RunAlerts | None:
+    if config.alert_webhook is None:
+        return None
+    sender = AlertSender(
+        config.alert_webhook.reveal(),
+        run_id=config.run_dir.name,
+        min_interval_s=config.alert_interval_s,
+        telegram_chat_id=config.alert_telegram_chat_id,
+    )
+    return RunAlerts(sender, feed_down_after_s=config.alert_feed_down_s)
 
 
 def _configure(argv: Sequence[str] | None, environ: Mapping[str, str]) -> RecorderConfig:

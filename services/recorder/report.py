@@ -1,172 +1,200 @@
 """Draw a run: ``python -m services.recorder.report RUN_DIR [--out report.html]``.
 
-One self-contained HTML page (inline SVG, no scripts, no network) with the
-equity curve, the price with fills marked (buys up, sells down) and the
-position, and the drawdown, from the run's `events.jsonl` and `ticks.gz`.
+One self-contained HTML page (plotly, its script inline: no network) with a
+header (the run's settings, risk limits, balances and results) and, per
+symbol, one set of panels on a shared UTC time axis: the price with every
+fill marked (buys up, sells down) and breaker trips as vertical lines, the
+position, equity and drawdown from its running peak, fees paid, and the
+rejections by reason. `orchestration.paper_live` writes it at the end of
+every run. Plotly, not matplotlib: the page zooms into hours of a long run,
+hovers a fill's size and fee, and opens in the same browser as the dashboard.
 """
 
 from __future__ import annotations
 
 import argparse
 import html
-import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from common.errors import TickFileError
-from common.tickfile import TickFileReader
+from services.recorder.report_data import RUN_WIDE, RunData, SymbolSeries, read_run
+from services.recorder.report_symbols import symbol_table
 
-WIDTH, HEIGHT, PAD = 900, 220, 40
-MAX_POINTS = 2_000  # per line: enough for the eye, small enough for the page
-
-
-def _thin(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    step = max(1, len(points) // MAX_POINTS)
-    return points[::step] + ([points[-1]] if points and (len(points) - 1) % step else [])
-
-
-def _scale(values: list[float], size: float, invert: bool) -> tuple[float, float, object]:
-    low, high = min(values), max(values)
-    span = (high - low) or 1.0
-
-    def to_px(value: float) -> float:
-        fraction = (value - low) / span
-        return PAD + (1 - fraction if invert else fraction) * (size - 2 * PAD)
-
-    return low, high, to_px
+PANELS: Final = (
+    "Price (mid) and fills",
+    "Position (base units)",
+    "Equity and drawdown (quote currency)",
+    "Fees paid (quote currency)",
+    "Rejections",
+)
+BUY, SELL = "#2ca02c", "#d62728"
 
 
-def svg_chart(
-    title: str,
-    lines: dict[str, list[tuple[float, float]]],
-    marks: list[tuple[float, float, str]] | None = None,
-) -> str:
-    series = {name: _thin(points) for name, points in lines.items() if points}
-    if not series:
-        return f"<h2>{html.escape(title)}</h2><p>no data</p>"
-    xs = [x for points in series.values() for x, _ in points]
-    ys = [y for points in series.values() for _, y in points] + [y for _, y, _ in marks or []]
-    _, _, x_px = _scale(xs, WIDTH, invert=False)
-    low, high, y_px = _scale(ys, HEIGHT, invert=True)
-    colours = ["#1f77b4", "#ff7f0e", "#2ca02c"]
-    parts = [
-        f'<svg width="{WIDTH}" height="{HEIGHT}" xmlns="http://www.w3.org/2000/svg">',
-        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fafafa" stroke="#ccc"/>',
-        f'<text x="4" y="{PAD - 8}" font-size="11">{high:,.4f}</text>',
-        f'<text x="4" y="{HEIGHT - PAD + 14}" font-size="11">{low:,.4f}</text>',
-    ]
-    for colour, (name, points) in zip(colours, series.items()):
-        path = " ".join(f"{x_px(x):.1f},{y_px(y):.1f}" for x, y in points)  # type: ignore[operator]
-        parts.append(
-            f'<polyline fill="none" stroke="{colour}" stroke-width="1.2" points="{path}"/>'
-        )
-        parts.append(
-            f'<text x="{WIDTH - 160}" y="{PAD - 8 + 14 * list(series).index(name)}" '
-            f'font-size="11" fill="{colour}">{html.escape(name)}</text>'
-        )
-    for x, y, side in marks or []:
-        colour, dy = ("#2ca02c", 6) if side == "buy" else ("#d62728", -6)
-        cx, cy = x_px(x), y_px(y)  # type: ignore[operator]
-        parts.append(f'<path d="M{cx:.1f},{cy:.1f} l-4,{dy} l8,0 z" fill="{colour}"/>')
-    parts.append("</svg>")
-    return f"<h2>{html.escape(title)}</h2>" + "".join(parts)
+def _times(values: Sequence[int]) -> list[datetime]:
+    return [datetime.fromtimestamp(ns / 1e9, tz=UTC) for ns in values]
 
 
-def symbol_table(result: dict[str, Any]) -> str:
-    """One row per symbol: its limits in force, what it traded, where it ended."""
-    limits = result.get("risk_limits") or {}
-    positions = result.get("positions", {})
-    activity = result.get("per_symbol", {})
-    rows = []
-    for symbol in sorted(set(positions) | set(activity)):
-        done, held = activity.get(symbol, {}), positions.get(symbol, {})
-        rejections = ", ".join(f"{k} {v:,}" for k, v in done.get("rejections", {}).items())
-        cells = [
-            symbol,
-            _limit_text(limits, "max_position", symbol),
-            _limit_text(limits, "max_order_notional", symbol),
-            f"{done.get('orders', 0):,}",
-            f"{done.get('fills', 0):,}",
-            rejections or "none",
-            f"{done.get('max_abs_position', 0.0):.8g}",
-            f"{held.get('qty', 0.0):.8g}",
-            f"{held.get('realized_pnl', 0.0) + held.get('unrealized_pnl', 0.0):+,.2f}",
-            f"{held.get('fees', 0.0):,.2f}",
-        ]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-    heads = [
-        "symbol", "max position", "max order", "orders", "fills", "rejections",
-        "largest |position|", "final position", "PnL before fees", "fees",
-    ]  # fmt: skip
-    return (
-        "<h2>Per symbol</h2><table border='1' cellspacing='0' cellpadding='3'><tr>"
-        + "".join(f"<th>{html.escape(h)}</th>" for h in heads)
-        + "</tr>"
-        + "".join(rows)
-        + "</table>"
+def symbol_figure(series: SymbolSeries, risk_events: list[dict[str, Any]]) -> go.Figure:
+    """The panels of one symbol, one under the other, sharing the time axis."""
+    figure = make_subplots(
+        rows=len(PANELS), cols=1, shared_xaxes=True, vertical_spacing=0.04, subplot_titles=PANELS
     )
+    price = series.price
+    figure.add_trace(
+        go.Scatter(x=_times(price.times), y=price.values, name="mid", line={"width": 1}), 1, 1
+    )
+    for side, colour, symbol in (("buy", BUY, "triangle-up"), ("sell", SELL, "triangle-down")):
+        fills = [f for f in series.fills if f["side"] == side]
+        figure.add_trace(
+            go.Scatter(
+                x=_times([f["ts_ns"] for f in fills]),
+                y=[f["price"] for f in fills],
+                mode="markers",
+                name=f"{side} fills ({len(fills)})",
+                marker={"symbol": symbol, "color": colour, "size": 9},
+                customdata=[[f["qty"], f["fee"], f["order_id"]] for f in fills],
+                hovertemplate="%{x}<br>%{y} x %{customdata[0]}<br>fee %{customdata[1]}"
+                "<br>%{customdata[2]}<extra>" + side + "</extra>",
+            ),
+            1,
+            1,
+        )
+    lines = (
+        (2, series.position, "position", None),
+        (3, series.equity, "equity", None),
+        (3, series.drawdown, "drawdown", "tozeroy"),
+        (4, series.fees, "fees", None),
+    )
+    for row, line, name, fill in lines:
+        figure.add_trace(
+            go.Scatter(
+                x=_times(line.times), y=line.values, name=name, line={"shape": "hv"}, fill=fill
+            ),
+            row,
+            1,
+        )
+    rejections = series.rejections
+    figure.add_trace(
+        go.Scatter(
+            x=_times([r["ts_ns"] for r in rejections]),
+            y=[r["reason"] for r in rejections],
+            mode="markers",
+            name=f"rejections ({len(rejections)})",
+            marker={"symbol": "x", "color": "#9467bd"},
+            text=[r.get("detail", "") for r in rejections],
+        ),
+        5,
+        1,
+    )
+    for event in risk_events:
+        if event["symbol"] not in (series.symbol, RUN_WIDE):
+            continue
+        when = datetime.fromtimestamp(event["ts_ns"] / 1e9, tz=UTC)
+        colour = "red" if event["kind"] == "circuit_breaker_tripped" else "orange"
+        figure.add_vline(x=when, line={"color": colour, "dash": "dash"})  # every panel
+        figure.add_annotation(
+            x=when, y=1, yref="paper", text=html.escape(str(event["kind"])), showarrow=False
+        )
+    figure.update_xaxes(title_text="time (UTC)", row=len(PANELS), col=1)
+    figure.update_layout(
+        height=1100, title_text=series.symbol, hovermode="x unified", margin={"t": 80}
+    )
+    return figure
 
 
-def _limit_text(limits: dict[str, float], name: str, symbol: str) -> str:
-    """The symbol's own limit if the run named it, else the default (`_USDT`: a notional)."""
-    for key, value in limits.items():
-        base, _, named = key.partition(" ")
-        if named == symbol and base.startswith(name):
-            return f"{value:g}{base[len(name) + 1 :]}"
-    for key, value in limits.items():
-        if " " not in key and key.startswith(name):
-            return f"{value:g}{key[len(name) + 1 :]}"
-    return "?"
+def header(data: RunData) -> str:
+    """The run's results, settings, risk limits and balances, as plain tables."""
+    result = data.result
+    pnl, counts = result.get("pnl", {}), result.get("counts", {})
+    breaker = result.get("circuit_breaker", {})
+    results = {
+        "run": result.get("run_id"),
+        "mode": f"{result.get('mode')} ({result.get('executor')})",
+        "exit": result.get("exit_reason"),
+        "started": result.get("started_at"),
+        "ended": result.get("ended_at"),
+        "PnL total": _money(pnl.get("total")),
+        "realized / unrealized / fees": " / ".join(
+            _money(pnl.get(k)) for k in ("realized", "unrealized", "fees")
+        ),
+        "max drawdown": _money(result.get("max_drawdown")),
+        "ticks / orders / fills": " / ".join(
+            str(counts.get(k)) for k in ("ticks", "orders", "fills")
+        ),
+        "rejections": ", ".join(f"{k} {v}" for k, v in counts.get("rejections", {}).items())
+        or "none",
+        "breaker": f"tripped {breaker.get('activations', 0)}x"
+        if breaker.get("tripped")
+        else "never tripped",
+    }
+    settings = {k: v for k, v in sorted(result.get("config", {}).items()) if k.startswith("PLR_")}
+    tables = [_table("Results", results), _table("Settings", settings)]
+    tables.append(_table("Risk limits", result.get("risk_limits") or {"(not recorded)": ""}))
+    balances = result.get("balances")
+    if balances:
+        tables.append(_table("Balances", balances))
+    if data.dropped_marks:
+        tables.append(f"<p>{data.dropped_marks} fills or rejections past the marking limit.</p>")
+    return "<div class='header'>" + "".join(tables) + "</div>"
+
+
+def _money(value: Any) -> str:
+    return f"{value:+,.4f}" if isinstance(value, (int, float)) else "n/a"
+
+
+def _table(title: str, rows: dict[str, Any]) -> str:
+    body = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in rows.items()
+    )
+    return f"<table><caption>{html.escape(title)}</caption>{body}</table>"
 
 
 def build_report(folder: Path) -> str:
-    result = json.loads((folder / "result.json").read_text())
-    equity: list[tuple[float, float]] = []
-    drawdown: list[tuple[float, float]] = []
-    position: list[tuple[float, float]] = []
-    fills: list[tuple[float, float, str]] = []
-    peak = 0.0
-    for line in (folder / "events.jsonl").read_text().splitlines():
-        event = json.loads(line)
-        if event["type"] == "Position":
-            t = event["ts_ns"] / 1e9
-            equity.append((t, event["equity"]))
-            peak = max(peak, event["equity"])
-            drawdown.append((t, event["equity"] - peak))
-            position.append((t, event["qty"]))
-        elif event["type"] == "Fill":
-            fills.append((event["ts_ns"] / 1e9, event["price"], event["side"]))
-    prices: list[tuple[float, float]] = []
-    with TickFileReader(folder / "ticks.gz") as reader:
-        for tick in reader:
-            if tick.mid is not None:
-                prices.append((tick.recv_ts_ns / 1e9, tick.mid))
-    pnl = result["pnl"]
-    summary = (
-        f"run {html.escape(result['run_id'])} &middot; {html.escape(result['mode'])} "
-        f"&middot; {html.escape(result['executor'])} &middot; exit "
-        f"{html.escape(result['exit_reason'])}<br>PnL {pnl['total']:+,.2f} "
-        f"(realized {pnl['realized']:+,.2f}, unrealized {pnl['unrealized']:+,.2f}, "
-        f"fees {pnl['fees']:,.2f}) &middot; max drawdown {result['max_drawdown']:,.2f} "
-        f"&middot; {result['counts']['fills']} fills"
-    )
+    data = read_run(folder)
+    sections = []
+    for index, symbol in enumerate(sorted(data.symbols)):
+        figure = symbol_figure(data.symbols[symbol], data.risk_events)
+        plot = figure.to_html(
+            full_html=False, include_plotlyjs=index == 0, div_id=f"symbol-{index}"
+        )
+        sections.append(
+            f"<section class='symbol' data-symbol='{html.escape(symbol)}'>{plot}</section>"
+        )
+    if not sections:
+        sections.append("<p>No market data and no positions in this run.</p>")
+    title = f"Paper-live run {html.escape(str(data.result.get('run_id')))}"
     return "\n".join(
         [
             "<!doctype html><html><head><meta charset='utf-8'>",
-            "<title>Paper Live Runner report</title>",
-            "<style>body{font-family:sans-serif;margin:20px}",
-            "h2{font-size:15px;margin:18px 0 4px}</style>",
-            f"</head><body><h1>Paper-live run</h1><p>{summary}</p>",
-            symbol_table(result),
-            svg_chart("Equity (realized + unrealized - fees)", {"equity": equity}),
-            svg_chart("Price (mid) with fills", {"mid": prices}, fills),
-            svg_chart("Position (base units)", {"position": position}),
-            svg_chart("Drawdown from the running peak", {"drawdown": drawdown}),
+            f"<title>{title}</title>",
+            "<style>body{font-family:sans-serif;margin:20px}.header{display:flex;gap:24px;"
+            "flex-wrap:wrap}table{border-collapse:collapse;font-size:13px}caption{font-weight:bold;"
+            "text-align:left}th{text-align:left;padding-right:10px}</style>",
+            f"</head><body><h1>{title}</h1>",
+            header(data),
+            symbol_table(data.result),
+            *sections,
             "</body></html>",
         ]
     )
+
+
+def write_report(folder: Path, out: Path | None = None) -> Path:
+    """Write the report page (default RUN_DIR/report.html); return its path."""
+    out = out or folder / "report.html"
+    page = build_report(folder)
+    temporary = out.with_suffix(".tmp")
+    temporary.write_text(page)
+    temporary.replace(out)  # a reader never sees half a page
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -175,12 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="default: RUN_DIR/report.html")
     args = parser.parse_args(argv)
     try:
-        page = build_report(args.run_dir)
+        out = write_report(args.run_dir, args.out)
     except (OSError, KeyError, ValueError, TickFileError) as e:
         print(f"report: {args.run_dir}: {e}", file=sys.stderr)
         return 2
-    out = args.out or args.run_dir / "report.html"
-    out.write_text(page)
     print(f"wrote {out}")
     return 0
 

@@ -75,7 +75,8 @@ def on_this_machine(
 def _environment(host_env: dict[str, str], **extra: str) -> dict[str, str]:
     """This process's environment without any PLR_* setting of its own, then the host's .env."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PLR_", "KRAKEN_"))}
-    return {**base, **host_env, **extra}
+    # No metrics: the doc's .env files leave the default ports, which tests never bind.
+    return {**base, **host_env, "PLR_DISABLE_METRICS": "1", **extra}
 
 
 def _events(run_dir: Path) -> list[dict[str, Any]]:
