@@ -17,7 +17,8 @@ import pytest
 import requests
 
 from tests.conftest import wait_until
-from tests.fakes.kraken_rest import FakeKrakenRest, kraken_signature
+from tests.fakes.kraken_rest import PAIRS, FakeKrakenRest, kraken_signature
+from venues.kraken.pairs import load_pairs
 
 KEY = "test-key"
 SECRET = base64.b64encode(os.urandom(64)).decode()
@@ -32,6 +33,19 @@ def test_signature_matches_krakens_published_vector() -> None:
     assert kraken_signature("/0/private/AddOrder", body, "1616492376594", secret) == (
         "4/dpxb3iT4tp/ZCVEwSnEsLxx0bqyhLpdfOpc6fn7OR8+UClSV5n9E6aSS8MPtnRfp32bAb0nmbRn6H8ndwLUQ=="
     )
+
+
+def test_the_fakes_minimums_are_the_pair_files() -> None:
+    """The fake refuses no order the engine's pair rules pass (data/kraken_pairs.json).
+
+    A larger fake minimum (0.0001 against Kraken's 0.00005 BTC) refused a
+    0.00005-0.0001 order at the venue now and then, so the swap test found an
+    order journaled that the fake never booked.
+    """
+    rules = {r.rest_pair: r for r in load_pairs().values()}
+    for pair in PAIRS.values():
+        assert Decimal(pair["ordermin"]) == rules[pair["altname"]].qty_min, pair["altname"]
+        assert Decimal(pair["costmin"]) == rules[pair["altname"]].cost_min, pair["altname"]
 
 
 def _ccxt(fake: FakeKrakenRest, secret: str = SECRET) -> ccxt.kraken:

@@ -43,7 +43,7 @@ PAIRS = {
         "pair_decimals": 1,
         "lot_decimals": 8,
         "cost_decimals": 5,
-        "ordermin": "0.0001",
+        "ordermin": "0.00005",  # Kraken's, as in data/kraken_pairs.json (the engine's check)
         "costmin": "0.5",
         "tick_size": "0.1",
         "status": "online",

@@ -184,6 +184,9 @@ def test_paper_live_paper_swap_keeps_the_other_services_and_books_each_session(
         "PaperOrderExecutor+LiveOrderExecutor",
     )
     live = result["sessions"][1]
+    submitted = {order[2] for order in _journal(live_journal, "OrderSubmitted")}
+    refused = [entry for entry in _journal(live_journal, "OrderRejected") if entry[2] in submitted]
+    assert refused == []  # none refused at the venue: the fake's minimums are the engine's
     booked = list(rest.orders.values())
     filled = [order for order in booked if Decimal(order["vol_exec"]) > 0]
     assert live["orders"] == len(booked) >= 2
