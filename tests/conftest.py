@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import threading
@@ -10,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Final
 
 import pytest
 import zmq
@@ -128,13 +130,17 @@ def small_filesystem(folder: Path, options: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
+# Below Linux's ephemeral range (32768-60999): a port picked there can be taken,
+# between the check and the service's bind, as the local port of any outgoing
+# connection on the machine (it happened: a model's metrics port under load).
+FREE_PORT_RANGE: Final = (20_000, 32_000)
+
+
 def free_ports(count: int = 1) -> int:
     """The first of `count` consecutive free loopback TCP ports (checked, then released)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first: int = probe.getsockname()[1]
-        if first + count - 1 <= 65535 and all(_port_free(first + i) for i in range(1, count)):
+    for _ in range(200):
+        first = random.randrange(FREE_PORT_RANGE[0], FREE_PORT_RANGE[1] - count)
+        if all(_port_free(first + i) for i in range(count)):
             return first
     pytest.fail(f"no {count} consecutive free loopback ports")
 

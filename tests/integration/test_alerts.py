@@ -7,9 +7,13 @@ import json
 from pathlib import Path
 
 from common.alerts import BREAKER_TRIPPED, RUN_ENDED, SERVICE_DIED
-from services.model.checkpoint import write_sidecar
 from tests.fakes.webhook import WebhookReceiver
-from tests.integration.test_paper_live import _run, _runner_process
+from tests.conftest import FIXTURES
+from tests.integration.test_paper_live import (
+    _run,
+    _runner_process,
+    checkpoint_failing_in_service,
+)
 
 
 def test_a_run_whose_breaker_trips_alerts_the_trip_and_its_end(
@@ -56,15 +60,19 @@ def test_an_unreachable_webhook_never_fails_the_run(
     assert "secret-token" not in json.dumps(result) + output
 
 
-def test_a_service_that_dies_is_alerted_with_its_last_words_then_the_end(tmp_path: Path) -> None:
-    """A pinned file that is no checkpoint: the model exits 2; the webhook hears service_died
-    naming it and what it said, then run_ended (incomplete)."""
-    not_a_model = tmp_path / "garbage.pkl"
-    not_a_model.write_bytes(b"not a joblib file")
-    write_sidecar(not_a_model)
+def test_a_service_that_dies_is_alerted_with_its_last_words_then_the_end(
+    tmp_path: Path, trained_checkpoint: Path
+) -> None:
+    """A plug-in that fails in the model service: the model exits 2; the webhook hears
+    service_died naming it and what it said, then run_ended (incomplete)."""
+    checkpoint = checkpoint_failing_in_service(tmp_path, trained_checkpoint)
     with WebhookReceiver() as receiver:
         done = _runner_process(
-            tmp_path, not_a_model, "--alert-webhook", receiver.url, timeout_s=120
+            tmp_path,
+            checkpoint,
+            *("--plugin-path", str(FIXTURES / "plugins")),
+            *("--alert-webhook", receiver.url),
+            timeout_s=120,
         )
     assert done.returncode == 1
     kinds = receiver.kinds()

@@ -538,16 +538,23 @@ def test_a_service_failing_to_start_is_named_and_the_run_fails(
     """A plug-in that loads in the runner's check but not in the model service: the model
     fails at start, and the runner names it (a checkpoint that cannot load at all is
     refused before anything starts, test_plugin_model.py)."""
-    model = load_checkpoint(trained_checkpoint, None, DEFAULT_POLICY)
-    features = PluginRef("service_only_failure:Features")
-    bundle = ModelBundle(model.estimator, FEATURE_NAMES, model.policy, 50, features=features)
-    checkpoint = tmp_path / "fails-in-service.pkl"
-    write_checkpoint(bundle, checkpoint)
+    checkpoint = checkpoint_failing_in_service(tmp_path, trained_checkpoint)
     done = _runner_process(
         tmp_path, checkpoint, "--plugin-path", str(FIXTURES / "plugins"), timeout_s=120
     )
     assert done.returncode == 1
     assert "model failed (exit 2)" in done.stderr and "refuses to run" in done.stderr
+
+
+def checkpoint_failing_in_service(tmp_path: Path, trained_checkpoint: Path) -> Path:
+    """A checkpoint whose plug-in passes the runner's check but fails in the model service
+    (tests/fixtures/plugins/service_only_failure.py): a service that dies at start."""
+    model = load_checkpoint(trained_checkpoint, None, DEFAULT_POLICY)
+    features = PluginRef("service_only_failure:Features")
+    bundle = ModelBundle(model.estimator, FEATURE_NAMES, model.policy, 50, features=features)
+    checkpoint = tmp_path / "fails-in-service.pkl"
+    write_checkpoint(bundle, checkpoint)
+    return checkpoint
 
 
 def test_runner_writes_the_report_with_every_fill_and_a_panel_set_per_symbol(
