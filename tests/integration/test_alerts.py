@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from common.alerts import BREAKER_TRIPPED, RUN_ENDED, SERVICE_DIED
-from tests.fakes.webhook import WebhookReceiver
 from tests.conftest import FIXTURES
+from tests.fakes.webhook import WebhookReceiver
 from tests.integration.test_paper_live import (
     _run,
     _runner_process,
