@@ -7,7 +7,7 @@
 - A `TickBatch` is decided tick by tick like single ticks, and its
   predictions go out as one `PredictionBatch`.
 - A target that no executor takes is dropped and counted (the next one
-  supersedes it); run.log gets at most `TARGET_LINES_PER_S` target lines.
+  supersedes it); run.log gets at most `TARGET_LINES_PER_S` target lines a second.
 - Following a lossless replay, a `Watermark` goes out every `WATERMARK_EVERY`
   ticks that did not produce a target, so an executor that follows the model
   can advance.
@@ -38,7 +38,7 @@ from services.model.decision import DecisionStack
 
 log = logging.getLogger("services.model")
 
-TARGET_LINES_PER_S: Final = 20
+TARGET_LINES_PER_S: Final = 2  # a sample to read; events.jsonl has every target
 WATERMARK_EVERY: Final = 64  # ticks; lets a following executor advance when no target flows
 
 
