@@ -18,7 +18,7 @@ import ipaddress
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.metrics_core import Metric
@@ -39,6 +39,27 @@ DEFAULT_PORTS: Final = {
     "dashboard": 8784,
 }
 DEFAULT_HOST: Final = "127.0.0.1"
+
+T = TypeVar("T")
+
+
+def bind_or_fall_back(bind: Callable[[int], T], port: int, flag: str) -> T:
+    """`bind(port)`; a documented default port already taken falls back to a free one.
+
+    Two runs on one host (a sweep of replays, a paper run beside a live one)
+    would otherwise meet on the defaults, and the second would refuse to
+    start. The port actually bound is logged by the caller. A port that was
+    chosen (not a default) and is taken is a ConfigError: exit 2, one line.
+    """
+    try:
+        return bind(port)
+    except OSError as e:
+        if port not in DEFAULT_PORTS.values():
+            raise ConfigError(f"{flag} {port}: {e.strerror or e}") from None
+        log.warning(
+            "%s %d is in use (another run on this host?): serving on a free port", flag, port
+        )
+        return bind(0)
 
 
 def metrics_port_setting(service: str) -> Any:
@@ -94,17 +115,16 @@ def serve_metrics(
     """Serve `build`'s metrics on http://host:port/metrics in a daemon thread.
 
     Raises:
-        ConfigError: a non-loopback host without `allow_remote`, or a port that
-            cannot be bound (the service then exits 2 with one line).
+        ConfigError: a non-loopback host without `allow_remote`, or a chosen port
+            that cannot be bound (the service then exits 2 with one line).
     """
     if not allow_remote and not _is_loopback(host):
         raise ConfigError(f"--metrics-host: {host} is not loopback; pass --allow-remote to mean it")
     registry = CollectorRegistry(auto_describe=False)
     registry.register(CallbackCollector(build))
-    try:
-        server, _ = start_http_server(port, addr=host, registry=registry)
-    except OSError as e:
-        raise ConfigError(f"--metrics-port {port}: {e.strerror or e}") from None
+    server, _ = bind_or_fall_back(
+        lambda free: start_http_server(free, addr=host, registry=registry), port, "--metrics-port"
+    )
     endpoint = MetricsEndpoint(host, int(server.server_port))
     log.info("metrics on %s", endpoint.url)
     return endpoint

@@ -31,6 +31,7 @@ from common import sockets
 from common.errors import ConfigError, HandshakeTimeout, TickFileCorrupt, TickFileHeaderError
 from common.flow import ReplayWindow
 from common.messages import Eos, FeedState, FeedStatus, RunCounters
+from common.metrics import bind_or_fall_back
 from common.service import Prepared, ServiceSpec, serve
 from common.tickfile import TickFileReader
 from services.feed.feed_config import FeedConfig
@@ -146,10 +147,11 @@ def serve_health(health: FeedHealth, config: FeedConfig) -> None:
     """The health server (and /metrics), unless switched off."""
     if config.disable_health or config.disable_metrics:
         return
-    try:
-        server = start_health_server(health, config.health_host, config.health_port)
-    except OSError as e:
-        raise ConfigError(f"--health-port {config.health_port}: {e.strerror}") from None
+    server = bind_or_fall_back(
+        lambda port: start_health_server(health, config.health_host, port),
+        config.health_port,
+        "--health-port",
+    )
     log.info("health server on http://%s:%d", config.health_host, server.server_port)
 
 

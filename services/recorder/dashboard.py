@@ -21,6 +21,7 @@ import plotly
 from aiohttp import web
 
 from common.errors import ConfigError
+from common.metrics import bind_or_fall_back
 from services.recorder.dashboard_state import DashboardState
 
 log = logging.getLogger(__name__)
@@ -55,14 +56,17 @@ def serve_dashboard(state: DashboardState, *, host: str, port: int) -> int:
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(application(state), access_log=None)
     loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, host, port)
+
+    def bind(free: int) -> int:
+        loop.run_until_complete(web.TCPSite(runner, host, free).start())
+        return int(runner.addresses[0][1])
+
     try:
-        loop.run_until_complete(site.start())
-    except OSError as e:
+        bound = bind_or_fall_back(bind, port, "--dashboard-port")
+    except ConfigError:
         loop.run_until_complete(runner.cleanup())
         loop.close()
-        raise ConfigError(f"--dashboard-port {port}: {e.strerror or e}") from None
-    bound = int(runner.addresses[0][1])
+        raise
     threading.Thread(target=loop.run_forever, name="dashboard", daemon=True).start()
     log.info("dashboard on http://%s:%d/", host, bound)
     return bound
