@@ -118,6 +118,15 @@ class SpotAccount:
             (h.per_unit * h.qty for h in self._holds.values() if h.asset == asset), Decimal(0)
         )
 
+    def balances_and_holds(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """Each asset's balance and what open orders hold of it. Both are copied first
+        (one C-level copy each), so the metrics scrape may call it while the loop trades."""
+        balances, holds = dict(self.balances), list(self._holds.values())
+        held: dict[str, Decimal] = {}
+        for hold in holds:
+            held[hold.asset] = held.get(hold.asset, Decimal(0)) + hold.per_unit * hold.qty
+        return {asset: (amount, held.get(asset, Decimal(0))) for asset, amount in balances.items()}
+
     def available(self, asset: str) -> Decimal:
         return self.balances.get(asset, Decimal(0)) - self.held(asset)
 

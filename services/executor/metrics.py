@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.metrics_core import Metric
 
 from common.messages import Fill, Message, OrderRejected, OrderSubmitted, RiskEvent
+from services.executor.account import SpotAccount
 from services.executor.engine import ExecutionEngine
 from services.executor.venue import Venue
 from venues.errors import VenueError
@@ -117,6 +118,8 @@ class ExecutorMetrics:
             "equity over every symbol, quote currency",
             value=engine.equity(),
         )
+        if engine.account is not None:  # paper's spot account (live: Kraken keeps the real one)
+            yield from _balances(engine.account)
         yield _by("executor_fills", "fills", "symbol", self.fills)
         yield _by("executor_orders_submitted", "orders sent to the venue", "symbol", self.submitted)
         yield CounterMetricFamily(
@@ -157,6 +160,20 @@ class ExecutorMetrics:
             for (method, outcome), count in sorted(venue.counts().items()):
                 calls.add_metric([method, outcome], count)
             yield calls
+
+
+def _balances(account: SpotAccount) -> Iterator[Metric]:
+    balance = GaugeMetricFamily(
+        "executor_balance", "paper account balance per asset", labels=["asset"]
+    )
+    held = GaugeMetricFamily(
+        "executor_balance_held", "of it, held for open orders", labels=["asset"]
+    )
+    for asset, (amount, held_back) in sorted(account.balances_and_holds().items()):
+        balance.add_metric([asset], float(amount))
+        held.add_metric([asset], float(held_back))
+    yield balance
+    yield held
 
 
 def _by(name: str, text: str, label: str, counts: Counter[str]) -> CounterMetricFamily:

@@ -116,6 +116,15 @@ def _check_end(group: Services, run_dir: Path, ports: dict[str, int]) -> dict[st
     assert total == pytest.approx(result["pnl"]["total"], abs=1e-9)
     fills = sum(executor["executor_fills"].values())
     assert fills == result["counts"]["fills"]
+    # The paper account (default USD=10000,USDT=10000): BTC is the position; USDT paid
+    # for it at its average price, plus what was realized, less the fees.
+    balance = executor["executor_balance"]
+    [(_, btc)] = result["positions"].items()
+    assert balance[("executor_balance", (("asset", "BTC"),))] == pytest.approx(btc["qty"])
+    paid = btc["qty"] * btc["avg_price"]
+    usdt = 10_000 + btc["realized_pnl"] - btc["fees"] - paid
+    assert balance[("executor_balance", (("asset", "USDT"),))] == pytest.approx(usdt, abs=1e-6)
+    assert set(executor["executor_balance_held"].values()) == {0.0}  # no order left open
     recorder = scrape(ports["recorder"])
     recorded = recorder["recorder_recorded"]
     assert recorded[("recorder_recorded_total", (("kind", "tick"),))] == result["counts"]["ticks"]
