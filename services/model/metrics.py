@@ -9,6 +9,7 @@ stage cannot tell apart from it.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -92,12 +93,15 @@ class ModelMetrics:
                 "model_last_tick_seq", "sequence number of the last tick decided", stage.last_seq
             )
         yield from self.predict_seconds.collect()
-        if self._timed is not None and self._timed.lag_s is not None:
-            yield GaugeMetricFamily(
-                "model_tick_lag_seconds",
-                "from the feed's receive of the last tick predicted to its prediction",
-                value=self._timed.lag_s,
-            )
+        lag_s = None if self._timed is None else self._timed.lag_s
+        # Always there (NaN until the first prediction: still warming up), so a
+        # scrape early in a run finds the same families as a later one.
+        yield GaugeMetricFamily(
+            "model_tick_lag_seconds",
+            "from the feed's receive of the last tick predicted to its prediction "
+            "(NaN before the first)",
+            value=math.nan if lag_s is None else lag_s,
+        )
         info = InfoMetricFamily("model", "the model this process serves")
         info.add_metric([], {"model_id": self.model_id, "name": self.name})
         yield info

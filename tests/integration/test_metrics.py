@@ -116,14 +116,17 @@ def _check_end(group: Services, run_dir: Path, ports: dict[str, int]) -> dict[st
     assert total == pytest.approx(result["pnl"]["total"], abs=1e-9)
     fills = sum(executor["executor_fills"].values())
     assert fills == result["counts"]["fills"]
-    # The paper account (default USD=10000,USDT=10000): BTC is the position; USDT paid
-    # for it at its average price, plus what was realized, less the fees.
+    # The paper account (default USD=10000,USDT=10000, no base asset): the base balance
+    # is the position; the quote paid for it at its average price, plus what was
+    # realized, less the fees.
     balance = executor["executor_balance"]
-    [(_, btc)] = result["positions"].items()
-    assert balance[("executor_balance", (("asset", "BTC"),))] == pytest.approx(btc["qty"])
-    paid = btc["qty"] * btc["avg_price"]
-    usdt = 10_000 + btc["realized_pnl"] - btc["fees"] - paid
-    assert balance[("executor_balance", (("asset", "USDT"),))] == pytest.approx(usdt, abs=1e-6)
+    [(symbol, held)] = result["positions"].items()
+    base, quote = symbol.split("/")
+    in_base = balance.get(("executor_balance", (("asset", base),)), 0.0)  # none before a fill
+    assert in_base == pytest.approx(held["qty"])
+    paid = held["qty"] * held["avg_price"]
+    in_quote = 10_000 + held["realized_pnl"] - held["fees"] - paid
+    assert balance[("executor_balance", (("asset", quote),))] == pytest.approx(in_quote, abs=1e-6)
     assert set(executor["executor_balance_held"].values()) == {0.0}  # no order left open
     recorder = scrape(ports["recorder"])
     recorded = recorder["recorder_recorded"]
