@@ -28,8 +28,6 @@ from services.executor.latency import LatencyModel
 from services.executor.order_executor import Refusal, conform_to_pair_rules
 from venues.kraken.pairs import PairRules
 
-KRAKEN_BASE_TAKER_FEE_BPS = 40.0  # 0.40 %, Kraken spot's entry tier
-
 
 @dataclass
 class PaperOrder:
