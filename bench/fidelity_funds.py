@@ -30,7 +30,7 @@ from services.executor.engine import ExecutionEngine
 from services.executor.executor_config import ExecutorConfig
 from services.executor.paper import PaperOrderExecutor
 from services.executor.quantities import exact
-from services.executor.risk import RiskEngine, RiskLimits
+from services.executor.risk import RiskEngine
 from services.model.checkpoint import load_checkpoint
 from services.model.decision import DecisionStack
 from services.model.service_config import DEFAULT_POLICY
@@ -54,22 +54,15 @@ class Figures:
 
 def run(ticks: list[Tick], ckpt: Path, *, spot: bool) -> Figures:
     defaults = ExecutorConfig.from_args([], {})
-    limits = RiskLimits(
-        max_order_notional=defaults.max_order_notional,
-        max_position=defaults.max_position,
-        max_loss=defaults.max_loss,
-        max_orders_per_minute=defaults.max_orders_per_minute,
-        price_band_bps=defaults.price_band_bps,
-        stale_after_ms=defaults.stale_after_ms,
-    )
     paper = PaperOrderExecutor(
         load_pairs(), latency_ms=defaults.latency_ms, taker_fee_bps=defaults.taker_fee
     )
     account = None
     if spot:
-        fee_rate = Decimal(repr(defaults.taker_fee)) / 10_000
-        account = SpotAccount(balances_of(DEFAULT_BALANCES), fee_rate)
-    engine = ExecutionEngine(RiskEngine(limits), paper, order_prefix="b", account=account)
+        account = SpotAccount(balances_of(DEFAULT_BALANCES), defaults.taker_fee_rate)
+    engine = ExecutionEngine(
+        RiskEngine(defaults.risk_limits), paper, order_prefix="b", account=account
+    )
     stack = DecisionStack(load_checkpoint(ckpt, None, DEFAULT_POLICY), ttl_ms=5_000)
     figures = Figures()
     position: dict[str, Decimal] = {}

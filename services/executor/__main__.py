@@ -67,7 +67,7 @@ from services.executor.paper import PaperOrderExecutor
 from services.executor.providers import make_venue
 from services.executor.reconcile import reconcile_at_start
 from services.executor.resume import Resumption
-from services.executor.risk import RiskEngine, RiskLimits
+from services.executor.risk import RiskEngine
 from services.executor.sequencer import Sequencer
 from venues.errors import VenueError
 from venues.kraken.pairs import PairRules, load_pairs
@@ -249,15 +249,9 @@ def _prepare(config: ExecutorConfig) -> Setup:
     else:  # live, or a restart within a run: rebuild from the journal
         state = read_journal(path)
         opening = state.opening_balances
-    limits = RiskLimits(
-        max_order_notional=config.max_order_notional,
-        max_position=config.max_position,
-        max_loss=config.max_loss,
-        max_orders_per_minute=config.max_orders_per_minute,
-        price_band_bps=config.price_band_bps,
-        stale_after_ms=config.stale_after_ms,
+    risk = RiskEngine(
+        config.risk_limits, tripped=state.breaker_tripped and not config.reset_breaker
     )
-    risk = RiskEngine(limits, tripped=state.breaker_tripped and not config.reset_breaker)
     pairs = load_pairs(config.pairs_file)
     journal = Journal(path, fsync=config.fsync)
     return Setup(config, state, journal, risk, pairs, resumption, opening)
@@ -290,7 +284,7 @@ def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> Execution
 
 def _paper_account(config: ExecutorConfig, journaled: dict[str, float] | None) -> SpotAccount:
     """The spot account: the run's journaled starting balances win over --balances."""
-    fee_rate = Decimal(repr(config.taker_fee)) / 10_000
+    fee_rate = config.taker_fee_rate
     if journaled is None:
         return SpotAccount(balances_of(config.balances), fee_rate, margin=config.margin)
     opening = {asset: Decimal(repr(amount)) for asset, amount in journaled.items()}

@@ -7,6 +7,7 @@ import binascii
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
@@ -40,6 +41,7 @@ from services.executor.account import DEFAULT_BALANCES, balance_list
 from services.executor.gate import missing_live_opt_ins
 from services.executor.latency import DEFAULT_JITTER_MS, DEFAULT_SEED
 from services.executor.live import LiveTimings
+from services.executor.risk import RiskLimits
 from venues.kraken.fees import load_fee_schedule
 from venues.kraken.pairs import DEFAULT_PAIRS_FILE
 from venues.kraken.rate_limits import RateLimitTier
@@ -267,6 +269,22 @@ class ExecutorConfig(ServiceSettings):
         if self.taker_fee_bps is None:
             raise AssertionError("taker fee read before from_args resolved it")
         return self.taker_fee_bps
+
+    @property
+    def taker_fee_rate(self) -> Decimal:
+        """The taker fee as a fraction, exact: what the spot account holds back for it."""
+        return Decimal(repr(self.taker_fee)) / 10_000
+
+    @property
+    def risk_limits(self) -> RiskLimits:
+        return RiskLimits(
+            max_order_notional=self.max_order_notional,
+            max_position=self.max_position,
+            max_loss=self.max_loss,
+            max_orders_per_minute=self.max_orders_per_minute,
+            price_band_bps=self.price_band_bps,
+            stale_after_ms=self.stale_after_ms,
+        )
 
     @property
     def live_timings(self) -> LiveTimings:

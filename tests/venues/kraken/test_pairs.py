@@ -21,6 +21,7 @@ from services.executor.paper import PaperOrderExecutor
 from services.executor.risk import RiskEngine, RiskLimits
 from services.feed.feed_config import FeedConfig
 from tests.factories import make_tick
+from tests.fakes.kraken_rest import PAIRS
 from venues.kraken.pairs import DEFAULT_PAIRS_FILE, load_pairs
 from venues.kraken.pairs_refresh import main as refresh_main
 
@@ -34,23 +35,12 @@ LOOSE = RiskLimits(
     stale_after_ms=10**9,
 )
 
-# Two entries shaped like Kraken's AssetPairs answer (values from the bundled snapshot).
+# Two entries shaped like Kraken's AssetPairs answer (values from the bundled snapshot):
+# the fake Kraken REST server's BTC/USD and a pair in cancel-only.
 ANSWER = {
     "error": [],
     "result": {
-        "XXBTZUSD": {
-            "altname": "XBTUSD",
-            "wsname": "XBT/USD",
-            "base": "XXBT",
-            "quote": "ZUSD",
-            "pair_decimals": 1,
-            "lot_decimals": 8,
-            "cost_decimals": 5,
-            "ordermin": "0.00005",
-            "costmin": "0.5",
-            "tick_size": "0.1",
-            "status": "online",
-        },
+        "XXBTZUSD": PAIRS["XXBTZUSD"],  # the fake venue's entry: one copy of it
         "XDGUSD": {
             "altname": "XDGUSD",
             "wsname": "XDG/USD",
