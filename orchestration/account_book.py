@@ -17,33 +17,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from common.errors import TickFileError
 from common.journal import ACCOUNT_OPENED, JOURNAL_FILES, read_entries
-from common.messages import Fill, RiskEvent, TickKind
-from common.tickfile import TickFileReader
+from common.messages import Fill, RiskEvent
 from services.executor.account import SpotAccount, assets_of
 from services.executor.quantities import FEE_DECIMALS
 
 _QUANTUM = Decimal(1).scaleb(-FEE_DECIMALS)
 
 
-def quote_marks(tick_file: Path) -> tuple[dict[str, float], dict[str, float]]:
-    """Each symbol's first and last quote mid in a tick file (as far as it can be read)."""
-    first: dict[str, float] = {}
-    last: dict[str, float] = {}
-    try:
-        with TickFileReader(tick_file) as reader:
-            for tick in reader:
-                if tick.kind is TickKind.QUOTE and tick.bid is not None and tick.ask is not None:
-                    last[tick.symbol] = (tick.bid + tick.ask) / 2
-                    first.setdefault(tick.symbol, last[tick.symbol])
-    except (OSError, TickFileError):
-        pass  # a torn or missing file: what was read is still the run's market
-    return first, last
-
-
-def account_section(run_dir: Path, tick_file: Path) -> dict[str, Any] | None:
+def account_section(
+    run_dir: Path, first: dict[str, float], last: dict[str, float]
+) -> dict[str, Any] | None:
     """The paper account's starting and ending balances and equity; None without one.
+
+    `first` and `last`: each symbol's first and last quote mid of the run
+    (`ledger.quote_marks`).
 
     Raises:
         JournalCorrupt: the paper journal is damaged before its last line.
@@ -62,7 +50,6 @@ def account_section(run_dir: Path, tick_file: Path) -> dict[str, Any] | None:
         account.settle(fill)
         for asset in assets_of(fill.symbol):
             lowest[asset] = min(lowest.get(asset, Decimal(0)), account.balances[asset])
-    first, last = quote_marks(tick_file)
     symbols = [f.symbol for f in fills] or list(last)
     currency = assets_of(symbols[0])[1] if symbols else None
     section: dict[str, Any] = {

@@ -136,17 +136,23 @@ def _sessions_of(mode: str, path: Path) -> Iterator[Session]:
         yield current
 
 
-def last_marks(tick_file: Path) -> dict[str, float]:
-    """Each symbol's last quote mid in a tick file (as far as it can be read)."""
-    marks: dict[str, float] = {}
+def quote_marks(tick_file: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """Each symbol's first and last quote mid in a tick file (as far as it can be read).
+
+    The last value the positions (`money`); the first and the last, the paper
+    account's equity (`account_book`): one read of the file serves both.
+    """
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
     try:
         with TickFileReader(tick_file) as reader:
             for tick in reader:
                 if tick.kind is TickKind.QUOTE and tick.bid is not None and tick.ask is not None:
-                    marks[tick.symbol] = (tick.bid + tick.ask) / 2
+                    last[tick.symbol] = (tick.bid + tick.ask) / 2
+                    first.setdefault(tick.symbol, last[tick.symbol])
     except (OSError, TickFileError):
-        pass  # a torn or missing file: the marks read so far are still the last ones seen
-    return marks
+        pass  # a torn or missing file: what was read is still the run's market
+    return first, last
 
 
 def money(run_dir: Path, marks: dict[str, float]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import Any, Final
 from common.errors import JournalCorrupt
 from common.logs import utc_now_text
 from orchestration.account_book import account_section
-from orchestration.ledger import last_marks, money
+from orchestration.ledger import money, quote_marks
 from services.recorder.artifacts import write_json_atomically
 
 STOP_ORDER: Final = ("feed", "model", "executor", "recorder")
@@ -84,8 +84,9 @@ def settle_result(
             recorded = None
     result = recorded if recorded is not None else _without_recorder(folder)
     try:
-        ledger = money(folder, last_marks(folder / "ticks.gz"))
-        result["account"] = account_section(folder, folder / "ticks.gz")
+        first, last = quote_marks(folder / "ticks.gz")
+        ledger = money(folder, last)
+        result["account"] = account_section(folder, first, last)
     except JournalCorrupt as e:
         ledger = None
         result["journal_error"] = str(e)
