@@ -60,6 +60,26 @@ class Liquidity(StrEnum):
     TAKER = "taker"
 
 
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class TimeInForce(StrEnum):
+    GTC = "gtc"  # rests until filled or cancelled
+    IOC = "ioc"  # what does not fill on arrival is cancelled
+
+
+class CancelReason(StrEnum):
+    """Why an order stopped working before it filled whole."""
+
+    REQUOTE = "requote"  # the touch moved away from its price: replaced
+    RETARGET = "retarget"  # the target changed: replaced or no longer wanted
+    IOC = "ioc"  # the unfilled rest of an immediate-or-cancel order
+    VENUE = "venue"  # the venue cancelled it (dead-man switch, expiry, ...)
+    STOP = "stop"  # the executor stopped with it working
+
+
 class FeedState(StrEnum):
     CONNECTING = "connecting"
     LIVE = "live"
@@ -87,6 +107,7 @@ class RejectReason(StrEnum):
     EXCHANGE_REJECTED = "exchange_rejected"
     EXCHANGE_UNAVAILABLE = "exchange_unavailable"
     EXCHANGE_HALTED = "exchange_halted"  # live: the venue refused our credentials or locked us out
+    POST_ONLY = "post_only"  # a post-only order that would have taken ("EOrder:Post only order")
 
 
 Level = tuple[Positive, Positive]  # (price, size) of one displayed book level
@@ -182,9 +203,14 @@ class Target(WireMessage, frozen=True, kw_only=True):
 
 
 class OrderSubmitted(WireMessage, frozen=True, kw_only=True):
-    """An order the executor sent (to the paper engine or the exchange)."""
+    """An order the executor sent (to the paper engine or the exchange).
 
-    v: Literal[1] = 1
+    Version 2 added the order's terms: its type, limit price, time in force,
+    post-only flag, and the order it replaces (a cancel/replace). Version-1
+    payloads (market orders, 8 fields) still decode.
+    """
+
+    v: Literal[1, 2] = 2
     order_id: Name  # also the client order id sent to the exchange
     target_id: Name
     symbol: Name
@@ -193,6 +219,24 @@ class OrderSubmitted(WireMessage, frozen=True, kw_only=True):
     ref_price: Positive
     tick_seq: Count
     ts_ns: Count
+    order_type: OrderType = OrderType.MARKET
+    limit_price: Positive | None = None  # limit orders only, on the pair's price grid
+    time_in_force: TimeInForce = TimeInForce.GTC
+    post_only: bool = False
+    replaces: Name | None = None  # the order this one replaces (cancelled with REQUOTE/RETARGET)
+
+
+class OrderCancelled(WireMessage, frozen=True, kw_only=True):
+    """A working order that stopped before it filled whole; `qty` never will fill."""
+
+    v: Literal[1] = 1
+    order_id: Name
+    symbol: Name
+    side: Side
+    qty: Positive  # base units left unfilled
+    reason: CancelReason
+    detail: str
+    ts_ns: Count  # event time the cancel took effect at the venue
 
 
 class OrderRejected(WireMessage, frozen=True, kw_only=True):
@@ -343,6 +387,7 @@ Message = (
     | Target
     | OrderSubmitted
     | OrderRejected
+    | OrderCancelled
     | Fill
     | Position
     | RiskEvent

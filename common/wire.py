@@ -66,8 +66,10 @@ from common.messages import (
     Fill,
     Hello,
     Message,
+    OrderCancelled,
     OrderRejected,
     OrderSubmitted,
+    OrderType,
     Position,
     Prediction,
     PredictionBatch,
@@ -76,6 +78,7 @@ from common.messages import (
     Tick,
     TickBatch,
     TickKind,
+    TimeInForce,
     WireMessage,
 )
 
@@ -89,6 +92,7 @@ COUNTERS_TOPIC: Final = b"counters"
 PREDICTION_PREFIX: Final = b"pred."
 ORDER_PREFIX: Final = b"order."
 REJECT_PREFIX: Final = b"reject."
+CANCEL_PREFIX: Final = b"cancel."
 FILL_PREFIX: Final = b"fill."
 POSITION_PREFIX: Final = b"position."
 RISK_PREFIX: Final = b"risk."
@@ -102,6 +106,7 @@ _TOPICS: Final[dict[type[WireMessage], tuple[bytes, str | None]]] = {
     PredictionBatch: (PREDICTION_PREFIX, "symbol"),
     OrderSubmitted: (ORDER_PREFIX, "symbol"),
     OrderRejected: (REJECT_PREFIX, "symbol"),
+    OrderCancelled: (CANCEL_PREFIX, "symbol"),
     Fill: (FILL_PREFIX, "symbol"),
     Position: (POSITION_PREFIX, "symbol"),
     RiskEvent: (RISK_PREFIX, "kind"),
@@ -153,6 +158,8 @@ def decode(payload: bytes) -> Message:
         _check_tick_batch(message)
     elif type(message) is PredictionBatch:
         _check_prediction_batch(message)
+    elif type(message) is OrderSubmitted:
+        _check_order_terms(message)
     return message
 
 
@@ -219,9 +226,14 @@ def _explain(payload: bytes) -> WireError:
     return MalformedPayload(f"{cls.__name__}: every field is valid alone, not together")
 
 
+# Fields a message's newest version added at its end, by class: a version-1
+# payload is the newest layout without them (their defaults fill in).
+_ADDED_SINCE_V1: Final[dict[type, int]] = {Tick: 2, OrderSubmitted: 5}
+
+
 def _older_layout(cls: type, items: list[object]) -> bool:
-    # A `Tick` of version 1 has the fields before version 2 added `bids` and `asks`.
-    return cls is Tick and items[1] == 1 and len(items) - 1 == len(_FIELDS[cls]) - 2
+    added = _ADDED_SINCE_V1.get(cls)
+    return added is not None and items[1] == 1 and len(items) - 1 == len(_FIELDS[cls]) - added
 
 
 def _explain_item(batch: str, field: str, items: list[object]) -> WireError:
@@ -255,6 +267,17 @@ def _check_tick(tick: Tick) -> None:
         raise InvalidField("Tick", "bid", bid, f"crossed or locked book, ask {ask}")
     if tick.bids or tick.asks:
         _check_levels(tick)
+
+
+def _check_order_terms(order: OrderSubmitted) -> None:
+    # A limit order has a price and a market order none; only a limit order
+    # can be post-only (Kraken's `oflags=post`), and never immediate-or-cancel.
+    limit = order.order_type is OrderType.LIMIT
+    if limit != (order.limit_price is not None):
+        need = "a limit order needs" if limit else "a market order takes no"
+        raise InvalidField("OrderSubmitted", "limit_price", order.limit_price, f"{need} price")
+    if order.post_only and (not limit or order.time_in_force is TimeInForce.IOC):
+        raise InvalidField("OrderSubmitted", "post_only", True, "post-only is a resting limit")
 
 
 def _check_levels(tick: Tick) -> None:

@@ -18,7 +18,15 @@ from common.errors import (
     UnsupportedVersion,
     WireError,
 )
-from common.messages import BATCH_MAX, Eos, PredictionBatch, Tick, TickBatch
+from common.messages import (
+    BATCH_MAX,
+    Eos,
+    OrderSubmitted,
+    OrderType,
+    PredictionBatch,
+    Tick,
+    TickBatch,
+)
 from tests.factories import (
     T0_NS,
     make_prediction,
@@ -73,7 +81,19 @@ EXPECTED_ARRAYS = [
     ],
     ["Prediction", 1, SYM, 7, T0_NS, "ab12" * 16, -0.00125, -0.5, T0_NS + 5],
     ["Target", 1, "t-1", SYM, 0.5, 61837.5, 7, T0_NS, T0_NS + 5, 2000],
-    ["OrderSubmitted", 1, "o-1", "t-1", SYM, "buy", 0.5, 61837.75, 7, T0_NS + 9],
+    [
+        "OrderSubmitted",
+        2,
+        *["o-1", "t-1", SYM, "buy", 0.5, 61837.75, 7, T0_NS + 9],
+        *["market", None, "gtc", False, None],
+    ],
+    [
+        "OrderSubmitted",
+        2,
+        *["o-3", "t-1", SYM, "sell", 0.5, 61837.75, 7, T0_NS + 9],
+        *["limit", 61838.0, "gtc", True, "o-1"],
+    ],
+    ["OrderCancelled", 1, "o-3", SYM, "sell", 0.25, "requote", "touch moved 3.2 bps", T0_NS + 10],
     [
         "OrderRejected",
         1,
@@ -175,6 +195,32 @@ def test_a_version_1_tick_still_decodes_without_levels() -> None:
     assert isinstance(decoded, Tick)
     assert (decoded.v, decoded.bids, decoded.asks) == (1, [], [])
     assert decoded == replace(make_tick(), v=1)
+
+
+def test_a_version_1_order_still_decodes_as_a_market_order() -> None:
+    """Journals from before order terms: 8 fields, `v` 1, a market order."""
+    v1 = ["OrderSubmitted", 1, *EXPECTED_ARRAYS[4][2:10]]
+    decoded = wire.decode(_pack(v1))
+    assert isinstance(decoded, OrderSubmitted)
+    assert (decoded.v, decoded.order_type, decoded.limit_price) == (1, OrderType.MARKET, None)
+
+
+@pytest.mark.parametrize(
+    ("terms", "field"),
+    [
+        (["limit", None, "gtc", False, None], "limit_price"),  # a limit needs a price
+        (["market", 61838.0, "gtc", False, None], "limit_price"),  # a market takes none
+        (["market", None, "gtc", True, None], "post_only"),  # post-only is a limit
+        (["limit", 61838.0, "ioc", True, None], "post_only"),  # ... that rests
+    ],
+)
+def test_order_terms_that_contradict_each_other_are_refused(
+    terms: list[object], field: str
+) -> None:
+    payload = _pack(["OrderSubmitted", 2, *EXPECTED_ARRAYS[4][2:10], *terms])
+    with pytest.raises(InvalidField) as caught:
+        wire.decode(payload)
+    assert caught.value.field == field
 
 
 @pytest.mark.parametrize(
@@ -384,6 +430,8 @@ def test_topics_name_the_symbol_or_kind() -> None:
         b"tick.BTC/USD",
         b"pred.BTC/USD",
         b"order.BTC/USD",
+        b"order.BTC/USD",
+        b"cancel.BTC/USD",
         b"reject.BTC/USD",
         b"fill.BTC/USD",
         b"position.BTC/USD",
