@@ -3,7 +3,7 @@
 It lives in the run directory and is the run's book of record: the executor
 rebuilds from it, and the recorder reconciles its event stream against it.
 
-One JSON line per `OrderSubmitted`, `OrderRejected`, `Fill` and `RiskEvent`,
+One JSON line per `OrderSubmitted`, `OrderRejected`, `OrderCancelled`, `Fill` and `RiskEvent`,
 written and flushed to the OS *before* the event is published, so a crash
 (SIGTERM or kill -9) can lose only what nobody saw. On start the journal is
 read back: fills rebuild positions and PnL, a `circuit_breaker_tripped` event
@@ -32,7 +32,7 @@ from typing import Final
 import msgspec
 
 from common.errors import JournalCorrupt, JournalWriteFailed
-from common.messages import Fill, OrderRejected, OrderSubmitted, RiskEvent
+from common.messages import Fill, OrderCancelled, OrderRejected, OrderSubmitted, RiskEvent
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ SESSION_TRADING: Final = "executor_session_trading"
 # its `values` are the spot account's starting balances per asset. A restart, a
 # resume and result.json rebuild the balances from it and the fills after it.
 ACCOUNT_OPENED: Final = "account_opened"
-JournalEntry = OrderSubmitted | OrderRejected | Fill | RiskEvent
+JournalEntry = OrderSubmitted | OrderRejected | OrderCancelled | Fill | RiskEvent
 _decoder = msgspec.json.Decoder(JournalEntry)
 _encoder = msgspec.json.Encoder()
 
@@ -63,7 +63,7 @@ class OrderProgress:
     filled: float = 0.0
     cost: float = 0.0
     fee: float = 0.0
-    closed: bool = False  # a rejection of its remainder ends it
+    closed: bool = False  # a rejection or a cancel of its remainder ends it
 
     @property
     def remaining(self) -> float:
@@ -128,6 +128,9 @@ def read_journal(path: Path) -> JournalState:
         if isinstance(entry, Fill):
             state.fills.append(entry)
             _add_fill(state.progress.get(entry.order_id), entry)
+        elif isinstance(entry, OrderCancelled):
+            if entry.order_id in state.progress:
+                state.progress[entry.order_id].closed = True  # its remainder will never fill
         elif isinstance(entry, OrderRejected) and entry.order_id in state.progress:
             state.progress[entry.order_id].closed = True  # the venue refused the remainder
         elif isinstance(entry, (OrderSubmitted, OrderRejected)):

@@ -25,7 +25,14 @@ from typing import Any, Final
 from common.errors import TickFileError
 from common.journal import JOURNAL_FILES, SESSION_STARTED, read_entries
 from common.logs import utc_now_text
-from common.messages import Fill, OrderRejected, OrderSubmitted, RiskEvent, TickKind
+from common.messages import (
+    Fill,
+    OrderCancelled,
+    OrderRejected,
+    OrderSubmitted,
+    RiskEvent,
+    TickKind,
+)
 from common.tickfile import TickFileReader
 from services.executor import quantities
 from services.executor.positions import PositionState
@@ -40,9 +47,12 @@ class OrderCounts:
     orders: int = 0
     rejections: dict[str, int] = field(default_factory=dict)
     target_ids: set[str] = field(default_factory=set)
+    cancels: dict[str, int] = field(default_factory=dict)  # by reason
 
     def merge(self, other: OrderCounts) -> None:
         self.orders += other.orders
+        for reason, n in other.cancels.items():
+            self.cancels[reason] = self.cancels.get(reason, 0) + n
         for reason, n in other.rejections.items():
             self.rejections[reason] = self.rejections.get(reason, 0) + n
         self.target_ids |= other.target_ids
@@ -102,12 +112,17 @@ def sessions(run_dir: Path) -> list[Session]:
 def order_counts(found: list[Session]) -> dict[str, Any]:
     """`counts.orders`, `counts.rejections` (by reason) and `counts.targets`, over `found`."""
     counts = OrderCounts()
+    liquidity = {"maker": 0, "taker": 0}
     for session in found:
         counts.merge(session.decisions)
+        for fill in session.fills:
+            liquidity[str(fill.liquidity)] += 1
     return {
         "orders": counts.orders,
         "rejections": dict(sorted(counts.rejections.items())),
         "targets": len(counts.target_ids),
+        "cancels": dict(sorted(counts.cancels.items())),
+        "fills_by_liquidity": liquidity,
     }
 
 
@@ -129,6 +144,9 @@ def _sessions_of(mode: str, path: Path) -> Iterator[Session]:
             current = Session(mode, "unknown (journal written before sessions were marked)")
         if isinstance(entry, Fill):
             current.fills.append(entry)
+        elif isinstance(entry, OrderCancelled):
+            reason = str(entry.reason)
+            current.decisions.cancels[reason] = current.decisions.cancels.get(reason, 0) + 1
         elif isinstance(entry, (OrderSubmitted, OrderRejected)):  # stamped by the wall clock
             current.decisions.add(entry)
             current.ended_ns = max(current.ended_ns or 0, entry.ts_ns)

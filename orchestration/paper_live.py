@@ -150,6 +150,10 @@ class RunnerConfig:
     fee_30d_volume: float | None = borrow(ExecutorConfig, "fee_30d_volume", forward=True)
     maker_fee_bps: float | None = borrow(ExecutorConfig, "maker_fee_bps", forward=True)
     taker_fee_bps: float | None = borrow(ExecutorConfig, "taker_fee_bps", forward=True)
+    execution: str | None = borrow(ExecutorConfig, "execution", forward=True)
+    limit_offset_bps: float | None = borrow(ExecutorConfig, "limit_offset_bps", forward=True)
+    limit_offset_ticks: int | None = borrow(ExecutorConfig, "limit_offset_ticks", forward=True)
+    requote_bps: float | None = borrow(ExecutorConfig, "requote_bps", forward=True)
     # Not forwarded: config.json must not hold the URL (it may carry a token).
     alert_webhook: Secret | None = borrow(RecorderConfig, "alert_webhook")
     transport: str = setting(

@@ -51,7 +51,7 @@ from common.journal import (
     read_journal,
 )
 from common.logs import counts_text
-from common.messages import Eos, Fill, OrderRejected, RiskEvent, RunCounters
+from common.messages import Eos, Fill, OrderCancelled, OrderRejected, RiskEvent, RunCounters
 from common.metrics import serve_metrics
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
 from common.service import Inbox, Prepared, ServiceSpec, StartupFailed, serve
@@ -148,7 +148,7 @@ class ExecutorLoop:
                 report = wire.decode(self.live.reports.recv(zmq.NOBLOCK))
             except zmq.Again:
                 return
-            if isinstance(report, (Fill, OrderRejected, RiskEvent)):
+            if isinstance(report, (Fill, OrderRejected, OrderCancelled, RiskEvent)):
                 self._emit(self.engine.on_venue_report(report))
 
     def _finish(self, *, stopped: bool) -> None:
@@ -201,6 +201,8 @@ class ExecutorLoop:
             **self.inbox.rejected(),
             "unexpected_source": self.sequencer.unexpected_source,
             "breaker_activations": self.engine.risk.activations,
+            "cancels_sent": self.engine.cancels_sent,
+            "requotes_deferred": self.engine.requotes_deferred,
             **extra,
         }
         self.outbox.send(RunCounters(source="executor", counters=counters))
@@ -271,13 +273,22 @@ def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> Execution
             setup.pairs,
             latency_ms=config.latency_ms,
             taker_fee_bps=config.taker_fee,
+            maker_fee_bps=config.maker_fee_bps,
             latency_jitter_ms=config.latency_jitter_ms,
             latency_seed=config.latency_seed,
         )
         account = _paper_account(config, setup.opening_balances)
     # Paper and live admit orders through the same model, on the orders' event time.
     rate_limits = None if tier is None else restored_rate_limits(tier, setup.state)
-    engine = ExecutionEngine(setup.risk, executor, account=account, rate_limits=rate_limits)
+    engine = ExecutionEngine(
+        setup.risk,
+        executor,
+        account=account,
+        rate_limits=rate_limits,
+        style=config.execution_style,
+    )
+    # Paper orders end with the run: their unfilled rest is cancelled (`stop`) at its end.
+    engine.cancel_at_stop = not config.live
     engine.restore(setup.state.fills, setup.state.target_ids, setup.state.orders)
     return engine
 
@@ -334,6 +345,14 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         setup.journal.path,
         engine.orders,
         "TRIPPED" if engine.risk.tripped else "armed",
+    )
+    style = config.execution_style
+    log.info(
+        "executor: execution %s (offset %g bps / %d ticks, requote past %g bps)",
+        style.kind,
+        style.offset_bps,
+        style.offset_ticks,
+        style.requote_bps,
     )
     log.info(
         "executor: fees maker %g / taker %g bps (30-day volume %g USD); Kraken rate limits: %s",

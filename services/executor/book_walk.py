@@ -40,14 +40,17 @@ class WalkedBook:
                 if shown.get(price) != size:
                     del taken[price]
 
-    def take(self, side: Side, qty: float) -> list[Level]:
-        """Walk the book for a market order of `qty`: the (price, qty) taken at each level."""
+    def take(self, side: Side, qty: float, limit_price: float | None = None) -> list[Level]:
+        """Walk the book for an order of `qty`: the (price, qty) taken at each level.
+
+        `limit_price`: a limit order takes only levels at that price or better.
+        """
         if self.tick is None:
             return []
         taken = self._taken[side]
         got: list[Level] = []
         for price, size in levels_taken_by(self.tick, side):
-            if qty <= DUST:
+            if qty <= DUST or (limit_price is not None and not crosses(side, price, limit_price)):
                 break
             already = taken.get(price, (size, 0.0))[1]
             here = min(qty, size - already)
@@ -57,6 +60,11 @@ class WalkedBook:
             got.append((price, here))
             qty = round(qty - here, 12)
         return got
+
+
+def crosses(side: Side, level_price: float, limit_price: float) -> bool:
+    """Whether an order of `side` limited to `limit_price` takes a level at `level_price`."""
+    return level_price <= limit_price if side is Side.BUY else level_price >= limit_price
 
 
 def levels_taken_by(tick: Tick, side: Side) -> list[Level]:

@@ -24,6 +24,14 @@ as Kraken would (`account.py`); the account settles every fill.
 Then the venue's rate limits (when set) on the order's event time: an
 order Kraken's counters would not take is dropped as `rate_limit`, never
 sent late; the risk checks come last, before every order.
+With a resting execution style (`execution_style.py`, docs/EXECUTION.md)
+each symbol has at most one working order. A new target, or a quote where
+the touch moved past the re-quote distance, cancels it; once the venue
+confirms the cancel (or the order filled meanwhile: the cancel race), the
+newest target is worked again by a new order that names the one it replaces.
+Cancels pass the venue's rate limits too (Kraken charges a young order's
+cancel on the matching-engine counter): a re-quote they would not take
+waits for a later quote.
 """
 
 from __future__ import annotations
@@ -37,7 +45,9 @@ from typing import Protocol
 import msgspec
 
 from common.messages import (
+    CancelReason,
     Fill,
+    OrderCancelled,
     OrderRejected,
     OrderSubmitted,
     Position,
@@ -51,14 +61,30 @@ from common.messages import (
 from common.recent import RecentIds
 from services.executor import quantities
 from services.executor.account import KRAKEN_INSUFFICIENT_FUNDS, SpotAccount
-from services.executor.order_executor import OrderExecutor
+from services.executor.execution_style import ExecutionKind, ExecutionStyle
+from services.executor.order_executor import MARKET, OrderExecutor, OrderTerms, VenueEvent
 from services.executor.positions import PositionState
 from services.executor.risk import Exposure, OrderIntent, RiskEngine
+from venues.kraken.rate_limits import ADD_ORDER_COST, LeakyCounter, cancel_penalty
 
-Event = OrderSubmitted | OrderRejected | Fill | Position | RiskEvent
+Event = OrderSubmitted | OrderRejected | OrderCancelled | Fill | Position | RiskEvent
 # Target ids remembered against redelivery: more than the targets socket can hold
 # queued (its marks: 16 + 1,000) while an executor restarts, and bounded.
 SEEN_TARGETS = 4_096
+# A limit style with no quote to price on: refused, never guessed.
+NO_TOUCH = (RejectReason.STALE_MARKET, "no quote yet to price a limit order on")
+
+
+@dataclass
+class WorkingOrder:
+    """The one resting order of a symbol (resting styles) and what the engine asked of it."""
+
+    order_id: str
+    target: Target
+    side: Side
+    limit_price: float
+    submitted_ns: int  # event time it was decided at: a cancel's Kraken penalty goes by age
+    cancel_sent: bool = False
 
 
 @dataclass
@@ -68,6 +94,8 @@ class SymbolBook:
     open_orders: dict[str, float] = field(default_factory=dict)
     last_quote: Tick | None = None
     last_tick_wall_ns: int | None = None
+    working: WorkingOrder | None = None  # resting styles: the symbol's one working order
+    pending: Target | None = None  # to work once the working order's cancel is confirmed
 
     def exposure(self) -> Exposure:
         rests = self.open_orders.values()
@@ -96,6 +124,10 @@ class VenueRateLimits(Protocol):
 
     def charge_order(self, symbol: str, now_ns: int) -> None: ...
 
+    def order_counter(self, symbol: str) -> LeakyCounter: ...
+
+    def charge_cancel(self, symbol: str, age_s: float, now_ns: int) -> None: ...
+
 
 class ExecutionEngine:
     def __init__(
@@ -105,8 +137,10 @@ class ExecutionEngine:
         order_prefix: str | None = None,
         account: SpotAccount | None = None,
         rate_limits: VenueRateLimits | None = None,
+        style: ExecutionStyle | None = None,
     ) -> None:
         self.risk, self.executor, self.account = risk, executor, account
+        self.style = style or ExecutionStyle()
         self.rate_limits = rate_limits  # None: no venue rate limits (--rate-limit-tier off)
         self.books: dict[str, SymbolBook] = {}
         self.last_seq = 0
@@ -117,6 +151,10 @@ class ExecutionEngine:
         self.seen_targets = RecentIds(SEEN_TARGETS)
         self._held: dict[str, deque[Target]] = {}  # per symbol, waiting for their ticks
         self._prefix = order_prefix or secrets.token_hex(3)
+        self._replaced_id: dict[str, str] = {}  # per symbol: the order a cancel/replace replaces
+        self.cancels_sent = 0
+        self.requotes_deferred = 0  # cancels the venue's rate limits would not take yet
+        self.cancel_at_stop = False  # paper: working orders end with the run (`stop_working`)
 
     def book(self, symbol: str) -> SymbolBook:
         found = self.books.get(symbol)
@@ -151,8 +189,12 @@ class ExecutionEngine:
             signed = remaining if order.side is Side.BUY else -remaining
             self.book(order.symbol).open_orders[order.order_id] = signed
 
-    def on_venue_report(self, report: Fill | OrderRejected | RiskEvent) -> list[Event]:
+    def on_venue_report(
+        self, report: Fill | OrderRejected | OrderCancelled | RiskEvent
+    ) -> list[Event]:
         """A live venue's news about an order already submitted: a fill, a refusal, a halt."""
+        if isinstance(report, OrderCancelled):
+            return self._apply_venue_events([report])
         if isinstance(report, Fill):
             # Stamped with the last tick this engine had seen when the venue's fill arrived.
             fill = msgspec.structs.replace(report, tick_seq=self.last_seq)
@@ -178,10 +220,12 @@ class ExecutionEngine:
             book.position.mark_price = tick.mid
         elif book.last_quote is None:  # trades alone (trade history): they are the market
             book.position.mark_price = tick.last
-        fills = self.executor.on_tick(tick)
-        if fills or tick.kind is TickKind.QUOTE:
-            events += self._apply_fills(fills)
+        reports = self.executor.on_tick(tick)
+        if reports or tick.kind is TickKind.QUOTE:
+            events += self._apply_venue_events(reports)
             events += self._check_breaker(tick.recv_ts_ns)
+        if self.style.resting:
+            events += self._work_resting(book, tick, now_ns)
         held = self._held.get(tick.symbol)
         while held and held[0].tick_seq <= tick.seq:
             events += self._act_unless_before_start(held.popleft(), now_ns)
@@ -273,10 +317,27 @@ class ExecutionEngine:
     def _act(self, target: Target, now_ns: int) -> list[Event]:
         self.seen_targets.add(target.id)
         book = self.book(target.symbol)
+        if self.style.resting and book.working is not None:
+            # Always replaced when the target changes: cancel first, then work the
+            # newest target once the venue confirms (never two orders at once).
+            events = self._supersede_pending(book, target, now_ns)
+            book.pending = target
+            return events + self._send_cancel(book, CancelReason.RETARGET, "target changed")
+        return self._order(target, now_ns)
+
+    def _order(self, target: Target, now_ns: int, replaces: str | None = None) -> list[Event]:
+        book = self.book(target.symbol)
         exposure = book.exposure()
         delta = quantities.subtract(target.target_position, exposure.working)
         side = Side.BUY if delta > 0 else Side.SELL
         ref_price = target.ref_price
+        terms = MARKET
+        if self.style.kind is not ExecutionKind.MARKET:
+            priced = self._terms(target.symbol, side, book)
+            if priced is None:
+                return [self._reject(target, side, abs(delta), *NO_TOUCH, now_ns)]
+            terms = priced
+            ref_price = terms.limit_price or ref_price  # risk and funds check the order's price
         qty, refusal = self.executor.conform(target.symbol, abs(delta), ref_price)
         if qty == 0 and refusal is not None and refusal[0] is RejectReason.MIN_ORDER_SIZE:
             self.targets_met += 1  # already where the target wants to be, to the lot size
@@ -315,7 +376,12 @@ class ExecutionEngine:
             return [self._reject(target, side, qty, refusal[0], refusal[1], now_ns)]
         self.orders += 1
         order_id = f"{self._prefix}-{self.orders}"
-        self.executor.submit(order_id, target.id, target.symbol, side, qty, event_ts_ns)
+        if terms is MARKET:
+            self.executor.submit(order_id, target.id, target.symbol, side, qty, event_ts_ns)
+        else:
+            self.executor.submit(order_id, target.id, target.symbol, side, qty, event_ts_ns, terms)
+        if self.style.resting and terms.limit_price is not None:
+            book.working = WorkingOrder(order_id, target, side, terms.limit_price, event_ts_ns)
         if self.account is not None:
             self.account.hold(order_id, target.symbol, side, qty, ref_price)
         book.open_orders[order_id] = qty if side is Side.BUY else -qty
@@ -329,15 +395,20 @@ class ExecutionEngine:
                 ref_price=ref_price,
                 tick_seq=target.tick_seq,
                 ts_ns=event_ts_ns,
+                order_type=terms.order_type,
+                limit_price=terms.limit_price,
+                time_in_force=terms.time_in_force,
+                post_only=terms.post_only,
+                replaces=replaces,
             )
         ]
         if book.last_quote is not None:
             # The book it was decided on: the order fills there only if it arrives
             # no later (latency 0); otherwise it waits for the first book after.
-            now_fills = self.executor.on_tick(book.last_quote, only_order_id=order_id)
-            if now_fills:
-                events += self._apply_fills(now_fills)
-                events += self._check_breaker(now_fills[-1].ts_ns)
+            now_reports = self.executor.on_tick(book.last_quote, only_order_id=order_id)
+            if now_reports:
+                events += self._apply_venue_events(now_reports)
+                events += self._check_breaker(now_reports[-1].ts_ns)
         return events
 
     def _fund(
@@ -362,6 +433,114 @@ class ExecutionEngine:
             return None
         why = self.rate_limits.order_refusal(symbol, event_ts_ns)
         return None if why is None else (RejectReason.RATE_LIMIT, why)
+
+    def _apply_venue_events(self, reports: list[VenueEvent]) -> list[Event]:
+        """The venue's fills, cancelled remainders and refusals, in the order they happened."""
+        events: list[Event] = []
+        for report in reports:
+            if isinstance(report, Fill):
+                events += self._apply_fills([report])
+                continue
+            book = self.book(report.symbol)
+            # The unfilled rest will never fill: its room under the limits and its funds free up.
+            book.resolve(report.order_id, report.qty)
+            if self.account is not None:
+                self.account.release(report.order_id, report.qty)
+            working = book.working
+            if (
+                isinstance(report, OrderRejected)
+                and working is not None
+                and working.order_id == report.order_id
+                and book.pending is None
+            ):
+                book.pending = working.target  # post-only refused: quote it again
+            events.append(report)
+        return events
+
+    def _terms(self, symbol: str, side: Side, book: SymbolBook) -> OrderTerms | None:
+        rules = self.executor.pairs.get(symbol)
+        if rules is None:
+            return None
+        return self.style.terms(side, book.last_quote, rules.price_increment)
+
+    def _work_resting(self, book: SymbolBook, tick: Tick, now_ns: int) -> list[Event]:
+        """After a tick: re-quote a working order the touch left, or work a pending target."""
+        working = book.working
+        if working is not None and working.order_id not in book.open_orders:
+            book.working = working = None  # filled whole, cancelled, or refused
+        if working is None:
+            target = book.pending
+            if target is None:
+                return []
+            book.pending = None
+            return self._order(target, now_ns, replaces=self._replaced_id.pop(target.symbol, None))
+        if working.cancel_sent or tick.kind is not TickKind.QUOTE:
+            return []
+        rules = self.executor.pairs.get(tick.symbol)
+        if rules is None:
+            return []
+        why = self.style.should_requote(
+            working.side, working.limit_price, tick, rules.price_increment
+        )
+        if why is None:
+            return []
+        book.pending = working.target
+        return self._send_cancel(book, CancelReason.REQUOTE, why)
+
+    def _send_cancel(self, book: SymbolBook, reason: CancelReason, detail: str) -> list[Event]:
+        working = book.working
+        if working is None or working.cancel_sent:
+            return []
+        now_ns = self.clock_ns
+        age_s = max(now_ns - working.submitted_ns, 0) / 1e9
+        if self.rate_limits is not None:
+            # The cancel's penalty and the replacement's AddOrder must both fit now.
+            cost = cancel_penalty(age_s) + ADD_ORDER_COST
+            if self.rate_limits.order_counter(working.target.symbol).wait_ns(cost, now_ns):
+                self.requotes_deferred += 1
+                if reason is CancelReason.REQUOTE:
+                    book.pending = None  # try again on a later quote
+                return []
+            self.rate_limits.charge_cancel(working.target.symbol, age_s, now_ns)
+        working.cancel_sent = True
+        self._replaced_id[working.target.symbol] = working.order_id
+        self.executor.cancel(working.order_id, now_ns, reason)
+        self.cancels_sent += 1
+        return []
+
+    def _supersede_pending(self, book: SymbolBook, target: Target, now_ns: int) -> list[Event]:
+        # A target waiting for a cancel is replaced by the newer one: refused as superseded
+        # (unless it is the working order's own target, re-quoted: that one was ordered).
+        old = book.pending
+        if old is None or (book.working is not None and old is book.working.target):
+            return []
+        return [
+            self._reject(
+                old, None, 0.0, RejectReason.SUPERSEDED_TARGET, f"superseded by {target.id}", now_ns
+            )
+        ]
+
+    def stop_working(self, ts_ns: int) -> list[Event]:
+        """The run ends: every working order's rest is cancelled (`stop`); paper only."""
+        events: list[Event] = []
+        if not self.cancel_at_stop:
+            return events
+        for book in self.books.values():
+            for order_id, rest in list(book.open_orders.items()):
+                if book.working is None or book.working.order_id != order_id:
+                    continue
+                cancelled = OrderCancelled(
+                    order_id=order_id,
+                    symbol=book.working.target.symbol,
+                    side=Side.BUY if rest > 0 else Side.SELL,
+                    qty=abs(rest),
+                    reason=CancelReason.STOP,
+                    detail="the run ended with it working",
+                    ts_ns=ts_ns,
+                )
+                events += self._apply_venue_events([cancelled])
+            book.working = None
+        return events
 
     def _apply_fills(self, fills: list[Fill]) -> list[Event]:
         events: list[Event] = []

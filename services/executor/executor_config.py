@@ -38,6 +38,7 @@ from common.limits import (
 from common.metrics import metrics_host_setting, metrics_port_setting
 from common.runs import run_folder
 from services.executor.account import DEFAULT_BALANCES, balance_list
+from services.executor.execution_style import DEFAULT_REQUOTE_BPS, ExecutionKind, ExecutionStyle
 from services.executor.gate import missing_live_opt_ins
 from services.executor.latency import DEFAULT_JITTER_MS, DEFAULT_SEED
 from services.executor.live import LiveTimings
@@ -58,6 +59,14 @@ DEAD_MAN_TIMEOUT_MIN_S: Final = 2
 DEAD_MAN_TIMEOUT_MAX_S: Final = 86_399
 DEFAULT_MAX_ORDER_NOTIONAL: Final = 5_000.0
 DEFAULT_MAX_POSITION: Final = 0.05
+
+
+def execution_kind(text: str) -> ExecutionKind:
+    """--execution: market, ioc, limit or post-only."""
+    try:
+        return ExecutionKind(text.strip().lower())
+    except ValueError:
+        raise ValueError(f"expected one of {', '.join(ExecutionKind)}, got {text!r}") from None
 
 
 def rate_limit_tier(text: str) -> RateLimitTier | None:
@@ -152,6 +161,36 @@ class ExecutorConfig(ServiceSettings):
         non_negative_float,
         env="PLR_TAKER_FEE_BPS",
         help="taker fee, overriding the schedule's tier (paper's market orders pay it)",
+    )
+    execution: ExecutionKind = setting(
+        "--execution",
+        execution_kind,
+        env="PLR_EXECUTION",
+        default=ExecutionKind.MARKET,
+        help="how targets become orders: market (default), ioc (a limit at the far touch, the "
+        "rest cancelled), limit or post-only (resting at the near touch, cancel/replace; "
+        "docs/EXECUTION.md)",
+    )
+    limit_offset_bps: float = setting(
+        "--limit-offset-bps",
+        non_negative_float,
+        env="PLR_LIMIT_OFFSET_BPS",
+        default=0.0,
+        help="limit price offset from the touch, bps: passive away from it, ioc into it",
+    )
+    limit_offset_ticks: int = setting(
+        "--limit-offset-ticks",
+        non_negative_int,
+        env="PLR_LIMIT_OFFSET_TICKS",
+        default=0,
+        help="the same offset in the pair's price increments (not with --limit-offset-bps)",
+    )
+    requote_bps: float = setting(
+        "--requote-bps",
+        non_negative_float,
+        env="PLR_REQUOTE_BPS",
+        default=DEFAULT_REQUOTE_BPS,
+        help="replace a resting order when the touch moved further than this from its price",
     )
     rate_limit_tier: RateLimitTier | None = setting(
         "--rate-limit-tier",
@@ -276,6 +315,12 @@ class ExecutorConfig(ServiceSettings):
         return Decimal(repr(self.taker_fee)) / 10_000
 
     @property
+    def execution_style(self) -> ExecutionStyle:
+        return ExecutionStyle(
+            self.execution, self.limit_offset_bps, self.limit_offset_ticks, self.requote_bps
+        )
+
+    @property
     def risk_limits(self) -> RiskLimits:
         return RiskLimits(
             max_order_notional=self.max_order_notional,
@@ -299,6 +344,8 @@ class ExecutorConfig(ServiceSettings):
         config = parse_settings(cls, "python -m services.executor", argv, environ)
         check_transport(config)
         config = _with_fees(config)
+        if config.limit_offset_bps and config.limit_offset_ticks:
+            raise ConfigError("give --limit-offset-bps or --limit-offset-ticks, not both")
         if not DEADLINE_MIN_S <= config.order_deadline_s <= DEADLINE_MAX_S:
             raise ConfigError(
                 f"--order-deadline-s: {DEADLINE_MIN_S:g}-{DEADLINE_MAX_S:g} s, as Kraken allows"

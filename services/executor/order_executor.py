@@ -7,13 +7,39 @@ an executor only conforms, carries out and (paper) fills them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Protocol
 
-from common.messages import Fill, RejectReason, Side, Tick
+from common.messages import (
+    CancelReason,
+    Fill,
+    OrderCancelled,
+    OrderRejected,
+    OrderType,
+    RejectReason,
+    Side,
+    Tick,
+    TimeInForce,
+)
 from venues.kraken.pairs import ONLINE, PairRules
 
 Refusal = tuple[RejectReason, str]
+# What a paper venue reports from a tick: fills, cancelled remainders, post-only refusals.
+VenueEvent = Fill | OrderCancelled | OrderRejected
+
+
+@dataclass(frozen=True)
+class OrderTerms:
+    """How an order is to be worked; the default is a market order (`MARKET`)."""
+
+    order_type: OrderType = OrderType.MARKET
+    limit_price: float | None = None  # on the pair's price grid (PairRules.price_increment)
+    time_in_force: TimeInForce = TimeInForce.GTC
+    post_only: bool = False
+
+
+MARKET = OrderTerms()
 
 
 class OrderExecutor(Protocol):
@@ -24,11 +50,26 @@ class OrderExecutor(Protocol):
         ...
 
     def submit(
-        self, order_id: str, target_id: str, symbol: str, side: Side, qty: float, event_ts_ns: int
+        self,
+        order_id: str,
+        target_id: str,
+        symbol: str,
+        side: Side,
+        qty: float,
+        event_ts_ns: int,
+        terms: OrderTerms = MARKET,
     ) -> object: ...
 
-    def on_tick(self, tick: Tick, only_order_id: str | None = None) -> list[Fill]:
-        """Fills this tick makes (paper); a live venue's fills come another way."""
+    def cancel(self, order_id: str, event_ts_ns: int, reason: CancelReason) -> None:
+        """Ask the venue to cancel; the order may still fill until the cancel arrives.
+
+        The outcome comes back as an `OrderCancelled` (paper: from `on_tick`;
+        live: a report).
+        """
+        ...
+
+    def on_tick(self, tick: Tick, only_order_id: str | None = None) -> list[VenueEvent]:
+        """What this tick makes happen (paper); a live venue's reports come another way."""
         ...
 
 

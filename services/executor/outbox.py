@@ -15,6 +15,9 @@ What reaches run.log (a person reads it; `events.jsonl` has every event):
 - the first `REJECTIONS_IN_FULL` rejections of each reason in full, then per
   reason one count every `REJECTION_SUMMARY_S` (a tripped breaker rejects
   every target: thousands a second in a fast replay);
+- the first `REJECTIONS_IN_FULL` cancels of each reason in full, then per
+  reason one count every `REJECTION_SUMMARY_S` (a post-only run re-quotes
+  many times a minute);
 - every risk event.
 """
 
@@ -27,11 +30,19 @@ from typing import Final
 
 from common.journal import Journal
 from common.logs import FirstThenCounts
-from common.messages import Fill, Message, OrderRejected, OrderSubmitted, Position, RiskEvent
+from common.messages import (
+    Fill,
+    Message,
+    OrderCancelled,
+    OrderRejected,
+    OrderSubmitted,
+    Position,
+    RiskEvent,
+)
 
 log = logging.getLogger("services.executor")
 
-JOURNALED = (OrderSubmitted, OrderRejected, Fill, RiskEvent)
+JOURNALED = (OrderSubmitted, OrderRejected, OrderCancelled, Fill, RiskEvent)
 PER_LINE: Final = 8  # orders or fills to a line
 LINE_HOLD_S: Final = 1.0  # the longest an order or fill waits for its line
 REJECTIONS_IN_FULL: Final = 3
@@ -56,6 +67,8 @@ class Outbox:
         self.clock = clock
         self.rejections: Counter[str] = Counter()
         self._rejection_lines = FirstThenCounts(REJECTIONS_IN_FULL, REJECTION_SUMMARY_S)
+        self.cancels: Counter[str] = Counter()
+        self._cancel_lines = FirstThenCounts(REJECTIONS_IN_FULL, REJECTION_SUMMARY_S)
         self._orders: list[str] = []  # gathered for their lines
         self._fills: list[tuple[Fill, Position | None]] = []
         self._gathering_since: float | None = None
@@ -79,6 +92,23 @@ class Outbox:
                         event.detail,
                         "; more of this reason are counted, not shown"
                         if self.rejections[reason] == REJECTIONS_IN_FULL
+                        else "",
+                    )
+            elif isinstance(event, OrderCancelled):
+                reason = str(event.reason)
+                self.cancels[reason] += 1
+                if self._cancel_lines.admit(reason, now_s):
+                    self._write_gathered()
+                    log.info(
+                        "cancelled %s %s %s %.8f unfilled: %s (%s)%s",
+                        event.order_id,
+                        event.symbol,
+                        event.side,
+                        event.qty,
+                        reason,
+                        event.detail,
+                        "; more of this reason are counted, not shown"
+                        if self.cancels[reason] == REJECTIONS_IN_FULL
                         else "",
                     )
             elif isinstance(event, RiskEvent):
@@ -105,6 +135,7 @@ class Outbox:
         ):
             self._write_gathered()
         self._summarise(self._rejection_lines.due(now_s))
+        self._summarise(self._cancel_lines.due(now_s), "cancels")
         if self.after_each_batch is not None:
             self.after_each_batch()  # only now: their OrderSubmitted entries are journaled
 
@@ -113,6 +144,7 @@ class Outbox:
         now_s = self.clock() if self.clock is not None else 0.0
         self._write_gathered()
         self._summarise(self._rejection_lines.drain(now_s))
+        self._summarise(self._cancel_lines.drain(now_s), "cancels")
 
     def _gather(self, now_s: float) -> None:
         if self._gathering_since is None:
@@ -129,9 +161,9 @@ class Outbox:
         self._orders, self._fills, self._gathering_since = [], [], None
 
     @staticmethod
-    def _summarise(held: list[tuple[str, int, float]]) -> None:
+    def _summarise(held: list[tuple[str, int, float]], what: str = "rejections") -> None:
         for reason, count, span_s in held:
-            log.warning("%s more %s rejections in the last %.0f s", f"{count:,}", reason, span_s)
+            log.warning("%s more %s %s in the last %.0f s", f"{count:,}", reason, what, span_s)
 
 
 def _fill_text(fill: Fill, after: Position | None) -> str:

@@ -30,7 +30,15 @@ from common.journal import (
     VENUE_BASELINE,
     JournalEntry,
 )
-from common.messages import Fill, Message, OrderRejected, OrderSubmitted, Position, RiskEvent
+from common.messages import (
+    Fill,
+    Message,
+    OrderCancelled,
+    OrderRejected,
+    OrderSubmitted,
+    Position,
+    RiskEvent,
+)
 from services.executor.errors import ResumeDiverged
 
 log = logging.getLogger("services.executor")
@@ -90,7 +98,7 @@ class Resumption:
             raise ResumeDiverged(number, _text(entry), "nothing: the replay ended first")
 
     def _with_journal_id(self, event: Message) -> Message:
-        if isinstance(event, (Fill, OrderRejected)) and event.order_id in self._ids:
+        if isinstance(event, (Fill, OrderRejected, OrderCancelled)) and event.order_id in self._ids:
             event = msgspec.structs.replace(event, order_id=self._ids[event.order_id])
         if isinstance(event, (OrderSubmitted, OrderRejected)) and event.target_id in self._targets:
             event = msgspec.structs.replace(event, target_id=self._targets[event.target_id])

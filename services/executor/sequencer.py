@@ -160,6 +160,8 @@ class Sequencer:
             # The model is gone: the rest of the market still counts.
             events += self._apply(self.waiting.popleft(), now_ns)
         at_ns = self.engine.clock_ns or now_ns
+        if not stopped:  # a stopped replay's journal must hold only what a whole one does
+            events += self.engine.stop_working(at_ns)
         events += [book.position.snapshot(at_ns) for book in self.engine.books.values()]
         return events
 

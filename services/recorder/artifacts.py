@@ -22,6 +22,7 @@ import numpy as np
 
 from common.messages import (
     Fill,
+    OrderCancelled,
     OrderRejected,
     OrderSubmitted,
     Position,
@@ -63,6 +64,8 @@ class RunRecord:
         self.targets = 0  # distinct targets the executor ordered or refused
         self._recent_targets = RecentIds(4_096)  # an order and its remainder's rejection
         self.rejections: Counter[str] = Counter()
+        self.cancels: Counter[str] = Counter()  # by reason
+        self.fills_by_liquidity: Counter[str] = Counter({"maker": 0, "taker": 0})
         self.positions: dict[str, Position] = {}
         self.per_symbol: dict[str, SymbolTally] = {}
         self.risk_events: list[RiskEvent] = []
@@ -123,8 +126,11 @@ class RunRecord:
             self.rejections[str(event.reason)] += 1
             if tally is not None:
                 tally.rejections[str(event.reason)] += 1
+        elif isinstance(event, OrderCancelled):
+            self.cancels[str(event.reason)] += 1
         elif isinstance(event, Fill):
             self.fills += 1
+            self.fills_by_liquidity[str(event.liquidity)] += 1
             if tally is not None:
                 tally.fills += 1
             submitted = self._order_ts.get(event.order_id)
@@ -169,6 +175,8 @@ class RunRecord:
                 "orders": self.orders,
                 "fills": self.fills,
                 "rejections": dict(sorted(self.rejections.items())),
+                "cancels": dict(sorted(self.cancels.items())),
+                "fills_by_liquidity": dict(self.fills_by_liquidity),
                 "dropped_targets": _total(models, "dropped_targets"),
                 "malformed_messages": {
                     source: counters.get("malformed", 0)

@@ -23,6 +23,10 @@ COUNT_MEANINGS: Final = {
     "orders": "orders submitted (an order can fill in several fills)",
     "fills": "fills, from the executor journals (the book of record) under the runner",
     "rejections": "refused orders and targets by reason; each is in events.jsonl",
+    "cancels": "orders whose unfilled rest was cancelled, by reason (requote: the touch moved; "
+    "retarget: the target changed; ioc: an immediate-or-cancel rest; stop: the run ended)",
+    "fills_by_liquidity": "fills that rested on the book (maker, maker fee) and that took "
+    "liquidity (taker, taker fee)",
     "dropped_targets": "targets the model could not queue (the executor was not taking them)",
     "malformed_messages": "undecodable messages each service received and skipped",
     "rejected_input": "input each service refused, by reason (malformed, unauthenticated, "
