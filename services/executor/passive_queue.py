@@ -15,7 +15,8 @@ The rules (docs/EXECUTION.md has a worked example):
   level traded: the order fills whole at its price.
 - A book where the level shrank by more than what traded there since the
   last book: the rest of the decrease was cancellations, spread over the
-  queue in proportion, so `ahead` drops by ahead x cancelled / level size.
+  queue in proportion, so `ahead` drops by ahead x cancelled / level size
+  (the level's size after those trades, before the cancellations).
   Growth is joiners behind us: `ahead` stays.
 - The book trading through the level (the best opposite price at or across
   ours) is left to the paper executor: it fills against that displayed size.
@@ -45,9 +46,12 @@ class QueuePosition:
         if self.ahead is None:
             self.ahead = size  # first sight of the level: everyone shown is ahead
         elif size is not None and self.level_size:
-            cancelled = self.level_size - size - self.traded_since_book
-            if cancelled > 0:
-                self.ahead -= self.ahead * min(cancelled, self.level_size) / self.level_size
+            # What left the level beyond what traded there was cancelled, spread over
+            # the level as it stood after those trades.
+            remaining = self.level_size - self.traded_since_book
+            cancelled = remaining - size
+            if cancelled > 0 and remaining > 0:
+                self.ahead -= self.ahead * min(cancelled / remaining, 1.0)
             self.ahead = max(0.0, min(self.ahead, size))  # never more ahead than is shown
         elif size is not None:
             self.ahead = min(self.ahead, size)
