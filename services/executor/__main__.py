@@ -202,7 +202,7 @@ class ExecutorLoop:
             "unexpected_source": self.sequencer.unexpected_source,
             "breaker_activations": self.engine.risk.activations,
             "cancels_sent": self.engine.cancels_sent,
-            "requotes_deferred": self.engine.requotes_deferred,
+            "cancels_deferred": self.engine.cancels_deferred,
             **extra,
         }
         self.outbox.send(RunCounters(source="executor", counters=counters))

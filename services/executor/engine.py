@@ -85,6 +85,7 @@ class WorkingOrder:
     limit_price: float
     submitted_ns: int  # event time it was decided at: a cancel's Kraken penalty goes by age
     cancel_sent: bool = False
+    cancel_deferred: bool = False  # a wanted cancel waited for the venue's rate limits
 
 
 @dataclass
@@ -153,7 +154,7 @@ class ExecutionEngine:
         self._prefix = order_prefix or secrets.token_hex(3)
         self._replaced_id: dict[str, str] = {}  # per symbol: the order a cancel/replace replaces
         self.cancels_sent = 0
-        self.requotes_deferred = 0  # cancels the venue's rate limits would not take yet
+        self.cancels_deferred = 0  # working orders whose cancel had to wait for the rate limits
         self.cancel_at_stop = False  # paper: working orders end with the run (`stop_working`)
 
     def book(self, symbol: str) -> SymbolBook:
@@ -474,7 +475,11 @@ class ExecutionEngine:
                 return []
             book.pending = None
             return self._order(target, now_ns, replaces=self._replaced_id.pop(target.symbol, None))
-        if working.cancel_sent or tick.kind is not TickKind.QUOTE:
+        if working.cancel_sent:
+            return []
+        if book.pending is not None:  # a new target whose cancel the rate limits held back
+            return self._send_cancel(book, CancelReason.RETARGET, "target changed")
+        if tick.kind is not TickKind.QUOTE:
             return []
         rules = self.executor.pairs.get(tick.symbol)
         if rules is None:
@@ -497,7 +502,9 @@ class ExecutionEngine:
             # The cancel's penalty and the replacement's AddOrder must both fit now.
             cost = cancel_penalty(age_s) + ADD_ORDER_COST
             if self.rate_limits.order_counter(working.target.symbol).wait_ns(cost, now_ns):
-                self.requotes_deferred += 1
+                if not working.cancel_deferred:  # counted once per order, not per tick
+                    working.cancel_deferred = True
+                    self.cancels_deferred += 1
                 if reason is CancelReason.REQUOTE:
                     book.pending = None  # try again on a later quote
                 return []

@@ -195,7 +195,7 @@ def test_requote_waits_when_kraken_would_not_take_the_cancel() -> None:
     eng.on_target(target("t-1", 1.0, 1, 0), 0)  # counter at 1 of 9
     eng.on_tick(quote(2, 12), 0)
     eng.on_tick(quote(3, 20, bid=100.1, ask=100.3), 0)  # cancel 8 + replace 1 > 9 - 1
-    assert (eng.cancels_sent, eng.requotes_deferred) == (0, 1)
+    assert (eng.cancels_sent, eng.cancels_deferred) == (0, 1)
     eng.on_tick(quote(4, 1_500, bid=100.1, ask=100.3), 0)  # leaked 1.5: now it fits
     assert eng.cancels_sent == 1
 
@@ -208,3 +208,18 @@ def test_market_style_sends_market_orders_as_before() -> None:
     assert (order.order_type, order.limit_price) == (OrderType.MARKET, None)
     (fill,) = of(eng.on_tick(quote(2, 12), 0), Fill)
     assert (fill.price, fill.liquidity) == (100.2, Liquidity.TAKER)
+
+
+def test_retarget_cancel_held_back_by_rate_limits_goes_once_it_fits() -> None:
+    """A new target whose cancel does not fit yet is not lost: the cancel goes on a later tick."""
+    tight = TierLimits(Fraction(15), Fraction("0.33"), Fraction(9), Fraction(1))
+    eng = engine(rate_limits=KrakenRateLimits(RateLimitTier.STARTER, tight))
+    eng.on_tick(quote(1, 0), 0)
+    eng.on_target(target("t-1", 1.0, 1, 0), 0)
+    eng.on_tick(quote(2, 12), 0)
+    assert eng.on_target(target("t-2", 2.0, 2, 12), 0) == []
+    assert eng.cancels_sent == 0
+    eng.on_tick(quote(3, 1_500), 0)
+    assert eng.cancels_sent == 1
+    (replacement,) = of(eng.on_tick(quote(4, 1_600), 0), OrderSubmitted)
+    assert (replacement.target_id, replacement.qty) == ("t-2", 2.0)

@@ -221,3 +221,19 @@ def test_same_ticks_same_fills() -> None:
         return out
 
     assert run() == run() and fills(run())
+
+
+def test_the_worked_example_of_docs_execution() -> None:
+    """docs/EXECUTION.md's worked example, step by step."""
+    venue = paper()
+    assert resting_buy(venue) == []
+    queue = venue.open_orders["o-1"].queue
+    assert queue is not None
+    venue.on_tick(quote(3, 20, bid_size=3.0))
+    venue.on_tick(trade(4, 30, 100.0, 0.5))
+    venue.on_tick(quote(5, 40, bid_size=2.0))
+    assert queue.ahead is not None and abs(queue.ahead - 1.2) < 1e-12
+    assert venue.on_tick(trade(6, 50, 100.0, 1.0)) == []
+    assert [round(f.qty, 12) for f in fills(venue.on_tick(trade(7, 60, 100.0, 0.7)))] == [0.5]
+    (last,) = fills(venue.on_tick(trade(8, 70, 99.9, 0.01)))
+    assert (round(last.qty, 12), last.price, last.fee) == (0.5, 100.0, pytest.approx(0.125))
