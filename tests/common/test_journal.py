@@ -10,9 +10,9 @@ import pytest
 
 from common.errors import JournalCorrupt, JournalWriteFailed
 from common.journal import Journal, read_journal
-from common.messages import Fill, Liquidity, Side
+from common.messages import Fill, Liquidity, OrderCancelled, OrderSubmitted, Side
 from tests.conftest import small_filesystem
-from tests.factories import T0_NS
+from tests.factories import T0_NS, one_of_each
 
 
 def _fill(n: int) -> Fill:
@@ -110,3 +110,17 @@ def test_a_full_disk_is_a_journal_write_failure_leaving_only_whole_lines(tiny_di
     journal.close()
     assert path.read_bytes().endswith(b"\n")
     assert [f.tick_seq for f in read_journal(path).fills] == list(range(1, written + 1))
+
+
+def test_a_cancelled_remainder_closes_the_order_and_reads_back(tmp_path: Path) -> None:
+    """An `OrderCancelled` is journaled; its order is no longer unresolved after a restart."""
+    order = next(m for m in one_of_each() if isinstance(m, OrderSubmitted) and m.post_only)
+    cancelled = next(m for m in one_of_each() if isinstance(m, OrderCancelled))
+    path = tmp_path / "executor.journal"
+    journal = Journal(path)
+    journal.append(order)
+    assert [p.order.order_id for p in read_journal(path).unresolved()] == [order.order_id]
+    journal.append(cancelled)
+    journal.close()
+    state = read_journal(path)
+    assert state.unresolved() == [] and state.orders == 1
