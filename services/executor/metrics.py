@@ -17,7 +17,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from common.messages import Fill, Message, OrderRejected, OrderSubmitted, RiskEvent
+from common.messages import Fill, Message, OrderCancelled, OrderRejected, OrderSubmitted, RiskEvent
 from services.executor.account import SpotAccount
 from services.executor.engine import ExecutionEngine
 from services.executor.venue import Venue
@@ -66,6 +66,7 @@ class ExecutorMetrics:
         self.fills: Counter[str] = Counter()  # by symbol
         self.submitted: Counter[str] = Counter()  # by symbol
         self.risk_events: Counter[str] = Counter()  # by kind
+        self.cancels: Counter[str] = Counter()  # by reason
 
     def observe(self, send: Callable[[Message], None]) -> Callable[[Message], None]:
         """`send`, counting what goes out first."""
@@ -79,6 +80,8 @@ class ExecutorMetrics:
                 self.rejections[str(event.reason)] += 1
             elif isinstance(event, RiskEvent):
                 self.risk_events[event.kind] += 1
+            elif isinstance(event, OrderCancelled):
+                self.cancels[str(event.reason)] += 1
             send(event)
 
         return counted
@@ -126,6 +129,7 @@ class ExecutorMetrics:
             "executor_orders", "orders and rejections (each takes an order id)", value=engine.orders
         )
         yield _by("executor_rejections", "orders refused, by reason", "reason", self.rejections)
+        yield _by("executor_cancels", "orders cancelled, by reason", "reason", self.cancels)
         yield _by("executor_risk_events", "risk events, by kind", "kind", self.risk_events)
         yield GaugeMetricFamily(
             "executor_breaker_tripped",
