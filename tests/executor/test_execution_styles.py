@@ -223,3 +223,18 @@ def test_retarget_cancel_held_back_by_rate_limits_goes_once_it_fits() -> None:
     assert eng.cancels_sent == 1
     (replacement,) = of(eng.on_tick(quote(4, 1_600), 0), OrderSubmitted)
     assert (replacement.target_id, replacement.qty) == ("t-2", 2.0)
+
+
+def test_ioc_style_takes_up_to_its_price_and_the_rest_frees_its_room() -> None:
+    """IOC at the ask: the 1.5 shown there fills as taker, the other 0.5 is cancelled `ioc`."""
+    eng = engine(ExecutionStyle(ExecutionKind.IOC))
+    eng.on_tick(quote(1, 0), 0)
+    (order,) = of(eng.on_target(target("t-1", 2.0, 1, 0), 0), OrderSubmitted)
+    assert (order.limit_price, order.time_in_force) == (100.2, TimeInForce.IOC)
+    events = eng.on_tick(quote(2, 12), 0)
+    (fill,) = of(events, Fill)
+    (cancelled,) = of(events, OrderCancelled)
+    assert (fill.qty, fill.liquidity) == (1.5, Liquidity.TAKER)
+    assert (cancelled.reason, cancelled.qty) == (CancelReason.IOC, 0.5)
+    assert eng.book("BTC/USD").open_orders == {}
+    assert eng.book("BTC/USD").exposure().working == 1.5
