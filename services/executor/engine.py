@@ -25,7 +25,7 @@ Then the venue's rate limits (when set) on the order's event time: an
 order Kraken's counters would not take is dropped as `rate_limit`, never
 sent late; the risk checks come last, before every order.
 With a resting execution style (`execution_style.py`, docs/EXECUTION.md)
-each symbol has at most one working order. A new target, or a quote where
+each symbol has at most one working order (`cancel_replace.py` decides). A new target, or a quote where
 the touch moved past the re-quote distance, cancels it; once the venue
 confirms the cancel (or the order filled meanwhile: the cancel race), the
 newest target is worked again by a new order that names the one it replaces.
@@ -61,11 +61,12 @@ from common.messages import (
 from common.recent import RecentIds
 from services.executor import quantities
 from services.executor.account import KRAKEN_INSUFFICIENT_FUNDS, SpotAccount
+from services.executor.cancel_replace import CancelReplace, WorkingOrder
 from services.executor.execution_style import ExecutionKind, ExecutionStyle
 from services.executor.order_executor import MARKET, OrderExecutor, OrderTerms, VenueEvent
 from services.executor.positions import PositionState
 from services.executor.risk import Exposure, OrderIntent, RiskEngine
-from venues.kraken.rate_limits import ADD_ORDER_COST, LeakyCounter, cancel_penalty
+from venues.kraken.rate_limits import LeakyCounter
 
 Event = OrderSubmitted | OrderRejected | OrderCancelled | Fill | Position | RiskEvent
 # Target ids remembered against redelivery: more than the targets socket can hold
@@ -76,27 +77,12 @@ NO_TOUCH = (RejectReason.STALE_MARKET, "no quote yet to price a limit order on")
 
 
 @dataclass
-class WorkingOrder:
-    """The one resting order of a symbol (resting styles) and what the engine asked of it."""
-
-    order_id: str
-    target: Target
-    side: Side
-    limit_price: float
-    submitted_ns: int  # event time it was decided at: a cancel's Kraken penalty goes by age
-    cancel_sent: bool = False
-    cancel_deferred: bool = False  # a wanted cancel waited for the venue's rate limits
-
-
-@dataclass
 class SymbolBook:
     position: PositionState
     # Order id -> the signed qty (+ buy, - sell) still to fill, until filled or refused.
     open_orders: dict[str, float] = field(default_factory=dict)
     last_quote: Tick | None = None
     last_tick_wall_ns: int | None = None
-    working: WorkingOrder | None = None  # resting styles: the symbol's one working order
-    pending: Target | None = None  # to work once the working order's cancel is confirmed
 
     def exposure(self) -> Exposure:
         rests = self.open_orders.values()
@@ -127,7 +113,7 @@ class VenueRateLimits(Protocol):
 
     def order_counter(self, symbol: str) -> LeakyCounter: ...
 
-    def charge_cancel(self, symbol: str, age_s: float, now_ns: int) -> None: ...
+    def charge_cancel(self, symbol: str, age_s: float, now_ns: int) -> None: ...  # by order age
 
 
 class ExecutionEngine:
@@ -152,10 +138,22 @@ class ExecutionEngine:
         self.seen_targets = RecentIds(SEEN_TARGETS)
         self._held: dict[str, deque[Target]] = {}  # per symbol, waiting for their ticks
         self._prefix = order_prefix or secrets.token_hex(3)
-        self._replaced_id: dict[str, str] = {}  # per symbol: the order a cancel/replace replaces
-        self.cancels_sent = 0
-        self.cancels_deferred = 0  # working orders whose cancel had to wait for the rate limits
+        # Resting styles: one working order per symbol, cancelled before it is replaced.
+        self.resting = (
+            CancelReplace(self.style, executor, executor.pairs, rate_limits)
+            if self.style.resting
+            else None
+        )
         self.cancel_at_stop = False  # paper: working orders end with the run (`stop_working`)
+
+    @property
+    def cancels_sent(self) -> int:
+        return 0 if self.resting is None else self.resting.cancels_sent
+
+    @property
+    def cancels_deferred(self) -> int:
+        """Working orders whose cancel had to wait for the venue's rate limits."""
+        return 0 if self.resting is None else self.resting.cancels_deferred
 
     def book(self, symbol: str) -> SymbolBook:
         found = self.books.get(symbol)
@@ -225,8 +223,8 @@ class ExecutionEngine:
         if reports or tick.kind is TickKind.QUOTE:
             events += self._apply_venue_events(reports)
             events += self._check_breaker(tick.recv_ts_ns)
-        if self.style.resting:
-            events += self._work_resting(book, tick, now_ns)
+        if self.resting is not None:
+            events += self._work_resting(tick, now_ns)
         held = self._held.get(tick.symbol)
         while held and held[0].tick_seq <= tick.seq:
             events += self._act_unless_before_start(held.popleft(), now_ns)
@@ -317,13 +315,16 @@ class ExecutionEngine:
 
     def _act(self, target: Target, now_ns: int) -> list[Event]:
         self.seen_targets.add(target.id)
-        book = self.book(target.symbol)
-        if self.style.resting and book.working is not None:
+        if self.resting is not None:
             # Always replaced when the target changes: cancel first, then work the
             # newest target once the venue confirms (never two orders at once).
-            events = self._supersede_pending(book, target, now_ns)
-            book.pending = target
-            return events + self._send_cancel(book, CancelReason.RETARGET, "target changed")
+            waits, superseded = self.resting.on_target(target, self.clock_ns)
+            if superseded is not None:
+                detail = f"superseded by {target.id}"
+                reason = RejectReason.SUPERSEDED_TARGET
+                return [self._reject(superseded, None, 0.0, reason, detail, now_ns)]
+            if waits:
+                return []
         return self._order(target, now_ns)
 
     def _order(self, target: Target, now_ns: int, replaces: str | None = None) -> list[Event]:
@@ -381,8 +382,9 @@ class ExecutionEngine:
             self.executor.submit(order_id, target.id, target.symbol, side, qty, event_ts_ns)
         else:
             self.executor.submit(order_id, target.id, target.symbol, side, qty, event_ts_ns, terms)
-        if self.style.resting and terms.limit_price is not None:
-            book.working = WorkingOrder(order_id, target, side, terms.limit_price, event_ts_ns)
+        if self.resting is not None and terms.limit_price is not None:
+            placed = WorkingOrder(order_id, target, side, terms.limit_price, event_ts_ns)
+            self.resting.placed(placed)
         if self.account is not None:
             self.account.hold(order_id, target.symbol, side, qty, ref_price)
         book.open_orders[order_id] = qty if side is Side.BUY else -qty
@@ -447,14 +449,8 @@ class ExecutionEngine:
             book.resolve(report.order_id, report.qty)
             if self.account is not None:
                 self.account.release(report.order_id, report.qty)
-            working = book.working
-            if (
-                isinstance(report, OrderRejected)
-                and working is not None
-                and working.order_id == report.order_id
-                and book.pending is None
-            ):
-                book.pending = working.target  # post-only refused: quote it again
+            if isinstance(report, OrderRejected) and self.resting is not None:
+                self.resting.on_refused(report.symbol, report.order_id)
             events.append(report)
         return events
 
@@ -464,89 +460,37 @@ class ExecutionEngine:
             return None
         return self.style.terms(side, book.last_quote, rules.price_increment)
 
-    def _work_resting(self, book: SymbolBook, tick: Tick, now_ns: int) -> list[Event]:
+    def _work_resting(self, tick: Tick, now_ns: int) -> list[Event]:
         """After a tick: re-quote a working order the touch left, or work a pending target."""
-        working = book.working
-        if working is not None and working.order_id not in book.open_orders:
-            book.working = working = None  # filled whole, cancelled, or refused
-        if working is None:
-            target = book.pending
-            if target is None:
-                return []
-            book.pending = None
-            return self._order(target, now_ns, replaces=self._replaced_id.pop(target.symbol, None))
-        if working.cancel_sent:
+        assert self.resting is not None  # only called with a resting style
+        working = self.resting.working.get(tick.symbol)
+        still_open = working is not None and working.order_id in self.book(tick.symbol).open_orders
+        work = self.resting.after_tick(tick, still_open, self.clock_ns)
+        if work is None:
             return []
-        if book.pending is not None:  # a new target whose cancel the rate limits held back
-            return self._send_cancel(book, CancelReason.RETARGET, "target changed")
-        if tick.kind is not TickKind.QUOTE:
-            return []
-        rules = self.executor.pairs.get(tick.symbol)
-        if rules is None:
-            return []
-        why = self.style.should_requote(
-            working.side, working.limit_price, tick, rules.price_increment
-        )
-        if why is None:
-            return []
-        book.pending = working.target
-        return self._send_cancel(book, CancelReason.REQUOTE, why)
-
-    def _send_cancel(self, book: SymbolBook, reason: CancelReason, detail: str) -> list[Event]:
-        working = book.working
-        if working is None or working.cancel_sent:
-            return []
-        now_ns = self.clock_ns
-        age_s = max(now_ns - working.submitted_ns, 0) / 1e9
-        if self.rate_limits is not None:
-            # The cancel's penalty and the replacement's AddOrder must both fit now.
-            cost = cancel_penalty(age_s) + ADD_ORDER_COST
-            if self.rate_limits.order_counter(working.target.symbol).wait_ns(cost, now_ns):
-                if not working.cancel_deferred:  # counted once per order, not per tick
-                    working.cancel_deferred = True
-                    self.cancels_deferred += 1
-                if reason is CancelReason.REQUOTE:
-                    book.pending = None  # try again on a later quote
-                return []
-            self.rate_limits.charge_cancel(working.target.symbol, age_s, now_ns)
-        working.cancel_sent = True
-        self._replaced_id[working.target.symbol] = working.order_id
-        self.executor.cancel(working.order_id, now_ns, reason)
-        self.cancels_sent += 1
-        return []
-
-    def _supersede_pending(self, book: SymbolBook, target: Target, now_ns: int) -> list[Event]:
-        # A target waiting for a cancel is replaced by the newer one: refused as superseded
-        # (unless it is the working order's own target, re-quoted: that one was ordered).
-        old = book.pending
-        if old is None or (book.working is not None and old is book.working.target):
-            return []
-        return [
-            self._reject(
-                old, None, 0.0, RejectReason.SUPERSEDED_TARGET, f"superseded by {target.id}", now_ns
-            )
-        ]
+        target, replaces = work
+        return self._order(target, now_ns, replaces=replaces)
 
     def stop_working(self, ts_ns: int) -> list[Event]:
         """The run ends: every working order's rest is cancelled (`stop`); paper only."""
+        if not self.cancel_at_stop or self.resting is None:
+            return []
         events: list[Event] = []
-        if not self.cancel_at_stop:
-            return events
-        for book in self.books.values():
-            for order_id, rest in list(book.open_orders.items()):
-                if book.working is None or book.working.order_id != order_id:
-                    continue
-                cancelled = OrderCancelled(
-                    order_id=order_id,
-                    symbol=book.working.target.symbol,
-                    side=Side.BUY if rest > 0 else Side.SELL,
-                    qty=abs(rest),
-                    reason=CancelReason.STOP,
-                    detail="the run ended with it working",
-                    ts_ns=ts_ns,
-                )
-                events += self._apply_venue_events([cancelled])
-            book.working = None
+        for working in self.resting.stop():
+            symbol = working.target.symbol
+            rest = self.book(symbol).open_orders.get(working.order_id)
+            if rest is None:
+                continue
+            cancelled = OrderCancelled(
+                order_id=working.order_id,
+                symbol=symbol,
+                side=working.side,
+                qty=abs(rest),
+                reason=CancelReason.STOP,
+                detail="the run ended with it working",
+                ts_ns=ts_ns,
+            )
+            events += self._apply_venue_events([cancelled])
         return events
 
     def _apply_fills(self, fills: list[Fill]) -> list[Event]:

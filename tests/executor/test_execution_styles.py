@@ -103,7 +103,7 @@ def test_post_only_order_carries_its_terms() -> None:
         True,
         None,
     )
-    assert eng.book("BTC/USD").working is not None
+    assert eng.resting is not None and eng.resting.working["BTC/USD"].order_id == order.order_id
 
 
 def test_new_target_cancels_then_replaces_once_the_cancel_is_confirmed() -> None:
