@@ -25,8 +25,9 @@ Then the venue's rate limits (when set) on the order's event time: an
 order Kraken's counters would not take is dropped as `rate_limit`, never
 sent late; the risk checks come last, before every order.
 With a resting execution style (`execution_style.py`, docs/EXECUTION.md)
-each symbol has at most one working order (`cancel_replace.py` decides). A new target, or a quote where
-the touch moved past the re-quote distance, cancels it; once the venue
+each symbol has at most one working order (`cancel_replace.py` decides).
+A new target, or a quote where the touch moved past the re-quote
+distance, cancels it; once the venue
 confirms the cancel (or the order filled meanwhile: the cancel race), the
 newest target is worked again by a new order that names the one it replaces.
 Cancels pass the venue's rate limits too (Kraken charges a young order's

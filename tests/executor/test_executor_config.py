@@ -81,3 +81,37 @@ def test_the_fee_schedule_is_dated_data_with_its_source() -> None:
 def test_a_negative_volume_fails_fast() -> None:
     with pytest.raises(ConfigError, match="--fee-30d-volume"):
         ExecutorConfig.from_args(["--fee-30d-volume", "-1"], {})
+
+
+def test_execution_style_flags_build_the_style_and_refuse_two_offsets() -> None:
+    """--execution and its offsets reach the style; an offset in bps and in ticks is refused."""
+    from services.executor.execution_style import ExecutionKind
+
+    assert ExecutorConfig.from_args([], {}).execution_style.kind is ExecutionKind.MARKET
+    style = ExecutorConfig.from_args(
+        ["--execution", "post-only", "--limit-offset-ticks", "2"], {"PLR_REQUOTE_BPS": "3"}
+    ).execution_style
+    assert (style.kind, style.offset_ticks, style.requote_bps) == (ExecutionKind.POST_ONLY, 2, 3)
+    with pytest.raises(ConfigError, match="not both"):
+        ExecutorConfig.from_args(["--limit-offset-bps", "1", "--limit-offset-ticks", "1"], {})
+    with pytest.raises((ConfigError, SystemExit)):
+        ExecutorConfig.from_args(["--execution", "maker"], {})
+
+
+def test_a_limit_style_never_reaches_a_live_executor_that_sends_market_orders_only() -> None:
+    """Until the live executor takes order terms and cancels, live + post-only stops at start."""
+    from services.executor import executor_config
+
+    live = {
+        "ENABLE_REAL_LIVE_EXECUTOR": "1",
+        "CONFIRM_LIVE": "1",
+        "LIVE_EXECUTOR_PROVIDER": "ccxt",
+        "EXCHANGE_API_KEY": "key",
+        "EXCHANGE_API_SECRET": "c2VjcmV0",
+    }
+    argv = ["--no-paper-mode", "--live-executor", "--execution", "post-only"]
+    if executor_config._live_takes_limit_orders():
+        assert ExecutorConfig.from_args(argv, live).execution_style.resting
+    else:
+        with pytest.raises(ConfigError, match="--execution post-only"):
+            ExecutorConfig.from_args(argv, live)
