@@ -7,13 +7,25 @@ an executor only conforms, carries out and (paper) fills them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Protocol
 
-from common.messages import Fill, RejectReason, Side, Tick
+from common.messages import Fill, OrderType, RejectReason, Side, Tick, TimeInForce
 from venues.kraken.pairs import ONLINE, PairRules
 
 Refusal = tuple[RejectReason, str]
+
+
+@dataclass(frozen=True)
+class OrderTerms:
+    order_type: OrderType = OrderType.MARKET
+    limit_price: float | None = None  # on the pair's price grid
+    time_in_force: TimeInForce = TimeInForce.GTC
+    post_only: bool = False
+
+
+MARKET = OrderTerms()
 
 
 class OrderExecutor(Protocol):

@@ -11,6 +11,7 @@ from decimal import Decimal
 import krakenex
 
 from tests.fakes.kraken_market import RecordedMarket, RecordedTrade, trades_from_frames
+from tests.fakes.kraken_matching import passive_fill, rest
 from tests.fakes.kraken_rest import FakeKrakenRest
 from tests.fakes.kraken_ws import FakeKrakenServer, load_book_fixture, load_frames
 from venues.kraken.ws.book import Book
@@ -132,3 +133,73 @@ def test_fake_rest_leaves_open_what_the_recorded_book_does_not_show() -> None:
     assert order["status"] == "open" and Decimal(order["vol_exec"]) == shown
     walked = sum(price * qty for price, qty in asks)
     assert abs(Decimal(order["cost"]) - walked) < D("0.0001")  # cost is kept to 5 decimals
+
+
+def _sell_trade(price: str, qty: str, after: int) -> RecordedTrade:
+    return RecordedTrade("BTC/USD", D(price), D(qty), "sell", after_updates=after)
+
+
+def test_a_resting_buy_fills_only_after_the_queue_shown_at_its_price_has_traded() -> None:
+    """0.18967538 was bid at 29430.2 before it: prints at that price eat the queue first."""
+    market = _market(
+        [_sell_trade("29430.2", "0.1", 1), _sell_trade("29430.2", "0.2", 2)]
+        + [_sell_trade("29430.3", "5", 3)]  # a sell above a resting buy's price: not ours
+    )
+    resting = rest(market, "BTC/USD", "buy", D("29430.2"))
+    assert resting.queue_ahead == D("0.18967538")
+    market.advance(1)
+    assert passive_fill(resting, D("0.5"), market) == 0
+    assert resting.queue_ahead == D("0.08967538")
+    market.advance(2)
+    assert passive_fill(resting, D("0.5"), market) == D("0.11032462")
+    assert resting.queue_ahead == 0
+
+
+def test_a_print_through_the_price_fills_a_resting_order_up_to_its_size() -> None:
+    """A sell printing below a resting buy had to meet it first."""
+    market = _market([_sell_trade("29429.0", "0.3", 1)])
+    resting = rest(market, "BTC/USD", "buy", D("29430.0"))
+    market.advance(1)
+    assert passive_fill(resting, D("1"), market) == D("0.3")
+
+
+def test_the_book_crossing_a_resting_order_fills_it_once_from_what_crosses() -> None:
+    """At update 456 the bid reaches 29430.4 (0.035): a sell resting there fills 0.035, once."""
+    market = _market()
+    resting = rest(market, "BTC/USD", "sell", D("29430.4"))
+    assert resting.queue_ahead == D("2.55637606") and resting.cross_credited == 0
+    market.advance(455)
+    assert passive_fill(resting, D("1"), market) == 0
+    market.advance(1)
+    assert passive_fill(resting, D("1"), market) == D("0.035")
+    market.advance(2)  # 458: the same 0.035 bid, still shown: no new liquidity
+    assert market.book("BTC/USD")[0][0] == (D("29430.4"), D("0.035"))
+    assert passive_fill(resting, D("1"), market) == 0
+    market.advance(1)  # 459: 0.1 more bid at the price, which would meet the resting sell
+    assert passive_fill(resting, D("1"), market) == D("0.1")
+
+
+def test_the_fake_fills_a_resting_order_as_the_market_moves_as_maker() -> None:
+    """Matched before each private call: QueryOrders shows the passive fill at the limit."""
+    market = _market()
+    with FakeKrakenRest(KEY, SECRET, market=market) as fake:
+        fake.balances["XXBT"] = D("1")
+        api = krakenex.API(KEY, SECRET)
+        api.uri = fake.url
+        reply = api.query_private(
+            "AddOrder",
+            {
+                "pair": "XBTUSD",
+                "type": "sell",
+                "ordertype": "limit",
+                "price": "29430.4",
+                "volume": "0.05",
+                "oflags": "post",
+            },
+            timeout=5,
+        )
+        [txid] = reply["result"]["txid"]
+        market.advance(456)
+        order = api.query_private("QueryOrders", {"txid": txid}, timeout=5)["result"][txid]
+    assert (order["status"], D(order["vol_exec"])) == ("open", D("0.035"))
+    assert D(order["fee"]) == (D("29430.4") * D("0.035") * D("0.0025")).quantize(D("0.00001"))

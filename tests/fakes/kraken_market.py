@@ -72,26 +72,20 @@ def trades_from_frames(frames: Iterable[str], after_updates: int = 0) -> list[Re
 
 
 class _Recording:
-    """One symbol's book messages, replayed to any position (incrementally when moving on)."""
+    """One symbol's book messages, replayed once: the levels at each position, kept."""
 
     def __init__(self, snapshot: dict[str, Any], updates: Sequence[dict[str, Any]]) -> None:
-        self.snapshot, self.updates = snapshot, updates
-        self._book = self._fresh()
-        self._position = 0
+        self.updates = updates
+        self._book = Book(DEPTH, PRICE_DECIMALS, QTY_DECIMALS)
+        _apply(self._book, snapshot)
+        self._levels = [self._book.levels()]  # index: updates applied
 
-    def _fresh(self) -> Book:
-        book = Book(DEPTH, PRICE_DECIMALS, QTY_DECIMALS)
-        _apply(book, self.snapshot)
-        return book
-
-    def book_at(self, position: int) -> Book:
+    def levels_at(self, position: int) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
         position = min(position, len(self.updates))
-        if position < self._position:  # a test went back: replay from the snapshot
-            self._book, self._position = self._fresh(), 0
-        for message in self.updates[self._position : position]:
-            _apply(self._book, message)
-        self._position = position
-        return self._book
+        while len(self._levels) <= position:
+            _apply(self._book, self.updates[len(self._levels) - 1])
+            self._levels.append(self._book.levels())
+        return self._levels[position]
 
 
 class RecordedMarket:
@@ -146,19 +140,25 @@ class RecordedMarket:
             return self._levels(symbol, self.position if position is None else position)
 
     def _levels(self, symbol: str, position: int) -> tuple[list[Level], list[Level]]:
-        book = self._recordings[symbol].book_at(position)
-        bids, asks = book.levels()
+        bids, asks = self._recordings[symbol].levels_at(position)
         return list(bids), list(asks)
 
-    def take(self, symbol: str, side: str, qty: Decimal) -> list[Level]:
-        """Walk the current book for a market order of `qty`: (price, qty) taken per level."""
+    def take(
+        self, symbol: str, side: str, qty: Decimal, limit: Decimal | None = None
+    ) -> list[Level]:
+        """Walk the current book for an order of `qty`: (price, qty) taken per level.
+
+        A market order walks every level shown; a limit order (`limit`) stops
+        at the first level beyond its price.
+        """
         with self._lock:
             bids, asks = self._levels(symbol, self.position)
             shown = asks if side == "buy" else bids
             taken = self._refreshed_takings(symbol, side, shown)
             got: list[Level] = []
             for price, size in shown:
-                if qty <= 0:
+                beyond = limit is not None and (price > limit if side == "buy" else price < limit)
+                if qty <= 0 or beyond:
                     break
                 already = taken.get(price, (size, Decimal(0)))[1]
                 here = min(qty, size - already)

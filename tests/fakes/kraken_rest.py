@@ -19,6 +19,18 @@ partly filled, as a thin book would. Given a `RecordedMarket`
 (tests/fakes/kraken_market.py), market orders instead walk its current book
 (the one the fake WebSocket last sent, when the market follows it), and
 what the book does not show stays open.
+
+Limit orders (`price`, `oflags=post`, `timeinforce=IOC`) take what crosses
+them on arrival (at the mark without a market) and rest with the rest; with
+a market they then fill passively as tests/fakes/kraken_matching.py rules,
+matched before every private call (or `match()`). A post-only order that
+would take is cancelled with reason "Post only order"; an IOC order's rest
+is cancelled. `AmendOrder` changes a resting order in place (same txid,
+fills kept); `CancelOrder` of an order no longer open is "EOrder:Unknown
+order". Tests stage races by hand: `fill(txid, qty)` fills a resting order
+passively, and `before_next(method, action)` runs `action` (under the
+fake's lock) just before the next call of `method` is handled, e.g. a fill
+that lands between the client's last poll and its cancel.
 See docs/kraken-rest-live.md (section 9) for the checklist this follows.
 """
 
@@ -31,6 +43,7 @@ import json
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,6 +51,7 @@ from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.kraken_market import Level, RecordedMarket
+from tests.fakes.kraken_matching import Resting, crossing_levels, passive_fill, rest
 
 PAIRS = {
     "XXBTZUSD": {
@@ -85,6 +99,13 @@ ASSETS = {
 
 
 TAKER_FEE = Decimal("0.0040")  # Kraken spot's entry-tier taker fee, charged in the quote asset
+MAKER_FEE = Decimal("0.0025")  # and its maker fee, for what rested before it filled
+POST_ONLY_REASON: Final = "Post only order"  # Order.reason when post-only would have taken
+CANCELLED_REASON: Final = "User requested"  # Order.reason after CancelOrder (docs §3)
+# The `reason` of an IOC order's cancelled rest, and of an amend that cancels the rest
+# (quantity at or below the filled volume): Kraken's exact strings are [unverified].
+IOC_REASON: Final = "Immediate or cancel"
+AMENDED_BELOW_FILLED_REASON: Final = "Order quantity amended below filled"
 
 
 # AddOrder `deadline` refusals. Kraken documents the window (now + 2 s .. now + 60 s) but
@@ -124,7 +145,10 @@ class FakeKrakenRest:
         self.last_nonce: dict[str, int] = defaultdict(int)
         self.faults: dict[str, list[tuple[str, Any]]] = defaultdict(list)
         self.log: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered by `before_next` actions that `fill`
+        self._resting: dict[str, Resting | None] = {}  # limit orders; None without a market
+        self._before: dict[str, list[Callable[[], None]]] = defaultdict(list)
+        self._next_amend = 0
         self._next_txid = 0
         self.clock_skew_s = 0.0  # the venue's clock minus this host's
         self.dead_man_calls: list[int] = []  # every CancelAllOrdersAfter timeout, in order
@@ -163,6 +187,33 @@ class FakeKrakenRest:
     def _pair_id(name: str) -> str:
         return next(k for k, v in PAIRS.items() if name in (k, v["altname"]))
 
+    def match(self) -> None:
+        """Fill resting limit orders as the recorded market has moved since (no market: none)."""
+        with self._lock:
+            if self.market is None:
+                return
+            for txid, resting in self._resting.items():
+                order = self.orders[txid]
+                if resting is None or order["status"] != "open":
+                    continue
+                left = Decimal(order["vol"]) - Decimal(order["vol_exec"])
+                qty = passive_fill(resting, left, self.market)
+                if qty > 0:
+                    self._execute(order, [(resting.price, qty)], MAKER_FEE)
+
+    def fill(self, txid: str, qty: Decimal | str) -> None:
+        """Fill `qty` more of a resting limit order, at its price, as maker (a test's hand)."""
+        with self._lock:
+            order = self.orders[txid]
+            left = Decimal(order["vol"]) - Decimal(order["vol_exec"])
+            if order["status"] != "open" or not 0 < Decimal(qty) <= left:
+                raise ValueError(f"cannot fill {qty} of {txid}: {order['status']}, {left} left")
+            self._execute(order, [(Decimal(order["descr"]["price"]), Decimal(qty))], MAKER_FEE)
+
+    def before_next(self, method: str, action: Callable[[], None]) -> None:
+        """Run `action` just before the next `method` call is handled (races, staged)."""
+        self._before[method].append(action)
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_port}"
@@ -187,7 +238,10 @@ class FakeKrakenRest:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll: shutdown() waits for it, once per test.
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         threading.Thread(target=self._dead_man_timer, daemon=True).start()
         return self
 
@@ -216,6 +270,9 @@ class FakeKrakenRest:
         if problem:
             return self._send_json(handler, {"error": [problem]})
         with self._lock:
+            self.match()
+            if self._before[method]:
+                self._before[method].pop(0)()
             answer = self._private(method, params)
         if fault and fault[0] == "late":
             # Booked already: the client times out on an order that exists.
@@ -328,7 +385,38 @@ class FakeKrakenRest:
         if p["ordertype"] == "market":
             wanted = volume * self.market_fill_fraction
             self._execute(order, self._market_levels(order, wanted))
+        else:
+            order["oflags"] = p.get("oflags", "")
+            immediate = p.get("timeinforce", "GTC").upper() == "IOC"
+            self._place_limit(txid, order, WS_SYMBOLS[pair], price, immediate)
         return {"error": [], "result": {"descr": {"order": descr}, "txid": [txid]}}
+
+    def _place_limit(
+        self, txid: str, order: dict[str, Any], symbol: str, price: Decimal, immediate: bool
+    ) -> None:
+        """Take what crosses the order (or refuse it, post-only), then rest or cancel the rest."""
+        side, volume = order["descr"]["type"], Decimal(order["vol"])
+        post_only = "post" in order["oflags"].split(",")
+        if self.market is None:
+            crosses = price >= self.mark_price if side == "buy" else price <= self.mark_price
+            taking = [(self.mark_price, volume)] if crosses else []
+        else:
+            bids, asks = self.market.book(symbol)
+            crosses = bool(crossing_levels(side, price, bids, asks))
+            taking = self.market.take(symbol, side, volume, limit=price) if crosses else []
+        if post_only and crosses:  # Kraken books it, then cancels it rather than take
+            return self._close(order, "canceled", POST_ONLY_REASON)
+        self._execute(order, taking)
+        if order["status"] != "open":
+            return None
+        if immediate:
+            return self._close(order, "canceled", IOC_REASON)
+        resting = None if self.market is None else rest(self.market, symbol, side, price)
+        self._resting[txid] = resting
+        return None
+
+    def _close(self, order: dict[str, Any], status: str, reason: str) -> None:
+        order["status"], order["reason"], order["closetm"] = status, reason, self.now_s()
 
     def _execute(
         self, order: dict[str, Any], levels: list[Level], fee_rate: Decimal = TAKER_FEE
@@ -410,13 +498,59 @@ class FakeKrakenRest:
         ids = p.get("txid", "").split(",")
         return {"error": [], "result": {t: self.orders[t] for t in ids if t in self.orders}}
 
-    def _private_CancelOrder(self, p: dict[str, str]) -> dict[str, Any]:
+    def _open_order(self, p: dict[str, str]) -> tuple[str, dict[str, Any]] | None:
         wanted = p.get("txid") or p.get("cl_ord_id")
         for txid, order in self.orders.items():
             if wanted in (txid, order["cl_ord_id"]) and order["status"] == "open":
-                order["status"], order["reason"] = "canceled", "User requested"
-                return {"error": [], "result": {"count": 1}}
-        return {"error": ["EOrder:Unknown order"]}
+                return txid, order
+        return None
+
+    def _private_CancelOrder(self, p: dict[str, str]) -> dict[str, Any]:
+        found = self._open_order(p)
+        if found is None:  # never placed, or filled / cancelled already
+            return {"error": ["EOrder:Unknown order"]}
+        self._close(found[1], "canceled", CANCELLED_REASON)
+        return {"error": [], "result": {"count": 1}}
+
+    def _private_AmendOrder(self, p: dict[str, str]) -> dict[str, Any]:
+        """In place (Kraken's atomic amend): same txid, fills kept; a new price re-queues it."""
+        found = self._open_order(p)
+        if found is None:
+            return {"error": ["EOrder:Unknown order"]}
+        txid, order = found
+        if order["descr"]["ordertype"] != "limit":
+            return {"error": ["EGeneral:Invalid arguments"]}  # [unverified]: limit orders here
+        old_qty, old_price = Decimal(order["vol"]), Decimal(order["descr"]["price"])
+        qty = Decimal(p.get("order_qty", order["vol"]))
+        price = Decimal(p.get("limit_price", order["descr"]["price"]))
+        side = order["descr"]["type"]
+        post_only = "post" in order["oflags"].split(",") or p.get("post_only") in ("true", "True")
+        symbol = WS_SYMBOLS[self._pair_id(order["descr"]["pair"])]
+        if self.market is None:
+            crosses = price >= self.mark_price if side == "buy" else price <= self.mark_price
+        else:
+            bids, asks = self.market.book(symbol)
+            crosses = bool(crossing_levels(side, price, bids, asks))
+        if post_only and crosses and price != old_price:
+            return {"error": [f"EOrder:{POST_ONLY_REASON}"]}  # the string is [unverified]
+        self._next_amend += 1
+        amend_id = f"TAMEND{self._next_amend:02d}-CCCCC-DDDDDD"
+        if qty <= Decimal(order["vol_exec"]):  # Kraken: the remaining quantity is cancelled
+            self._close(order, "canceled", AMENDED_BELOW_FILLED_REASON)
+            return {"error": [], "result": {"amend_id": amend_id}}
+        order["vol"] = f"{qty:.8f}"
+        order["descr"]["price"] = f"{price}"
+        order["descr"]["order"] = f"{side} {qty:.8f} {order['descr']['pair']} @ limit {price}"
+        if price != old_price or qty > old_qty:  # priority is kept only for a smaller size
+            if crosses:
+                left = qty - Decimal(order["vol_exec"])
+                if self.market is None:
+                    self._execute(order, [(self.mark_price, left)])
+                else:
+                    self._execute(order, self.market.take(symbol, side, left, limit=price))
+            if order["status"] == "open" and self.market is not None:
+                self._resting[txid] = rest(self.market, symbol, side, price)
+        return {"error": [], "result": {"amend_id": amend_id}}
 
     def _private_Balance(self, p: dict[str, str]) -> dict[str, Any]:
         return {"error": [], "result": {k: f"{v:.4f}" for k, v in self.balances.items()}}

@@ -1,0 +1,162 @@
+"""`LiveOrderExecutor` with limit, post-only and IOC orders, against the matching fake Kraken.
+
+The worker places the order under the engine's order id, follows it while it
+rests, and reports each fill and how the rest ended: cancelled (the engine's
+reason, `ioc`, `stop`), or refused as post-only. A cancel that races a fill
+reports the fill and cancels only what was left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+import zmq
+
+from common import wire
+from common.messages import (
+    CancelReason,
+    Fill,
+    Liquidity,
+    OrderCancelled,
+    OrderRejected,
+    OrderType,
+    RejectReason,
+    Side,
+    TimeInForce,
+)
+from services.executor.live import LiveOrderExecutor, Report
+from services.executor.order_executor import OrderTerms
+from tests.conftest import scaled, wait_until
+from tests.executor.test_live import FAST, KEY, PAIRS, PROVIDERS, SECRET, make_venue
+from tests.fakes.kraken_market import RecordedMarket
+from tests.fakes.kraken_rest import FakeKrakenRest
+from tests.fakes.kraken_ws import load_book_fixture
+
+D = Decimal
+RESTING = OrderTerms(OrderType.LIMIT, 29420.0, TimeInForce.GTC, post_only=True)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeKrakenRest]:
+    init, updates = load_book_fixture()
+    market = RecordedMarket({"BTC/USD": (init, updates)})
+    with FakeKrakenRest(KEY, SECRET, mark_price="29430.0", market=market) as server:
+        yield server
+
+
+@pytest.fixture
+def live(
+    request: pytest.FixtureRequest, fake: FakeKrakenRest, zmq_ctx: zmq.Context
+) -> Iterator[LiveOrderExecutor]:
+    executor = LiveOrderExecutor(make_venue(request.param, fake.url), PAIRS, zmq_ctx, FAST)
+    executor.start()
+    try:
+        yield executor
+    finally:
+        executor.close(scaled(10))
+        executor.reports.close()
+
+
+def _submit(live: LiveOrderExecutor, order_id: str, qty: float, terms: OrderTerms) -> None:
+    live.submit(order_id, "t-" + order_id, "BTC/USD", Side.BUY, qty, 0, terms)
+    live.send_staged()
+
+
+def _next(live: LiveOrderExecutor) -> Report:
+    assert live.reports.poll(int(scaled(10) * 1000)), "no report from the worker"
+    report = wire.decode(live.reports.recv())
+    assert isinstance(report, (Fill, OrderRejected, OrderCancelled))
+    return report
+
+
+def _txid(fake: FakeKrakenRest, order_id: str) -> str:
+    wait_until(lambda: fake.booked(order_id), scaled(10), f"{order_id} booked")
+    [txid] = [t for t, o in fake.orders.items() if o["cl_ord_id"] == order_id]
+    return txid
+
+
+def _rest_of(live: LiveOrderExecutor) -> list[Report]:
+    """Every report still to come once the worker stopped (a clean stop)."""
+    assert live.close(scaled(10))
+    reports = []
+    while live.reports.poll(0):
+        reports.append(wire.decode(live.reports.recv()))
+    return reports
+
+
+@pytest.mark.parametrize("live", PROVIDERS, indirect=True)
+def test_a_resting_order_fills_partly_as_maker_then_its_cancel_covers_the_rest(
+    live: LiveOrderExecutor, fake: FakeKrakenRest
+) -> None:
+    """Post-only at 29420 rests; 0.004 fills passively; the engine's cancel ends 0.006."""
+    _submit(live, "lim-1", 0.01, RESTING)
+    txid = _txid(fake, "lim-1")
+    assert fake.orders[txid]["oflags"] == "post"
+    fake.fill(txid, "0.004")
+    fill = _next(live)
+    assert isinstance(fill, Fill) and fill.liquidity is Liquidity.MAKER
+    assert (fill.qty, fill.price) == (pytest.approx(0.004), pytest.approx(29420.0))
+    live.cancel("lim-1", 0, CancelReason.RETARGET)
+    cancelled = _next(live)
+    assert isinstance(cancelled, OrderCancelled) and cancelled.reason is CancelReason.RETARGET
+    assert cancelled.qty == pytest.approx(0.006)
+    assert fake.orders[txid]["status"] == "canceled"
+    assert _rest_of(live) == []
+
+
+@pytest.mark.parametrize("live", PROVIDERS, indirect=True)
+def test_a_cancel_racing_a_fill_reports_the_fill_and_cancels_only_what_was_left(
+    live: LiveOrderExecutor, fake: FakeKrakenRest
+) -> None:
+    """The fill lands between the worker's last read and its cancel: no double count."""
+    _submit(live, "race-1", 0.01, RESTING)
+    txid = _txid(fake, "race-1")
+    fake.fill(txid, "0.003")
+    assert isinstance(first := _next(live), Fill) and first.qty == pytest.approx(0.003)
+    fake.before_next("CancelOrder", lambda: fake.fill(txid, "0.007"))  # the rest fills first
+    live.cancel("race-1", 0, CancelReason.REQUOTE)
+    second = _next(live)
+    assert isinstance(second, Fill) and second.qty == pytest.approx(0.007)
+    assert _rest_of(live) == []  # the cancel found nothing left: no OrderCancelled
+    assert fake.orders[txid]["status"] == "closed"
+
+
+@pytest.mark.parametrize("live", PROVIDERS, indirect=True)
+def test_a_post_only_order_that_would_take_is_rejected_as_post_only(
+    live: LiveOrderExecutor, fake: FakeKrakenRest
+) -> None:
+    """At the best ask, Kraken cancels it ("Post only order"): rejected, reason post_only."""
+    terms = OrderTerms(OrderType.LIMIT, 29430.3, TimeInForce.GTC, post_only=True)
+    _submit(live, "post-1", 0.01, terms)
+    rejected = _next(live)
+    assert isinstance(rejected, OrderRejected) and rejected.reason is RejectReason.POST_ONLY
+    assert rejected.qty == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("live", ["krakenex"], indirect=True)
+def test_an_ioc_order_reports_what_crossed_as_taker_and_cancels_the_rest(
+    live: LiveOrderExecutor, fake: FakeKrakenRest
+) -> None:
+    """IOC at the best ask for more than it shows: a taker fill, then `ioc` for the rest."""
+    fake.balances["ZUSD"] = D("1000000")
+    _submit(live, "ioc-1", 10.0, OrderTerms(OrderType.LIMIT, 29430.3, TimeInForce.IOC))
+    fill, cancelled = _next(live), _next(live)
+    assert isinstance(fill, Fill) and fill.liquidity is Liquidity.TAKER
+    assert fill.qty == pytest.approx(8.25215653) and fill.price == pytest.approx(29430.3)
+    assert isinstance(cancelled, OrderCancelled) and cancelled.reason is CancelReason.IOC
+    assert cancelled.qty == pytest.approx(10 - 8.25215653)
+
+
+@pytest.mark.parametrize("live", ["ccxt"], indirect=True)
+def test_a_clean_stop_cancels_what_still_rests(
+    live: LiveOrderExecutor, fake: FakeKrakenRest
+) -> None:
+    """Nothing is left resting at the venue by a clean stop: its cancel reason is `stop`."""
+    _submit(live, "stop-1", 0.01, RESTING)
+    txid = _txid(fake, "stop-1")
+    [cancelled] = _rest_of(live)
+    assert isinstance(cancelled, OrderCancelled) and cancelled.reason is CancelReason.STOP
+    assert cancelled.qty == pytest.approx(0.01) and fake.orders[txid]["status"] == "canceled"
+    assert fake.dead_man_calls[-1] == 0  # nothing working: the switch is disarmed
