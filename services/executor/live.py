@@ -4,7 +4,7 @@ The engine's loop must never wait on HTTP, so `submit` only stages an
 order, and the loop hands staged orders over (`send_staged`) once their
 `OrderSubmitted` is in the journal: no order can reach the venue that a crash
 would leave the journal ignorant of. One worker thread (one venue client, so
-its nonces stay in order) works the queue: place a market order under the
+its nonces stay in order) works the queue: place an order under the
 engine's order id as Kraken's `cl_ord_id`, follow it to a final state, and
 report what happened as wire messages (`Fill`, `OrderRejected` for a refused
 remainder, `RiskEvent` on a halt) on an inproc socket the loop polls beside
@@ -14,7 +14,8 @@ worker starts (`settle_resumed`, from `reconcile.py`).
 Limit orders (`OrderTerms`: a price, post-only, IOC) are placed the same way
 and, while they rest, kept in a working set the worker polls (QueryOrders,
 paced like every other call) between the queue's items. `cancel` queues a
-cancel behind anything already sent. What a limit order ends as:
+cancel behind anything already sent. What a limit order ends as (the
+reports are built in `live_order.py`, pure):
 
 - fills as the venue reports them, each the increase since the last read;
   maker or taker by its terms (a post-only fill is maker; a plain limit's
@@ -73,11 +74,9 @@ from typing import TypeVar
 import zmq
 
 from common import wire
-from common.journal import OrderProgress
 from common.messages import (
     CancelReason,
     Fill,
-    Liquidity,
     OrderCancelled,
     OrderRejected,
     OrderType,
@@ -86,6 +85,14 @@ from common.messages import (
     Side,
     Tick,
     TimeInForce,
+)
+from services.executor.live_order import (
+    CancelRequest,
+    LiveOrder,
+    UnresolvedOrder,
+    limit_order_end,
+    new_fill,
+    rejection,
 )
 from services.executor.order_executor import MARKET, OrderTerms, Refusal, conform_to_pair_rules
 from services.executor.venue import Venue
@@ -116,67 +123,6 @@ class LiveTimings:
     backoff_s: float = 0.5  # first retry wait; doubles each time
     clock_refresh_s: float = 300.0  # the venue clock offset is measured again this often
     dead_man_timeout_s: int = 60  # CancelAllOrdersAfter: the venue cancels all after this
-
-
-@dataclass
-class LiveOrder:
-    """An order the worker owns, with what has been reported of it so far."""
-
-    order_id: str
-    target_id: str
-    symbol: str
-    side: Side
-    qty: Decimal
-    sent_ms: int  # wall clock when it was (or may have been) sent
-    reported_qty: Decimal = Decimal(0)
-    reported_cost: Decimal = Decimal(0)
-    reported_fee: Decimal = Decimal(0)
-    resumed: bool = False  # from the journal after a restart: it may be at the venue already
-    deadline_at_s: float | None = None  # venue time its last AddOrder is void after
-    terms: OrderTerms = MARKET
-    txid: str | None = None  # once the venue booked it
-    reads: int = 0  # venue reads of it so far (fills at the first came on arrival)
-    cancel_reason: CancelReason | None = None  # why it is being cancelled, once it is
-    cancel_attempts: int = 0
-
-    @property
-    def rests(self) -> bool:
-        """A limit order that may wait in the book (not IOC): the worker polls it."""
-        terms = self.terms
-        return terms.order_type is OrderType.LIMIT and terms.time_in_force is TimeInForce.GTC
-
-    @classmethod
-    def from_journal(cls, progress: OrderProgress) -> LiveOrder:
-        """An order a previous run sent, with what its journal already holds of its fills."""
-        order = progress.order
-        return cls(
-            order.order_id,
-            order.target_id,
-            order.symbol,
-            order.side,
-            Decimal(repr(order.qty)),
-            sent_ms=order.ts_ns // 1_000_000,
-            reported_qty=Decimal(repr(progress.filled)),
-            reported_cost=Decimal(repr(progress.cost)),
-            reported_fee=Decimal(repr(progress.fee)),
-            resumed=True,
-            terms=OrderTerms(
-                order.order_type, order.limit_price, order.time_in_force, order.post_only
-            ),
-        )
-
-
-@dataclass(frozen=True)
-class CancelRequest:
-    """The engine's cancel of a working order, queued behind everything sent before it."""
-
-    order_id: str
-    reason: CancelReason
-    event_ts_ns: int
-
-
-class UnresolvedOrder(Exception):
-    """The venue would not tell us what became of an order: the worker halts."""
 
 
 class LiveOrderExecutor:
@@ -544,21 +490,10 @@ class LiveOrderExecutor:
             self._working[order.order_id] = order
             return
         self._working.pop(order.order_id, None)
-        unfilled = order.qty - state.executed
-        if unfilled <= 0:
-            return
-        if state.post_only_refused:
-            detail = f"venue {state.status} it: {state.reason or 'post-only would take'}"
-            self._reject(order, RejectReason.POST_ONLY, detail, qty=unfilled)
-            return
-        reason = order.cancel_reason
-        if reason is None:
-            ioc = order.terms.time_in_force is TimeInForce.IOC
-            reason = CancelReason.IOC if ioc else CancelReason.VENUE
-        detail = f"venue {state.status} it with {unfilled} unfilled"
-        if state.reason:
-            detail += f" ({state.reason})"
-        self._cancelled(order, unfilled, reason, detail)
+        end = limit_order_end(order, state, time.time_ns())
+        if end is not None:
+            log.info("order %s ended: %s (%s)", order.order_id, end.reason, end.detail)
+            self._send(end)
 
     def _poll_working(self) -> None:
         """Read every resting order, when due; a cancel the venue has not taken is sent again."""
@@ -592,6 +527,9 @@ class LiveOrderExecutor:
         order = self._working.get(request.order_id)
         if order is None:  # it ended already (filled, refused, IOC): its end was reported
             log.info("cancel of %s: not working at the venue", request.order_id)
+            return
+        if self.halted_because is not None:  # nothing is sent; the dead-man switch covers it
+            log.warning("cancel of %s not sent: halted", request.order_id)
             return
         self._cancel_order(order, request.reason, None)
 
@@ -653,60 +591,15 @@ class LiveOrderExecutor:
     # -- reports --------------------------------------------------------------------------
 
     def _report_fill(self, order: LiveOrder, state: VenueOrder) -> None:
-        qty = state.executed - order.reported_qty
-        if qty <= 0:
-            return
-        cost = state.cost - order.reported_cost
-        if cost <= 0:
-            raise UnresolvedOrder(f"order {order.order_id}: executed volume without a cost")
-        fill = Fill(
-            order_id=order.order_id,
-            symbol=order.symbol,
-            side=order.side,
-            qty=float(qty),
-            price=float(cost / qty),
-            fee=float(state.fee - order.reported_fee),
-            liquidity=_liquidity(order),
-            tick_seq=0,  # the engine stamps the last tick it has seen
-            ts_ns=time.time_ns(),
-        )
-        order.reported_qty, order.reported_cost = state.executed, state.cost
-        order.reported_fee = state.fee
-        self._send(fill)
+        fill = new_fill(order, state, time.time_ns())
+        if fill is not None:
+            self._send(fill)
 
     def _reject(
         self, order: LiveOrder, reason: RejectReason, detail: str, qty: Decimal | None = None
     ) -> None:
         log.warning("order %s rejected: %s (%s)", order.order_id, reason, detail)
-        remaining = order.qty - order.reported_qty if qty is None else qty
-        self._send(
-            OrderRejected(
-                order_id=order.order_id,
-                target_id=order.target_id,
-                symbol=order.symbol,
-                side=order.side,
-                qty=float(remaining),
-                reason=reason,
-                detail=detail,
-                ts_ns=time.time_ns(),
-            )
-        )
-
-    def _cancelled(
-        self, order: LiveOrder, unfilled: Decimal, reason: CancelReason, detail: str
-    ) -> None:
-        log.info("order %s cancelled (%s): %s", order.order_id, reason, detail)
-        self._send(
-            OrderCancelled(
-                order_id=order.order_id,
-                symbol=order.symbol,
-                side=order.side,
-                qty=float(unfilled),
-                reason=reason,
-                detail=detail,
-                ts_ns=time.time_ns(),
-            )
-        )
+        self._send(rejection(order, reason, detail, qty, time.time_ns()))
 
     def _halt(self, why: str, order: LiveOrder | None) -> None:
         self.halted_because = why
@@ -717,17 +610,3 @@ class LiveOrderExecutor:
 
     def _send(self, report: Report) -> None:
         self._sink(report)
-
-
-def _liquidity(order: LiveOrder) -> Liquidity:
-    """Maker or taker, by the order's terms (Kraken's Order object does not say).
-
-    A plain limit order's fill seen by the first read after placing is counted
-    as taker: it most likely crossed on arrival, and taker is the dearer guess.
-    """
-    terms = order.terms
-    if terms.order_type is OrderType.MARKET or terms.time_in_force is TimeInForce.IOC:
-        return Liquidity.TAKER
-    if terms.post_only:
-        return Liquidity.MAKER
-    return Liquidity.TAKER if order.reads <= 1 else Liquidity.MAKER

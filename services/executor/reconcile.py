@@ -29,7 +29,8 @@ from common.journal import VENUE_BASELINE, JournalState
 from common.messages import RiskEvent
 from services.executor.engine import Event, ExecutionEngine
 from services.executor.errors import VenueMismatch
-from services.executor.live import LiveOrder, LiveOrderExecutor
+from services.executor.live import LiveOrderExecutor
+from services.executor.live_order import LiveOrder
 from services.executor.venue import Venue
 from venues.kraken.pairs import PairRules
 

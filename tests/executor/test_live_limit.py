@@ -8,11 +8,13 @@ reports the fill and cancels only what was left.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 import zmq
+from websockets.sync.client import ClientConnection, connect
 
 from common import wire
 from common.messages import (
@@ -32,7 +34,7 @@ from tests.conftest import scaled, wait_until
 from tests.executor.test_live import FAST, KEY, PAIRS, PROVIDERS, SECRET, make_venue
 from tests.fakes.kraken_market import RecordedMarket
 from tests.fakes.kraken_rest import FakeKrakenRest
-from tests.fakes.kraken_ws import load_book_fixture
+from tests.fakes.kraken_ws import FakeKrakenServer, load_book_fixture
 
 D = Decimal
 RESTING = OrderTerms(OrderType.LIMIT, 29420.0, TimeInForce.GTC, post_only=True)
@@ -160,3 +162,62 @@ def test_a_clean_stop_cancels_what_still_rests(
     assert isinstance(cancelled, OrderCancelled) and cancelled.reason is CancelReason.STOP
     assert cancelled.qty == pytest.approx(0.01) and fake.orders[txid]["status"] == "canceled"
     assert fake.dead_man_calls[-1] == 0  # nothing working: the switch is disarmed
+
+
+def test_a_resting_order_fills_as_the_fake_feed_plays_the_book_through_its_price(
+    fake_feed: FakeKrakenServer, zmq_ctx: zmq.Context
+) -> None:
+    """One clock: the venue's book is the one the feed last sent, update by update.
+
+    A post-only sell rests at 29430.4; update 456 of the recording shows a bid
+    of 0.035 there. Only once a feed client has read that update does the
+    venue fill 0.035, passively, at the limit; the engine's cancel ends the rest.
+    """
+    market = RecordedMarket.following(fake_feed)
+    with FakeKrakenRest(KEY, SECRET, market=market) as venue_fake:
+        venue_fake.balances["XXBT"] = D("1")
+        live = LiveOrderExecutor(make_venue("krakenex", venue_fake.url), PAIRS, zmq_ctx, FAST)
+        live.start()
+        try:
+            terms = OrderTerms(OrderType.LIMIT, 29430.4, TimeInForce.GTC, post_only=True)
+            live.submit("feed-1", "t-feed-1", "BTC/USD", Side.SELL, 0.05, 0, terms)
+            live.send_staged()
+            _txid(venue_fake, "feed-1")
+            with connect(fake_feed.url) as feed:
+                feed.send(json.dumps(BOOK_SUBSCRIBE))
+                _read_updates(feed, fake_feed, 455)
+                assert not live.reports.poll(int(FAST.poll_s * 4 * 1000))  # not yet
+                _read_updates(feed, fake_feed, 1)
+                fill = _next(live)
+            assert isinstance(fill, Fill) and fill.liquidity is Liquidity.MAKER
+            assert (fill.qty, fill.price) == (pytest.approx(0.035), pytest.approx(29430.4))
+            live.cancel("feed-1", 0, CancelReason.REQUOTE)
+            cancelled = _next(live)
+            assert isinstance(cancelled, OrderCancelled)
+            assert cancelled.qty == pytest.approx(0.015)
+        finally:
+            live.close(scaled(10))
+            live.reports.close()
+
+
+BOOK_SUBSCRIBE = {
+    "method": "subscribe",
+    "params": {"channel": "book", "symbol": ["BTC/USD"], "depth": 10},
+}
+
+
+@pytest.fixture
+def fake_feed() -> Iterator[FakeKrakenServer]:
+    with FakeKrakenServer(paced=True) as server:
+        yield server
+
+
+def _read_updates(feed: ClientConnection, server: FakeKrakenServer, count: int) -> None:
+    """Let `count` more book updates out and read them, as the feed service would."""
+    wanted = server.sent_updates + count  # exact: the last call waited for its count
+    server.allow(count)
+    read = 0
+    while read < count:
+        message = json.loads(feed.recv(timeout=scaled(10)))
+        read += message.get("type") == "update" and message.get("channel") == "book"
+    wait_until(lambda: server.sent_updates >= wanted, scaled(10), "the server's count")
