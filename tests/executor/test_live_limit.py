@@ -9,6 +9,7 @@ reports the fill and cancels only what was left.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -17,18 +18,21 @@ import zmq
 from websockets.sync.client import ClientConnection, connect
 
 from common import wire
+from common.journal import OrderProgress
 from common.messages import (
     CancelReason,
     Fill,
     Liquidity,
     OrderCancelled,
     OrderRejected,
+    OrderSubmitted,
     OrderType,
     RejectReason,
     Side,
     TimeInForce,
 )
 from services.executor.live import LiveOrderExecutor, Report
+from services.executor.live_order import LiveOrder
 from services.executor.order_executor import OrderTerms
 from tests.conftest import scaled, wait_until
 from tests.executor.test_live import FAST, KEY, PAIRS, PROVIDERS, SECRET, make_venue
@@ -221,3 +225,48 @@ def _read_updates(feed: ClientConnection, server: FakeKrakenServer, count: int) 
         message = json.loads(feed.recv(timeout=scaled(10)))
         read += message.get("type") == "update" and message.get("channel") == "book"
     wait_until(lambda: server.sent_updates >= wanted, scaled(10), "the server's count")
+
+
+def test_a_resting_order_a_previous_run_left_is_settled_and_cancelled_at_start(
+    fake: FakeKrakenRest, zmq_ctx: zmq.Context
+) -> None:
+    """Journaled with 0.002 filled; at the venue 0.005: 0.003 is reported, 0.005 cancelled."""
+    venue = make_venue("krakenex", fake.url)
+    txid = venue.place_limit(
+        "BTC/USD",
+        Side.BUY,
+        D("0.01"),
+        D("29420"),
+        "old-1",
+        10.0,
+        fake.now_s(),
+        post_only=True,
+        immediate_or_cancel=False,
+    )
+    fake.fill(txid, "0.005")
+    submitted = OrderSubmitted(
+        order_id="old-1",
+        target_id="t-old-1",
+        symbol="BTC/USD",
+        side=Side.BUY,
+        qty=0.01,
+        ref_price=29430.0,
+        tick_seq=1,
+        ts_ns=time.time_ns(),
+        order_type=OrderType.LIMIT,
+        limit_price=29420.0,
+        post_only=True,
+    )
+    progress = OrderProgress(
+        submitted, filled=0.002, cost=0.002 * 29420, fee=0.002 * 29420 * 0.0025
+    )
+    live = LiveOrderExecutor(venue, PAIRS, zmq_ctx, FAST)
+    try:
+        fill, cancelled = live.settle_resumed([LiveOrder.from_journal(progress)])
+    finally:
+        live.reports.close()
+    assert isinstance(fill, Fill) and fill.qty == pytest.approx(0.003)
+    assert fill.price == pytest.approx(29420.0)
+    assert isinstance(cancelled, OrderCancelled) and cancelled.reason is CancelReason.STOP
+    assert cancelled.qty == pytest.approx(0.005)
+    assert fake.orders[txid]["status"] == "canceled"
