@@ -129,6 +129,21 @@ def test_a_cancel_racing_a_fill_reports_the_fill_and_cancels_only_what_was_left(
     assert fake.orders[txid]["status"] == "closed"
 
 
+@pytest.mark.parametrize("live", ["krakenex"], indirect=True)
+def test_a_fill_landing_just_before_a_cancel_that_succeeds_shrinks_what_is_cancelled(
+    live: LiveOrderExecutor, fake: FakeKrakenRest
+) -> None:
+    """0.004 fills between the last read and the cancel: 0.004 filled, 0.006 cancelled."""
+    _submit(live, "race-2", 0.01, RESTING)
+    txid = _txid(fake, "race-2")
+    fake.before_next("CancelOrder", lambda: fake.fill(txid, "0.004"))
+    live.cancel("race-2", 0, CancelReason.RETARGET)
+    fill, cancelled = _next(live), _next(live)
+    assert isinstance(fill, Fill) and fill.qty == pytest.approx(0.004)
+    assert isinstance(cancelled, OrderCancelled) and cancelled.qty == pytest.approx(0.006)
+    assert _rest_of(live) == []
+
+
 @pytest.mark.parametrize("live", PROVIDERS, indirect=True)
 def test_a_post_only_order_that_would_take_is_rejected_as_post_only(
     live: LiveOrderExecutor, fake: FakeKrakenRest
