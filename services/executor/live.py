@@ -95,7 +95,7 @@ from services.executor.live_order import (
     rejection,
 )
 from services.executor.order_executor import MARKET, OrderTerms, Refusal, conform_to_pair_rules
-from services.executor.venue import Venue
+from services.executor.venue import QUERY_BATCH, Venue
 from services.executor.venue_clock import VenueClock
 from venues.errors import VenueError, VenueErrorKind
 from venues.kraken.pairs import PairRules
@@ -432,6 +432,10 @@ class LiveOrderExecutor:
         self._paced("QueryOrders")
         return self.venue.query(txid)
 
+    def _query_many(self, txids: list[str]) -> dict[str, VenueOrder]:
+        self._paced("QueryOrders")
+        return self.venue.query_many(txids)
+
     def _find(self, client_id: str, since_ms: int) -> VenueOrder | None:
         self._paced("OpenOrders", "ClosedOrders")  # `find` asks both
         return self.venue.find(client_id, since_ms)
@@ -502,11 +506,28 @@ class LiveOrderExecutor:
         if time.monotonic() < self._poll_due_at:
             return
         self._poll_due_at = time.monotonic() + self.timings.poll_s
-        for order in list(self._working.values()):
-            if not self._read_and_track(order):
+        working = list(self._working.values())
+        for start in range(0, len(working), QUERY_BATCH):
+            batch = working[start : start + QUERY_BATCH]
+            # One QueryOrders for many orders: the REST counter is what resting orders spend.
+            txids = [order.txid for order in batch if order.txid is not None]
+            try:
+                states = self._venue_read(lambda: self._query_many(txids), batch[0])
+            except VenueError as e:  # credentials refused: nothing more is sent
+                self._halt(e.venue_error, None)
                 return
-            if order.order_id in self._working and order.cancel_reason is not None:
-                self._send_cancel(order)
+            except UnresolvedOrder as e:
+                self._halt(str(e), None)
+                return
+            for order in batch:
+                state = states.get(order.txid or "")
+                if state is not None:
+                    self._track(order, state)
+                elif not self._read_and_track(order):  # not in the list: ask for it alone
+                    return
+                if order.order_id in self._working and order.cancel_reason is not None:
+                    if not self._send_cancel(order):
+                        return
 
     def _read_and_track(self, order: LiveOrder) -> bool:
         """Read a working order and track it; False if that halted the worker."""

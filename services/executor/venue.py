@@ -13,10 +13,12 @@ Nothing here knows an exchange.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Protocol
+from typing import Final, Protocol
 
 from common.messages import Side
 from venues.order import VenueOrder
+
+QUERY_BATCH: Final = 20  # orders per QueryOrders (Kraken takes 50; ccxt's note says 20)
 
 
 class Venue(Protocol):
@@ -74,6 +76,11 @@ class Venue(Protocol):
         ...
 
     def query(self, txid: str) -> VenueOrder: ...
+
+    def query_many(self, txids: list[str]) -> dict[str, VenueOrder]:
+        """Several orders in one call (Kraken: QueryOrders with a list, at most
+        `QUERY_BATCH`), by txid; an id the venue does not know is left out."""
+        ...
 
     def cancel(self, txid: str) -> None:
         """Cancel a working order; an order already closed answers a REFUSED `VenueError`."""

@@ -144,6 +144,25 @@ def test_a_fill_landing_just_before_a_cancel_that_succeeds_shrinks_what_is_cance
     assert _rest_of(live) == []
 
 
+@pytest.mark.parametrize("live", ["ccxt"], indirect=True)
+def test_resting_orders_are_followed_with_one_query_per_poll(
+    live: LiveOrderExecutor, fake: FakeKrakenRest
+) -> None:
+    """Two resting orders, one QueryOrders naming both: polls spend the REST counter once."""
+    _submit(live, "two-1", 0.01, RESTING)
+    _submit(live, "two-2", 0.01, RESTING)
+    first, second = _txid(fake, "two-1"), _txid(fake, "two-2")
+
+    def both_in_one_query() -> bool:
+        bodies = [e["body"] for e in fake.log if e["method"] == "QueryOrders"]
+        return any(first in body and second in body for body in bodies)
+
+    wait_until(both_in_one_query, scaled(10), "one QueryOrders naming both orders")
+    fake.fill(second, "0.01")
+    fill = _next(live)
+    assert isinstance(fill, Fill) and fill.order_id == "two-2"
+
+
 @pytest.mark.parametrize("live", PROVIDERS, indirect=True)
 def test_a_post_only_order_that_would_take_is_rejected_as_post_only(
     live: LiveOrderExecutor, fake: FakeKrakenRest

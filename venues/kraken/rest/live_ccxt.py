@@ -135,6 +135,10 @@ class CcxtVenue:
     def query(self, txid: str) -> VenueOrder:
         return _parse(self._call(self.client.fetch_order, txid))
 
+    def query_many(self, txids: list[str]) -> dict[str, VenueOrder]:
+        orders = self._call(self.client.fetch_orders_by_ids, txids)  # QueryOrders, a list
+        return {str(order["id"]): _parse(order) for order in orders}
+
     def cancel(self, txid: str) -> None:
         self._call(self.client.cancel_order, txid)
 

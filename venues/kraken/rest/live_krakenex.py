@@ -136,6 +136,10 @@ class KrakenexVenue:
             raise VenueError(VenueErrorKind.REFUSED, "EOrder:Unknown order")
         return parse_kraken_order(txid, found[txid])
 
+    def query_many(self, txids: list[str]) -> dict[str, VenueOrder]:
+        found = self._private("QueryOrders", {"txid": ",".join(txids)})
+        return {txid: parse_kraken_order(txid, raw) for txid, raw in found.items()}
+
     def cancel(self, txid: str) -> None:
         self._private("CancelOrder", {"txid": txid})
 

@@ -204,3 +204,17 @@ def test_an_ioc_order_takes_what_crosses_and_its_rest_is_cancelled(
     cost = (ASK * shown).quantize(D("0.00001"))  # Kraken's cost_decimals
     assert (order.status, order.executed, order.cost) == ("canceled", shown, cost)
     assert order.fee == (ASK * shown * D("0.0040")).quantize(D("0.00001"))  # taker
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_several_orders_are_read_in_one_query(provider: str, fake: FakeKrakenRest) -> None:
+    """QueryOrders with a list: one REST call for every resting order, an unknown id left out."""
+    venue = _venue(provider, fake)
+    first = _limit(venue, fake, "many-1", "0.01", BELOW)
+    second = _limit(venue, fake, "many-2", "0.02", BELOW)
+    fake.fill(second, "0.01")
+    calls = sum(e["method"] == "QueryOrders" for e in fake.log)
+    orders = venue.query_many([first, second, "OUNKNOWN-AAAAA-BBBBBB"])
+    assert sum(e["method"] == "QueryOrders" for e in fake.log) == calls + 1
+    assert set(orders) == {first, second}
+    assert (orders[first].executed, orders[second].executed) == (0, D("0.01"))
