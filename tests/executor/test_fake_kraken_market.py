@@ -203,3 +203,18 @@ def test_the_fake_fills_a_resting_order_as_the_market_moves_as_maker() -> None:
         order = api.query_private("QueryOrders", {"txid": txid}, timeout=5)["result"][txid]
     assert (order["status"], D(order["vol_exec"])) == ("open", D("0.035"))
     assert D(order["fee"]) == (D("29430.4") * D("0.035") * D("0.0025")).quantize(D("0.00001"))
+
+
+def test_a_market_from_plain_book_states_walks_and_matches_like_a_recording() -> None:
+    """States a test writes by hand: position n is the n-th; a resting buy fills on a cross."""
+    states = [
+        ([(D("100.0"), D("1"))], [(D("100.5"), D("2"))]),
+        ([(D("100.0"), D("1"))], [(D("100.0"), D("0.4"))]),  # the ask comes down to 100.0
+    ]
+    market = RecordedMarket.from_states({"BTC/USD": states})
+    resting = rest(market, "BTC/USD", "buy", D("100.0"))
+    assert market.take("BTC/USD", "sell", D("0.3")) == [(D("100.0"), D("0.3"))]
+    market.advance(1)
+    assert passive_fill(resting, D("1"), market) == D("0.4")
+    market.advance(5)  # past the last state: the market stays there
+    assert market.book("BTC/USD") == ([(D("100.0"), D("1"))], [(D("100.0"), D("0.4"))])

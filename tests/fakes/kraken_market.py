@@ -1,9 +1,10 @@
 """The recorded market a fake Kraken venue's orders meet: book states and trades on one clock.
 
 `RecordedMarket` holds, per WebSocket symbol (`BTC/USD`), a recorded book (a
-snapshot and its updates, as Kraken's WS v2 sends them) and the trades that
-printed, each placed after a number of book updates. Its clock is a stream
-position: how many updates have been played. A test advances it by hand
+snapshot and its updates, as Kraken's WS v2 sends them, or plain book states:
+`from_states`) and the trades that printed, each placed after a number of
+book updates. Its clock is a stream position: how many updates have been
+played. A test advances it by hand
 (`advance`), or the market follows a `FakeKrakenServer` (`following`), whose
 `sent_updates` is that position: then the fake REST venue's orders meet exactly
 the book the fake feed last sent, which is what a live executor's orders would
@@ -88,6 +89,18 @@ class _Recording:
         return self._levels[position]
 
 
+class _States:
+    """One symbol's book given as its states: position n is the n-th (the last, after)."""
+
+    def __init__(self, states: Sequence[tuple[Sequence[Level], Sequence[Level]]]) -> None:
+        if not states:
+            raise ValueError("a recorded market needs at least one book state")
+        self._levels = [(tuple(bids), tuple(asks)) for bids, asks in states]
+
+    def levels_at(self, position: int) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
+        return self._levels[min(position, len(self._levels) - 1)]
+
+
 class RecordedMarket:
     """Recorded books and trades at a stream position; see the module docstring."""
 
@@ -99,14 +112,27 @@ class RecordedMarket:
     ) -> None:
         """`books`: symbol -> (snapshot, updates) as WS v2 messages; `position`: the clock
         to follow (default: this market's own, moved by `advance`)."""
-        self._recordings = {symbol: _Recording(*book) for symbol, book in books.items()}
+        self._recordings: dict[str, _Recording | _States] = {
+            symbol: _Recording(*book) for symbol, book in books.items()
+        }
         self.trades = sorted(trades, key=lambda trade: trade.after_updates)
         self._own_position = 0
         self._position = position or (lambda: self._own_position)
         self._lock = threading.Lock()
         # Per symbol and taker side: price -> (size shown when taken from, size taken).
         self._taken: dict[tuple[str, str], dict[Decimal, tuple[Decimal, Decimal]]] = {}
-        self._taken_at: dict[str, int] = {}  # the position `_taken` was last checked against
+
+    @classmethod
+    def from_states(
+        cls,
+        states: dict[str, Sequence[tuple[Sequence[Level], Sequence[Level]]]],
+        trades: Sequence[RecordedTrade] = (),
+    ) -> RecordedMarket:
+        """A market from plain book states per symbol, (bids, asks) best first, one per
+        position; a test moves through them with `advance`."""
+        market = cls({}, trades)
+        market._recordings = {symbol: _States(levels) for symbol, levels in states.items()}
+        return market
 
     @classmethod
     def following(
