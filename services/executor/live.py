@@ -126,7 +126,7 @@ class LiveTimings:
 
 
 class LiveOrderExecutor:
-    """Market orders on a live venue; see the module docstring for the rules."""
+    """Market and limit orders on a live venue; see the module docstring for the rules."""
 
     def __init__(
         self,
@@ -207,8 +207,8 @@ class LiveOrderExecutor:
     def settle_resumed(self, orders: list[LiveOrder]) -> list[Report]:
         """Find out, before trading, what became of orders a previous run left unresolved.
 
-        Runs in the caller's thread, before `start`; returns the fills and
-        rejections learned, for the engine and the journal. Measures the
+        Runs in the caller's thread, before `start`; returns the fills,
+        rejections and cancels learned, for the engine and the journal. Measures the
         venue clock first.
 
         Raises:
@@ -294,7 +294,7 @@ class LiveOrderExecutor:
     def _until_next_s(self) -> float:
         """Until the next chore, or the next read of the resting orders if any."""
         until = self._until_chores_s()
-        if self._working:
+        if self._working and self.halted_because is None:  # halted: nothing is read
             until = min(until, max(0.0, self._poll_due_at - time.monotonic()))
         return until
 
