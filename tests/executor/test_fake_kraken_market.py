@@ -218,3 +218,18 @@ def test_a_market_from_plain_book_states_walks_and_matches_like_a_recording() ->
     assert passive_fill(resting, D("1"), market) == D("0.4")
     market.advance(5)  # past the last state: the market stays there
     assert market.book("BTC/USD") == ([(D("100.0"), D("1"))], [(D("100.0"), D("0.4"))])
+
+
+def test_an_add_order_missing_what_its_type_needs_is_refused_with_krakens_string() -> None:
+    """A limit without a price, or a bad volume: EGeneral:Invalid arguments:<field>."""
+    with FakeKrakenRest(KEY, SECRET, market=_market()) as fake:
+        api = krakenex.API(KEY, SECRET)
+        api.uri = fake.url
+        base = {"pair": "XBTUSD", "type": "buy", "ordertype": "limit", "volume": "0.01"}
+        no_price = api.query_private("AddOrder", dict(base), timeout=5)
+        bad_volume = api.query_private(
+            "AddOrder", {**base, "price": "29000", "volume": "lots"}, timeout=5
+        )
+    assert no_price["error"] == ["EGeneral:Invalid arguments:price"]
+    assert bad_volume["error"] == ["EGeneral:Invalid arguments:volume"]
+    assert fake.orders == {}

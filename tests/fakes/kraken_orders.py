@@ -143,9 +143,12 @@ class FakeKrakenOrders:
             problem = self._deadline_problem(p["deadline"])
             if problem:
                 return {"error": [problem]}
+        problem = _order_arguments_problem(p)
+        if problem:
+            return {"error": [problem]}
         volume = Decimal(p["volume"])
         side = p["type"]
-        if p.get("ordertype") == "limit":
+        if p["ordertype"] == "limit":
             price = Decimal(p["price"])
         else:
             price = self._reference_price(pair, side)
@@ -358,3 +361,20 @@ class FakeKrakenOrders:
             k: {"balance": f"{v:.4f}", "hold_trade": "0.0000"} for k, v in self.balances.items()
         }
         return {"error": [], "result": result}
+
+
+def _order_arguments_problem(p: dict[str, str]) -> str | None:
+    """Kraken's `EGeneral:Invalid arguments[:field]` for what an AddOrder must carry."""
+    if p.get("type") not in ("buy", "sell"):
+        return "EGeneral:Invalid arguments:type"
+    if p.get("ordertype") not in ("market", "limit"):  # the fake's subset of Kraken's types
+        return "EGeneral:Invalid arguments:ordertype"
+    for field in ("volume", "price") if p["ordertype"] == "limit" else ("volume",):
+        try:
+            if Decimal(p[field]) <= 0:
+                return f"EGeneral:Invalid arguments:{field}"
+        except (KeyError, ArithmeticError):  # missing, or not a number
+            return f"EGeneral:Invalid arguments:{field}"
+    if p.get("timeinforce", "GTC").upper() not in ("GTC", "IOC", "GTD"):
+        return "EGeneral:Invalid arguments:timeinforce"
+    return None
