@@ -23,6 +23,7 @@ class VenueErrorKind(StrEnum):
 
     REFUSED = "refused"  # the venue answered no: this order will never exist
     INSUFFICIENT_FUNDS = "insufficient_funds"  # refused, for lack of balance
+    POST_ONLY = "post_only"  # refused: post-only, it would have taken liquidity
     RETRY = "retry"  # refused at the door (rate limit, nonce): safe to send again later
     UNKNOWN_OUTCOME = "unknown_outcome"  # timeout, 5xx, dropped: it may exist; look first
     HALT = "halt"  # credentials or account: nothing more can be sent safely

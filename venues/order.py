@@ -25,6 +25,8 @@ class VenueOrder:
     executed: Decimal
     cost: Decimal  # quote currency, for the executed part
     fee: Decimal  # quote currency
+    reason: str | None = None  # why the venue closed it, in its own words (for logs, details)
+    post_only_refused: bool = False  # cancelled by the venue: post-only, it would have taken
 
     @property
     def done(self) -> bool:

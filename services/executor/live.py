@@ -4,12 +4,32 @@ The engine's loop must never wait on HTTP, so `submit` only stages an
 order, and the loop hands staged orders over (`send_staged`) once their
 `OrderSubmitted` is in the journal: no order can reach the venue that a crash
 would leave the journal ignorant of. One worker thread (one venue client, so
-its nonces stay in order) works the queue: place a market order under the
+its nonces stay in order) works the queue: place an order under the
 engine's order id as Kraken's `cl_ord_id`, follow it to a final state, and
 report what happened as wire messages (`Fill`, `OrderRejected` for a refused
 remainder, `RiskEvent` on a halt) on an inproc socket the loop polls beside
 its others. Orders a previous run left unresolved are settled before the
 worker starts (`settle_resumed`, from `reconcile.py`).
+
+Limit orders (`OrderTerms`: a price, post-only, IOC) are placed the same way
+and, while they rest, kept in a working set the worker polls (QueryOrders,
+paced like every other call) between the queue's items. `cancel` queues a
+cancel behind anything already sent. What a limit order ends as (the
+reports are built in `live_order.py`, pure):
+
+- fills as the venue reports them, each the increase since the last read;
+  maker or taker by its terms (a post-only fill is maker; a plain limit's
+  fill is taker if the first read after placing shows it, maker later);
+- its unfilled rest, once the venue closed it: `OrderCancelled` with the
+  cancel's reason (the engine's, `ioc` for an IOC order, `venue` when the
+  venue cancelled it unasked), or `OrderRejected(post_only)` when the venue
+  refused a post-only order that would have taken;
+- a cancel racing a fill: the order is read after the cancel, so the fill
+  is reported and the cancel covers only what was left; a cancel of an
+  order the venue already closed is not an error.
+
+A clean stop cancels what still rests (`stop`); a limit order a previous run
+left open is cancelled at start the same way, as the engine cannot know it.
 
 What a failed call means is decided once per venue, as a typed `VenueErrorKind`
 (Kraken: `venues.kraken.rest.classify.classify_kraken_error`):
@@ -54,10 +74,28 @@ from typing import TypeVar
 import zmq
 
 from common import wire
-from common.journal import OrderProgress
-from common.messages import Fill, Liquidity, OrderRejected, RejectReason, RiskEvent, Side, Tick
-from services.executor.order_executor import Refusal, conform_to_pair_rules
-from services.executor.venue import Venue
+from common.messages import (
+    CancelReason,
+    Fill,
+    OrderCancelled,
+    OrderRejected,
+    OrderType,
+    RejectReason,
+    RiskEvent,
+    Side,
+    Tick,
+    TimeInForce,
+)
+from services.executor.live_order import (
+    CancelRequest,
+    LiveOrder,
+    UnresolvedOrder,
+    limit_order_end,
+    new_fill,
+    rejection,
+)
+from services.executor.order_executor import MARKET, OrderTerms, Refusal, conform_to_pair_rules
+from services.executor.venue import QUERY_BATCH, Venue
 from services.executor.venue_clock import VenueClock
 from venues.errors import VenueError, VenueErrorKind
 from venues.kraken.pairs import PairRules
@@ -67,10 +105,11 @@ from venues.order import VenueOrder
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Report = Fill | OrderRejected | RiskEvent
+Report = Fill | OrderRejected | OrderCancelled | RiskEvent
 LOOKUP_MARGIN_S = 60.0  # ClosedOrders' `start`: this long before the order was sent
 DEADLINE_MARGIN_S = 1.0  # an order not found this long after its deadline never will be
 DEAD_MAN_REFRESHES = 4  # calls per timeout period (Kraken: every 15-30 s for 60 s)
+CANCEL_ATTEMPTS = 3  # cancels of one resting order sent before the venue is left to decide
 CHORE_RETRY_S = 5.0  # a failed clock read is tried again this soon
 DEAD_MAN_RESERVE_CALLS = 1  # REST counter room paced calls leave for the dead-man switch
 
@@ -86,46 +125,8 @@ class LiveTimings:
     dead_man_timeout_s: int = 60  # CancelAllOrdersAfter: the venue cancels all after this
 
 
-@dataclass
-class LiveOrder:
-    """An order the worker owns, with what has been reported of it so far."""
-
-    order_id: str
-    target_id: str
-    symbol: str
-    side: Side
-    qty: Decimal
-    sent_ms: int  # wall clock when it was (or may have been) sent
-    reported_qty: Decimal = Decimal(0)
-    reported_cost: Decimal = Decimal(0)
-    reported_fee: Decimal = Decimal(0)
-    resumed: bool = False  # from the journal after a restart: it may be at the venue already
-    deadline_at_s: float | None = None  # venue time its last AddOrder is void after
-
-    @classmethod
-    def from_journal(cls, progress: OrderProgress) -> LiveOrder:
-        """An order a previous run sent, with what its journal already holds of its fills."""
-        order = progress.order
-        return cls(
-            order.order_id,
-            order.target_id,
-            order.symbol,
-            order.side,
-            Decimal(repr(order.qty)),
-            sent_ms=order.ts_ns // 1_000_000,
-            reported_qty=Decimal(repr(progress.filled)),
-            reported_cost=Decimal(repr(progress.cost)),
-            reported_fee=Decimal(repr(progress.fee)),
-            resumed=True,
-        )
-
-
-class UnresolvedOrder(Exception):
-    """The venue would not tell us what became of an order: the worker halts."""
-
-
 class LiveOrderExecutor:
-    """Market orders on a live venue; see the module docstring for the rules."""
+    """Market and limit orders on a live venue; see the module docstring for the rules."""
 
     def __init__(
         self,
@@ -138,8 +139,10 @@ class LiveOrderExecutor:
         self.venue, self.pairs, self.timings = venue, pairs, timings
         self.pacer = pacer  # Kraken's counters on this host's clock; None: unpaced
         self.halted_because: str | None = None
-        self._orders: queue.Queue[LiveOrder | None] = queue.Queue()
-        self._staged: list[LiveOrder] = []
+        self._orders: queue.Queue[LiveOrder | CancelRequest | None] = queue.Queue()
+        self._staged: list[LiveOrder | CancelRequest] = []
+        self._working: dict[str, LiveOrder] = {}  # resting limit orders (worker thread only)
+        self._poll_due_at = 0.0  # monotonic: when the working orders are read next
         self._stop = threading.Event()
         self._ctx = ctx
         self._collected: list[Report] = []  # reports made before `start`, in the caller's thread
@@ -159,31 +162,53 @@ class LiveOrderExecutor:
         return conform_to_pair_rules(self.pairs, symbol, qty, price)
 
     def submit(
-        self, order_id: str, target_id: str, symbol: str, side: Side, qty: float, event_ts_ns: int
+        self,
+        order_id: str,
+        target_id: str,
+        symbol: str,
+        side: Side,
+        qty: float,
+        event_ts_ns: int,
+        terms: OrderTerms = MARKET,
     ) -> LiveOrder:
         """Stage an order; it goes to the venue at the next `send_staged`."""
         sent_ms = time.time_ns() // 1_000_000
-        order = LiveOrder(order_id, target_id, symbol, side, Decimal(repr(qty)), sent_ms)
+        order = LiveOrder(
+            order_id, target_id, symbol, side, Decimal(repr(qty)), sent_ms, terms=terms
+        )
         self._staged.append(order)
         return order
 
+    def cancel(self, order_id: str, event_ts_ns: int, reason: CancelReason) -> None:
+        """Ask the venue to cancel a working order; the outcome comes later as a report.
+
+        `OrderCancelled` for what was left unfilled, or a `Fill` if a fill won
+        the race (then the cancel covers only what was left, if anything).
+        """
+        request = CancelRequest(order_id, reason, event_ts_ns)
+        if any(isinstance(o, LiveOrder) and o.order_id == order_id for o in self._staged):
+            self._staged.append(request)  # right behind its order, which is not sent yet
+        else:
+            self._orders.put(request)
+
     def send_staged(self) -> None:
-        """Hand staged orders to the worker: call only once their `OrderSubmitted` is journaled."""
+        """Hand staged orders (and cancels behind them) to the worker: call only once their
+        `OrderSubmitted` is journaled."""
         for order in self._staged:
             self._orders.put(order)
         self._staged.clear()
 
     def drop_staged(self) -> int:
         """Forget staged orders (their `OrderSubmitted` could not be journaled); how many."""
-        dropped = len(self._staged)
+        dropped = sum(isinstance(order, LiveOrder) for order in self._staged)
         self._staged.clear()
         return dropped
 
     def settle_resumed(self, orders: list[LiveOrder]) -> list[Report]:
         """Find out, before trading, what became of orders a previous run left unresolved.
 
-        Runs in the caller's thread, before `start`; returns the fills and
-        rejections learned, for the engine and the journal. Measures the
+        Runs in the caller's thread, before `start`; returns the fills,
+        rejections and cancels learned, for the engine and the journal. Measures the
         venue clock first.
 
         Raises:
@@ -228,15 +253,22 @@ class LiveOrderExecutor:
             while True:
                 self._chores()
                 try:
-                    order = self._orders.get(timeout=self._until_chores_s())
+                    item = self._orders.get(timeout=self._until_next_s())
                 except queue.Empty:
+                    self._poll_working()
                     continue
-                if order is None:  # a clean stop: every queued order has finished
-                    self._disarm_dead_man()
+                if item is None:  # a clean stop: every queued order has finished
+                    self._cancel_working(CancelReason.STOP, "the executor stopped")
+                    if not self._working:  # what could not be cancelled stays covered
+                        self._disarm_dead_man()
                     break
                 if self._stop.is_set():
                     break  # orders still working: the armed switch covers them
-                self._carry_out(order)
+                if isinstance(item, CancelRequest):
+                    self._on_cancel_request(item)
+                else:
+                    self._carry_out(item)
+                self._poll_working()
         finally:
             out.close()
 
@@ -258,6 +290,13 @@ class LiveOrderExecutor:
         if self._dead_man_due_at is not None:
             due.append(self._dead_man_due_at)
         return max(0.0, min(due) - time.monotonic())
+
+    def _until_next_s(self) -> float:
+        """Until the next chore, or the next read of the resting orders if any."""
+        until = self._until_chores_s()
+        if self._working and self.halted_because is None:  # halted: nothing is read
+            until = min(until, max(0.0, self._poll_due_at - time.monotonic()))
+        return until
 
     def _measure_clock(self) -> None:
         self.clock.measure(self.venue.server_time_s)
@@ -297,8 +336,14 @@ class LiveOrderExecutor:
             return
         try:
             found = self._look_up(order, None) if order.resumed else self._place(order)
-            if found is not None:
+            if found is None:
+                return
+            if order.terms.order_type is OrderType.MARKET:
                 self._follow(order, found)
+                return
+            self._track(order, found)
+            if order.resumed and not found.done:  # the engine cannot know it still rests
+                self._cancel_order(order, CancelReason.STOP, "left resting by the previous run")
         except VenueError as e:  # credentials refused while finding out: fate unknown
             self._halt(e.venue_error, None)
         except UnresolvedOrder as e:
@@ -313,14 +358,7 @@ class LiveOrderExecutor:
                     self.pacer.charge_order(order.symbol, time.monotonic_ns())
                 venue_now_s = self.clock.now_s()
                 order.deadline_at_s = venue_now_s + self.timings.deadline_s
-                txid = self.venue.place_market(
-                    order.symbol,
-                    order.side,
-                    order.qty,
-                    order.order_id,
-                    self.timings.deadline_s,
-                    venue_now_s,
-                )
+                txid = self._send_order(order, venue_now_s)
                 log.info("order %s sent: txid %s", order.order_id, txid)
                 return self._query_until_readable(order, txid)
             except VenueError as e:
@@ -336,11 +374,32 @@ class LiveOrderExecutor:
                     return None
                 reason = {
                     VenueErrorKind.INSUFFICIENT_FUNDS: RejectReason.INSUFFICIENT_FUNDS,
+                    VenueErrorKind.POST_ONLY: RejectReason.POST_ONLY,
                     VenueErrorKind.RETRY: RejectReason.EXCHANGE_UNAVAILABLE,
                 }.get(e.kind, RejectReason.EXCHANGE_REJECTED)
                 self._reject(order, reason, e.venue_error)
                 return None
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _send_order(self, order: LiveOrder, venue_now_s: float) -> str:
+        terms, deadline_s = order.terms, self.timings.deadline_s
+        if terms.order_type is OrderType.MARKET:
+            return self.venue.place_market(
+                order.symbol, order.side, order.qty, order.order_id, deadline_s, venue_now_s
+            )
+        if terms.limit_price is None:  # the codec refuses such an order; never guess a price
+            raise VenueError(VenueErrorKind.REFUSED, "a limit order without a limit price")
+        return self.venue.place_limit(
+            order.symbol,
+            order.side,
+            order.qty,
+            Decimal(repr(terms.limit_price)),
+            order.order_id,
+            deadline_s,
+            venue_now_s,
+            post_only=terms.post_only,
+            immediate_or_cancel=terms.time_in_force is TimeInForce.IOC,
+        )
 
     def _look_up(self, order: LiveOrder, error: str | None) -> VenueOrder | None:
         """After an unknown outcome: the order by client id, or None once surely absent."""
@@ -372,6 +431,10 @@ class LiveOrderExecutor:
     def _query(self, txid: str) -> VenueOrder:
         self._paced("QueryOrders")
         return self.venue.query(txid)
+
+    def _query_many(self, txids: list[str]) -> dict[str, VenueOrder]:
+        self._paced("QueryOrders")
+        return self.venue.query_many(txids)
 
     def _find(self, client_id: str, since_ms: int) -> VenueOrder | None:
         self._paced("OpenOrders", "ClosedOrders")  # `find` asks both
@@ -420,6 +483,105 @@ class LiveOrderExecutor:
             detail = f"venue {state.status} it with {unfilled} unfilled"
             self._reject(order, RejectReason.EXCHANGE_REJECTED, detail, qty=unfilled)
 
+    # -- limit orders: the working set, cancels --------------------------------------------
+
+    def _track(self, order: LiveOrder, state: VenueOrder) -> None:
+        """A limit order's latest venue state: report new fills; end it, or keep polling it."""
+        order.txid = state.txid
+        order.reads += 1
+        self._report_fill(order, state)
+        if not state.done:
+            self._working[order.order_id] = order
+            return
+        self._working.pop(order.order_id, None)
+        end = limit_order_end(order, state, time.time_ns())
+        if end is not None:
+            log.info("order %s ended: %s (%s)", order.order_id, end.reason, end.detail)
+            self._send(end)
+
+    def _poll_working(self) -> None:
+        """Read every resting order, when due; a cancel the venue has not taken is sent again."""
+        if not self._working or self.halted_because is not None:
+            return
+        if time.monotonic() < self._poll_due_at:
+            return
+        self._poll_due_at = time.monotonic() + self.timings.poll_s
+        working = list(self._working.values())
+        for start in range(0, len(working), QUERY_BATCH):
+            batch = working[start : start + QUERY_BATCH]
+            # One QueryOrders for many orders: the REST counter is what resting orders spend.
+            txids = [order.txid for order in batch if order.txid is not None]
+            try:
+                states = self._venue_read(lambda: self._query_many(txids), batch[0])
+            except VenueError as e:  # credentials refused: nothing more is sent
+                self._halt(e.venue_error, None)
+                return
+            except UnresolvedOrder as e:
+                self._halt(str(e), None)
+                return
+            for order in batch:
+                state = states.get(order.txid or "")
+                if state is not None:
+                    self._track(order, state)
+                elif not self._read_and_track(order):  # not in the list: ask for it alone
+                    return
+                if order.order_id in self._working and order.cancel_reason is not None:
+                    if not self._send_cancel(order):
+                        return
+
+    def _read_and_track(self, order: LiveOrder) -> bool:
+        """Read a working order and track it; False if that halted the worker."""
+        assert order.txid is not None  # only booked orders are working
+        txid = order.txid
+        try:
+            state = self._venue_read(lambda: self._query(txid), order)
+        except VenueError as e:
+            self._halt(e.venue_error, None)
+            return False
+        except UnresolvedOrder as e:
+            self._halt(str(e), None)
+            return False
+        self._track(order, state)
+        return True
+
+    def _on_cancel_request(self, request: CancelRequest) -> None:
+        order = self._working.get(request.order_id)
+        if order is None:  # it ended already (filled, refused, IOC): its end was reported
+            log.info("cancel of %s: not working at the venue", request.order_id)
+            return
+        if self.halted_because is not None:  # nothing is sent; the dead-man switch covers it
+            log.warning("cancel of %s not sent: halted", request.order_id)
+            return
+        self._cancel_order(order, request.reason, None)
+
+    def _cancel_order(self, order: LiveOrder, reason: CancelReason, why: str | None) -> None:
+        """Cancel a resting order, then read it: a fill that won the race is reported first."""
+        if order.cancel_reason is None:
+            order.cancel_reason = reason
+        if why:
+            log.info("cancelling order %s: %s", order.order_id, why)
+        if self._send_cancel(order):
+            self._read_and_track(order)
+
+    def _send_cancel(self, order: LiveOrder) -> bool:
+        """Send one CancelOrder; False if the worker halted on it."""
+        if order.cancel_attempts >= CANCEL_ATTEMPTS:
+            return True  # the venue keeps it open: polling will say how it ends
+        order.cancel_attempts += 1
+        assert order.txid is not None
+        try:
+            self._try_cancel(order, order.txid)
+        except VenueError as e:  # credentials: nothing more can be sent
+            self._halt(e.venue_error, None)
+            return False
+        return True
+
+    def _cancel_working(self, reason: CancelReason, why: str) -> None:
+        for order in list(self._working.values()):
+            if self.halted_because is not None:
+                return
+            self._cancel_order(order, reason, why)
+
     def _try_cancel(self, order: LiveOrder, txid: str) -> None:
         if self.pacer is not None:  # a young order's cancel costs the pair's counter more
             age_s = time.time() - order.sent_ms / 1000
@@ -429,7 +591,8 @@ class LiveOrderExecutor:
         except VenueError as e:
             if e.kind is VenueErrorKind.HALT:
                 raise
-            log.warning("cancel of %s failed (%s); querying it", txid, e.venue_error)
+            # Often not a failure at all: the order filled (or closed) before the cancel.
+            log.info("cancel of %s not taken (%s); reading the order", txid, e.venue_error)
 
     def _venue_read(self, read: Callable[[], T], order: LiveOrder) -> T:
         """A read-only venue call, retried with backoff; UnresolvedOrder if it keeps failing."""
@@ -449,44 +612,15 @@ class LiveOrderExecutor:
     # -- reports --------------------------------------------------------------------------
 
     def _report_fill(self, order: LiveOrder, state: VenueOrder) -> None:
-        qty = state.executed - order.reported_qty
-        if qty <= 0:
-            return
-        cost = state.cost - order.reported_cost
-        if cost <= 0:
-            raise UnresolvedOrder(f"order {order.order_id}: executed volume without a cost")
-        fill = Fill(
-            order_id=order.order_id,
-            symbol=order.symbol,
-            side=order.side,
-            qty=float(qty),
-            price=float(cost / qty),
-            fee=float(state.fee - order.reported_fee),
-            liquidity=Liquidity.TAKER,
-            tick_seq=0,  # the engine stamps the last tick it has seen
-            ts_ns=time.time_ns(),
-        )
-        order.reported_qty, order.reported_cost = state.executed, state.cost
-        order.reported_fee = state.fee
-        self._send(fill)
+        fill = new_fill(order, state, time.time_ns())
+        if fill is not None:
+            self._send(fill)
 
     def _reject(
         self, order: LiveOrder, reason: RejectReason, detail: str, qty: Decimal | None = None
     ) -> None:
         log.warning("order %s rejected: %s (%s)", order.order_id, reason, detail)
-        remaining = order.qty - order.reported_qty if qty is None else qty
-        self._send(
-            OrderRejected(
-                order_id=order.order_id,
-                target_id=order.target_id,
-                symbol=order.symbol,
-                side=order.side,
-                qty=float(remaining),
-                reason=reason,
-                detail=detail,
-                ts_ns=time.time_ns(),
-            )
-        )
+        self._send(rejection(order, reason, detail, qty, time.time_ns()))
 
     def _halt(self, why: str, order: LiveOrder | None) -> None:
         self.halted_because = why

@@ -29,7 +29,8 @@ from common.journal import VENUE_BASELINE, JournalState
 from common.messages import RiskEvent
 from services.executor.engine import Event, ExecutionEngine
 from services.executor.errors import VenueMismatch
-from services.executor.live import LiveOrder, LiveOrderExecutor
+from services.executor.live import LiveOrderExecutor
+from services.executor.live_order import LiveOrder
 from services.executor.venue import Venue
 from venues.kraken.pairs import PairRules
 
@@ -57,7 +58,9 @@ def reconcile_at_start(
     engine.resume_open_orders((progress.order, progress.remaining) for progress in unresolved)
     resumed = [LiveOrder.from_journal(progress) for progress in unresolved]
     for report in live.settle_resumed(resumed):
-        events += engine.on_venue_report(report)
+        # An OrderCancelled (a resting limit order cancelled at start) needs the engine's
+        # on_venue_report to take it: the engine's side of issue 18 (branch `paper`).
+        events += engine.on_venue_report(report)  # type: ignore[arg-type]
     ours = set(state.progress)
     foreign = [o for o in venue.open_orders() if o.client_id not in ours]
     if foreign:

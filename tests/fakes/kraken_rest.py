@@ -3,8 +3,11 @@
 It checks `API-Key`, `API-Sign` (HMAC-SHA512 over the path and SHA-256 of
 nonce + raw body, exactly as Kraken documents) and strictly increasing nonces
 per key, then serves the endpoints ccxt and krakenex call for orders:
-public Time/Assets/AssetPairs, private AddOrder, CancelOrder, OpenOrders,
-ClosedOrders, QueryOrders, Balance, BalanceEx, CancelAllOrdersAfter.
+public Time/Assets/AssetPairs, private AddOrder, CancelOrder, AmendOrder,
+OpenOrders, ClosedOrders, QueryOrders, Balance, BalanceEx,
+CancelAllOrdersAfter. The account behind them (orders, balances, matching on
+a recorded market) is tests/fakes/kraken_orders.py's; this module is its
+HTTP face.
 
 It keeps its own clock, which a test can skew (`clock_skew_s`): `Time`
 reports it, AddOrder's `deadline` is checked against it (an order arriving
@@ -13,9 +16,10 @@ dead-man switch (`CancelAllOrdersAfter`) runs on it: when its timer runs out
 every open order is cancelled, as Kraken does. Faults can be injected on the
 next call of a method: a Kraken error string, a bare HTTP status (before or
 after the order was booked), or an answer delayed past the client's timeout
-*after* the order was booked. Market orders fill at `mark_price` with
-Kraken's base taker fee; `market_fill_fraction` below 1 leaves them open,
-partly filled, as a thin book would.
+*after* the order was booked. Tests stage races with `before_next(method,
+action)`: `action` runs (under the account's lock) just before the next call
+of `method` is handled, e.g. a `fill` that lands between the client's last
+poll and its cancel.
 See docs/kraken-rest-live.md (section 9) for the checklist this follows.
 """
 
@@ -28,38 +32,31 @@ import json
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
-PAIRS = {
-    "XXBTZUSD": {
-        "altname": "XBTUSD",
-        "wsname": "XBT/USD",
-        "base": "XXBT",
-        "quote": "ZUSD",
-        "pair_decimals": 1,
-        "lot_decimals": 8,
-        "cost_decimals": 5,
-        "ordermin": "0.00005",  # Kraken's, as in data/kraken_pairs.json (the engine's check)
-        "costmin": "0.5",
-        "tick_size": "0.1",
-        "status": "online",
-        "aclass_base": "currency",
-        "aclass_quote": "currency",
-        "lot": "unit",
-        "lot_multiplier": 1,
-        "fees": [[0, 0.4]],
-        "fees_maker": [[0, 0.25]],
-        "fee_volume_currency": "ZUSD",
-        "margin_call": 80,
-        "margin_stop": 40,
-        "leverage_buy": [],
-        "leverage_sell": [],
-    }
-}
+from tests.fakes.kraken_market import RecordedMarket
+from tests.fakes.kraken_orders import (
+    CANCELLED_REASON,
+    DEADLINE_ELAPSED,
+    PAIRS,
+    POST_ONLY_REASON,
+    FakeKrakenOrders,
+)
+
+# Importers of the fake (tests, other branches) find these here, as before the split.
+__all__ = [
+    "CANCELLED_REASON",
+    "DEADLINE_ELAPSED",
+    "PAIRS",
+    "POST_ONLY_REASON",
+    "FakeKrakenRest",
+    "kraken_signature",
+]
+
 ASSETS = {
     "XXBT": {
         "aclass": "currency",
@@ -78,15 +75,6 @@ ASSETS = {
 }
 
 
-TAKER_FEE = Decimal("0.0040")  # Kraken spot's entry-tier taker fee, charged in the quote asset
-
-
-# AddOrder `deadline` refusals. Kraken documents the window (now + 2 s .. now + 60 s) but
-# neither docs/kraken-rest-live.md nor the pages we could reach quote the strings
-# [unverified]; the adapters treat any such refusal as a plain refusal of this order.
-DEADLINE_ELAPSED: Final = "EOrder:Deadline elapsed"
-DEADLINE_INVALID: Final = "EGeneral:Invalid arguments:deadline"
-DEADLINE_MAX_AHEAD_S: Final = 60.0
 DEAD_MAN_MAX_TIMEOUT_S: Final = 86_400  # Kraken: the timeout must be below one day
 DEAD_MAN_TICK_S: Final = 0.02  # how often the fake's timer looks at its clock
 
@@ -98,36 +86,31 @@ def kraken_signature(path: str, body: bytes, nonce: str, secret_b64: str) -> str
     return base64.b64encode(mac.digest()).decode()
 
 
-class FakeKrakenRest:
+class FakeKrakenRest(FakeKrakenOrders):
     """`with FakeKrakenRest(key, secret) as fake:`; point clients at `fake.url`."""
 
-    def __init__(self, api_key: str, api_secret_b64: str, *, mark_price: str = "60000.0") -> None:
+    def __init__(
+        self,
+        api_key: str,
+        api_secret_b64: str,
+        *,
+        mark_price: str = "60000.0",
+        market: RecordedMarket | None = None,
+    ) -> None:
+        super().__init__(mark_price=mark_price, market=market)
         self.keys = {api_key: api_secret_b64}
-        self.mark_price = Decimal(mark_price)
-        self.market_fill_fraction = Decimal(1)
-        self.balances = {"ZUSD": Decimal("10000"), "XXBT": Decimal("0")}
-        self.orders: dict[str, dict[str, Any]] = {}
         self.last_nonce: dict[str, int] = defaultdict(int)
         self.faults: dict[str, list[tuple[str, Any]]] = defaultdict(list)
         self.log: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._next_txid = 0
-        self.clock_skew_s = 0.0  # the venue's clock minus this host's
+        self._before: dict[str, list[Callable[[], None]]] = defaultdict(list)
         self.dead_man_calls: list[int] = []  # every CancelAllOrdersAfter timeout, in order
         self.dead_man_trigger_s: float | None = None  # venue time the switch fires at
         self.dead_man_fired = 0
         self._closing = threading.Event()
 
-    def now_s(self) -> float:
-        """The venue's clock: this host's, skewed by `clock_skew_s`."""
-        return time.time() + self.clock_skew_s
-
-    def fill_open_orders(self) -> None:
-        """The book fills what market orders left open (a thin book refilled)."""
-        with self._lock:
-            for order in self.orders.values():
-                if order["status"] == "open":
-                    self._execute(order, Decimal(order["vol"]) - Decimal(order["vol_exec"]))
+    def before_next(self, method: str, action: Callable[[], None]) -> None:
+        """Run `action` just before the next `method` call is handled (races, staged)."""
+        self._before[method].append(action)
 
     @property
     def url(self) -> str:
@@ -153,7 +136,10 @@ class FakeKrakenRest:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll: shutdown() waits for it, once per test.
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         threading.Thread(target=self._dead_man_timer, daemon=True).start()
         return self
 
@@ -182,6 +168,9 @@ class FakeKrakenRest:
         if problem:
             return self._send_json(handler, {"error": [problem]})
         with self._lock:
+            self.match()
+            if self._before[method]:
+                self._before[method].pop(0)()
             answer = self._private(method, params)
         if fault and fault[0] == "late":
             # Booked already: the client times out on an order that exists.
@@ -232,95 +221,6 @@ class FakeKrakenRest:
             return {"error": ["EGeneral:Unknown method"]}
         return handler(p)
 
-    def _private_AddOrder(self, p: dict[str, str]) -> dict[str, Any]:
-        pair = next((k for k, v in PAIRS.items() if p.get("pair") in (k, v["altname"])), None)
-        if pair is None:
-            return {"error": ["EQuery:Unknown asset pair"]}
-        if "cl_ord_id" in p and "userref" in p:
-            return {"error": ["EGeneral:Invalid arguments"]}
-        if "deadline" in p:
-            problem = self._deadline_problem(p["deadline"])
-            if problem:
-                return {"error": [problem]}
-        volume = Decimal(p["volume"])
-        price = Decimal(p["price"]) if p.get("ordertype") == "limit" else self.mark_price
-        if volume < Decimal(PAIRS[pair]["ordermin"]):
-            return {"error": ["EOrder:Order minimum not met"]}
-        if volume * price < Decimal(PAIRS[pair]["costmin"]):
-            return {"error": ["EOrder:Cost minimum not met"]}
-        client_id = p.get("cl_ord_id")
-        if client_id and any(
-            o["cl_ord_id"] == client_id and o["status"] == "open" for o in self.orders.values()
-        ):
-            return {"error": ["EOrder:Duplicate order"]}
-        side = p["type"]
-        if side == "buy" and volume * price > self.balances["ZUSD"]:
-            return {"error": ["EOrder:Insufficient funds"]}
-        if side == "sell" and volume > self.balances["XXBT"]:
-            return {"error": ["EOrder:Insufficient funds"]}
-        descr = f"{side} {volume:.8f} {PAIRS[pair]['altname']} @ {p['ordertype']}"
-        if p.get("validate") in ("true", "True"):
-            return {"error": [], "result": {"descr": {"order": descr}}}
-        self._next_txid += 1
-        txid = f"OFAKE{self._next_txid:02d}-AAAAA-BBBBBB"
-        market = p["ordertype"] == "market"
-        executed = volume * self.market_fill_fraction if market else Decimal(0)
-        order = self.orders[txid] = {
-            "cl_ord_id": client_id,
-            "userref": int(p.get("userref", 0) or 0),
-            "status": "open",
-            "opentm": self.now_s(),
-            "closetm": 0,
-            "vol": f"{volume:.8f}",
-            "vol_exec": f"{0:.8f}",
-            "cost": f"{0:.5f}",
-            "fee": f"{0:.5f}",
-            "price": "0",
-            "misc": "",
-            "oflags": "",
-            "reason": None,
-            "descr": {
-                "pair": PAIRS[pair]["altname"],
-                "type": side,
-                "ordertype": p["ordertype"],
-                "price": p.get("price", "0"),
-                "price2": "0",
-                "leverage": "none",
-                "order": descr,
-                "close": "",
-            },
-        }
-        self._execute(order, executed, price)
-        return {"error": [], "result": {"descr": {"order": descr}, "txid": [txid]}}
-
-    def _execute(self, order: dict[str, Any], qty: Decimal, price: Decimal | None = None) -> None:
-        """Fill `qty` more of `order` at `price` (the mark), with the taker fee, in the quote."""
-        price = self.mark_price if price is None else price
-        executed = Decimal(order["vol_exec"]) + qty
-        cost = Decimal(order["cost"]) + qty * price
-        order["vol_exec"], order["cost"] = f"{executed:.8f}", f"{cost:.5f}"
-        order["fee"] = f"{cost * TAKER_FEE:.5f}"
-        if executed:
-            order["price"] = f"{cost / executed:.1f}"
-        if executed == Decimal(order["vol"]):
-            order["status"], order["closetm"] = "closed", self.now_s()
-        sign = 1 if order["descr"]["type"] == "buy" else -1
-        self.balances["XXBT"] += sign * qty
-        self.balances["ZUSD"] -= sign * qty * price + qty * price * TAKER_FEE
-
-    def _deadline_problem(self, text: str) -> str | None:
-        """Kraken's engine drops an order that reaches it after its `deadline`."""
-        try:
-            deadline_s = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return DEADLINE_INVALID
-        now_s = self.now_s()
-        if deadline_s <= now_s:
-            return DEADLINE_ELAPSED
-        if deadline_s > now_s + DEADLINE_MAX_AHEAD_S:
-            return DEADLINE_INVALID
-        return None
-
     def _private_CancelAllOrdersAfter(self, p: dict[str, str]) -> dict[str, Any]:
         try:
             timeout_s = int(p.get("timeout", ""))
@@ -348,48 +248,7 @@ class FakeKrakenRest:
                     if order["status"] in ("open", "pending"):
                         order["status"], order["reason"] = "canceled", "Dead man switch"
 
-    def booked(self, client_id: str) -> list[dict[str, Any]]:
-        """The orders booked under this client id (a resend would make two)."""
-        return [o for o in self.orders.values() if o["cl_ord_id"] == client_id]
-
-    def _matching(self, p: dict[str, str], status: set[str]) -> dict[str, Any]:
-        client_id = p.get("cl_ord_id")
-        return {
-            txid: order
-            for txid, order in self.orders.items()
-            if order["status"] in status and (client_id is None or order["cl_ord_id"] == client_id)
-        }
-
-    def _private_OpenOrders(self, p: dict[str, str]) -> dict[str, Any]:
-        return {"error": [], "result": {"open": self._matching(p, {"open", "pending"})}}
-
-    def _private_ClosedOrders(self, p: dict[str, str]) -> dict[str, Any]:
-        closed = self._matching(p, {"closed", "canceled", "expired"})
-        return {"error": [], "result": {"closed": closed, "count": len(closed)}}
-
-    def _private_QueryOrders(self, p: dict[str, str]) -> dict[str, Any]:
-        ids = p.get("txid", "").split(",")
-        return {"error": [], "result": {t: self.orders[t] for t in ids if t in self.orders}}
-
-    def _private_CancelOrder(self, p: dict[str, str]) -> dict[str, Any]:
-        wanted = p.get("txid") or p.get("cl_ord_id")
-        for txid, order in self.orders.items():
-            if wanted in (txid, order["cl_ord_id"]) and order["status"] == "open":
-                order["status"], order["reason"] = "canceled", "User requested"
-                return {"error": [], "result": {"count": 1}}
-        return {"error": ["EOrder:Unknown order"]}
-
-    def _private_Balance(self, p: dict[str, str]) -> dict[str, Any]:
-        return {"error": [], "result": {k: f"{v:.4f}" for k, v in self.balances.items()}}
-
-    def _private_BalanceEx(self, p: dict[str, str]) -> dict[str, Any]:
-        result = {
-            k: {"balance": f"{v:.4f}", "hold_trade": "0.0000"} for k, v in self.balances.items()
-        }
-        return {"error": [], "result": result}
-
     # -- replies ------------------------------------------------------------------------
-
     def _send_json(self, handler: BaseHTTPRequestHandler, data: dict[str, Any]) -> None:
         self._send(handler, 200, json.dumps(data).encode(), "application/json")
 

@@ -51,6 +51,8 @@ def classify_kraken_error(error: str) -> VenueErrorKind:
         return VenueErrorKind.UNKNOWN_OUTCOME
     if error.startswith("EOrder:Insufficient funds"):
         return VenueErrorKind.INSUFFICIENT_FUNDS
+    if error.startswith("EOrder:Post only order"):  # an AddOrder/AmendOrder that would take
+        return VenueErrorKind.POST_ONLY
     return VenueErrorKind.REFUSED
 
 

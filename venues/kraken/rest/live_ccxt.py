@@ -74,6 +74,45 @@ class CcxtVenue:
             raise _venue_error(e) from None
         return str(order["id"])
 
+    def place_limit(
+        self,
+        symbol: str,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+        client_id: str,
+        deadline_s: float,
+        venue_now_s: float,
+        *,
+        post_only: bool,
+        immediate_or_cancel: bool,
+    ) -> str:
+        params: dict[str, Any] = {
+            "clientOrderId": client_id,
+            "deadline": kraken_deadline(venue_now_s, deadline_s),
+        }
+        if post_only:
+            params["postOnly"] = True  # ccxt sends oflags=post
+        if immediate_or_cancel:
+            params["timeInForce"] = "IOC"  # passed through as timeinforce=IOC
+        try:
+            order = self.client.create_order(
+                symbol, "limit", side.value, float(qty), float(price), params
+            )
+        except ccxt.ExchangeError as e:
+            txid = self._txid_despite_warning(e)
+            if txid is None:
+                raise _venue_error(e) from None
+            return txid
+        except ccxt.BaseError as e:
+            raise _venue_error(e) from None
+        return str(order["id"])
+
+    def amend(self, symbol: str, txid: str, qty: Decimal, price: Decimal) -> None:
+        # ccxt's edit_order is Kraken's AmendOrder (txid, order_qty, limit_price): the
+        # order keeps its txid and fills; the legacy EditOrder would make a new one.
+        self._call(self.client.edit_order, txid, symbol, "limit", "buy", float(qty), float(price))
+
     def _txid_despite_warning(self, error: ccxt.ExchangeError) -> str | None:
         # ccxt raises on a `W...` warning even when Kraken booked the order (§4).
         reply = self.client.last_json_response
@@ -95,6 +134,10 @@ class CcxtVenue:
 
     def query(self, txid: str) -> VenueOrder:
         return _parse(self._call(self.client.fetch_order, txid))
+
+    def query_many(self, txids: list[str]) -> dict[str, VenueOrder]:
+        orders = self._call(self.client.fetch_orders_by_ids, txids)  # QueryOrders, a list
+        return {str(order["id"]): _parse(order) for order in orders}
 
     def cancel(self, txid: str) -> None:
         self._call(self.client.cancel_order, txid)

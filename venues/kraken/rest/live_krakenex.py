@@ -83,6 +83,42 @@ class KrakenexVenue:
         )
         return str(result["txid"][0])
 
+    def place_limit(
+        self,
+        symbol: str,
+        side: Side,
+        qty: Decimal,
+        price: Decimal,
+        client_id: str,
+        deadline_s: float,
+        venue_now_s: float,
+        *,
+        post_only: bool,
+        immediate_or_cancel: bool,
+    ) -> str:
+        data = {
+            "pair": self._rest_pair(symbol),
+            "type": side.value,
+            "ordertype": "limit",
+            "price": format(price, "f"),
+            "volume": format(qty, "f"),
+            "cl_ord_id": client_id,
+            "deadline": kraken_deadline(venue_now_s, deadline_s),
+        }
+        if post_only:
+            data["oflags"] = "post"
+        if immediate_or_cancel:
+            data["timeinforce"] = "IOC"
+        return str(self._private("AddOrder", data)["txid"][0])
+
+    def amend(self, symbol: str, txid: str, qty: Decimal, price: Decimal) -> None:
+        # AmendOrder, as ccxt's edit_order: in place, same txid, fills kept.
+        self._rest_pair(symbol)  # an unknown symbol is refused here, as everywhere
+        self._private(
+            "AmendOrder",
+            {"txid": txid, "order_qty": format(qty, "f"), "limit_price": format(price, "f")},
+        )
+
     def find(self, client_id: str, since_ms: int) -> VenueOrder | None:
         opened = self._private("OpenOrders", {"cl_ord_id": client_id})["open"]
         for txid, raw in opened.items():
@@ -99,6 +135,10 @@ class KrakenexVenue:
         if txid not in found:
             raise VenueError(VenueErrorKind.REFUSED, "EOrder:Unknown order")
         return parse_kraken_order(txid, found[txid])
+
+    def query_many(self, txids: list[str]) -> dict[str, VenueOrder]:
+        found = self._private("QueryOrders", {"txid": ",".join(txids)})
+        return {txid: parse_kraken_order(txid, raw) for txid, raw in found.items()}
 
     def cancel(self, txid: str) -> None:
         self._private("CancelOrder", {"txid": txid})

@@ -20,6 +20,8 @@ KRAKEN_REST_URL: Final = "https://api.kraken.com"
 # Kraken's `deadline` must lie between now + 2 s and now + 60 s.
 DEADLINE_MIN_S: Final = 2.0
 DEADLINE_MAX_S: Final = 60.0
+# The `reason` of an order Kraken cancelled because, post-only, it would have taken.
+POST_ONLY_REASON: Final = "Post only order"
 
 
 def parse_kraken_order(txid: str, raw: dict[str, Any]) -> VenueOrder:
@@ -32,6 +34,8 @@ def parse_kraken_order(txid: str, raw: dict[str, Any]) -> VenueOrder:
         executed=Decimal(str(raw.get("vol_exec") or "0")),
         cost=Decimal(str(raw.get("cost") or "0")),
         fee=Decimal(str(raw.get("fee") or "0")),
+        reason=raw.get("reason") or None,
+        post_only_refused=raw.get("status") == "canceled" and raw.get("reason") == POST_ONLY_REASON,
     )
 
 

@@ -26,6 +26,7 @@ from venues.kraken.rest.orders import check_base_url, kraken_deadline, parse_kra
         ("EService:Unavailable", VenueErrorKind.UNKNOWN_OUTCOME),
         ("EGeneral:Internal error", VenueErrorKind.UNKNOWN_OUTCOME),
         ("EOrder:Insufficient funds", VenueErrorKind.INSUFFICIENT_FUNDS),
+        ("EOrder:Post only order", VenueErrorKind.POST_ONLY),
         ("EOrder:Order minimum not met", VenueErrorKind.REFUSED),
         ("EQuery:Unknown asset pair", VenueErrorKind.REFUSED),
     ],
