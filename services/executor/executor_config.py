@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -42,7 +41,7 @@ from services.executor.account import DEFAULT_BALANCES, balance_list
 from services.executor.execution_style import DEFAULT_REQUOTE_BPS, ExecutionKind, ExecutionStyle
 from services.executor.gate import missing_live_opt_ins
 from services.executor.latency import DEFAULT_JITTER_MS, DEFAULT_SEED
-from services.executor.live import LiveOrderExecutor, LiveTimings
+from services.executor.live import LiveTimings
 from services.executor.risk import RiskLimits
 from venues.kraken.fees import load_fee_schedule
 from venues.kraken.pairs import DEFAULT_PAIRS_FILE
@@ -366,11 +365,6 @@ class ExecutorConfig(ServiceSettings):
                 raise ConfigError(
                     "live execution refused: --lossless is for replays; live orders need live data"
                 )
-            if config.execution is not ExecutionKind.MARKET and not _live_takes_limit_orders():
-                raise ConfigError(
-                    f"live execution refused: --execution {config.execution} needs a live "
-                    "executor that sends limit orders and cancels; this one sends market orders"
-                )
             return dataclasses.replace(
                 config,
                 live=True,
@@ -380,15 +374,6 @@ class ExecutorConfig(ServiceSettings):
                 api_secret=_api_secret(environ["EXCHANGE_API_SECRET"]),
             )
         return config
-
-
-def _live_takes_limit_orders() -> bool:
-    # The live executor gains order terms and cancels separately (issue 18, live side);
-    # until it has them a limit style must not reach it (it would fail at the first order).
-    return (
-        hasattr(LiveOrderExecutor, "cancel")
-        and "terms" in inspect.signature(LiveOrderExecutor.submit).parameters
-    )
 
 
 def _with_fees(config: ExecutorConfig) -> ExecutorConfig:

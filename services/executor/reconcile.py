@@ -58,9 +58,7 @@ def reconcile_at_start(
     engine.resume_open_orders((progress.order, progress.remaining) for progress in unresolved)
     resumed = [LiveOrder.from_journal(progress) for progress in unresolved]
     for report in live.settle_resumed(resumed):
-        # An OrderCancelled (a resting limit order cancelled at start) needs the engine's
-        # on_venue_report to take it: the engine's side of issue 18 (branch `paper`).
-        events += engine.on_venue_report(report)  # type: ignore[arg-type]
+        events += engine.on_venue_report(report)
     ours = set(state.progress)
     foreign = [o for o in venue.open_orders() if o.client_id not in ours]
     if foreign:

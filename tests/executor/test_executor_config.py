@@ -98,10 +98,8 @@ def test_execution_style_flags_build_the_style_and_refuse_two_offsets() -> None:
         ExecutorConfig.from_args(["--execution", "maker"], {})
 
 
-def test_a_limit_style_never_reaches_a_live_executor_that_sends_market_orders_only() -> None:
-    """Until the live executor takes order terms and cancels, live + post-only stops at start."""
-    from services.executor import executor_config
-
+def test_a_limit_style_reaches_the_live_executor_with_every_opt_in() -> None:
+    """The live executor sends limit orders and cancels, so live + post-only is a live config."""
     live = {
         "ENABLE_REAL_LIVE_EXECUTOR": "1",
         "CONFIRM_LIVE": "1",
@@ -110,8 +108,5 @@ def test_a_limit_style_never_reaches_a_live_executor_that_sends_market_orders_on
         "EXCHANGE_API_SECRET": "c2VjcmV0",
     }
     argv = ["--no-paper-mode", "--live-executor", "--execution", "post-only"]
-    if executor_config._live_takes_limit_orders():
-        assert ExecutorConfig.from_args(argv, live).execution_style.resting
-    else:
-        with pytest.raises(ConfigError, match="--execution post-only"):
-            ExecutorConfig.from_args(argv, live)
+    config = ExecutorConfig.from_args(argv, live)
+    assert config.live and config.execution_style.resting
