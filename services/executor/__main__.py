@@ -29,7 +29,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from decimal import Decimal
@@ -44,6 +44,7 @@ from common.journal import (
     JOURNAL_FILES,
     SESSION_STARTED,
     SESSION_TRADING,
+    SHADOW_JOURNAL,
     Journal,
     JournalState,
     opening_balances,
@@ -51,7 +52,7 @@ from common.journal import (
     read_journal,
 )
 from common.logs import counts_text
-from common.messages import Eos, Fill, OrderRejected, RiskEvent, RunCounters
+from common.messages import Eos, Fill, Message, OrderRejected, RiskEvent, RunCounters
 from common.metrics import serve_metrics
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
 from common.service import Inbox, Prepared, ServiceSpec, StartupFailed, serve
@@ -69,6 +70,7 @@ from services.executor.reconcile import reconcile_at_start
 from services.executor.resume import Resumption
 from services.executor.risk import RiskEngine
 from services.executor.sequencer import Sequencer
+from services.executor.shadow import PaperTwin, ShadowLiveExecutor
 from venues.errors import VenueError
 from venues.kraken.pairs import PairRules, load_pairs
 from venues.kraken.rate_limits import KrakenRateLimits, RateLimitTier
@@ -234,6 +236,7 @@ class Setup(Prepared):
     pairs: dict[str, PairRules]
     resumption: Resumption | None  # a resumed replay: re-executed against the journal
     opening_balances: dict[str, float] | None  # paper: the run's journaled starting balances
+    shadow_journal: Journal | None = None  # --shadow: the paper twin's book (shadow.py)
 
 
 def _prepare(config: ExecutorConfig) -> Setup:
@@ -254,7 +257,8 @@ def _prepare(config: ExecutorConfig) -> Setup:
     )
     pairs = load_pairs(config.pairs_file)
     journal = Journal(path, fsync=config.fsync)
-    return Setup(config, state, journal, risk, pairs, resumption, opening)
+    shadow_journal = Journal(folder / SHADOW_JOURNAL) if config.shadow else None
+    return Setup(config, state, journal, risk, pairs, resumption, opening, shadow_journal)
 
 
 def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> ExecutionEngine:
@@ -265,21 +269,32 @@ def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> Execution
         venue = CountedVenue(make_venue(config, setup.pairs))  # counted for /metrics
         # Its own counter on the wall clock paces every call it makes.
         pacer = None if tier is None else KrakenRateLimits(tier)
-        executor = LiveOrderExecutor(venue, setup.pairs, ctx, config.live_timings, pacer)
+        if setup.shadow_journal is not None:  # --shadow: minimum size, and a paper twin
+            twin = PaperTwin(_paper_executor(config, setup.pairs), setup.shadow_journal.append)
+            executor = ShadowLiveExecutor(
+                venue, setup.pairs, ctx, config.live_timings, pacer, twin=twin
+            )
+        else:
+            executor = LiveOrderExecutor(venue, setup.pairs, ctx, config.live_timings, pacer)
     else:
-        executor = PaperOrderExecutor(
-            setup.pairs,
-            latency_ms=config.latency_ms,
-            taker_fee_bps=config.taker_fee,
-            latency_jitter_ms=config.latency_jitter_ms,
-            latency_seed=config.latency_seed,
-        )
+        executor = _paper_executor(config, setup.pairs)
         account = _paper_account(config, setup.opening_balances)
     # Paper and live admit orders through the same model, on the orders' event time.
     rate_limits = None if tier is None else restored_rate_limits(tier, setup.state)
     engine = ExecutionEngine(setup.risk, executor, account=account, rate_limits=rate_limits)
     engine.restore(setup.state.fills, setup.state.target_ids, setup.state.orders)
     return engine
+
+
+def _paper_executor(config: ExecutorConfig, pairs: dict[str, PairRules]) -> PaperOrderExecutor:
+    """Paper fills with the run's latency and fee model (a shadow run's twin too)."""
+    return PaperOrderExecutor(
+        pairs,
+        latency_ms=config.latency_ms,
+        taker_fee_bps=config.taker_fee,
+        latency_jitter_ms=config.latency_jitter_ms,
+        latency_seed=config.latency_seed,
+    )
 
 
 def _paper_account(config: ExecutorConfig, journaled: dict[str, float] | None) -> SpotAccount:
@@ -310,6 +325,8 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
     """Open the executor's sockets and its venue; reconcile a live account before any order."""
     config = setup.config
     resources.callback(setup.journal.close)
+    if setup.shadow_journal is not None:
+        resources.callback(setup.shadow_journal.close)
     engine = _engine(ctx, config, setup)
     live = engine.executor if isinstance(engine.executor, LiveOrderExecutor) else None
     if live is not None:
@@ -368,9 +385,12 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
             port=config.metrics_port,
             allow_remote=config.allow_remote,
         )
+    publish = metrics.observe(lambda event: sockets.publish(events, event))
+    if isinstance(engine.executor, ShadowLiveExecutor):
+        publish = _shadowed(publish, engine.executor.twin)
     outbox = Outbox(
         setup.journal,
-        metrics.observe(lambda event: sockets.publish(events, event)),
+        publish,
         live.send_staged if live is not None else None,
         clock=time.monotonic,
     )
@@ -394,6 +414,16 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         live.start()
     _mark(setup.journal, SESSION_TRADING, engine, detail)
     return ExecutorLoop(sequencer, outbox, inbox, ticks, targets, live, setup.resumption)
+
+
+def _shadowed(publish: Callable[[Message], None], twin: PaperTwin) -> Callable[[Message], None]:
+    """Publish, and give the twin every journaled event: each live order becomes its order too."""
+
+    def send(event: Message) -> None:
+        twin.on_event(event)
+        publish(event)
+
+    return send
 
 
 def _mark(
