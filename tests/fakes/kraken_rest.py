@@ -15,7 +15,10 @@ next call of a method: a Kraken error string, a bare HTTP status (before or
 after the order was booked), or an answer delayed past the client's timeout
 *after* the order was booked. Market orders fill at `mark_price` with
 Kraken's base taker fee; `market_fill_fraction` below 1 leaves them open,
-partly filled, as a thin book would.
+partly filled, as a thin book would. Given a `RecordedMarket`
+(tests/fakes/kraken_market.py), market orders instead walk its current book
+(the one the fake WebSocket last sent, when the market follows it), and
+what the book does not show stays open.
 See docs/kraken-rest-live.md (section 9) for the checklist this follows.
 """
 
@@ -33,6 +36,8 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.kraken_market import Level, RecordedMarket
 
 PAIRS = {
     "XXBTZUSD": {
@@ -60,6 +65,7 @@ PAIRS = {
         "leverage_sell": [],
     }
 }
+WS_SYMBOLS = {"XXBTZUSD": "BTC/USD"}  # REST pair id -> the WS v2 symbol the market records
 ASSETS = {
     "XXBT": {
         "aclass": "currency",
@@ -101,9 +107,17 @@ def kraken_signature(path: str, body: bytes, nonce: str, secret_b64: str) -> str
 class FakeKrakenRest:
     """`with FakeKrakenRest(key, secret) as fake:`; point clients at `fake.url`."""
 
-    def __init__(self, api_key: str, api_secret_b64: str, *, mark_price: str = "60000.0") -> None:
+    def __init__(
+        self,
+        api_key: str,
+        api_secret_b64: str,
+        *,
+        mark_price: str = "60000.0",
+        market: RecordedMarket | None = None,
+    ) -> None:
         self.keys = {api_key: api_secret_b64}
         self.mark_price = Decimal(mark_price)
+        self.market = market
         self.market_fill_fraction = Decimal(1)
         self.balances = {"ZUSD": Decimal("10000"), "XXBT": Decimal("0")}
         self.orders: dict[str, dict[str, Any]] = {}
@@ -126,8 +140,28 @@ class FakeKrakenRest:
         """The book fills what market orders left open (a thin book refilled)."""
         with self._lock:
             for order in self.orders.values():
-                if order["status"] == "open":
-                    self._execute(order, Decimal(order["vol"]) - Decimal(order["vol_exec"]))
+                if order["status"] == "open" and order["descr"]["ordertype"] == "market":
+                    left = Decimal(order["vol"]) - Decimal(order["vol_exec"])
+                    self._execute(order, self._market_levels(order, left))
+
+    def _market_levels(self, order: dict[str, Any], qty: Decimal) -> list[Level]:
+        """Where a market order's `qty` executes: the recorded book's levels, or the mark."""
+        if self.market is None:
+            return [(self.mark_price, qty)] if qty > 0 else []
+        symbol = WS_SYMBOLS[self._pair_id(order["descr"]["pair"])]
+        return self.market.take(symbol, order["descr"]["type"], qty)
+
+    def _reference_price(self, pair: str, side: str) -> Decimal:
+        """What a market order is checked against (cost minimum, funds): the touch or mark."""
+        if self.market is None:
+            return self.mark_price
+        bids, asks = self.market.book(WS_SYMBOLS[pair])
+        touch = asks if side == "buy" else bids
+        return touch[0][0] if touch else self.mark_price
+
+    @staticmethod
+    def _pair_id(name: str) -> str:
+        return next(k for k, v in PAIRS.items() if name in (k, v["altname"]))
 
     @property
     def url(self) -> str:
@@ -243,7 +277,11 @@ class FakeKrakenRest:
             if problem:
                 return {"error": [problem]}
         volume = Decimal(p["volume"])
-        price = Decimal(p["price"]) if p.get("ordertype") == "limit" else self.mark_price
+        side = p["type"]
+        if p.get("ordertype") == "limit":
+            price = Decimal(p["price"])
+        else:
+            price = self._reference_price(pair, side)
         if volume < Decimal(PAIRS[pair]["ordermin"]):
             return {"error": ["EOrder:Order minimum not met"]}
         if volume * price < Decimal(PAIRS[pair]["costmin"]):
@@ -253,7 +291,6 @@ class FakeKrakenRest:
             o["cl_ord_id"] == client_id and o["status"] == "open" for o in self.orders.values()
         ):
             return {"error": ["EOrder:Duplicate order"]}
-        side = p["type"]
         if side == "buy" and volume * price > self.balances["ZUSD"]:
             return {"error": ["EOrder:Insufficient funds"]}
         if side == "sell" and volume > self.balances["XXBT"]:
@@ -263,8 +300,6 @@ class FakeKrakenRest:
             return {"error": [], "result": {"descr": {"order": descr}}}
         self._next_txid += 1
         txid = f"OFAKE{self._next_txid:02d}-AAAAA-BBBBBB"
-        market = p["ordertype"] == "market"
-        executed = volume * self.market_fill_fraction if market else Decimal(0)
         order = self.orders[txid] = {
             "cl_ord_id": client_id,
             "userref": int(p.get("userref", 0) or 0),
@@ -290,23 +325,27 @@ class FakeKrakenRest:
                 "close": "",
             },
         }
-        self._execute(order, executed, price)
+        if p["ordertype"] == "market":
+            wanted = volume * self.market_fill_fraction
+            self._execute(order, self._market_levels(order, wanted))
         return {"error": [], "result": {"descr": {"order": descr}, "txid": [txid]}}
 
-    def _execute(self, order: dict[str, Any], qty: Decimal, price: Decimal | None = None) -> None:
-        """Fill `qty` more of `order` at `price` (the mark), with the taker fee, in the quote."""
-        price = self.mark_price if price is None else price
-        executed = Decimal(order["vol_exec"]) + qty
-        cost = Decimal(order["cost"]) + qty * price
-        order["vol_exec"], order["cost"] = f"{executed:.8f}", f"{cost:.5f}"
-        order["fee"] = f"{cost * TAKER_FEE:.5f}"
-        if executed:
+    def _execute(
+        self, order: dict[str, Any], levels: list[Level], fee_rate: Decimal = TAKER_FEE
+    ) -> None:
+        """Fill more of `order`: `qty` at `price` per level, the fee (quote) at `fee_rate`."""
+        for price, qty in levels:
+            executed = Decimal(order["vol_exec"]) + qty
+            cost = Decimal(order["cost"]) + qty * price
+            fee = Decimal(order["fee"]) + qty * price * fee_rate
+            order["vol_exec"], order["cost"] = f"{executed:.8f}", f"{cost:.5f}"
+            order["fee"] = f"{fee:.5f}"
             order["price"] = f"{cost / executed:.1f}"
-        if executed == Decimal(order["vol"]):
-            order["status"], order["closetm"] = "closed", self.now_s()
-        sign = 1 if order["descr"]["type"] == "buy" else -1
-        self.balances["XXBT"] += sign * qty
-        self.balances["ZUSD"] -= sign * qty * price + qty * price * TAKER_FEE
+            if executed == Decimal(order["vol"]):
+                order["status"], order["closetm"] = "closed", self.now_s()
+            sign = 1 if order["descr"]["type"] == "buy" else -1
+            self.balances["XXBT"] += sign * qty
+            self.balances["ZUSD"] -= sign * qty * price + qty * price * fee_rate
 
     def _deadline_problem(self, text: str) -> str | None:
         """Kraken's engine drops an order that reaches it after its `deadline`."""
