@@ -30,11 +30,14 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
+from common.journal import JOURNAL_FILES, SHADOW_JOURNAL, read_entries
 from common.messages import Fill, OrderSubmitted, Side
+from services.executor.quantities import add, exact
 
 BOOTSTRAP_RESAMPLES: Final = 2_000
 BOOTSTRAP_SEED: Final = 20_261_207
@@ -57,20 +60,21 @@ class Execution:
 
     fills: list[Fill] = field(default_factory=list)
 
+    # Sums in decimal: one fill's average is its own price, not a float's neighbour.
     @property
     def filled(self) -> float:
-        return sum(f.qty for f in self.fills)
+        return add(*(f.qty for f in self.fills))
 
     @property
     def fee(self) -> float:
-        return sum(f.fee for f in self.fills)
+        return add(*(f.fee for f in self.fills))
 
     @property
     def avg_price(self) -> float | None:
-        filled = self.filled
-        if filled <= 0:
+        if not self.fills:
             return None
-        return sum(f.qty * f.price for f in self.fills) / filled
+        cost = sum((exact(f.qty) * exact(f.price) for f in self.fills), start=exact(0.0))
+        return float(cost / sum((exact(f.qty) for f in self.fills), start=exact(0.0)))
 
     def pnl_at(self, mark: float | None) -> float | None:
         """Mark-to-market PnL of these fills at `mark`, fees paid; None without a mark."""
@@ -241,8 +245,29 @@ def fidelity(
     return {
         "complete": not missing,
         "twin_missing": missing,
+        "twin_journal": SHADOW_JOURNAL,
         "sign": "paper minus live; price_diff_bps < 0: paper was optimistic",
         "bootstrap": {"resamples": BOOTSTRAP_RESAMPLES, "seed": seed, "confidence": CONFIDENCE},
         "aggregate": aggregate,
         "orders": orders,
     }
+
+
+def shadow_section(run_dir: Path, marks: dict[str, float]) -> dict[str, Any] | None:
+    """`fidelity` of a run folder's live and twin journals; None if the run was no shadow run.
+
+    A twin journal whose last line is torn (the executor died mid-write) may
+    have lost a fill: the section says so and is not `complete`.
+
+    Raises:
+        JournalCorrupt: a journal is damaged before its last line.
+    """
+    twin_path = run_dir / SHADOW_JOURNAL
+    if not twin_path.exists():
+        return None
+    live = read_entries(run_dir / JOURNAL_FILES["live"])
+    section = fidelity(live, read_entries(twin_path), marks)
+    torn = not twin_path.read_bytes().endswith(b"\n") and twin_path.stat().st_size > 0
+    section["twin_journal_torn"] = torn
+    section["complete"] = section["complete"] and not torn
+    return section
