@@ -152,6 +152,9 @@ def test_a_zero_latency_paper_twin_is_optimistic_on_every_order_of_a_shadow_run(
     assert {row["paper"]["avg_price"] for row in shadow["orders"]} == decided
     assert {row["live"]["avg_price"] for row in shadow["orders"]} == met
     assert (result["mode"], result["executor"]) == ("live", "ShadowLiveExecutor")
+    page = (folder / "report.html").read_text()  # the report's shadow tables: every order
+    assert page.count("<section class='shadow'>") == 1
+    assert all(row["order_id"] in page for row in shadow["orders"])
 
 
 def _torn(section: dict[str, object]) -> dict[str, object]:
