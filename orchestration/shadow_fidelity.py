@@ -35,9 +35,10 @@ from typing import Any, Final
 
 import numpy as np
 
-from common.journal import JOURNAL_FILES, SHADOW_JOURNAL, read_entries
-from common.messages import Fill, OrderSubmitted, Side
+from common.journal import JOURNAL_FILES, SESSION_STARTED, SHADOW_JOURNAL, read_entries
+from common.messages import Fill, OrderSubmitted, RiskEvent, Side
 from services.executor.quantities import add, exact
+from services.executor.shadow import ShadowLiveExecutor
 
 BOOTSTRAP_RESAMPLES: Final = 2_000
 BOOTSTRAP_SEED: Final = 20_261_207
@@ -253,6 +254,24 @@ def fidelity(
     }
 
 
+def shadow_sessions_only(entries: Iterable[object]) -> list[object]:
+    """The live journal without the orders of sessions that were not shadow sessions.
+
+    A swap ends shadow mode (the swapped-in executor is plain live or paper):
+    the plain live orders after it never had a twin, and are not missing one.
+    A session is a shadow one when its start mark names `ShadowLiveExecutor`.
+    """
+    kept: list[object] = []
+    in_shadow = True  # a journal from before sessions were marked: taken as it is
+    for entry in entries:
+        if isinstance(entry, RiskEvent) and entry.kind == SESSION_STARTED:
+            in_shadow = entry.detail.startswith(ShadowLiveExecutor.__name__)
+        elif isinstance(entry, OrderSubmitted) and not in_shadow:
+            continue
+        kept.append(entry)
+    return kept
+
+
 def shadow_section(run_dir: Path, marks: dict[str, float]) -> dict[str, Any] | None:
     """`fidelity` of a run folder's live and twin journals; None if the run was no shadow run.
 
@@ -265,7 +284,7 @@ def shadow_section(run_dir: Path, marks: dict[str, float]) -> dict[str, Any] | N
     twin_path = run_dir / SHADOW_JOURNAL
     if not twin_path.exists():
         return None
-    live = read_entries(run_dir / JOURNAL_FILES["live"])
+    live = shadow_sessions_only(read_entries(run_dir / JOURNAL_FILES["live"]))
     section = fidelity(live, read_entries(twin_path), marks)
     torn = not twin_path.read_bytes().endswith(b"\n") and twin_path.stat().st_size > 0
     section["twin_journal_torn"] = torn

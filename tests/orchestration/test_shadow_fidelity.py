@@ -128,3 +128,24 @@ def test_aggregate_counts_means_and_medians_of_the_priced_orders() -> None:
     assert (price["count"], price["mean"], price["median"]) == (2, pytest.approx(-1.5), -1.5)
     assert price["ci95"][0] <= price["mean"] <= price["ci95"][1]
     assert aggregate["fill_ratio_diff"]["count"] == 3
+
+
+def test_orders_of_a_session_after_a_swap_to_plain_live_are_not_missing_a_twin() -> None:
+    """A swap ends shadow mode: the plain live session's order is no figure and not missing."""
+    from common.journal import SESSION_STARTED
+    from common.messages import RiskEvent
+    from orchestration.shadow_fidelity import shadow_sessions_only
+
+    def mark(detail: str) -> RiskEvent:
+        return RiskEvent(kind=SESSION_STARTED, symbol=None, detail=detail, ts_ns=T0_NS)
+
+    a, b = _order("o-1"), _order("o-2")
+    live = [
+        mark("ShadowLiveExecutor (LIVE via krakenex)"),
+        a,
+        mark("LiveOrderExecutor (LIVE via krakenex)"),
+        b,
+        _fill(b, 60_000.0, 10.0),
+    ]
+    section = fidelity(shadow_sessions_only(live), [a], {})
+    assert section["complete"] and [row["order_id"] for row in section["orders"]] == ["o-1"]
