@@ -12,15 +12,18 @@ instead and re-executes the file against the journal (`resume.py`): what
 the journal already holds is not journaled, published or ordered again.
 It finishes on the model's `eos` (or once the feed has ended and the model
 stayed silent `--drain-timeout-s`), publishes `eos`, exits 0.
-With `--lossless` (replay) ticks wait for the model's watermark, so every
-replay of a file meets the same targets at the same ticks. Paper and live keep
-separate journals (`executor.journal`, `executor-live.journal`): a live
-executor never inherits paper positions. Exit 2: bad configuration, a live
-request without every opt-in, or a damaged journal; exit 1: the venue refused
-the start-up reconciliation (credentials, a balance the journal cannot explain),
-or the journal could not be written (a full disk), or a resumed replay
-diverged from its journal: then one line names the file (or the journal
-entry) and why, nothing more is ordered, and counters and `eos` still go out.
+With `--lossless` (replay) ticks wait for the model's watermark, so every replay
+of a file meets the same targets at the same ticks. Paper and live keep separate
+journals (`executor.journal`, `executor-live.journal`): a live executor never
+inherits paper positions. With `--shadow` (live, every opt-in) orders go live at
+the pair's minimum size and each is also a paper twin's order, its fills in
+`executor-shadow.journal`, never in the positions (`shadow.py`). Exit 2: bad
+configuration, a live request without every opt-in, or a damaged journal; exit
+1: the venue refused the start-up reconciliation (credentials, a balance the
+journal cannot explain), or the journal could not be written (a full disk), or a
+resumed replay diverged from its journal: then one line names the file (or the
+journal entry) and why, nothing more is ordered, and counters and `eos` still go
+out.
 """
 
 from __future__ import annotations
@@ -359,6 +362,15 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         config.fee_30d_volume,
         config.rate_limit_tier or "off",
     )
+    if setup.shadow_journal is not None:
+        log.info(
+            "shadow mode: live orders at the pair's minimum size, each also filled by a paper "
+            "twin (latency %g ms + jitter %g ms, taker %g bps) into %s",
+            config.latency_ms,
+            config.latency_jitter_ms,
+            config.taker_fee,
+            setup.shadow_journal.path,
+        )
     detail = "{} ({})".format(*describe(engine.executor))
     if setup.resumption is not None:
         detail += f", resumed: re-executing {setup.resumption.entries} journal entries"
