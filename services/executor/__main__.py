@@ -12,18 +12,19 @@ instead and re-executes the file against the journal (`resume.py`): what
 the journal already holds is not journaled, published or ordered again.
 It finishes on the model's `eos` (or once the feed has ended and the model
 stayed silent `--drain-timeout-s`), publishes `eos`, exits 0.
-With `--lossless` (replay) ticks wait for the model's watermark, so every replay
-of a file meets the same targets at the same ticks. Paper and live keep separate
-journals (`executor.journal`, `executor-live.journal`): a live executor never
-inherits paper positions. With `--shadow` (live, every opt-in) orders go live at
-the pair's minimum size and each is also a paper twin's order, its fills in
-`executor-shadow.journal`, never in the positions (`shadow.py`). Exit 2: bad
-configuration, a live request without every opt-in, or a damaged journal; exit
-1: the venue refused the start-up reconciliation (credentials, a balance the
-journal cannot explain), or the journal could not be written (a full disk), or a
-resumed replay diverged from its journal: then one line names the file (or the
-journal entry) and why, nothing more is ordered, and counters and `eos` still go
-out.
+With `--lossless` (replay) ticks wait for the model's watermark, so every
+replay of a file meets the same targets at the same ticks. Paper and live keep
+separate journals (`executor.journal`, `executor-live.journal`): a live
+executor never inherits paper positions. Exit 2: bad configuration, a live
+request without every opt-in, or a damaged journal; exit 1: the venue refused
+the start-up reconciliation (credentials, a balance the journal cannot explain),
+or the journal could not be written (a full disk), or a resumed replay
+diverged from its journal: then one line names the file (or the journal
+entry) and why, nothing more is ordered, and counters and `eos` still go out.
+
+With `--shadow` (live, every opt-in) orders go live at the pair's minimum size
+and each is also a paper twin's order, its fills in `executor-shadow.journal`,
+never in the positions (`shadow.py`).
 """
 
 from __future__ import annotations
