@@ -281,7 +281,13 @@ def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> Execution
         else:
             executor = LiveOrderExecutor(venue, setup.pairs, ctx, config.live_timings, pacer)
     else:
-        executor = _paper_executor(config, setup.pairs)
+        executor = PaperOrderExecutor(
+            setup.pairs,
+            latency_ms=config.latency_ms,
+            taker_fee_bps=config.taker_fee,
+            latency_jitter_ms=config.latency_jitter_ms,
+            latency_seed=config.latency_seed,
+        )
         account = _paper_account(config, setup.opening_balances)
     # Paper and live admit orders through the same model, on the orders' event time.
     rate_limits = None if tier is None else restored_rate_limits(tier, setup.state)
@@ -291,7 +297,7 @@ def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> Execution
 
 
 def _paper_executor(config: ExecutorConfig, pairs: dict[str, PairRules]) -> PaperOrderExecutor:
-    """Paper fills with the run's latency and fee model (a shadow run's twin too)."""
+    """A shadow run's twin: paper fills with the run's paper latency and fee settings."""
     return PaperOrderExecutor(
         pairs,
         latency_ms=config.latency_ms,
