@@ -23,7 +23,7 @@ Pure apart from the `record` callable it is handed (the shadow journal's
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
@@ -99,11 +99,14 @@ class PaperTwin:
             # arrives no later (latency 0); otherwise the first book after does.
             self._record_fills(self.paper.on_tick(quote, only_order_id=order.order_id))
 
-    def _record_fills(self, fills: list[Fill]) -> None:
-        for fill in fills:
-            rules = self.paper.pairs.get(fill.symbol)
-            self.record(exact_fill(fill, rules.qty_increment if rules else None))
-            self.fills += 1
+    def _record_fills(self, events: Sequence[JournalEntry]) -> None:
+        """What the paper venue made of the twin's orders, into the twin's journal."""
+        for event in events:
+            if isinstance(event, Fill):  # on the lot grid, fee rounded, as the engine keeps fills
+                rules = self.paper.pairs.get(event.symbol)
+                event = exact_fill(event, rules.qty_increment if rules else None)
+                self.fills += 1
+            self.record(event)
 
 
 class ShadowLiveExecutor(LiveOrderExecutor):
