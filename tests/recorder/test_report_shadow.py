@@ -46,3 +46,15 @@ def test_an_incomplete_twin_journal_is_said_plainly_above_the_tables() -> None:
     """The order the twin's journal lacks is named."""
     page = shadow_tables({"shadow": _section(twin_knows_both=False)})
     assert "Incomplete" in page and "o-2" in page
+
+
+def test_the_run_summary_ends_with_the_shadow_line_of_a_shadow_run() -> None:
+    """The runner prints paper minus live in one line; an incomplete twin journal is said."""
+    from services.recorder.run_summary import summary_lines
+
+    base = {"run_id": "r", "exit_reason": "completed", "counts": {"ticks": 1}, "pnl": {}}
+    assert not any("shadow" in line for line in summary_lines(base))
+    complete = summary_lines(base | {"shadow": _section(twin_knows_both=True)})[-1]
+    assert complete.startswith("shadow, paper minus live over 2 orders: price -1.666 bps")
+    incomplete = summary_lines(base | {"shadow": _section(twin_knows_both=False)})[-1]
+    assert "INCOMPLETE: 1 live orders missing from the twin's journal" in incomplete
