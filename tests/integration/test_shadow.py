@@ -58,16 +58,16 @@ def test_a_zero_latency_paper_twin_is_optimistic_on_every_order_of_a_shadow_run(
     """--shadow with `--latency-ms 0`: the mean price difference is negative (paper optimistic),
     and result.json's per-order table is what the live and twin journals say.
 
-    Why the sign must be negative, with no luck involved: the fake feed is paced by
-    this test, one planned order at a time. The model (a plug-in that peeks at the
-    recording, tests/fakes/foresight.py) buys only at book states from which the
-    touch ask steps up within `LAG` updates (by more than the venue's rounding of the
-    cost, from which the live executor learns its price). The paper twin, at latency 0, fills on
-    the very book the order was decided on (the feed sends nothing more until the
-    order is at the venue). The fake venue's book runs `LAG` updates ahead of the
-    feed's (the live path's delay, made exact): its market order meets the dearer
-    ask. So every order's paper price is the lower one: a negative difference on
-    each, and their mean.
+    Why the sign must be negative, with no luck involved: the fake feed is paced
+    by this test, one planned order at a time. The model (a plug-in that peeks at
+    the recording, tests/fakes/foresight.py) buys only at book states from which
+    the touch ask steps up within `LAG` updates, by more than the venue's rounding
+    of the cost (from which the live executor learns its price). The paper twin,
+    at latency 0, fills on the very book the order was decided on (the feed sends
+    nothing more until the order is at the venue). The fake venue's book runs
+    `LAG` updates ahead of the feed's (the live path's delay, made exact): its
+    market order meets the dearer ask. So every order's paper price is the lower
+    one: a negative difference on each, and their mean.
     """
     plan = planned_orders()
     assert set(plan.values()) == {"buy"} and len(plan) >= 4  # the recording's ask steps up
@@ -86,6 +86,11 @@ def test_a_zero_latency_paper_twin_is_optimistic_on_every_order_of_a_shadow_run(
                 "EXCHANGE_API_KEY": KEY,
                 "EXCHANGE_API_SECRET": SECRET,
                 "EXCHANGE_BASE_URL": rest.url,
+                # The feed goes silent between this test's steps, on purpose: not a stale
+                # market for the executor's risk check, nor a dead connection for the feed.
+                "PLR_STALE_AFTER_MS": "60000",
+                "PLR_STALE_AFTER_S": "60",
+                "PLR_WATCHDOG_S": "120",
             }
             argv = [
                 sys.executable,
@@ -117,7 +122,7 @@ def test_a_zero_latency_paper_twin_is_optimistic_on_every_order_of_a_shadow_run(
                     )
                     assert runner.poll() is None, runner.communicate()[0].decode()
                 ws.allow(len(ws.updates) - sent)
-                output = runner.communicate(timeout=scaled(60))[0].decode()
+                output = runner.communicate(timeout=scaled(120))[0].decode()
             finally:
                 if runner.poll() is None:
                     runner.kill()
@@ -152,6 +157,7 @@ def test_a_zero_latency_paper_twin_is_optimistic_on_every_order_of_a_shadow_run(
     assert {row["paper"]["avg_price"] for row in shadow["orders"]} == decided
     assert {row["live"]["avg_price"] for row in shadow["orders"]} == met
     assert (result["mode"], result["executor"]) == ("live", "ShadowLiveExecutor")
+    assert f"shadow, paper minus live over {len(plan)} orders: price -" in output
     page = (folder / "report.html").read_text()  # the report's shadow tables: every order
     assert page.count("<section class='shadow'>") == 1
     assert all(row["order_id"] in page for row in shadow["orders"])
