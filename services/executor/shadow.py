@@ -16,13 +16,12 @@ the journal's line format), which `orchestration.shadow_fidelity` pairs with
 the live journal once the run is over. The twin's events are not published:
 the recorder, the dashboard and result.json's money are the live book's.
 
-Pure apart from the `record` callable it is handed (the shadow journal's
-`append` in the service; a list in tests).
+`PaperTwin` is pure apart from the `record` callable it is handed (the
+shadow journal's `append` in the service; a list in tests).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
@@ -43,8 +42,6 @@ from services.executor.order_executor import Refusal
 from services.executor.paper import PaperOrderExecutor
 from services.executor.quantities import exact_fill
 from venues.kraken.pairs import PairRules
-
-log = logging.getLogger(__name__)
 
 # Cancels the engine decides: the twin's copy stops at the same moment. A cancel
 # the venue decides (IOC rest, expiry) is the venue's, and the twin's own model
