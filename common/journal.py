@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 # Paper and live keep separate books, so a live executor never inherits paper positions.
 JOURNAL_FILES: Final = {"paper": "executor.journal", "live": "executor-live.journal"}
+# A shadow run's paper twin (services/executor/shadow.py): its copy of every live
+# order and its own fills. Not a mode's book: nothing here moves a position.
+SHADOW_JOURNAL: Final = "executor-shadow.journal"
 VENUE_BASELINE: Final = "venue_balance_baseline"  # RiskEvent kind, journaled at a first live start
 # RiskEvent kind journaled (never published) when an executor process starts: it
 # divides a journal into sessions (orchestration.ledger); `detail` names the executor.

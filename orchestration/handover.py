@@ -56,7 +56,12 @@ MODE_VARIABLES: Final = {
     },
 }
 # Never inherited by a swapped-in executor: live comes only from the request.
-_NOT_INHERITED: Final = frozenset(SWAP_VARIABLES) | {"PLR_NO_PAPER_MODE", "PLR_LIVE_EXECUTOR"}
+# A swap also ends shadow mode (PLR_SHADOW): the new executor is plain paper or live.
+_NOT_INHERITED: Final = frozenset(SWAP_VARIABLES) | {
+    "PLR_NO_PAPER_MODE",
+    "PLR_LIVE_EXECUTOR",
+    "PLR_SHADOW",
+}
 
 Start = Callable[[dict[str, str]], "subprocess.Popen[bytes]"]
 

@@ -28,6 +28,7 @@ from common.errors import JournalCorrupt
 from common.logs import utc_now_text
 from orchestration.account_book import account_section
 from orchestration.ledger import money, quote_marks
+from orchestration.shadow_fidelity import shadow_section
 from services.recorder.artifacts import write_json_atomically
 
 STOP_ORDER: Final = ("feed", "model", "executor", "recorder")
@@ -87,6 +88,9 @@ def settle_result(
         first, last = quote_marks(folder / "ticks.gz")
         ledger = money(folder, last)
         result["account"] = account_section(folder, first, last)
+        shadow = shadow_section(folder, last)  # a shadow run: paper's distance from live
+        if shadow is not None:
+            result["shadow"] = shadow
     except JournalCorrupt as e:
         ledger = None
         result["journal_error"] = str(e)

@@ -131,6 +131,7 @@ class RunnerConfig:
     ws_url: str | None = borrow(FeedConfig, "ws_url")
     no_paper_mode: bool = borrow(ExecutorConfig, "no_paper_mode")
     live_executor: bool = borrow(ExecutorConfig, "live_executor")
+    shadow: bool = borrow(ExecutorConfig, "shadow")
     max_order_notional: SymbolLimits | None = borrow(
         ExecutorConfig, "max_order_notional", forward=True
     )
@@ -154,6 +155,10 @@ class RunnerConfig:
     limit_offset_bps: float | None = borrow(ExecutorConfig, "limit_offset_bps", forward=True)
     limit_offset_ticks: int | None = borrow(ExecutorConfig, "limit_offset_ticks", forward=True)
     requote_bps: float | None = borrow(ExecutorConfig, "requote_bps", forward=True)
+    # Paper's latency model; a shadow run's twin's too (--latency-ms 0: the most hopeful).
+    latency_ms: float | None = borrow(ExecutorConfig, "latency_ms", forward=True)
+    latency_jitter_ms: float | None = borrow(ExecutorConfig, "latency_jitter_ms", forward=True)
+    latency_seed: int | None = borrow(ExecutorConfig, "latency_seed", forward=True)
     # Not forwarded: config.json must not hold the URL (it may carry a token).
     alert_webhook: Secret | None = borrow(RecorderConfig, "alert_webhook")
     transport: str = setting(
@@ -196,7 +201,7 @@ class RunnerConfig:
 
     @property
     def live(self) -> bool:
-        return self.no_paper_mode or self.live_executor
+        return bool(self.no_paper_mode or self.live_executor or self.shadow)
 
 
 @dataclass(frozen=True)
@@ -248,9 +253,8 @@ def _check_live_gate(config: RunnerConfig) -> None:
     if not config.use_ws and not config.resume:  # resumed: config.json holds it
         missing.append("--use-ws (live orders never run on a replay)")
     if missing:
-        raise ConfigError(
-            f"live execution refused; missing: {', '.join(missing)}; nothing was started"
-        )
+        refused = "shadow mode refused" if config.shadow else "live execution refused"
+        raise ConfigError(f"{refused}; missing: {', '.join(missing)}; nothing was started")
 
 
 def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
@@ -331,6 +335,8 @@ def _fresh_run(config: RunnerConfig) -> tuple[Path, dict[str, str], int | None]:
             "PLR_MODE": "live",
             "PLR_EXECUTOR_CLASS": "LiveOrderExecutor",
         }
+        if config.shadow:  # live at minimum size, each order also paper's (ARCHITECTURE.md)
+            env |= {"PLR_SHADOW": "1", "PLR_EXECUTOR_CLASS": "ShadowLiveExecutor"}
     total = None
     if config.use_ws:
         env |= {

@@ -42,6 +42,7 @@ RUN_SHAPING: Final = (
     "max_loss",
     "balances",
     "margin",
+    "shadow",  # config.json keeps it: a shadow run resumes as one
 )
 # Who can reach the sockets is the new session's choice, like the addresses themselves.
 SOCKET_VARIABLES: Final = frozenset(

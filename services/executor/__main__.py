@@ -21,6 +21,10 @@ the start-up reconciliation (credentials, a balance the journal cannot explain),
 or the journal could not be written (a full disk), or a resumed replay
 diverged from its journal: then one line names the file (or the journal
 entry) and why, nothing more is ordered, and counters and `eos` still go out.
+
+With `--shadow` (live, every opt-in) orders go live at the pair's minimum size
+and each is also a paper twin's order, its fills in `executor-shadow.journal`,
+never in the positions (`shadow.py`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from decimal import Decimal
@@ -44,6 +48,7 @@ from common.journal import (
     JOURNAL_FILES,
     SESSION_STARTED,
     SESSION_TRADING,
+    SHADOW_JOURNAL,
     Journal,
     JournalState,
     opening_balances,
@@ -51,7 +56,15 @@ from common.journal import (
     read_journal,
 )
 from common.logs import counts_text
-from common.messages import Eos, Fill, OrderCancelled, OrderRejected, RiskEvent, RunCounters
+from common.messages import (
+    Eos,
+    Fill,
+    Message,
+    OrderCancelled,
+    OrderRejected,
+    RiskEvent,
+    RunCounters,
+)
 from common.metrics import serve_metrics
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
 from common.service import Inbox, Prepared, ServiceSpec, StartupFailed, serve
@@ -69,6 +82,7 @@ from services.executor.reconcile import reconcile_at_start
 from services.executor.resume import Resumption
 from services.executor.risk import RiskEngine
 from services.executor.sequencer import Sequencer
+from services.executor.shadow import PaperTwin, ShadowLiveExecutor
 from venues.errors import VenueError
 from venues.kraken.pairs import PairRules, load_pairs
 from venues.kraken.rate_limits import KrakenRateLimits, RateLimitTier
@@ -236,6 +250,7 @@ class Setup(Prepared):
     pairs: dict[str, PairRules]
     resumption: Resumption | None  # a resumed replay: re-executed against the journal
     opening_balances: dict[str, float] | None  # paper: the run's journaled starting balances
+    shadow_journal: Journal | None = None  # --shadow: the paper twin's book (shadow.py)
 
 
 def _prepare(config: ExecutorConfig) -> Setup:
@@ -256,7 +271,8 @@ def _prepare(config: ExecutorConfig) -> Setup:
     )
     pairs = load_pairs(config.pairs_file)
     journal = Journal(path, fsync=config.fsync)
-    return Setup(config, state, journal, risk, pairs, resumption, opening)
+    shadow_journal = Journal(folder / SHADOW_JOURNAL) if config.shadow else None
+    return Setup(config, state, journal, risk, pairs, resumption, opening, shadow_journal)
 
 
 def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> ExecutionEngine:
@@ -267,7 +283,13 @@ def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> Execution
         venue = CountedVenue(make_venue(config, setup.pairs))  # counted for /metrics
         # Its own counter on the wall clock paces every call it makes.
         pacer = None if tier is None else KrakenRateLimits(tier)
-        executor = LiveOrderExecutor(venue, setup.pairs, ctx, config.live_timings, pacer)
+        if setup.shadow_journal is not None:  # --shadow: minimum size, and a paper twin
+            twin = PaperTwin(_paper_executor(config, setup.pairs), setup.shadow_journal.append)
+            executor = ShadowLiveExecutor(
+                venue, setup.pairs, ctx, config.live_timings, pacer, twin=twin
+            )
+        else:
+            executor = LiveOrderExecutor(venue, setup.pairs, ctx, config.live_timings, pacer)
     else:
         executor = PaperOrderExecutor(
             setup.pairs,
@@ -291,6 +313,17 @@ def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> Execution
     engine.cancel_at_stop = not config.live
     engine.restore(setup.state.fills, setup.state.target_ids, setup.state.orders)
     return engine
+
+
+def _paper_executor(config: ExecutorConfig, pairs: dict[str, PairRules]) -> PaperOrderExecutor:
+    """A shadow run's twin: paper fills with the run's paper latency and fee settings."""
+    return PaperOrderExecutor(
+        pairs,
+        latency_ms=config.latency_ms,
+        taker_fee_bps=config.taker_fee,
+        latency_jitter_ms=config.latency_jitter_ms,
+        latency_seed=config.latency_seed,
+    )
 
 
 def _paper_account(config: ExecutorConfig, journaled: dict[str, float] | None) -> SpotAccount:
@@ -321,6 +354,8 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
     """Open the executor's sockets and its venue; reconcile a live account before any order."""
     config = setup.config
     resources.callback(setup.journal.close)
+    if setup.shadow_journal is not None:
+        resources.callback(setup.shadow_journal.close)
     engine = _engine(ctx, config, setup)
     live = engine.executor if isinstance(engine.executor, LiveOrderExecutor) else None
     if live is not None:
@@ -361,6 +396,15 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         config.fee_30d_volume,
         config.rate_limit_tier or "off",
     )
+    if setup.shadow_journal is not None:
+        log.info(
+            "shadow mode: live orders at the pair's minimum size, each also filled by a paper "
+            "twin (latency %g ms + jitter %g ms, taker %g bps) into %s",
+            config.latency_ms,
+            config.latency_jitter_ms,
+            config.taker_fee,
+            setup.shadow_journal.path,
+        )
     detail = "{} ({})".format(*describe(engine.executor))
     if setup.resumption is not None:
         detail += f", resumed: re-executing {setup.resumption.entries} journal entries"
@@ -387,9 +431,12 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
             port=config.metrics_port,
             allow_remote=config.allow_remote,
         )
+    publish = metrics.observe(lambda event: sockets.publish(events, event))
+    if isinstance(engine.executor, ShadowLiveExecutor):
+        publish = _shadowed(publish, engine.executor.twin)
     outbox = Outbox(
         setup.journal,
-        metrics.observe(lambda event: sockets.publish(events, event)),
+        publish,
         live.send_staged if live is not None else None,
         clock=time.monotonic,
     )
@@ -413,6 +460,16 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         live.start()
     _mark(setup.journal, SESSION_TRADING, engine, detail)
     return ExecutorLoop(sequencer, outbox, inbox, ticks, targets, live, setup.resumption)
+
+
+def _shadowed(publish: Callable[[Message], None], twin: PaperTwin) -> Callable[[Message], None]:
+    """Publish, and give the twin every journaled event: each live order becomes its order too."""
+
+    def send(event: Message) -> None:
+        twin.on_event(event)
+        publish(event)
+
+    return send
 
 
 def _mark(

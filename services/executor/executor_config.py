@@ -235,6 +235,13 @@ class ExecutorConfig(ServiceSettings):
     )
     no_paper_mode: bool = setting("--no-paper-mode", env="PLR_NO_PAPER_MODE", switch=True)
     live_executor: bool = setting("--live-executor", env="PLR_LIVE_EXECUTOR", switch=True)
+    shadow: bool = setting(
+        "--shadow",
+        env="PLR_SHADOW",
+        switch=True,
+        help="live orders at the pair's minimum size, each also given to a paper twin "
+        "(its fills in executor-shadow.journal); needs every live opt-in",
+    )
     name: str = setting("--name", str, env="PLR_EXECUTOR_NAME", default="executor")
     metrics_port: int = metrics_port_setting("executor")
     metrics_host: str = metrics_host_setting()
@@ -353,17 +360,19 @@ class ExecutorConfig(ServiceSettings):
         if config.dead_man_timeout_s <= config.venue_timeout_s:
             # One slow call must not outlast the switch it is meant to push back.
             raise ConfigError("--dead-man-timeout-s must be longer than --venue-timeout-s")
-        if config.no_paper_mode or config.live_executor:
+        if config.no_paper_mode or config.live_executor or config.shadow:
             missing = missing_live_opt_ins(
                 no_paper_mode=config.no_paper_mode,
                 live_executor=config.live_executor,
                 environ=environ,
             )
+            # --shadow sends live orders (at minimum size): every live opt-in, no shortcut.
+            refused = "shadow mode refused" if config.shadow else "live execution refused"
             if missing:
-                raise ConfigError(f"live execution refused; missing: {', '.join(missing)}")
+                raise ConfigError(f"{refused}; missing: {', '.join(missing)}")
             if config.lossless:
                 raise ConfigError(
-                    "live execution refused: --lossless is for replays; live orders need live data"
+                    f"{refused}: --lossless is for replays; live orders need live data"
                 )
             return dataclasses.replace(
                 config,

@@ -5,7 +5,8 @@ header (the run's settings, risk limits, balances and results) and, per
 symbol, one set of panels on a shared UTC time axis: the price with every
 fill marked (buys up, sells down) and breaker trips as vertical lines, the
 position, equity and drawdown from its running peak, fees paid, and the
-rejections by reason. `orchestration.paper_live` writes it at the end of
+rejections by reason; a shadow run (`--shadow`) adds paper's distance from
+live, in aggregate and per order. `orchestration.paper_live` writes it at the end of
 every run. Plotly, not matplotlib: the page zooms into hours of a long run,
 hovers a fill's size and fee, and opens in the same browser as the dashboard.
 """
@@ -25,6 +26,7 @@ from plotly.subplots import make_subplots
 
 from common.errors import TickFileError
 from services.recorder.report_data import RUN_WIDE, RunData, SymbolSeries, read_run
+from services.recorder.report_shadow import shadow_tables
 from services.recorder.report_symbols import symbol_table
 
 PANELS: Final = (
@@ -181,6 +183,7 @@ def build_report(folder: Path) -> str:
             f"</head><body><h1>{title}</h1>",
             header(data),
             symbol_table(data.result),
+            shadow_tables(data.result),  # a shadow run's paper-against-live tables
             *sections,
             "</body></html>",
         ]

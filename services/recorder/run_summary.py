@@ -40,7 +40,10 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
         *money,
     ]
     lines[1] += f", max drawdown {result.get('max_drawdown', 0.0) or 0.0:.2f}"
-    return lines + [_breaker_line(result), _rejections_line(counts)]
+    lines += [_breaker_line(result), _rejections_line(counts)]
+    if result.get("shadow"):  # a shadow run: paper's distance from live, in one line
+        lines.append(_shadow_line(result["shadow"]))
+    return lines
 
 
 def _breaker_line(result: Mapping[str, Any]) -> str:
@@ -67,6 +70,30 @@ def _rejections_line(counts: Mapping[str, Any]) -> str:
         + ", ".join(f"{reason} {n:,}" for reason, n in top)
         + (f", {more} more reasons" if more else "")
     )
+
+
+def _shadow_line(shadow: Mapping[str, Any]) -> str:
+    aggregate = shadow.get("aggregate", {})
+    price = aggregate.get("price_diff_bps", {})
+    text = f"shadow, paper minus live over {aggregate.get('orders', 0):,} orders: "
+    if price.get("count"):
+        low, high = price["ci95"]
+        text += (
+            f"price {price['mean']:+.3f} bps (95% CI {low:+.3f} to {high:+.3f}; "
+            "< 0: paper optimistic)"
+        )
+    else:
+        text += "no order filled on both sides"
+    fill_ratio = aggregate.get("fill_ratio_diff", {}).get("mean")
+    if fill_ratio is not None:
+        text += f", fill ratio {fill_ratio:+.3f}"
+    text += f", PnL gap {_signed(aggregate.get('pnl_gap', {}).get('total'))}"
+    if not shadow.get("complete", False):
+        why = [f"{len(shadow.get('twin_missing', []))} live orders missing from the twin's journal"]
+        if shadow.get("twin_journal_torn"):
+            why.append("its last line torn (a fill may be lost)")
+        text += "; INCOMPLETE: " + ", ".join(why)
+    return text
 
 
 def _pnl_by_mode(result: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
