@@ -31,22 +31,16 @@ from common.messages import (
     CancelReason,
     Fill,
     Message,
-    OrderCancelled,
     OrderSubmitted,
     RejectReason,
     Tick,
     TickKind,
 )
 from services.executor.live import LiveOrderExecutor
-from services.executor.order_executor import Refusal
+from services.executor.order_executor import OrderTerms, Refusal
 from services.executor.paper import PaperOrderExecutor
 from services.executor.quantities import exact_fill
 from venues.kraken.pairs import PairRules
-
-# Cancels the engine decides: the twin's copy stops at the same moment. A cancel
-# the venue decides (IOC rest, expiry) is the venue's, and the twin's own model
-# decides its own.
-ENGINE_CANCELS = frozenset({CancelReason.REQUOTE, CancelReason.RETARGET, CancelReason.STOP})
 
 
 def minimum_order_qty(rules: PairRules, price: float) -> float:
@@ -76,19 +70,25 @@ class PaperTwin:
         self._record_fills(self.paper.on_tick(tick))
 
     def on_event(self, event: Message) -> None:
-        """An event the executor journaled: a live order is the twin's order too."""
+        """An event the executor journaled: a live order is the twin's order too.
+
+        Cancels are not taken from here: the twin's copy is cancelled when the
+        engine decides it (`ShadowLiveExecutor.cancel`), at the same event time,
+        and its own latency decides whether a fill wins that race.
+        """
         if isinstance(event, OrderSubmitted):
             self._submit(event)
-        elif isinstance(event, OrderCancelled) and event.reason in ENGINE_CANCELS:
-            self.paper.open_orders.pop(event.order_id, None)
 
     def _submit(self, order: OrderSubmitted) -> None:
         self.record(order)  # journaled first: the twin's book names every order it carried
         self.orders += 1
         # The same order id, side, size and send time (the engine's event time):
         # the paper executor is given exactly what the engine gives it in a paper run.
+        terms = OrderTerms(
+            order.order_type, order.limit_price, order.time_in_force, order.post_only
+        )
         self.paper.submit(
-            order.order_id, order.target_id, order.symbol, order.side, order.qty, order.ts_ns
+            order.order_id, order.target_id, order.symbol, order.side, order.qty, order.ts_ns, terms
         )
         quote = self.last_quotes.get(order.symbol)
         if quote is not None:
@@ -123,6 +123,11 @@ class ShadowLiveExecutor(LiveOrderExecutor):
             detail = f"{conformed} is under the shadow run's order size {minimum}"
             return conformed, refusal or (RejectReason.MIN_COST, detail)
         return minimum, None
+
+    def cancel(self, order_id: str, event_ts_ns: int, reason: CancelReason) -> None:
+        """Cancel the live order, and its twin at the same event time."""
+        super().cancel(order_id, event_ts_ns, reason)
+        self.twin.paper.cancel(order_id, event_ts_ns, reason)
 
     def on_tick(self, tick: Tick, only_order_id: str | None = None) -> list[Fill]:
         if only_order_id is None:  # the engine's offer of a new order's book: the twin's own

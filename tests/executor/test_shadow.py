@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 import zmq
 
@@ -16,6 +17,7 @@ from common.messages import (
     Fill,
     OrderCancelled,
     OrderSubmitted,
+    OrderType,
     Position,
     RejectReason,
     Side,
@@ -84,34 +86,42 @@ def test_twin_with_latency_waits_for_the_first_book_after_its_arrival() -> None:
     assert isinstance(book[-1], Fill) and book[-1].price == 60_003.0
 
 
-def test_twin_ignores_everything_but_orders_and_stops_on_the_engines_cancels() -> None:
-    """Fills, positions: not the twin's. A retarget cancel stops its copy before it fills."""
+def test_twin_ignores_everything_but_orders_and_is_cancelled_with_the_live_order(
+    zmq_ctx: zmq.Context,
+) -> None:
+    """Positions are not the twin's. The engine's cancel of the live order cancels the twin's
+    copy at the same event time; after its latency, the book trading through it fills nothing."""
     twin, book = _twin(latency_ms=50.0)
-    twin.on_event(_order())
-    twin.on_event(
-        Position(
-            symbol="BTC/USD",
-            qty=1.0,
-            avg_price=1.0,
-            realized_pnl=0.0,
-            unrealized_pnl=0.0,
-            fees=0.0,
-            equity=0.0,
-            ts_ns=T0_NS,
+    venue = KrakenexVenue(
+        "http://127.0.0.1:9", Secret(KEY), Secret(SECRET), timeout_s=1.0, pairs=PAIRS
+    )
+    executor = ShadowLiveExecutor(venue, PAIRS, zmq_ctx, twin=twin)
+    ms = 1_000_000
+    try:
+        twin.on_tick(make_tick(seq=1, recv_ts_ns=T0_NS, bid=59_999.0, ask=60_001.0))
+        resting = msgspec.structs.replace(
+            _order(), order_type=OrderType.LIMIT, limit_price=59_999.0, post_only=True
         )
-    )
-    cancel = OrderCancelled(
-        order_id="o-1",
-        symbol="BTC/USD",
-        side=Side.BUY,
-        qty=BTC_MIN,
-        reason=CancelReason.RETARGET,
-        detail="target changed",
-        ts_ns=T0_NS,
-    )
-    twin.on_event(cancel)
-    twin.on_tick(make_tick(seq=2, recv_ts_ns=T0_NS + 60_000_000))
-    assert [type(e) for e in book] == [OrderSubmitted]
+        twin.on_event(resting)
+        twin.on_event(
+            Position(
+                symbol="BTC/USD",
+                qty=1.0,
+                avg_price=1.0,
+                realized_pnl=0.0,
+                unrealized_pnl=0.0,
+                fees=0.0,
+                equity=0.0,
+                ts_ns=T0_NS,
+            )
+        )
+        twin.on_tick(make_tick(seq=2, recv_ts_ns=T0_NS + 50 * ms, bid=59_999.0, ask=60_001.0))
+        executor.cancel("o-1", T0_NS + 60 * ms, CancelReason.RETARGET)  # at the twin: +110 ms
+        twin.on_tick(make_tick(seq=3, recv_ts_ns=T0_NS + 120 * ms, bid=59_990.0, ask=59_995.0))
+    finally:
+        executor.reports.close()
+    assert [type(e) for e in book] == [OrderSubmitted, OrderCancelled]
+    assert book[-1].reason is CancelReason.RETARGET and book[-1].qty == BTC_MIN
 
 
 @pytest.fixture
