@@ -146,6 +146,10 @@ def _sweep(
         print(f"sweep: running on {where}", file=sys.stderr)
         try:
             outcomes = _follow(client, folder, todo)
+        except KeyboardInterrupt:
+            # A local cluster's workers stop with it, and their runners with them (task.py).
+            print("sweep: interrupted; rerun the same command to finish", file=sys.stderr)
+            return 1
         finally:
             engine.stop(client)
     rows = [

@@ -61,6 +61,8 @@ def run_combination(
         "host": socket.gethostname(),
         "worker_pid": os.getpid(),
         "ticks_done": 0,
+        # The run alone, reproduced: this command, from the project folder.
+        "command": ["python", "-m", "orchestration.paper_live", *args],
     }
     run_folder = folder / "runs" / run_id
     _stop_leftovers(run_folder, run_id)
