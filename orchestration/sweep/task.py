@@ -122,8 +122,9 @@ def _die_with_parent() -> None:
 def _stop_leftovers(run_folder: Path, run_id: str) -> None:
     """Stop this host's processes of an earlier attempt at the run, and wait until they are gone.
 
-    Its runner names the run id on its command line; its services carry the
-    run folder in their environment (a runner killed outright leaves them).
+    Its runner names the run id and the sweep's runs folder on its command
+    line; its services carry the run folder in their environment (a runner
+    killed outright leaves them running).
     """
     mine = f"PLR_RUN_DIR={run_folder.resolve()}".encode()
     found = []
@@ -135,7 +136,10 @@ def _stop_leftovers(run_folder: Path, run_id: str) -> None:
             environ = (entry / "environ").read_bytes()
         except OSError:  # gone, or another user's
             continue
-        runner = b"orchestration.paper_live" in command and run_id.encode() in command
+        runner = all(
+            part in command
+            for part in (b"orchestration.paper_live", run_id.encode(), bytes(run_folder.parent))
+        )
         if runner or mine in environ.split(b"\0"):
             found.append(int(entry.name))
     for pid in found:

@@ -1,17 +1,22 @@
-"""The sweep's pure cores: the spec, its combinations and keys, slices, and who judges a run."""
+"""The sweep's plan: the spec, its combinations and keys, slices, who judges a run, the lock."""
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from common.config import parse_settings
 from common.errors import ConfigError
 from common.tickfile import TickFileReader, TickFileWriter, new_header
+from orchestration.paper_live import PROG, RunnerConfig
 from orchestration.sweep.combinations import Combination, TickSource, combinations, flag_args
+from orchestration.sweep.command import main
 from orchestration.sweep.slices import slice_bounds, tick_sources
 from orchestration.sweep.spec import load_spec
-from orchestration.sweep.state import RunState, judge, needs_run
+from orchestration.sweep.state import RunState, claim_sweep, judge, needs_run
+from tests.conftest import PROJECT_ROOT
 from tests.factories import make_tick
 
 
@@ -172,3 +177,34 @@ def test_needs_run_skips_only_a_done_run_whose_result_still_says_so() -> None:
     assert needs_run({"state": "running"}, whole)
     assert needs_run({"state": "failed"}, whole)
     assert needs_run(None, None)
+
+
+def test_a_flag_the_runner_does_not_take_stops_the_sweep_before_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every grid point's flags are parsed as the runner parses them: exit 2, one line, no run."""
+    spec = _spec(tmp_path, DATA + MODELS + "[grid]\nmax-loss = [100, -1]\n")
+    assert main([str(spec), "--out", str(tmp_path / "sweep")]) == 2
+    assert "--max-loss" in capsys.readouterr().err
+    assert not (tmp_path / "sweep" / "runs").exists()
+    assert not (tmp_path / "sweep" / "state").exists()
+
+
+def test_the_example_spec_names_only_flags_the_runner_takes() -> None:
+    """examples/sweep/bundled.toml's grid and fixed keys parse as runner flags."""
+    raw = tomllib.loads((PROJECT_ROOT / "examples" / "sweep" / "bundled.toml").read_text())
+    fixed = tuple(raw["fixed"].items())
+    for flag, values in raw["grid"].items():
+        for value in values:
+            parse_settings(RunnerConfig, PROG, flag_args(((flag, value), *fixed)), {})
+
+
+def test_a_second_sweep_on_a_held_folder_is_refused(tmp_path: Path) -> None:
+    """One sweep command per folder: a second one is told who holds it."""
+    lock = claim_sweep(tmp_path / "sweep")
+    try:
+        with pytest.raises(ConfigError, match="in use by a running sweep"):
+            claim_sweep(tmp_path / "sweep")
+    finally:
+        lock.close()
+    claim_sweep(tmp_path / "sweep").close()  # released with its holder
