@@ -1,0 +1,5 @@
+import sys
+
+from orchestration.sweep.command import main
+
+sys.exit(main())
