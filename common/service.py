@@ -190,16 +190,28 @@ class Inbox:
         self.answered = False
         self._warning = RateLimited()
 
-    def messages(self, sock: ZSocket, source: str, limit: int) -> Iterator[tuple[Message, bytes]]:
+    def messages(
+        self, sock: ZSocket, source: str, limit: int, *, wait: bool = False
+    ) -> Iterator[tuple[Message, bytes]]:
         """Up to `limit` queued `[topic, payload]` messages, decoded, with their payloads.
 
-        Never blocks; malformed ones are counted and skipped, hellos answered.
+        Never blocks, unless `wait`: then it waits for the first message up to
+        the socket's `RCVTIMEO` (none came: no messages). Malformed ones are
+        counted and skipped, hellos answered.
         """
-        for _ in range(limit):
+        flags = 0 if wait else zmq.NOBLOCK
+        for n in range(limit):
+            if n == 1 and wait:
+                # One message is often all there is at a paced rate: asking is
+                # cheaper than the `zmq.Again` a receive raises (~2 vs ~6 us hot).
+                events: int = sock.get(zmq.EVENTS)  # type: ignore[assignment]
+                if not events & zmq.POLLIN:
+                    return
             try:
-                frames = sockets.recv_message(sock, zmq.NOBLOCK)
+                frames = sockets.recv_message(sock, flags)
             except zmq.Again:
                 return
+            flags = zmq.NOBLOCK
             if frames is None:
                 self.count_malformed("framing")
                 continue
