@@ -115,12 +115,12 @@ class ModelLoop:
 
     def _handle(self, message: Message) -> bool:
         """Handle one message; True when it was the end of the stream."""
-        if isinstance(message, (Tick, TickBatch)) and not self._serves(message.symbol):
-            return False
-        if type(message) is Tick:
-            self.stage.on_tick(message)
+        if type(message) is Tick:  # first: the one on every paced tick's path
+            if self._serves(message.symbol):
+                self.stage.on_tick(message)
         elif type(message) is TickBatch:
-            self.stage.on_batch(message)
+            if self._serves(message.symbol):
+                self.stage.on_batch(message)
         elif isinstance(message, Eos):
             log.info("eos from %s at seq %d", message.source, message.last_seq)
             self._finish()

@@ -149,12 +149,14 @@ class ModelStage:
 
     def _act(self, tick: Tick, prediction: Prediction | None, target: Target | None) -> None:
         self.last_seq = tick.seq
-        self.output.handled(tick.seq)
         if target is None:
             if self.lossless and tick.seq % WATERMARK_EVERY == 0:
                 self.output.push(Watermark(source=self.name, tick_seq=tick.seq))
+            self.output.handled(tick.seq)
             return
-        if not self.output.push(target):
+        pushed = self.output.push(target)
+        self.output.handled(tick.seq)  # after the push: the target does not wait for it
+        if not pushed:
             self.dropped_targets += 1
             if self._drop_warning.ready():
                 log.warning(
