@@ -25,6 +25,7 @@ reaches the loop.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -132,6 +133,11 @@ def serve(
         try:
             with ExitStack() as resources:
                 loop = spec.open(ctx, config, resources)
+                # Start-up's objects (the imports, a model) never become garbage:
+                # out of the collector's way, or its first full pass over them
+                # stalls the loop for milliseconds once the data flows.
+                gc.collect()
+                gc.freeze()
                 code = loop.run(stop)
                 stay_until_stopped(stop, config.stay_after_eos)
                 return code

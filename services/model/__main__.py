@@ -104,9 +104,16 @@ class ModelLoop:
         # costs a poller and a second call on the CPU still cold from waiting.
         self.ticks.setsockopt(zmq.RCVTIMEO, POLL_MS)
         while not stop.is_set():
+            first = True
             for message, _ in self.inbox.messages(self.ticks, "market", FRAMES_PER_TURN, wait=True):
                 if self._handle(message):
                     return 0
+                if first:
+                    # The message that ended the wait had nothing queued before
+                    # it: decided now, its target goes out before the socket is
+                    # asked for more (batching never changes a decision).
+                    self.stage.flush()
+                    first = False
             self.stage.flush()  # the queue is empty: nothing waits behind a batch
             self.inbox.progress.idle()
         log.info("stop requested; forwarding eos after seq %d", self.stage.last_seq)
