@@ -1,12 +1,15 @@
 """Every benchmark in one run, each figure beside a baseline measured in the same run.
 
-    python -m bench [--smoke] [--peer] [--out FILE]      (or: bash scripts/bench.sh)
+    python -m bench [--smoke] [--peer] [--only SECTION ...] [--out FILE]
+                                                         (or: bash scripts/bench.sh)
 
 Prints a table and writes the figures as JSON (default `bench/results/latest.json`).
 `--smoke` runs every section on tiny inputs, only to prove the benchmark still
 works (CI does this; its numbers mean nothing). `--peer` also measures
 NautilusTrader's backtest engine on the same quotes, in a virtual environment
-of its own. bench/README.md explains each figure.
+of its own. `--only latency` (any of `SECTIONS`, repeatable) runs those
+sections alone, each still beside its own same-run baseline. bench/README.md
+explains each figure.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from common.tickfile import iter_ticks
 from services.model import train
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+# Each section measures its own baseline, so any subset still reads as same-run ratios.
+SECTIONS = ("throughput", "latency", "curve", "memory", "model_step", "feed_parse")
 
 
 @dataclass(frozen=True)
@@ -53,11 +58,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--smoke", action="store_true", help="tiny inputs: proves it runs")
     parser.add_argument("--peer", action="store_true", help="also run NautilusTrader's engine")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=SECTIONS,
+        help="run only this section (repeatable); default: all",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else FULL
+    sections = frozenset(args.only or SECTIONS)
     with tempfile.TemporaryDirectory(prefix="plr-bench-") as tmp:
-        figures = run_all(Path(tmp), sizes, peer=args.peer)
+        figures = run_all(Path(tmp), sizes, peer=args.peer, sections=sections)
     figures["smoke"] = args.smoke
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
@@ -66,61 +78,72 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_all(folder: Path, sizes: Sizes, *, peer: bool) -> dict[str, Any]:
+def run_all(
+    folder: Path, sizes: Sizes, *, peer: bool, sections: frozenset[str] = frozenset(SECTIONS)
+) -> dict[str, Any]:
     figures: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC")}
     bundled = list(iter_ticks(BUNDLED))
     payloads = [wire.encode(tick) for tick in bundled]
     chain_payloads = (payloads * (sizes.chain_ticks // len(payloads) + 1))[: sizes.chain_ticks]
     checkpoint = folder / "model.pkl"
-    train.main(["--ticks", str(BUNDLED), "--out", str(checkpoint)])
-
-    step("baseline chain")
-    figures["baseline"] = {
-        "unbatched": chain.measure_throughput(folder, chain_payloads, batched=False),
-        "batched": chain.measure_throughput(folder, chain_payloads, batched=True),
-    }
-    step("lossless replays")
+    # The demo's model (`orchestration.paper_live`): its linear policy trades, so
+    # targets flow; the cost-aware default would never send one on this edge.
+    train.main(["--ticks", str(BUNDLED), "--out", str(checkpoint), "--policy", "linear"])
     small = BUNDLED if sizes is FULL else make_recording(folder / "small.ticks", sizes.large_ticks)
-    large = make_recording(folder / "large.ticks", sizes.large_ticks)
     small_ticks = len(bundled) if sizes is FULL else sizes.large_ticks
-    figures["replay"] = {}
-    for suffix, batch in (("", 1), ("_batched", chain.BATCH)):
-        figures["replay"]["bundled" + suffix] = pipeline.measure_replay(
-            folder / f"r1{suffix}", small, checkpoint, small_ticks, batch
+    figures["baseline"] = {}
+
+    if "throughput" in sections:
+        step("baseline chain")
+        figures["baseline"] |= {
+            "unbatched": chain.measure_throughput(folder, chain_payloads, batched=False),
+            "batched": chain.measure_throughput(folder, chain_payloads, batched=True),
+        }
+        step("lossless replays")
+        large = make_recording(folder / "large.ticks", sizes.large_ticks)
+        figures["replay"] = {}
+        for suffix, batch in (("", 1), ("_batched", chain.BATCH)):
+            figures["replay"]["bundled" + suffix] = pipeline.measure_replay(
+                folder / f"r1{suffix}", small, checkpoint, small_ticks, batch
+            )
+            figures["replay"]["large" + suffix] = pipeline.measure_replay(
+                folder / f"r2{suffix}", large, checkpoint, sizes.large_ticks, batch
+            )
+    if "latency" in sections:
+        step("tick-to-target latency, interleaved with the chain's")
+        figures["baseline"]["latency"], figures["latency"] = {}, {}
+        for rate in sizes.latency_rates:
+            base, ours = interleaved_latency(folder, checkpoint, bundled[0], rate, sizes.latency_s)
+            figures["baseline"]["latency"][str(rate)] = base
+            figures["latency"][str(rate)] = ours
+    if "curve" in sections:
+        step("CURVE's cost: tcp with and without CURVE, alternating rounds")
+        figures["curve"] = curve.measure(
+            folder,
+            bundled[0],
+            chain_payloads,
+            small,
+            checkpoint,
+            small_ticks,
+            sizes.latency_rates,
+            sizes.latency_s,
+            sizes.curve_rounds,
         )
-        figures["replay"]["large" + suffix] = pipeline.measure_replay(
-            folder / f"r2{suffix}", large, checkpoint, sizes.large_ticks, batch
+    if "memory" in sections:
+        step("memory")
+        longest = make_recording(folder / "memory.ticks", sizes.memory_marks[-1])
+        figures["memory"] = pipeline.measure_memory(
+            folder / "m", longest, checkpoint, sizes.memory_marks
         )
-    step("tick-to-target latency, interleaved with the chain's")
-    figures["baseline"]["latency"], figures["latency"] = {}, {}
-    for rate in sizes.latency_rates:
-        base, ours = interleaved_latency(folder, checkpoint, bundled[0], rate, sizes.latency_s)
-        figures["baseline"]["latency"][str(rate)] = base
-        figures["latency"][str(rate)] = ours
-    step("CURVE's cost: tcp with and without CURVE, alternating rounds")
-    figures["curve"] = curve.measure(
-        folder,
-        bundled[0],
-        chain_payloads,
-        small,
-        checkpoint,
-        small_ticks,
-        sizes.latency_rates,
-        sizes.latency_s,
-        sizes.curve_rounds,
-    )
-    step("memory")
-    longest = make_recording(folder / "memory.ticks", sizes.memory_marks[-1])
-    figures["memory"] = pipeline.measure_memory(
-        folder / "m", longest, checkpoint, sizes.memory_marks
-    )
-    figures["memory_batched"] = pipeline.measure_memory(
-        folder / "mb", longest, checkpoint, sizes.memory_marks, chain.BATCH
-    )
-    step("model step")
-    figures["model_step"] = model_step.measure(folder, bundled[: sizes.model_ticks], sizes)
-    step("feed parse")
-    figures["feed_parse"] = feed_parse.measure(sizes.parse_rounds)
+        figures["memory_batched"] = pipeline.measure_memory(
+            folder / "mb", longest, checkpoint, sizes.memory_marks, chain.BATCH
+        )
+    if "model_step" in sections:
+        step("model step")
+        figures["model_step"] = model_step.measure(folder, bundled[: sizes.model_ticks], sizes)
+    if "feed_parse" in sections:
+        step("feed parse")
+        figures["feed_parse"] = feed_parse.measure(sizes.parse_rounds)
     if peer:
         from bench import peer_nautilus
 

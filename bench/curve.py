@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         payloads = [wire.encode(tick) for tick in bundled]
         payloads = (payloads * (sizes.chain_ticks // len(payloads) + 1))[: sizes.chain_ticks]
         checkpoint = folder / "model.pkl"
-        train.main(["--ticks", str(BUNDLED), "--out", str(checkpoint)])
+        train.main(["--ticks", str(BUNDLED), "--out", str(checkpoint), "--policy", "linear"])
         if args.smoke:  # as python -m bench --smoke: a small made-up recording
             recording = make_recording(folder / "small.ticks", sizes.large_ticks)
             ticks = sizes.large_ticks

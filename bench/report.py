@@ -21,13 +21,14 @@ TARGETS = {
 
 
 def ratios(figures: dict[str, Any]) -> dict[str, Any]:
+    # Every section is optional (`python -m bench --only ...`).
     base = figures["baseline"]
     out: dict[str, Any] = {}
-    for name, replay in figures["replay"].items():
+    for name, replay in figures.get("replay", {}).items():
         # Each mode against the chain that moves ticks the same way.
         kind = "batched" if replay.get("ticks_per_message", 1) > 1 else "unbatched"
         out[f"replay_{name}_vs_{kind}_chain"] = replay["ticks_per_s"] / base[kind]["ticks_per_s"]
-    for rate, measured in figures["latency"].items():
+    for rate, measured in figures.get("latency", {}).items():
         chain = base["latency"].get(rate)
         target = measured["tick_to_target"]
         if chain is None or target is None:
@@ -38,7 +39,7 @@ def ratios(figures: dict[str, Any]) -> dict[str, Any]:
         growth = figures.get("memory" + mode, {}).get("growth") or {}
         if growth:
             out[f"memory{mode}_growth_max"] = max(growth.values())
-    sklearn = figures["model_step"].get("sklearn")
+    sklearn = figures.get("model_step", {}).get("sklearn")
     if sklearn:
         out["sklearn_batched_vs_single_row"] = sklearn["batched_per_s"] / sklearn["single_per_s"]
         p50 = sklearn.get("service_p50_us_at_100")
@@ -57,7 +58,7 @@ def ratios(figures: dict[str, Any]) -> dict[str, Any]:
 
 
 def table(figures: dict[str, Any]) -> str:
-    base, replay = figures["baseline"], figures["replay"]
+    base, replay = figures["baseline"], figures.get("replay", {})
     lines = [
         f"machine: {figures['machine']['cores']} cores, {figures['machine']['cpu']}, "
         f"Python {figures['machine']['python']}; {figures['date']}"
@@ -70,8 +71,9 @@ def table(figures: dict[str, Any]) -> str:
     def row(name: str, value: str, baseline: str = "") -> None:
         lines.append(line(name, value, baseline))
 
-    row("chain, 1 tick/message", f"{base['unbatched']['ticks_per_s']:,.0f}/s", "(the baseline)")
-    row("chain, 64 ticks/message", f"{base['batched']['ticks_per_s']:,.0f}/s", "(the baseline)")
+    for kind, label in (("unbatched", "1 tick"), ("batched", "64 ticks")):
+        if kind in base:
+            row(f"chain, {label}/message", f"{base[kind]['ticks_per_s']:,.0f}/s", "(the baseline)")
     for name, measured in replay.items():
         ok = "lossless" if measured["lossless"] else "LOST TICKS"
         per_message = measured.get("ticks_per_message", 1)
@@ -81,7 +83,7 @@ def table(figures: dict[str, Any]) -> str:
             f"{measured['ticks_per_s']:,.0f}/s",
             f"x{measured['ticks_per_s'] / base[kind]['ticks_per_s']:.3f} {kind} chain; {ok}",
         )
-    for rate, measured in figures["latency"].items():
+    for rate, measured in figures.get("latency", {}).items():
         chain = base["latency"].get(rate, {})
         for kind in ("tick_to_target", "tick_to_prediction"):
             got = measured.get(kind)
@@ -113,12 +115,13 @@ def table(figures: dict[str, Any]) -> str:
             if service in late:
                 detail += f"; {late[service] * 100:+.1f}% from {marks[-2]}"
             row(f"memory growth, {service}, {label}", f"{growth * 100:+.1f}%", detail)
-    step = figures["model_step"]
-    row(
-        "model step, numpy ridge",
-        f"{step['numpy_us']:.2f} us",
-        f"decode {step['decode_us']:.2f} us",
-    )
+    step = figures.get("model_step", {})
+    if step:
+        row(
+            "model step, numpy ridge",
+            f"{step['numpy_us']:.2f} us",
+            f"decode {step['decode_us']:.2f} us",
+        )
     sklearn = step.get("sklearn")
     if sklearn:
         row("model step, sklearn single-row", f"{sklearn['single_us']:.1f} us", "")
@@ -130,12 +133,13 @@ def table(figures: dict[str, Any]) -> str:
                 f"{p50['batched']:,.0f} us",
                 f"batching off {p50['single_row']:,.0f} us",
             )
-    parse = figures["feed_parse"]
-    row(
-        "feed parse + book + checksum",
-        f"{parse['messages_per_s']:,.0f}/s",
-        f"json.loads {parse['json_loads_per_s']:,.0f}/s",
-    )
+    parse = figures.get("feed_parse")
+    if parse:
+        row(
+            "feed parse + book + checksum",
+            f"{parse['messages_per_s']:,.0f}/s",
+            f"json.loads {parse['json_loads_per_s']:,.0f}/s",
+        )
     peer = figures.get("peer")
     if peer:
         row("peer: NautilusTrader BacktestEngine", f"{peer['quotes_per_s']:,.0f}/s", peer["detail"])

@@ -61,7 +61,11 @@ class ProgressReporter:
         self.sock, self.name = sock, name
         self.position = 0
         self._reported = 0
-        self._reported_at = 0.0
+        # When the next report is due, whether the last one went out or not:
+        # with no feed listening (live mode) each try costs an encode and a
+        # refused send, and must not come on every tick.
+        self._next_seq = REPORT_EVERY
+        self._next_idle_s = 0.0
 
     def joined(self) -> None:
         """This subscriber (re)starts: count it as caught up with what was already sent."""
@@ -70,23 +74,24 @@ class ProgressReporter:
     def handled(self, seq: int) -> None:
         """Everything up to `seq` is done here."""
         self.position = seq
-        if seq - self._reported >= REPORT_EVERY:
+        if seq >= self._next_seq:
             self._send(Progress(source=self.name, tick_seq=seq, joined=False))
 
     def idle(self) -> None:
         """Nothing is queued: say where we are, if that is news."""
-        if self.position != self._reported and (
-            time.monotonic() - self._reported_at >= IDLE_REPORT_S
-        ):
+        if self.position != self._reported and time.monotonic() >= self._next_idle_s:
             self._send(Progress(source=self.name, tick_seq=self.position, joined=False))
 
     def _send(self, report: Progress) -> None:
+        if not report.joined:
+            self._next_seq = report.tick_seq + REPORT_EVERY
+            self._next_idle_s = time.monotonic() + IDLE_REPORT_S
         try:
             self.sock.send(wire.encode(report), zmq.NOBLOCK)
         except zmq.Again:
             return  # no feed listening (live mode), or reports piled up: `idle` retries
         if not report.joined:
-            self._reported, self._reported_at = report.tick_seq, time.monotonic()
+            self._reported = report.tick_seq
 
 
 class ReplayWindow:

@@ -59,7 +59,7 @@ class DecisionStack:
     def on_tick(self, tick: Tick, now_ns: int) -> tuple[Prediction | None, Target | None]:
         """Return the prediction for this tick and, if the target moved enough, a Target."""
         seen = self.observe(tick)
-        return self.decide(seen, self.predict([seen])[0], now_ns)
+        return self.decide(seen, self.predict_one(seen), now_ns)
 
     def observe(self, tick: Tick) -> Observed:
         """Step 1: the tick into its symbol's features (in tick order; no prediction yet)."""
@@ -88,6 +88,10 @@ class DecisionStack:
         else:
             values = iter(self.model.predict_many(rows))
         return [None if seen.row is None else float(next(values)) for seen in batch]
+
+    def predict_one(self, seen: Observed) -> float | None:
+        """Step 2 for one tick (the live path): exactly `predict([seen])[0]`, with no lists."""
+        return None if seen.row is None else self.model.predict_one(seen.row)
 
     def decide(
         self, seen: Observed, value: float | None, now_ns: int

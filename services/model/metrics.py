@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import asdict
+from itertools import accumulate
 from typing import Any
 
-from prometheus_client import Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+)
 from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import CollectorRegistry
 
 from services.model.decision import DecisionStack, Observed
 from services.model.stage import ModelStage
@@ -27,25 +32,71 @@ from services.model.stage import ModelStage
 PREDICT_BUCKETS_S = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 
 
+class PredictTimes:
+    """A histogram of estimator-call seconds, kept as plain counts.
+
+    Observed on the model's hot path, before the tick's target is sent: a
+    bisect and two additions, where prometheus_client's `Histogram.observe`
+    takes a lock per bucket and per sum on a CPU still cold from waiting for
+    the tick. The scrape thread reads a copy of the counts; a scrape between
+    the two additions may see the sum one observation behind the counts.
+    """
+
+    def __init__(self, bounds_s: tuple[float, ...] = PREDICT_BUCKETS_S) -> None:
+        self.bounds_s = bounds_s
+        self.counts = [0] * (len(bounds_s) + 1)  # the last: above every bound
+        self.sum_s = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(self.bounds_s, seconds)] += 1
+        self.sum_s += seconds
+
+    def collect(self) -> HistogramMetricFamily:
+        counts, total = list(self.counts), self.sum_s
+        cumulative = list(accumulate(counts))
+        family = HistogramMetricFamily(
+            "model_predict_seconds",
+            "time of one estimator call (a batch of queued ticks), seconds",
+            buckets=[
+                *((repr(b), n) for b, n in zip(self.bounds_s, cumulative, strict=False)),
+                ("+Inf", cumulative[-1]),
+            ],
+            sum_value=total,
+        )
+        return family
+
+
 class TimedStack:
     """The decision stack, with each `predict` call timed into a histogram.
 
     It also keeps the lag: how long after the feed received the batch's last
-    tick its prediction was ready.
+    tick its prediction was ready. Every other method is the stack's own,
+    bound here once (no forwarding call per tick).
     """
 
-    def __init__(self, stack: DecisionStack, seconds: Histogram) -> None:
+    def __init__(self, stack: DecisionStack, seconds: PredictTimes) -> None:
         self._stack, self._seconds = stack, seconds
         self.lag_s: float | None = None
+        self.observe = stack.observe
+        self.decide = stack.decide
+        self.mark_sent = stack.mark_sent
 
     def predict(self, batch: list[Observed]) -> list[float | None]:
         started = time.perf_counter()
-        try:
-            return self._stack.predict(batch)
-        finally:
-            self._seconds.observe(time.perf_counter() - started)
-            if batch:
-                self.lag_s = max(0.0, (time.time_ns() - batch[-1].tick.recv_ts_ns) / 1e9)
+        values = self._stack.predict(batch)
+        if batch:
+            self._timed(started, batch[-1])
+        return values
+
+    def predict_one(self, seen: Observed) -> float | None:
+        started = time.perf_counter()
+        value = self._stack.predict_one(seen)
+        self._timed(started, seen)
+        return value
+
+    def _timed(self, started: float, last: Observed) -> None:
+        self._seconds.observe(time.perf_counter() - started)
+        self.lag_s = max(0.0, (time.time_ns() - last.tick.recv_ts_ns) / 1e9)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stack, name)
@@ -56,13 +107,7 @@ class ModelMetrics:
         self.stack, self.model_id, self.name = stack, model_id, name
         self.stage: ModelStage | None = None
         self._timed: TimedStack | None = None
-        # Its own registry: the histogram's values, collected along with the rest.
-        self.predict_seconds = Histogram(
-            "model_predict_seconds",
-            "time of one estimator call (a batch of queued ticks), seconds",
-            buckets=PREDICT_BUCKETS_S,
-            registry=CollectorRegistry(),
-        )
+        self.predict_seconds = PredictTimes()
 
     def timed(self) -> Any:
         """The stack the stage should use: the same one, its predict calls timed."""
@@ -92,7 +137,7 @@ class ModelMetrics:
             yield GaugeMetricFamily(
                 "model_last_tick_seq", "sequence number of the last tick decided", stage.last_seq
             )
-        yield from self.predict_seconds.collect()
+        yield self.predict_seconds.collect()
         lag_s = None if self._timed is None else self._timed.lag_s
         # Always there (NaN until the first prediction: still warming up), so a
         # scrape early in a run finds the same families as a later one.

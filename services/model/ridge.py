@@ -13,6 +13,10 @@ import numpy as np
 class RidgeModel:
     """y ~ ((X - mean) / scale) @ coef + intercept, fitted with an L2 penalty."""
 
+    # `weights_` as Python floats for `predict_row`, made on its first call (a
+    # class default, so a loaded checkpoint needs no field of it) and dropped by `fit`.
+    _row_weights: list[float] | None = None
+
     def __init__(self, alpha: float = 1.0) -> None:
         self.alpha = alpha
         self.mean_ = np.zeros(0)
@@ -37,6 +41,7 @@ class RidgeModel:
         # Fold the standardisation into one weight vector: predict is then a dot.
         self.weights_ = self.coef_ / self.scale_
         self.bias_ = self.intercept_ - float(self.mean_ / self.scale_ @ self.coef_)
+        self.__dict__.pop("_row_weights", None)
         return self
 
     def predict(self, features: np.ndarray) -> np.ndarray:
@@ -57,7 +62,10 @@ class RidgeModel:
         elements one after another), so the value is bit-identical: a test
         compares the two on a whole recording.
         """
+        weights = self._row_weights
+        if weights is None:
+            weights = self._row_weights = self.weights_.tolist()
         total = 0.0
-        for value, weight in zip(row, self.weights_.tolist(), strict=True):
+        for value, weight in zip(row, weights, strict=True):
             total += value * weight
         return total + self.bias_

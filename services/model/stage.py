@@ -92,6 +92,10 @@ class ModelStage:
         """Decide the queued single ticks; call whenever the input queue is empty."""
         if not self._queued:
             return
+        if len(self._queued) == 1:  # paced or live: the tick alone, straight through
+            tick = self._queued.pop()
+            self._decide_one(tick)
+            return
         predictions = self._decide(self._queued)
         self._queued = []
         for prediction in predictions:
@@ -130,14 +134,29 @@ class ModelStage:
                 predictions.append(prediction)
         return predictions
 
+    def _decide_one(self, tick: Tick) -> None:
+        """`_decide([tick])` and its publish, without a list at each step.
+
+        At a paced rate every tick wakes the process on a cold CPU, where each
+        line run before the target goes out costs several times its hot time.
+        """
+        stack = self.stack
+        seen = stack.observe(tick)
+        prediction, target = stack.decide(seen, stack.predict_one(seen), self.now_ns())
+        self._act(tick, prediction, target)
+        if prediction is not None:
+            self.output.publish(prediction)
+
     def _act(self, tick: Tick, prediction: Prediction | None, target: Target | None) -> None:
         self.last_seq = tick.seq
-        self.output.handled(tick.seq)
         if target is None:
             if self.lossless and tick.seq % WATERMARK_EVERY == 0:
                 self.output.push(Watermark(source=self.name, tick_seq=tick.seq))
+            self.output.handled(tick.seq)
             return
-        if not self.output.push(target):
+        pushed = self.output.push(target)
+        self.output.handled(tick.seq)  # after the push: the target does not wait for it
+        if not pushed:
             self.dropped_targets += 1
             if self._drop_warning.ready():
                 log.warning(

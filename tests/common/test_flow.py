@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import zmq
 
 from common import sockets, wire
-from common.flow import REPORT_EVERY, ProgressReporter, ReplayWindow
+from common.flow import IDLE_REPORT_S, REPORT_EVERY, ProgressReporter, ReplayWindow
 from common.messages import Hello, Progress
 from tests.conftest import scaled, wait_until
 
@@ -202,3 +203,30 @@ def test_a_report_is_one_progress_payload(zmq_ctx: zmq.Context, tmp_path: Path) 
             reports.append(wire.decode(pull.recv()))
     assert set(reports[:-1]) == {Progress(source="recorder", tick_seq=0, joined=True)}
     assert reports[-1] == Progress(source="recorder", tick_seq=REPORT_EVERY, joined=False)
+
+
+class _CountingSends:
+    """A real PUSH socket that counts the reports tried on it."""
+
+    def __init__(self, sock: zmq.Socket) -> None:
+        self.sock, self.sends = sock, 0
+
+    def send(self, payload: bytes, flags: int = 0) -> None:
+        self.sends += 1
+        self.sock.send(payload, flags)
+
+
+def test_with_no_feed_listening_a_subscriber_tries_a_report_once_per_report_interval(
+    zmq_ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """Live mode has no progress socket: a refused report is not retried on every tick or turn."""
+    with sockets.progress_pusher(zmq_ctx, f"ipc://{tmp_path}/nobody") as push:
+        counting = _CountingSends(push)
+        model = ProgressReporter(counting, "model")  # type: ignore[arg-type]
+        started = time.monotonic()
+        for seq in range(1, 3 * REPORT_EVERY + 1):
+            model.handled(seq)
+            model.idle()  # the loop says it is idle after every turn
+        elapsed_s = time.monotonic() - started
+    # Once at each REPORT_EVERY ticks, and idle ones at most every IDLE_REPORT_S.
+    assert counting.sends <= 3 + 1 + elapsed_s / IDLE_REPORT_S

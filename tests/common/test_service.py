@@ -94,3 +94,28 @@ def test_hello_is_forwarded_and_answered_once_it_came_through_every_input(
     assert readied == [True]
     for sock in (feed_pub, ready, onward_pub, onward_sub, progress):
         sock.close()
+
+
+def test_waiting_messages_block_for_the_first_then_take_only_what_is_queued(
+    zmq_ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """`wait=True`: nothing before RCVTIMEO is no messages; then the first ends the wait, and
+    whatever was queued behind it follows, without waiting again."""
+    pub, sub = _pair(zmq_ctx, tmp_path, "ticks")
+    progress = sockets.progress_pusher(zmq_ctx, f"ipc://{tmp_path}/progress")
+    inbox = Inbox(zmq_ctx, name="model", ready_addr=f"ipc://{tmp_path}/ready", progress=progress)
+    _connected(pub, sub)
+    sub.setsockopt(zmq.RCVTIMEO, 20)
+    assert list(inbox.messages(sub, "market", 10, wait=True)) == []
+    sub.setsockopt(zmq.RCVTIMEO, int(scaled(5) * 1000))
+    ticks = [make_tick(seq=seq) for seq in (1, 2, 3)]
+    for tick in ticks:
+        sockets.publish(pub, tick)
+    received = [message for message, _ in inbox.messages(sub, "market", 10, wait=True)]
+    while len(received) < len(ticks):  # the last ones may still be on their way
+        received += [message for message, _ in inbox.messages(sub, "market", 10, wait=True)]
+    assert received == ticks
+    sockets.publish(pub, ticks[0])
+    assert [m for m, _ in inbox.messages(sub, "market", 10, wait=True)] == [ticks[0]]
+    for sock in (pub, sub, progress):
+        sock.close()
