@@ -190,6 +190,25 @@ def encode_batches(
     return batches
 
 
+def encode_item_batches(
+    kind: type[TickBatch] | type[PredictionBatch], symbol: str, items: list[tuple[object, ...]]
+) -> list[bytes]:
+    """Batch items given as tuples in their wire order (`[type, v, field_1, ...]`), like
+    `encode_batches` of their encodings, byte for byte, in one encoder call when they fit one.
+
+    A columnar stage builds no message object per item; the tuples must hold
+    what the items' fields hold (the caller's tests compare with `encode`).
+    """
+    if not items:
+        return []
+    if len(items) <= BATCH_MAX:
+        version = kind.__struct_defaults__[0]
+        payload = _encoder.encode((kind.__name__, version, symbol, items))
+        if len(payload) <= MAX_PAYLOAD_BYTES:
+            return [payload]
+    return encode_batches(kind, symbol, [_encoder.encode(item) for item in items])
+
+
 def _batch(name: str, version: int, symbol: str, payloads: list[bytes]) -> bytes:
     return _encoder.encode((name, version, symbol, [msgspec.Raw(p) for p in payloads]))
 
