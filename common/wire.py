@@ -119,6 +119,8 @@ _TOPICS: Final[dict[type[WireMessage], tuple[bytes, str | None]]] = {
 _encoder: Final = msgspec.msgpack.Encoder()
 _decoder: Final = msgspec.msgpack.Decoder(Message)
 _untyped_decoder: Final = msgspec.msgpack.Decoder()
+# A batch's frame, `[type, v, symbol, [item, ...]]`, with the items left as their bytes.
+_batch_items_decoder: Final = msgspec.msgpack.Decoder(tuple[str, int, str, list[msgspec.Raw]])
 _BY_TYPE: Final = {cls.__name__: cls for cls in MESSAGE_CLASSES}
 # Each class's fields with their resolved types, `v` first: the wire order.
 _FIELDS: Final = {cls: msgspec.structs.fields(cls) for cls in MESSAGE_CLASSES}
@@ -207,6 +209,15 @@ def encode_item_batches(
         if len(payload) <= MAX_PAYLOAD_BYTES:
             return [payload]
     return encode_batches(kind, symbol, [_encoder.encode(item) for item in items])
+
+
+def batch_items(payload: bytes) -> list[msgspec.Raw]:
+    """The items of a batch payload `decode` accepted, each as its own message's bytes.
+
+    Cut out of the batch, not encoded again (a recorder writes each tick's
+    bytes): a `msgspec.Raw` is a buffer over `payload`, usable as bytes.
+    """
+    return _batch_items_decoder.decode(payload)[3]
 
 
 def _batch(name: str, version: int, symbol: str, payloads: list[bytes]) -> bytes:
