@@ -102,6 +102,10 @@ class Sequencer:
         if isinstance(message, Tick):
             return self._on_tick(message, now_ns)
         if isinstance(message, TickBatch):
+            if self.follow_model:  # the batch waits for the watermark as a whole
+                self.ticks += len(message.ticks)
+                self.waiting.extend(message.ticks)
+                return self._release(now_ns)
             events: list[Event] = []
             for tick in message.ticks:
                 events += self._on_tick(tick, now_ns)

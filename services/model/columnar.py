@@ -52,24 +52,39 @@ def supports(stack: DecisionStack) -> bool:
     return stack.model.features is FeatureState and supports_policy(stack.model)
 
 
-def features_of(state: FeatureState, ticks: Sequence[Tick]) -> tuple[np.ndarray, np.ndarray]:
-    """One symbol's rows for `ticks` (n x 7, C order) and which exist; `state` ends as `update`'s.
+class Columns(NamedTuple):
+    """One symbol's batch as arrays, row i for `ticks[i]`."""
+
+    rows: np.ndarray  # n x 7, C order: what `FeatureState.update` returns (zeros where None)
+    valid: np.ndarray  # False where `update` returns None (warming up)
+    bid: np.ndarray  # the symbol's latest quote at each tick (nan before the first)
+    ask: np.ndarray
+
+
+def features_of(state: FeatureState, ticks: Sequence[Tick], book: Book | None = None) -> Columns:
+    """One symbol's feature rows and books for `ticks`; `state` ends as `update`'s would.
 
     Row i is what `state.update(ticks[i])` returns, valid[i] False where it
-    returns None. One loop with `update`'s expressions inlined on local
-    floats: at a batch's size (64), numpy's per-call cost exceeds what its
-    arithmetic saves on these recurrences (measured: 4.5 us a tick on
-    columns against 2 us tick by tick), and inlining gives the same doubles.
+    returns None. `book`: the symbol's latest quote before the batch.
+
+    One loop with `update`'s expressions inlined on local floats: at a
+    batch's size (64), numpy's per-call cost exceeds what its arithmetic
+    saves on these recurrences (measured: 4.5 us a tick on columns against
+    2 us tick by tick), and inlining gives the same doubles.
     """
     mids, quotes, mid = state._mids, state.quotes, state._mid
     variance, flow = state._variance, state._flow
     spread_bps, imbalance = state._spread_bps, state._imbalance
     flat: list[float] = []
     valid: list[bool] = []
+    book_bid, book_ask = (math.nan, math.nan) if book is None else book
+    bids: list[float] = []
+    asks: list[float] = []
     quote, buy = TickKind.QUOTE, Side.BUY
     for tick in ticks:
         bid, ask = tick.bid, tick.ask
         if tick.kind is quote and bid is not None and ask is not None:
+            book_bid, book_ask = bid, ask
             bid_size, ask_size = tick.bid_size or 0.0, tick.ask_size or 0.0
             new_mid = (bid + ask) / 2.0
             if quotes:
@@ -84,6 +99,8 @@ def features_of(state: FeatureState, ticks: Sequence[Tick]) -> tuple[np.ndarray,
         elif tick.last_size is not None:
             signed = tick.last_size if tick.side is buy else -tick.last_size
             flow = _FLOW_DECAY * flow + signed
+        bids.append(book_bid)
+        asks.append(book_ask)
         if quotes <= _LONGEST:
             valid.append(False)
             flat += _EMPTY_ROW
@@ -101,7 +118,7 @@ def features_of(state: FeatureState, ticks: Sequence[Tick]) -> tuple[np.ndarray,
     state.quotes, state._mid, state._variance, state._flow = quotes, mid, variance, flow
     state._spread_bps, state._imbalance = spread_bps, imbalance
     rows = np.array(flat).reshape(len(ticks), len(FEATURE_NAMES))
-    return rows, np.array(valid, dtype=bool)
+    return Columns(rows, np.array(valid, dtype=bool), np.array(bids), np.array(asks))
 
 
 class ColumnarDecider:
@@ -129,10 +146,11 @@ class ColumnarDecider:
         state = stack._states.get(symbol)
         if state is None:
             state = stack._states[symbol] = stack.model.features()
-        rows, valid = features_of(state, ticks)  # type: ignore[arg-type]
+        rows, valid, bid, ask = features_of(state, ticks, stack._books.get(symbol))  # type: ignore[arg-type]
         stack.counters.ticks += len(ticks)
-        bid, ask = self._books_at(symbol, ticks)
         has_book = ~np.isnan(bid)
+        if has_book[-1]:
+            stack._books[symbol] = Book(float(bid[-1]), float(ask[-1]))
         predictions: list[PredictionRow] = []
         for start in range(0, len(ticks), batch_max):
             end = min(start + batch_max, len(ticks))
@@ -141,23 +159,6 @@ class ColumnarDecider:
             chunk = _Chunk(ticks[start:end], values, usable, bid[start:end], ask[start:end])
             self._decide_chunk(chunk, now_ns(), act, passed, predictions)
         return predictions
-
-    def _books_at(self, symbol: str, ticks: Sequence[Tick]) -> tuple[np.ndarray, np.ndarray]:
-        """Each tick's book (the symbol's latest quote), nan before the first; keeps the last."""
-        stack = self.stack
-        before = stack._books.get(symbol)
-        bids = [np.nan if before is None else before.bid]
-        asks = [np.nan if before is None else before.ask]
-        at = []
-        for tick in ticks:
-            if tick.kind is TickKind.QUOTE and tick.bid is not None and tick.ask is not None:
-                bids.append(tick.bid)
-                asks.append(tick.ask)
-            at.append(len(bids) - 1)
-        if len(bids) > 1:
-            stack._books[symbol] = Book(bids[-1], asks[-1])
-        index = np.array(at)
-        return np.array(bids)[index], np.array(asks)[index]
 
     def _predict(self, rows: np.ndarray, usable: np.ndarray) -> np.ndarray:
         """The chunk's values (nan where none), one estimator call as `DecisionStack.predict`."""

@@ -28,7 +28,7 @@ def _in_batches(
     for size in itertools.cycle(sizes):
         if start >= len(ticks):
             break
-        matrix, valid = features_of(state, ticks[start : start + size])
+        matrix, valid, _, _ = features_of(state, ticks[start : start + size])
         rows += [tuple(row) if ok else None for row, ok in zip(matrix.tolist(), valid, strict=True)]
         start += size
     return rows, state
