@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from common.tickfile import TickFileReader
 from services.model.checkpoint import LoadedModel, load_checkpoint
 from services.model.columnar import PredictionRow
 from services.model.decision import DecisionStack
+from services.model.policy import CostAwarePolicy
 from services.model.service_config import DEFAULT_POLICY
 from services.model.stage import WATERMARK_EVERY, ModelStage
 from tests.conftest import BUNDLED
@@ -281,3 +283,31 @@ def test_finish_flushes_the_queue_then_sends_counters_and_eos(
     assert stage.last_seq == fed[-1].seq
     assert output.pushed[-1] == eos
     assert sum(isinstance(m, Eos) for m in output.pushed) == 1
+
+
+@pytest.mark.parametrize("clip", [None, 0.004])
+def test_cost_aware_policy_on_columns_decides_as_tick_by_tick(
+    model: LoadedModel, ticks: list[Tick], clip: float | None
+) -> None:
+    """The cost-aware policy (no fee, so it trades), clipped or not: the same targets either way."""
+    trading = dataclasses.replace(
+        model,
+        policy=CostAwarePolicy(max_position=0.01, margin_bps=0.05, min_step=0.001),
+        taker_fee_bps=0.0,
+        max_position=clip,
+    )
+    single = RecordedOutput()
+    one_by_one = _stage(trading, single, batch_max=8, lossless=True)
+    for tick in ticks:
+        one_by_one.on_tick(tick)
+    one_by_one.flush()
+    batched = RecordedOutput()
+    stage = _stage(trading, batched, batch_max=8, lossless=True)
+    for batch in _batches(ticks, 64):
+        stage.on_batch(batch)
+
+    assert stage._columnar is not None  # the columnar path decided
+    assert batched.pushed == single.pushed  # targets and watermarks, in order
+    assert len(batched.targets()) > 10
+    assert [p for _, ps in batched.batches for p in ps] == single.predictions()
+    assert stage.stack.counters == one_by_one.stack.counters
