@@ -255,6 +255,21 @@ class TickFileReader:
             )
 
     def _next_payload(self) -> bytes | None:
+        # The common case in one step: a whole, sound record in the current chunk.
+        buffer, start = self._buffer, self._offset
+        head_end = start + _RECORD_HEAD.size
+        if head_end <= len(buffer):
+            length, crc = _RECORD_HEAD.unpack_from(buffer, start)
+            end = head_end + length
+            if 0 < length <= wire.MAX_PAYLOAD_BYTES and end <= len(buffer):
+                payload = buffer[head_end:end]
+                if zlib.crc32(payload) == crc:
+                    self._offset = end
+                    self._consumed += end - start
+                    return payload
+        return self._next_payload_slowly()  # a chunk's end, the file's end, or damage
+
+    def _next_payload_slowly(self) -> bytes | None:
         head = self._take(_RECORD_HEAD.size)
         if not head:
             if self._cut_short:

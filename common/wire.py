@@ -119,6 +119,8 @@ _TOPICS: Final[dict[type[WireMessage], tuple[bytes, str | None]]] = {
 _encoder: Final = msgspec.msgpack.Encoder()
 _decoder: Final = msgspec.msgpack.Decoder(Message)
 _untyped_decoder: Final = msgspec.msgpack.Decoder()
+# A batch's frame, `[type, v, symbol, [item, ...]]`, with the items left as their bytes.
+_batch_items_decoder: Final = msgspec.msgpack.Decoder(tuple[str, int, str, list[msgspec.Raw]])
 _BY_TYPE: Final = {cls.__name__: cls for cls in MESSAGE_CLASSES}
 # Each class's fields with their resolved types, `v` first: the wire order.
 _FIELDS: Final = {cls: msgspec.structs.fields(cls) for cls in MESSAGE_CLASSES}
@@ -188,6 +190,34 @@ def encode_batches(
     if start < len(payloads):
         batches.append(_batch(kind.__name__, version, symbol, payloads[start:]))
     return batches
+
+
+def encode_item_batches(
+    kind: type[TickBatch] | type[PredictionBatch], symbol: str, items: list[tuple[object, ...]]
+) -> list[bytes]:
+    """Batch items given as tuples in their wire order (`[type, v, field_1, ...]`), like
+    `encode_batches` of their encodings, byte for byte, in one encoder call when they fit one.
+
+    A columnar stage builds no message object per item; the tuples must hold
+    what the items' fields hold (the caller's tests compare with `encode`).
+    """
+    if not items:
+        return []
+    if len(items) <= BATCH_MAX:
+        version = kind.__struct_defaults__[0]
+        payload = _encoder.encode((kind.__name__, version, symbol, items))
+        if len(payload) <= MAX_PAYLOAD_BYTES:
+            return [payload]
+    return encode_batches(kind, symbol, [_encoder.encode(item) for item in items])
+
+
+def batch_items(payload: bytes) -> list[msgspec.Raw]:
+    """The items of a batch payload `decode` accepted, each as its own message's bytes.
+
+    Cut out of the batch, not encoded again (a recorder writes each tick's
+    bytes): a `msgspec.Raw` is a buffer over `payload`, usable as bytes.
+    """
+    return _batch_items_decoder.decode(payload)[3]
 
 
 def _batch(name: str, version: int, symbol: str, payloads: list[bytes]) -> bytes:
@@ -300,6 +330,32 @@ def _check_levels(tick: Tick) -> None:
 
 
 def _check_tick_batch(batch: TickBatch) -> None:
+    # Three stages run this on every batch: `_check_tick`'s tests inlined in
+    # one loop; a tick that fails one (or has levels to check) sends the whole
+    # batch through the loop that names what is wrong.
+    symbol, previous_seq, quote = batch.symbol, -1, TickKind.QUOTE
+    for tick in batch.ticks:
+        bid, ask = tick.bid, tick.ask
+        if tick.kind is quote:
+            if bid is None or ask is None or tick.bid_size is None or tick.ask_size is None:
+                break
+        elif tick.last is None or tick.last_size is None or tick.side is None:
+            break
+        if (
+            (bid is not None and ask is not None and bid >= ask)
+            or tick.bids
+            or tick.asks
+            or tick.symbol != symbol
+            or tick.seq <= previous_seq
+        ):
+            break
+        previous_seq = tick.seq
+    else:
+        return
+    _check_tick_batch_item_by_item(batch)
+
+
+def _check_tick_batch_item_by_item(batch: TickBatch) -> None:
     previous_seq = -1
     for position, tick in enumerate(batch.ticks):
         try:

@@ -40,6 +40,11 @@ class WalkedBook:
                 if shown.get(price) != size:
                     del taken[price]
 
+    @property
+    def remembers_takings(self) -> bool:
+        """Paper took from a level that no later book has shown anew (refreshes must be seen)."""
+        return any(self._taken.values())
+
     def take(self, side: Side, qty: float, limit_price: float | None = None) -> list[Level]:
         """Walk the book for an order of `qty`: the (price, qty) taken at each level.
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -512,6 +512,53 @@ class ExecutionEngine:
 
     def equity(self) -> float:
         return sum(b.position.equity for b in self.books.values())
+
+    def on_quiet_ticks(self, ticks: Sequence[Tick], now_ns: int) -> list[Event] | None:
+        """Apply a run of one symbol's ticks in one step, when nothing can happen within them.
+
+        The columnar fast path of a replay (`Sequencer`): the result is exactly
+        `on_tick` on each. Nothing happens when no target waits for these ticks,
+        the executor has nothing they could fill or that depends on the books
+        between (its `skip_quiet`; paper only), and the breaker cannot trip on
+        any quote: equity is monotonic in the mark (every step is a correctly
+        rounded monotonic operation), so its worst value is at the run's lowest
+        or highest mid. Returns None, having changed nothing, when the run is
+        not quiet: the caller applies it tick by tick.
+        """
+        symbol = ticks[0].symbol
+        skip_quiet = getattr(self.executor, "skip_quiet", None)
+        if skip_quiet is None or self._held.get(symbol):
+            return None
+        quotes = [tick for tick in ticks if tick.kind is TickKind.QUOTE]
+        book = self.book(symbol)
+        if quotes and not self.risk.tripped and not self._breaker_holds(book, quotes):
+            return None
+        if not skip_quiet(symbol, quotes[-1] if quotes else None):
+            return None
+        if self.first_seq is None:
+            self.first_seq = ticks[0].seq
+        self.last_seq = max(self.last_seq, ticks[-1].seq)
+        self.clock_ns = max(self.clock_ns, max(tick.recv_ts_ns for tick in ticks))
+        book.last_tick_wall_ns = now_ns
+        if quotes:
+            book.last_quote = quotes[-1]
+            book.position.mark_price = quotes[-1].mid
+        elif book.last_quote is None:  # trades alone: the last one is the market
+            book.position.mark_price = ticks[-1].last
+        return []
+
+    def _breaker_holds(self, book: SymbolBook, quotes: list[Tick]) -> bool:
+        """True when no quote of `quotes` (one symbol's) would trip the breaker."""
+        mark = book.position.mark_price
+        mids = [mid for mid in (quote.mid for quote in quotes) if mid is not None]
+        try:
+            for extreme in (min(mids), max(mids)):
+                book.position.mark_price = extreme
+                if not self.equity() > -self.risk.limits.max_loss:
+                    return False
+            return True
+        finally:
+            book.position.mark_price = mark
 
     def _check_breaker(self, ts_ns: int) -> list[Event]:
         # Unrealized losses count: the breaker is checked on every quote, not only on fills.

@@ -316,3 +316,20 @@ class PaperOrderExecutor:
             tick_seq=tick.seq,
             ts_ns=tick.recv_ts_ns,
         )
+
+    def skip_quiet(self, symbol: str, last_quote: Tick | None) -> bool:
+        """Take a run of `symbol`'s ticks in one step if none of them can fill or matter later.
+
+        Nothing can fill with no open order of the symbol, and the book's
+        intermediate refreshes matter only while paper remembers takings from
+        it; then only the run's last quote (`last_quote`, None for trades
+        alone) is the book. False (and nothing changed): apply tick by tick.
+        """
+        if any(order.symbol == symbol for order in self.open_orders.values()):
+            return False
+        book = self.books.get(symbol)
+        if book is not None and book.remembers_takings:
+            return False
+        if last_quote is not None:
+            self.books.setdefault(symbol, WalkedBook()).refresh(last_quote)
+        return True

@@ -35,6 +35,7 @@ from common.messages import Eos, FeedStatus, Message, Prediction, PredictionBatc
 from common.metrics import serve_metrics
 from common.service import Inbox, Prepared, ServiceSpec, serve
 from services.model.checkpoint import LoadedModel, load_checkpoint
+from services.model.columnar import PredictionRow
 from services.model.decision import DecisionStack
 from services.model.errors import CheckpointError
 from services.model.metrics import ModelMetrics
@@ -76,6 +77,11 @@ class SocketOutput:
         encoded = [wire.encode(prediction) for prediction in predictions]
         topic = wire.prediction_topic(symbol)
         for payload in wire.encode_batches(PredictionBatch, symbol, encoded):
+            sockets.publish_encoded(self.predictions, topic, payload)
+
+    def publish_rows(self, symbol: str, rows: list[PredictionRow]) -> None:
+        topic = wire.prediction_topic(symbol)
+        for payload in wire.encode_item_batches(PredictionBatch, symbol, rows):
             sockets.publish_encoded(self.predictions, topic, payload)
 
     def push(self, message: Message) -> bool:

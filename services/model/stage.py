@@ -4,8 +4,10 @@
   call (under load this amortises the call's cost; an idle queue is one tick,
   so no tick waits for others); anything else that arrives first flushes the
   queue, so every message is handled after the ticks before it.
-- A `TickBatch` is decided tick by tick like single ticks, and its
-  predictions go out as one `PredictionBatch`.
+- A `TickBatch` is decided as columns when the model's features are the
+  built-in ones (`columnar.py`: the same values, without an object per tick),
+  else tick by tick like single ticks; its predictions go out as one
+  `PredictionBatch`.
 - A target that no executor takes is dropped and counted (the next one
   supersedes it); run.log gets at most `TARGET_LINES_PER_S` target lines a second.
 - Following a lossless replay, a `Watermark` goes out every `WATERMARK_EVERY`
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
 from common.logs import RateLimited
@@ -34,6 +36,7 @@ from common.messages import (
     TickBatch,
     Watermark,
 )
+from services.model.columnar import ColumnarDecider, PredictionRow, supports
 from services.model.decision import DecisionStack
 
 log = logging.getLogger("services.model")
@@ -48,6 +51,9 @@ class StageOutput(Protocol):
 
     def publish_batch(self, symbol: str, predictions: list[Prediction]) -> None:
         """Publish a batch's predictions as `PredictionBatch` messages."""
+
+    def publish_rows(self, symbol: str, rows: list[PredictionRow]) -> None:
+        """Publish a batch's predictions, each in wire order, as `PredictionBatch` messages."""
 
     def push(self, message: Target | Watermark | Eos) -> bool:
         """Hand over on the targets socket without blocking; False when nobody took it."""
@@ -66,6 +72,7 @@ class ModelStage:
         name: str,
         batch_max: int,
         lossless: bool,
+        columnar: bool = True,
     ) -> None:
         self.stack, self.output, self.now_ns = stack, output, now_ns
         self.name, self.batch_max, self.lossless = name, batch_max, lossless
@@ -74,6 +81,8 @@ class ModelStage:
         self._queued: list[Tick] = []  # taken off the socket, not yet decided
         self._drop_warning = RateLimited()
         self._target_line = RateLimited(1.0 / TARGET_LINES_PER_S)
+        # The columnar batch path, for the built-in feature source (`columnar.py`).
+        self._columnar = ColumnarDecider(stack) if columnar and supports(stack) else None
 
     def on_tick(self, tick: Tick) -> None:
         self._queued.append(tick)
@@ -83,6 +92,13 @@ class ModelStage:
     def on_batch(self, batch: TickBatch) -> None:
         """Batched in, batched out: the batch's predictions go out as one message."""
         self.flush()
+        if self._columnar is not None:
+            rows = self._columnar.decide(
+                batch.ticks, self.batch_max, self.now_ns, self._act_on, self._passed
+            )
+            self.output.publish_rows(batch.symbol, rows)
+            self.output.handled(batch.ticks[-1].seq)
+            return
         predictions: list[Prediction] = []
         for start in range(0, len(batch.ticks), self.batch_max):
             predictions += self._decide(batch.ticks[start : start + self.batch_max])
@@ -148,15 +164,25 @@ class ModelStage:
             self.output.publish(prediction)
 
     def _act(self, tick: Tick, prediction: Prediction | None, target: Target | None) -> None:
+        self._act_on(tick, None if prediction is None else prediction.value, target)
+        self.output.handled(tick.seq)  # after the push: the target does not wait for it
+
+    def _passed(self, ticks: Sequence[Tick]) -> None:
+        """Ticks decided without a target, in order: `_act_on` each, in one step."""
+        self.last_seq = ticks[-1].seq
+        if self.lossless:
+            for tick in ticks:
+                if tick.seq % WATERMARK_EVERY == 0:
+                    self.output.push(Watermark(source=self.name, tick_seq=tick.seq))
+
+    def _act_on(self, tick: Tick, value: float | None, target: Target | None) -> None:
+        """Hand on a tick's decision: its target, or now and then a watermark."""
         self.last_seq = tick.seq
         if target is None:
             if self.lossless and tick.seq % WATERMARK_EVERY == 0:
                 self.output.push(Watermark(source=self.name, tick_seq=tick.seq))
-            self.output.handled(tick.seq)
             return
-        pushed = self.output.push(target)
-        self.output.handled(tick.seq)  # after the push: the target does not wait for it
-        if not pushed:
+        if not self.output.push(target):
             self.dropped_targets += 1
             if self._drop_warning.ready():
                 log.warning(
@@ -174,7 +200,7 @@ class ModelStage:
                 target.id,
                 target.symbol,
                 target.target_position,
-                prediction.value if prediction else float("nan"),
+                float("nan") if value is None else value,
                 tick.seq,
                 self._target_line.suppressed,
             )

@@ -1,8 +1,9 @@
 """The recorder's rules, without sockets: which message goes to which artifact, once.
 
 - A tick (alone or in a `TickBatch`) goes to the tick file as its own
-  message's bytes, so a batched run's file equals an unbatched one's, and
-  counts for `result.json`.
+  message's bytes (a batch's items are cut out of its payload, never encoded
+  again), so a batched run's file equals an unbatched one's, and counts for
+  `result.json`.
 - A prediction (alone or batched) counts, and goes to `events.jsonl` when
   the record keeps it (decisions, at a sane volume).
 - `eos` marks its source as finished, if it is one of the run's stages
@@ -51,8 +52,7 @@ class Dispatch:
         if type(message) is Tick:
             self._on_tick(message, payload, arrival_ns)
         elif type(message) is TickBatch:
-            for tick in message.ticks:  # each tick as if it had come alone
-                self._on_tick(tick, wire.encode(tick), arrival_ns)
+            self._on_tick_batch(message, payload, arrival_ns)
         elif type(message) is Prediction:
             self._on_prediction(message)
         elif type(message) is PredictionBatch:
@@ -79,6 +79,15 @@ class Dispatch:
         self.record.on_tick(tick, arrival_ns)
         if tick.seq > self.recorded_ticks:
             self.write_tick(payload)
+
+    def _on_tick_batch(self, batch: TickBatch, payload: bytes, arrival_ns: int) -> None:
+        """Each tick as if it had come alone, written as its own bytes cut from the batch's."""
+        on_tick, write_tick, recorded = self.record.on_tick, self.write_tick, self.recorded_ticks
+        for tick, raw in zip(batch.ticks, wire.batch_items(payload), strict=True):
+            on_tick(tick, arrival_ns)
+            if tick.seq > recorded:
+                write_tick(raw)  # a Raw is a buffer over the payload: written as bytes
+        self.on_tick_seq(batch.ticks[-1].seq)  # flow control: done up to the batch's end
 
     def _on_prediction(self, prediction: Prediction) -> None:
         # Counted either way: the decision it is depends on the one before.

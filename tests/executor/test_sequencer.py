@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import random
+from collections.abc import Sequence
 from pathlib import Path
+
+import pytest
 
 from common.journal import Journal, read_journal
 from common.messages import (
@@ -13,15 +18,19 @@ from common.messages import (
     OrderSubmitted,
     Position,
     RejectReason,
+    RiskEvent,
+    Target,
+    Tick,
     TickBatch,
     Watermark,
 )
-from services.executor.engine import ExecutionEngine
+from services.executor.engine import Event, ExecutionEngine
 from services.executor.outbox import Outbox
 from services.executor.paper import PaperOrderExecutor
 from services.executor.risk import RiskEngine
 from services.executor.sequencer import Sequencer
 from tests.executor.test_paper_and_positions import LOOSE, MS, PAIRS, T0, quote, target
+from tests.factories import make_trade
 
 NOW_NS = T0 + 10**12  # wall clock for the engine; event time comes from the ticks
 
@@ -206,3 +215,89 @@ def test_with_two_models_the_stream_ends_only_after_both_eos() -> None:
     assert not sequencer.finished(now_s=1.0)
     sequencer.on_model(Eos(source="model-b", last_seq=0, ts_ns=0), NOW_NS, now_s=2.0)
     assert sequencer.finished(now_s=2.0)
+
+
+def _replay(
+    stream: list[Message], *, max_loss: float, quiet: bool
+) -> tuple[list[Message], list[int], int]:
+    """Run `stream` through a following sequencer; its events, applied seqs and quiet runs."""
+    limits = dataclasses.replace(LOOSE, max_loss=max_loss)
+    paper = PaperOrderExecutor(PAIRS, latency_ms=20, taker_fee_bps=40, latency_jitter_ms=5)
+    engine = ExecutionEngine(RiskEngine(limits), paper, order_prefix="o")
+    applied: list[int] = []
+    sequencer = Sequencer(
+        engine, follow_model=True, drain_timeout_s=5.0, now_s=0.0, on_applied=applied.append
+    )
+    runs = 0
+    on_quiet_ticks = engine.on_quiet_ticks
+
+    def counted(ticks: Sequence[Tick], now_ns: int) -> list[Event] | None:
+        nonlocal runs
+        events = on_quiet_ticks(ticks, now_ns) if quiet else None
+        runs += events is not None
+        return events
+
+    engine.on_quiet_ticks = counted  # type: ignore[method-assign]
+    events: list[Message] = []
+    for message in stream:
+        if isinstance(message, (Target, Watermark)):
+            events += sequencer.on_model(message, NOW_NS, now_s=1.0)
+        else:
+            events += sequencer.on_market(message, NOW_NS)
+    events += sequencer.finish(NOW_NS)
+    return events, applied, runs
+
+
+def _stream(seed: int) -> list[Message]:
+    """Batches of a random walk with trades, targets now and then, a watermark every 64 ticks."""
+    rng = random.Random(seed)
+    mid, stream, ticks = 100.0, [], []
+    for seq in range(1, 3_000):
+        if rng.random() < 0.2:
+            tick = make_trade(
+                seq=seq, symbol="BTC/USD", recv_ts_ns=T0 + seq * MS, last=mid, last_size=0.5
+            )
+        else:
+            mid = round(mid * (1 + rng.gauss(0, 0.002)), 1)
+            tick = quote(seq, seq, mid - 0.1, mid + 0.1, bid_size=0.3, ask_size=0.3)
+        ticks.append(tick)
+        if len(ticks) == 64 or rng.random() < 0.01:
+            stream.append(TickBatch(symbol="BTC/USD", ticks=ticks))
+            ticks = []
+        if rng.random() < 0.004:  # a target: the model is done up to its tick
+            stream.append(target(f"t{seq}", rng.choice([-1.0, 0.0, 0.5, 1.0]), seq, seq, mid))
+        elif seq % 64 == 0:
+            stream.append(Watermark(source="model", tick_seq=seq))
+    stream.append(TickBatch(symbol="BTC/USD", ticks=ticks))
+    return stream
+
+
+@pytest.mark.parametrize(("seed", "max_loss"), [(1, 1e9), (2, 3.0), (3, 1.0)])
+def test_quiet_runs_in_one_step_give_the_events_of_tick_by_tick(seed: int, max_loss: float) -> None:
+    """Runs with no open order, held target or breaker trip in one engine step: the same run."""
+    stream = _stream(seed)
+    expected, applied_expected, _ = _replay(stream, max_loss=max_loss, quiet=False)
+    events, applied, quiet_runs = _replay(stream, max_loss=max_loss, quiet=True)
+    assert events == expected
+    assert applied[-1] == applied_expected[-1] == 2_999
+    assert applied == sorted(applied)
+    assert quiet_runs > 10  # the fast path was taken, and
+    assert len(_fills(expected)) > 5  # not only: orders opened and filled in between
+    tripped = [e for e in expected if isinstance(e, RiskEvent)]
+    assert len(tripped) == (0 if max_loss > 1e6 else 1)
+
+
+def test_a_breaker_trip_inside_a_quiet_run_comes_at_its_own_tick() -> None:
+    """A long position and a falling market: the breaker trips at the same quote either way."""
+    ticks = [quote(seq, seq, 100.0 - seq * 0.05, 100.1 - seq * 0.05) for seq in range(1, 257)]
+    stream: list[Message] = [TickBatch(symbol="BTC/USD", ticks=ticks[:5])]
+    stream.append(target("t1", 1.0, seq=5, t_ms=5))
+    for start in range(5, 256, 64):
+        stream.append(TickBatch(symbol="BTC/USD", ticks=ticks[start : start + 64]))
+        stream.append(Watermark(source="model", tick_seq=min(start + 64, 256)))
+    expected, _, _ = _replay(stream, max_loss=5.0, quiet=False)
+    events, _, quiet_runs = _replay(stream, max_loss=5.0, quiet=True)
+    assert events == expected
+    [tripped] = [e for e in expected if isinstance(e, RiskEvent)]
+    assert T0 + 64 * MS < tripped.ts_ns < T0 + 192 * MS  # inside a run of 64, not at its ends
+    assert quiet_runs >= 1

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 
 import pytest
 
+from common import wire
 from common.messages import (
     Eos,
     Prediction,
+    PredictionBatch,
     RunCounters,
     Target,
     Tick,
@@ -18,7 +21,9 @@ from common.messages import (
 )
 from common.tickfile import TickFileReader
 from services.model.checkpoint import LoadedModel, load_checkpoint
+from services.model.columnar import PredictionRow
 from services.model.decision import DecisionStack
+from services.model.policy import CostAwarePolicy
 from services.model.service_config import DEFAULT_POLICY
 from services.model.stage import WATERMARK_EVERY, ModelStage
 from tests.conftest import BUNDLED
@@ -35,12 +40,23 @@ class RecordedOutput:
         self.batches: list[tuple[str, list[Prediction]]] = []
         self.pushed: list[Target | Watermark | Eos] = []
         self.handled_seqs: list[int] = []
+        self.payloads: list[bytes] = []  # the batches' bytes, from the columnar path
 
     def publish(self, message: Prediction | RunCounters | Eos) -> None:
         self.published.append(message)
 
     def publish_batch(self, symbol: str, predictions: list[Prediction]) -> None:
         self.batches.append((symbol, list(predictions)))
+
+    def publish_rows(self, symbol: str, rows: list[PredictionRow]) -> None:
+        if not rows:  # nothing goes out; kept as `publish_batch` keeps it
+            self.batches.append((symbol, []))
+        # Through the codec: the rows' bytes must decode to the very predictions.
+        for payload in wire.encode_item_batches(PredictionBatch, symbol, rows):
+            batch = wire.decode(payload)
+            assert isinstance(batch, PredictionBatch)
+            self.batches.append((symbol, list(batch.predictions)))
+            self.payloads.append(payload)
 
     def push(self, message: Target | Watermark | Eos) -> bool:
         self.pushed.append(message)
@@ -78,6 +94,7 @@ def _stage(
     batch_max: int = 8,
     lossless: bool = False,
     name: str = "model",
+    columnar: bool = True,
 ) -> ModelStage:
     stack = DecisionStack(model, ttl_ms=5000, id_prefix="t")
     return ModelStage(
@@ -87,6 +104,7 @@ def _stage(
         name=name,
         batch_max=batch_max,
         lossless=lossless,
+        columnar=columnar,
     )
 
 
@@ -128,10 +146,12 @@ def test_single_ticks_queue_until_batch_max_then_go_out_in_order(
     assert output.handled_seqs == [t.seq for t in ticks[:206]]
 
 
+@pytest.mark.parametrize(("columnar", "size"), [(False, 256), (True, 256), (True, 37)])
 def test_tick_batch_gives_the_same_decisions_as_single_ticks_via_publish_batch(
-    model: LoadedModel, ticks: list[Tick]
+    model: LoadedModel, ticks: list[Tick], columnar: bool, size: int
 ) -> None:
-    """A TickBatch yields the very predictions, targets and order of its ticks sent one by one."""
+    """A TickBatch yields the very predictions, targets and order of its ticks sent one by one,
+    decided tick by tick or as columns."""
     single = RecordedOutput()
     one_by_one = _stage(model, single, batch_max=8)
     for tick in ticks:
@@ -139,8 +159,9 @@ def test_tick_batch_gives_the_same_decisions_as_single_ticks_via_publish_batch(
     one_by_one.flush()
 
     batched = RecordedOutput()
-    stage = _stage(model, batched, batch_max=8)  # each batch is decided in chunks of 8
-    batches = _batches(ticks, 256)
+    # Each batch is decided in chunks of 8: one estimator call each.
+    stage = _stage(model, batched, batch_max=8, columnar=columnar)
+    batches = _batches(ticks, size)
     for batch in batches:
         stage.on_batch(batch)
 
@@ -152,7 +173,17 @@ def test_tick_batch_gives_the_same_decisions_as_single_ticks_via_publish_batch(
     assert from_batches == single.predictions()
     assert batched.pushed == single.pushed
     assert len(batched.targets()) > 10  # decisions were really made
-    assert batched.handled_seqs == single.handled_seqs == [t.seq for t in ticks]
+    assert single.handled_seqs == [t.seq for t in ticks]
+    if columnar:  # flow control hears once per batch
+        assert batched.handled_seqs == [batch.ticks[-1].seq for batch in batches]
+        assert batched.payloads == [
+            wire.encode_batches(PredictionBatch, symbol, [wire.encode(p) for p in predictions])[0]
+            for symbol, predictions in batched.batches
+            if predictions
+        ]
+    else:
+        assert batched.handled_seqs == [t.seq for t in ticks]
+    assert stage.stack.counters == one_by_one.stack.counters
 
 
 def test_tick_batch_after_queued_single_ticks_decides_the_queued_ones_first(
@@ -165,7 +196,7 @@ def test_tick_batch_after_queued_single_ticks_decides_the_queued_ones_first(
         stage.on_tick(tick)
     stage.on_batch(TickBatch(symbol=ticks[0].symbol, ticks=ticks[203:210]))
 
-    assert output.handled_seqs == [t.seq for t in ticks[:210]]
+    assert output.handled_seqs == [t.seq for t in ticks[:203]] + [ticks[209].seq]
     assert [p.tick_seq for p in output.predictions()][-3:] == [t.seq for t in ticks[200:203]]
     assert [p.tick_seq for p in output.batches[0][1]] == [t.seq for t in ticks[203:210]]
 
@@ -252,3 +283,31 @@ def test_finish_flushes_the_queue_then_sends_counters_and_eos(
     assert stage.last_seq == fed[-1].seq
     assert output.pushed[-1] == eos
     assert sum(isinstance(m, Eos) for m in output.pushed) == 1
+
+
+@pytest.mark.parametrize("clip", [None, 0.004])
+def test_cost_aware_policy_on_columns_decides_as_tick_by_tick(
+    model: LoadedModel, ticks: list[Tick], clip: float | None
+) -> None:
+    """The cost-aware policy (no fee, so it trades), clipped or not: the same targets either way."""
+    trading = dataclasses.replace(
+        model,
+        policy=CostAwarePolicy(max_position=0.01, margin_bps=0.05, min_step=0.001),
+        taker_fee_bps=0.0,
+        max_position=clip,
+    )
+    single = RecordedOutput()
+    one_by_one = _stage(trading, single, batch_max=8, lossless=True)
+    for tick in ticks:
+        one_by_one.on_tick(tick)
+    one_by_one.flush()
+    batched = RecordedOutput()
+    stage = _stage(trading, batched, batch_max=8, lossless=True)
+    for batch in _batches(ticks, 64):
+        stage.on_batch(batch)
+
+    assert stage._columnar is not None  # the columnar path decided
+    assert batched.pushed == single.pushed  # targets and watermarks, in order
+    assert len(batched.targets()) > 10
+    assert [p for _, ps in batched.batches for p in ps] == single.predictions()
+    assert stage.stack.counters == one_by_one.stack.counters
