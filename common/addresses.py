@@ -16,14 +16,13 @@ ports of `--transport tcp`, which is authenticated with CURVE (`common.curve`).
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
 
-from common.errors import ConfigError
+from common.folder_lock import hold_folder
 
 SOCKET_NAMES: Final = ("ticks", "predictions", "targets", "events", "ready", "logs", "progress")
 LOCK_FILE: Final = ".run.lock"
@@ -78,19 +77,4 @@ def claim_folder(folder: Path) -> IO[str]:
     Raises:
         ConfigError: the folder is held by a run that is still going, or cannot be made.
     """
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        lock = open(folder / LOCK_FILE, "a+")
-    except OSError as e:
-        raise ConfigError(f"--address-dir {folder}: {e.strerror}") from None
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        lock.seek(0)
-        holder = lock.read().strip() or "another process"
-        lock.close()
-        raise ConfigError(f"--address-dir {folder} is in use by a running run ({holder})") from None
-    lock.truncate(0)
-    lock.write(f"pid {os.getpid()}\n")
-    lock.flush()
-    return lock
+    return hold_folder(folder, LOCK_FILE, what="--address-dir", holder="run", mode=0o700)

@@ -12,14 +12,12 @@ counted. `judge` and `needs_run` are the only places that decide.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
-from common.errors import ConfigError
+from common.folder_lock import hold_folder
 from common.logs import utc_now_text
 from services.recorder.artifacts import write_json_atomically
 
@@ -83,19 +81,4 @@ def claim_sweep(sweep: Path) -> IO[str]:
     Raises:
         ConfigError: another sweep command is working in that folder.
     """
-    try:
-        sweep.mkdir(parents=True, exist_ok=True)
-        lock = open(sweep / "sweep.lock", "a+")
-    except OSError as e:
-        raise ConfigError(f"sweep folder {sweep}: {e.strerror or e}") from None
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        lock.seek(0)
-        holder = lock.read().strip() or "another process"
-        lock.close()
-        raise ConfigError(f"sweep folder {sweep} is in use by a running sweep ({holder})") from None
-    lock.truncate(0)
-    lock.write(f"pid {os.getpid()}\n")
-    lock.flush()
-    return lock
+    return hold_folder(sweep, "sweep.lock", what="sweep folder", holder="sweep")
