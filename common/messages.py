@@ -76,6 +76,7 @@ class CancelReason(StrEnum):
     REQUOTE = "requote"  # the touch moved away from its price: replaced
     RETARGET = "retarget"  # the target changed: replaced or no longer wanted
     IOC = "ioc"  # the unfilled rest of an immediate-or-cancel order
+    RISK = "risk"  # the circuit breaker tripped: an order adding to its position stops
     VENUE = "venue"  # the venue cancelled it (dead-man switch, expiry, ...)
     STOP = "stop"  # the executor stopped with it working
 

@@ -291,14 +291,7 @@ def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> Execution
         else:
             executor = LiveOrderExecutor(venue, setup.pairs, ctx, config.live_timings, pacer)
     else:
-        executor = PaperOrderExecutor(
-            setup.pairs,
-            latency_ms=config.latency_ms,
-            taker_fee_bps=config.taker_fee,
-            maker_fee_bps=config.maker_fee_bps,
-            latency_jitter_ms=config.latency_jitter_ms,
-            latency_seed=config.latency_seed,
-        )
+        executor = _paper_executor(config, setup.pairs)
         account = _paper_account(config, setup.opening_balances)
     # Paper and live admit orders through the same model, on the orders' event time.
     rate_limits = None if tier is None else restored_rate_limits(tier, setup.state)
@@ -316,11 +309,12 @@ def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> Execution
 
 
 def _paper_executor(config: ExecutorConfig, pairs: dict[str, PairRules]) -> PaperOrderExecutor:
-    """A shadow run's twin: paper fills with the run's paper latency and fee settings."""
+    """Paper fills with the run's latency and fee settings (a paper run's, a shadow twin's)."""
     return PaperOrderExecutor(
         pairs,
         latency_ms=config.latency_ms,
         taker_fee_bps=config.taker_fee,
+        maker_fee_bps=config.maker_fee_bps,
         latency_jitter_ms=config.latency_jitter_ms,
         latency_seed=config.latency_seed,
     )
@@ -399,9 +393,10 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
     if setup.shadow_journal is not None:
         log.info(
             "shadow mode: live orders at the pair's minimum size, each also filled by a paper "
-            "twin (latency %g ms + jitter %g ms, taker %g bps) into %s",
+            "twin (latency %g ms + jitter %g ms, maker %g / taker %g bps) into %s",
             config.latency_ms,
             config.latency_jitter_ms,
+            config.maker_fee_bps,
             config.taker_fee,
             setup.shadow_journal.path,
         )

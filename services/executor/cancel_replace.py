@@ -18,6 +18,7 @@ quote, a retarget is tried again on every tick.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -50,6 +51,7 @@ class WorkingOrder:
     submitted_ns: int  # event time it was decided at: a cancel's Kraken penalty goes by age
     cancel_sent: bool = False
     cancel_deferred: bool = False  # a wanted cancel waited for the venue's rate limits
+    cancel_wanted: CancelReason | None = None  # why, once a cancel was first wanted
 
 
 @dataclass
@@ -80,6 +82,15 @@ class CancelReplace:
         self._cancel(working, CancelReason.RETARGET, now_ns)
         return True, superseded
 
+    def on_breaker(self, adds: Callable[[str, Side], bool], now_ns: int) -> None:
+        """The circuit breaker tripped: cancel (`risk`) every working order that `adds`
+        to its symbol's position. Its target stays pending, so a replacement goes
+        through the risk checks, which now refuse what adds to a position."""
+        for working in list(self.working.values()):
+            if adds(working.target.symbol, working.side):
+                self.pending.setdefault(working.target.symbol, working.target)
+                self._cancel(working, CancelReason.RISK, now_ns)
+
     def on_refused(self, symbol: str, order_id: str) -> None:
         """The venue refused the working order (post-only would have taken): quote it again."""
         working = self.working.get(symbol)
@@ -103,8 +114,8 @@ class CancelReplace:
             return None if target is None else (target, self._replaced.pop(symbol, None))
         if working.cancel_sent:
             return None
-        if symbol in self.pending:  # a retarget whose cancel the rate limits held back
-            self._cancel(working, CancelReason.RETARGET, now_ns)
+        if symbol in self.pending:  # a cancel the rate limits held back: try it again
+            self._cancel(working, working.cancel_wanted or CancelReason.RETARGET, now_ns)
             return None
         if tick.kind is not TickKind.QUOTE:
             return None
@@ -131,6 +142,8 @@ class CancelReplace:
     def _cancel(self, working: WorkingOrder, reason: CancelReason, now_ns: int) -> bool:
         if working.cancel_sent:
             return True
+        if working.cancel_wanted is None:
+            working.cancel_wanted = reason
         symbol = working.target.symbol
         age_s = max(now_ns - working.submitted_ns, 0) / 1e9
         if self.rate_limits is not None:

@@ -201,10 +201,9 @@ class ExecutionEngine:
             return self._apply_fills([fill]) + self._check_breaker(fill.ts_ns)
         if isinstance(report, OrderRejected) and report.side is not None:
             # The venue refused (part of) an order: that part will never change the
-            # position, and only now does its room under the limit come free.
-            self.book(report.symbol).resolve(report.order_id, report.qty)
-            if self.account is not None:
-                self.account.release(report.order_id, report.qty)
+            # position, its room under the limit and its funds come free, and a
+            # refused post-only order is quoted again: as in paper.
+            return self._apply_venue_events([report])
         return [report]
 
     def on_tick(self, tick: Tick, now_ns: int) -> list[Event]:
@@ -450,7 +449,10 @@ class ExecutionEngine:
             book.resolve(report.order_id, report.qty)
             if self.account is not None:
                 self.account.release(report.order_id, report.qty)
-            if isinstance(report, OrderRejected) and self.resting is not None:
+            refused_post_only = (
+                isinstance(report, OrderRejected) and report.reason is RejectReason.POST_ONLY
+            )
+            if refused_post_only and self.resting is not None:
                 self.resting.on_refused(report.symbol, report.order_id)
             events.append(report)
         return events
@@ -529,6 +531,9 @@ class ExecutionEngine:
         skip_quiet = getattr(self.executor, "skip_quiet", None)
         if skip_quiet is None or self._held.get(symbol):
             return None
+        resting = self.resting
+        if resting is not None and (symbol in resting.pending or symbol in resting.working):
+            return None  # a working order or a target waiting for it: every tick may act
         quotes = [tick for tick in ticks if tick.kind is TickKind.QUOTE]
         book = self.book(symbol)
         if quotes and not self.risk.tripped and not self._breaker_holds(book, quotes):
@@ -563,7 +568,17 @@ class ExecutionEngine:
     def _check_breaker(self, ts_ns: int) -> list[Event]:
         # Unrealized losses count: the breaker is checked on every quote, not only on fills.
         tripped = self.risk.on_equity(self.equity(), ts_ns)
-        return [tripped] if tripped is not None else []
+        if tripped is None:
+            return []
+        if self.resting is not None:
+            # Only risk-reducing orders from now on: a resting order that adds to its
+            # position must not stay on the book (passive orders fill as prices come to them).
+            self.resting.on_breaker(self._adds_to_position, ts_ns)
+        return [tripped]
+
+    def _adds_to_position(self, symbol: str, side: Side) -> bool:
+        held = self.book(symbol).position.qty
+        return held >= 0 if side is Side.BUY else held <= 0
 
     def _reject(
         self,

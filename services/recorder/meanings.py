@@ -24,7 +24,8 @@ COUNT_MEANINGS: Final = {
     "fills": "fills, from the executor journals (the book of record) under the runner",
     "rejections": "refused orders and targets by reason; each is in events.jsonl",
     "cancels": "orders whose unfilled rest was cancelled, by reason (requote: the touch moved; "
-    "retarget: the target changed; ioc: an immediate-or-cancel rest; stop: the run ended)",
+    "retarget: the target changed; ioc: an immediate-or-cancel rest; risk: the breaker "
+    "tripped with it adding to the position; venue: the venue's own; stop: the run ended)",
     "fills_by_liquidity": "fills that rested on the book (maker, maker fee) and that took "
     "liquidity (taker, taker fee)",
     "dropped_targets": "targets the model could not queue (the executor was not taking them)",

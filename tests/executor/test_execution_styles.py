@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from fractions import Fraction
 
@@ -238,3 +239,49 @@ def test_ioc_style_takes_up_to_its_price_and_the_rest_frees_its_room() -> None:
     assert (cancelled.reason, cancelled.qty) == (CancelReason.IOC, 0.5)
     assert eng.book("BTC/USD").open_orders == {}
     assert eng.book("BTC/USD").exposure().working == 1.5
+
+
+def test_breaker_trip_cancels_a_resting_order_that_adds_and_refuses_its_replacement() -> None:
+    """Long 1 and bidding for 1 more when the breaker trips: the bid is cancelled (`risk`),
+    and the target it worked is refused by the breaker, not left on the book to fill."""
+    paper = PaperOrderExecutor(PAIRS, latency_ms=10, taker_fee_bps=40, maker_fee_bps=25)
+    risk = RiskEngine(dataclasses.replace(LOOSE, max_loss=3.0))
+    eng = ExecutionEngine(risk, paper, order_prefix="e", style=POST_ONLY)
+    eng.on_tick(quote(1, 0), 0)
+    eng.on_target(target("t-1", 1.0, 1, 0), 0)
+    eng.on_tick(quote(2, 12), 0)  # it arrived and rests at 100.0
+    at = T0 + 15 * MS
+    eng.on_tick(make_trade(seq=3, recv_ts_ns=at, exch_ts_ns=at, last=99.9, last_size=1.0), 0)
+    assert eng.book("BTC/USD").position.qty == 1.0
+    (adding,) = of(eng.on_target(target("t-2", 2.0, 3, 15), 0), OrderSubmitted)
+    eng.on_tick(quote(4, 30), 0)  # it arrived and rests at 100.0
+    tripped = eng.on_tick(quote(5, 40, bid=90.0, ask=100.2), 0)  # mid 95.1: 4.9 down
+    assert any(getattr(e, "kind", None) == "circuit_breaker_tripped" for e in tripped)
+    assert eng.cancels_sent == 1
+    events = eng.on_tick(quote(6, 60, bid=90.0, ask=100.2), 0)  # the cancel arrived at 50 ms
+    (cancelled,) = of(events, OrderCancelled)
+    assert (cancelled.order_id, cancelled.reason) == (adding.order_id, CancelReason.RISK)
+    (refused,) = of(events, OrderRejected)
+    assert (refused.target_id, refused.reason) == ("t-2", RejectReason.CIRCUIT_BREAKER)
+    assert eng.book("BTC/USD").open_orders == {}
+
+
+def test_post_only_refused_by_a_live_venue_report_quotes_again_as_paper_does() -> None:
+    """A live venue's `post_only` refusal comes as a report, not from a tick: re-quoted too."""
+    eng = engine()
+    eng.on_tick(quote(1, 0), 0)
+    (order,) = of(eng.on_target(target("t-1", 1.0, 1, 0), 0), OrderSubmitted)
+    refusal = OrderRejected(
+        order_id=order.order_id,
+        target_id="t-1",
+        symbol="BTC/USD",
+        side=Side.BUY,
+        qty=1.0,
+        reason=RejectReason.POST_ONLY,
+        detail="EOrder:Post only order",
+        ts_ns=T0 + 5 * MS,
+    )
+    assert eng.on_venue_report(refusal) == [refusal]
+    eng.executor.open_orders.clear()  # type: ignore[attr-defined]  # the venue's side: gone
+    (again,) = of(eng.on_tick(quote(2, 12, bid=99.9, ask=100.0), 0), OrderSubmitted)
+    assert (again.limit_price, again.qty, again.replaces) == (99.9, 1.0, None)

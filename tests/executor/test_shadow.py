@@ -15,6 +15,7 @@ from common.journal import JOURNAL_FILES, SHADOW_JOURNAL, JournalEntry, read_ent
 from common.messages import (
     CancelReason,
     Fill,
+    Liquidity,
     OrderCancelled,
     OrderSubmitted,
     OrderType,
@@ -176,3 +177,24 @@ def test_shadow_executor_sends_minimum_orders_live_and_journals_the_twins_fills_
     section = fidelity(live, twin, {"BTC/USD": 60_000.0})
     assert section["complete"] and section["aggregate"]["price_diff_bps"]["count"] == 2
     assert section["aggregate"]["price_diff_bps"]["mean"] == pytest.approx(1 / 60_000 * 1e4)
+
+
+def test_the_twin_charges_the_maker_fee_on_its_passive_fills() -> None:
+    """The twin is built as the paper executor is, fee schedule and all: maker fills pay maker."""
+    from services.executor.__main__ import _paper_executor
+    from services.executor.executor_config import ExecutorConfig
+
+    config = ExecutorConfig.from_args(
+        ["--latency-ms", "0", "--latency-jitter-ms", "0", "--maker-fee-bps", "25"], {}
+    )
+    book: list[JournalEntry] = []
+    twin = PaperTwin(_paper_executor(config, PAIRS), book.append)
+    twin.on_tick(make_tick(seq=1, recv_ts_ns=T0_NS, bid=59_999.0, ask=60_001.0))
+    resting = msgspec.structs.replace(
+        _order(), order_type=OrderType.LIMIT, limit_price=59_999.0, post_only=True
+    )
+    twin.on_event(resting)
+    twin.on_tick(make_tick(seq=2, recv_ts_ns=T0_NS + 1_000, bid=59_990.0, ask=59_995.0))
+    (fill,) = [e for e in book if isinstance(e, Fill)]
+    assert fill.liquidity is Liquidity.MAKER
+    assert fill.fee == pytest.approx(BTC_MIN * 59_999.0 * 25e-4)
