@@ -23,9 +23,9 @@ def _book_from_journal(folder: Path) -> tuple[int, float, float]:
     return len(fills), position, sum(f.fee for f in fills)
 
 
-# Three kill points per service: at the first fill, while fills come, and later on,
-# each moved by a random fill or two so the kill lands between different messages.
-KILL_POINTS = {"first_fill": 1, "early": 4, "later": 9}
+# Two kill points per service: at the first fill and later on, each moved by a
+# random fill or two so the kill lands between different messages.
+KILL_POINTS = {"first_fill": 1, "later": 6}
 
 
 def _signal_mid_run(
