@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.messages import Side, Tick
+from services.executor.book_walk import levels_taken_by
 
 INFINITE = float("inf")
 
@@ -88,7 +89,8 @@ def displayed_size(book: Tick, side: Side, price: float) -> float | None:
     0 when the price is better than the best or inside the displayed range with
     no level there; None when it is deeper than the book shows.
     """
-    levels = resting_levels(book, side)
+    # An order rests among the levels an order of the other side would take (a buy: the bids).
+    levels = levels_taken_by(book, Side.SELL if side is Side.BUY else Side.BUY)
     if not levels:
         return None
     if _better(side, price, levels[0][0]):
@@ -102,14 +104,3 @@ def displayed_size(book: Tick, side: Side, price: float) -> float | None:
 def _better(side: Side, price: float, than: float) -> bool:
     """Whether `price` is a better resting price for `side` than `than` (a buy: higher)."""
     return price > than if side is Side.BUY else price < than
-
-
-def resting_levels(book: Tick, side: Side) -> list[tuple[float, float]]:
-    """The levels an order of `side` rests among, best first (a buy: the bids)."""
-    if side is Side.BUY:
-        if book.bids:
-            return book.bids
-        return [(book.bid, book.bid_size)] if book.bid and book.bid_size else []
-    if book.asks:
-        return book.asks
-    return [(book.ask, book.ask_size)] if book.ask and book.ask_size else []
