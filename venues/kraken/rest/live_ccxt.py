@@ -63,16 +63,7 @@ class CcxtVenue:
         venue_now_s: float,
     ) -> str:
         params = {"clientOrderId": client_id, "deadline": kraken_deadline(venue_now_s, deadline_s)}
-        try:
-            order = self.client.create_order(symbol, "market", side.value, float(qty), None, params)
-        except ccxt.ExchangeError as e:
-            txid = self._txid_despite_warning(e)
-            if txid is None:
-                raise _venue_error(e) from None
-            return txid
-        except ccxt.BaseError as e:
-            raise _venue_error(e) from None
-        return str(order["id"])
+        return self._create(symbol, "market", side, qty, None, params)
 
     def place_limit(
         self,
@@ -95,10 +86,26 @@ class CcxtVenue:
             params["postOnly"] = True  # ccxt sends oflags=post
         if immediate_or_cancel:
             params["timeInForce"] = "IOC"  # passed through as timeinforce=IOC
+        return self._create(symbol, "limit", side, qty, price, params)
+
+    def amend(self, symbol: str, txid: str, qty: Decimal, price: Decimal) -> None:
+        # ccxt's edit_order is Kraken's AmendOrder (txid, order_qty, limit_price): the
+        # order keeps its txid and fills; the legacy EditOrder would make a new one.
+        self._call(self.client.edit_order, txid, symbol, "limit", "buy", float(qty), float(price))
+
+    def _create(
+        self,
+        symbol: str,
+        kind: str,
+        side: Side,
+        qty: Decimal,
+        price: Decimal | None,
+        params: dict[str, Any],
+    ) -> str:
+        """AddOrder through ccxt; the txid, also of an order booked with a Kraken warning."""
+        limit = None if price is None else float(price)
         try:
-            order = self.client.create_order(
-                symbol, "limit", side.value, float(qty), float(price), params
-            )
+            order = self.client.create_order(symbol, kind, side.value, float(qty), limit, params)
         except ccxt.ExchangeError as e:
             txid = self._txid_despite_warning(e)
             if txid is None:
@@ -107,11 +114,6 @@ class CcxtVenue:
         except ccxt.BaseError as e:
             raise _venue_error(e) from None
         return str(order["id"])
-
-    def amend(self, symbol: str, txid: str, qty: Decimal, price: Decimal) -> None:
-        # ccxt's edit_order is Kraken's AmendOrder (txid, order_qty, limit_price): the
-        # order keeps its txid and fills; the legacy EditOrder would make a new one.
-        self._call(self.client.edit_order, txid, symbol, "limit", "buy", float(qty), float(price))
 
     def _txid_despite_warning(self, error: ccxt.ExchangeError) -> str | None:
         # ccxt raises on a `W...` warning even when Kraken booked the order (§4).
