@@ -17,7 +17,7 @@ deterministic: the same inputs give the same targets.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 from services.model.contract import Book, Costs
@@ -66,10 +66,6 @@ class Policy:
         if last_sent is None:
             return True
         return abs(target - last_sent) > self.min_step
-
-    def clipped_to(self, max_position: float) -> Policy:
-        """The same policy with a tighter (or looser) position clip."""
-        return replace(self, max_position=max_position)
 
 
 @dataclass(frozen=True)

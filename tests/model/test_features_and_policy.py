@@ -79,11 +79,6 @@ def test_policy_sends_only_moves_larger_than_the_step() -> None:
     assert POLICY.should_send(0.016, 0.01)
 
 
-def test_policy_clip_can_be_tightened_by_configuration() -> None:
-    """--max-position overrides the checkpoint's clip."""
-    assert POLICY.clipped_to(0.02).target_for(10.0) == pytest.approx(0.02)
-
-
 def test_policy_refuses_nonsense_parameters() -> None:
     """A policy that cannot size a position is an error at construction."""
     with pytest.raises(ValueError):
