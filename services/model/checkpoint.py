@@ -88,15 +88,16 @@ class LoadedModel:
         return len(self.features.names)  # type: ignore[attr-defined]
 
     def __post_init__(self) -> None:
-        # Decided once: whether rows need re-ordering, and the estimator's
-        # cheapest single-row call (our ridge has one; any other goes through
-        # `predict` on a one-row matrix).
+        # Decided once: whether rows need re-ordering, the estimator's cheapest
+        # single-row call (our ridge has one; any other goes through `predict` on
+        # a one-row matrix), and the policy's optional `should_send`.
         every = self.columns == tuple(range(self.feature_count))
         object.__setattr__(self, "_pick", None if every else list(self.columns))
         row_call = None if self.class_values else getattr(self.estimator, "predict_row", None)
         object.__setattr__(self, "_predict_row", row_call)
         values = None if self.class_values is None else np.array(self.class_values, dtype=float)
         object.__setattr__(self, "_values", values)
+        object.__setattr__(self, "_should_send", getattr(self.policy, "should_send", None))
 
     def predict_one(self, row: Row) -> float:
         if self._pick is not None:
@@ -113,10 +114,7 @@ class LoadedModel:
         return self._signal(matrix)
 
     def _signal(self, matrix: np.ndarray) -> np.ndarray:
-        if self._values is None:
-            return np.asarray(self.estimator.predict(matrix), dtype=float).ravel()
-        # Multiply-and-sum per row, not `@`: one row and a batch round alike.
-        return (np.asarray(self.estimator.predict_proba(matrix)) * self._values).sum(axis=1)
+        return signal_of(self.estimator, matrix, self._values)
 
     def target_for(self, signal: float, position: float, book: Book, costs: Costs) -> float:
         """The policy's target, within the service's clip."""
@@ -126,10 +124,20 @@ class LoadedModel:
         return target
 
     def should_send(self, target: float, last_sent: float | None) -> bool:
-        should_send = getattr(self.policy, "should_send", None)
-        if should_send is None:  # optional in the contract: then any change is worth sending
+        if self._should_send is None:  # optional in the contract: any change is worth sending
             return last_sent is None or target != last_sent
-        return bool(should_send(target, last_sent))
+        return bool(self._should_send(target, last_sent))
+
+
+def signal_of(estimator: Any, matrix: np.ndarray, class_values: np.ndarray | None) -> np.ndarray:
+    """The estimator's signal per row: its prediction, or a classifier's expected class value.
+
+    Training scores a checkpoint with this too, so it is judged on what the service computes.
+    """
+    if class_values is None:
+        return np.asarray(estimator.predict(matrix), dtype=float).ravel()
+    # Multiply-and-sum per row, not `@`: one row and a batch round alike.
+    return (np.asarray(estimator.predict_proba(matrix)) * class_values).sum(axis=1)
 
 
 def is_pickle(path: Path) -> bool:

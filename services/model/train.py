@@ -42,7 +42,7 @@ from common.errors import PipelineError, TickFileError
 from common.messages import TickKind
 from common.tickfile import TickFileReader
 from services.model.bundle import BUILTIN_FEATURES, ENTRY_TAKER_FEE_BPS, ModelBundle
-from services.model.checkpoint import write_checkpoint
+from services.model.checkpoint import signal_of, write_checkpoint
 from services.model.contract import Costs
 from services.model.errors import TrainingError
 from services.model.plugins import PluginRef, add_plugin_paths, import_object
@@ -106,13 +106,6 @@ def training_set(path: Path, horizon: int, features: str = BUILTIN_FEATURES) -> 
     data.names = tuple(source.names)
     data.half_spread_bps = float(np.median(half_spreads)) if half_spreads else 0.0
     return data
-
-
-def signal_of(estimator: Any, features: np.ndarray, class_values: np.ndarray | None) -> np.ndarray:
-    """The estimator's signal, as the live service computes it (`LoadedModel._signal`)."""
-    if class_values is None:
-        return np.asarray(estimator.predict(features), dtype=float).ravel()
-    return (np.asarray(estimator.predict_proba(features)) * class_values).sum(axis=1)
 
 
 def scores(
