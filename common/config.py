@@ -357,15 +357,18 @@ def require_loopback(addr: str, *, allow_remote: bool, what: str) -> None:
     """Refuse a non-loopback tcp address unless the operator asked for one."""
     if allow_remote or not addr.startswith("tcp://"):
         return
-    host = urlsplit(addr).hostname or ""
+    if not is_loopback_host(urlsplit(addr).hostname or ""):
+        raise ConfigError(f"{what}: {addr} is not loopback; pass --allow-remote to mean it")
+
+
+def is_loopback_host(host: str) -> bool:
+    """`localhost` or a loopback IP address (127.0.0.0/8, ::1)."""
     if host == "localhost":
-        return
+        return True
     try:
-        if ipaddress.ip_address(host).is_loopback:
-            return
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        pass
-    raise ConfigError(f"{what}: {addr} is not loopback; pass --allow-remote to mean it")
+        return False
 
 
 def check_transport(config: Any) -> None:

@@ -14,7 +14,6 @@ of the run.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from common.config import non_negative_int, setting
+from common.config import is_loopback_host, non_negative_int, setting
 from common.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -118,7 +117,7 @@ def serve_metrics(
         ConfigError: a non-loopback host without `allow_remote`, or a chosen port
             that cannot be bound (the service then exits 2 with one line).
     """
-    if not allow_remote and not _is_loopback(host):
+    if not allow_remote and not is_loopback_host(host):
         raise ConfigError(f"--metrics-host: {host} is not loopback; pass --allow-remote to mean it")
     registry = CollectorRegistry(auto_describe=False)
     registry.register(CallbackCollector(build))
@@ -128,12 +127,3 @@ def serve_metrics(
     endpoint = MetricsEndpoint(host, int(server.server_port))
     log.info("metrics on %s", endpoint.url)
     return endpoint
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
