@@ -37,11 +37,6 @@ class PairRules:
     rest_pair: str | None = None  # Kraken REST altname (XBTUSD), for the live executor
     status: str = ONLINE  # Kraken's: online, cancel_only, post_only, reduce_only, ...
 
-    @property
-    def quote(self) -> str:
-        """The quote currency, as the symbol spells it (USD in BTC/USD)."""
-        return self.symbol.rsplit("/", 1)[-1]
-
 
 def load_pairs(path: Path = DEFAULT_PAIRS_FILE) -> dict[str, PairRules]:
     """Read the pair table; a missing or malformed file is a ConfigError."""

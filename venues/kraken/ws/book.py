@@ -53,18 +53,6 @@ class Book:
                 del self.asks[price]
                 del self._texts[(False, price)]
 
-    def best_bid(self) -> Level | None:
-        if not self.bids:
-            return None
-        price = max(self.bids)
-        return price, self.bids[price]
-
-    def best_ask(self) -> Level | None:
-        if not self.asks:
-            return None
-        price = min(self.asks)
-        return price, self.asks[price]
-
     def levels(self) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
         """Every level kept (the subscribed depth), best first: (bids, asks)."""
         bids = tuple((price, self.bids[price]) for price in sorted(self.bids, reverse=True))

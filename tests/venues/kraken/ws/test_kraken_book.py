@@ -69,7 +69,7 @@ def test_a_quantity_finer_than_the_precision_breaks_the_checksum() -> None:
     with pytest.raises(PrecisionError):
         book.apply([(Decimal("100.0"), Decimal("0.000000001"))], [(Decimal("101.0"), Decimal("1"))])
     book.apply([(Decimal("100.0"), Decimal("0.10000000"))], [(Decimal("101.0"), Decimal("1"))])
-    assert book.best_bid() == (Decimal("100.0"), Decimal("0.1"))
+    assert book.levels()[0][0] == (Decimal("100.0"), Decimal("0.1"))
 
 
 def test_parser_reads_every_real_frame_kind() -> None:
