@@ -34,7 +34,6 @@ from common.messages import (
     OrderSubmitted,
     RejectReason,
     Tick,
-    TickKind,
 )
 from services.executor.live import LiveOrderExecutor
 from services.executor.order_executor import OrderTerms, Refusal
@@ -59,14 +58,11 @@ class PaperTwin:
 
     def __init__(self, paper: PaperOrderExecutor, record: Callable[[JournalEntry], None]) -> None:
         self.paper, self.record = paper, record
-        self.last_quotes: dict[str, Tick] = {}
         self.orders = 0
         self.fills = 0
 
     def on_tick(self, tick: Tick) -> None:
         """The market moves: the twin's orders that are due fill on it."""
-        if tick.kind is TickKind.QUOTE:
-            self.last_quotes[tick.symbol] = tick
         self._record_fills(self.paper.on_tick(tick))
 
     def on_event(self, event: Message) -> None:
@@ -90,7 +86,8 @@ class PaperTwin:
         self.paper.submit(
             order.order_id, order.target_id, order.symbol, order.side, order.qty, order.ts_ns, terms
         )
-        quote = self.last_quotes.get(order.symbol)
+        book = self.paper.books.get(order.symbol)  # the paper venue's latest quote
+        quote = None if book is None else book.tick
         if quote is not None:
             # As in a paper run: the book it was decided on fills it only if it
             # arrives no later (latency 0); otherwise the first book after does.
