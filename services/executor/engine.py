@@ -193,17 +193,17 @@ class ExecutionEngine:
         self, report: Fill | OrderRejected | OrderCancelled | RiskEvent
     ) -> list[Event]:
         """A live venue's news about an order already submitted: a fill, a refusal, a halt."""
-        if isinstance(report, OrderCancelled):
+        if isinstance(report, OrderCancelled) or (
+            isinstance(report, OrderRejected) and report.side is not None
+        ):
+            # An unfilled rest, or a refused (part of an) order: it will never change the
+            # position, its room under the limit and its funds come free, and a refused
+            # post-only order is quoted again: as in paper.
             return self._apply_venue_events([report])
         if isinstance(report, Fill):
             # Stamped with the last tick this engine had seen when the venue's fill arrived.
             fill = msgspec.structs.replace(report, tick_seq=self.last_seq)
             return self._apply_fills([fill]) + self._check_breaker(fill.ts_ns)
-        if isinstance(report, OrderRejected) and report.side is not None:
-            # The venue refused (part of) an order: that part will never change the
-            # position, its room under the limit and its funds come free, and a
-            # refused post-only order is quoted again: as in paper.
-            return self._apply_venue_events([report])
         return [report]
 
     def on_tick(self, tick: Tick, now_ns: int) -> list[Event]:
@@ -378,10 +378,7 @@ class ExecutionEngine:
             return [self._reject(target, side, qty, refusal[0], refusal[1], now_ns)]
         self.orders += 1
         order_id = f"{self._prefix}-{self.orders}"
-        if terms is MARKET:
-            self.executor.submit(order_id, target.id, target.symbol, side, qty, event_ts_ns)
-        else:
-            self.executor.submit(order_id, target.id, target.symbol, side, qty, event_ts_ns, terms)
+        self.executor.submit(order_id, target.id, target.symbol, side, qty, event_ts_ns, terms)
         if self.resting is not None and terms.limit_price is not None:
             placed = WorkingOrder(order_id, target, side, terms.limit_price, event_ts_ns)
             self.resting.placed(placed)

@@ -534,7 +534,7 @@ class LiveOrderExecutor:
         assert order.txid is not None  # only booked orders are working
         txid = order.txid
         try:
-            state = self._venue_read(lambda: self._query(txid), order)
+            state = self._query_until_readable(order, txid)
         except VenueError as e:
             self._halt(e.venue_error, None)
             return False

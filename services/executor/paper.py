@@ -198,7 +198,7 @@ class PaperOrderExecutor:
             elif tick.last is not None and trade_left > DUST:
                 reach = order.queue.on_trade(tick.last, trade_left, tick.side)
                 qty = min(order.remaining, reach)
-                if reach is not INFINITE and reach != INFINITE:
+                if reach != INFINITE:
                     trade_left -= qty
                 self._fill_passive(order, tick, [(tick.last, qty)], events)
         if (

@@ -20,7 +20,7 @@ from common.messages import (
     Tick,
 )
 from services.executor.engine import ExecutionEngine
-from services.executor.order_executor import Refusal, conform_to_pair_rules
+from services.executor.order_executor import MARKET, OrderTerms, Refusal, conform_to_pair_rules
 from services.executor.risk import Exposure, OrderIntent, RiskEngine, RiskLimits
 from tests.executor.test_paper_and_positions import PAIRS, engine, quote, target
 
@@ -237,7 +237,14 @@ class ChoppyVenue:
         return conform_to_pair_rules(PAIRS, symbol, qty, price)
 
     def submit(
-        self, order_id: str, target_id: str, symbol: str, side: Side, qty: float, event_ts_ns: int
+        self,
+        order_id: str,
+        target_id: str,
+        symbol: str,
+        side: Side,
+        qty: float,
+        event_ts_ns: int,
+        terms: OrderTerms = MARKET,
     ) -> _VenueOrder:
         order = _VenueOrder(order_id, target_id, symbol, side, qty, self)
         self.open_orders[order_id] = order
