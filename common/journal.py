@@ -100,10 +100,11 @@ def read_entries(path: Path) -> list[JournalEntry]:
     Raises:
         JournalCorrupt: a line before the last cannot be read.
     """
-    return _read(path)[0]
+    return read_entries_and_tail(path)[0]
 
 
-def _read(path: Path) -> tuple[list[JournalEntry], bool]:
+def read_entries_and_tail(path: Path) -> tuple[list[JournalEntry], bool]:
+    """`read_entries`, and whether a torn last line was left out."""
     if not path.exists():
         return [], False
     entries: list[JournalEntry] = []
@@ -126,7 +127,7 @@ def _read(path: Path) -> tuple[list[JournalEntry], bool]:
 
 def read_journal(path: Path) -> JournalState:
     state = JournalState()
-    entries, state.torn_tail = _read(path)
+    entries, state.torn_tail = read_entries_and_tail(path)
     for entry in entries:
         if isinstance(entry, Fill):
             state.fills.append(entry)

@@ -35,7 +35,13 @@ from typing import Any, Final
 
 import numpy as np
 
-from common.journal import JOURNAL_FILES, SESSION_STARTED, SHADOW_JOURNAL, read_entries
+from common.journal import (
+    JOURNAL_FILES,
+    SESSION_STARTED,
+    SHADOW_JOURNAL,
+    read_entries,
+    read_entries_and_tail,
+)
 from common.messages import Fill, OrderSubmitted, RiskEvent, Side
 from services.executor.quantities import add, exact
 from services.executor.shadow import ShadowLiveExecutor
@@ -285,8 +291,8 @@ def shadow_section(run_dir: Path, marks: dict[str, float]) -> dict[str, Any] | N
     if not twin_path.exists():
         return None
     live = shadow_sessions_only(read_entries(run_dir / JOURNAL_FILES["live"]))
-    section = fidelity(live, read_entries(twin_path), marks)
-    torn = not twin_path.read_bytes().endswith(b"\n") and twin_path.stat().st_size > 0
+    twin, torn = read_entries_and_tail(twin_path)
+    section = fidelity(live, twin, marks)
     section["twin_journal_torn"] = torn
     section["complete"] = section["complete"] and not torn
     return section
