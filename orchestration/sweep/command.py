@@ -116,9 +116,10 @@ def _sweep(
     runs = folder / "runs"
     todo = []
     for c in found:
-        if needs_run(read_state(folder, c.key), read_json(runs / c.run_id / "result.json")):
+        state = read_state(folder, c.key)
+        if needs_run(state, read_json(runs / c.run_id / "result.json")):
             todo.append(c)
-            previous = read_state(folder, c.key) or {}
+            previous = state or {}
             write_state(
                 folder,
                 c.key,
@@ -204,8 +205,9 @@ def _follow(client: Any, folder: Path, todo: list[Combination]) -> dict[str, dic
                     f"sweep: {c.run_id} ({c.ticks.label}) failed: {outcomes[c.key].get('reason')}",
                     file=sys.stderr,
                 )
-        states = [read_state(folder, c.key) for c in todo]
-        printer.show(progress_text(states, printer.elapsed_s), force=not pending)
+        if printer.due(force=not pending):  # the state files are read only for a line shown
+            states = [read_state(folder, c.key) for c in todo]
+            printer.show(progress_text(states, printer.elapsed_s), force=True)
     return outcomes
 
 

@@ -36,8 +36,11 @@ class ProgressPrinter:
     def elapsed_s(self) -> float:
         return time.monotonic() - self.started
 
+    def due(self, *, force: bool = False) -> bool:
+        """Whether a progress line goes out now (every PRINT_EVERY_S, or forced)."""
+        return force or time.monotonic() - self._last >= PRINT_EVERY_S
+
     def show(self, text: str, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last >= PRINT_EVERY_S:
-            self._last = now
+        if self.due(force=force):
+            self._last = time.monotonic()
             print(f"sweep: {text}", file=sys.stderr, flush=True)
