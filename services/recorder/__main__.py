@@ -108,11 +108,14 @@ class Recorder:
         )
 
         self.alerts = run_alerts(config)
-        self.metrics = RecorderMetrics(self.dispatch.record, folder)
-        self.dashboard = DashboardState(
-            self.dispatch.record, run_id=folder.name, settings=dashboard_settings(config)
-        )
+        # Kept only while served: with --disable-metrics nothing would ever read them.
+        self.metrics: RecorderMetrics | None = None
+        self.dashboard: DashboardState | None = None
         if not config.disable_metrics:
+            self.metrics = RecorderMetrics(self.dispatch.record, folder)
+            self.dashboard = DashboardState(
+                self.dispatch.record, run_id=folder.name, settings=dashboard_settings(config)
+            )
             serve_dashboard(self.dashboard, host=config.metrics_host, port=config.dashboard_port)
             serve_metrics(
                 self.metrics.collect,
@@ -149,9 +152,11 @@ class Recorder:
                 name = names[sock]
                 for message, payload in self.inbox.messages(sock, name, FRAMES_PER_TURN):
                     arrival_ns = time.time_ns()
-                    self.dispatch.on_message(message, payload, arrival_ns)
-                    self.metrics.on_message(getattr(message, "recv_ts_ns", None), arrival_ns)
-                    self.dashboard.on_message(message, arrival_ns)
+                    recorded = self.dispatch.on_message(message, payload, arrival_ns)
+                    if self.metrics is not None:
+                        self.metrics.on_message(getattr(message, "recv_ts_ns", None), arrival_ns)
+                    if recorded and self.dashboard is not None:  # a resent fill is shown once
+                        self.dashboard.on_message(message, arrival_ns)
                     if self.alerts is not None:
                         self.alerts.on_message(message, time.monotonic())
             self.inbox.progress.idle()
@@ -181,7 +186,8 @@ class Recorder:
                 self.inbox.count_malformed("log_frames")
             else:
                 self.run_log.write(line + "\n")
-                self.dashboard.on_log(line[1 : line.index("]")], time.time_ns())
+                if self.dashboard is not None:
+                    self.dashboard.on_log(line[1 : line.index("]")], time.time_ns())
 
     def _note(self, text: str, now_ns: int | None = None) -> None:
         """A line of the recorder's own, straight into run.log, stamped like every other."""
@@ -245,7 +251,8 @@ class Recorder:
         for line in summary_lines(result):
             self._note(line)
         self._note(f"result.json written: {exit_reason}")
-        self.dashboard.ended = exit_reason
+        if self.dashboard is not None:
+            self.dashboard.ended = exit_reason
         self.run_log.close()
         return result
 

@@ -47,8 +47,9 @@ class Dispatch:
         self.fills_seen: set[tuple[str, int, int, float]] = recorded_fills or set()
         self.recorded_ticks = recorded_ticks
 
-    def on_message(self, message: Message, payload: bytes, arrival_ns: int) -> None:
-        """One decoded message and the bytes it came in."""
+    def on_message(self, message: Message, payload: bytes, arrival_ns: int) -> bool:
+        """One decoded message and the bytes it came in; False for a fill already recorded
+        (an executor sends its journal's fills again after a restart)."""
         if type(message) is Tick:
             self._on_tick(message, payload, arrival_ns)
         elif type(message) is TickBatch:
@@ -65,7 +66,8 @@ class Dispatch:
             self.eos_from.add(message.source)
             self.record.on_eos(arrival_ns)
         else:
-            self._on_event(message, arrival_ns)
+            return self._on_event(message, arrival_ns)
+        return True
 
     def recover_fills(self, fills: list[Fill], arrival_ns: int) -> int:
         """Add the journal's fills that never arrived; return how many."""
@@ -94,11 +96,12 @@ class Dispatch:
         if self.record.on_prediction(prediction) and prediction.tick_seq > self.recorded_ticks:
             self.write_event(event_line(prediction))
 
-    def _on_event(self, message: Message, arrival_ns: int) -> None:
+    def _on_event(self, message: Message, arrival_ns: int) -> bool:
         if isinstance(message, Fill):
             identity = fill_identity(message)
             if identity in self.fills_seen:
-                return
+                return False
             self.fills_seen.add(identity)
         self.record.on_event(message, arrival_ns)
         self.write_event(event_line(message))
+        return True

@@ -42,8 +42,8 @@ class Collected:
             on_tick_seq=self.seqs.append,
         )
 
-    def send(self, message: Message) -> None:
-        self.dispatch.on_message(message, wire.encode(message), ARRIVAL_NS)
+    def send(self, message: Message) -> bool:
+        return self.dispatch.on_message(message, wire.encode(message), ARRIVAL_NS)
 
     def event_types(self) -> list[str]:
         return [json.loads(line)["type"] for line in self.events]
@@ -71,8 +71,8 @@ def test_fill_arriving_twice_is_counted_and_written_once() -> None:
     """The same fill (order, tick, time) delivered again is neither counted nor written again."""
     collected = Collected()
     fill = make_fill()
-    collected.send(fill)
-    collected.send(replace(fill))  # a resend: an equal copy
+    assert collected.send(fill)
+    assert not collected.send(replace(fill))  # a resend: an equal copy, said so (the dashboard)
     assert collected.record.fills == 1
     assert collected.event_types() == ["Fill"]
 
