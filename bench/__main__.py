@@ -36,6 +36,8 @@ from services.model import train
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 # Each section measures its own baseline, so any subset still reads as same-run ratios.
 SECTIONS = ("throughput", "latency", "curve", "memory", "model_step", "feed_parse")
+# `--only peer`: just the peer and our bundled replays in its rounds (implies `--peer`).
+CHOICES = (*SECTIONS, "peer")
 
 
 @dataclass(frozen=True)
@@ -61,15 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         action="append",
-        choices=SECTIONS,
+        choices=CHOICES,
         help="run only this section (repeatable); default: all",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else FULL
     sections = frozenset(args.only or SECTIONS)
+    peer = args.peer or "peer" in sections
     with tempfile.TemporaryDirectory(prefix="plr-bench-") as tmp:
-        figures = run_all(Path(tmp), sizes, peer=args.peer, sections=sections)
+        figures = run_all(Path(tmp), sizes, peer=peer, sections=sections - {"peer"})
     figures["smoke"] = args.smoke
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
@@ -83,8 +86,10 @@ def run_all(
 ) -> dict[str, Any]:
     figures: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC")}
     bundled = list(iter_ticks(BUNDLED))
-    payloads = [wire.encode(tick) for tick in bundled]
-    chain_payloads = (payloads * (sizes.chain_ticks // len(payloads) + 1))[: sizes.chain_ticks]
+    chain_payloads: list[bytes] = []
+    if sections & {"throughput", "curve"}:  # only the chains send these
+        payloads = [wire.encode(tick) for tick in bundled]
+        chain_payloads = (payloads * (sizes.chain_ticks // len(payloads) + 1))[: sizes.chain_ticks]
     checkpoint = folder / "model.pkl"
     # The demo's model (`orchestration.paper_live`): its linear policy trades, so
     # targets flow; the cost-aware default would never send one on this edge.
