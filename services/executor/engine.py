@@ -86,6 +86,8 @@ class SymbolBook:
     last_tick_wall_ns: int | None = None
 
     def exposure(self) -> Exposure:
+        if not self.open_orders:  # the usual case: exactly the sums below of nothing
+            return Exposure(self.position.qty, open_buy_qty=0.0, open_sell_qty=-0.0)
         rests = self.open_orders.values()
         return Exposure(
             self.position.qty,
@@ -220,8 +222,9 @@ class ExecutionEngine:
         elif book.last_quote is None:  # trades alone (trade history): they are the market
             book.position.mark_price = tick.last
         reports = self.executor.on_tick(tick)
-        if reports or tick.kind is TickKind.QUOTE:
+        if reports:
             events += self._apply_venue_events(reports)
+        if reports or tick.kind is TickKind.QUOTE:
             events += self._check_breaker(tick.recv_ts_ns)
         if self.resting is not None:
             events += self._work_resting(tick, now_ns)
@@ -564,6 +567,8 @@ class ExecutionEngine:
 
     def _check_breaker(self, ts_ns: int) -> list[Event]:
         # Unrealized losses count: the breaker is checked on every quote, not only on fills.
+        if self.risk.tripped:
+            return []  # `on_equity` reports a trip once: no equity to add up
         tripped = self.risk.on_equity(self.equity(), ts_ns)
         if tripped is None:
             return []

@@ -133,8 +133,12 @@ class PaperOrderExecutor:
         was decided on; it fills there only if it arrives no later (latency 0).
         """
         if tick.kind is TickKind.QUOTE:
-            book = self.books.setdefault(tick.symbol, WalkedBook())
+            book = self.books.get(tick.symbol)
+            if book is None:  # not `setdefault`: that builds a book on every quote
+                book = self.books[tick.symbol] = WalkedBook()
             book.refresh(tick)
+            if not self.open_orders:
+                return []  # nothing to fill: the usual quote
             return self._fill(tick, only_order_id, book)
         if tick.symbol not in self.books:  # never a book for this symbol: trades price
             return self._fill(tick, only_order_id, None)
@@ -331,5 +335,7 @@ class PaperOrderExecutor:
         if book is not None and book.remembers_takings:
             return False
         if last_quote is not None:
-            self.books.setdefault(symbol, WalkedBook()).refresh(last_quote)
+            if book is None:
+                book = self.books[symbol] = WalkedBook()
+            book.refresh(last_quote)
         return True

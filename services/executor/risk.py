@@ -52,6 +52,10 @@ class Exposure:
     @property
     def working(self) -> float:
         """The position once every open order has filled (what sizing aims from)."""
+        if not (self.open_buy_qty or self.open_sell_qty):
+            # No open order (the usual case): the decimal sum below is the position
+            # itself (+ 0.0: a zero comes out +0.0, as from the sum).
+            return self.position + 0.0
         # In decimal: binary residue here would cut a whole lot off the next order.
         return float(exact(self.position) + exact(self.open_buy_qty) - exact(self.open_sell_qty))
 
