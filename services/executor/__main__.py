@@ -143,12 +143,16 @@ class ExecutorLoop:
             ready = dict(poller.poll(POLL_MS))
             if self.live is not None and self.live.reports in ready:
                 self._on_venue_reports()
+            # A message with nothing to say (most ticks wait for the watermark) is
+            # not emitted: the outbox's timed lines run on the emit every turn ends with.
             if self.ticks in ready:
                 for message, _ in self.inbox.messages(self.ticks, "market", MARKET_FRAMES_PER_TURN):
-                    self._emit(self.sequencer.on_market(message, _now()))
+                    if events := self.sequencer.on_market(message, _now()):
+                        self._emit(events)
             if self.targets in ready:
                 for message in self.inbox.frames(self.targets):
-                    self._emit(self.sequencer.on_model(message, _now(), time.monotonic()))
+                    if events := self.sequencer.on_model(message, _now(), time.monotonic()):
+                        self._emit(events)
             if self.sequencer.finished(time.monotonic()):
                 break
             self._emit(self.sequencer.on_idle(_now()))
