@@ -439,6 +439,7 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         live.send_staged if live is not None else None,
         clock=time.monotonic,
     )
+    metrics.read_refusals(outbox)
     sequencer = Sequencer(
         engine,
         follow_model=config.lossless,

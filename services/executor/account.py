@@ -44,6 +44,7 @@ KRAKEN_INSUFFICIENT_FUNDS: Final = "EOrder:Insufficient funds"
 # A buy's hold covers the ask moving this far above its reference price before
 # the order reaches the market (the price band's default is 50 bps; 1% is twice it).
 BUY_HOLD_HEADROOM: Final = Decimal("0.01")
+_HEADROOM_FACTOR: Final = 1 + BUY_HOLD_HEADROOM
 _AFFORDABLE_QUANTUM: Final = Decimal("1e-12")  # the finest base amount `affordable` says
 # Without --balances: what the demo (BTC/USDT from the bundled recording) and a
 # BTC/USD run start with. No base asset: a spot account starts flat.
@@ -204,4 +205,4 @@ class SpotAccount:
         base, quote = assets_of(symbol)
         if side is Side.SELL:
             return base, Decimal(1)
-        return quote, exact(ref_price) * (1 + BUY_HOLD_HEADROOM) * (1 + self.fee_rate)
+        return quote, exact(ref_price) * _HEADROOM_FACTOR * (1 + self.fee_rate)
