@@ -33,7 +33,6 @@ the lot size, then the minimum size and minimum cost apply.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
 
 from common.messages import (
     CancelReason,
@@ -57,6 +56,7 @@ from services.executor.order_executor import (
     conform_to_pair_rules,
 )
 from services.executor.passive_queue import INFINITE, QueuePosition, join
+from services.executor.quantities import floor_lots
 from venues.kraken.pairs import PairRules
 
 KRAKEN_POST_ONLY: str = "EOrder:Post only order"
@@ -264,8 +264,7 @@ class PaperOrderExecutor:
         rules = self.pairs.get(symbol)
         if rules is None or qty == INFINITE:
             return qty
-        lots = (Decimal(repr(qty)) / rules.qty_increment).to_integral_value(ROUND_DOWN)
-        return float(lots * rules.qty_increment)
+        return floor_lots(qty, rules.qty_increment)
 
     def _cancel_rest(
         self,

@@ -90,6 +90,9 @@ class OrderIntent:
 class RiskEngine:
     def __init__(self, limits: RiskLimits, tripped: bool = False) -> None:
         self.limits = limits
+        # Each symbol's limits, looked up once (`limits` is frozen).
+        self._position_limits: dict[str, Limit] = {}
+        self._notional_limits: dict[str, Limit] = {}
         self.tripped = tripped
         self.activations = 0
         self._recent_orders_ns: deque[int] = deque()
@@ -132,17 +135,29 @@ class RiskEngine:
         return limit.amount, f"{limit.amount:g}"
 
     # Every order asks for both limits' amounts; their texts are for a refusal only.
-    # A flat limit (one figure for every symbol) is its own amount.
+    # The branches are `position_limit`'s and `order_notional_limit`'s.
 
     def _position_amount(self, symbol: str, price: float) -> float:
         """`position_limit(symbol, price)`'s amount alone."""
-        limit = self.limits.max_position
-        return self.position_limit(symbol, price)[0] if isinstance(limit, SymbolLimits) else limit
+        limit = self._position_limits.get(symbol)
+        if limit is None:
+            limit = self._position_limits[symbol] = _limit_for(self.limits.max_position, symbol)
+        if limit.currency is None:
+            return limit.amount
+        if limit.currency != _quote(symbol) or price <= 0:
+            return 0.0
+        return limit.amount / price
 
     def _notional_amount(self, symbol: str) -> float:
         """`order_notional_limit(symbol)`'s amount alone."""
-        limit = self.limits.max_order_notional
-        return self.order_notional_limit(symbol)[0] if isinstance(limit, SymbolLimits) else limit
+        limit = self._notional_limits.get(symbol)
+        if limit is None:
+            limit = self._notional_limits[symbol] = _limit_for(
+                self.limits.max_order_notional, symbol
+            )
+        if limit.currency not in (None, _quote(symbol)):
+            return 0.0
+        return limit.amount
 
     def position_room(
         self, exposure: Exposure, buy: bool, symbol: str = "", price: float = 0.0
