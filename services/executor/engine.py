@@ -41,6 +41,7 @@ import secrets
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Protocol
 
 import msgspec
@@ -105,6 +106,9 @@ class SymbolBook:
             del self.open_orders[order_id]
         else:
             self.open_orders[order_id] = left if rest > 0 else -left
+
+
+_recv_ts_ns = attrgetter("recv_ts_ns")
 
 
 class VenueRateLimits(Protocol):
@@ -211,9 +215,11 @@ class ExecutionEngine:
     def on_tick(self, tick: Tick, now_ns: int) -> list[Event]:
         if self.first_seq is None:
             self.first_seq = tick.seq
-        self.last_seq = max(self.last_seq, tick.seq)
-        self.clock_ns = max(self.clock_ns, tick.recv_ts_ns)
-        book = self.book(tick.symbol)
+        if tick.seq > self.last_seq:
+            self.last_seq = tick.seq
+        if tick.recv_ts_ns > self.clock_ns:
+            self.clock_ns = tick.recv_ts_ns
+        book = self.books.get(tick.symbol) or self.book(tick.symbol)
         book.last_tick_wall_ns = now_ns
         events: list[Event] = []
         if tick.kind is TickKind.QUOTE:
@@ -543,7 +549,7 @@ class ExecutionEngine:
         if self.first_seq is None:
             self.first_seq = ticks[0].seq
         self.last_seq = max(self.last_seq, ticks[-1].seq)
-        self.clock_ns = max(self.clock_ns, max(tick.recv_ts_ns for tick in ticks))
+        self.clock_ns = max(self.clock_ns, max(map(_recv_ts_ns, ticks)))
         book.last_tick_wall_ns = now_ns
         if quotes:
             book.last_quote = quotes[-1]

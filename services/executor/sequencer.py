@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Final
 
@@ -201,10 +201,10 @@ class Sequencer:
         self.ticks += 1
         if not self.follow_model:
             return self._apply(tick, now_ns)
-        self._queue([tick])
+        self._queue((tick,))
         return self._release(now_ns)
 
-    def _queue(self, ticks: list[Tick]) -> None:
+    def _queue(self, ticks: Sequence[Tick]) -> None:
         waiting = self._waiting
         if self._head == len(waiting):  # none waits: a fresh start
             waiting.clear()
