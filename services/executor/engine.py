@@ -109,6 +109,7 @@ class SymbolBook:
 
 
 _recv_ts_ns = attrgetter("recv_ts_ns")
+_seq = attrgetter("seq")
 
 
 class VenueRateLimits(Protocol):
@@ -525,8 +526,9 @@ class ExecutionEngine:
         """Apply a run of one symbol's ticks in one step, when nothing can happen within them.
 
         The columnar fast path of a replay (`Sequencer`): the result is exactly
-        `on_tick` on each. Nothing happens when no target waits for these ticks,
-        the executor has nothing they could fill or that depends on the books
+        `on_tick` on each. Nothing happens when no held target waits for one of
+        these ticks (`held_for`; one waiting for a later tick acts later), the
+        executor has nothing they could fill or that depends on the books
         between (its `skip_quiet`; paper only), and the breaker cannot trip on
         any quote: equity is monotonic in the mark (every step is a correctly
         rounded monotonic operation), so its worst value is at the run's lowest
@@ -535,8 +537,11 @@ class ExecutionEngine:
         """
         symbol = ticks[0].symbol
         skip_quiet = getattr(self.executor, "skip_quiet", None)
-        if skip_quiet is None or self._held.get(symbol):
+        if skip_quiet is None:
             return None
+        held = self._held.get(symbol)
+        if held and held[0].tick_seq <= max(map(_seq, ticks)):
+            return None  # `on_tick` would act on it at one of these ticks
         resting = self.resting
         if resting is not None and (symbol in resting.pending or symbol in resting.working):
             return None  # a working order or a target waiting for it: every tick may act
@@ -557,6 +562,11 @@ class ExecutionEngine:
         elif book.last_quote is None:  # trades alone: the last one is the market
             book.position.mark_price = ticks[-1].last
         return []
+
+    def held_for(self, symbol: str) -> int | None:
+        """The tick the first held target of `symbol` waits for (`on_tick` acts on it there)."""
+        held = self._held.get(symbol)
+        return held[0].tick_seq if held else None
 
     def _breaker_holds(self, book: SymbolBook, quotes: list[Tick]) -> bool:
         """True when no quote of `quotes` (one symbol's) would trip the breaker."""

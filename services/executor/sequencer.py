@@ -249,15 +249,37 @@ class Sequencer:
             end = start + 1
             while end < len(released) and released[end].symbol == symbol:
                 end += 1
-            run = released[start:end]
-            quiet = self.engine.on_quiet_ticks(run, now_ns) if len(run) >= QUIET_RUN_MIN else None
-            if quiet is None:
-                for tick in run:
-                    events += self._apply(tick, now_ns)
-            else:
-                events += quiet
-                self.on_applied(run[-1].seq)
+            events += self._apply_run(released[start:end], now_ns)
             start = end
+        return events
+
+    def _apply_run(self, run: list[Tick], now_ns: int) -> list[Event]:
+        """One symbol's ticks: quiet stretches in one engine step, the rest tick by tick.
+
+        A held target makes the run loud only from the tick it waits for (the
+        model ran ahead of the market: a batched replay's usual case); the
+        ticks before that tick may still be quiet, and after it (the target
+        acted on) the rest is looked at afresh.
+        """
+        events: list[Event] = []
+        while len(run) >= QUIET_RUN_MIN:
+            waits_for = self.engine.held_for(run[0].symbol)
+            cut = len(run)
+            if waits_for is not None:  # the first tick `on_tick` would act at
+                cut = next((i for i, tick in enumerate(run) if tick.seq >= waits_for), cut)
+            if cut < QUIET_RUN_MIN:
+                break
+            quiet = self.engine.on_quiet_ticks(run[:cut], now_ns)
+            if quiet is None:
+                break
+            events += quiet
+            self.on_applied(run[cut - 1].seq)
+            if cut == len(run):
+                return events
+            events += self._apply(run[cut], now_ns)  # the target acts
+            run = run[cut + 1 :]
+        for tick in run:
+            events += self._apply(tick, now_ns)
         return events
 
     def _apply(self, tick: Tick, now_ns: int) -> list[Event]:

@@ -377,3 +377,24 @@ def test_ticks_whose_seqs_fall_back_are_released_as_a_queue_would() -> None:
     stream += [Watermark(source="model", tick_seq=30), _batch(31, 32)]
     expected = [*range(1, 11), 5, 6, 7, 8, 20]
     assert _released(stream) == _released_like_a_queue(stream) == expected
+
+
+def test_a_target_waiting_inside_a_run_leaves_the_ticks_before_it_quiet() -> None:
+    """The model ran ahead: its target waits for tick 40 of a 64-tick batch.
+
+    Ticks 1-39 go in one step (before, a held target made the whole run tick
+    by tick), tick 40 acts on the target, the ticks up to its fill one by
+    one, and the events are tick by tick's.
+    """
+    ticks = [quote(seq, seq, 100.0 + seq * 0.01, 100.2 + seq * 0.01) for seq in range(1, 193)]
+    stream: list[Message] = [target("t1", 1.0, seq=40, t_ms=40)]
+    for start in (0, 64, 128):
+        stream.append(TickBatch(symbol="BTC/USD", ticks=ticks[start : start + 64]))
+        stream.append(Watermark(source="model", tick_seq=start + 64))
+    expected, applied_expected, _ = _replay(stream, max_loss=1e9, quiet=False)
+    events, applied, quiet_runs = _replay(stream, max_loss=1e9, quiet=True)
+    assert events == expected
+    assert len(_fills(expected)) == 1 and _fills(expected)[0].tick_seq >= 40
+    assert applied[-1] == applied_expected[-1] == 192
+    assert 39 in applied and 40 in applied  # the quiet stretch ends before the target's tick
+    assert quiet_runs == 2  # ticks 1-39, and the last batch (the order filled at tick 70)
