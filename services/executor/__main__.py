@@ -29,6 +29,7 @@ never in the positions (`shadow.py`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
@@ -430,7 +431,7 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
             port=config.metrics_port,
             allow_remote=config.allow_remote,
         )
-    publish = metrics.observe(lambda event: sockets.publish(events, event))
+    publish = metrics.observe(functools.partial(sockets.publish, events))  # no lambda frame
     if isinstance(engine.executor, ShadowLiveExecutor):
         publish = _shadowed(publish, engine.executor.twin)
     outbox = Outbox(
