@@ -29,6 +29,7 @@ never in the positions (`shadow.py`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
@@ -143,12 +144,16 @@ class ExecutorLoop:
             ready = dict(poller.poll(POLL_MS))
             if self.live is not None and self.live.reports in ready:
                 self._on_venue_reports()
+            # A message with nothing to say (most ticks wait for the watermark) is
+            # not emitted: the outbox's timed lines run on the emit every turn ends with.
             if self.ticks in ready:
                 for message, _ in self.inbox.messages(self.ticks, "market", MARKET_FRAMES_PER_TURN):
-                    self._emit(self.sequencer.on_market(message, _now()))
+                    if events := self.sequencer.on_market(message, _now()):
+                        self._emit(events)
             if self.targets in ready:
                 for message in self.inbox.frames(self.targets):
-                    self._emit(self.sequencer.on_model(message, _now(), time.monotonic()))
+                    if events := self.sequencer.on_model(message, _now(), time.monotonic()):
+                        self._emit(events)
             if self.sequencer.finished(time.monotonic()):
                 break
             self._emit(self.sequencer.on_idle(_now()))
@@ -426,7 +431,7 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
             port=config.metrics_port,
             allow_remote=config.allow_remote,
         )
-    publish = metrics.observe(lambda event: sockets.publish(events, event))
+    publish = metrics.observe(functools.partial(sockets.publish, events))  # no lambda frame
     if isinstance(engine.executor, ShadowLiveExecutor):
         publish = _shadowed(publish, engine.executor.twin)
     outbox = Outbox(
@@ -435,6 +440,7 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
         live.send_staged if live is not None else None,
         clock=time.monotonic,
     )
+    metrics.read_refusals(outbox)
     sequencer = Sequencer(
         engine,
         follow_model=config.lossless,

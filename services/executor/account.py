@@ -44,6 +44,8 @@ KRAKEN_INSUFFICIENT_FUNDS: Final = "EOrder:Insufficient funds"
 # A buy's hold covers the ask moving this far above its reference price before
 # the order reaches the market (the price band's default is 50 bps; 1% is twice it).
 BUY_HOLD_HEADROOM: Final = Decimal("0.01")
+_HEADROOM_FACTOR: Final = 1 + BUY_HOLD_HEADROOM
+_AFFORDABLE_QUANTUM: Final = Decimal("1e-12")  # the finest base amount `affordable` says
 # Without --balances: what the demo (BTC/USDT from the bundled recording) and a
 # BTC/USD run start with. No base asset: a spot account starts flat.
 DEFAULT_BALANCES: Final = ("USD=10000", "USDT=10000")
@@ -114,6 +116,8 @@ class SpotAccount:
         return {asset: float(amount) for asset, amount in sorted(self.balances.items())}
 
     def held(self, asset: str) -> Decimal:
+        if not self._holds:
+            return Decimal(0)  # no open order: the sum below, without building it
         return sum(
             (h.per_unit * h.qty for h in self._holds.values() if h.asset == asset), Decimal(0)
         )
@@ -133,12 +137,13 @@ class SpotAccount:
     def affordable(self, symbol: str, side: Side, ref_price: float) -> float:
         """The largest order (base units) the account can pay for now."""
         asset, per_unit = self._cost(symbol, side, ref_price)
-        room = max(self.available(asset), Decimal(0))
+        available = self.available(asset)
+        room = max(available, Decimal(0))
         if self.margin and side is Side.SELL:
-            room = self.available(asset) + self._short_room(symbol, ref_price)
+            room = available + self._short_room(symbol, ref_price)
         if per_unit <= 0 or room <= 0:
             return 0.0
-        return float((room / per_unit).quantize(Decimal("1e-12"), ROUND_DOWN))
+        return float((room / per_unit).quantize(_AFFORDABLE_QUANTUM, ROUND_DOWN))
 
     def _short_room(self, symbol: str, ref_price: float) -> Decimal:
         """Margin: how far (base units) the base balance may go below zero, all holds counted."""
@@ -200,4 +205,4 @@ class SpotAccount:
         base, quote = assets_of(symbol)
         if side is Side.SELL:
             return base, Decimal(1)
-        return quote, exact(ref_price) * (1 + BUY_HOLD_HEADROOM) * (1 + self.fee_rate)
+        return quote, exact(ref_price) * _HEADROOM_FACTOR * (1 + self.fee_rate)

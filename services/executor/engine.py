@@ -41,6 +41,7 @@ import secrets
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Protocol
 
 import msgspec
@@ -86,6 +87,8 @@ class SymbolBook:
     last_tick_wall_ns: int | None = None
 
     def exposure(self) -> Exposure:
+        if not self.open_orders:  # the usual case: exactly the sums below of nothing
+            return Exposure(self.position.qty, open_buy_qty=0.0, open_sell_qty=-0.0)
         rests = self.open_orders.values()
         return Exposure(
             self.position.qty,
@@ -103,6 +106,10 @@ class SymbolBook:
             del self.open_orders[order_id]
         else:
             self.open_orders[order_id] = left if rest > 0 else -left
+
+
+_recv_ts_ns = attrgetter("recv_ts_ns")
+_seq = attrgetter("seq")
 
 
 class VenueRateLimits(Protocol):
@@ -209,9 +216,11 @@ class ExecutionEngine:
     def on_tick(self, tick: Tick, now_ns: int) -> list[Event]:
         if self.first_seq is None:
             self.first_seq = tick.seq
-        self.last_seq = max(self.last_seq, tick.seq)
-        self.clock_ns = max(self.clock_ns, tick.recv_ts_ns)
-        book = self.book(tick.symbol)
+        if tick.seq > self.last_seq:
+            self.last_seq = tick.seq
+        if tick.recv_ts_ns > self.clock_ns:
+            self.clock_ns = tick.recv_ts_ns
+        book = self.books.get(tick.symbol) or self.book(tick.symbol)
         book.last_tick_wall_ns = now_ns
         events: list[Event] = []
         if tick.kind is TickKind.QUOTE:
@@ -220,8 +229,9 @@ class ExecutionEngine:
         elif book.last_quote is None:  # trades alone (trade history): they are the market
             book.position.mark_price = tick.last
         reports = self.executor.on_tick(tick)
-        if reports or tick.kind is TickKind.QUOTE:
+        if reports:
             events += self._apply_venue_events(reports)
+        if reports or tick.kind is TickKind.QUOTE:
             events += self._check_breaker(tick.recv_ts_ns)
         if self.resting is not None:
             events += self._work_resting(tick, now_ns)
@@ -516,8 +526,9 @@ class ExecutionEngine:
         """Apply a run of one symbol's ticks in one step, when nothing can happen within them.
 
         The columnar fast path of a replay (`Sequencer`): the result is exactly
-        `on_tick` on each. Nothing happens when no target waits for these ticks,
-        the executor has nothing they could fill or that depends on the books
+        `on_tick` on each. Nothing happens when no held target waits for one of
+        these ticks (`held_for`; one waiting for a later tick acts later), the
+        executor has nothing they could fill or that depends on the books
         between (its `skip_quiet`; paper only), and the breaker cannot trip on
         any quote: equity is monotonic in the mark (every step is a correctly
         rounded monotonic operation), so its worst value is at the run's lowest
@@ -526,8 +537,11 @@ class ExecutionEngine:
         """
         symbol = ticks[0].symbol
         skip_quiet = getattr(self.executor, "skip_quiet", None)
-        if skip_quiet is None or self._held.get(symbol):
+        if skip_quiet is None:
             return None
+        held = self._held.get(symbol)
+        if held and held[0].tick_seq <= max(map(_seq, ticks)):
+            return None  # `on_tick` would act on it at one of these ticks
         resting = self.resting
         if resting is not None and (symbol in resting.pending or symbol in resting.working):
             return None  # a working order or a target waiting for it: every tick may act
@@ -540,7 +554,7 @@ class ExecutionEngine:
         if self.first_seq is None:
             self.first_seq = ticks[0].seq
         self.last_seq = max(self.last_seq, ticks[-1].seq)
-        self.clock_ns = max(self.clock_ns, max(tick.recv_ts_ns for tick in ticks))
+        self.clock_ns = max(self.clock_ns, max(map(_recv_ts_ns, ticks)))
         book.last_tick_wall_ns = now_ns
         if quotes:
             book.last_quote = quotes[-1]
@@ -548,6 +562,11 @@ class ExecutionEngine:
         elif book.last_quote is None:  # trades alone: the last one is the market
             book.position.mark_price = ticks[-1].last
         return []
+
+    def held_for(self, symbol: str) -> int | None:
+        """The tick the first held target of `symbol` waits for (`on_tick` acts on it there)."""
+        held = self._held.get(symbol)
+        return held[0].tick_seq if held else None
 
     def _breaker_holds(self, book: SymbolBook, quotes: list[Tick]) -> bool:
         """True when no quote of `quotes` (one symbol's) would trip the breaker."""
@@ -564,6 +583,8 @@ class ExecutionEngine:
 
     def _check_breaker(self, ts_ns: int) -> list[Event]:
         # Unrealized losses count: the breaker is checked on every quote, not only on fills.
+        if self.risk.tripped:
+            return []  # `on_equity` reports a trip once: no equity to add up
         tripped = self.risk.on_equity(self.equity(), ts_ns)
         if tripped is None:
             return []

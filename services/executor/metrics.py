@@ -1,8 +1,9 @@
 """The executor's Prometheus metrics: positions, PnL, orders, fills, rejections, the breaker.
 
 Read from the engine when scraped (`common/metrics.py`); what the engine keeps
-no tally of (fills, rejections by reason, risk events) is counted here on the
-way out (`observe`, wrapped around the outbox's send). Money is in the quote
+no tally of (fills, orders sent, risk events) is counted here on the way out
+(`observe`, wrapped around the outbox's send); rejections and cancels by
+reason are the outbox's own counts (`read_refusals`). Money is in the quote
 currency, quantities in base units; at the end of a run the gauges equal
 result.json's `positions` and `pnl` (the last position reports).
 """
@@ -17,9 +18,10 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from common.messages import Fill, Message, OrderCancelled, OrderRejected, OrderSubmitted, RiskEvent
+from common.messages import Fill, Message, OrderSubmitted, RiskEvent
 from services.executor.account import SpotAccount
 from services.executor.engine import ExecutionEngine
+from services.executor.outbox import Outbox
 from services.executor.venue import Venue
 from venues.errors import VenueError
 
@@ -62,26 +64,27 @@ class CountedVenue:
 class ExecutorMetrics:
     def __init__(self, engine: ExecutionEngine, *, mode: str) -> None:
         self.engine, self.mode = engine, mode
-        self.rejections: Counter[str] = Counter()  # by reason
         self.fills: Counter[str] = Counter()  # by symbol
         self.submitted: Counter[str] = Counter()  # by symbol
         self.risk_events: Counter[str] = Counter()  # by kind
-        self.cancels: Counter[str] = Counter()  # by reason
+        # By reason: the outbox's tallies once it exists (`read_refusals`), not counted twice.
+        self.rejections: Counter[str] = Counter()
+        self.cancels: Counter[str] = Counter()
+
+    def read_refusals(self, outbox: Outbox) -> None:
+        """Rejections and cancels by reason are the outbox's counts (it counts every one)."""
+        self.rejections, self.cancels = outbox.rejections, outbox.cancels
 
     def observe(self, send: Callable[[Message], None]) -> Callable[[Message], None]:
-        """`send`, counting what goes out first."""
+        """`send`, counting what goes out first (rejections and cancels: `read_refusals`)."""
 
         def counted(event: Message) -> None:
             if isinstance(event, Fill):
                 self.fills[event.symbol] += 1
             elif isinstance(event, OrderSubmitted):
                 self.submitted[event.symbol] += 1
-            elif isinstance(event, OrderRejected):
-                self.rejections[str(event.reason)] += 1
             elif isinstance(event, RiskEvent):
                 self.risk_events[event.kind] += 1
-            elif isinstance(event, OrderCancelled):
-                self.cancels[str(event.reason)] += 1
             send(event)
 
         return counted

@@ -8,7 +8,6 @@ an executor only conforms, carries out and (paper) fills them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
 from typing import Protocol
 
 from common.messages import (
@@ -22,6 +21,7 @@ from common.messages import (
     Tick,
     TimeInForce,
 )
+from services.executor.quantities import floor_lots
 from venues.kraken.pairs import ONLINE, PairRules
 
 Refusal = tuple[RejectReason, str]
@@ -85,8 +85,7 @@ def conform_to_pair_rules(
         return 0.0, (RejectReason.UNKNOWN_SYMBOL, f"no pair rules for {symbol}")
     if rules.status != ONLINE:  # cancel_only, post_only, ...: Kraken takes no market order
         return 0.0, (RejectReason.EXCHANGE_REJECTED, f"EService:Market in {rules.status} mode")
-    lots = (Decimal(repr(qty)) / rules.qty_increment).to_integral_value(ROUND_DOWN)
-    conformed = float(lots * rules.qty_increment)
+    conformed = floor_lots(qty, rules.qty_increment)
     if conformed < float(rules.qty_min):
         return conformed, (RejectReason.MIN_ORDER_SIZE, f"{conformed} < minimum {rules.qty_min}")
     if conformed * price < float(rules.cost_min):

@@ -65,10 +65,12 @@ class Outbox:
         """
         self.journal, self.send, self.after_each_batch = journal, send, after_each_batch
         self.clock = clock
-        self.rejections: Counter[str] = Counter()
         self._rejection_lines = FirstThenCounts(REJECTIONS_IN_FULL, REJECTION_SUMMARY_S)
-        self.cancels: Counter[str] = Counter()
         self._cancel_lines = FirstThenCounts(REJECTIONS_IN_FULL, REJECTION_SUMMARY_S)
+        # Every rejection and cancel by reason: the log lines' tallies, counted once
+        # (the final line and /metrics read them too).
+        self.rejections: Counter[str] = self._rejection_lines.total
+        self.cancels: Counter[str] = self._cancel_lines.total
         self._orders: list[str] = []  # gathered for their lines
         self._fills: list[tuple[Fill, Position | None]] = []
         self._gathering_since: float | None = None
@@ -80,8 +82,7 @@ class Outbox:
                 self.journal.append(event)  # flushed before anyone can see the event
             if isinstance(event, OrderRejected):
                 reason = str(event.reason)
-                self.rejections[reason] += 1
-                if self._rejection_lines.admit(reason, now_s):
+                if self._rejection_lines.admit(reason, now_s):  # counted there
                     self._write_gathered()
                     log.warning(
                         "rejected %s (target %s) %s: %s (%s)%s",
@@ -96,8 +97,7 @@ class Outbox:
                     )
             elif isinstance(event, OrderCancelled):
                 reason = str(event.reason)
-                self.cancels[reason] += 1
-                if self._cancel_lines.admit(reason, now_s):
+                if self._cancel_lines.admit(reason, now_s):  # counted there
                     self._write_gathered()
                     log.info(
                         "cancelled %s %s %s %.8f unfilled: %s (%s)%s",

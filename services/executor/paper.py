@@ -33,7 +33,6 @@ the lot size, then the minimum size and minimum cost apply.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
 
 from common.messages import (
     CancelReason,
@@ -57,6 +56,7 @@ from services.executor.order_executor import (
     conform_to_pair_rules,
 )
 from services.executor.passive_queue import INFINITE, QueuePosition, join
+from services.executor.quantities import floor_lots
 from venues.kraken.pairs import PairRules
 
 KRAKEN_POST_ONLY: str = "EOrder:Post only order"
@@ -133,8 +133,12 @@ class PaperOrderExecutor:
         was decided on; it fills there only if it arrives no later (latency 0).
         """
         if tick.kind is TickKind.QUOTE:
-            book = self.books.setdefault(tick.symbol, WalkedBook())
+            book = self.books.get(tick.symbol)
+            if book is None:  # not `setdefault`: that builds a book on every quote
+                book = self.books[tick.symbol] = WalkedBook()
             book.refresh(tick)
+            if not self.open_orders:
+                return []  # nothing to fill: the usual quote
             return self._fill(tick, only_order_id, book)
         if tick.symbol not in self.books:  # never a book for this symbol: trades price
             return self._fill(tick, only_order_id, None)
@@ -260,8 +264,7 @@ class PaperOrderExecutor:
         rules = self.pairs.get(symbol)
         if rules is None or qty == INFINITE:
             return qty
-        lots = (Decimal(repr(qty)) / rules.qty_increment).to_integral_value(ROUND_DOWN)
-        return float(lots * rules.qty_increment)
+        return floor_lots(qty, rules.qty_increment)
 
     def _cancel_rest(
         self,
@@ -331,5 +334,7 @@ class PaperOrderExecutor:
         if book is not None and book.remembers_takings:
             return False
         if last_quote is not None:
-            self.books.setdefault(symbol, WalkedBook()).refresh(last_quote)
+            if book is None:
+                book = self.books[symbol] = WalkedBook()
+            book.refresh(last_quote)
         return True

@@ -12,7 +12,8 @@ decimal text.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+import math
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Final
 
 import msgspec
@@ -23,6 +24,11 @@ from common.messages import Fill
 # 8 loses nothing Kraken charges and leaves no binary residue in the files.
 FEE_DECIMALS: Final = 8
 _FEE_QUANTUM: Final = Decimal(1).scaleb(-FEE_DECIMALS)
+# `floor_lots` in floats below this many lots: a float's rounding interval there
+# is far narrower than a lot (ulp <= 2**-12 lot), see `floor_lots`.
+_FLOAT_LOTS_MAX: Final = float(2**40)
+_NEAR: Final = 1e-3  # of a lot: within this of a whole lot, decide by the exact test
+_DECIMAL_SCALES: dict[Decimal, float | None] = {}  # increment -> 10**k if it is 10**-k
 
 
 def exact(value: float) -> Decimal:
@@ -44,6 +50,43 @@ def to_lots(qty: float, increment: Decimal) -> float:
     """`qty` on the pair's lot grid (nearest lot): removes residue a venue's sizes picked up."""
     lots = (exact(qty) / increment).to_integral_value(ROUND_HALF_EVEN)
     return float(lots * increment)
+
+
+def floor_lots(qty: float, increment: Decimal) -> float:
+    """`qty` cut down to whole lots: `float(floor(exact(qty) / increment) * increment)`.
+
+    Every order is sized through this, so a lot of 10**-k (every Kraken pair)
+    takes a float path equal to that decimal one, bit for bit: with
+    x = qty * 10**k below 2**40 lots, exact(qty) * 10**k is within 2 ulp(x)
+    (< 0.0005 lot) of x, so floor(x) is its floor unless x is within `_NEAR`
+    of a whole lot m; then exact(qty) is m lots exactly if m / 10**k is qty
+    (no other decimal of k places lies in qty's rounding interval, so it is
+    the shortest repr), else the decimal path decides. m / 10**k is correctly
+    rounded, as float(Decimal) is. Anything else (another increment, a
+    negative, -0.0, nan, huge) takes the decimal path.
+    """
+    scale = _DECIMAL_SCALES.get(increment, 0.0)
+    if scale == 0.0:
+        scale = _DECIMAL_SCALES[increment] = _power_of_ten(increment)
+    if scale is not None and (qty > 0.0 or (qty == 0.0 and math.copysign(1.0, qty) > 0.0)):
+        x = qty * scale
+        if x < _FLOAT_LOTS_MAX:
+            lots = math.floor(x)
+            if _NEAR < x - lots < 1.0 - _NEAR:
+                return lots / scale
+            whole = round(x)
+            if whole / scale == qty:
+                return qty  # exactly `whole` lots: qty is that decimal's float
+    lots_exact = (exact(qty) / increment).to_integral_value(ROUND_DOWN)
+    return float(lots_exact * increment)
+
+
+def _power_of_ten(increment: Decimal) -> float | None:
+    """10**k as a float if `increment` is 10**-k (0 <= k <= 15), else None."""
+    sign, digits, exponent = increment.as_tuple()
+    if sign or digits != (1,) or not isinstance(exponent, int) or not -15 <= exponent <= 0:
+        return None
+    return float(10**-exponent)
 
 
 def quote_amount(amount: float) -> float:

@@ -28,6 +28,7 @@ from services.executor.quantities import exact
 
 # Limits are inclusive; this absorbs float residue such as 101/100 - 1 != 0.01.
 _TOLERANCE = 1e-9
+_INCLUSIVE = 1 + _TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,10 @@ class Exposure:
     @property
     def working(self) -> float:
         """The position once every open order has filled (what sizing aims from)."""
+        if not (self.open_buy_qty or self.open_sell_qty):
+            # No open order (the usual case): the decimal sum below is the position
+            # itself (+ 0.0: a zero comes out +0.0, as from the sum).
+            return self.position + 0.0
         # In decimal: binary residue here would cut a whole lot off the next order.
         return float(exact(self.position) + exact(self.open_buy_qty) - exact(self.open_sell_qty))
 
@@ -85,6 +90,9 @@ class OrderIntent:
 class RiskEngine:
     def __init__(self, limits: RiskLimits, tripped: bool = False) -> None:
         self.limits = limits
+        # Each symbol's limits, looked up once (`limits` is frozen).
+        self._position_limits: dict[str, Limit] = {}
+        self._notional_limits: dict[str, Limit] = {}
         self.tripped = tripped
         self.activations = 0
         self._recent_orders_ns: deque[int] = deque()
@@ -126,12 +134,36 @@ class RiskEngine:
             return 0.0, f"{limit} (not in {symbol}'s quote currency)"
         return limit.amount, f"{limit.amount:g}"
 
+    # Every order asks for both limits' amounts; their texts are for a refusal only.
+    # The branches are `position_limit`'s and `order_notional_limit`'s.
+
+    def _position_amount(self, symbol: str, price: float) -> float:
+        """`position_limit(symbol, price)`'s amount alone."""
+        limit = self._position_limits.get(symbol)
+        if limit is None:
+            limit = self._position_limits[symbol] = _limit_for(self.limits.max_position, symbol)
+        if limit.currency is None:
+            return limit.amount
+        if limit.currency != _quote(symbol) or price <= 0:
+            return 0.0
+        return limit.amount / price
+
+    def _notional_amount(self, symbol: str) -> float:
+        """`order_notional_limit(symbol)`'s amount alone."""
+        limit = self._notional_limits.get(symbol)
+        if limit is None:
+            limit = self._notional_limits[symbol] = _limit_for(
+                self.limits.max_order_notional, symbol
+            )
+        if limit.currency not in (None, _quote(symbol)):
+            return 0.0
+        return limit.amount
+
     def position_room(
         self, exposure: Exposure, buy: bool, symbol: str = "", price: float = 0.0
     ) -> float:
         """The largest order on one side (base units) whose worst case stays within the limit."""
-        limit, _ = self.position_limit(symbol, price)
-        bound = limit * (1 + _TOLERANCE)  # as inclusive as `check`
+        bound = self._position_amount(symbol, price) * _INCLUSIVE  # as inclusive as `check`
         if buy:
             return max(0.0, bound - exposure.worst_long)
         return max(0.0, bound + exposure.worst_short)
@@ -149,21 +181,22 @@ class RiskEngine:
         if market_age_ms is None or market_age_ms > limits.stale_after_ms:
             return RejectReason.STALE_MARKET, f"last tick {market_age_ms} ms old"
         notional = abs(order.signed_qty) * order.ref_price
-        max_notional, notional_text = self.order_notional_limit(order.symbol)
-        if notional > max_notional * (1 + _TOLERANCE):
+        max_notional = self._notional_amount(order.symbol)
+        if notional > max_notional * _INCLUSIVE:
+            _, notional_text = self.order_notional_limit(order.symbol)
             return RejectReason.MAX_ORDER_NOTIONAL, f"notional {notional:.2f} > {notional_text}"
         # Only this order's side: a sell never raises the long worst case, so a
         # sell that reduces a long (even one beyond the limit) always passes here.
-        max_position, position_text = self.position_limit(order.symbol, order.ref_price)
-        bound = max_position * (1 + _TOLERANCE)
+        bound = self._position_amount(order.symbol, order.ref_price) * _INCLUSIVE
         if worst_after > bound if order.signed_qty > 0 else worst_after < -bound:
+            _, position_text = self.position_limit(order.symbol, order.ref_price)
             return (
                 RejectReason.MAX_POSITION,
                 f"worst-case position {worst_after:+.8f} beyond {position_text}",
             )
         if mid is not None:
             band_bps = abs(order.ref_price / mid - 1.0) * 1e4
-            if band_bps > limits.price_band_bps * (1 + _TOLERANCE):
+            if band_bps > limits.price_band_bps * _INCLUSIVE:
                 return RejectReason.PRICE_BAND, (
                     f"reference {order.ref_price} is {band_bps:.1f} bps from mid {mid}"
                 )

@@ -33,8 +33,9 @@ journals them, then publishes them.
 from __future__ import annotations
 
 import logging
-from collections import deque
-from collections.abc import Callable
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Final
 
 from common.messages import Eos, FeedStatus, Message, Target, Tick, TickBatch, Watermark
@@ -46,6 +47,10 @@ FEED: Final = "feed"  # the market socket's only source of eos
 # Released ticks below this many are applied one by one: a shorter run is not
 # worth the quiet check (a target's few ticks, a live stream).
 QUIET_RUN_MIN: Final = 8
+# Released ticks leave the front of the waiting list by moving `_head`; the list
+# is cut back once this many have gone (a cut per release would copy the rest).
+COMPACT_AFTER: Final = 4_096
+_seq = attrgetter("seq")
 
 
 def _ignore(seq: int) -> None:
@@ -81,13 +86,23 @@ class Sequencer:
         self.on_applied = on_applied
         self.ticks = 0  # ticks received, applied or waiting
         self.watermark = 0
-        self.waiting: deque[Tick] = deque()
+        # Ticks in arrival order; those before `_head` are released already. A list,
+        # so while their seqs rise (the feed's) the ticks up to a watermark are found
+        # by bisection and taken as one slice; else the prefix is walked, as a queue.
+        self._waiting: list[Tick] = []
+        self._head = 0
+        self._rising = True  # the waiting ticks' seqs rise
         self.feed_eos_seen = False
         self.models = models
         self.models_ended: set[str] = set()
         self.model_eos_at: float | None = None  # when the last expected model ended
         self.model_heard_at = now_s
         self.unexpected_source = 0
+
+    @property
+    def waiting(self) -> int:
+        """How many ticks wait for the model's watermark."""
+        return len(self._waiting) - self._head
 
     def on_backlog(self, messages: list[Message], now_ns: int) -> list[Event]:
         """Targets that were queued before this executor started: only the newest may act."""
@@ -104,7 +119,7 @@ class Sequencer:
         if isinstance(message, TickBatch):
             if self.follow_model:  # the batch waits for the watermark as a whole
                 self.ticks += len(message.ticks)
-                self.waiting.extend(message.ticks)
+                self._queue(message.ticks)  # a batch's seqs rise (wire.decode checks)
                 return self._release(now_ns)
             events: list[Event] = []
             for tick in message.ticks:
@@ -167,9 +182,11 @@ class Sequencer:
         replay journals too, in the same order (a resume re-executes against it).
         """
         events: list[Event] = []
-        while self.waiting and not (stopped and self.follow_model):
+        if not (stopped and self.follow_model):
             # The model is gone: the rest of the market still counts.
-            events += self._apply(self.waiting.popleft(), now_ns)
+            rest, self._waiting, self._head = self._waiting[self._head :], [], 0
+            for tick in rest:
+                events += self._apply(tick, now_ns)
         at_ns = self.engine.clock_ns or now_ns
         if not stopped:  # a stopped replay's journal must hold only what a whole one does
             events += self.engine.stop_working(at_ns)
@@ -184,18 +201,38 @@ class Sequencer:
         self.ticks += 1
         if not self.follow_model:
             return self._apply(tick, now_ns)
-        self.waiting.append(tick)
+        self._queue((tick,))
         return self._release(now_ns)
 
+    def _queue(self, ticks: Sequence[Tick]) -> None:
+        waiting = self._waiting
+        if self._head == len(waiting):  # none waits: a fresh start
+            waiting.clear()
+            self._head, self._rising = 0, True
+        elif ticks[0].seq <= waiting[-1].seq:
+            self._rising = False
+        waiting += ticks
+
     def _advance_watermark(self, tick_seq: int, now_ns: int) -> list[Event]:
-        self.watermark = max(self.watermark, tick_seq)
+        if tick_seq > self.watermark:
+            self.watermark = tick_seq
         return self._release(now_ns)
 
     def _release(self, now_ns: int) -> list[Event]:
-        waiting, watermark = self.waiting, self.watermark
-        released: list[Tick] = []
-        while waiting and waiting[0].seq <= watermark:
-            released.append(waiting.popleft())
+        waiting, head = self._waiting, self._head
+        if head == len(waiting) or waiting[head].seq > self.watermark:
+            return []  # nothing the model is done with (most ticks, following it)
+        if self._rising:
+            end = bisect_right(waiting, self.watermark, lo=head, key=_seq)
+        else:  # the queue's rule: up to the first tick past the watermark
+            end = head
+            while end < len(waiting) and waiting[end].seq <= self.watermark:
+                end += 1
+        released = waiting[head:end]
+        if end >= COMPACT_AFTER:
+            del waiting[:end]
+            end = 0
+        self._head = end
         if len(released) < QUIET_RUN_MIN:
             events: list[Event] = []
             for tick in released:
@@ -212,15 +249,37 @@ class Sequencer:
             end = start + 1
             while end < len(released) and released[end].symbol == symbol:
                 end += 1
-            run = released[start:end]
-            quiet = self.engine.on_quiet_ticks(run, now_ns) if len(run) >= QUIET_RUN_MIN else None
-            if quiet is None:
-                for tick in run:
-                    events += self._apply(tick, now_ns)
-            else:
-                events += quiet
-                self.on_applied(run[-1].seq)
+            events += self._apply_run(released[start:end], now_ns)
             start = end
+        return events
+
+    def _apply_run(self, run: list[Tick], now_ns: int) -> list[Event]:
+        """One symbol's ticks: quiet stretches in one engine step, the rest tick by tick.
+
+        A held target makes the run loud only from the tick it waits for (the
+        model ran ahead of the market: a batched replay's usual case); the
+        ticks before that tick may still be quiet, and after it (the target
+        acted on) the rest is looked at afresh.
+        """
+        events: list[Event] = []
+        while len(run) >= QUIET_RUN_MIN:
+            waits_for = self.engine.held_for(run[0].symbol)
+            cut = len(run)
+            if waits_for is not None:  # the first tick `on_tick` would act at
+                cut = next((i for i, tick in enumerate(run) if tick.seq >= waits_for), cut)
+            if cut < QUIET_RUN_MIN:
+                break
+            quiet = self.engine.on_quiet_ticks(run[:cut], now_ns)
+            if quiet is None:
+                break
+            events += quiet
+            self.on_applied(run[cut - 1].seq)
+            if cut == len(run):
+                return events
+            events += self._apply(run[cut], now_ns)  # the target acts
+            run = run[cut + 1 :]
+        for tick in run:
+            events += self._apply(tick, now_ns)
         return events
 
     def _apply(self, tick: Tick, now_ns: int) -> list[Event]:

@@ -9,16 +9,23 @@ import pytest
 
 from common.journal import Journal
 from common.messages import (
+    CancelReason,
     Fill,
     Liquidity,
     Message,
+    OrderCancelled,
     OrderRejected,
     Position,
     RejectReason,
     RiskEvent,
     Side,
 )
+from services.executor.engine import ExecutionEngine
+from services.executor.metrics import ExecutorMetrics
 from services.executor.outbox import LINE_HOLD_S, PER_LINE, REJECTIONS_IN_FULL, Outbox
+from services.executor.paper import PaperOrderExecutor
+from services.executor.risk import RiskEngine
+from tests.executor.test_paper_and_positions import LOOSE, PAIRS
 
 
 class Clock:
@@ -164,3 +171,40 @@ def test_a_risk_event_names_its_numbers_as_words_not_a_dict(
     [line] = _lines(caplog, logging.ERROR)
     assert "circuit_breaker_tripped" in line and "-252.03" in line and "max_loss 250" in line
     assert "{" not in line
+
+
+def test_metrics_read_the_outboxs_rejection_and_cancel_counts(tmp_path: Path) -> None:
+    """Counted once, by the outbox: /metrics serves the same counts by reason."""
+    engine = ExecutionEngine(
+        RiskEngine(LOOSE), PaperOrderExecutor(PAIRS, latency_ms=0, taker_fee_bps=0)
+    )
+    metrics = ExecutorMetrics(engine, mode="paper mode")
+    journal = Journal(tmp_path / "executor.journal")
+    outbox = Outbox(journal, metrics.observe(SENT.append), clock=Clock())
+    metrics.read_refusals(outbox)
+    cancel = OrderCancelled(
+        order_id="o-9",
+        symbol="BTC/USD",
+        side=Side.BUY,
+        qty=0.5,
+        reason=CancelReason.IOC,
+        detail="immediate-or-cancel rest",
+        ts_ns=9,
+    )
+    reasons = [RejectReason.CIRCUIT_BREAKER] * 5 + [RejectReason.RATE_LIMIT] * 2
+    outbox.emit([_rejection(n, reason) for n, reason in enumerate(reasons)] + [cancel])
+    outbox.emit(_fill_and_position(20, 0.001))
+    served = {
+        (family.name, sample.labels.get("reason") or sample.labels.get("symbol")): sample.value
+        for family in metrics.collect()
+        if family.name in ("executor_rejections", "executor_cancels", "executor_fills")
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+    assert served == {
+        ("executor_rejections", "circuit_breaker"): 5,
+        ("executor_rejections", "rate_limit"): 2,
+        ("executor_cancels", "ioc"): 1,
+        ("executor_fills", "BTC/USD"): 1,
+    }
+    assert outbox.rejections == {"circuit_breaker": 5, "rate_limit": 2}

@@ -28,7 +28,7 @@ from services.executor.engine import Event, ExecutionEngine
 from services.executor.outbox import Outbox
 from services.executor.paper import PaperOrderExecutor
 from services.executor.risk import RiskEngine
-from services.executor.sequencer import Sequencer
+from services.executor.sequencer import COMPACT_AFTER, Sequencer
 from tests.executor.test_paper_and_positions import LOOSE, MS, PAIRS, T0, quote, target
 from tests.factories import make_trade
 
@@ -195,7 +195,7 @@ def test_an_eos_or_watermark_from_an_unexpected_source_is_ignored_and_counted() 
     sequencer.on_model(Eos(source="intruder", last_seq=1, ts_ns=0), NOW_NS, now_s=1.0)
     sequencer.on_model(Watermark(source="intruder", tick_seq=1), NOW_NS, now_s=1.0)
     assert not sequencer.feed_eos_seen and sequencer.model_eos_at is None
-    assert sequencer.watermark == 0 and len(sequencer.waiting) == 1
+    assert sequencer.watermark == 0 and sequencer.waiting == 1
     assert sequencer.unexpected_source == 3
 
 
@@ -301,3 +301,100 @@ def test_a_breaker_trip_inside_a_quiet_run_comes_at_its_own_tick() -> None:
     [tripped] = [e for e in expected if isinstance(e, RiskEvent)]
     assert T0 + 64 * MS < tripped.ts_ns < T0 + 192 * MS  # inside a run of 64, not at its ends
     assert quiet_runs >= 1
+
+
+def _released_like_a_queue(stream: list[Message]) -> list[int]:
+    """The release rule as first written (a deque popped while its head is within the watermark)."""
+    from collections import deque
+
+    waiting: deque[int] = deque()
+    watermark, applied = 0, []
+    for message in stream:
+        if isinstance(message, Watermark):
+            watermark = max(watermark, message.tick_seq)
+        else:
+            assert isinstance(message, TickBatch)
+            waiting.extend(tick.seq for tick in message.ticks)
+        while waiting and waiting[0] <= watermark:
+            applied.append(waiting.popleft())
+    return applied
+
+
+def _released(stream: list[Message]) -> list[int]:
+    """The seqs of the ticks the engine was given, in order, following the model."""
+    sequencer = _sequencer(follow_model=True)
+    engine, applied = sequencer.engine, []
+    on_tick, on_quiet_ticks = engine.on_tick, engine.on_quiet_ticks
+
+    def tick_by_tick(tick: Tick, now_ns: int) -> list[Event]:
+        applied.append(tick.seq)
+        return on_tick(tick, now_ns)
+
+    def run(ticks: Sequence[Tick], now_ns: int) -> list[Event] | None:
+        events = on_quiet_ticks(ticks, now_ns)
+        if events is not None:
+            applied.extend(tick.seq for tick in ticks)
+        return events
+
+    engine.on_tick, engine.on_quiet_ticks = tick_by_tick, run  # type: ignore[method-assign]
+    for message in stream:
+        if isinstance(message, Watermark):
+            sequencer.on_model(message, NOW_NS, now_s=1.0)
+        else:
+            sequencer.on_market(message, NOW_NS)
+    assert sequencer.waiting == sum(len(m.ticks) for m in stream if isinstance(m, TickBatch)) - len(
+        applied
+    )
+    return applied
+
+
+def _batch(*seqs: int) -> TickBatch:
+    return TickBatch(symbol="BTC/USD", ticks=[quote(seq, seq, 99.0, 101.0) for seq in seqs])
+
+
+def test_waiting_ticks_are_released_in_arrival_order_up_to_the_watermark() -> None:
+    """Bisection while seqs rise; past `COMPACT_AFTER` released ticks the list is cut back."""
+    rng = random.Random(7)
+    stream: list[Message] = []
+    seq, watermark = 0, 0
+    while seq < COMPACT_AFTER + 1_000:
+        batch = _batch(*range(seq + 1, seq + 1 + rng.randint(1, 12)))
+        seq = batch.ticks[-1].seq
+        stream.append(batch)
+        if rng.random() < 0.5:
+            watermark = min(seq, watermark + rng.randint(0, 30))
+            stream.append(Watermark(source="model", tick_seq=watermark))
+    expected = _released_like_a_queue(stream)
+    assert len(expected) > COMPACT_AFTER  # past a compaction
+    assert _released(stream) == expected
+
+
+def test_ticks_whose_seqs_fall_back_are_released_as_a_queue_would() -> None:
+    """A feed started again while ticks wait: up to the first tick past the watermark."""
+    stream: list[Message] = [_batch(*range(1, 11)), _batch(5, 6, 7, 8), _batch(20)]
+    stream += [Watermark(source="model", tick_seq=9)]
+    assert _released(stream) == _released_like_a_queue(stream) == list(range(1, 10))
+    stream += [Watermark(source="model", tick_seq=30), _batch(31, 32)]
+    expected = [*range(1, 11), 5, 6, 7, 8, 20]
+    assert _released(stream) == _released_like_a_queue(stream) == expected
+
+
+def test_a_target_waiting_inside_a_run_leaves_the_ticks_before_it_quiet() -> None:
+    """The model ran ahead: its target waits for tick 40 of a 64-tick batch.
+
+    Ticks 1-39 go in one step (before, a held target made the whole run tick
+    by tick), tick 40 acts on the target, the ticks up to its fill one by
+    one, and the events are tick by tick's.
+    """
+    ticks = [quote(seq, seq, 100.0 + seq * 0.01, 100.2 + seq * 0.01) for seq in range(1, 193)]
+    stream: list[Message] = [target("t1", 1.0, seq=40, t_ms=40)]
+    for start in (0, 64, 128):
+        stream.append(TickBatch(symbol="BTC/USD", ticks=ticks[start : start + 64]))
+        stream.append(Watermark(source="model", tick_seq=start + 64))
+    expected, applied_expected, _ = _replay(stream, max_loss=1e9, quiet=False)
+    events, applied, quiet_runs = _replay(stream, max_loss=1e9, quiet=True)
+    assert events == expected
+    assert len(_fills(expected)) == 1 and _fills(expected)[0].tick_seq >= 40
+    assert applied[-1] == applied_expected[-1] == 192
+    assert 39 in applied and 40 in applied  # the quiet stretch ends before the target's tick
+    assert quiet_runs == 2  # ticks 1-39, and the last batch (the order filled at tick 70)
