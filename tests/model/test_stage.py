@@ -6,6 +6,7 @@ import dataclasses
 import itertools
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from common import wire
@@ -23,7 +24,7 @@ from common.tickfile import TickFileReader
 from services.model.checkpoint import LoadedModel, load_checkpoint
 from services.model.columnar import PredictionRow
 from services.model.decision import DecisionStack
-from services.model.policy import CostAwarePolicy
+from services.model.policy import CostAwarePolicy, Policy
 from services.model.service_config import DEFAULT_POLICY
 from services.model.stage import WATERMARK_EVERY, ModelStage
 from tests.conftest import BUNDLED
@@ -311,3 +312,67 @@ def test_cost_aware_policy_on_columns_decides_as_tick_by_tick(
     assert len(batched.targets()) > 10
     assert [p for _, ps in batched.batches for p in ps] == single.predictions()
     assert stage.stack.counters == one_by_one.stack.counters
+
+
+class _NonFiniteWhere:
+    """The ridge's predictions, but nan or inf where a feature says so: decided per row."""
+
+    def __init__(self, estimator: object) -> None:
+        self.estimator = estimator
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        values = np.asarray(self.estimator.predict(matrix), dtype=float)  # type: ignore[attr-defined]
+        imbalance = matrix[:, 4]
+        return np.where(imbalance > 0.6, np.nan, np.where(imbalance < -0.6, -np.inf, values))
+
+
+def _variants(model: LoadedModel) -> dict[str, LoadedModel]:
+    """Models that take each branch the columnar walk has, against the per-tick decisions."""
+    return {
+        # Clipped below the policy's own limit: `LoadedModel.target_for`'s clip.
+        "linear_clipped": dataclasses.replace(model, max_position=0.003),
+        # Any move is sent (min_step 0), no deadband: signals at their smallest.
+        "linear_every_step": dataclasses.replace(
+            model,
+            policy=Policy(position_per_bps=0.0007, deadband_bps=0.0, max_position=0.02, min_step=0),
+        ),
+        "non_finite": dataclasses.replace(model, estimator=_NonFiniteWhere(model.estimator)),
+        # Holds flat before the first target: flat is not sent while nothing was.
+        "cost_aware_from_flat": dataclasses.replace(
+            model,
+            policy=CostAwarePolicy(max_position=0.01, margin_bps=0.3, min_step=0.0),
+            taker_fee_bps=0.0,
+        ),
+    }
+
+
+@pytest.mark.parametrize("present", [True, False])
+@pytest.mark.parametrize(
+    "variant", ["linear_clipped", "linear_every_step", "non_finite", "cost_aware_from_flat"]
+)
+def test_columnar_walk_decides_every_branch_as_tick_by_tick(
+    model: LoadedModel, ticks: list[Tick], variant: str, present: bool
+) -> None:
+    """Each branch of the columnar walk (clip, no deadband, non-finite values, holding flat),
+    with an executor or with none (targets dropped, `last_sent` never moves): the predictions'
+    doubles, targets, watermarks and counters of the per-tick path."""
+    chosen = _variants(model)[variant]
+    single = RecordedOutput(present=present)
+    one_by_one = _stage(chosen, single, batch_max=1, lossless=True)
+    for tick in ticks:
+        one_by_one.on_tick(tick)
+
+    batched = RecordedOutput(present=present)
+    stage = _stage(chosen, batched, batch_max=16, lossless=True)
+    for batch in _batches(ticks, 64):  # 4 chunks each, the first ones still warming up
+        stage.on_batch(batch)
+
+    assert stage._columnar is not None
+    assert [p for _, ps in batched.batches for p in ps] == single.predictions()
+    assert batched.pushed == single.pushed
+    assert len(batched.targets()) > 5
+    assert stage.stack.counters == one_by_one.stack.counters
+    assert stage.dropped_targets == one_by_one.dropped_targets
+    assert stage.stack._last_sent == one_by_one.stack._last_sent
+    if variant == "non_finite":
+        assert stage.stack.counters.non_finite_predictions > 100
