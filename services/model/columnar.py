@@ -19,6 +19,7 @@ Pure, like `DecisionStack`: no sockets, `now_ns` passed in.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Final, NamedTuple
 
@@ -46,6 +47,7 @@ _EMPTY_ROW: Final = (0.0,) * len(FEATURE_NAMES)  # a row that does not exist (wa
 PredictionRow = tuple[object, ...]  # a `Prediction` in wire order, `PREDICTION_HEAD` first
 Act = Callable[[Tick, float | None, Target | None], None]
 Passed = Callable[[Sequence[Tick]], None]
+PredictTimer = Callable[[float, Tick], None]  # (perf_counter at the call, the last tick predicted)
 
 
 def supports(stack: DecisionStack) -> bool:
@@ -125,9 +127,10 @@ def features_of(state: FeatureState, ticks: Sequence[Tick], book: Book | None = 
 class ColumnarDecider:
     """Decides one symbol's batch of ticks for a `DecisionStack` (see the module docstring)."""
 
-    def __init__(self, stack: DecisionStack) -> None:
+    def __init__(self, stack: DecisionStack, predicted: PredictTimer | None = None) -> None:
         self.stack = stack
         self._policy = _PolicyTerms.of(stack.model)
+        self._predicted = predicted  # the metrics' timing of each estimator call, when served
 
     def decide(
         self,
@@ -157,7 +160,10 @@ class ColumnarDecider:
             end = min(start + batch_max, len(ticks))
             # A row and a book (a book's bid is never nan once there is one).
             usable = [ok and bid == bid for ok, bid in zip(valid[start:end], bids[start:end])]
+            started = time.perf_counter()
             values = self._predict(rows[start:end], usable)
+            if self._predicted is not None:
+                self._predicted(started, ticks[end - 1])
             chunk = _Chunk(ticks[start:end], values, usable, bids[start:end], asks[start:end])
             self._decide_chunk(chunk, now_ns(), act, passed, predictions)
         return predictions

@@ -25,6 +25,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.metrics_core import Metric
 
+from common.messages import Tick
 from services.model.decision import DecisionStack, Observed
 from services.model.stage import ModelStage
 
@@ -95,8 +96,15 @@ class TimedStack:
         return value
 
     def _timed(self, started: float, last: Observed) -> None:
+        self.predicted(started, last.tick)
+
+    def predicted(self, started: float, last: Tick) -> None:
+        """An estimator call begun at `started` (`perf_counter`) predicted up to `last`.
+
+        Also called by the columnar path (`columnar.py`), which calls the estimator itself.
+        """
         self._seconds.observe(time.perf_counter() - started)
-        self.lag_s = max(0.0, (time.time_ns() - last.tick.recv_ts_ns) / 1e9)
+        self.lag_s = max(0.0, (time.time_ns() - last.recv_ts_ns) / 1e9)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stack, name)
