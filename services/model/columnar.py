@@ -215,13 +215,14 @@ class ColumnarDecider:
         limit, per_bps, deadband = terms.max_position, terms.position_per_bps, terms.deadband_bps
         fee, margin = terms.taker_fee_bps, terms.margin_bps
         last_sent = stack._last_sent.get(symbol)
+        add, isfinite, copysign = predictions.append, math.isfinite, math.copysign
         warming_up = non_finite = 0
         done = 0  # ticks before this one are handed on
         for i, value in enumerate(values):
             if not usable[i]:
                 warming_up += 1
                 continue
-            if not math.isfinite(value):
+            if not isfinite(value):
                 non_finite += 1
                 continue
             if cost_aware:  # `CostAwarePolicy.target_for` with `Costs` of the tick's book
@@ -230,15 +231,15 @@ class ColumnarDecider:
                 if abs(value) <= 2.0 * (fee + half_spread_bps) + margin:
                     target = last_sent or 0.0
                 else:
-                    target = math.copysign(limit, value)
+                    target = copysign(limit, value)
             elif abs(value) <= deadband:  # `Policy.target_for`
                 target = 0.0
             else:
                 target = round(max(-limit, min(limit, per_bps * value)), LOT)
             if clip is not None and abs(target) > clip:  # `LoadedModel.target_for`'s clip
-                target = math.copysign(clip, target)
+                target = copysign(clip, target)
             tick = ticks[i]
-            predictions.append(
+            add(
                 (
                     name,
                     version,
