@@ -9,8 +9,8 @@ when it returns. On `eos` it forwards
 `eos` on the predictions socket and on the targets socket, and exits 0.
 With `--lossless` (replay) it also pushes a `Watermark` every 64 ticks, so an
 executor that follows it meets each target at the tick it came from. A
-`TickBatch` (batched fast replay) is decided tick by tick like single ticks,
-and its predictions go out as one `PredictionBatch`. A malformed message is counted
+`TickBatch` (batched fast replay) is decided like its ticks one by one, and
+its predictions go out as one `PredictionBatch` (`stage.py`). A malformed message is counted
 and skipped. Exit 2 on bad configuration or checkpoint, before any socket.
 """
 

@@ -1,6 +1,7 @@
-"""The model's columnar path for a `TickBatch`: features as arrays, one estimator call per chunk.
+"""The model's columnar path for a run of ticks: one feature matrix, one estimator call per chunk.
 
-The batched replay's fast path (`ModelStage.on_batch`), for a model whose
+The replays' fast path (`ModelStage.on_batch`, and queued single ticks in
+`ModelStage.flush`), for a model whose
 feature source is the built-in `FeatureState`; any other source goes tick by
 tick (`DecisionStack`). It gives exactly what the per-tick path gives, bit for
 bit: the features in one loop over the batch with `FeatureState.update`'s
@@ -8,10 +9,11 @@ expressions (the recurrences, EWMA variance and trade flow, must run in
 order: a reordered one rounds differently; and at 64 ticks numpy's per-call
 cost outweighs its speed, see `features_of`) into one matrix; then one
 estimator call per chunk of `batch_max` ticks (the chunks the per-tick path
-predicts together); then the built-in policies on columns, in runs between
-the targets sent (each moves `last_sent`, on which the next depend).
-Predictions come out as tuples in `Prediction`'s wire order, so a batch is
-encoded in one call without an object per tick.
+predicts together); then the built-in policies in one walk over the chunk's
+plain floats (`_decide_chunk`: a target sent moves `last_sent`, on which the
+next ticks' decisions depend). Predictions come out as tuples in
+`Prediction`'s wire order, so a batch is encoded in one call without an
+object per tick.
 
 Pure, like `DecisionStack`: no sockets, `now_ns` passed in.
 """
