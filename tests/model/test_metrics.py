@@ -69,3 +69,7 @@ def test_the_columnar_path_times_each_estimator_call_and_the_lag(trained_checkpo
     assert sum(metrics.predict_seconds.counts) == 6 + 1 + 13
     assert metrics.predict_seconds.sum_s > 0
     assert timed.lag_s is not None and timed.lag_s > 0  # recorded ticks: long ago
+    # The stack the metrics read is the one decided with (the timed one shares its state).
+    assert metrics.stack.counters.ticks == 300
+    assert metrics.stack.counters.targets > 0
+    assert metrics.stack._last_sent and metrics.stack._books
