@@ -9,8 +9,8 @@ when it returns. On `eos` it forwards
 `eos` on the predictions socket and on the targets socket, and exits 0.
 With `--lossless` (replay) it also pushes a `Watermark` every 64 ticks, so an
 executor that follows it meets each target at the tick it came from. A
-`TickBatch` (batched fast replay) is decided tick by tick like single ticks,
-and its predictions go out as one `PredictionBatch`. A malformed message is counted
+`TickBatch` (batched fast replay) is decided like its ticks one by one, and
+its predictions go out as one `PredictionBatch` (`stage.py`). A malformed message is counted
 and skipped. Exit 2 on bad configuration or checkpoint, before any socket.
 """
 
@@ -83,6 +83,15 @@ class SocketOutput:
         topic = wire.prediction_topic(symbol)
         for payload in wire.encode_item_batches(PredictionBatch, symbol, rows):
             sockets.publish_encoded(self.predictions, topic, payload)
+
+    def publish_each(self, rows: list[PredictionRow]) -> None:
+        topics: dict[object, bytes] = {}
+        for row in rows:
+            symbol = row[2]  # `Prediction`'s wire order: type, v, symbol, ...
+            topic = topics.get(symbol)
+            if topic is None:
+                topic = topics[symbol] = wire.prediction_topic(str(symbol))
+            sockets.publish_encoded(self.predictions, topic, wire.encode_item(row))
 
     def push(self, message: Message) -> bool:
         return sockets.push_nowait(self.targets, wire.encode(message))
@@ -203,16 +212,18 @@ def _open(ctx: ZContext, loaded: Loaded, resources: ExitStack) -> ModelLoop:
     )
     stack = DecisionStack(model, ttl_ms=config.target_ttl_ms)
     # Timed only when served: the timing is per tick, on the path a paced tick takes cold.
-    metrics = None
+    metrics = timed = None
     if not config.disable_metrics:
         metrics = ModelMetrics(stack, model_id=model.model_id, name=config.name)
+        timed = metrics.timed()
     stage = ModelStage(
-        stack if metrics is None else metrics.timed(),
+        stack if timed is None else timed,
         SocketOutput(predictions, targets, inbox),
         time.time_ns,
         name=config.name,
         batch_max=config.batch_max,
         lossless=lossless,
+        predict_timer=None if timed is None else timed.predicted,
     )
     if metrics is not None:
         metrics.stage = stage

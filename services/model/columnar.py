@@ -1,6 +1,7 @@
-"""The model's columnar path for a `TickBatch`: features as arrays, one estimator call per chunk.
+"""The model's columnar path for a run of ticks: one feature matrix, one estimator call per chunk.
 
-The batched replay's fast path (`ModelStage.on_batch`), for a model whose
+The replays' fast path (`ModelStage.on_batch`, and queued single ticks in
+`ModelStage.flush`), for a model whose
 feature source is the built-in `FeatureState`; any other source goes tick by
 tick (`DecisionStack`). It gives exactly what the per-tick path gives, bit for
 bit: the features in one loop over the batch with `FeatureState.update`'s
@@ -8,10 +9,11 @@ expressions (the recurrences, EWMA variance and trade flow, must run in
 order: a reordered one rounds differently; and at 64 ticks numpy's per-call
 cost outweighs its speed, see `features_of`) into one matrix; then one
 estimator call per chunk of `batch_max` ticks (the chunks the per-tick path
-predicts together); then the built-in policies on columns, in runs between
-the targets sent (each moves `last_sent`, on which the next depend).
-Predictions come out as tuples in `Prediction`'s wire order, so a batch is
-encoded in one call without an object per tick.
+predicts together); then the built-in policies in one walk over the chunk's
+plain floats (`_decide_chunk`: a target sent moves `last_sent`, on which the
+next ticks' decisions depend). Predictions come out as tuples in
+`Prediction`'s wire order, so a batch is encoded in one call without an
+object per tick.
 
 Pure, like `DecisionStack`: no sockets, `now_ns` passed in.
 """
@@ -19,6 +21,7 @@ Pure, like `DecisionStack`: no sockets, `now_ns` passed in.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Final, NamedTuple
 
@@ -35,6 +38,7 @@ from services.model.features import (
     _VOL_DECAY,
     FEATURE_NAMES,
     FeatureState,
+    Row,
 )
 from services.model.policy import LOT, CostAwarePolicy, Policy
 
@@ -45,6 +49,7 @@ _EMPTY_ROW: Final = (0.0,) * len(FEATURE_NAMES)  # a row that does not exist (wa
 PredictionRow = tuple[object, ...]  # a `Prediction` in wire order, `PREDICTION_HEAD` first
 Act = Callable[[Tick, float | None, Target | None], None]
 Passed = Callable[[Sequence[Tick]], None]
+PredictTimer = Callable[[float, Tick], None]  # (perf_counter at the call, the last tick predicted)
 
 
 def supports(stack: DecisionStack) -> bool:
@@ -53,12 +58,12 @@ def supports(stack: DecisionStack) -> bool:
 
 
 class Columns(NamedTuple):
-    """One symbol's batch as arrays, row i for `ticks[i]`."""
+    """One symbol's batch, row i for `ticks[i]`: plain lists but for the feature matrix."""
 
     rows: np.ndarray  # n x 7, C order: what `FeatureState.update` returns (zeros where None)
-    valid: np.ndarray  # False where `update` returns None (warming up)
-    bid: np.ndarray  # the symbol's latest quote at each tick (nan before the first)
-    ask: np.ndarray
+    valid: list[bool]  # False where `update` returns None (warming up)
+    bid: list[float]  # the symbol's latest quote at each tick (nan before the first)
+    ask: list[float]
 
 
 def features_of(state: FeatureState, ticks: Sequence[Tick], book: Book | None = None) -> Columns:
@@ -118,14 +123,16 @@ def features_of(state: FeatureState, ticks: Sequence[Tick], book: Book | None = 
     state.quotes, state._mid, state._variance, state._flow = quotes, mid, variance, flow
     state._spread_bps, state._imbalance = spread_bps, imbalance
     rows = np.array(flat).reshape(len(ticks), len(FEATURE_NAMES))
-    return Columns(rows, np.array(valid, dtype=bool), np.array(bids), np.array(asks))
+    return Columns(rows, valid, bids, asks)
 
 
 class ColumnarDecider:
     """Decides one symbol's batch of ticks for a `DecisionStack` (see the module docstring)."""
 
-    def __init__(self, stack: DecisionStack) -> None:
+    def __init__(self, stack: DecisionStack, predicted: PredictTimer | None = None) -> None:
         self.stack = stack
+        self._policy = _PolicyTerms.of(stack.model)
+        self._predicted = predicted  # the metrics' timing of each estimator call, when served
 
     def decide(
         self,
@@ -146,32 +153,43 @@ class ColumnarDecider:
         state = stack._states.get(symbol)
         if state is None:
             state = stack._states[symbol] = stack.model.features()
-        rows, valid, bid, ask = features_of(state, ticks, stack._books.get(symbol))  # type: ignore[arg-type]
+        rows, valid, bids, asks = features_of(state, ticks, stack._books.get(symbol))  # type: ignore[arg-type]
         stack.counters.ticks += len(ticks)
-        has_book = ~np.isnan(bid)
-        if has_book[-1]:
-            stack._books[symbol] = Book(float(bid[-1]), float(ask[-1]))
+        if bids[-1] == bids[-1]:  # not nan: the symbol has a book
+            stack._books[symbol] = Book(bids[-1], asks[-1])
         predictions: list[PredictionRow] = []
         for start in range(0, len(ticks), batch_max):
             end = min(start + batch_max, len(ticks))
-            usable = valid[start:end] & has_book[start:end]
+            # A row and a book (a book's bid is never nan once there is one).
+            usable = [ok and bid == bid for ok, bid in zip(valid[start:end], bids[start:end])]
+            started = time.perf_counter()
             values = self._predict(rows[start:end], usable)
-            chunk = _Chunk(ticks[start:end], values, usable, bid[start:end], ask[start:end])
+            if self._predicted is not None:
+                self._predicted(started, ticks[end - 1])
+            chunk = _Chunk(ticks[start:end], values, usable, bids[start:end], asks[start:end])
             self._decide_chunk(chunk, now_ns(), act, passed, predictions)
         return predictions
 
-    def _predict(self, rows: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    def _predict(self, rows: np.ndarray, usable: list[bool]) -> list[float]:
         """The chunk's values (nan where none), one estimator call as `DecisionStack.predict`."""
-        picked = rows[usable]
-        values = np.full(len(rows), np.nan)
-        if not len(picked):
-            return values
         model = self.stack.model
-        if len(picked) == 1:
-            values[usable] = model.predict_one(tuple(picked[0].tolist()))
+        count = sum(usable)
+        if count == len(usable):  # past warm-up: every row, no selection to make
+            picked = rows
+        elif count:
+            picked = rows[np.array(usable, dtype=bool)]
         else:
-            values[usable] = np.asarray(model.predict_many(picked.tolist()), dtype=float)
-        return values
+            return [math.nan] * len(usable)
+        if count == 1:
+            got = [model.predict_one(tuple(picked[0].tolist()))]
+        else:
+            # The matrix itself: `predict_many` makes the same matrix of a list of rows.
+            matrix: list[Row] = picked  # type: ignore[assignment]
+            got = model.predict_many(matrix).tolist()
+        if count == len(usable):
+            return got
+        each = iter(got)
+        return [next(each) if ok else math.nan for ok in usable]
 
     def _decide_chunk(
         self,
@@ -181,107 +199,127 @@ class ColumnarDecider:
         passed: Passed,
         predictions: list[PredictionRow],
     ) -> None:
-        """`DecisionStack.decide` for each tick of the chunk, in order, the policy on columns."""
-        stack, model = self.stack, self.stack.model
+        """`DecisionStack.decide` for each tick of the chunk, in order.
+
+        One walk in plain Python floats: a tick's wanted position depends on
+        the position only through `CostAwarePolicy`'s "hold", and whether it
+        is sent on `last_sent`, which only a target sent moves; per tick, a
+        few float operations cost less than numpy calls over 64. Each line
+        computes what `LoadedModel.target_for` and `should_send` compute, in
+        the same order, so the doubles are the same (tests compare them).
+        """
+        stack, terms = self.stack, self._policy
         counters = stack.counters
-        finite = chunk.usable & np.isfinite(chunk.values)
-        counters.warming_up += int(len(finite) - chunk.usable.sum())
-        counters.non_finite_predictions += int(chunk.usable.sum() - finite.sum())
-        decided = np.flatnonzero(finite)
-        symbol, ticks = chunk.ticks[0].symbol, chunk.ticks
+        ticks, values, usable, bids, asks = chunk
+        symbol, model_id = ticks[0].symbol, stack.model.model_id
+        name, version = PREDICTION_HEAD
+        cost_aware, clip, min_step = terms.cost_aware, terms.clip, terms.min_step
+        limit, per_bps, deadband = terms.max_position, terms.position_per_bps, terms.deadband_bps
+        fee, margin = terms.taker_fee_bps, terms.margin_bps
+        last_sent = stack._last_sent.get(symbol)
+        add, isfinite, copysign = predictions.append, math.isfinite, math.copysign
+        warming_up = non_finite = 0
         done = 0  # ticks before this one are handed on
-        at = 0  # into `decided`
-        while at < len(decided):
-            last_sent = stack._last_sent.get(symbol)
-            rest = decided[at:]
-            targets = _targets(model, chunk, rest, last_sent or 0.0)
-            send = _should_send(model, targets, last_sent)
-            sent = np.flatnonzero(send)
-            upto = len(rest) if not len(sent) else int(sent[0]) + 1
-            counters.predictions += upto
-            self._rows(chunk, rest[:upto], targets[:upto], created_ns, predictions)
-            at += upto
-            if not len(sent):
-                break
-            i = int(rest[upto - 1])
+        for i, value in enumerate(values):
+            if not usable[i]:
+                warming_up += 1
+                continue
+            if not isfinite(value):
+                non_finite += 1
+                continue
+            if cost_aware:  # `CostAwarePolicy.target_for` with `Costs` of the tick's book
+                bid, ask = bids[i], asks[i]
+                half_spread_bps = (ask - bid) / (bid + ask) * 1e4
+                if abs(value) <= 2.0 * (fee + half_spread_bps) + margin:
+                    target = last_sent or 0.0
+                else:
+                    target = copysign(limit, value)
+            elif abs(value) <= deadband:  # `Policy.target_for`
+                target = 0.0
+            else:
+                target = round(max(-limit, min(limit, per_bps * value)), LOT)
+            if clip is not None and abs(target) > clip:  # `LoadedModel.target_for`'s clip
+                target = copysign(clip, target)
+            tick = ticks[i]
+            add(
+                (
+                    name,
+                    version,
+                    symbol,
+                    tick.seq,
+                    tick.recv_ts_ns,
+                    model_id,
+                    value,
+                    target,
+                    created_ns,
+                )
+            )
+            if last_sent is None:  # the policies' `should_send`
+                if cost_aware and target == 0.0:
+                    continue
+            elif not abs(target - last_sent) > min_step:
+                continue
             if i > done:
                 passed(ticks[done:i])
             counters.targets += 1
-            tick = ticks[i]
-            target = Target(
+            order = Target(
                 id=f"{stack._id_prefix}-{counters.targets}",
                 symbol=symbol,
-                target_position=float(targets[upto - 1]),
-                ref_price=Book(float(chunk.bid[i]), float(chunk.ask[i])).mid,
+                target_position=target,
+                ref_price=(bids[i] + asks[i]) / 2.0,  # `Book.mid`
                 tick_seq=tick.seq,
                 tick_ts_ns=tick.recv_ts_ns,
                 created_ns=created_ns,
                 ttl_ms=stack.ttl_ms,
             )
-            act(tick, float(chunk.values[i]), target)
+            act(tick, value, order)
             done = i + 1
+            last_sent = stack._last_sent.get(symbol)  # moved only if the target was taken
+        counters.warming_up += warming_up
+        counters.non_finite_predictions += non_finite
+        counters.predictions += len(values) - warming_up - non_finite
         if done < len(ticks):
             passed(ticks[done:])
-
-    def _rows(
-        self,
-        chunk: _Chunk,
-        at: np.ndarray,
-        targets: np.ndarray,
-        created_ns: int,
-        predictions: list[PredictionRow],
-    ) -> None:
-        symbol, model_id = chunk.ticks[0].symbol, self.stack.model.model_id
-        name, version = PREDICTION_HEAD
-        ticks = chunk.ticks
-        values = chunk.values[at].tolist()
-        predictions += [
-            (name, version, symbol, ticks[i].seq, ticks[i].recv_ts_ns, model_id, v, t, created_ns)
-            for i, v, t in zip(at.tolist(), values, targets.tolist(), strict=True)
-        ]
 
 
 class _Chunk(NamedTuple):
     """Up to `batch_max` ticks decided together, with their columns."""
 
     ticks: Sequence[Tick]
-    values: np.ndarray  # nan where not usable
-    usable: np.ndarray  # a row and a book
-    bid: np.ndarray  # each tick's book
-    ask: np.ndarray
+    values: list[float]  # nan where not usable
+    usable: list[bool]  # a row and a book
+    bid: list[float]  # each tick's book
+    ask: list[float]
+
+
+class _PolicyTerms(NamedTuple):
+    """The model's built-in policy and clip as plain floats, read once."""
+
+    cost_aware: bool
+    max_position: float
+    position_per_bps: float  # `Policy`'s; unused by `CostAwarePolicy`
+    deadband_bps: float
+    margin_bps: float  # `CostAwarePolicy`'s; unused by `Policy`
+    min_step: float
+    taker_fee_bps: float
+    clip: float | None  # `LoadedModel.max_position`
+
+    @classmethod
+    def of(cls, model: LoadedModel) -> _PolicyTerms:
+        policy = model.policy
+        cost_aware = type(policy) is CostAwarePolicy
+        return cls(
+            cost_aware=cost_aware,
+            max_position=policy.max_position,
+            position_per_bps=0.0 if cost_aware else policy.position_per_bps,
+            deadband_bps=0.0 if cost_aware else policy.deadband_bps,
+            margin_bps=policy.margin_bps if cost_aware else 0.0,
+            min_step=policy.min_step,
+            taker_fee_bps=model.taker_fee_bps,
+            clip=model.max_position,
+        )
 
 
 def supports_policy(model: LoadedModel) -> bool:
     """Whether this path computes the model's policy on columns (the built-in ones)."""
     return type(model.policy) in (Policy, CostAwarePolicy)
-
-
-def _targets(model: LoadedModel, chunk: _Chunk, at: np.ndarray, position: float) -> np.ndarray:
-    """`model.target_for` of the ticks `at`, all with `position`: the same doubles."""
-    policy = model.policy
-    signal = chunk.values[at]
-    if type(policy) is CostAwarePolicy:
-        bid, ask = chunk.bid[at], chunk.ask[at]
-        half_spread_bps = (ask - bid) / (bid + ask) * 1e4
-        threshold = 2.0 * (model.taker_fee_bps + half_spread_bps) + policy.margin_bps
-        wanted = np.where(
-            np.abs(signal) <= threshold, position, np.copysign(policy.max_position, signal)
-        )
-    else:  # Policy; Python's round: numpy's rounds some halves the other way
-        limit = policy.max_position
-        clipped = np.maximum(-limit, np.minimum(limit, policy.position_per_bps * signal))
-        rounded = np.array([round(x, LOT) for x in clipped.tolist()])
-        wanted = np.where(np.abs(signal) <= policy.deadband_bps, 0.0, rounded)
-    clip = model.max_position
-    if clip is not None:
-        wanted = np.where(np.abs(wanted) > clip, np.copysign(clip, wanted), wanted)
-    return wanted
-
-
-def _should_send(model: LoadedModel, targets: np.ndarray, last_sent: float | None) -> np.ndarray:
-    """`model.should_send` of each target against the same `last_sent`."""
-    if last_sent is None:
-        if type(model.policy) is CostAwarePolicy:
-            return np.asarray(targets != 0.0, dtype=bool)
-        return np.ones(len(targets), dtype=bool)
-    return np.asarray(np.abs(targets - last_sent) > model.policy.min_step, dtype=bool)

@@ -7,7 +7,8 @@
 - A `TickBatch` is decided as columns when the model's features are the
   built-in ones (`columnar.py`: the same values, without an object per tick),
   else tick by tick like single ticks; its predictions go out as one
-  `PredictionBatch`.
+  `PredictionBatch`. Queued single ticks are decided as columns too (each
+  run of one symbol's), their predictions still one `Prediction` each.
 - A target that no executor takes is dropped and counted (the next one
   supersedes it); run.log gets at most `TARGET_LINES_PER_S` target lines a second.
 - Following a lossless replay, a `Watermark` goes out every `WATERMARK_EVERY`
@@ -36,7 +37,7 @@ from common.messages import (
     TickBatch,
     Watermark,
 )
-from services.model.columnar import ColumnarDecider, PredictionRow, supports
+from services.model.columnar import ColumnarDecider, PredictionRow, PredictTimer, supports
 from services.model.decision import DecisionStack
 
 log = logging.getLogger("services.model")
@@ -54,6 +55,9 @@ class StageOutput(Protocol):
 
     def publish_rows(self, symbol: str, rows: list[PredictionRow]) -> None:
         """Publish a batch's predictions, each in wire order, as `PredictionBatch` messages."""
+
+    def publish_each(self, rows: list[PredictionRow]) -> None:
+        """Publish predictions given in wire order, each as its own `Prediction` message."""
 
     def push(self, message: Target | Watermark | Eos) -> bool:
         """Hand over on the targets socket without blocking; False when nobody took it."""
@@ -73,6 +77,7 @@ class ModelStage:
         batch_max: int,
         lossless: bool,
         columnar: bool = True,
+        predict_timer: PredictTimer | None = None,
     ) -> None:
         self.stack, self.output, self.now_ns = stack, output, now_ns
         self.name, self.batch_max, self.lossless = name, batch_max, lossless
@@ -82,7 +87,10 @@ class ModelStage:
         self._drop_warning = RateLimited()
         self._target_line = RateLimited(1.0 / TARGET_LINES_PER_S)
         # The columnar batch path, for the built-in feature source (`columnar.py`).
-        self._columnar = ColumnarDecider(stack) if columnar and supports(stack) else None
+        # `predict_timer`: the metrics' timing of the estimator calls it makes itself.
+        self._columnar = (
+            ColumnarDecider(stack, predict_timer) if columnar and supports(stack) else None
+        )
 
     def on_tick(self, tick: Tick) -> None:
         self._queued.append(tick)
@@ -112,9 +120,11 @@ class ModelStage:
             tick = self._queued.pop()
             self._decide_one(tick)
             return
-        predictions = self._decide(self._queued)
-        self._queued = []
-        for prediction in predictions:
+        queued, self._queued = self._queued, []
+        if self._columnar is not None:
+            self._decide_columns(queued)
+            return
+        for prediction in self._decide(queued):
             self.output.publish(prediction)
 
     def finish(self, rejected: dict[str, int]) -> dict[str, int]:
@@ -149,6 +159,29 @@ class ModelStage:
             if prediction is not None:
                 predictions.append(prediction)
         return predictions
+
+    def _decide_columns(self, ticks: list[Tick]) -> None:
+        """`_decide(ticks)` and its publish, as columns: each run of one symbol's ticks in order.
+
+        The unbatched replay's path (its ticks queue up to `batch_max` while
+        the model is busy); the same decisions in the same order, and a
+        `Prediction` per tick, as the batched path's are (tests compare them).
+        """
+        assert self._columnar is not None
+        rows: list[PredictionRow] = []
+        start, symbol = 0, ticks[0].symbol
+        for end, tick in enumerate(ticks):
+            if tick.symbol != symbol:
+                rows += self._columnar.decide(
+                    ticks[start:end], self.batch_max, self.now_ns, self._act_on, self._passed
+                )
+                start, symbol = end, tick.symbol
+        rows += self._columnar.decide(
+            ticks[start:], self.batch_max, self.now_ns, self._act_on, self._passed
+        )
+        self.output.handled(ticks[-1].seq)
+        if rows:
+            self.output.publish_each(rows)
 
     def _decide_one(self, tick: Tick) -> None:
         """`_decide([tick])` and its publish, without a list at each step.

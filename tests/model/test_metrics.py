@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
+import time
+from pathlib import Path
+
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from services.model.metrics import PredictTimes
+from common.messages import TickBatch
+from common.tickfile import TickFileReader
+from services.model.checkpoint import load_checkpoint
+from services.model.decision import DecisionStack
+from services.model.metrics import ModelMetrics, PredictTimes
+from services.model.service_config import DEFAULT_POLICY
+from services.model.stage import ModelStage
+from tests.conftest import BUNDLED
+from tests.model.test_stage import RecordedOutput
 
 
 def test_predict_times_count_each_call_in_its_bucket_as_prometheus_reads_them() -> None:
@@ -29,3 +41,35 @@ def test_predict_times_count_each_call_in_its_bucket_as_prometheus_reads_them() 
     assert samples[("model_predict_seconds_bucket", "+Inf")] == 4
     assert samples[("model_predict_seconds_count", None)] == 4
     assert abs(samples[("model_predict_seconds_sum", None)] - (5e-6 + 1e-5 + 5e-5 + 2e-3)) < 1e-12
+
+
+def test_the_columnar_path_times_each_estimator_call_and_the_lag(trained_checkpoint: Path) -> None:
+    """Queued single ticks and a TickBatch, decided as columns: one observation per chunk
+    (`batch_max` ticks), as the per-tick path's one per `predict` call, and the lag set."""
+    model = load_checkpoint(trained_checkpoint, None, DEFAULT_POLICY)
+    with TickFileReader(BUNDLED) as reader:
+        ticks = list(itertools.islice(reader, 300))
+    metrics = ModelMetrics(DecisionStack(model, ttl_ms=5000), model_id="m", name="model")
+    timed = metrics.timed()
+    stage = ModelStage(
+        timed,
+        RecordedOutput(),
+        time.time_ns,
+        name="model",
+        batch_max=16,
+        lossless=False,
+        predict_timer=timed.predicted,
+    )
+    assert stage._columnar is not None
+    for tick in ticks[:100]:
+        stage.on_tick(tick)  # 6 queues of 16 decided, 4 ticks left
+    stage.flush()  # 4 more, in one call
+    stage.on_batch(TickBatch(symbol=ticks[0].symbol, ticks=ticks[100:300]))  # 13 chunks
+
+    assert sum(metrics.predict_seconds.counts) == 6 + 1 + 13
+    assert metrics.predict_seconds.sum_s > 0
+    assert timed.lag_s is not None and timed.lag_s > 0  # recorded ticks: long ago
+    # The stack the metrics read is the one decided with (the timed one shares its state).
+    assert metrics.stack.counters.ticks == 300
+    assert metrics.stack.counters.targets > 0
+    assert metrics.stack._last_sent and metrics.stack._books

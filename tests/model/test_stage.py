@@ -6,6 +6,8 @@ import dataclasses
 import itertools
 from pathlib import Path
 
+import msgspec
+import numpy as np
 import pytest
 
 from common import wire
@@ -23,7 +25,7 @@ from common.tickfile import TickFileReader
 from services.model.checkpoint import LoadedModel, load_checkpoint
 from services.model.columnar import PredictionRow
 from services.model.decision import DecisionStack
-from services.model.policy import CostAwarePolicy
+from services.model.policy import CostAwarePolicy, Policy
 from services.model.service_config import DEFAULT_POLICY
 from services.model.stage import WATERMARK_EVERY, ModelStage
 from tests.conftest import BUNDLED
@@ -57,6 +59,15 @@ class RecordedOutput:
             assert isinstance(batch, PredictionBatch)
             self.batches.append((symbol, list(batch.predictions)))
             self.payloads.append(payload)
+
+    def publish_each(self, rows: list[PredictionRow]) -> None:
+        # Through the codec: each row's bytes are the very prediction's `encode`.
+        for row in rows:
+            payload = wire.encode_item(row)
+            prediction = wire.decode(payload)
+            assert isinstance(prediction, Prediction)
+            assert payload == wire.encode(prediction)
+            self.published.append(prediction)
 
     def push(self, message: Target | Watermark | Eos) -> bool:
         self.pushed.append(message)
@@ -127,7 +138,8 @@ def test_single_ticks_queue_until_batch_max_then_go_out_in_order(
     stage.flush()
     decided = len(output.handled_seqs)
     published = len(output.predictions())
-    assert decided == len(warm)
+    # Flow control hears once per decided queue: every tick up to the last one.
+    assert output.handled_seqs[-1] == warm[-1].seq
 
     for tick in rest[:3]:
         stage.on_tick(tick)
@@ -135,7 +147,7 @@ def test_single_ticks_queue_until_batch_max_then_go_out_in_order(
     assert len(output.predictions()) == published
 
     stage.on_tick(rest[3])
-    assert output.handled_seqs[decided:] == [t.seq for t in rest[:4]]
+    assert output.handled_seqs[decided:] == [rest[3].seq]
     assert [p.tick_seq for p in output.predictions()[published:]] == [t.seq for t in rest[:4]]
 
     stage.on_tick(rest[4])
@@ -143,7 +155,8 @@ def test_single_ticks_queue_until_batch_max_then_go_out_in_order(
     assert len(output.predictions()) == published + 4
     stage.flush()
     assert [p.tick_seq for p in output.predictions()[published:]] == [t.seq for t in rest]
-    assert output.handled_seqs == [t.seq for t in ticks[:206]]
+    assert output.handled_seqs[-1] == rest[-1].seq
+    assert output.handled_seqs == sorted(set(output.handled_seqs))
 
 
 @pytest.mark.parametrize(("columnar", "size"), [(False, 256), (True, 256), (True, 37)])
@@ -153,7 +166,7 @@ def test_tick_batch_gives_the_same_decisions_as_single_ticks_via_publish_batch(
     """A TickBatch yields the very predictions, targets and order of its ticks sent one by one,
     decided tick by tick or as columns."""
     single = RecordedOutput()
-    one_by_one = _stage(model, single, batch_max=8)
+    one_by_one = _stage(model, single, batch_max=8, columnar=False)
     for tick in ticks:
         one_by_one.on_tick(tick)
     one_by_one.flush()
@@ -196,7 +209,7 @@ def test_tick_batch_after_queued_single_ticks_decides_the_queued_ones_first(
         stage.on_tick(tick)
     stage.on_batch(TickBatch(symbol=ticks[0].symbol, ticks=ticks[203:210]))
 
-    assert output.handled_seqs == [t.seq for t in ticks[:203]] + [ticks[209].seq]
+    assert output.handled_seqs[-2:] == [ticks[202].seq, ticks[209].seq]
     assert [p.tick_seq for p in output.predictions()][-3:] == [t.seq for t in ticks[200:203]]
     assert [p.tick_seq for p in output.batches[0][1]] == [t.seq for t in ticks[203:210]]
 
@@ -265,11 +278,11 @@ def test_finish_flushes_the_queue_then_sends_counters_and_eos(
     fed = ticks[:203]  # 3 left in the queue
     for tick in fed:
         stage.on_tick(tick)
-    assert len(output.handled_seqs) == 200
+    assert output.handled_seqs[-1] == fed[199].seq
 
     counters = stage.finish({"malformed": 5, "unauthenticated": 1})
 
-    assert output.handled_seqs == [t.seq for t in fed]
+    assert output.handled_seqs[-1] == fed[-1].seq
     *predictions, run_counters, eos = output.published
     assert all(isinstance(p, Prediction) for p in predictions)
     assert [p.tick_seq for p in output.predictions()][-3:] == [t.seq for t in fed[-3:]]
@@ -297,7 +310,7 @@ def test_cost_aware_policy_on_columns_decides_as_tick_by_tick(
         max_position=clip,
     )
     single = RecordedOutput()
-    one_by_one = _stage(trading, single, batch_max=8, lossless=True)
+    one_by_one = _stage(trading, single, batch_max=8, lossless=True, columnar=False)
     for tick in ticks:
         one_by_one.on_tick(tick)
     one_by_one.flush()
@@ -311,3 +324,99 @@ def test_cost_aware_policy_on_columns_decides_as_tick_by_tick(
     assert len(batched.targets()) > 10
     assert [p for _, ps in batched.batches for p in ps] == single.predictions()
     assert stage.stack.counters == one_by_one.stack.counters
+
+
+class _NonFiniteWhere:
+    """The ridge's predictions, but nan or inf where a feature says so: decided per row."""
+
+    def __init__(self, estimator: object) -> None:
+        self.estimator = estimator
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        values = np.asarray(self.estimator.predict(matrix), dtype=float)  # type: ignore[attr-defined]
+        imbalance = matrix[:, 4]
+        return np.where(imbalance > 0.6, np.nan, np.where(imbalance < -0.6, -np.inf, values))
+
+
+def _variants(model: LoadedModel) -> dict[str, LoadedModel]:
+    """Models that take each branch the columnar walk has, against the per-tick decisions."""
+    return {
+        # Clipped below the policy's own limit: `LoadedModel.target_for`'s clip.
+        "linear_clipped": dataclasses.replace(model, max_position=0.003),
+        # Any move is sent (min_step 0), no deadband: signals at their smallest.
+        "linear_every_step": dataclasses.replace(
+            model,
+            policy=Policy(position_per_bps=0.0007, deadband_bps=0.0, max_position=0.02, min_step=0),
+        ),
+        "non_finite": dataclasses.replace(model, estimator=_NonFiniteWhere(model.estimator)),
+        # Holds flat before the first target: flat is not sent while nothing was.
+        "cost_aware_from_flat": dataclasses.replace(
+            model,
+            policy=CostAwarePolicy(max_position=0.01, margin_bps=0.3, min_step=0.0),
+            taker_fee_bps=0.0,
+        ),
+    }
+
+
+@pytest.mark.parametrize("present", [True, False])
+@pytest.mark.parametrize(
+    "variant", ["linear_clipped", "linear_every_step", "non_finite", "cost_aware_from_flat"]
+)
+def test_columnar_walk_decides_every_branch_as_tick_by_tick(
+    model: LoadedModel, ticks: list[Tick], variant: str, present: bool
+) -> None:
+    """Each branch of the columnar walk (clip, no deadband, non-finite values, holding flat),
+    with an executor or with none (targets dropped, `last_sent` never moves): the predictions'
+    doubles, targets, watermarks and counters of the per-tick path."""
+    chosen = _variants(model)[variant]
+    single = RecordedOutput(present=present)
+    one_by_one = _stage(chosen, single, batch_max=1, lossless=True)
+    for tick in ticks:
+        one_by_one.on_tick(tick)
+
+    batched = RecordedOutput(present=present)
+    stage = _stage(chosen, batched, batch_max=16, lossless=True)
+    for batch in _batches(ticks, 64):  # 4 chunks each, the first ones still warming up
+        stage.on_batch(batch)
+
+    assert stage._columnar is not None
+    assert [p for _, ps in batched.batches for p in ps] == single.predictions()
+    assert batched.pushed == single.pushed
+    assert len(batched.targets()) > 5
+    assert stage.stack.counters == one_by_one.stack.counters
+    assert stage.dropped_targets == one_by_one.dropped_targets
+    assert stage.stack._last_sent == one_by_one.stack._last_sent
+    if variant == "non_finite":
+        assert stage.stack.counters.non_finite_predictions > 100
+
+
+@pytest.mark.parametrize("present", [True, False])
+def test_queued_single_ticks_as_columns_decide_and_publish_as_tick_by_tick(
+    model: LoadedModel, ticks: list[Tick], present: bool
+) -> None:
+    """Queued single ticks of two symbols in runs of uneven length, decided as columns: each
+    `Prediction` (its bytes), target, watermark and counter of the per-tick path, in order."""
+    mixed = [
+        msgspec.structs.replace(tick, symbol="ETH/USD") if (i // 7) % 3 == 2 else tick
+        for i, tick in enumerate(ticks)
+    ]
+    reference = RecordedOutput(present=present)
+    per_tick = _stage(model, reference, batch_max=16, lossless=True, columnar=False)
+    output = RecordedOutput(present=present)
+    stage = _stage(model, output, batch_max=16, lossless=True)
+    for stage_, sink in ((per_tick, reference), (stage, output)):
+        for i, tick in enumerate(mixed):
+            stage_.on_tick(tick)
+            if i % 41 == 0:  # the socket ran dry: a short queue, or a tick alone
+                stage_.flush()
+        stage_.flush()
+        assert sink.handled_seqs[-1] == mixed[-1].seq
+
+    assert stage._columnar is not None
+    assert output.predictions() == reference.predictions()
+    assert {p.symbol for p in output.predictions()} == {ticks[0].symbol, "ETH/USD"}
+    assert output.pushed == reference.pushed
+    assert len(output.targets()) > 10
+    assert stage.stack.counters == per_tick.stack.counters
+    assert stage.dropped_targets == per_tick.dropped_targets
+    assert stage.last_seq == per_tick.last_seq
