@@ -211,13 +211,6 @@ def encode_item_batches(
     return encode_batches(kind, symbol, [_encoder.encode(item) for item in items])
 
 
-def encode_item(item: tuple[object, ...]) -> bytes:
-    """One message given as a tuple in its wire order (`[type, v, field_1, ...]`): the bytes
-    `encode` gives the message it holds, with no message object built (a columnar stage's
-    single messages; the caller's tests compare the two, as for `encode_item_batches`)."""
-    return _encoder.encode(item)
-
-
 def batch_items(payload: bytes) -> list[msgspec.Raw]:
     """The items of a batch payload `decode` accepted, each as its own message's bytes.
 

@@ -84,15 +84,6 @@ class SocketOutput:
         for payload in wire.encode_item_batches(PredictionBatch, symbol, rows):
             sockets.publish_encoded(self.predictions, topic, payload)
 
-    def publish_each(self, rows: list[PredictionRow]) -> None:
-        topics: dict[object, bytes] = {}
-        for row in rows:
-            symbol = row[2]  # `Prediction`'s wire order: type, v, symbol, ...
-            topic = topics.get(symbol)
-            if topic is None:
-                topic = topics[symbol] = wire.prediction_topic(str(symbol))
-            sockets.publish_encoded(self.predictions, topic, wire.encode_item(row))
-
     def push(self, message: Message) -> bool:
         return sockets.push_nowait(self.targets, wire.encode(message))
 

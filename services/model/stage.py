@@ -8,7 +8,9 @@
   built-in ones (`columnar.py`: the same values, without an object per tick),
   else tick by tick like single ticks; its predictions go out as one
   `PredictionBatch`. Queued single ticks are decided as columns too (each
-  run of one symbol's), their predictions still one `Prediction` each.
+  run of one symbol's), and each run's predictions go out as one
+  `PredictionBatch` as well: they are all ready at once, so sending them
+  together delays none, and spares the recorder a receive and a decode each.
 - A target that no executor takes is dropped and counted (the next one
   supersedes it); run.log gets at most `TARGET_LINES_PER_S` target lines a second.
 - Following a lossless replay, a `Watermark` goes out every `WATERMARK_EVERY`
@@ -55,9 +57,6 @@ class StageOutput(Protocol):
 
     def publish_rows(self, symbol: str, rows: list[PredictionRow]) -> None:
         """Publish a batch's predictions, each in wire order, as `PredictionBatch` messages."""
-
-    def publish_each(self, rows: list[PredictionRow]) -> None:
-        """Publish predictions given in wire order, each as its own `Prediction` message."""
 
     def push(self, message: Target | Watermark | Eos) -> bool:
         """Hand over on the targets socket without blocking; False when nobody took it."""
@@ -164,24 +163,25 @@ class ModelStage:
         """`_decide(ticks)` and its publish, as columns: each run of one symbol's ticks in order.
 
         The unbatched replay's path (its ticks queue up to `batch_max` while
-        the model is busy); the same decisions in the same order, and a
-        `Prediction` per tick, as the batched path's are (tests compare them).
+        the model is busy); the same decisions in the same order as tick by
+        tick (tests compare them), each run's predictions one `PredictionBatch`.
         """
         assert self._columnar is not None
-        rows: list[PredictionRow] = []
+        runs: list[tuple[str, list[PredictionRow]]] = []
         start, symbol = 0, ticks[0].symbol
         for end, tick in enumerate(ticks):
             if tick.symbol != symbol:
-                rows += self._columnar.decide(
-                    ticks[start:end], self.batch_max, self.now_ns, self._act_on, self._passed
-                )
+                runs.append((symbol, self._decide_run(ticks[start:end])))
                 start, symbol = end, tick.symbol
-        rows += self._columnar.decide(
-            ticks[start:], self.batch_max, self.now_ns, self._act_on, self._passed
-        )
+        runs.append((symbol, self._decide_run(ticks[start:])))
         self.output.handled(ticks[-1].seq)
-        if rows:
-            self.output.publish_each(rows)
+        for run_symbol, rows in runs:  # after every target went out: none waits for these
+            if rows:
+                self.output.publish_rows(run_symbol, rows)
+
+    def _decide_run(self, ticks: list[Tick]) -> list[PredictionRow]:
+        assert self._columnar is not None
+        return self._columnar.decide(ticks, self.batch_max, self.now_ns, self._act_on, self._passed)
 
     def _decide_one(self, tick: Tick) -> None:
         """`_decide([tick])` and its publish, without a list at each step.

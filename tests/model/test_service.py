@@ -143,7 +143,9 @@ def test_live_predictions_equal_offline_ones_with_no_executor(
     assert len(expected) == 85_175 - 60  # every tick after the 51-quote warm-up
     assert live == expected
     assert probe.eos is not None and probe.eos.last_seq == 85_175
-    assert (probe.batches > 0) == (batch > 1)
+    # Batched, the TickBatches come back as PredictionBatches; unbatched, ticks that
+    # queued while the model was busy do too (never more than one per tick).
+    assert probe.batches > 0 if batch > 1 else probe.batches < len(expected)
 
 
 def test_targets_reach_an_executor_socket(
@@ -243,7 +245,7 @@ def test_malformed_messages_are_skipped_and_the_model_carries_on(
         probe.join(scaled(30))
     assert probe.error is None, probe.error
     assert [p.tick_seq for p in probe.received] == list(range(51, 165))
-    assert probe.batches == 1
+    assert probe.batches >= 1  # the TickBatch's (queued single ticks may make more)
     assert probe.counters["malformed"] == 5
 
 

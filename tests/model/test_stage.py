@@ -38,7 +38,8 @@ class RecordedOutput:
 
     def __init__(self, *, present: bool = True) -> None:
         self.present = present
-        self.published: list[Prediction | RunCounters | Eos] = []
+        self.published: list[Prediction | RunCounters | Eos] = []  # single messages
+        self.sent: list[Prediction] = []  # every prediction, alone or in a batch, in order
         self.batches: list[tuple[str, list[Prediction]]] = []
         self.pushed: list[Target | Watermark | Eos] = []
         self.handled_seqs: list[int] = []
@@ -46,9 +47,12 @@ class RecordedOutput:
 
     def publish(self, message: Prediction | RunCounters | Eos) -> None:
         self.published.append(message)
+        if isinstance(message, Prediction):
+            self.sent.append(message)
 
     def publish_batch(self, symbol: str, predictions: list[Prediction]) -> None:
         self.batches.append((symbol, list(predictions)))
+        self.sent += predictions
 
     def publish_rows(self, symbol: str, rows: list[PredictionRow]) -> None:
         if not rows:  # nothing goes out; kept as `publish_batch` keeps it
@@ -58,16 +62,8 @@ class RecordedOutput:
             batch = wire.decode(payload)
             assert isinstance(batch, PredictionBatch)
             self.batches.append((symbol, list(batch.predictions)))
+            self.sent += batch.predictions
             self.payloads.append(payload)
-
-    def publish_each(self, rows: list[PredictionRow]) -> None:
-        # Through the codec: each row's bytes are the very prediction's `encode`.
-        for row in rows:
-            payload = wire.encode_item(row)
-            prediction = wire.decode(payload)
-            assert isinstance(prediction, Prediction)
-            assert payload == wire.encode(prediction)
-            self.published.append(prediction)
 
     def push(self, message: Target | Watermark | Eos) -> bool:
         self.pushed.append(message)
@@ -77,7 +73,8 @@ class RecordedOutput:
         self.handled_seqs.append(tick_seq)
 
     def predictions(self) -> list[Prediction]:
-        return [m for m in self.published if isinstance(m, Prediction)]
+        """Every prediction in the order it went out, alone or in a batch."""
+        return self.sent
 
     def targets(self) -> list[Target]:
         return [m for m in self.pushed if isinstance(m, Target)]
@@ -210,8 +207,9 @@ def test_tick_batch_after_queued_single_ticks_decides_the_queued_ones_first(
     stage.on_batch(TickBatch(symbol=ticks[0].symbol, ticks=ticks[203:210]))
 
     assert output.handled_seqs[-2:] == [ticks[202].seq, ticks[209].seq]
-    assert [p.tick_seq for p in output.predictions()][-3:] == [t.seq for t in ticks[200:203]]
-    assert [p.tick_seq for p in output.batches[0][1]] == [t.seq for t in ticks[203:210]]
+    # The queued three's predictions went out before the batch's.
+    assert [p.tick_seq for p in output.predictions()][-10:] == [t.seq for t in ticks[200:210]]
+    assert [p.tick_seq for p in output.batches[-1][1]] == [t.seq for t in ticks[203:210]]
 
 
 def test_target_nobody_takes_is_counted_as_dropped_and_offered_again(
