@@ -99,8 +99,8 @@ class Recorder:
             )
         self.dispatch = Dispatch(
             RunRecord(),
-            write_tick=self.ticks_file.write_encoded,
-            write_event=self._write_event,
+            write_ticks=self.ticks_file.write_encoded_many,
+            write_events=self.events_file.write,
             on_tick_seq=inbox.progress.handled,
             expect_eos=frozenset(config.expect_eos),
             recorded_ticks=recorded_ticks,
@@ -144,28 +144,31 @@ class Recorder:
             poller.register(sock, zmq.POLLIN)
         names = {sock: name for name, sock in self.socks.items()}
         next_flush = time.monotonic() + FLUSH_EVERY_S
+        # Locals: the loop below runs once per message (one per tick, unbatched).
+        dispatch, metrics, dashboard = self.dispatch, self.metrics, self.dashboard
+        alerts, messages, clock_ns = self.alerts, self.inbox.messages, time.time_ns
+        expect_eos = set(self.config.expect_eos)
         while not stop.is_set():
             for sock, _ in poller.poll(POLL_MS):
                 if sock is self.logs:
                     self._drain_logs()
                     continue
-                name = names[sock]
-                for message, payload in self.inbox.messages(sock, name, FRAMES_PER_TURN):
-                    arrival_ns = time.time_ns()
-                    recorded = self.dispatch.on_message(message, payload, arrival_ns)
-                    if self.metrics is not None:
-                        self.metrics.on_message(getattr(message, "recv_ts_ns", None), arrival_ns)
-                    if recorded and self.dashboard is not None:  # a resent fill is shown once
-                        self.dashboard.on_message(message, arrival_ns)
-                    if self.alerts is not None:
-                        self.alerts.on_message(message, time.monotonic())
+                for message, payload in messages(sock, names[sock], FRAMES_PER_TURN):
+                    arrival_ns = clock_ns()
+                    recorded = dispatch.on_message(message, payload, arrival_ns)
+                    if metrics is not None:
+                        metrics.on_message(getattr(message, "recv_ts_ns", None), arrival_ns)
+                    if recorded and dashboard is not None:  # a resent fill is shown once
+                        dashboard.on_message(message, arrival_ns)
+                    if alerts is not None:
+                        alerts.on_message(message, time.monotonic())
             self.inbox.progress.idle()
-            if self.alerts is not None:
-                self.alerts.check(time.monotonic())
+            if alerts is not None:
+                alerts.check(time.monotonic())
             if time.monotonic() >= next_flush:
                 self.flush_files()
                 next_flush = time.monotonic() + FLUSH_EVERY_S
-            if self.dispatch.eos_from >= set(self.config.expect_eos):
+            if dispatch.eos_from >= expect_eos:
                 self._drain_logs()  # the last words of the services
                 return "completed"
         return "interrupted"
@@ -192,9 +195,6 @@ class Recorder:
     def _note(self, text: str, now_ns: int | None = None) -> None:
         """A line of the recorder's own, straight into run.log, stamped like every other."""
         self.run_log.write(f"[recorder] {utc_now_text(now_ns)} INFO {log.name}: {text}\n")
-
-    def _write_event(self, line: str) -> None:
-        self.events_file.write(line + "\n")
 
     def reconcile_with_journal(self) -> None:
         """Add fills the executor journaled but that never reached us.

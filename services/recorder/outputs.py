@@ -8,6 +8,7 @@ the other artifacts and `result.json` are still written when they can be.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -36,6 +37,13 @@ class GuardedFile:
         if self.failed is None:
             try:
                 self.file.write_encoded(payload)  # type: ignore[attr-defined]
+            except OSError as e:
+                self._fail(e)
+
+    def write_encoded_many(self, payloads: Sequence[bytes]) -> None:
+        if self.failed is None:
+            try:
+                self.file.write_encoded_many(payloads)  # type: ignore[attr-defined]
             except OSError as e:
                 self._fail(e)
 

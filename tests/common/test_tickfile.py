@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from common import wire
 from common.errors import TickFileCorrupt, TickFileHeaderError
 from common.tickfile import MAGIC, TickFileReader, TickFileWriter, iter_ticks, new_header
 from tests.factories import T0_NS, make_tick, make_trade, replace
@@ -258,3 +259,17 @@ def test_a_record_length_over_the_payload_cap_is_refused_before_reading_it(
     with TickFileReader(path) as reader, pytest.raises(TickFileCorrupt):
         reader.count_records()
     assert psutil.Process().io_counters().read_chars - read_before < 8 * 2**20
+
+
+def test_write_encoded_many_writes_the_bytes_of_write_encoded_one_by_one(tmp_path: Path) -> None:
+    """The recorder's one call per batch leaves the file that a call per tick leaves."""
+    payloads = [wire.encode(tick) for tick in [*_ticks(3_000), make_trade(seq=3_001)]]
+    with TickFileWriter(tmp_path / "one.ticks", HEADER) as one:
+        for payload in payloads:
+            one.write_encoded(payload)
+    with TickFileWriter(tmp_path / "many.ticks", HEADER) as many:
+        for start in range(0, len(payloads), 64):
+            many.write_encoded_many(payloads[start : start + 64])
+        many.write_encoded_many([])
+    assert many.count == one.count == len(payloads)
+    assert (tmp_path / "many.ticks").read_bytes() == (tmp_path / "one.ticks").read_bytes()
