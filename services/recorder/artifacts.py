@@ -59,7 +59,7 @@ def _as_event(message: Any) -> msgspec.Struct:
     # thousands of lines a second. A plain struct per message class (its fields
     # bar `v`, tagged `type` = the class name, which msgspec writes first) gives
     # the bytes `{"type": name, **asdict(message) - v}` gave, at about half the
-    # cost of building that dict (tests/recorder/test_dispatch.py compares them).
+    # cost of building that dict (tests/recorder/test_batched_dispatch.py compares them).
     shape = _EVENT_SHAPES.get(type(message))
     if shape is None:
         shape = _EVENT_SHAPES[type(message)] = _event_shape(type(message))
@@ -159,7 +159,7 @@ class RunRecord:
             if target != last:
                 decisions.append(prediction)
             last = target
-        self._last_decision[symbol] = last  # type: ignore[assignment]  # a batch is never empty
+        self._last_decision[symbol] = predictions[-1].target_position  # a batch is never empty
         return decisions
 
     def on_event(self, event: Any, arrival_ns: int) -> None:
