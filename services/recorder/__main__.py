@@ -80,7 +80,8 @@ class Recorder:
         else:
             ticks = TickFileWriter(folder / "ticks.gz", header, compresslevel=1)
         self.ticks_file = GuardedFile(folder / "ticks.gz", ticks)
-        events_mode = "a" if config.resume else "w"
+        # Binary: event lines come from the JSON encoder as UTF-8 bytes, written as they are.
+        events_mode = "ab" if config.resume else "wb"
         self.events_file = GuardedFile(
             folder / "events.jsonl", open(folder / "events.jsonl", events_mode)
         )

@@ -49,9 +49,9 @@ def event_line(message: Any) -> str:
     return _json.encode(_as_event(message)).decode()
 
 
-def event_lines(messages: Sequence[Any]) -> str:
-    """`event_line` of each message, each ended by a newline, in one string (one write)."""
-    return _json.encode_lines([_as_event(m) for m in messages]).decode()
+def event_lines(messages: Sequence[Any]) -> bytes:
+    """`event_line` of each message, each ended by a newline, as UTF-8 bytes (one write)."""
+    return _json.encode_lines([_as_event(m) for m in messages])
 
 
 def _as_event(message: Any) -> msgspec.Struct:

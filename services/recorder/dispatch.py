@@ -33,7 +33,7 @@ class Dispatch:
         record: RunRecord,
         *,
         write_ticks: Callable[[Sequence[bytes]], None],
-        write_events: Callable[[str], None],
+        write_events: Callable[[bytes], None],
         on_tick_seq: Callable[[int], None],
         expect_eos: frozenset[str] = frozenset({"feed", "model", "executor"}),
         recorded_ticks: int = 0,
@@ -41,7 +41,7 @@ class Dispatch:
     ) -> None:
         self.record = record
         # Ticks are written a message's worth at a time (their wire bytes), events
-        # as whole lines, a message's worth in one string: one call per message.
+        # as whole lines, a message's worth in one UTF-8 string: one call per message.
         self.write_ticks, self.write_events = write_ticks, write_events
         self.on_tick_seq = on_tick_seq
         self.expect_eos = expect_eos

@@ -26,10 +26,11 @@ class GuardedFile:
         self.path, self.file = path, file
         self.failed: str | None = None
 
-    def write(self, text: str) -> None:
+    def write(self, data: str | bytes) -> None:
+        """Text to a text file (run.log), bytes to a binary one (events.jsonl)."""
         if self.failed is None:
             try:
-                self.file.write(text)  # type: ignore[attr-defined]
+                self.file.write(data)  # type: ignore[attr-defined]
             except OSError as e:
                 self._fail(e)
 

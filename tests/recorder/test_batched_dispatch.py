@@ -41,7 +41,7 @@ class Written:
     def __init__(self, recorded_ticks: int = 0) -> None:
         self.record = RunRecord()
         self.ticks: list[bytes] = []
-        self.events = ""
+        self.events = b""
         self.seqs: list[int] = []
         self.dispatch = Dispatch(
             self.record,
@@ -51,8 +51,8 @@ class Written:
             recorded_ticks=recorded_ticks,
         )
 
-    def _write_events(self, text: str) -> None:
-        self.events += text
+    def _write_events(self, lines: bytes) -> None:
+        self.events += lines
 
     def send(self, message: Message) -> None:
         payload = wire.encode(message)
@@ -108,7 +108,7 @@ def test_batches_write_and_count_what_the_same_messages_alone_do(recorded_ticks:
 
     assert len(alone.ticks) == len(ticks) - recorded_ticks
     assert batched.ticks == alone.ticks == [wire.encode(t) for t in ticks[recorded_ticks:]]
-    assert alone.events.count("\n") > 100  # decisions were written, not just counted
+    assert alone.events.count(b"\n") > 100  # decisions were written, not just counted
     assert batched.events == alone.events
     assert batched.record.result() == alone.record.result()
     assert batched.record._tick_seq == alone.record._tick_seq
@@ -124,7 +124,7 @@ def test_event_lines_equal_the_dict_rendering_for_every_message() -> None:
         make_prediction(tick_seq=2**63 - 1, created_ns=0, model_id='ü/"\\\n'),
     ]
     expected = "".join(_dict_line(m) + "\n" for m in messages)
-    assert event_lines(messages) == expected
+    assert event_lines(messages) == expected.encode()
     assert [event_line(m) for m in messages] == expected.splitlines()
 
 

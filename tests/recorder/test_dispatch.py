@@ -42,9 +42,9 @@ class Collected:
             on_tick_seq=self.seqs.append,
         )
 
-    def write_events(self, text: str) -> None:
-        assert text.endswith("\n")  # whole lines only
-        self.events.extend(text.splitlines())
+    def write_events(self, lines: bytes) -> None:
+        assert lines.endswith(b"\n")  # whole lines only
+        self.events.extend(lines.decode().splitlines())
 
     def send(self, message: Message) -> bool:
         return self.dispatch.on_message(message, wire.encode(message), ARRIVAL_NS)
