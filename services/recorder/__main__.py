@@ -59,6 +59,10 @@ FRAMES_PER_TURN: Final = 1024
 # person or a tool can watch a run as it goes (a flush per line would cost a
 # fast replay; buffered, a quiet run's files stayed empty for minutes).
 FLUSH_EVERY_S: Final = 1.0
+# After the last eos, the services' last log lines (sent after their eos) are
+# waited for until the log socket is this quiet, and never longer than LAST_WORDS_S.
+LAST_WORDS_QUIET_S: Final = 0.1
+LAST_WORDS_S: Final = 1.0
 
 
 class Recorder:
@@ -170,7 +174,7 @@ class Recorder:
                 self.flush_files()
                 next_flush = time.monotonic() + FLUSH_EVERY_S
             if dispatch.eos_from >= expect_eos:
-                self._drain_logs()  # the last words of the services
+                self._drain_last_words()
                 return "completed"
         return "interrupted"
 
@@ -179,6 +183,20 @@ class Recorder:
         self.run_log.flush()
         self.events_file.flush()
         self.ticks_file.flush()  # ends a gzip member
+
+    def _drain_last_words(self) -> None:
+        """The services' lines sent after their eos (the executor's and the model's summaries):
+        taken until the log socket has been quiet `LAST_WORDS_QUIET_S`, at most `LAST_WORDS_S`.
+
+        One drain at the last eos kept them only when they happened to be in
+        already: the faster the recorder, the more often a summary was lost.
+        """
+        deadline = time.monotonic() + LAST_WORDS_S
+        while True:
+            self._drain_logs()
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.logs.poll(int(min(LAST_WORDS_QUIET_S, left) * 1000)):
+                return
 
     def _drain_logs(self) -> None:
         for _ in range(FRAMES_PER_TURN):
