@@ -177,19 +177,21 @@ def publish_encoded(sock: ZSocket, topic: bytes, payload: bytes) -> None:
 def recv_message(sock: ZSocket, flags: int = 0) -> tuple[bytes, bytes] | None:
     """Receive one ``[topic, payload]`` message; None (all its frames read) if not two frames.
 
-    Two `recv` calls and a `RCVMORE` check: the framing `recv_multipart` gives,
-    at a fraction of its cost (it builds a list and `Frame`s). Raises
-    `zmq.Again` with `zmq.NOBLOCK` when nothing is queued.
+    Two `recv` calls, each frame's `more` flag telling the framing: what
+    `recv_multipart` gives, at a fraction of its cost (it builds a list, and
+    asks `RCVMORE` through `getsockopt`, which converts the option to an enum
+    on every call: that cost ~1.5 us a message, more than the frames' copies).
+    Raises `zmq.Again` with `zmq.NOBLOCK` when nothing is queued.
     """
-    topic = sock.recv(flags)
-    if not sock.getsockopt(zmq.RCVMORE):
+    topic = sock.recv(flags, copy=False)
+    if not topic.more:
         return None
-    payload = sock.recv()
-    if sock.getsockopt(zmq.RCVMORE):
-        while sock.getsockopt(zmq.RCVMORE):
-            sock.recv()
+    payload = sock.recv(copy=False)
+    if payload.more:
+        while sock.recv(copy=False).more:
+            pass
         return None
-    return topic, payload
+    return topic.bytes, payload.bytes
 
 
 def push_nowait(sock: ZSocket, payload: bytes) -> bool:

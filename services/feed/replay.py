@@ -62,12 +62,15 @@ def replay(
     sender = _Sender(pub, result, batch)
     first_recorded_ns: int | None = None
     started = 0.0
-    replace = msgspec.structs.replace
+    # Locals: this loop runs once per tick.
+    replace, encode, add, stopped = msgspec.structs.replace, wire.encode, sender.add, stop.is_set
+    room = window.wait_for_room if window is not None else None
+    last_seq = 0
     try:
         for tick, payload in records:
-            if stop.is_set() or (max_ticks is not None and result.last_seq >= max_ticks):
+            if stopped() or (max_ticks is not None and last_seq >= max_ticks):
                 break
-            if speed > 0 and result.last_seq >= unpaced:
+            if speed > 0 and last_seq >= unpaced:
                 if first_recorded_ns is None:  # the first paced tick is due now
                     first_recorded_ns, started = tick.recv_ts_ns, time.monotonic()
                 due = started + (tick.recv_ts_ns - first_recorded_ns) / 1e9 / speed
@@ -76,13 +79,14 @@ def replay(
                     break
             # Held back, at most one unfilled batch is unsent: the window
             # (thousands of ticks) never waits for it.
-            if window is not None and not window.wait_for_room(result.last_seq + 1, stop):
+            if room is not None and not room(last_seq + 1, stop):
                 break
-            result.last_seq += 1
-            if tick.seq != result.last_seq:
-                payload = wire.encode(replace(tick, seq=result.last_seq))
-            sender.add(tick.symbol, payload)
+            last_seq += 1
+            if tick.seq != last_seq:
+                payload = encode(replace(tick, seq=last_seq))
+            add(tick.symbol, payload)
     finally:  # numbered ticks go out even when the file breaks off: the eos counts them
+        result.last_seq = last_seq
         sender.flush()
     return result
 
@@ -94,10 +98,11 @@ class _Sender:
         self.pub, self.result, self.batch = pub, result, batch
         self.symbol = ""
         self.pending: list[bytes] = []  # consecutive ticks of `symbol`, not yet sent
+        self.topics: dict[str, bytes] = {}  # by symbol: built once, not per tick
 
     def add(self, symbol: str, payload: bytes) -> None:
         if self.batch == 1:
-            sockets.publish_encoded(self.pub, wire.tick_topic(symbol), payload)
+            sockets.publish_encoded(self.pub, self._topic(symbol), payload)
             self.result.sent += 1
             return
         if symbol != self.symbol:
@@ -109,6 +114,12 @@ class _Sender:
 
     def flush(self) -> None:
         for payload in wire.encode_batches(TickBatch, self.symbol, self.pending):
-            sockets.publish_encoded(self.pub, wire.tick_topic(self.symbol), payload)
+            sockets.publish_encoded(self.pub, self._topic(self.symbol), payload)
         self.result.sent += len(self.pending)
         self.pending.clear()
+
+    def _topic(self, symbol: str) -> bytes:
+        topic = self.topics.get(symbol)
+        if topic is None:
+            topic = self.topics[symbol] = wire.tick_topic(symbol)
+        return topic

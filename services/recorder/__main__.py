@@ -59,6 +59,10 @@ FRAMES_PER_TURN: Final = 1024
 # person or a tool can watch a run as it goes (a flush per line would cost a
 # fast replay; buffered, a quiet run's files stayed empty for minutes).
 FLUSH_EVERY_S: Final = 1.0
+# After the last eos, the services' last log lines (sent after their eos) are
+# waited for until the log socket is this quiet, and never longer than LAST_WORDS_S.
+LAST_WORDS_QUIET_S: Final = 0.1
+LAST_WORDS_S: Final = 1.0
 
 
 class Recorder:
@@ -80,7 +84,8 @@ class Recorder:
         else:
             ticks = TickFileWriter(folder / "ticks.gz", header, compresslevel=1)
         self.ticks_file = GuardedFile(folder / "ticks.gz", ticks)
-        events_mode = "a" if config.resume else "w"
+        # Binary: event lines come from the JSON encoder as UTF-8 bytes, written as they are.
+        events_mode = "ab" if config.resume else "wb"
         self.events_file = GuardedFile(
             folder / "events.jsonl", open(folder / "events.jsonl", events_mode)
         )
@@ -99,8 +104,8 @@ class Recorder:
             )
         self.dispatch = Dispatch(
             RunRecord(),
-            write_tick=self.ticks_file.write_encoded,
-            write_event=self._write_event,
+            write_ticks=self.ticks_file.write_encoded_many,
+            write_events=self.events_file.write,
             on_tick_seq=inbox.progress.handled,
             expect_eos=frozenset(config.expect_eos),
             recorded_ticks=recorded_ticks,
@@ -144,29 +149,32 @@ class Recorder:
             poller.register(sock, zmq.POLLIN)
         names = {sock: name for name, sock in self.socks.items()}
         next_flush = time.monotonic() + FLUSH_EVERY_S
+        # Locals: the loop below runs once per message (one per tick, unbatched).
+        dispatch, metrics, dashboard = self.dispatch, self.metrics, self.dashboard
+        alerts, messages, clock_ns = self.alerts, self.inbox.messages, time.time_ns
+        expect_eos = set(self.config.expect_eos)
         while not stop.is_set():
             for sock, _ in poller.poll(POLL_MS):
                 if sock is self.logs:
                     self._drain_logs()
                     continue
-                name = names[sock]
-                for message, payload in self.inbox.messages(sock, name, FRAMES_PER_TURN):
-                    arrival_ns = time.time_ns()
-                    recorded = self.dispatch.on_message(message, payload, arrival_ns)
-                    if self.metrics is not None:
-                        self.metrics.on_message(getattr(message, "recv_ts_ns", None), arrival_ns)
-                    if recorded and self.dashboard is not None:  # a resent fill is shown once
-                        self.dashboard.on_message(message, arrival_ns)
-                    if self.alerts is not None:
-                        self.alerts.on_message(message, time.monotonic())
+                for message, payload in messages(sock, names[sock], FRAMES_PER_TURN):
+                    arrival_ns = clock_ns()
+                    recorded = dispatch.on_message(message, payload, arrival_ns)
+                    if metrics is not None:
+                        metrics.on_message(getattr(message, "recv_ts_ns", None), arrival_ns)
+                    if recorded and dashboard is not None:  # a resent fill is shown once
+                        dashboard.on_message(message, arrival_ns)
+                    if alerts is not None:
+                        alerts.on_message(message, time.monotonic())
             self.inbox.progress.idle()
-            if self.alerts is not None:
-                self.alerts.check(time.monotonic())
+            if alerts is not None:
+                alerts.check(time.monotonic())
             if time.monotonic() >= next_flush:
                 self.flush_files()
                 next_flush = time.monotonic() + FLUSH_EVERY_S
-            if self.dispatch.eos_from >= set(self.config.expect_eos):
-                self._drain_logs()  # the last words of the services
+            if dispatch.eos_from >= expect_eos:
+                self._drain_last_words()
                 return "completed"
         return "interrupted"
 
@@ -175,6 +183,20 @@ class Recorder:
         self.run_log.flush()
         self.events_file.flush()
         self.ticks_file.flush()  # ends a gzip member
+
+    def _drain_last_words(self) -> None:
+        """The services' lines sent after their eos (the executor's and the model's summaries):
+        taken until the log socket has been quiet `LAST_WORDS_QUIET_S`, at most `LAST_WORDS_S`.
+
+        One drain at the last eos kept them only when they happened to be in
+        already: the faster the recorder, the more often a summary was lost.
+        """
+        deadline = time.monotonic() + LAST_WORDS_S
+        while True:
+            self._drain_logs()
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.logs.poll(int(min(LAST_WORDS_QUIET_S, left) * 1000)):
+                return
 
     def _drain_logs(self) -> None:
         for _ in range(FRAMES_PER_TURN):
@@ -192,9 +214,6 @@ class Recorder:
     def _note(self, text: str, now_ns: int | None = None) -> None:
         """A line of the recorder's own, straight into run.log, stamped like every other."""
         self.run_log.write(f"[recorder] {utc_now_text(now_ns)} INFO {log.name}: {text}\n")
-
-    def _write_event(self, line: str) -> None:
-        self.events_file.write(line + "\n")
 
     def reconcile_with_journal(self) -> None:
         """Add fills the executor journaled but that never reached us.

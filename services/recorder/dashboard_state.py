@@ -15,11 +15,25 @@ import time
 from collections import deque
 from typing import Any, Final
 
-from common.messages import Eos, FeedStatus, Fill, Message, Position, RiskEvent, RunCounters
+from common.messages import (
+    Eos,
+    FeedStatus,
+    Fill,
+    Message,
+    Position,
+    Prediction,
+    PredictionBatch,
+    RiskEvent,
+    RunCounters,
+    Tick,
+    TickBatch,
+)
 from services.recorder.artifacts import RunRecord
 from services.recorder.report_data import Thinned
 
 RECENT_FILLS: Final = 20
+# What the page shows only as counts, read from the run record.
+_COUNTED_ONLY: Final = frozenset({Tick, TickBatch, Prediction, PredictionBatch})
 EQUITY_POINTS: Final = 2_000
 
 
@@ -39,6 +53,8 @@ class DashboardState:
 
     def on_message(self, message: Message, arrival_ns: int) -> None:
         self.last_message_ns = arrival_ns
+        if type(message) in _COUNTED_ONLY:  # most messages: one test, not five
+            return
         if isinstance(message, Position):
             equity = sum(p.equity for p in self.record.positions.values())
             with self._lock:

@@ -22,14 +22,24 @@ ARTIFACT_FILES = ("ticks.gz", "events.jsonl", "run.log", "result.json")
 class RecorderMetrics:
     def __init__(self, record: RunRecord, folder: Path) -> None:
         self.record, self.folder = record, folder
-        self.lag_s: float | None = None
         self.last_message_ns: int | None = None
+        # The last tick's feed receive time and arrival here: the lag is worked
+        # out when scraped, not for every message (one per tick, unbatched).
+        self._tick_recv_ns: int | None = None
+        self._tick_arrival_ns = 0
 
     def on_message(self, recv_ts_ns: int | None, arrival_ns: int) -> None:
         """A message arrived; `recv_ts_ns` when it is a tick (the feed's receive time)."""
         self.last_message_ns = arrival_ns
         if recv_ts_ns is not None:
-            self.lag_s = max(0.0, (arrival_ns - recv_ts_ns) / 1e9)
+            self._tick_recv_ns, self._tick_arrival_ns = recv_ts_ns, arrival_ns
+
+    @property
+    def lag_s(self) -> float | None:
+        """How long after the feed received the last tick it reached the recorder."""
+        if self._tick_recv_ns is None:
+            return None
+        return max(0.0, (self._tick_arrival_ns - self._tick_recv_ns) / 1e9)
 
     def collect(self) -> Iterator[Metric]:
         record = self.record
@@ -46,11 +56,12 @@ class RecorderMetrics:
         ):
             recorded.add_metric([kind], count)
         yield recorded
-        if self.lag_s is not None:
+        lag_s = self.lag_s
+        if lag_s is not None:
             yield GaugeMetricFamily(
                 "recorder_tick_lag_seconds",
                 "the last tick's time from the feed's receive to the recorder",
-                value=self.lag_s,
+                value=lag_s,
             )
         if self.last_message_ns is not None:
             yield GaugeMetricFamily(

@@ -8,6 +8,7 @@ the other artifacts and `result.json` are still written when they can be.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -25,10 +26,11 @@ class GuardedFile:
         self.path, self.file = path, file
         self.failed: str | None = None
 
-    def write(self, text: str) -> None:
+    def write(self, data: str | bytes) -> None:
+        """Text to a text file (run.log), bytes to a binary one (events.jsonl)."""
         if self.failed is None:
             try:
-                self.file.write(text)  # type: ignore[attr-defined]
+                self.file.write(data)  # type: ignore[attr-defined]
             except OSError as e:
                 self._fail(e)
 
@@ -36,6 +38,13 @@ class GuardedFile:
         if self.failed is None:
             try:
                 self.file.write_encoded(payload)  # type: ignore[attr-defined]
+            except OSError as e:
+                self._fail(e)
+
+    def write_encoded_many(self, payloads: Sequence[bytes]) -> None:
+        if self.failed is None:
+            try:
+                self.file.write_encoded_many(payloads)  # type: ignore[attr-defined]
             except OSError as e:
                 self._fail(e)
 

@@ -202,3 +202,23 @@ def test_answer_hello_is_false_when_the_publisher_refuses(
         finally:
             asker.join(scaled(10))
     assert answered == [False]
+
+
+def test_recv_message_takes_two_frames_as_bytes_and_skips_any_other_framing_whole(
+    zmq_ctx: zmq.Context,
+) -> None:
+    """One frame or three are None with all their frames read; the next message is intact."""
+    with zmq_ctx.socket(zmq.PULL) as pull, zmq_ctx.socket(zmq.PUSH) as push:
+        pull.bind("inproc://recv-message")
+        push.connect("inproc://recv-message")
+        push.send(b"alone")
+        push.send_multipart([b"tick.X", b"payload", b"extra", b"more"])
+        push.send_multipart([b"tick.X", b"payload"])
+        assert pull.poll(int(scaled(5) * 1000))
+        assert sockets.recv_message(pull) is None
+        assert sockets.recv_message(pull) is None
+        message = sockets.recv_message(pull)
+        assert message == (b"tick.X", b"payload")
+        assert all(type(frame) is bytes for frame in message)
+        with pytest.raises(zmq.Again):
+            sockets.recv_message(pull, zmq.NOBLOCK)

@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from common import wire
 from common.errors import TickFileCorrupt, TickFileHeaderError
 from common.tickfile import MAGIC, TickFileReader, TickFileWriter, iter_ticks, new_header
 from tests.factories import T0_NS, make_tick, make_trade, replace
@@ -258,3 +259,60 @@ def test_a_record_length_over_the_payload_cap_is_refused_before_reading_it(
     with TickFileReader(path) as reader, pytest.raises(TickFileCorrupt):
         reader.count_records()
     assert psutil.Process().io_counters().read_chars - read_before < 8 * 2**20
+
+
+def test_write_encoded_many_writes_the_bytes_of_write_encoded_one_by_one(tmp_path: Path) -> None:
+    """The recorder's one call per batch leaves the file that a call per tick leaves."""
+    payloads = [wire.encode(tick) for tick in [*_ticks(3_000), make_trade(seq=3_001)]]
+    with TickFileWriter(tmp_path / "one.ticks", HEADER) as one:
+        for payload in payloads:
+            one.write_encoded(payload)
+    with TickFileWriter(tmp_path / "many.ticks", HEADER) as many:
+        for start in range(0, len(payloads), 64):
+            many.write_encoded_many(payloads[start : start + 64])
+        many.write_encoded_many([])
+    assert many.count == one.count == len(payloads)
+    assert (tmp_path / "many.ticks").read_bytes() == (tmp_path / "one.ticks").read_bytes()
+
+
+def _record_offsets(data: bytes) -> list[int]:
+    """Where each record (header first) starts in a plain tick file."""
+    offsets, at = [], len(MAGIC)
+    while at < len(data):
+        offsets.append(at)
+        at += 8 + struct.unpack_from(">I", data, at)[0]
+    return offsets
+
+
+@pytest.mark.parametrize("damage", ["checksum", "length 0", "crossed book", "a header record"])
+def test_records_stop_exactly_at_a_damaged_record_inside_and_across_chunks(
+    tmp_path: Path, damage: str
+) -> None:
+    """Every record before the damaged one is yielded, whole chunks read at once or not."""
+    path = tmp_path / "damaged.ticks"
+    ticks = list(_ticks(11_000))  # over one read chunk (1 MiB)
+    with TickFileWriter(path, HEADER) as writer:
+        writer.write_all(ticks)
+    clean = path.read_bytes()
+    offsets = _record_offsets(clean)
+    straddling = next(i for i, at in enumerate(offsets) if at + 120 > 1 << 20)
+    for bad in (7, straddling):
+        at = offsets[bad + 1]  # record 0 is the header
+        data = bytearray(clean)
+        if damage == "checksum":
+            data[at + 12] ^= 0x40
+        elif damage == "length 0":
+            data[at : at + 4] = bytes(4)
+        else:
+            wrong = HEADER if damage == "a header record" else replace(ticks[bad], bid=500.0)
+            payload = wire.encode(wrong)
+            record = struct.pack(">II", len(payload), zlib.crc32(payload)) + payload
+            data[at : offsets[bad + 2]] = record
+        path.write_bytes(bytes(data))
+        read = []
+        with pytest.raises(TickFileCorrupt) as caught, TickFileReader(path) as reader:
+            for tick, payload in reader.records():
+                read.append((tick, payload))
+        assert caught.value.good_records == bad
+        assert [tick for tick, _ in read] == ticks[:bad]
+        assert [payload for _, payload in read] == [wire.encode(t) for t in ticks[:bad]]

@@ -37,10 +37,14 @@ class Collected:
         self.seqs: list[int] = []
         self.dispatch = Dispatch(
             self.record,
-            write_tick=self.ticks.append,
-            write_event=self.events.append,
+            write_ticks=self.ticks.extend,
+            write_events=self.write_events,
             on_tick_seq=self.seqs.append,
         )
+
+    def write_events(self, lines: bytes) -> None:
+        assert lines.endswith(b"\n")  # whole lines only
+        self.events.extend(lines.decode().splitlines())
 
     def send(self, message: Message) -> bool:
         return self.dispatch.on_message(message, wire.encode(message), ARRIVAL_NS)
