@@ -539,8 +539,9 @@ class ExecutionEngine:
         skip_quiet = getattr(self.executor, "skip_quiet", None)
         if skip_quiet is None:
             return None
+        highest_seq = max(map(_seq, ticks))  # not the last one's: a restarted feed's seqs fall
         held = self._held.get(symbol)
-        if held and held[0].tick_seq <= max(map(_seq, ticks)):
+        if held and held[0].tick_seq <= highest_seq:
             return None  # `on_tick` would act on it at one of these ticks
         resting = self.resting
         if resting is not None and (symbol in resting.pending or symbol in resting.working):
@@ -553,7 +554,7 @@ class ExecutionEngine:
             return None
         if self.first_seq is None:
             self.first_seq = ticks[0].seq
-        self.last_seq = max(self.last_seq, ticks[-1].seq)
+        self.last_seq = max(self.last_seq, highest_seq)
         self.clock_ns = max(self.clock_ns, max(map(_recv_ts_ns, ticks)))
         book.last_tick_wall_ns = now_ns
         if quotes:

@@ -398,3 +398,18 @@ def test_a_target_waiting_inside_a_run_leaves_the_ticks_before_it_quiet() -> Non
     assert applied[-1] == applied_expected[-1] == 192
     assert 39 in applied and 40 in applied  # the quiet stretch ends before the target's tick
     assert quiet_runs == 2  # ticks 1-39, and the last batch (the order filled at tick 70)
+
+
+def test_a_quiet_run_whose_seqs_restart_leaves_the_engine_where_tick_by_tick_does() -> None:
+    """A restarted feed numbers from 1 again inside one released run: the engine's last
+    seq is the run's highest, as `on_tick` leaves it, not the run's last tick's."""
+    ticks = [quote(seq, seq, 99.9, 100.1) for seq in (*range(291, 301), *range(1, 11))]
+    engines = [
+        ExecutionEngine(RiskEngine(LOOSE), PaperOrderExecutor(PAIRS, latency_ms=0, taker_fee_bps=0))
+        for _ in range(2)
+    ]
+    one_by_one, in_one_step = engines
+    for tick in ticks:
+        one_by_one.on_tick(tick, NOW_NS)
+    assert in_one_step.on_quiet_ticks(ticks, NOW_NS) == []
+    assert in_one_step.last_seq == one_by_one.last_seq == 300
