@@ -22,7 +22,7 @@ import zmq
 
 from bench.chain import percentiles_us
 from common import sockets, wire
-from common.messages import Eos, Hello, Prediction, Target
+from common.messages import Eos, Hello, Prediction, PredictionBatch, Target
 
 
 def run(targets_addr: str, predictions_addr: str, ready_addr: str, result_path: str) -> int:
@@ -50,6 +50,8 @@ def run(targets_addr: str, predictions_addr: str, ready_addr: str, result_path: 
                 delays["tick_to_target"].append(now_ns - message.tick_ts_ns)
             elif isinstance(message, Prediction):
                 delays["tick_to_prediction"].append(now_ns - message.tick_ts_ns)
+            elif isinstance(message, PredictionBatch):  # ticks that queued: each its own delay
+                delays["tick_to_prediction"] += [now_ns - p.tick_ts_ns for p in message.predictions]
             elif isinstance(message, Hello) and not answered:
                 answered = sockets.answer_hello(ctx, ready_addr, "sink", timeout_s=5.0)
             elif isinstance(message, Eos):

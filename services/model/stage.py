@@ -46,6 +46,11 @@ log = logging.getLogger("services.model")
 
 TARGET_LINES_PER_S: Final = 2  # a sample to read; events.jsonl has every target
 WATERMARK_EVERY: Final = 64  # ticks; lets a following executor advance when no target flows
+# Queued ticks of one symbol in a row below this go tick by tick: a columnar run's
+# fixed cost (arrays, one estimator call) outweighs its gain under about 8 ticks
+# (measured: runs of 7 break even, symbols alternating tick by tick 2.9x slower).
+COLUMNAR_RUN_MIN: Final = 8
+_Decided = tuple[list[PredictionRow], list[Prediction]]  # a run's predictions, in one form
 
 
 class StageOutput(Protocol):
@@ -146,15 +151,19 @@ class ModelStage:
         self.output.push(eos)
         return counters
 
-    def _decide(self, ticks: list[Tick]) -> list[Prediction]:
-        """Observe, predict (one estimator call) and decide `ticks` in order; their predictions."""
+    def _decide(self, ticks: list[Tick], *, report_each: bool = True) -> list[Prediction]:
+        """Observe, predict (one estimator call) and decide `ticks` in order; their predictions.
+
+        `report_each` False: flow control is not told of each tick (the caller tells it once).
+        """
         observed = [self.stack.observe(tick) for tick in ticks]
         values = self.stack.predict(observed)
         now_ns = self.now_ns()
         predictions: list[Prediction] = []
+        act = self._act if report_each else self._act_unreported
         for seen, value in zip(observed, values, strict=True):
             prediction, target = self.stack.decide(seen, value, now_ns)
-            self._act(seen.tick, prediction, target)
+            act(seen.tick, prediction, target)
             if prediction is not None:
                 predictions.append(prediction)
         return predictions
@@ -165,9 +174,9 @@ class ModelStage:
         The unbatched replay's path (its ticks queue up to `batch_max` while
         the model is busy); the same decisions in the same order as tick by
         tick (tests compare them), each run's predictions one `PredictionBatch`.
+        A run shorter than `COLUMNAR_RUN_MIN` (interleaved symbols) goes tick by tick.
         """
-        assert self._columnar is not None
-        runs: list[tuple[str, list[PredictionRow]]] = []
+        runs: list[tuple[str, _Decided]] = []
         start, symbol = 0, ticks[0].symbol
         for end, tick in enumerate(ticks):
             if tick.symbol != symbol:
@@ -175,13 +184,18 @@ class ModelStage:
                 start, symbol = end, tick.symbol
         runs.append((symbol, self._decide_run(ticks[start:])))
         self.output.handled(ticks[-1].seq)
-        for run_symbol, rows in runs:  # after every target went out: none waits for these
+        for run_symbol, (rows, predictions) in runs:  # after every target: none waits for these
             if rows:
                 self.output.publish_rows(run_symbol, rows)
+            elif predictions:
+                self.output.publish_batch(run_symbol, predictions)
 
-    def _decide_run(self, ticks: list[Tick]) -> list[PredictionRow]:
-        assert self._columnar is not None
-        return self._columnar.decide(ticks, self.batch_max, self.now_ns, self._act_on, self._passed)
+    def _decide_run(self, ticks: list[Tick]) -> _Decided:
+        """One symbol's run: as columns (rows in wire order), or tick by tick when short."""
+        if len(ticks) < COLUMNAR_RUN_MIN or self._columnar is None:
+            return [], self._decide(ticks, report_each=False)
+        rows = self._columnar.decide(ticks, self.batch_max, self.now_ns, self._act_on, self._passed)
+        return rows, []
 
     def _decide_one(self, tick: Tick) -> None:
         """`_decide([tick])` and its publish, without a list at each step.
@@ -197,8 +211,13 @@ class ModelStage:
             self.output.publish(prediction)
 
     def _act(self, tick: Tick, prediction: Prediction | None, target: Target | None) -> None:
-        self._act_on(tick, None if prediction is None else prediction.value, target)
+        self._act_unreported(tick, prediction, target)
         self.output.handled(tick.seq)  # after the push: the target does not wait for it
+
+    def _act_unreported(
+        self, tick: Tick, prediction: Prediction | None, target: Target | None
+    ) -> None:
+        self._act_on(tick, None if prediction is None else prediction.value, target)
 
     def _passed(self, ticks: Sequence[Tick]) -> None:
         """Ticks decided without a target, in order: `_act_on` each, in one step."""

@@ -143,9 +143,8 @@ def test_live_predictions_equal_offline_ones_with_no_executor(
     assert len(expected) == 85_175 - 60  # every tick after the 51-quote warm-up
     assert live == expected
     assert probe.eos is not None and probe.eos.last_seq == 85_175
-    # Batched, the TickBatches come back as PredictionBatches; unbatched, ticks that
-    # queued while the model was busy do too (never more than one per tick).
-    assert probe.batches > 0 if batch > 1 else probe.batches < len(expected)
+    if batch > 1:  # the TickBatches come back as PredictionBatches (unbatched: either form)
+        assert probe.batches > 0
 
 
 def test_targets_reach_an_executor_socket(

@@ -389,13 +389,15 @@ def test_columnar_walk_decides_every_branch_as_tick_by_tick(
 
 
 @pytest.mark.parametrize("present", [True, False])
+@pytest.mark.parametrize("run", [7, 1])
 def test_queued_single_ticks_as_columns_decide_and_publish_as_tick_by_tick(
-    model: LoadedModel, ticks: list[Tick], present: bool
+    model: LoadedModel, ticks: list[Tick], present: bool, run: int
 ) -> None:
-    """Queued single ticks of two symbols in runs of uneven length, decided as columns: each
-    `Prediction` (its bytes), target, watermark and counter of the per-tick path, in order."""
+    """Queued single ticks of two symbols in runs of uneven length (14 and 7 ticks: columns
+    and tick by tick; or alternating every tick): each `Prediction` (its bytes), target,
+    watermark and counter of the per-tick path, in order."""
     mixed = [
-        msgspec.structs.replace(tick, symbol="ETH/USD") if (i // 7) % 3 == 2 else tick
+        msgspec.structs.replace(tick, symbol="ETH/USD") if (i // run) % 3 == 2 else tick
         for i, tick in enumerate(ticks)
     ]
     reference = RecordedOutput(present=present)
