@@ -183,7 +183,7 @@ class ExecutorLoop:
         self._emit(self.sequencer.finish(_now(), stopped=stopped))
         self.outbox.close()
         self.stopped_midstream = stopped and self.sequencer.model_eos_at is None
-        self._send_end()
+        # The summary before the eos: the recorder ends the run on the last eos.
         log.info(
             "executor done: %d orders and rejections, rejections by reason: %s; equity %.4f; "
             "malformed input: %s",
@@ -192,6 +192,7 @@ class ExecutorLoop:
             self.engine.equity(),
             counts_text(self.inbox.malformed),
         )
+        self._send_end()
 
     def _halt(self, error: JournalWriteFailed | ResumeDiverged) -> int:
         """No order after this: say why, end the stream, exit 1.

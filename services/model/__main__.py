@@ -149,7 +149,9 @@ class ModelLoop:
         return self.symbols is None or symbol in self.symbols
 
     def _finish(self) -> None:
-        counters = self.stage.finish(self.inbox.rejected())
+        self.stage.finish(self.inbox.rejected(), before_end=self._summary)
+
+    def _summary(self, counters: dict[str, int]) -> None:
         log.info(
             "model done: %s; malformed input: %s",
             ", ".join(f"{name} {count:,}" for name, count in counters.items()),

@@ -131,10 +131,14 @@ class ModelStage:
         for prediction in self._decide(queued):
             self.output.publish(prediction)
 
-    def finish(self, rejected: dict[str, int]) -> dict[str, int]:
+    def finish(
+        self, rejected: dict[str, int], before_end: Callable[[dict[str, int]], None] | None = None
+    ) -> dict[str, int]:
         """Decide what is queued, then send the counters and `eos`; return the counters.
 
         `rejected`: the input refused by reason (`Inbox.rejected`), for result.json.
+        `before_end(counters)` runs before anything goes out: the service's summary
+        line leaves before its eos, so the recorder has it when the run ends.
         """
         self.flush()
         counters = {
@@ -142,6 +146,8 @@ class ModelStage:
             "dropped_targets": self.dropped_targets,
             **rejected,
         }
+        if before_end is not None:
+            before_end(counters)
         # Named after this process (`--name`): the executor and the recorder
         # count one eos per model, and result.json keeps each model's counters.
         self.output.publish(RunCounters(source=self.name, counters=counters))

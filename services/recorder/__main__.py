@@ -59,8 +59,8 @@ FRAMES_PER_TURN: Final = 1024
 # person or a tool can watch a run as it goes (a flush per line would cost a
 # fast replay; buffered, a quiet run's files stayed empty for minutes).
 FLUSH_EVERY_S: Final = 1.0
-# After the last eos, the services' last log lines (sent after their eos) are
-# waited for until the log socket is this quiet, and never longer than LAST_WORDS_S.
+# After the last eos, the services' last log lines (sent just before their eos, on
+# the log socket) are waited for until it is this quiet, and never longer than LAST_WORDS_S.
 LAST_WORDS_QUIET_S: Final = 0.1
 LAST_WORDS_S: Final = 1.0
 
@@ -185,8 +185,9 @@ class Recorder:
         self.ticks_file.flush()  # ends a gzip member
 
     def _drain_last_words(self) -> None:
-        """The services' lines sent after their eos (the executor's and the model's summaries):
-        taken until the log socket has been quiet `LAST_WORDS_QUIET_S`, at most `LAST_WORDS_S`.
+        """The services' last lines (their summaries, logged just before their eos, but on
+        another socket, so still in flight now and then): taken until the log socket has
+        been quiet `LAST_WORDS_QUIET_S`, at most `LAST_WORDS_S`.
 
         One drain at the last eos kept them only when they happened to be in
         already: the faster the recorder, the more often a summary was lost.
