@@ -55,8 +55,13 @@ def _all_known(node: Any, own_types: dict[str, type]) -> bool:
         if name != f"builtins.{_CONTAINERS[loader]}":
             return False
         children = list(node["content"].values() if loader == "DictNode" else node["content"])
-        if loader == "DictNode":
-            children.append(node["key_types"])
+        if loader == "DictNode":  # its keys' types: a list of builtin scalar types, nothing else
+            key_types = node["key_types"]
+            if not isinstance(key_types, dict) or key_types.get("__loader__") != "ListNode":
+                return False
+            if any(not _is_type_node(t) for t in key_types["content"]):
+                return False
+            children.append(key_types)
         return all(_all_known(child, own_types) for child in children)
     if loader == "JsonNode":
         return name.startswith("builtins.") and isinstance(node.get("content"), str)
@@ -65,6 +70,10 @@ def _all_known(node: Any, own_types: dict[str, type]) -> bool:
     if loader == "NdArrayNode":
         return name == "numpy.ndarray" and node.get("type") == "numpy"
     return False
+
+
+def _is_type_node(node: Any) -> bool:
+    return isinstance(node, dict) and node.get("__loader__") == "TypeNode"
 
 
 class _Builder:

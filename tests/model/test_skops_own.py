@@ -116,3 +116,77 @@ def test_an_unknown_skops_protocol_is_left_to_skops(protocol: int, tmp_path: Pat
             dst.writestr(item, content)
     assert load_own(data, OWN_TYPES) is not None
     assert load_own(out.getvalue(), OWN_TYPES) is None
+
+
+def _walk(node: Any, change: Any) -> None:
+    if isinstance(node, dict):
+        change(node)
+        for value in list(node.values()):
+            _walk(value, change)
+    elif isinstance(node, list):
+        for value in node:
+            _walk(value, change)
+
+
+def _retyped(loader: str, **fields: str) -> Any:
+    """A change to every node of `loader` in a schema (`*` changes the root)."""
+
+    def change(schema: dict[str, Any]) -> None:
+        if loader == "*":
+            schema.update(fields)
+        else:
+            _walk(schema, lambda n: n.update(fields) if n.get("__loader__") == loader else None)
+
+    return change
+
+
+HOSTILE = {
+    "an object of os.system": _retyped("*", __module__="os", __class__="system"),
+    "a type named eval": _retyped("TypeNode", __class__="eval"),
+    "a type from module os": _retyped("TypeNode", __module__="os", __class__="str"),
+    # skops itself reads these two harmlessly (a JSON value; a dict type it trusts):
+    # declined here all the same, since this reader builds only what it knows.
+    "a json value named os.system": _retyped("JsonNode", __module__="os", __class__="system"),
+    "a function node": _retyped("JsonNode", __loader__="FunctionNode"),
+    "an array stored as json": _retyped("NdArrayNode", type="json"),
+    "an OrderedDict": _retyped("DictNode", __module__="collections", __class__="OrderedDict"),
+    "dict keys typed by an object": _retyped(
+        "DictNode", key_types={"__loader__": "ObjectNode", "__module__": "os", "__class__": "x"}
+    ),
+}
+
+
+SKOPS_READS = frozenset({"a json value named os.system", "an OrderedDict"})
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_a_hostile_schema_is_never_built_here_and_the_checkpoint_refused(
+    case: str, trained_checkpoint: Path, tmp_path: Path
+) -> None:
+    """A real checkpoint with one kind of node made hostile: this reader declines (None)
+    before building anything, and loading it fails with a CheckpointError (skops' refusal)
+    unless skops can read it harmlessly."""
+    import io
+    import json
+    import zipfile
+
+    from services.model.checkpoint import sha256_of
+    from services.model.errors import CheckpointError
+
+    data = trained_checkpoint.read_bytes()
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.namelist():
+            content = src.read(item)
+            if item == "schema.json":
+                schema = json.loads(content)
+                HOSTILE[case](schema)
+                content = json.dumps(schema).encode()
+            dst.writestr(item, content)
+    assert load_own(out.getvalue(), OWN_TYPES) is None
+    hostile = tmp_path / "hostile.skops"
+    hostile.write_bytes(out.getvalue())
+    if case in SKOPS_READS:
+        return
+    with pytest.raises(CheckpointError):
+        load_checkpoint(hostile, sha256_of(hostile), DEFAULT_POLICY)
