@@ -182,7 +182,8 @@ class Prediction(WireMessage, frozen=True, kw_only=True):
 
 
 class PredictionBatch(WireMessage, frozen=True, kw_only=True):
-    """The predictions of one `TickBatch`, in its order: batched in, batched out."""
+    """Predictions of consecutive ticks of one symbol, in order: those of one `TickBatch`
+    (batched in, batched out), or of single ticks the model decided together."""
 
     v: Literal[1] = 1
     symbol: Name

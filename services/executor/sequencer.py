@@ -18,7 +18,7 @@ model's `eos`). The rules:
   the market socket, one of `models` on the targets socket); any other is
   ignored and counted as `unexpected_source`.
 - Released ticks go to the engine a run of one symbol at a time when the run
-  is quiet (`ExecutionEngine.on_quiet_ticks`: no target waits for them,
+  is quiet (`ExecutionEngine.on_quiet_ticks`: no held target waits for one of them,
   nothing can fill, the breaker cannot trip), else tick by tick; the result
   is the same either way, one step is only cheaper.
 - At the end, ticks still waiting are applied (they count for positions),

@@ -34,13 +34,6 @@ class GuardedFile:
             except OSError as e:
                 self._fail(e)
 
-    def write_encoded(self, payload: bytes) -> None:
-        if self.failed is None:
-            try:
-                self.file.write_encoded(payload)  # type: ignore[attr-defined]
-            except OSError as e:
-                self._fail(e)
-
     def write_encoded_many(self, payloads: Sequence[bytes]) -> None:
         if self.failed is None:
             try:
