@@ -13,7 +13,7 @@ model's `eos`). The rules:
 - The run is over on the models' `eos` (every one of `models`) once the
   market is done too (the feed's `eos`, or `drain_timeout_s` after the last
   model's), or when the feed has ended and the models stayed silent
-  `drain_timeout_s`.
+  `drain_timeout_s` (counted from the feed's end at the earliest).
 - An `eos` or watermark is believed only from its expected source (the feed on
   the market socket, one of `models` on the targets socket); any other is
   ignored and counted as `unexpected_source`.
@@ -93,6 +93,7 @@ class Sequencer:
         self._head = 0
         self._rising = True  # the waiting ticks' seqs rise
         self.feed_eos_seen = False
+        self.feed_eos_at: float | None = None  # when `finished` first saw the feed's eos
         self.models = models
         self.models_ended: set[str] = set()
         self.model_eos_at: float | None = None  # when the last expected model ended
@@ -168,8 +169,14 @@ class Sequencer:
                 log.warning("model ended; no feed eos after %.1f s; finishing", waited_s)
                 return True
             return False
-        silent_s = now_s - self.model_heard_at
-        if self.feed_eos_seen and silent_s > self.drain_timeout_s:
+        if not self.feed_eos_seen:
+            return False
+        if self.feed_eos_at is None:
+            self.feed_eos_at = now_s
+        # Silent since the feed ended, not since this executor started: a model slow
+        # to start (imports, a busy machine) is not silent before the replay began.
+        silent_s = now_s - max(self.model_heard_at, self.feed_eos_at)
+        if silent_s > self.drain_timeout_s:
             log.warning("feed ended and the model has been silent %.1f s; finishing", silent_s)
             return True
         return False

@@ -124,8 +124,20 @@ def test_after_the_feed_ended_a_silent_model_ends_the_run_after_the_drain_timeou
     sequencer = _sequencer(follow_model=True)
     sequencer.on_model(Watermark(source="model", tick_seq=0), NOW_NS, now_s=100.0)
     sequencer.on_market(Eos(source="feed", last_seq=0, ts_ns=0), NOW_NS)
-    assert not sequencer.finished(now_s=104.0)
-    assert sequencer.finished(now_s=105.5)
+    assert not sequencer.finished(now_s=100.5)  # the loop's first look after the eos
+    assert not sequencer.finished(now_s=105.0)
+    assert sequencer.finished(now_s=105.6)
+
+
+def test_a_model_slow_to_start_is_not_silent_before_the_feed_ended() -> None:
+    """Heard of never (it was still loading while a short replay ran): the drain timeout
+    counts from the feed's eos, not from the executor's start. (Under load a model ready
+    7 s after the executor once made a 6,000-tick run finish with no orders.)"""
+    sequencer = _sequencer(follow_model=True)  # started at now_s 0
+    sequencer.on_market(Eos(source="feed", last_seq=0, ts_ns=0), NOW_NS)
+    assert not sequencer.finished(now_s=7.0)
+    assert not sequencer.finished(now_s=11.9)
+    assert sequencer.finished(now_s=12.1)
 
 
 def test_the_end_applies_waiting_ticks_then_reports_positions_at_market_time() -> None:
