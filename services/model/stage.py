@@ -8,9 +8,10 @@
   built-in ones (`columnar.py`: the same values, without an object per tick),
   else tick by tick like single ticks; its predictions go out as one
   `PredictionBatch`. Queued single ticks are decided as columns too (each
-  run of one symbol's), and each run's predictions go out as one
-  `PredictionBatch` as well: they are all ready at once, so sending them
-  together delays none, and spares the recorder a receive and a decode each.
+  run of `COLUMNAR_RUN_MIN` or more of one symbol's; shorter runs tick by
+  tick), and each run's predictions go out as one `PredictionBatch` as well:
+  they are all ready at once, so sending them together delays none, and
+  spares the recorder a receive and a decode each.
 - A target that no executor takes is dropped and counted (the next one
   supersedes it); run.log gets at most `TARGET_LINES_PER_S` target lines a second.
 - Following a lossless replay, a `Watermark` goes out every `WATERMARK_EVERY`
