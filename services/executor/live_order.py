@@ -72,9 +72,7 @@ class LiveOrder:
             reported_cost=Decimal(repr(progress.cost)),
             reported_fee=Decimal(repr(progress.fee)),
             resumed=True,
-            terms=OrderTerms(
-                order.order_type, order.limit_price, order.time_in_force, order.post_only
-            ),
+            terms=OrderTerms.of(order),
         )
 
 

@@ -15,6 +15,7 @@ from common.messages import (
     Fill,
     OrderCancelled,
     OrderRejected,
+    OrderSubmitted,
     OrderType,
     RejectReason,
     Side,
@@ -37,6 +38,11 @@ class OrderTerms:
     limit_price: float | None = None  # on the pair's price grid (PairRules.price_increment)
     time_in_force: TimeInForce = TimeInForce.GTC
     post_only: bool = False
+
+    @classmethod
+    def of(cls, order: OrderSubmitted) -> OrderTerms:
+        """The terms a journaled or published order was sent with."""
+        return cls(order.order_type, order.limit_price, order.time_in_force, order.post_only)
 
 
 MARKET = OrderTerms()

@@ -80,11 +80,14 @@ class PaperTwin:
         self.orders += 1
         # The same order id, side, size and send time (the engine's event time):
         # the paper executor is given exactly what the engine gives it in a paper run.
-        terms = OrderTerms(
-            order.order_type, order.limit_price, order.time_in_force, order.post_only
-        )
         self.paper.submit(
-            order.order_id, order.target_id, order.symbol, order.side, order.qty, order.ts_ns, terms
+            order.order_id,
+            order.target_id,
+            order.symbol,
+            order.side,
+            order.qty,
+            order.ts_ns,
+            OrderTerms.of(order),
         )
         book = self.paper.books.get(order.symbol)  # the paper venue's latest quote
         quote = None if book is None else book.tick
