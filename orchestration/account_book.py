@@ -20,7 +20,7 @@ from typing import Any
 from common.journal import ACCOUNT_OPENED, JOURNAL_FILES, read_entries
 from common.messages import Fill, RiskEvent
 from services.executor.account import SpotAccount, assets_of
-from services.executor.quantities import FEE_DECIMALS
+from services.executor.quantities import FEE_DECIMALS, exact
 
 _QUANTUM = Decimal(1).scaleb(-FEE_DECIMALS)
 
@@ -42,7 +42,7 @@ def account_section(
     )
     if opened is None:
         return None
-    starting = {asset: Decimal(repr(amount)) for asset, amount in opened.values.items()}
+    starting = {asset: exact(amount) for asset, amount in opened.values.items()}
     account = SpotAccount(dict(starting))
     lowest = dict(starting)
     fills = [e for e in entries if isinstance(e, Fill)]

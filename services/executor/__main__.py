@@ -37,7 +37,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 import zmq
@@ -79,6 +78,7 @@ from services.executor.order_executor import OrderExecutor
 from services.executor.outbox import Outbox
 from services.executor.paper import PaperOrderExecutor
 from services.executor.providers import make_venue
+from services.executor.quantities import exact
 from services.executor.reconcile import reconcile_at_start
 from services.executor.resume import Resumption
 from services.executor.risk import RiskEngine
@@ -331,7 +331,7 @@ def _paper_account(config: ExecutorConfig, journaled: dict[str, float] | None) -
     fee_rate = config.taker_fee_rate
     if journaled is None:
         return SpotAccount(balances_of(config.balances), fee_rate, margin=config.margin)
-    opening = {asset: Decimal(repr(amount)) for asset, amount in journaled.items()}
+    opening = {asset: exact(amount) for asset, amount in journaled.items()}
     if opening != balances_of(config.balances):
         log.warning("starting balances from the run's journal, not --balances: %s", journaled)
     return SpotAccount(opening, fee_rate, margin=config.margin)

@@ -26,6 +26,7 @@ from typing import Final
 
 from common.messages import OrderType, Side, Tick, TimeInForce
 from services.executor.order_executor import MARKET, OrderTerms
+from services.executor.quantities import exact
 
 DEFAULT_REQUOTE_BPS: Final = 5.0
 
@@ -74,11 +75,11 @@ class ExecutionStyle:
             return None
         aggressive = self.kind is ExecutionKind.IOC
         buy = side is Side.BUY
-        touch = Decimal(repr(quote.ask if buy == aggressive else quote.bid))
+        touch = exact(quote.ask if buy == aggressive else quote.bid)
         if self.offset_ticks:
             offset = price_increment * self.offset_ticks
         else:
-            offset = touch * Decimal(repr(self.offset_bps)) / 10_000
+            offset = touch * exact(self.offset_bps) / 10_000
         # Passive: away from the market (a buy lower); IOC: into it (a buy higher).
         toward_market = aggressive
         raw = touch + offset if buy == toward_market else touch - offset

@@ -42,6 +42,7 @@ from services.executor.execution_style import DEFAULT_REQUOTE_BPS, ExecutionKind
 from services.executor.gate import missing_live_opt_ins
 from services.executor.latency import DEFAULT_JITTER_MS, DEFAULT_SEED
 from services.executor.live import LiveTimings
+from services.executor.quantities import exact
 from services.executor.risk import RiskLimits
 from venues.kraken.fees import load_fee_schedule
 from venues.kraken.pairs import DEFAULT_PAIRS_FILE
@@ -319,7 +320,7 @@ class ExecutorConfig(ServiceSettings):
     @property
     def taker_fee_rate(self) -> Decimal:
         """The taker fee as a fraction, exact: what the spot account holds back for it."""
-        return Decimal(repr(self.taker_fee)) / 10_000
+        return exact(self.taker_fee) / 10_000
 
     @property
     def execution_style(self) -> ExecutionStyle:

@@ -95,6 +95,7 @@ from services.executor.live_order import (
     rejection,
 )
 from services.executor.order_executor import MARKET, OrderTerms, Refusal, conform_to_pair_rules
+from services.executor.quantities import exact
 from services.executor.venue import QUERY_BATCH, Venue
 from services.executor.venue_clock import VenueClock
 from venues.errors import VenueError, VenueErrorKind
@@ -173,9 +174,7 @@ class LiveOrderExecutor:
     ) -> LiveOrder:
         """Stage an order; it goes to the venue at the next `send_staged`."""
         sent_ms = time.time_ns() // 1_000_000
-        order = LiveOrder(
-            order_id, target_id, symbol, side, Decimal(repr(qty)), sent_ms, terms=terms
-        )
+        order = LiveOrder(order_id, target_id, symbol, side, exact(qty), sent_ms, terms=terms)
         self._staged.append(order)
         return order
 
@@ -393,7 +392,7 @@ class LiveOrderExecutor:
             order.symbol,
             order.side,
             order.qty,
-            Decimal(repr(terms.limit_price)),
+            exact(terms.limit_price),
             order.order_id,
             deadline_s,
             venue_now_s,

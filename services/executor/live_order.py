@@ -29,6 +29,7 @@ from common.messages import (
     TimeInForce,
 )
 from services.executor.order_executor import MARKET, OrderTerms
+from services.executor.quantities import exact
 from venues.order import VenueOrder
 
 
@@ -66,11 +67,11 @@ class LiveOrder:
             order.target_id,
             order.symbol,
             order.side,
-            Decimal(repr(order.qty)),
+            exact(order.qty),
             sent_ms=order.ts_ns // 1_000_000,
-            reported_qty=Decimal(repr(progress.filled)),
-            reported_cost=Decimal(repr(progress.cost)),
-            reported_fee=Decimal(repr(progress.fee)),
+            reported_qty=exact(progress.filled),
+            reported_cost=exact(progress.cost),
+            reported_fee=exact(progress.fee),
             resumed=True,
             terms=OrderTerms.of(order),
         )

@@ -23,7 +23,7 @@ shadow journal's `append` in the service; a list in tests).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING
 from typing import Any
 
 from common.journal import JournalEntry
@@ -38,7 +38,7 @@ from common.messages import (
 from services.executor.live import LiveOrderExecutor
 from services.executor.order_executor import OrderTerms, Refusal
 from services.executor.paper import PaperOrderExecutor
-from services.executor.quantities import exact_fill
+from services.executor.quantities import exact, exact_fill
 from venues.kraken.pairs import PairRules
 
 
@@ -46,7 +46,7 @@ def minimum_order_qty(rules: PairRules, price: float) -> float:
     """The pair's smallest order at `price`: `qty_min` on the lot grid, raised to `cost_min`."""
     increment = rules.qty_increment
     qty = (rules.qty_min / increment).to_integral_value(ROUND_CEILING) * increment
-    price_exact = Decimal(repr(price))
+    price_exact = exact(price)
     if qty * price_exact < rules.cost_min:
         lots = (rules.cost_min / price_exact / increment).to_integral_value(ROUND_CEILING)
         qty = lots * increment
