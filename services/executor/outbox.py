@@ -82,35 +82,24 @@ class Outbox:
                 self.journal.append(event)  # flushed before anyone can see the event
             if isinstance(event, OrderRejected):
                 reason = str(event.reason)
-                if self._rejection_lines.admit(reason, now_s):  # counted there
-                    self._write_gathered()
-                    log.warning(
-                        "rejected %s (target %s) %s: %s (%s)%s",
-                        event.order_id,
-                        event.target_id,
-                        event.symbol,
-                        reason,
-                        event.detail,
-                        "; more of this reason are counted, not shown"
-                        if self.rejections[reason] == REJECTIONS_IN_FULL
-                        else "",
-                    )
+                self._line_in_full(
+                    self._rejection_lines,
+                    reason,
+                    now_s,
+                    logging.WARNING,
+                    "rejected %s (target %s) %s: %s (%s)",
+                    (event.order_id, event.target_id, event.symbol, reason, event.detail),
+                )
             elif isinstance(event, OrderCancelled):
                 reason = str(event.reason)
-                if self._cancel_lines.admit(reason, now_s):  # counted there
-                    self._write_gathered()
-                    log.info(
-                        "cancelled %s %s %s %.8f unfilled: %s (%s)%s",
-                        event.order_id,
-                        event.symbol,
-                        event.side,
-                        event.qty,
-                        reason,
-                        event.detail,
-                        "; more of this reason are counted, not shown"
-                        if self.cancels[reason] == REJECTIONS_IN_FULL
-                        else "",
-                    )
+                self._line_in_full(
+                    self._cancel_lines,
+                    reason,
+                    now_s,
+                    logging.INFO,
+                    "cancelled %s %s %s %.8f unfilled: %s (%s)",
+                    (event.order_id, event.symbol, event.side, event.qty, reason, event.detail),
+                )
             elif isinstance(event, RiskEvent):
                 self._write_gathered()
                 log.error("RISK %s: %s (%s)", event.kind, event.detail, _numbers(event.values))
@@ -138,6 +127,27 @@ class Outbox:
         self._summarise(self._cancel_lines.due(now_s), "cancels")
         if self.after_each_batch is not None:
             self.after_each_batch()  # only now: their OrderSubmitted entries are journaled
+
+    def _line_in_full(
+        self,
+        lines: FirstThenCounts,
+        reason: str,
+        now_s: float,
+        level: int,
+        text: str,
+        values: tuple[object, ...],
+    ) -> None:
+        """Count a rejection or cancel; log it in full if it is among its reason's first."""
+        if not lines.admit(reason, now_s):  # counted there
+            return
+        self._write_gathered()
+        last = lines.total[reason] == REJECTIONS_IN_FULL
+        log.log(
+            level,
+            text + "%s",
+            *values,
+            "; more of this reason are counted, not shown" if last else "",
+        )
 
     def close(self) -> None:
         """Log what is still gathered or held back (at the end of the run)."""
