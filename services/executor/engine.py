@@ -66,6 +66,7 @@ from services.executor.account import KRAKEN_INSUFFICIENT_FUNDS, SpotAccount
 from services.executor.cancel_replace import CancelReplace, WorkingOrder
 from services.executor.execution_style import ExecutionKind, ExecutionStyle
 from services.executor.order_executor import MARKET, OrderExecutor, OrderTerms, VenueEvent
+from services.executor.paper import NEVER
 from services.executor.positions import PositionState
 from services.executor.risk import Exposure, OrderIntent, RiskEngine
 from venues.kraken.rate_limits import LeakyCounter
@@ -522,22 +523,51 @@ class ExecutionEngine:
     def equity(self) -> float:
         return sum(b.position.equity for b in self.books.values())
 
+    def quiet_cut(self, ticks: Sequence[Tick]) -> int:
+        """How many of one symbol's `ticks`, from the first, `on_quiet_ticks` could take.
+
+        As far as held targets and open orders say: the ticks before the one a
+        held target waits for (`on_tick` acts there), and before the first at
+        or after an order's arrival at the venue (it may fill there). 0 when any
+        tick may act (a limit order, a working order, remembered takings, not
+        paper). The breaker is checked by `on_quiet_ticks` itself.
+        """
+        quiet_until = getattr(self.executor, "quiet_until", None)
+        if quiet_until is None:
+            return 0
+        symbol = ticks[0].symbol
+        resting = self.resting
+        if resting is not None and (symbol in resting.pending or symbol in resting.working):
+            return 0
+        due_ns = quiet_until(symbol)
+        if due_ns is None:
+            return 0
+        held = self._held.get(symbol)
+        waits_for = held[0].tick_seq if held else None
+        if waits_for is None and due_ns == NEVER:
+            return len(ticks)
+        for cut, tick in enumerate(ticks):
+            if (waits_for is not None and tick.seq >= waits_for) or tick.recv_ts_ns >= due_ns:
+                return cut
+        return len(ticks)
+
     def on_quiet_ticks(self, ticks: Sequence[Tick], now_ns: int) -> list[Event] | None:
         """Apply a run of one symbol's ticks in one step, when nothing can happen within them.
 
         The columnar fast path of a replay (`Sequencer`): the result is exactly
         `on_tick` on each. Nothing happens when no held target waits for one of
-        these ticks (`held_for`; one waiting for a later tick acts later), the
-        executor has nothing they could fill or that depends on the books
-        between (its `skip_quiet`; paper only), and the breaker cannot trip on
-        any quote: equity is monotonic in the mark (every step is a correctly
-        rounded monotonic operation), so its worst value is at the run's lowest
-        or highest mid. Returns None, having changed nothing, when the run is
-        not quiet: the caller applies it tick by tick.
+        these ticks (`held_for`; one waiting for a later tick acts later), no
+        order can fill at any of them nor depends on the books between (paper's
+        `quiet_until`: none open, or market orders that reach the venue only
+        after the run), and the breaker cannot trip on any quote: equity is
+        monotonic in the mark (every step is a correctly rounded monotonic
+        operation), so its worst value is at the run's lowest or highest mid.
+        Returns None, having changed nothing, when the run is not quiet: the
+        caller applies it tick by tick.
         """
         symbol = ticks[0].symbol
-        skip_quiet = getattr(self.executor, "skip_quiet", None)
-        if skip_quiet is None:
+        quiet_until = getattr(self.executor, "quiet_until", None)
+        if quiet_until is None:
             return None
         highest_seq = max(map(_seq, ticks))  # not the last one's: a restarted feed's seqs fall
         held = self._held.get(symbol)
@@ -546,16 +576,20 @@ class ExecutionEngine:
         resting = self.resting
         if resting is not None and (symbol in resting.pending or symbol in resting.working):
             return None  # a working order or a target waiting for it: every tick may act
+        due_ns = quiet_until(symbol)
+        latest_ns = max(map(_recv_ts_ns, ticks))
+        if due_ns is None or due_ns <= latest_ns:
+            return None
         quotes = [tick for tick in ticks if tick.kind is TickKind.QUOTE]
         book = self.book(symbol)
         if quotes and not self.risk.tripped and not self._breaker_holds(book, quotes):
             return None
-        if not skip_quiet(symbol, quotes[-1] if quotes else None):
-            return None
+        if quotes:
+            self.executor.refresh_book(quotes[-1])  # type: ignore[attr-defined]  # paper: has quiet_until
         if self.first_seq is None:
             self.first_seq = ticks[0].seq
         self.last_seq = max(self.last_seq, highest_seq)
-        self.clock_ns = max(self.clock_ns, max(map(_recv_ts_ns, ticks)))
+        self.clock_ns = max(self.clock_ns, latest_ns)
         book.last_tick_wall_ns = now_ns
         if quotes:
             book.last_quote = quotes[-1]
@@ -570,17 +604,23 @@ class ExecutionEngine:
         return held[0].tick_seq if held else None
 
     def _breaker_holds(self, book: SymbolBook, quotes: list[Tick]) -> bool:
-        """True when no quote of `quotes` (one symbol's) would trip the breaker."""
-        mark = book.position.mark_price
+        """True when no quote of `quotes` (one symbol's) would trip the breaker.
+
+        Equity moves with the mark only through the position: flat, it is the
+        same at every quote; long, it is worst at the lowest mid; short, at the
+        highest (monotonic: `on_quiet_ticks`).
+        """
+        position = book.position
+        floor = -self.risk.limits.max_loss
+        if position.qty == 0:
+            return self.equity() > floor
+        mark = position.mark_price
         mids = [mid for mid in (quote.mid for quote in quotes) if mid is not None]
+        position.mark_price = min(mids) if position.qty > 0 else max(mids)
         try:
-            for extreme in (min(mids), max(mids)):
-                book.position.mark_price = extreme
-                if not self.equity() > -self.risk.limits.max_loss:
-                    return False
-            return True
+            return self.equity() > floor
         finally:
-            book.position.mark_price = mark
+            position.mark_price = mark
 
     def _check_breaker(self, ts_ns: int) -> list[Event]:
         # Unrealized losses count: the breaker is checked on every quote, not only on fills.

@@ -32,7 +32,9 @@ the lot size, then the minimum size and minimum cost apply.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from typing import Final
 
 from common.messages import (
     CancelReason,
@@ -58,6 +60,8 @@ from services.executor.order_executor import (
 from services.executor.passive_queue import INFINITE, QueuePosition, join
 from services.executor.quantities import floor_lots
 from venues.kraken.pairs import PairRules
+
+NEVER: Final = sys.maxsize  # `quiet_until` with no order on its way
 
 KRAKEN_POST_ONLY: str = "EOrder:Post only order"
 
@@ -320,21 +324,31 @@ class PaperOrderExecutor:
             ts_ns=tick.recv_ts_ns,
         )
 
-    def skip_quiet(self, symbol: str, last_quote: Tick | None) -> bool:
-        """Take a run of `symbol`'s ticks in one step if none of them can fill or matter later.
+    def quiet_until(self, symbol: str) -> int | None:
+        """Until when (event time, ns) no tick of `symbol` can fill or matter later, or None.
 
-        Nothing can fill with no open order of the symbol, and the book's
-        intermediate refreshes matter only while paper remembers takings from
-        it; then only the run's last quote (`last_quote`, None for trades
-        alone) is the book. False (and nothing changed): apply tick by tick.
+        None when every tick may matter: a limit order of the symbol is open (it
+        rests, and any tick may fill it), or paper remembers takings from its
+        book (then every refresh must be seen). Otherwise the symbol's open
+        orders are market orders still on their way, which `_fill` passes by on
+        every tick before the first one's arrival (the time returned; `NEVER`
+        with none open), and a quiet run's last quote alone is the book
+        (`refresh_book`).
         """
-        if any(order.symbol == symbol for order in self.open_orders.values()):
-            return False
+        due = NEVER
+        for order in self.open_orders.values():
+            if order.symbol == symbol:
+                if order.terms.limit_price is not None:
+                    return None
+                due = min(due, order.due_ns)
         book = self.books.get(symbol)
         if book is not None and book.remembers_takings:
-            return False
-        if last_quote is not None:
-            if book is None:
-                book = self.books[symbol] = WalkedBook()
-            book.refresh(last_quote)
-        return True
+            return None
+        return due
+
+    def refresh_book(self, last_quote: Tick) -> None:
+        """A quiet run's last quote becomes its symbol's book (`quiet_until`)."""
+        book = self.books.get(last_quote.symbol)
+        if book is None:
+            book = self.books[last_quote.symbol] = WalkedBook()
+        book.refresh(last_quote)

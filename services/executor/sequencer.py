@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from itertools import groupby
 from operator import attrgetter
 from typing import Final
 
@@ -46,11 +47,12 @@ log = logging.getLogger("services.executor")
 FEED: Final = "feed"  # the market socket's only source of eos
 # Released ticks below this many are applied one by one: a shorter run is not
 # worth the quiet check (a target's few ticks, a live stream).
-QUIET_RUN_MIN: Final = 8
+QUIET_RUN_MIN: Final = 4
 # Released ticks leave the front of the waiting list by moving `_head`; the list
 # is cut back once this many have gone (a cut per release would copy the rest).
 COMPACT_AFTER: Final = 4_096
 _seq = attrgetter("seq")
+_symbol = attrgetter("symbol")
 
 
 def _ignore(seq: int) -> None:
@@ -250,41 +252,32 @@ class Sequencer:
     def _apply_runs(self, released: list[Tick], now_ns: int) -> list[Event]:
         """Each run of one symbol's ticks in one engine step if it is quiet, else tick by tick."""
         events: list[Event] = []
-        start = 0
-        while start < len(released):
-            symbol = released[start].symbol
-            end = start + 1
-            while end < len(released) and released[end].symbol == symbol:
-                end += 1
-            events += self._apply_run(released[start:end], now_ns)
-            start = end
+        for _, run in groupby(released, key=_symbol):
+            events += self._apply_run(list(run), now_ns)
         return events
 
     def _apply_run(self, run: list[Tick], now_ns: int) -> list[Event]:
         """One symbol's ticks: quiet stretches in one engine step, the rest tick by tick.
 
-        A held target makes the run loud only from the tick it waits for (the
-        model ran ahead of the market: a batched replay's usual case); the
-        ticks before that tick may still be quiet, and after it (the target
-        acted on) the rest is looked at afresh.
+        A stretch ends before the tick a held target waits for (the model ran
+        ahead of the market: a batched replay's usual case) or at which an
+        order on its way reaches the venue (`ExecutionEngine.quiet_cut`); that
+        tick goes alone, and the rest is looked at afresh after it. A stretch
+        the breaker could trip in goes tick by tick to the run's end.
         """
         events: list[Event] = []
         while len(run) >= QUIET_RUN_MIN:
-            waits_for = self.engine.held_for(run[0].symbol)
-            cut = len(run)
-            if waits_for is not None:  # the first tick `on_tick` would act at
-                cut = next((i for i, tick in enumerate(run) if tick.seq >= waits_for), cut)
+            cut = self.engine.quiet_cut(run)
             if cut < QUIET_RUN_MIN:
-                break
+                events += self._apply(run[0], now_ns)
+                run = run[1:]
+                continue
             quiet = self.engine.on_quiet_ticks(run[:cut], now_ns)
             if quiet is None:
                 break
             events += quiet
             self.on_applied(run[cut - 1].seq)
-            if cut == len(run):
-                return events
-            events += self._apply(run[cut], now_ns)  # the target acts
-            run = run[cut + 1 :]
+            run = run[cut:]
         for tick in run:
             events += self._apply(tick, now_ns)
         return events

@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from common.messages import Fill, Liquidity, OrderRejected, RejectReason, Side, Target
+from common.messages import Fill, Liquidity, OrderRejected, OrderType, RejectReason, Side, Target
 from services.executor.engine import ExecutionEngine
-from services.executor.paper import PaperOrderExecutor
+from services.executor.order_executor import OrderTerms
+from services.executor.paper import NEVER, PaperOrderExecutor
 from services.executor.positions import PositionState
 from services.executor.risk import RiskEngine, RiskLimits
 from tests.factories import make_tick
@@ -247,3 +248,27 @@ def test_fee_and_realized_totals_carry_no_binary_residue() -> None:
     assert position.fees == 0.3
     assert position.realized_pnl == 0.03  # 0.3 x 0.1; floats say 0.029999999999998295
     assert position.qty == 0.0
+
+
+def test_a_symbol_is_quiet_until_its_first_market_order_reaches_the_venue() -> None:
+    """`quiet_until`: a market order fills at no tick before its arrival (`due_ns`);
+    a limit order (it rests and may fill on any tick) leaves no tick quiet."""
+    paper = PaperOrderExecutor(PAIRS, latency_ms=20, taker_fee_bps=0)
+    assert paper.quiet_until("BTC/USD") == NEVER
+    paper.submit("m1", "t1", "BTC/USD", Side.BUY, 0.1, T0)  # due at T0 + 20 ms
+    paper.submit("m2", "t2", "BTC/USD", Side.BUY, 0.1, T0 + 5 * MS)
+    assert paper.quiet_until("BTC/USD") == T0 + 20 * MS
+    assert paper.on_tick(quote(1, 19, 99.0, 101.0)) == []  # what makes it true
+    assert paper.quiet_until("ETH/USD") == NEVER  # another symbol's orders
+    paper.submit("l1", "t3", "BTC/USD", Side.BUY, 0.1, T0, OrderTerms(OrderType.LIMIT, 99.0))
+    assert paper.quiet_until("BTC/USD") is None
+
+
+def test_a_symbol_whose_book_paper_took_from_is_not_quiet_until_the_level_shows_anew() -> None:
+    """Every refresh matters while paper remembers a taking: no tick is quiet until then."""
+    paper = PaperOrderExecutor(PAIRS, latency_ms=0, taker_fee_bps=0)
+    paper.submit("m1", "t1", "BTC/USD", Side.BUY, 0.1, T0)
+    assert len(paper.on_tick(quote(1, 1, 99.0, 101.0, ask_size=1.0))) == 1  # 0.1 of 1.0 taken
+    assert paper.quiet_until("BTC/USD") is None
+    paper.on_tick(quote(2, 2, 99.0, 101.0, ask_size=0.7))  # the venue's news about that level
+    assert paper.quiet_until("BTC/USD") == NEVER

@@ -7,6 +7,7 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from common.journal import Journal, read_journal
@@ -234,7 +235,8 @@ def _replay(
 ) -> tuple[list[Message], list[int], int]:
     """Run `stream` through a following sequencer; its events, applied seqs and quiet runs."""
     limits = dataclasses.replace(LOOSE, max_loss=max_loss)
-    paper = PaperOrderExecutor(PAIRS, latency_ms=20, taker_fee_bps=40, latency_jitter_ms=5)
+    pairs = {**PAIRS, "ETH/USD": dataclasses.replace(PAIRS["BTC/USD"], symbol="ETH/USD")}
+    paper = PaperOrderExecutor(pairs, latency_ms=20, taker_fee_bps=40, latency_jitter_ms=5)
     engine = ExecutionEngine(RiskEngine(limits), paper, order_prefix="o")
     applied: list[int] = []
     sequencer = Sequencer(
@@ -260,34 +262,53 @@ def _replay(
     return events, applied, runs
 
 
-def _stream(seed: int) -> list[Message]:
-    """Batches of a random walk with trades, targets now and then, a watermark every 64 ticks."""
+def _stream(seed: int, symbols: Sequence[str] = ("BTC/USD",)) -> list[Message]:
+    """Batches of a random walk per symbol with trades, targets now and then, a watermark
+    every 64 ticks; with several symbols, each batch is one symbol's (chosen at random)."""
     rng = random.Random(seed)
-    mid, stream, ticks = 100.0, [], []
+    mids = dict.fromkeys(symbols, 100.0)
+    symbol, stream, ticks = symbols[0], [], []
     for seq in range(1, 3_000):
+        mid = mids[symbol]
         if rng.random() < 0.2:
             tick = make_trade(
-                seq=seq, symbol="BTC/USD", recv_ts_ns=T0 + seq * MS, last=mid, last_size=0.5
+                seq=seq, symbol=symbol, recv_ts_ns=T0 + seq * MS, last=mid, last_size=0.5
             )
         else:
-            mid = round(mid * (1 + rng.gauss(0, 0.002)), 1)
+            mid = mids[symbol] = round(mid * (1 + rng.gauss(0, 0.002)), 1)
             tick = quote(seq, seq, mid - 0.1, mid + 0.1, bid_size=0.3, ask_size=0.3)
+            tick = msgspec.structs.replace(tick, symbol=symbol)
         ticks.append(tick)
         if len(ticks) == 64 or rng.random() < 0.01:
-            stream.append(TickBatch(symbol="BTC/USD", ticks=ticks))
+            stream.append(TickBatch(symbol=symbol, ticks=ticks))
             ticks = []
         if rng.random() < 0.004:  # a target: the model is done up to its tick
-            stream.append(target(f"t{seq}", rng.choice([-1.0, 0.0, 0.5, 1.0]), seq, seq, mid))
+            wanted = target(f"t{seq}", rng.choice([-1.0, 0.0, 0.5, 1.0]), seq, seq, mid)
+            stream.append(msgspec.structs.replace(wanted, symbol=symbol))
         elif seq % 64 == 0:
             stream.append(Watermark(source="model", tick_seq=seq))
-    stream.append(TickBatch(symbol="BTC/USD", ticks=ticks))
+        if not ticks:
+            symbol = rng.choice(symbols)
+    stream.append(TickBatch(symbol=symbol, ticks=ticks))
     return stream
 
 
-@pytest.mark.parametrize(("seed", "max_loss"), [(1, 1e9), (2, 3.0), (3, 1.0)])
-def test_quiet_runs_in_one_step_give_the_events_of_tick_by_tick(seed: int, max_loss: float) -> None:
-    """Runs with no open order, held target or breaker trip in one engine step: the same run."""
-    stream = _stream(seed)
+@pytest.mark.parametrize(
+    ("seed", "max_loss", "symbols"),
+    [
+        (1, 1e9, ("BTC/USD",)),
+        (2, 3.0, ("BTC/USD",)),
+        (3, 1.0, ("BTC/USD",)),
+        (4, 1e9, ("BTC/USD", "ETH/USD")),
+        (5, 3.0, ("BTC/USD", "ETH/USD")),
+    ],
+)
+def test_quiet_runs_in_one_step_give_the_events_of_tick_by_tick(
+    seed: int, max_loss: float, symbols: tuple[str, ...]
+) -> None:
+    """Runs with no fill due, held target or breaker trip in one engine step: the same run
+    (one symbol, or two whose batches interleave)."""
+    stream = _stream(seed, symbols)
     expected, applied_expected, _ = _replay(stream, max_loss=max_loss, quiet=False)
     events, applied, quiet_runs = _replay(stream, max_loss=max_loss, quiet=True)
     assert events == expected
@@ -395,8 +416,10 @@ def test_a_target_waiting_inside_a_run_leaves_the_ticks_before_it_quiet() -> Non
     """The model ran ahead: its target waits for tick 40 of a 64-tick batch.
 
     Ticks 1-39 go in one step (before, a held target made the whole run tick
-    by tick), tick 40 acts on the target, the ticks up to its fill one by
-    one, and the events are tick by tick's.
+    by tick), tick 40 acts on the target, ticks 41-69 in two steps (one per
+    batch: the market order is still on its way, due at tick 70), tick 70
+    fills it alone, and the rest in one step per batch again: the events are
+    tick by tick's.
     """
     ticks = [quote(seq, seq, 100.0 + seq * 0.01, 100.2 + seq * 0.01) for seq in range(1, 193)]
     stream: list[Message] = [target("t1", 1.0, seq=40, t_ms=40)]
@@ -409,7 +432,8 @@ def test_a_target_waiting_inside_a_run_leaves_the_ticks_before_it_quiet() -> Non
     assert len(_fills(expected)) == 1 and _fills(expected)[0].tick_seq >= 40
     assert applied[-1] == applied_expected[-1] == 192
     assert 39 in applied and 40 in applied  # the quiet stretch ends before the target's tick
-    assert quiet_runs == 2  # ticks 1-39, and the last batch (the order filled at tick 70)
+    assert 69 in applied and 70 in applied  # and before the order's arrival
+    assert quiet_runs == 5  # 1-39, 41-64, 65-69 (in flight), 71-128, 129-192
 
 
 def test_a_quiet_run_whose_seqs_restart_leaves_the_engine_where_tick_by_tick_does() -> None:
