@@ -92,6 +92,7 @@ def measure_replay(
         "lossless": all(n == ticks for n in seen.values())
         and sum(counts["malformed_messages"].values()) == 0,
         "predictions": counts["predictions"],
+        "targets": counts["targets"],
         "orders": counts["orders"],
         "fills": counts["fills"],
         "ticks_per_s": result["throughput"]["ticks_per_s"],

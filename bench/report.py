@@ -54,6 +54,11 @@ def ratios(figures: dict[str, Any]) -> dict[str, Any]:
             rate = peer.get("ours_ticks_per_s", {}).get(batch)
             if rate:
                 out[f"replay{mode}_vs_peer"] = rate / peer["quotes_per_s"]
+        matched = peer.get("ours_matched")
+        if matched:  # no target: the figure is the demo model's (above)
+            out["replay_batched_at_peers_order_rate_vs_peer"] = (
+                matched["ticks_per_s"] / peer["quotes_per_s"]
+            )
     return out
 
 
@@ -148,6 +153,14 @@ def table(figures: dict[str, Any]) -> str:
                 f"  our bundled replay, {batch}/message, same rounds",
                 f"{rate:,.0f}/s",
                 f"median of {peer.get('rounds', 1)} rounds alternating with the peer's",
+            )
+        matched = peer.get("ours_matched")
+        if matched:
+            row(
+                "  ours, 64/message, at about the peer's order rate",
+                f"{matched['ticks_per_s']:,.0f}/s",
+                f"deadband {matched['deadband_bps']:g} bps: {matched['targets']:,} targets, "
+                f"{matched['orders']:,} orders",
             )
     lines += ["", "ratios (target):"]
     for name, value in figures["ratios"].items():
