@@ -64,6 +64,7 @@ from common.messages import (
     OrderRejected,
     RiskEvent,
     RunCounters,
+    Tick,
 )
 from common.metrics import serve_metrics
 from common.runs import DEFAULT_ARTIFACTS_DIR, new_run_id, run_dir
@@ -147,9 +148,7 @@ class ExecutorLoop:
             # A message with nothing to say (most ticks wait for the watermark) is
             # not emitted: the outbox's timed lines run on the emit every turn ends with.
             if self.ticks in ready:
-                for message, _ in self.inbox.messages(self.ticks, "market", MARKET_FRAMES_PER_TURN):
-                    if events := self.sequencer.on_market(message, _now()):
-                        self._emit(events)
+                self._on_market()
             if self.targets in ready:
                 for message in self.inbox.frames(self.targets):
                     if events := self.sequencer.on_model(message, _now(), time.monotonic()):
@@ -158,6 +157,21 @@ class ExecutorLoop:
                 break
             self._emit(self.sequencer.on_idle(_now()))
             self.inbox.progress.idle()
+
+    def _on_market(self) -> None:
+        """This turn's market messages; single ticks in a row go to the sequencer together."""
+        ticks: list[Tick] = []
+        for message, _ in self.inbox.messages(self.ticks, "market", MARKET_FRAMES_PER_TURN):
+            if type(message) is Tick:
+                ticks.append(message)
+                continue
+            if ticks:
+                self._emit(self.sequencer.on_ticks(ticks, _now()))
+                ticks = []
+            if events := self.sequencer.on_market(message, _now()):
+                self._emit(events)
+        if ticks:
+            self._emit(self.sequencer.on_ticks(ticks, _now()))
 
     def _on_venue_reports(self) -> None:
         """The live venue's fills, refusals and halts, from the worker thread."""

@@ -36,7 +36,7 @@ import logging
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from itertools import groupby
-from operator import attrgetter
+from operator import attrgetter, lt
 from typing import Final
 
 from common.messages import Eos, FeedStatus, Message, Target, Tick, TickBatch, Watermark
@@ -122,7 +122,7 @@ class Sequencer:
         if isinstance(message, TickBatch):
             if self.follow_model:  # the batch waits for the watermark as a whole
                 self.ticks += len(message.ticks)
-                self._queue(message.ticks)  # a batch's seqs rise (wire.decode checks)
+                self._queue(message.ticks, rising=True)  # checked by wire.decode
                 return self._release(now_ns)
             events: list[Event] = []
             for tick in message.ticks:
@@ -137,6 +137,24 @@ class Sequencer:
         elif isinstance(message, FeedStatus):
             log.info("feed %s: %s", message.symbol or "all", message.state)
         return []
+
+    def on_ticks(self, ticks: list[Tick], now_ns: int) -> list[Event]:
+        """Single ticks that arrived together (an unbatched replay's backlog), in order.
+
+        Following the model, they wait and are released as one batch's would
+        be: the same ticks in the same order (the watermark cannot move between
+        them), in runs the engine may take in one step, where tick by tick each
+        would have been released alone.
+        """
+        if not self.follow_model:
+            events: list[Event] = []
+            for tick in ticks:
+                events += self._on_tick(tick, now_ns)
+            return events
+        self.ticks += len(ticks)
+        seqs = list(map(_seq, ticks))
+        self._queue(ticks, rising=all(map(lt, seqs, seqs[1:])))
+        return self._release(now_ns)
 
     def on_model(self, message: Message, now_ns: int, now_s: float) -> list[Event]:
         """A message from the model on the targets socket."""
@@ -210,15 +228,18 @@ class Sequencer:
         self.ticks += 1
         if not self.follow_model:
             return self._apply(tick, now_ns)
-        self._queue((tick,))
+        self._queue((tick,), rising=True)
         return self._release(now_ns)
 
-    def _queue(self, ticks: Sequence[Tick]) -> None:
+    def _queue(self, ticks: Sequence[Tick], *, rising: bool) -> None:
+        """Wait `ticks`; `rising`: their seqs rise among themselves."""
         waiting = self._waiting
         if self._head == len(waiting):  # none waits: a fresh start
             waiting.clear()
             self._head, self._rising = 0, True
         elif ticks[0].seq <= waiting[-1].seq:
+            self._rising = False
+        if not rising:
             self._rising = False
         waiting += ticks
 

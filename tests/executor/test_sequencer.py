@@ -449,3 +449,43 @@ def test_a_quiet_run_whose_seqs_restart_leaves_the_engine_where_tick_by_tick_doe
         one_by_one.on_tick(tick, NOW_NS)
     assert in_one_step.on_quiet_ticks(ticks, NOW_NS) == []
     assert in_one_step.last_seq == one_by_one.last_seq == 300
+
+
+def test_single_ticks_handed_over_together_give_the_events_of_one_by_one() -> None:
+    """An unbatched replay's backlog (`on_ticks`): released as runs, with the same events
+    as each tick alone; seqs that fall back (a restarted feed) are still released in order."""
+    rng = random.Random(11)
+    stream: list[Message] = []
+    for message in _stream(6):
+        stream += message.ticks if isinstance(message, TickBatch) else [message]
+    stream[100:100] = [quote(seq, seq, 99.9, 100.1) for seq in range(40, 60)]  # a restart
+
+    def replay(together: bool) -> tuple[list[Message], list[int]]:
+        paper = PaperOrderExecutor(PAIRS, latency_ms=20, taker_fee_bps=40, latency_jitter_ms=5)
+        engine = ExecutionEngine(RiskEngine(LOOSE), paper, order_prefix="o")
+        applied: list[int] = []
+        sequencer = Sequencer(
+            engine, follow_model=True, drain_timeout_s=5.0, now_s=0.0, on_applied=applied.append
+        )
+        events: list[Message] = []
+        ticks: list[Tick] = []
+        for message in stream:
+            if isinstance(message, Tick):
+                ticks.append(message)
+                if together and rng.random() > 0.05:
+                    continue
+                events += sequencer.on_ticks(ticks, NOW_NS)
+                ticks = []
+            else:
+                events += sequencer.on_ticks(ticks, NOW_NS) if ticks else []
+                ticks = []
+                events += sequencer.on_model(message, NOW_NS, now_s=1.0)
+        events += sequencer.on_ticks(ticks, NOW_NS) if ticks else []
+        return events + sequencer.finish(NOW_NS), applied
+
+    expected, applied_expected = replay(together=False)
+    events, applied = replay(together=True)
+    assert events == expected
+    assert len(_fills(expected)) > 5
+    assert applied[-1] == applied_expected[-1]
+    assert len(applied) < len(applied_expected)  # runs in one step, each reported by its last
