@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from common import wire
 from common.journal import fill_identity
 from common.messages import Eos, Fill, Message, Prediction, PredictionBatch, Tick, TickBatch
-from services.recorder.artifacts import RunRecord, event_lines
+from services.recorder.artifacts import RunRecord, lines_of_one_kind
 
 
 class Dispatch:
@@ -64,7 +64,7 @@ class Dispatch:
         elif isinstance(message, Eos):
             if message.source not in self.expect_eos:
                 self.unexpected_source += 1
-                return
+                return False  # not a stage of this run: not recorded
             self.eos_from.add(message.source)
             self.record.on_eos(arrival_ns)
         else:
@@ -102,7 +102,7 @@ class Dispatch:
     def _on_prediction(self, prediction: Prediction) -> None:
         # Counted either way: the decision it is depends on the one before.
         if self.record.on_prediction(prediction) and prediction.tick_seq > self.recorded_ticks:
-            self.write_events(event_lines((prediction,)))
+            self.write_events(lines_of_one_kind((prediction,)))
 
     def _on_prediction_batch(self, batch: PredictionBatch) -> None:
         """`_on_prediction` of each, in order, with the batch's decisions in one write."""
@@ -111,14 +111,14 @@ class Dispatch:
         if decisions and recorded:
             decisions = [p for p in decisions if p.tick_seq > recorded]
         if decisions:
-            self.write_events(event_lines(decisions))
+            self.write_events(lines_of_one_kind(decisions))
 
     def _on_event(self, message: Message, arrival_ns: int) -> bool:
-        if isinstance(message, Fill):
+        if type(message) is Fill:
             identity = fill_identity(message)
             if identity in self.fills_seen:
                 return False
             self.fills_seen.add(identity)
         self.record.on_event(message, arrival_ns)
-        self.write_events(event_lines((message,)))
+        self.write_events(lines_of_one_kind((message,)))
         return True

@@ -19,7 +19,7 @@ import pytest
 from common import wire
 from common.messages import Message, Prediction, PredictionBatch, Tick, TickBatch
 from common.tickfile import TickFileReader
-from services.recorder.artifacts import RunRecord, event_line, event_lines
+from services.recorder.artifacts import RunRecord, event_line, event_lines, lines_of_one_kind
 from services.recorder.dispatch import Dispatch
 from tests.factories import T0_NS, make_prediction, one_of_each
 
@@ -126,6 +126,15 @@ def test_event_lines_equal_the_dict_rendering_for_every_message() -> None:
     expected = "".join(_dict_line(m) + "\n" for m in messages)
     assert event_lines(messages) == expected.encode()
     assert [event_line(m) for m in messages] == expected.splitlines()
+
+
+def test_lines_of_one_kind_equal_event_lines_for_every_message_and_a_batch() -> None:
+    """The one-class rendering (one event, a batch's decisions) writes `event_lines`' bytes."""
+    for message in one_of_each():
+        assert lines_of_one_kind((message,)) == event_lines((message,))
+    predictions = _predictions(_real_ticks(BATCH))
+    assert lines_of_one_kind(predictions) == event_lines(predictions)
+    assert lines_of_one_kind(predictions).count(b"\n") == BATCH
 
 
 def test_decisions_of_a_batch_equal_on_prediction_one_by_one() -> None:
