@@ -14,7 +14,7 @@ import json
 import operator
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import starmap
 from pathlib import Path
@@ -47,26 +47,33 @@ _json: Final = msgspec.json.Encoder()
 
 def event_line(message: Any) -> str:
     """One `events.jsonl` line: the message's fields by name (not `v`), after its `type`."""
-    return _json.encode(_as_event(message)).decode()
+    return _json.encode(as_event(message)).decode()
 
 
 def event_lines(messages: Sequence[Any]) -> bytes:
     """`event_line` of each message, each ended by a newline, as UTF-8 bytes (one write)."""
-    return _json.encode_lines([_as_event(m) for m in messages])
+    return encode_events([as_event(m) for m in messages])
 
 
-def lines_of_one_kind(messages: Sequence[Any]) -> bytes:
-    """`event_lines` of messages all of one class (a batch's decisions, or one event).
+def events_of_one_kind(messages: Sequence[Any]) -> Iterator[msgspec.Struct]:
+    """`as_event` of each of messages all of one class (a batch's decisions).
 
     The class's shape is looked up once and every struct is built inside
     `starmap`, not by a Python call per message: about half the cost per line
     (a linear model's replay writes a decision line for every other tick).
     """
     shape, values = _shape_of(type(messages[0]))
-    return _json.encode_lines(list(starmap(shape, map(values, messages))))
+    return starmap(shape, map(values, messages))
 
 
-def _as_event(message: Any) -> msgspec.Struct:
+def encode_events(events: Sequence[msgspec.Struct]) -> bytes:
+    """The `events.jsonl` lines of `as_event` structs, in one encoder call (a call costs
+    about as much as a short line: many lines at once, not one by one)."""
+    return _json.encode_lines(events)
+
+
+def as_event(message: Any) -> msgspec.Struct:
+    """What `events.jsonl` writes of a message, as a struct for the JSON encoder."""
     # msgspec's JSON encoder, not `json.dumps`: a fast replay writes tens of
     # thousands of lines a second. A plain struct per message class (its fields
     # bar `v`, tagged `type` = the class name, which msgspec writes first) gives

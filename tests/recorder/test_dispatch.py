@@ -47,7 +47,9 @@ class Collected:
         self.events.extend(lines.decode().splitlines())
 
     def send(self, message: Message) -> bool:
-        return self.dispatch.on_message(message, wire.encode(message), ARRIVAL_NS)
+        recorded = self.dispatch.on_message(message, wire.encode(message), ARRIVAL_NS)
+        self.dispatch.write_pending()  # each message its own turn
+        return recorded
 
     def event_types(self) -> list[str]:
         return [json.loads(line)["type"] for line in self.events]
