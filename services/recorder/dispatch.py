@@ -66,8 +66,11 @@ class Dispatch:
     def on_message(self, message: Message, payload: bytes, arrival_ns: int) -> bool:
         """One decoded message and the bytes it came in; False for a fill already recorded
         (an executor sends its journal's fills again after a restart)."""
-        if type(message) is Tick:
-            self._on_tick(message, payload, arrival_ns)
+        if type(message) is Tick:  # unbatched, nearly every message: no call of its own
+            self.on_tick_seq(message.seq)
+            self.record.on_tick(message, arrival_ns)
+            if message.seq > self.recorded_ticks:
+                self._ticks.append(payload)
         elif type(message) is TickBatch:
             self._on_tick_batch(message, payload, arrival_ns)
         elif type(message) is Prediction:
@@ -101,16 +104,10 @@ class Dispatch:
             events, self._events = self._events, []
             self.write_events(encode_events(events))
 
-    def _on_tick(self, tick: Tick, payload: bytes, arrival_ns: int) -> None:
-        self.on_tick_seq(tick.seq)
-        self.record.on_tick(tick, arrival_ns)
-        if tick.seq > self.recorded_ticks:
-            self._ticks.append(payload)
-
     def _on_tick_batch(self, batch: TickBatch, payload: bytes, arrival_ns: int) -> None:
         """Each tick as if it had come alone, written as its own bytes cut from the batch's.
 
-        The whole batch in one call each (record, file): what `_on_tick` of each
+        The whole batch in one call each (record, file): what `on_message` of each
         tick would do, without a call per tick (test_dispatch.py compares them).
         """
         ticks, recorded = batch.ticks, self.recorded_ticks
