@@ -167,6 +167,7 @@ class Recorder:
                         dashboard.on_message(message, arrival_ns)
                     if alerts is not None:
                         alerts.on_message(message, time.monotonic())
+                dispatch.write_pending()  # the turn's ticks and event lines, in one write each
             self.inbox.progress.idle()
             if alerts is not None:
                 alerts.check(time.monotonic())

@@ -21,19 +21,16 @@ from common.messages import (
     Fill,
     Message,
     Position,
-    Prediction,
-    PredictionBatch,
     RiskEvent,
     RunCounters,
-    Tick,
-    TickBatch,
 )
 from services.recorder.artifacts import RunRecord
 from services.recorder.report_data import Thinned
 
 RECENT_FILLS: Final = 20
-# What the page shows only as counts, read from the run record.
-_COUNTED_ONLY: Final = frozenset({Tick, TickBatch, Prediction, PredictionBatch})
+# The messages the page shows as themselves; every other (ticks, predictions, orders,
+# rejections: a chatty model's run sends thousands) only as counts, read from the run record.
+_SHOWN: Final = frozenset({Position, Fill, FeedStatus, RiskEvent, Eos, RunCounters})
 EQUITY_POINTS: Final = 2_000
 
 
@@ -53,7 +50,7 @@ class DashboardState:
 
     def on_message(self, message: Message, arrival_ns: int) -> None:
         self.last_message_ns = arrival_ns
-        if type(message) in _COUNTED_ONLY:  # most messages: one test, not five
+        if type(message) not in _SHOWN:  # most messages: one test, not six
             return
         if isinstance(message, Position):
             equity = sum(p.equity for p in self.record.positions.values())

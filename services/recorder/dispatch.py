@@ -15,16 +15,27 @@
   de-duplication.
 - A resumed replay (`recorded_ticks` N, what its files already hold): ticks
   up to seq N and their predictions count, but are not written again.
+- What a turn of the recorder's loop received is written at its end
+  (`write_pending`): its ticks in one call, its event lines in one encoder
+  call. A call per message cost more than the bytes it wrote (unbatched,
+  every tick is a message); the files get the same bytes in the same order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Final
+
+import msgspec
 
 from common import wire
 from common.journal import fill_identity
 from common.messages import Eos, Fill, Message, Prediction, PredictionBatch, Tick, TickBatch
-from services.recorder.artifacts import RunRecord, event_lines
+from services.recorder.artifacts import RunRecord, as_event, encode_events, events_of_one_kind
+
+# Written before a turn ends once this many ticks or lines wait: a turn of
+# batches of 256 would otherwise hold a quarter of a million.
+PENDING_MAX: Final = 8_192
 
 
 class Dispatch:
@@ -40,9 +51,11 @@ class Dispatch:
         recorded_fills: set[tuple[str, int, int, float]] | None = None,
     ) -> None:
         self.record = record
-        # Ticks are written a message's worth at a time (their wire bytes), events
-        # as whole lines, a message's worth in one UTF-8 string: one call per message.
+        # Ticks are written as their wire bytes, events as whole lines in one UTF-8
+        # string: a turn's worth at a time (`write_pending`).
         self.write_ticks, self.write_events = write_ticks, write_events
+        self._ticks: list[bytes] = []
+        self._events: list[msgspec.Struct] = []
         self.on_tick_seq = on_tick_seq
         self.expect_eos = expect_eos
         self.eos_from: set[str] = set()
@@ -53,8 +66,11 @@ class Dispatch:
     def on_message(self, message: Message, payload: bytes, arrival_ns: int) -> bool:
         """One decoded message and the bytes it came in; False for a fill already recorded
         (an executor sends its journal's fills again after a restart)."""
-        if type(message) is Tick:
-            self._on_tick(message, payload, arrival_ns)
+        if type(message) is Tick:  # unbatched, nearly every message: no call of its own
+            self.on_tick_seq(message.seq)
+            self.record.on_tick(message, arrival_ns)
+            if message.seq > self.recorded_ticks:
+                self._ticks.append(payload)
         elif type(message) is TickBatch:
             self._on_tick_batch(message, payload, arrival_ns)
         elif type(message) is Prediction:
@@ -64,7 +80,7 @@ class Dispatch:
         elif isinstance(message, Eos):
             if message.source not in self.expect_eos:
                 self.unexpected_source += 1
-                return
+                return False  # not a stage of this run: not recorded
             self.eos_from.add(message.source)
             self.record.on_eos(arrival_ns)
         else:
@@ -76,33 +92,39 @@ class Dispatch:
         missing = [fill for fill in fills if fill_identity(fill) not in self.fills_seen]
         for fill in missing:
             self._on_event(fill, arrival_ns)
+        self.write_pending()
         return len(missing)
 
-    def _on_tick(self, tick: Tick, payload: bytes, arrival_ns: int) -> None:
-        self.on_tick_seq(tick.seq)
-        self.record.on_tick(tick, arrival_ns)
-        if tick.seq > self.recorded_ticks:
-            self.write_ticks((payload,))
+    def write_pending(self) -> None:
+        """Write the ticks and event lines taken since the last call (the end of a turn)."""
+        if self._ticks:
+            ticks, self._ticks = self._ticks, []
+            self.write_ticks(ticks)
+        if self._events:
+            events, self._events = self._events, []
+            self.write_events(encode_events(events))
 
     def _on_tick_batch(self, batch: TickBatch, payload: bytes, arrival_ns: int) -> None:
         """Each tick as if it had come alone, written as its own bytes cut from the batch's.
 
-        The whole batch in one call each (record, file): what `_on_tick` of each
+        The whole batch in one call each (record, file): what `on_message` of each
         tick would do, without a call per tick (test_dispatch.py compares them).
         """
         ticks, recorded = batch.ticks, self.recorded_ticks
         self.record.on_ticks(ticks, arrival_ns)
         raws = wire.batch_items(payload)  # each a buffer over the payload: written as bytes
         if ticks[0].seq > recorded:  # seqs increase within a batch (`wire.decode` checked)
-            self.write_ticks(raws)
+            self._ticks += raws
         elif ticks[-1].seq > recorded:  # a resumed replay's batch across its recorded end
-            self.write_ticks([raw for tick, raw in zip(ticks, raws) if tick.seq > recorded])
+            self._ticks += [raw for tick, raw in zip(ticks, raws) if tick.seq > recorded]
+        if len(self._ticks) >= PENDING_MAX:
+            self.write_pending()
         self.on_tick_seq(ticks[-1].seq)  # flow control: done up to the batch's end
 
     def _on_prediction(self, prediction: Prediction) -> None:
         # Counted either way: the decision it is depends on the one before.
         if self.record.on_prediction(prediction) and prediction.tick_seq > self.recorded_ticks:
-            self.write_events(event_lines((prediction,)))
+            self._events.append(as_event(prediction))
 
     def _on_prediction_batch(self, batch: PredictionBatch) -> None:
         """`_on_prediction` of each, in order, with the batch's decisions in one write."""
@@ -111,14 +133,16 @@ class Dispatch:
         if decisions and recorded:
             decisions = [p for p in decisions if p.tick_seq > recorded]
         if decisions:
-            self.write_events(event_lines(decisions))
+            self._events += events_of_one_kind(decisions)
+            if len(self._events) >= PENDING_MAX:
+                self.write_pending()
 
     def _on_event(self, message: Message, arrival_ns: int) -> bool:
-        if isinstance(message, Fill):
+        if type(message) is Fill:
             identity = fill_identity(message)
             if identity in self.fills_seen:
                 return False
             self.fills_seen.add(identity)
         self.record.on_event(message, arrival_ns)
-        self.write_events(event_lines((message,)))
+        self._events.append(as_event(message))
         return True

@@ -275,6 +275,25 @@ def test_write_encoded_many_writes_the_bytes_of_write_encoded_one_by_one(tmp_pat
     assert (tmp_path / "many.ticks").read_bytes() == (tmp_path / "one.ticks").read_bytes()
 
 
+def test_a_compressed_file_inflates_with_stdlib_gzip_to_the_plain_files_bytes(
+    tmp_path: Path,
+) -> None:
+    """zlib-ng writes plain gzip members: Python's gzip reads back the plain file's very bytes."""
+    payloads = [wire.encode(tick) for tick in _ticks(5_000)]
+    with (
+        TickFileWriter(tmp_path / "plain.ticks", HEADER) as plain,
+        TickFileWriter(tmp_path / "packed.ticks.gz", HEADER, compresslevel=1) as packed,
+    ):
+        for start in range(0, len(payloads), 64):
+            plain.write_encoded_many(payloads[start : start + 64])
+            packed.write_encoded_many(payloads[start : start + 64])
+            if start == 2_048:
+                packed.flush()  # a second member follows
+    raw = (tmp_path / "packed.ticks.gz").read_bytes()
+    assert raw.count(b"\x1f\x8b\x08") >= 2
+    assert gzip.decompress(raw) == (tmp_path / "plain.ticks").read_bytes()
+
+
 def _record_offsets(data: bytes) -> list[int]:
     """Where each record (header first) starts in a plain tick file."""
     offsets, at = [], len(MAGIC)

@@ -19,7 +19,13 @@ import pytest
 from common import wire
 from common.messages import Message, Prediction, PredictionBatch, Tick, TickBatch
 from common.tickfile import TickFileReader
-from services.recorder.artifacts import RunRecord, event_line, event_lines
+from services.recorder.artifacts import (
+    RunRecord,
+    encode_events,
+    event_line,
+    event_lines,
+    events_of_one_kind,
+)
 from services.recorder.dispatch import Dispatch
 from tests.factories import T0_NS, make_prediction, one_of_each
 
@@ -38,8 +44,9 @@ def _dict_line(message: Any) -> str:
 class Written:
     """A Dispatch on a real RunRecord; what it writes, as the recorder's files would get it."""
 
-    def __init__(self, recorded_ticks: int = 0) -> None:
+    def __init__(self, recorded_ticks: int = 0, *, per_turn: int = 1) -> None:
         self.record = RunRecord()
+        self.per_turn, self.sent = per_turn, 0
         self.ticks: list[bytes] = []
         self.events = b""
         self.seqs: list[int] = []
@@ -55,8 +62,12 @@ class Written:
         self.events += lines
 
     def send(self, message: Message) -> None:
+        """One message; its turn's writes once `per_turn` messages were sent."""
         payload = wire.encode(message)
         self.dispatch.on_message(wire.decode(payload), payload, ARRIVAL_NS)
+        self.sent += 1
+        if self.sent % self.per_turn == 0:
+            self.dispatch.write_pending()
 
 
 def _real_ticks(count: int) -> list[Tick]:
@@ -116,6 +127,26 @@ def test_batches_write_and_count_what_the_same_messages_alone_do(recorded_ticks:
     assert batched.seqs[-1] == alone.seqs[-1] == ticks[-1].seq
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["alone", "batched"])
+def test_a_turns_writes_at_once_equal_a_write_per_message(batched: bool) -> None:
+    """Ticks and events written once per turn of many messages (the last turn cut short,
+    execution events among them) leave the files a write per message leaves."""
+    ticks = _real_ticks(1_000)
+    messages = _messages(ticks, batched=batched)
+    messages[7:7] = [m for m in one_of_each() if type(m).__name__ in EVENT_TYPES]
+    each, per_turn = Written(), Written(per_turn=300 if not batched else 7)
+    for message in messages:
+        each.send(message)
+        per_turn.send(message)
+    per_turn.dispatch.write_pending()  # the recorder's last turn
+    assert per_turn.ticks == each.ticks == [wire.encode(t) for t in ticks]
+    assert per_turn.events == each.events and each.events.count(b"\n") > 100
+    assert per_turn.record.result() == each.record.result()
+
+
+EVENT_TYPES = {"OrderSubmitted", "OrderRejected", "OrderCancelled", "Fill", "Position"}
+
+
 def test_event_lines_equal_the_dict_rendering_for_every_message() -> None:
     """Every message type, and predictions whose values are edge cases, render the same bytes."""
     messages = [
@@ -126,6 +157,15 @@ def test_event_lines_equal_the_dict_rendering_for_every_message() -> None:
     expected = "".join(_dict_line(m) + "\n" for m in messages)
     assert event_lines(messages) == expected.encode()
     assert [event_line(m) for m in messages] == expected.splitlines()
+
+
+def test_events_of_one_kind_render_event_lines_bytes_for_every_message_and_a_batch() -> None:
+    """The one-class rendering (a batch's decisions, one event) writes `event_lines`' bytes."""
+    for message in one_of_each():
+        assert encode_events(list(events_of_one_kind((message,)))) == event_lines((message,))
+    predictions = _predictions(_real_ticks(BATCH))
+    lines = encode_events(list(events_of_one_kind(predictions)))
+    assert lines == event_lines(predictions) and lines.count(b"\n") == BATCH
 
 
 def test_decisions_of_a_batch_equal_on_prediction_one_by_one() -> None:

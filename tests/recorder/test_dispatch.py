@@ -47,7 +47,9 @@ class Collected:
         self.events.extend(lines.decode().splitlines())
 
     def send(self, message: Message) -> bool:
-        return self.dispatch.on_message(message, wire.encode(message), ARRIVAL_NS)
+        recorded = self.dispatch.on_message(message, wire.encode(message), ARRIVAL_NS)
+        self.dispatch.write_pending()  # each message its own turn
+        return recorded
 
     def event_types(self) -> list[str]:
         return [json.loads(line)["type"] for line in self.events]
@@ -167,3 +169,29 @@ def test_result_has_no_model_counts_when_no_model_reported() -> None:
     collected.send(RunCounters(source="executor", counters={"ticks": 9}))
     counts = collected.record.result()["counts"]
     assert counts["targets_sent_by_model"] is None and counts["dropped_targets"] is None
+
+
+def test_each_event_counts_by_its_class_and_any_event_naming_a_symbol_gets_its_tally() -> None:
+    """Orders, rejections, cancels, fills, positions, risk events and counters land in their
+    own counts; a cancel on a symbol never ordered still lists that symbol (with zeros)."""
+    record = RunRecord()
+    for message in one_of_each():
+        record.on_event(message, ARRIVAL_NS)
+    cancel = next(m for m in one_of_each() if type(m).__name__ == "OrderCancelled")
+    record.on_event(replace(cancel, symbol="ETH/USD"), ARRIVAL_NS)
+    counts = record.result()["counts"]
+    assert (counts["orders"], counts["fills"], counts["targets"]) == (2, 1, 2)
+    assert counts["rejections"] == {"max_position": 1}
+    assert counts["cancels"] == {"requote": 2}
+    assert record.result()["per_symbol"] == {
+        "BTC/USD": {
+            "orders": 2,
+            "fills": 1,
+            "rejections": {"max_position": 1},
+            "max_abs_position": 0.25,
+        },
+        "ETH/USD": {"orders": 0, "fills": 0, "rejections": {}, "max_abs_position": 0.0},
+    }
+    assert [e.kind for e in record.risk_events] == ["circuit_breaker_tripped"]
+    assert record.counters == {"model": {"dropped_targets": 3}}
+    assert record.max_drawdown == 61.9025  # equity -61.9025 under a peak of 0
