@@ -40,8 +40,10 @@ from common.messages import (
     TickBatch,
     Watermark,
 )
+from services.model import fused
 from services.model.columnar import ColumnarDecider, PredictionRow, PredictTimer, supports
 from services.model.decision import DecisionStack
+from services.model.fused import FusedDecider
 
 log = logging.getLogger("services.model")
 
@@ -91,11 +93,14 @@ class ModelStage:
         self._queued: list[Tick] = []  # taken off the socket, not yet decided
         self._drop_warning = RateLimited()
         self._target_line = RateLimited(1.0 / TARGET_LINES_PER_S)
-        # The columnar batch path, for the built-in feature source (`columnar.py`).
-        # `predict_timer`: the metrics' timing of the estimator calls it makes itself.
-        self._columnar = (
-            ColumnarDecider(stack, predict_timer) if columnar and supports(stack) else None
-        )
+        # The batch path, for the built-in feature source: fused with our ridge
+        # (`fused.py`), else as columns (`columnar.py`). `predict_timer`: the
+        # metrics' timing of the estimator calls it makes itself.
+        self._columnar: ColumnarDecider | FusedDecider | None = None
+        if columnar and fused.supports(stack):
+            self._columnar = FusedDecider(stack, predict_timer)
+        elif columnar and supports(stack):
+            self._columnar = ColumnarDecider(stack, predict_timer)
 
     def on_tick(self, tick: Tick) -> None:
         self._queued.append(tick)
