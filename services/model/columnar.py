@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Final, NamedTuple
+from typing import ClassVar, Final, NamedTuple
 
 import numpy as np
 
@@ -128,6 +128,12 @@ def features_of(state: FeatureState, ticks: Sequence[Tick], book: Book | None = 
 
 class ColumnarDecider:
     """Decides one symbol's batch of ticks for a `DecisionStack` (see the module docstring)."""
+
+    # Queued ticks of one symbol in a row below this go tick by tick (`stage.py`): a
+    # columnar run's fixed cost (arrays, one estimator call) outweighs its gain under
+    # about 8 ticks (measured: runs of 7 break even, symbols alternating tick by tick
+    # 2.9x slower).
+    RUN_MIN: ClassVar[int] = 8
 
     def __init__(self, stack: DecisionStack, predicted: PredictTimer | None = None) -> None:
         self.stack = stack

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import ClassVar, Final
 
 from common.messages import Side, Target, Tick, TickKind
 from services.model.columnar import (
@@ -103,6 +103,12 @@ def supports(stack: DecisionStack) -> bool:
 
 class FusedDecider:
     """Decides one symbol's run of ticks in one pass per tick (see the module docstring)."""
+
+    # Queued runs of any length come here (`stage.py`): no array, no estimator call to
+    # pay for once (in-process, a queue of 16 alternating two symbols: 12.9 us a tick
+    # against 18.3 with runs of 1 tick by tick; runs of 2: 9.5 against 22, of 4: 4.8
+    # against 13.7).
+    RUN_MIN: ClassVar[int] = 1
 
     def __init__(self, stack: DecisionStack, predicted: PredictTimer | None = None) -> None:
         self.stack = stack
