@@ -2,8 +2,10 @@
 
 The replays' fast path (`ModelStage.on_batch`, and queued single ticks in
 `ModelStage.flush`), for a model whose
-feature source is the built-in `FeatureState`; any other source goes tick by
-tick (`DecisionStack`). It gives exactly what the per-tick path gives, bit for
+feature source is the built-in `FeatureState` and whose estimator is not our
+ridge (that one goes the fused path, `fused.py`, which also reuses this
+module's policy terms and row layout); any other source goes tick by tick
+(`DecisionStack`). It gives exactly what the per-tick path gives, bit for
 bit: the features in one loop over the batch with `FeatureState.update`'s
 expressions (the recurrences, EWMA variance and trade flow, must run in
 order: a reordered one rounds differently; and at 64 ticks numpy's per-call
