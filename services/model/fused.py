@@ -63,9 +63,13 @@ _ROUND_RANGE: Final = 2.0**50  # lots; beyond it `round_lot` always asks `round`
 def round_lot_margin(limit: float) -> float:
     """`round_lot`'s `margin` for values within +-`limit` (a policy's `max_position`).
 
-    How far from a half a value's lots, scaled in floating point, may lie and
-    still round as its exact decimal does: the scaling errs by at most half an
-    ulp, `limit`'s lots times 2**-53; four times that is kept clear.
+    How near a half the lots, scaled in floating point, may lie and still be
+    trusted. Rounding is monotonic and every half below 2**51 is a double, so
+    the scaled lots never cross a half that the exact decimal lies on the
+    other side of: only an exact half (a tie, or a value rounded onto one) is
+    in doubt. Belt and braces, a band of four times the scaling's largest
+    error (`limit`'s lots times 2**-53) is kept clear too: a few more values
+    go to `round`, none comes out different.
     """
     lots = limit * _LOT_SCALE
     return 0.5 - lots * 2.0**-51 if lots < _ROUND_RANGE else 0.0
