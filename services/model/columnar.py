@@ -2,8 +2,10 @@
 
 The replays' fast path (`ModelStage.on_batch`, and queued single ticks in
 `ModelStage.flush`), for a model whose
-feature source is the built-in `FeatureState`; any other source goes tick by
-tick (`DecisionStack`). It gives exactly what the per-tick path gives, bit for
+feature source is the built-in `FeatureState` and whose estimator is not our
+ridge (that one goes the fused path, `fused.py`, which also reuses this
+module's policy terms and row layout); any other source goes tick by tick
+(`DecisionStack`). It gives exactly what the per-tick path gives, bit for
 bit: the features in one loop over the batch with `FeatureState.update`'s
 expressions (the recurrences, EWMA variance and trade flow, must run in
 order: a reordered one rounds differently; and at 64 ticks numpy's per-call
@@ -23,7 +25,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Final, NamedTuple
+from typing import ClassVar, Final, NamedTuple
 
 import numpy as np
 
@@ -128,6 +130,12 @@ def features_of(state: FeatureState, ticks: Sequence[Tick], book: Book | None = 
 
 class ColumnarDecider:
     """Decides one symbol's batch of ticks for a `DecisionStack` (see the module docstring)."""
+
+    # Queued ticks of one symbol in a row below this go tick by tick (`stage.py`): a
+    # columnar run's fixed cost (arrays, one estimator call) outweighs its gain under
+    # about 8 ticks (measured: runs of 7 break even, symbols alternating tick by tick
+    # 2.9x slower).
+    RUN_MIN: ClassVar[int] = 8
 
     def __init__(self, stack: DecisionStack, predicted: PredictTimer | None = None) -> None:
         self.stack = stack

@@ -4,11 +4,12 @@
   call (under load this amortises the call's cost; an idle queue is one tick,
   so no tick waits for others); anything else that arrives first flushes the
   queue, so every message is handled after the ticks before it.
-- A `TickBatch` is decided as columns when the model's features are the
-  built-in ones (`columnar.py`: the same values, without an object per tick),
-  else tick by tick like single ticks; its predictions go out as one
-  `PredictionBatch`. Queued single ticks are decided as columns too (each
-  run of `COLUMNAR_RUN_MIN` or more of one symbol's; shorter runs tick by
+- A `TickBatch` is decided in one pass per tick when the model is our ridge
+  on the built-in features (`fused.py`), as columns when only the features
+  are the built-in ones (`columnar.py`): the same values, without an object
+  per tick; else tick by tick like single ticks; its predictions go out as
+  one `PredictionBatch`. Queued single ticks go the same way (each run of
+  the decider's `RUN_MIN` or more of one symbol's; shorter runs tick by
   tick), and each run's predictions go out as one `PredictionBatch` as well:
   they are all ready at once, so sending them together delays none, and
   spares the recorder a receive and a decode each.
@@ -40,17 +41,15 @@ from common.messages import (
     TickBatch,
     Watermark,
 )
+from services.model import fused
 from services.model.columnar import ColumnarDecider, PredictionRow, PredictTimer, supports
 from services.model.decision import DecisionStack
+from services.model.fused import FusedDecider
 
 log = logging.getLogger("services.model")
 
 TARGET_LINES_PER_S: Final = 2  # a sample to read; events.jsonl has every target
 WATERMARK_EVERY: Final = 64  # ticks; lets a following executor advance when no target flows
-# Queued ticks of one symbol in a row below this go tick by tick: a columnar run's
-# fixed cost (arrays, one estimator call) outweighs its gain under about 8 ticks
-# (measured: runs of 7 break even, symbols alternating tick by tick 2.9x slower).
-COLUMNAR_RUN_MIN: Final = 8
 _Decided = tuple[list[PredictionRow], list[Prediction]]  # a run's predictions, in one form
 
 
@@ -91,11 +90,14 @@ class ModelStage:
         self._queued: list[Tick] = []  # taken off the socket, not yet decided
         self._drop_warning = RateLimited()
         self._target_line = RateLimited(1.0 / TARGET_LINES_PER_S)
-        # The columnar batch path, for the built-in feature source (`columnar.py`).
-        # `predict_timer`: the metrics' timing of the estimator calls it makes itself.
-        self._columnar = (
-            ColumnarDecider(stack, predict_timer) if columnar and supports(stack) else None
-        )
+        # The batch path, for the built-in feature source: fused with our ridge
+        # (`fused.py`), else as columns (`columnar.py`). `predict_timer`: the
+        # metrics' timing of the estimator calls it makes itself.
+        self._columnar: ColumnarDecider | FusedDecider | None = None
+        if columnar and fused.supports(stack):
+            self._columnar = FusedDecider(stack, predict_timer)
+        elif columnar and supports(stack):
+            self._columnar = ColumnarDecider(stack, predict_timer)
 
     def on_tick(self, tick: Tick) -> None:
         self._queued.append(tick)
@@ -181,7 +183,7 @@ class ModelStage:
         The unbatched replay's path (its ticks queue up to `batch_max` while
         the model is busy); the same decisions in the same order as tick by
         tick (tests compare them), each run's predictions one `PredictionBatch`.
-        A run shorter than `COLUMNAR_RUN_MIN` (interleaved symbols) goes tick by tick.
+        A run shorter than the decider's `RUN_MIN` (interleaved symbols) goes tick by tick.
         """
         runs: list[tuple[str, _Decided]] = []
         start, symbol = 0, ticks[0].symbol
@@ -199,7 +201,7 @@ class ModelStage:
 
     def _decide_run(self, ticks: list[Tick]) -> _Decided:
         """One symbol's run: as columns (rows in wire order), or tick by tick when short."""
-        if len(ticks) < COLUMNAR_RUN_MIN or self._columnar is None:
+        if self._columnar is None or len(ticks) < self._columnar.RUN_MIN:
             return [], self._decide(ticks, report_each=False)
         rows = self._columnar.decide(ticks, self.batch_max, self.now_ns, self._act_on, self._passed)
         return rows, []

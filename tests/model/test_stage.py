@@ -23,14 +23,19 @@ from common.messages import (
 )
 from common.tickfile import TickFileReader
 from services.model.checkpoint import LoadedModel, load_checkpoint
-from services.model.columnar import PredictionRow
+from services.model.columnar import ColumnarDecider, PredictionRow
 from services.model.decision import DecisionStack
+from services.model.features import FeatureState
+from services.model.fused import FusedDecider
 from services.model.policy import CostAwarePolicy, Policy
 from services.model.service_config import DEFAULT_POLICY
 from services.model.stage import WATERMARK_EVERY, ModelStage
 from tests.conftest import BUNDLED
 
 NOW_NS = 123
+# The batch paths: each must decide as tick by tick (`fused` for our ridge, else `columnar`).
+DECIDERS = [FusedDecider, ColumnarDecider]
+Decider = type[FusedDecider] | type[ColumnarDecider]
 
 
 class RecordedOutput:
@@ -103,9 +108,11 @@ def _stage(
     lossless: bool = False,
     name: str = "model",
     columnar: bool = True,
+    decider: Decider | None = None,
 ) -> ModelStage:
+    """`decider`: this batch path in place of the stage's own choice."""
     stack = DecisionStack(model, ttl_ms=5000, id_prefix="t")
-    return ModelStage(
+    stage = ModelStage(
         stack,
         output,
         lambda: NOW_NS,
@@ -114,6 +121,9 @@ def _stage(
         lossless=lossless,
         columnar=columnar,
     )
+    if decider is not None:
+        stage._columnar = decider(stack)
+    return stage
 
 
 def _batches(ticks: list[Tick], size: int) -> list[TickBatch]:
@@ -156,12 +166,16 @@ def test_single_ticks_queue_until_batch_max_then_go_out_in_order(
     assert output.handled_seqs == sorted(set(output.handled_seqs))
 
 
-@pytest.mark.parametrize(("columnar", "size"), [(False, 256), (True, 256), (True, 37)])
+@pytest.mark.parametrize(
+    ("decider", "size"),
+    [(None, 256), *((decider, size) for decider in DECIDERS for size in (256, 37))],
+)
 def test_tick_batch_gives_the_same_decisions_as_single_ticks_via_publish_batch(
-    model: LoadedModel, ticks: list[Tick], columnar: bool, size: int
+    model: LoadedModel, ticks: list[Tick], decider: Decider | None, size: int
 ) -> None:
     """A TickBatch yields the very predictions, targets and order of its ticks sent one by one,
-    decided tick by tick or as columns."""
+    decided tick by tick, fused or as columns."""
+    columnar = decider is not None
     single = RecordedOutput()
     one_by_one = _stage(model, single, batch_max=8, columnar=False)
     for tick in ticks:
@@ -170,7 +184,7 @@ def test_tick_batch_gives_the_same_decisions_as_single_ticks_via_publish_batch(
 
     batched = RecordedOutput()
     # Each batch is decided in chunks of 8: one estimator call each.
-    stage = _stage(model, batched, batch_max=8, columnar=columnar)
+    stage = _stage(model, batched, batch_max=8, columnar=columnar, decider=decider)
     batches = _batches(ticks, size)
     for batch in batches:
         stage.on_batch(batch)
@@ -296,9 +310,10 @@ def test_finish_flushes_the_queue_then_sends_counters_and_eos(
     assert sum(isinstance(m, Eos) for m in output.pushed) == 1
 
 
+@pytest.mark.parametrize("decider", DECIDERS)
 @pytest.mark.parametrize("clip", [None, 0.004])
 def test_cost_aware_policy_on_columns_decides_as_tick_by_tick(
-    model: LoadedModel, ticks: list[Tick], clip: float | None
+    model: LoadedModel, ticks: list[Tick], clip: float | None, decider: Decider
 ) -> None:
     """The cost-aware policy (no fee, so it trades), clipped or not: the same targets either way."""
     trading = dataclasses.replace(
@@ -313,11 +328,11 @@ def test_cost_aware_policy_on_columns_decides_as_tick_by_tick(
         one_by_one.on_tick(tick)
     one_by_one.flush()
     batched = RecordedOutput()
-    stage = _stage(trading, batched, batch_max=8, lossless=True)
+    stage = _stage(trading, batched, batch_max=8, lossless=True, decider=decider)
     for batch in _batches(ticks, 64):
         stage.on_batch(batch)
 
-    assert stage._columnar is not None  # the columnar path decided
+    assert type(stage._columnar) is decider
     assert batched.pushed == single.pushed  # targets and watermarks, in order
     assert len(batched.targets()) > 10
     assert [p for _, ps in batched.batches for p in ps] == single.predictions()
@@ -334,6 +349,9 @@ class _NonFiniteWhere:
         values = np.asarray(self.estimator.predict(matrix), dtype=float)  # type: ignore[attr-defined]
         imbalance = matrix[:, 4]
         return np.where(imbalance > 0.6, np.nan, np.where(imbalance < -0.6, -np.inf, values))
+
+
+_FUSED_VARIANTS = ["linear_clipped", "linear_every_step", "cost_aware_from_flat"]
 
 
 def _variants(model: LoadedModel) -> dict[str, LoadedModel]:
@@ -358,10 +376,14 @@ def _variants(model: LoadedModel) -> dict[str, LoadedModel]:
 
 @pytest.mark.parametrize("present", [True, False])
 @pytest.mark.parametrize(
-    "variant", ["linear_clipped", "linear_every_step", "non_finite", "cost_aware_from_flat"]
+    ("variant", "decider"),
+    [
+        *((variant, decider) for variant in _FUSED_VARIANTS for decider in DECIDERS),
+        ("non_finite", ColumnarDecider),  # not our ridge's values: never fused
+    ],
 )
 def test_columnar_walk_decides_every_branch_as_tick_by_tick(
-    model: LoadedModel, ticks: list[Tick], variant: str, present: bool
+    model: LoadedModel, ticks: list[Tick], variant: str, decider: Decider, present: bool
 ) -> None:
     """Each branch of the columnar walk (clip, no deadband, non-finite values, holding flat),
     with an executor or with none (targets dropped, `last_sent` never moves): the predictions'
@@ -374,24 +396,31 @@ def test_columnar_walk_decides_every_branch_as_tick_by_tick(
 
     batched = RecordedOutput(present=present)
     stage = _stage(chosen, batched, batch_max=16, lossless=True)
+    own_choice = ColumnarDecider if variant == "non_finite" else FusedDecider
+    assert type(stage._columnar) is own_choice
+    stage._columnar = decider(stage.stack)
     for batch in _batches(ticks, 64):  # 4 chunks each, the first ones still warming up
         stage.on_batch(batch)
 
-    assert stage._columnar is not None
     assert [p for _, ps in batched.batches for p in ps] == single.predictions()
     assert batched.pushed == single.pushed
     assert len(batched.targets()) > 5
     assert stage.stack.counters == one_by_one.stack.counters
     assert stage.dropped_targets == one_by_one.dropped_targets
     assert stage.stack._last_sent == one_by_one.stack._last_sent
+    assert stage.stack._books == one_by_one.stack._books
+    [state], [reference] = stage.stack._states.values(), one_by_one.stack._states.values()
+    for slot in FeatureState.__slots__:  # the features go on from where tick by tick would
+        assert getattr(state, slot) == getattr(reference, slot)
     if variant == "non_finite":
         assert stage.stack.counters.non_finite_predictions > 100
 
 
+@pytest.mark.parametrize("decider", DECIDERS)
 @pytest.mark.parametrize("present", [True, False])
 @pytest.mark.parametrize("run", [7, 1])
 def test_queued_single_ticks_as_columns_decide_and_publish_as_tick_by_tick(
-    model: LoadedModel, ticks: list[Tick], present: bool, run: int
+    model: LoadedModel, ticks: list[Tick], present: bool, run: int, decider: Decider
 ) -> None:
     """Queued single ticks of two symbols in runs of uneven length (14 and 7 ticks: columns
     and tick by tick; or alternating every tick): each `Prediction` (its bytes), target,
@@ -403,7 +432,7 @@ def test_queued_single_ticks_as_columns_decide_and_publish_as_tick_by_tick(
     reference = RecordedOutput(present=present)
     per_tick = _stage(model, reference, batch_max=16, lossless=True, columnar=False)
     output = RecordedOutput(present=present)
-    stage = _stage(model, output, batch_max=16, lossless=True)
+    stage = _stage(model, output, batch_max=16, lossless=True, decider=decider)
     for stage_, sink in ((per_tick, reference), (stage, output)):
         for i, tick in enumerate(mixed):
             stage_.on_tick(tick)
@@ -412,7 +441,7 @@ def test_queued_single_ticks_as_columns_decide_and_publish_as_tick_by_tick(
         stage_.flush()
         assert sink.handled_seqs[-1] == mixed[-1].seq
 
-    assert stage._columnar is not None
+    assert type(stage._columnar) is decider
     assert output.predictions() == reference.predictions()
     assert {p.symbol for p in output.predictions()} == {ticks[0].symbol, "ETH/USD"}
     assert output.pushed == reference.pushed
