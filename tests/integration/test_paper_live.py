@@ -122,9 +122,11 @@ def bundled_run(trained_checkpoint: Path, tmp_path_factory: pytest.TempPathFacto
 
 
 def test_full_replay_is_lossless_and_result_json_complete(bundled_run) -> None:
-    """Every tick reaches the model and the recorder; result.json has every field."""
+    """Every tick reaches the model and the recorder; result.json has every field; the
+    progress line ends at the last tick (the feed's position file)."""
     code, output, result, folder = bundled_run
     assert code == 0, output
+    assert f"[{'#' * 30}] 85,175/85,175 ticks (" in output
     assert RESULT_FIELDS <= set(result)
     assert result["exit_reason"] == "completed"
     assert result["counts"]["ticks"] == 85_175
