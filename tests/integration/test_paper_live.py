@@ -607,6 +607,7 @@ def test_seed_command_with_use_ws_runs_on_a_fake_kraken(
     assert result["counts"]["ticks"] == 100
     assert result["config"]["PLR_USE_WS"] == "1"
     assert "[feed]" in (folder / "run.log").read_text()
+    assert re.search(r"^100 ticks \(", output, re.MULTILINE)  # the live feed's position too
 
 
 def test_live_run_through_the_runner_trades_only_at_the_local_fake_venue(
