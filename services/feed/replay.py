@@ -67,9 +67,11 @@ def replay(
     sender = _Sender(pub, result, batch)
     first_recorded_ns: int | None = None
     started = 0.0
-    # Locals: this loop runs once per tick; what it can do once per run of ticks,
-    # it does so (the stop flag and the position every `_CHECK_EVERY` ticks, the
-    # window once per run of ticks it lets out, `ReplayWindow.room_until`).
+    # Locals: this loop runs once per tick. What need not be done per tick is
+    # not: the stop flag and the position are looked at every 64 ticks
+    # (`_CHECK_MASK`), the window asked once per run of ticks it lets out
+    # (`ReplayWindow.room_until`), and an unbatched tick goes straight onto
+    # the socket through pyzmq's compiled send (`sockets.sender`).
     replace, encode, stopped = msgspec.structs.replace, wire.encode, stop.is_set
     add = sender.add if batch > 1 else None
     send, topic_of, topics = sockets.sender(pub), sender.topic, sender.topics
