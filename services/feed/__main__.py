@@ -6,6 +6,9 @@ server answers on 127.0.0.1 unless `WS_DISABLE_HEALTH_SERVER=1`.
 Replay (`--replay FILE`): the file's ticks go out through the same socket;
 with `--expect`, not before every named subscriber has proven it receives.
 
+With `--position-file` either writes how far it is, a few times a second, for
+the runner's progress line (`services/feed/position.py`).
+
 Both stop after `--max-ticks`, at the end of the file or on SIGINT/SIGTERM,
 publish `eos` with the last sequence number and exit 0. Exit 2: bad
 configuration or unreadable file header (one line, before any socket or
