@@ -123,6 +123,21 @@ class ReplayWindow:
                 held_since = time.monotonic()
         return True
 
+    def room_until(self, seq: int, stop: threading.Event) -> int:
+        """`wait_for_room(seq)`, then the last seq that may go out without asking again.
+
+        Every tick up to the returned seq would pass `wait_for_room` at once
+        and read no reports (none falls on a multiple of `REPORT_EVERY`), so
+        an unbatched replay asks once per run of ticks, not once per tick.
+        Below `seq` when `stop` was set while waiting.
+        """
+        if not self.wait_for_room(seq, stop):
+            return seq - 1
+        before_next_read = (seq // REPORT_EVERY + 1) * REPORT_EVERY - 1
+        if not self.reached:
+            return before_next_read
+        return min(self._floor + self.window, before_next_read)
+
     def _drop_slowest(self) -> None:
         # A subscriber silent this long is gone (killed, or stopped for a swap):
         # waiting for it would freeze the replay for everyone. It is waited for

@@ -80,6 +80,7 @@ BUNDLED_TICKS = PROJECT_ROOT / "data" / "binance_btcusdt_spot_2024-08-08_10min.t
 DEFAULT_MODEL = PROJECT_ROOT / "experiments" / "models" / "bundled.skops"
 PROG: Final = "python -m orchestration.paper_live"
 SHUTDOWN_TIMEOUT_S = 60.0
+POSITION_FILE: Final = "feed.position"  # in the run's address folder
 ARTIFACTS: Final = ("run.log", "result.json", "events.jsonl", "ticks.gz", "report.html")
 # A fast replay batches ticks (TickBatch) unless told otherwise: every decision,
 # fill and artifact is the same as unbatched (tested), at 1.5-2x the rate (bench/README.md).
@@ -215,7 +216,7 @@ class Plan:
     address_dir: Path  # private to the run (0700): its ipc sockets and the control socket
     address_lock: IO[str]
     own_address_dir: Path | None  # made for this run alone: removed at its end
-    keys: CurveKeys | None  # tcp: the run's CURVE keys (the progress line is a client too)
+    keys: CurveKeys | None  # tcp: the run's CURVE keys (the runner's log socket is a client too)
     resumed: bool  # the folder holds the run already: nothing in it is replaced
     drain_timeout: float
     model_warning: str | None = None  # the model card's, repeated under the run's summary
@@ -441,7 +442,9 @@ def _run(plan: Plan) -> int:
         folder.mkdir(parents=True)  # new: _plan refused a folder that already held a run
         public = {k: v for k, v in sorted(plan.env.items()) if "SECRET" not in k and "KEY" not in k}
         (folder / "config.json").write_text(json.dumps(public, indent=2) + "\n")
-    env = {**os.environ, **plan.env}
+    # The feed's position for the progress line: scratch, like the sockets, so not in config.json.
+    position_file = plan.address_dir / POSITION_FILE
+    env = {**os.environ, **plan.env, "PLR_FEED_POSITION_FILE": str(position_file)}
     # The exchange key and secret go to the executor alone, not to every process.
     env_without_credentials = {k: v for k, v in env.items() if k not in CREDENTIAL_VARIABLES}
     alerts = _alerts(plan, environ=env)
@@ -479,6 +482,7 @@ def _run(plan: Plan) -> int:
         outputs[name].follow(proc.stdout)  # type: ignore[arg-type]  # PIPE: never None
         return proc
 
+    progress = ProgressLine(position_file, plan.total)  # clears an old file: before the feed
     # Bound before any service starts: if it cannot be, nothing is left running.
     control = ControlChannel(folder, plan.address_dir, plan.addresses.logs, plan.keys)
     for name in commands:  # the Procfile's order: recorder first, feed last
@@ -486,7 +490,6 @@ def _run(plan: Plan) -> int:
         procs[name] = launch(name, service_env)
     started = "resumed" if plan.resumed else "started"
     print(f"paper_live: run {folder.name} {started} ({', '.join(procs)})", file=sys.stderr)
-    progress = ProgressLine(plan.addresses.ticks, plan.total, plan.keys)
 
     def last_words(name: str) -> str:
         if procs[name].poll() is not None:  # exited: wait for its last lines to be read

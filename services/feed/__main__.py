@@ -6,6 +6,9 @@ server answers on 127.0.0.1 unless `WS_DISABLE_HEALTH_SERVER=1`.
 Replay (`--replay FILE`): the file's ticks go out through the same socket;
 with `--expect`, not before every named subscriber has proven it receives.
 
+With `--position-file` either writes how far it is, a few times a second, for
+the runner's progress line (`services/feed/position.py`).
+
 Both stop after `--max-ticks`, at the end of the file or on SIGINT/SIGTERM,
 publish `eos` with the last sequence number and exit 0. Exit 2: bad
 configuration or unreadable file header (one line, before any socket or
@@ -36,6 +39,7 @@ from common.service import Prepared, ServiceSpec, serve
 from common.tickfile import TickFileReader
 from services.feed.feed_config import FeedConfig
 from services.feed.health import FeedHealth, counters_dict, start_health_server
+from services.feed.position import PositionFile
 from services.feed.replay import ReplayResult, replay
 from venues.kraken.errors import SubscriptionRejected
 from venues.kraken.pairs import PairRules
@@ -75,19 +79,26 @@ class FeedLoop:
     def run(self, stop: threading.Event) -> int:
         if self.config.expect and not _await_subscribers(self.ctx, self.config, self.pub, stop):
             return 1
+        position = _position_file(self.config)
         if self.source.reader is not None:
             assert self.window is not None  # a replay always has its progress socket
             return _run_replay(
-                self.config, self.source.reader, self.pub, self.window, stop, self.health
+                self.config, self.source.reader, self.pub, self.window, stop, self.health, position
             )
-        return LiveFeed(self.config, self.source.pairs, self.pub).run(stop)
+        return LiveFeed(self.config, self.source.pairs, self.pub, position).run(stop)
 
 
 class LiveFeed:
     """Kraken WS v2 through the session: every state change and tick goes out on the PUB."""
 
-    def __init__(self, config: FeedConfig, pairs: dict[str, PairRules], pub: ZSocket) -> None:
-        self.config, self.pub = config, pub
+    def __init__(
+        self,
+        config: FeedConfig,
+        pairs: dict[str, PairRules],
+        pub: ZSocket,
+        position: PositionFile | None = None,
+    ) -> None:
+        self.config, self.pub, self.position = config, pub, position
         self.session = KrakenSession(config.symbols, config.book_depth, pairs)
         self.health = FeedHealth(states={symbol: FeedState.DOWN for symbol in config.symbols})
         self.sent = 0
@@ -109,6 +120,8 @@ class LiveFeed:
             log.error("%s", e)
             print(f"feed: {e}", file=sys.stderr)
             exit_code = 1
+        if self.position is not None:
+            self.position.write(self.last_seq)
         publish_end(self.pub, self.last_seq, {})
         log.info(
             "feed done: %d ticks, eos at seq %d, counters %s",
@@ -140,7 +153,13 @@ class LiveFeed:
             self.sent, self.last_seq = self.sent + 1, tick.seq
             self.health.last_tick_ns[tick.symbol] = tick.recv_ts_ns
         self.health.counters = counters_dict(self.session.counters)
+        if self.position is not None:
+            self.position.note(self.last_seq)
         return max_ticks is None or self.sent < max_ticks
+
+
+def _position_file(config: FeedConfig) -> PositionFile | None:
+    return PositionFile(config.position_file) if config.position_file is not None else None
 
 
 def serve_health(health: FeedHealth, config: FeedConfig) -> None:
@@ -234,6 +253,7 @@ def _run_replay(
     window: ReplayWindow,
     stop: threading.Event,
     health: FeedHealth | None,
+    position: PositionFile | None = None,
 ) -> int:
     status = FeedStatus(
         venue=reader.header.venue,
@@ -258,6 +278,7 @@ def _run_replay(
             window=window,
             batch=config.replay_batch,
             unpaced=config.catch_up_ticks,
+            position=position,
         )
     except TickFileCorrupt as e:
         log.error("replay cut short: %s", e)
@@ -265,6 +286,8 @@ def _run_replay(
         exit_code = 1
     if health is not None:
         health.counters = {"ticks": result.sent}
+    if position is not None:  # before the eos: the runner's last look may come right after it
+        position.write(result.last_seq)
     # The recorder labels latency as queueing when ticks were sent unpaced.
     pacing = {"full_speed_replay": int(config.speed == 0)}
     publish_end(pub, result.last_seq, {"malformed": window.malformed} | pacing)

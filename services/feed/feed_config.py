@@ -122,6 +122,12 @@ class FeedConfig(ServiceSettings):
     max_ticks: int | None = setting(
         "--max-ticks", positive_int, env="PLR_MAX_TICKS", help="stop after N ticks"
     )
+    position_file: Path | None = setting(
+        "--position-file",
+        Path,
+        env="PLR_FEED_POSITION_FILE",
+        help="write the last tick seq sent here, a few times a second (the runner's progress line)",
+    )
     pub: str = address_setting("ticks", flag="--pub")
     ready: str = address_setting("ready")
     progress: str = address_setting("progress")

@@ -74,6 +74,30 @@ def test_feed_waits_for_the_slowest_reporter_and_resumes_on_its_report(
         assert done.wait(scaled(5))
 
 
+def test_room_until_is_the_seq_before_wait_for_room_would_hold_or_read_reports(
+    zmq_ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """An unbatched replay asks once per run of ticks: the run ends where asking tick by
+    tick would first have held back (the window's edge) or read reports (REPORT_EVERY)."""
+    pull, push = _pair(zmq_ctx, tmp_path)
+    with pull, push:
+        nobody = ReplayWindow(pull, window=8)
+        assert nobody.room_until(1, threading.Event()) == REPORT_EVERY - 1
+        assert nobody.room_until(REPORT_EVERY, threading.Event()) == 2 * REPORT_EVERY - 1
+        window = ReplayWindow(pull, window=2 * REPORT_EVERY)
+        slow = ProgressReporter(push, "slow")
+        _until_heard(window, slow.joined, lambda: bool(window.reached))
+        _until_heard(window, lambda: slow.handled(REPORT_EVERY), lambda: window.reached["slow"] > 0)
+        stop = threading.Event()
+        assert window.room_until(5, stop) == REPORT_EVERY - 1  # reports are read at REPORT_EVERY
+        assert window.room_until(2 * REPORT_EVERY, stop) == 3 * REPORT_EVERY - 1
+        assert window.room_until(3 * REPORT_EVERY, stop) == 3 * REPORT_EVERY  # the edge: slow + 2x
+        held_at = _sends_until_blocked(window, 3 * REPORT_EVERY, 4 * REPORT_EVERY)
+        assert held_at == 3 * REPORT_EVERY + 1  # tick by tick, the first held is the next one
+        stop.set()
+        assert window.room_until(held_at, stop) == held_at - 1  # stopped while held: no room
+
+
 def test_a_rejoining_subscriber_counts_as_caught_up(zmq_ctx: zmq.Context, tmp_path: Path) -> None:
     """An executor restarted mid-replay must not stall it waiting for ticks it never got."""
     pull, push = _pair(zmq_ctx, tmp_path)

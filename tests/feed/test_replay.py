@@ -6,12 +6,14 @@ import math
 import threading
 from pathlib import Path
 
+import msgspec
 import pytest
 import zmq
 
 from common import sockets, wire
 from common.messages import Eos, Hello, Tick, TickBatch
 from common.tickfile import TickFileReader
+from services.feed.position import read_position
 from services.feed.replay import replay
 from tests.conftest import PROJECT_ROOT, scaled
 from tests.factories import make_tick
@@ -25,7 +27,8 @@ def test_replay_at_speed_zero_reaches_a_late_subscriber_complete(
     tmp_path: Path, zmq_ctx: zmq.Context, batch: int
 ) -> None:
     """The subscriber starts after the feed; the handshake makes the replay lossless,
-    one tick per message or batched."""
+    one tick per message or batched; the position file ends at the last tick sent."""
+    position_file = tmp_path / "feed.position"
     with services(tmp_path) as group:
         group.start(
             "feed",
@@ -45,6 +48,8 @@ def test_replay_at_speed_zero_reaches_a_late_subscriber_complete(
                 f"ipc://{tmp_path}/ready",
                 "--logs",
                 f"ipc://{tmp_path}/logs",
+                "--position-file",
+                str(position_file),
             ],
         )
         received: list[Tick] = []
@@ -72,6 +77,7 @@ def test_replay_at_speed_zero_reaches_a_late_subscriber_complete(
     assert received == recorded  # bit for bit, timestamps included
     assert eos is not None and eos.last_seq == 85_175
     assert batches == (0 if batch == 1 else math.ceil(85_175 / batch))  # one symbol
+    assert read_position(position_file) == 85_175
 
 
 def test_replay_of_a_missing_file_is_exit_2_before_any_socket(tmp_path: Path) -> None:
@@ -114,6 +120,41 @@ def test_batched_replay_never_mixes_symbols_and_numbers_every_tick(
         ["BTC/USD"] * 3,
     ]
     assert [t.seq for b in batches for t in b.ticks] == list(range(1, 11))
+
+
+def test_unbatched_replay_sends_each_tick_under_its_symbols_topic_renumbered(
+    tmp_path: Path, zmq_ctx: zmq.Context
+) -> None:
+    """One message per tick, `[tick.<symbol>, payload]`, seqs 1..n, `max_ticks` held, a
+    tick already numbered as the run's sent as read; a stop set beforehand sends nothing."""
+    symbols = ["BTC/USD"] * 3 + ["ETH/USD"] * 2 + ["BTC/USD"] * 70
+    ticks = [make_tick(symbol=s, seq=1000) for s in symbols]
+    ticks[1] = make_tick(symbol="BTC/USD", seq=2)  # already the run's seq 2
+    records = [(t, wire.encode(t)) for t in ticks]
+    addr = f"ipc://{tmp_path}/ticks"
+    with (
+        sockets.publisher(zmq_ctx, addr, lossless=True) as pub,
+        sockets.subscriber(
+            zmq_ctx, addr, [wire.TICK_PREFIX, wire.HELLO_TOPIC, wire.EOS_TOPIC]
+        ) as sub,
+    ):
+        while not sub.poll(20):  # the slow joiner: probe until the subscription is in place
+            sockets.publish(pub, Hello(source="test", ts_ns=0))
+        stopped = threading.Event()
+        stopped.set()
+        assert replay(records, pub, speed=0, max_ticks=None, stop=stopped).sent == 0
+        result = replay(records, pub, speed=0, max_ticks=70, stop=threading.Event())
+        sockets.publish(pub, Eos(source="test", last_seq=70, ts_ns=0))
+        received: list[tuple[bytes, bytes]] = []
+        while sub.poll(int(scaled(5) * 1000)):
+            topic, payload = sub.recv_multipart()
+            if topic.startswith(wire.TICK_PREFIX):
+                received.append((topic, payload))
+            elif topic == wire.EOS_TOPIC:
+                break
+    assert (result.sent, result.last_seq) == (70, 70)
+    expected = [msgspec.structs.replace(t, seq=n) for n, t in enumerate(ticks[:70], start=1)]
+    assert received == [(wire.tick_topic(t.symbol), wire.encode(t)) for t in expected]
 
 
 def test_batched_replay_needs_speed_zero(tmp_path: Path) -> None:

@@ -122,9 +122,11 @@ def bundled_run(trained_checkpoint: Path, tmp_path_factory: pytest.TempPathFacto
 
 
 def test_full_replay_is_lossless_and_result_json_complete(bundled_run) -> None:
-    """Every tick reaches the model and the recorder; result.json has every field."""
+    """Every tick reaches the model and the recorder; result.json has every field; the
+    progress line ends at the last tick (the feed's position file)."""
     code, output, result, folder = bundled_run
     assert code == 0, output
+    assert f"[{'#' * 30}] 85,175/85,175 ticks (" in output
     assert RESULT_FIELDS <= set(result)
     assert result["exit_reason"] == "completed"
     assert result["counts"]["ticks"] == 85_175
@@ -605,6 +607,7 @@ def test_seed_command_with_use_ws_runs_on_a_fake_kraken(
     assert result["counts"]["ticks"] == 100
     assert result["config"]["PLR_USE_WS"] == "1"
     assert "[feed]" in (folder / "run.log").read_text()
+    assert re.search(r"^100 ticks \(", output, re.MULTILINE)  # the live feed's position too
 
 
 def test_live_run_through_the_runner_trades_only_at_the_local_fake_venue(
