@@ -23,6 +23,7 @@ import argparse
 import json
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -136,20 +137,28 @@ def measure_replays(
         tcp = ["--transport", "tcp", "--tcp-port", str(free_tcp_port(RUNNER_PORTS))]
         return tcp + (["--insecure-tcp"] if side == "plain" else ["--curve-keys", str(keys)])
 
+    def replay(name: str, n: int) -> dict[str, Any]:
+        try:
+            return pipeline.measure_replay(
+                folder / f"replay-{name}-{n}", recording, checkpoint, ticks, chain.BATCH,
+                runner_args=runner_args(name),
+            )  # fmt: skip
+        except subprocess.CalledProcessError as e:
+            # The ports were free when probed, but the run's own connections take
+            # ephemeral ports from the same range before every service has bound
+            # its own: once in a while one is gone. Once more, on fresh ports.
+            tail = (e.stderr or b"").decode(errors="replace").strip().splitlines()[-3:]
+            print(f"bench: {name} replay failed ({' / '.join(tail)}); once more", flush=True)
+            return pipeline.measure_replay(
+                folder / f"replay-{name}-{n}-again", recording, checkpoint, ticks, chain.BATCH,
+                runner_args=runner_args(name),
+            )  # fmt: skip
+
     sides = ["ipc", "plain", "curve"]
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
     for n in range(rounds):
         for name in _sides(n, sides):
-            runs[name].append(
-                pipeline.measure_replay(
-                    folder / f"replay-{name}-{n}",
-                    recording,
-                    checkpoint,
-                    ticks,
-                    chain.BATCH,
-                    runner_args=runner_args(name),
-                )
-            )
+            runs[name].append(replay(name, n))
     return {
         "rounds": rounds,
         "ticks_in_file": ticks,

@@ -29,8 +29,11 @@ class WalkedBook:
 
     def refresh(self, tick: Tick) -> None:
         """A new book: forget what paper took from each level this book shows anew."""
-        if self.tick is not None and tick.seq == self.tick.seq:
-            return  # the same book again (an order meeting the book it arrived on)
+        if tick is self.tick:
+            # The same book again (an order meeting the book it arrived on). By
+            # identity, not seq: a restarted feed's quote may carry the seq of
+            # the one before it, and is still the newer book.
+            return
         self.tick = tick
         for side, taken in self._taken.items():
             if not taken:

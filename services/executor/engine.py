@@ -42,7 +42,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Protocol
+from typing import Protocol, cast
 
 import msgspec
 
@@ -65,8 +65,14 @@ from services.executor import quantities
 from services.executor.account import KRAKEN_INSUFFICIENT_FUNDS, SpotAccount
 from services.executor.cancel_replace import CancelReplace, WorkingOrder
 from services.executor.execution_style import ExecutionKind, ExecutionStyle
-from services.executor.order_executor import MARKET, OrderExecutor, OrderTerms, VenueEvent
-from services.executor.paper import NEVER
+from services.executor.order_executor import (
+    MARKET,
+    NEVER,
+    OrderExecutor,
+    OrderTerms,
+    QuietRuns,
+    VenueEvent,
+)
 from services.executor.positions import PositionState
 from services.executor.risk import Exposure, OrderIntent, RiskEngine
 from venues.kraken.rate_limits import LeakyCounter
@@ -136,6 +142,8 @@ class ExecutionEngine:
         style: ExecutionStyle | None = None,
     ) -> None:
         self.risk, self.executor, self.account = risk, executor, account
+        # Paper's ticks may go a quiet run at a time (`on_quiet_ticks`); a live venue's never.
+        self._quiet = cast(QuietRuns, executor) if hasattr(executor, "quiet_until") else None
         self.style = style or ExecutionStyle()
         self.rate_limits = rate_limits  # None: no venue rate limits (--rate-limit-tier off)
         self.books: dict[str, SymbolBook] = {}
@@ -523,40 +531,42 @@ class ExecutionEngine:
     def equity(self) -> float:
         return sum(b.position.equity for b in self.books.values())
 
-    def quiet_cut(self, ticks: Sequence[Tick]) -> int:
-        """How many of one symbol's `ticks`, from the first, `on_quiet_ticks` could take.
+    def quiet_cut(self, ticks: Sequence[Tick], start: int = 0) -> int | None:
+        """How many of one symbol's `ticks`, from `start`, `on_quiet_ticks` could take.
 
         As far as held targets and open orders say: the ticks before the one a
         held target waits for (`on_tick` acts there), and before the first at
-        or after an order's arrival at the venue (it may fill there). 0 when any
-        tick may act (a limit order, a working order, remembered takings, not
-        paper). The breaker is checked by `on_quiet_ticks` itself.
+        or after an order's arrival at the venue (it may fill there); 0 while
+        paper remembers takings (the next refresh may end that). None when no
+        tick of them can be quiet: a resting or working order, not paper. The
+        breaker is checked by `on_quiet_ticks` itself.
         """
-        quiet_until = getattr(self.executor, "quiet_until", None)
-        if quiet_until is None:
-            return 0
-        symbol = ticks[0].symbol
+        quiet = self._quiet
+        if quiet is None:
+            return None
+        symbol = ticks[start].symbol
         resting = self.resting
         if resting is not None and (symbol in resting.pending or symbol in resting.working):
-            return 0
-        due_ns = quiet_until(symbol)
+            return None
+        due_ns = quiet.quiet_until(symbol)
         if due_ns is None:
-            return 0
+            return None
         held = self._held.get(symbol)
         waits_for = held[0].tick_seq if held else None
         if waits_for is None and due_ns == NEVER:
-            return len(ticks)
-        for cut, tick in enumerate(ticks):
+            return len(ticks) - start
+        for at in range(start, len(ticks)):
+            tick = ticks[at]
             if (waits_for is not None and tick.seq >= waits_for) or tick.recv_ts_ns >= due_ns:
-                return cut
-        return len(ticks)
+                return at - start
+        return len(ticks) - start
 
     def on_quiet_ticks(self, ticks: Sequence[Tick], now_ns: int) -> list[Event] | None:
         """Apply a run of one symbol's ticks in one step, when nothing can happen within them.
 
         The columnar fast path of a replay (`Sequencer`): the result is exactly
         `on_tick` on each. Nothing happens when no held target waits for one of
-        these ticks (`held_for`; one waiting for a later tick acts later), no
+        these ticks (one waiting for a later tick acts later), no
         order can fill at any of them nor depends on the books between (paper's
         `quiet_until`: none open, or market orders that reach the venue only
         after the run), and the breaker cannot trip on any quote: equity is
@@ -566,8 +576,8 @@ class ExecutionEngine:
         caller applies it tick by tick.
         """
         symbol = ticks[0].symbol
-        quiet_until = getattr(self.executor, "quiet_until", None)
-        if quiet_until is None:
+        quiet = self._quiet
+        if quiet is None:
             return None
         highest_seq = max(map(_seq, ticks))  # not the last one's: a restarted feed's seqs fall
         held = self._held.get(symbol)
@@ -576,7 +586,7 @@ class ExecutionEngine:
         resting = self.resting
         if resting is not None and (symbol in resting.pending or symbol in resting.working):
             return None  # a working order or a target waiting for it: every tick may act
-        due_ns = quiet_until(symbol)
+        due_ns = quiet.quiet_until(symbol)
         latest_ns = max(map(_recv_ts_ns, ticks))
         if due_ns is None or due_ns <= latest_ns:
             return None
@@ -585,7 +595,7 @@ class ExecutionEngine:
         if quotes and not self.risk.tripped and not self._breaker_holds(book, quotes):
             return None
         if quotes:
-            self.executor.refresh_book(quotes[-1])  # type: ignore[attr-defined]  # paper: has quiet_until
+            quiet.refresh_book(quotes[-1])
         if self.first_seq is None:
             self.first_seq = ticks[0].seq
         self.last_seq = max(self.last_seq, highest_seq)
@@ -597,11 +607,6 @@ class ExecutionEngine:
         elif book.last_quote is None:  # trades alone: the last one is the market
             book.position.mark_price = ticks[-1].last
         return []
-
-    def held_for(self, symbol: str) -> int | None:
-        """The tick the first held target of `symbol` waits for (`on_tick` acts on it there)."""
-        held = self._held.get(symbol)
-        return held[0].tick_seq if held else None
 
     def _breaker_holds(self, book: SymbolBook, quotes: list[Tick]) -> bool:
         """True when no quote of `quotes` (one symbol's) would trip the breaker.

@@ -7,8 +7,9 @@ an executor only conforms, carries out and (paper) fills them.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from common.messages import (
     CancelReason,
@@ -76,6 +77,22 @@ class OrderExecutor(Protocol):
 
     def on_tick(self, tick: Tick, only_order_id: str | None = None) -> list[VenueEvent]:
         """What this tick makes happen (paper); a live venue's reports come another way."""
+        ...
+
+
+NEVER: Final = sys.maxsize  # `QuietRuns.quiet_until` with no order on its way
+
+
+class QuietRuns(Protocol):
+    """An executor a replay's ticks may reach a quiet run at a time (paper's)."""
+
+    def quiet_until(self, symbol: str) -> int | None:
+        """Until when (event time, ns) no tick of `symbol` can fill or matter later;
+        None while no tick can be quiet (a resting order)."""
+        ...
+
+    def refresh_book(self, last_quote: Tick) -> None:
+        """A quiet run's last quote becomes its symbol's book."""
         ...
 
 

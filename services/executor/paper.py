@@ -32,9 +32,7 @@ the lot size, then the minimum size and minimum cost apply.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
-from typing import Final
 
 from common.messages import (
     CancelReason,
@@ -52,6 +50,7 @@ from services.executor.book_walk import DUST, WalkedBook, crosses, levels_taken_
 from services.executor.latency import LatencyModel
 from services.executor.order_executor import (
     MARKET,
+    NEVER,
     OrderTerms,
     Refusal,
     VenueEvent,
@@ -60,8 +59,6 @@ from services.executor.order_executor import (
 from services.executor.passive_queue import INFINITE, QueuePosition, join
 from services.executor.quantities import floor_lots
 from venues.kraken.pairs import PairRules
-
-NEVER: Final = sys.maxsize  # `quiet_until` with no order on its way
 
 KRAKEN_POST_ONLY: str = "EOrder:Post only order"
 
@@ -325,15 +322,15 @@ class PaperOrderExecutor:
         )
 
     def quiet_until(self, symbol: str) -> int | None:
-        """Until when (event time, ns) no tick of `symbol` can fill or matter later, or None.
+        """Until when (event time, ns) no tick of `symbol` can fill or matter later (`QuietRuns`).
 
-        None when every tick may matter: a limit order of the symbol is open (it
-        rests, and any tick may fill it), or paper remembers takings from its
-        book (then every refresh must be seen). Otherwise the symbol's open
-        orders are market orders still on their way, which `_fill` passes by on
-        every tick before the first one's arrival (the time returned; `NEVER`
-        with none open), and a quiet run's last quote alone is the book
-        (`refresh_book`).
+        None while a limit order of the symbol is open: it rests, and any tick
+        may fill it. 0 while paper remembers takings from the symbol's book:
+        every refresh must be seen, until one shows the level anew. Otherwise
+        the symbol's open orders are market orders still on their way, which
+        `_fill` passes by on every tick before the first one's arrival (the
+        time returned; `NEVER` with none open), and a quiet run's last quote
+        alone is the book (`refresh_book`).
         """
         due = NEVER
         for order in self.open_orders.values():
@@ -343,7 +340,7 @@ class PaperOrderExecutor:
                 due = min(due, order.due_ns)
         book = self.books.get(symbol)
         if book is not None and book.remembers_takings:
-            return None
+            return 0
         return due
 
     def refresh_book(self, last_quote: Tick) -> None:

@@ -283,23 +283,27 @@ class Sequencer:
         A stretch ends before the tick a held target waits for (the model ran
         ahead of the market: a batched replay's usual case) or at which an
         order on its way reaches the venue (`ExecutionEngine.quiet_cut`); that
-        tick goes alone, and the rest is looked at afresh after it. A stretch
-        the breaker could trip in goes tick by tick to the run's end.
+        tick goes alone, and the rest is looked at afresh after it. A run no
+        tick of which can be quiet (a resting order), or a stretch the breaker
+        could trip in, goes tick by tick to the run's end.
         """
         events: list[Event] = []
-        while len(run) >= QUIET_RUN_MIN:
-            cut = self.engine.quiet_cut(run)
+        start = 0
+        while len(run) - start >= QUIET_RUN_MIN:
+            cut = self.engine.quiet_cut(run, start)
+            if cut is None:
+                break
             if cut < QUIET_RUN_MIN:
-                events += self._apply(run[0], now_ns)
-                run = run[1:]
+                events += self._apply(run[start], now_ns)
+                start += 1
                 continue
-            quiet = self.engine.on_quiet_ticks(run[:cut], now_ns)
+            quiet = self.engine.on_quiet_ticks(run[start : start + cut], now_ns)
             if quiet is None:
                 break
             events += quiet
-            self.on_applied(run[cut - 1].seq)
-            run = run[cut:]
-        for tick in run:
+            start += cut
+            self.on_applied(run[start - 1].seq)
+        for tick in run[start:]:
             events += self._apply(tick, now_ns)
         return events
 

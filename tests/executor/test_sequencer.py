@@ -17,15 +17,18 @@ from common.messages import (
     Message,
     OrderRejected,
     OrderSubmitted,
+    OrderType,
     Position,
     RejectReason,
     RiskEvent,
+    Side,
     Target,
     Tick,
     TickBatch,
     Watermark,
 )
 from services.executor.engine import Event, ExecutionEngine
+from services.executor.order_executor import OrderTerms
 from services.executor.outbox import Outbox
 from services.executor.paper import PaperOrderExecutor
 from services.executor.risk import RiskEngine
@@ -451,22 +454,34 @@ def test_a_quiet_run_whose_seqs_restart_leaves_the_engine_where_tick_by_tick_doe
     assert in_one_step.last_seq == one_by_one.last_seq == 300
 
 
-def test_single_ticks_handed_over_together_give_the_events_of_one_by_one() -> None:
-    """An unbatched replay's backlog (`on_ticks`): released as runs, with the same events
-    as each tick alone; seqs that fall back (a restarted feed) are still released in order."""
+@pytest.mark.parametrize("max_loss", [1e9, 3.0])
+def test_single_ticks_handed_over_together_give_the_events_of_tick_by_tick(
+    max_loss: float,
+) -> None:
+    """An unbatched replay's backlog (`on_ticks`): released as runs, some in one step, with
+    the events of each tick applied alone; seqs that fall back (a restarted feed's,
+    repeating the book's own) are still released in order."""
     rng = random.Random(11)
     stream: list[Message] = []
     for message in _stream(6):
         stream += message.ticks if isinstance(message, TickBatch) else [message]
     stream[100:100] = [quote(seq, seq, 99.9, 100.1) for seq in range(40, 60)]  # a restart
 
-    def replay(together: bool) -> tuple[list[Message], list[int]]:
+    def replay(together: bool) -> tuple[list[Message], int]:
         paper = PaperOrderExecutor(PAIRS, latency_ms=20, taker_fee_bps=40, latency_jitter_ms=5)
-        engine = ExecutionEngine(RiskEngine(LOOSE), paper, order_prefix="o")
-        applied: list[int] = []
-        sequencer = Sequencer(
-            engine, follow_model=True, drain_timeout_s=5.0, now_s=0.0, on_applied=applied.append
-        )
+        limits = dataclasses.replace(LOOSE, max_loss=max_loss)
+        engine = ExecutionEngine(RiskEngine(limits), paper, order_prefix="o")
+        runs = 0
+        on_quiet_ticks = engine.on_quiet_ticks
+
+        def counted(ticks: Sequence[Tick], now_ns: int) -> list[Event] | None:
+            nonlocal runs
+            events = on_quiet_ticks(ticks, now_ns) if together else None
+            runs += events is not None
+            return events
+
+        engine.on_quiet_ticks = counted  # type: ignore[method-assign]
+        sequencer = Sequencer(engine, follow_model=True, drain_timeout_s=5.0, now_s=0.0)
         events: list[Message] = []
         ticks: list[Tick] = []
         for message in stream:
@@ -481,11 +496,57 @@ def test_single_ticks_handed_over_together_give_the_events_of_one_by_one() -> No
                 ticks = []
                 events += sequencer.on_model(message, NOW_NS, now_s=1.0)
         events += sequencer.on_ticks(ticks, NOW_NS) if ticks else []
-        return events + sequencer.finish(NOW_NS), applied
+        return events + sequencer.finish(NOW_NS), runs
 
-    expected, applied_expected = replay(together=False)
-    events, applied = replay(together=True)
+    expected, _ = replay(together=False)
+    events, quiet_runs = replay(together=True)
     assert events == expected
-    assert len(_fills(expected)) > 5
-    assert applied[-1] == applied_expected[-1]
-    assert len(applied) < len(applied_expected)  # runs in one step, each reported by its last
+    assert len(_fills(expected)) > 5 and quiet_runs > 10
+    tripped = [e for e in expected if isinstance(e, RiskEvent)]
+    assert len(tripped) == (0 if max_loss > 1e6 else 1)
+
+
+def test_a_run_no_tick_of_which_can_be_quiet_is_looked_at_once_not_at_every_tick() -> None:
+    """A limit order rests: every tick may fill it, and the run goes tick by tick after one
+    look (a look at every tick, over what is left of the run, was quadratic in its length)."""
+    sequencer = _sequencer(follow_model=True)
+    engine = sequencer.engine
+    paper = engine.executor
+    assert isinstance(paper, PaperOrderExecutor)
+    paper.submit("l1", "t1", "BTC/USD", Side.BUY, 0.1, T0, OrderTerms(OrderType.LIMIT, 1.0))
+    looks = 0
+    quiet_cut = engine.quiet_cut
+
+    def counted(ticks: Sequence[Tick], start: int = 0) -> int | None:
+        nonlocal looks
+        looks += 1
+        return quiet_cut(ticks, start)
+
+    engine.quiet_cut = counted  # type: ignore[method-assign]
+    for start in range(0, 1_024, 256):
+        sequencer.on_market(_batch(*range(start + 1, start + 257)), NOW_NS)
+    sequencer.on_model(Watermark(source="model", tick_seq=1_024), NOW_NS, now_s=1.0)
+    assert sequencer.waiting == 0
+    assert looks == 1
+
+
+def test_a_restarted_feeds_quote_with_the_seq_of_the_book_paper_holds_is_still_the_book() -> None:
+    """Seqs 1-10 at 99/101, then a restarted feed's 1-10 at 199/201: an order then fills at
+    201 whether the second run went tick by tick or in one step (paper's book is the
+    newest quote, not the one that had its seq before)."""
+    first = [quote(seq, seq, 99.0, 101.0) for seq in range(1, 11)]
+    second = [quote(seq, 10 + seq, 199.0, 201.0) for seq in range(1, 11)]
+    fills = []
+    for in_one_step in (False, True):
+        paper = PaperOrderExecutor(PAIRS, latency_ms=0, taker_fee_bps=0)
+        engine = ExecutionEngine(RiskEngine(LOOSE), paper, order_prefix="o")
+        for tick in first:
+            engine.on_tick(tick, NOW_NS)
+        if in_one_step:
+            assert engine.on_quiet_ticks(second, NOW_NS) == []
+        else:
+            for tick in second:
+                engine.on_tick(tick, NOW_NS)
+        events = engine.on_target(target("t1", 0.1, seq=10, t_ms=20, ref=200.0), NOW_NS)
+        fills.append([(fill.price, fill.qty) for fill in _fills(events)])
+    assert fills[0] == fills[1] == [(201.0, 0.1)]
