@@ -236,6 +236,8 @@ class Recorder:
 
     def finish(self, exit_reason: str) -> dict[str, Any] | None:
         """Close the artifacts and write result.json; None if it could not be written."""
+        # A turn an error cut short: what it counted reaches the files too.
+        self.dispatch.write_pending()
         if self.alerts is not None:
             self.alerts.close()  # what the run's last messages raised goes out first
         self.reconcile_with_journal()

@@ -1,14 +1,17 @@
-"""The recorder's end of a run, on real sockets: a service's lines sent after its eos are kept."""
+"""The recorder's end of a run, on real sockets: a service's lines sent after its eos are
+kept, and a turn an error cut short is still written."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
+import pytest
 import zmq
 
 from common import sockets
-from common.messages import Eos, Hello
+from common.messages import Eos, Hello, OrderRejected, RejectReason, Side
 from common.service import Inbox
 from services.recorder.__main__ import Recorder, data_inputs
 from services.recorder.recorder_config import RecorderConfig
@@ -86,3 +89,65 @@ def _record_a_late_summary(
         sockets.publish(events, Eos(source=source, last_seq=0, ts_ns=1))
     assert recorder._receive(threading.Event()) == "completed"
     recorder.finish("completed")
+
+
+def test_a_turn_cut_short_by_an_error_still_reaches_events_jsonl(
+    tmp_path: Path, zmq_ctx: zmq.Context
+) -> None:
+    """The recorder writes a turn's lines at its end: when handling a message raises
+    mid-turn, the lines already counted are written by `finish`, so events.jsonl
+    holds what result.json counts."""
+    env = {
+        f"PLR_{name}_ADDR": f"ipc://{tmp_path}/{name.lower()}"
+        for name in ("TICKS", "PREDICTIONS", "EVENTS", "READY", "PROGRESS", "LOGS")
+    }
+    config = RecorderConfig.from_args(
+        ["--run-dir", str(tmp_path / "run"), "--disable-metrics"], env
+    )
+    config.run_dir.mkdir()
+    socks = {
+        name: sockets.subscriber(zmq_ctx, address, [b""], lossless=True)
+        for name, address in data_inputs(config).items()
+    }
+    events = sockets.publisher(zmq_ctx, config.events, lossless=True)
+    logs = sockets.log_collector(zmq_ctx, config.logs)
+    progress = sockets.progress_pusher(zmq_ctx, config.progress)
+    try:
+        _through(
+            lambda: sockets.publish(events, Hello(source="t", ts_ns=0)), socks["events"], "events"
+        )
+        inbox = Inbox(zmq_ctx, name="recorder", ready_addr=config.ready, progress=progress)
+        recorder = Recorder(config, inbox, socks, logs)
+        on_message, handled = recorder.dispatch.on_message, []
+
+        def fails_on_the_third(message: object, payload: bytes, arrival_ns: int) -> bool:
+            if len(handled) == 2:
+                raise RuntimeError("a bug in the recorder")
+            handled.append(message)
+            return on_message(message, payload, arrival_ns)  # type: ignore[arg-type]
+
+        recorder.dispatch.on_message = fails_on_the_third  # type: ignore[method-assign]
+        for n in range(3):  # sent before the loop runs: all three in its first turn
+            sockets.publish(events, _rejection(n))
+        with pytest.raises(RuntimeError, match="a bug"):
+            recorder.run(threading.Event())
+    finally:
+        for sock in (*socks.values(), events, logs, progress):
+            sock.close()
+    lines = (config.run_dir / "events.jsonl").read_text().splitlines()
+    result = json.loads((config.run_dir / "result.json").read_text())
+    assert result["exit_reason"] == "crashed"
+    assert len(lines) == sum(result["counts"]["rejections"].values()) == 2
+
+
+def _rejection(n: int) -> OrderRejected:
+    return OrderRejected(
+        order_id=f"o-{n}",
+        target_id=f"t-{n}",
+        symbol="BTC/USD",
+        side=Side.BUY,
+        qty=0.1,
+        reason=RejectReason.RATE_LIMIT,
+        detail="test",
+        ts_ns=n + 1,
+    )
