@@ -13,6 +13,7 @@ never stops the feed: it is a display, not data.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ from typing import Final
 
 log = logging.getLogger(__name__)
 
-EVERY_S: Final = 0.2  # the progress line refreshes every 0.25 s at most
+EVERY_S: Final = 0.2  # a write at most this often; the progress line reads every 0.25 s
 
 
 class PositionFile:
@@ -49,11 +50,25 @@ class PositionFile:
         if self._broken:
             return
         try:
-            self._partial.write_text(json.dumps({"last_seq": last_seq}))
-            os.replace(self._partial, self.path)
+            _write_own(self._partial, json.dumps({"last_seq": last_seq}))
+            os.replace(self._partial, self.path)  # a rename: never through a link there
         except OSError as e:
             self._broken = True
             log.warning("position file %s not written, no longer tried: %s", self.path, e)
+
+
+def _write_own(path: Path, text: str) -> None:
+    """Write `text` to a new file of ours at `path`, never through what is there.
+
+    Whatever is at `path` is removed first (a link itself, not what it points
+    to), and the file is created exclusively without following links: a link
+    planted there by another user makes the write fail, not land elsewhere.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
 
 
 def read_position(path: Path) -> int | None:

@@ -54,3 +54,19 @@ def test_a_position_that_cannot_be_written_is_logged_once_and_never_stops_the_fe
             position.note(seq)
         position.write(5)
     assert len(caplog.records) == 1 and "not written" in caplog.records[0].getMessage()
+
+
+def test_a_link_planted_where_the_position_is_written_is_replaced_not_followed(
+    tmp_path: Path,
+) -> None:
+    """Another user's link at `feed.position.partial` (to a file of the run's user): the
+    position is written in a new file of the feed's own, and the link's target is left
+    as it was."""
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    (tmp_path / "feed.position.partial").symlink_to(victim)
+    position = PositionFile(tmp_path / "feed.position")
+    position.write(5)
+    assert victim.read_text() == "keep me"
+    assert read_position(tmp_path / "feed.position") == 5
+    assert (tmp_path / "feed.position").stat().st_mode & 0o077 == 0  # the run's user's alone
