@@ -59,6 +59,14 @@ def ratios(figures: dict[str, Any]) -> dict[str, Any]:
             out["replay_batched_at_peers_order_rate_vs_peer"] = (
                 matched["ticks_per_s"] / peer["quotes_per_s"]
             )
+        # The ratios above are the issue's: our ticks/s (the file's quotes and
+        # trades) over the peer's quotes/s (it is given the quotes only). The
+        # same file's replays, start to end, compare as files per second:
+        ticks = peer.get("ours_ticks_in_file")
+        if ticks:
+            for name in ("replay_vs_peer", "replay_batched_vs_peer"):
+                if name in out:
+                    out[f"{name}_per_file"] = out[name] * peer["quotes"] / ticks
     return out
 
 
