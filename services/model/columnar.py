@@ -34,11 +34,11 @@ from services.model.checkpoint import LoadedModel
 from services.model.contract import Book
 from services.model.decision import DecisionStack
 from services.model.features import (
-    _FLOW_DECAY,
-    _HISTORY,
-    _LONGEST,
-    _VOL_DECAY,
     FEATURE_NAMES,
+    FLOW_DECAY,
+    HISTORY,
+    LONGEST,
+    VOL_DECAY,
     FeatureState,
     Row,
 )
@@ -96,8 +96,8 @@ def features_of(state: FeatureState, ticks: Sequence[Tick], book: Book | None = 
             new_mid = (bid + ask) / 2.0
             if quotes:
                 step_bps = (new_mid / mid - 1.0) * 1e4
-                variance = _VOL_DECAY * variance + (1 - _VOL_DECAY) * step_bps * step_bps
-            mids[quotes % _HISTORY] = new_mid
+                variance = VOL_DECAY * variance + (1 - VOL_DECAY) * step_bps * step_bps
+            mids[quotes % HISTORY] = new_mid
             mid = new_mid
             quotes += 1
             spread_bps = (ask - bid) / new_mid * 1e4
@@ -105,18 +105,18 @@ def features_of(state: FeatureState, ticks: Sequence[Tick], book: Book | None = 
             imbalance = (bid_size - ask_size) / depth if depth > 0 else 0.0
         elif tick.last_size is not None:
             signed = tick.last_size if tick.side is buy else -tick.last_size
-            flow = _FLOW_DECAY * flow + signed
+            flow = FLOW_DECAY * flow + signed
         bids.append(book_bid)
         asks.append(book_ask)
-        if quotes <= _LONGEST:
+        if quotes <= LONGEST:
             valid.append(False)
             flat += _EMPTY_ROW
             continue
         valid.append(True)
         flat += (
-            (mid / mids[(quotes - 2) % _HISTORY] - 1.0) * 1e4,
-            (mid / mids[(quotes - 11) % _HISTORY] - 1.0) * 1e4,
-            (mid / mids[(quotes - 1 - _LONGEST) % _HISTORY] - 1.0) * 1e4,
+            (mid / mids[(quotes - 2) % HISTORY] - 1.0) * 1e4,
+            (mid / mids[(quotes - 11) % HISTORY] - 1.0) * 1e4,
+            (mid / mids[(quotes - 1 - LONGEST) % HISTORY] - 1.0) * 1e4,
             spread_bps,
             imbalance,
             math.sqrt(variance),
@@ -139,7 +139,7 @@ class ColumnarDecider:
 
     def __init__(self, stack: DecisionStack, predicted: PredictTimer | None = None) -> None:
         self.stack = stack
-        self._policy = _PolicyTerms.of(stack.model)
+        self._policy = PolicyTerms.of(stack.model)
         self._predicted = predicted  # the metrics' timing of each estimator call, when served
 
     def decide(
@@ -158,13 +158,13 @@ class ColumnarDecider:
         """
         stack = self.stack
         symbol = ticks[0].symbol
-        state = stack._states.get(symbol)
+        state = stack.states.get(symbol)
         if state is None:
-            state = stack._states[symbol] = stack.model.features()
-        rows, valid, bids, asks = features_of(state, ticks, stack._books.get(symbol))  # type: ignore[arg-type]
+            state = stack.states[symbol] = stack.model.features()
+        rows, valid, bids, asks = features_of(state, ticks, stack.books.get(symbol))  # type: ignore[arg-type]
         stack.counters.ticks += len(ticks)
         if bids[-1] == bids[-1]:  # not nan: the symbol has a book
-            stack._books[symbol] = Book(bids[-1], asks[-1])
+            stack.books[symbol] = Book(bids[-1], asks[-1])
         predictions: list[PredictionRow] = []
         for start in range(0, len(ticks), batch_max):
             end = min(start + batch_max, len(ticks))
@@ -224,7 +224,7 @@ class ColumnarDecider:
         cost_aware, clip, min_step = terms.cost_aware, terms.clip, terms.min_step
         limit, per_bps, deadband = terms.max_position, terms.position_per_bps, terms.deadband_bps
         fee, margin = terms.taker_fee_bps, terms.margin_bps
-        last_sent = stack._last_sent.get(symbol)
+        last_sent = stack.last_sent.get(symbol)
         add, isfinite, copysign = predictions.append, math.isfinite, math.copysign
         warming_up = non_finite = 0
         done = 0  # ticks before this one are handed on
@@ -271,7 +271,7 @@ class ColumnarDecider:
                 passed(ticks[done:i])
             counters.targets += 1
             order = Target(
-                id=f"{stack._id_prefix}-{counters.targets}",
+                id=f"{stack.id_prefix}-{counters.targets}",
                 symbol=symbol,
                 target_position=target,
                 ref_price=(bids[i] + asks[i]) / 2.0,  # `Book.mid`
@@ -282,7 +282,7 @@ class ColumnarDecider:
             )
             act(tick, value, order)
             done = i + 1
-            last_sent = stack._last_sent.get(symbol)  # moved only if the target was taken
+            last_sent = stack.last_sent.get(symbol)  # moved only if the target was taken
         counters.warming_up += warming_up
         counters.non_finite_predictions += non_finite
         counters.predictions += len(values) - warming_up - non_finite
@@ -300,7 +300,7 @@ class _Chunk(NamedTuple):
     ask: list[float]
 
 
-class _PolicyTerms(NamedTuple):
+class PolicyTerms(NamedTuple):
     """The model's built-in policy and clip as plain floats, read once."""
 
     cost_aware: bool
@@ -313,7 +313,7 @@ class _PolicyTerms(NamedTuple):
     clip: float | None  # `LoadedModel.max_position`
 
     @classmethod
-    def of(cls, model: LoadedModel) -> _PolicyTerms:
+    def of(cls, model: LoadedModel) -> PolicyTerms:
         policy = model.policy
         cost_aware = type(policy) is CostAwarePolicy
         return cls(

@@ -49,12 +49,12 @@ class DecisionStack:
         self.model = model
         self.ttl_ms = ttl_ms
         self.counters = DecisionCounters()
-        self._states: dict[str, FeatureSource] = {}
+        self.states: dict[str, FeatureSource] = {}
         # Kept here, not by the features: a trader's feature source need not track the quote.
-        self._books: dict[str, Book] = {}
-        self._last_sent: dict[str, float] = {}
+        self.books: dict[str, Book] = {}
+        self.last_sent: dict[str, float] = {}
         # Target ids are unique across restarts: model, process, then a counter.
-        self._id_prefix = id_prefix or f"{model.short_id[:8]}-{secrets.token_hex(3)}"
+        self.id_prefix = id_prefix or f"{model.short_id[:8]}-{secrets.token_hex(3)}"
 
     def on_tick(self, tick: Tick, now_ns: int) -> tuple[Prediction | None, Target | None]:
         """Return the prediction for this tick and, if the target moved enough, a Target."""
@@ -64,13 +64,13 @@ class DecisionStack:
     def observe(self, tick: Tick) -> Observed:
         """Step 1: the tick into its symbol's features (in tick order; no prediction yet)."""
         self.counters.ticks += 1
-        state = self._states.get(tick.symbol)
+        state = self.states.get(tick.symbol)
         if state is None:
-            state = self._states[tick.symbol] = self.model.features()
+            state = self.states[tick.symbol] = self.model.features()
         row = state.update(tick)
         if tick.bid is not None and tick.ask is not None and tick.kind is TickKind.QUOTE:
-            self._books[tick.symbol] = Book(tick.bid, tick.ask)
-        book = self._books.get(tick.symbol)
+            self.books[tick.symbol] = Book(tick.bid, tick.ask)
+        book = self.books.get(tick.symbol)
         return Observed(tick, None if book is None else row, book)
 
     def predict(self, batch: list[Observed]) -> list[float | None]:
@@ -105,7 +105,7 @@ class DecisionStack:
         if value is None or not math.isfinite(value):
             self.counters.non_finite_predictions += 1
             return None, None
-        last_sent = self._last_sent.get(tick.symbol)
+        last_sent = self.last_sent.get(tick.symbol)
         costs = Costs(self.model.taker_fee_bps, book.half_spread_bps)
         target_position = self.model.target_for(value, last_sent or 0.0, book, costs)
         self.counters.predictions += 1
@@ -122,7 +122,7 @@ class DecisionStack:
             return prediction, None
         self.counters.targets += 1
         target = Target(
-            id=f"{self._id_prefix}-{self.counters.targets}",
+            id=f"{self.id_prefix}-{self.counters.targets}",
             symbol=tick.symbol,
             target_position=target_position,
             ref_price=book.mid,
@@ -135,4 +135,4 @@ class DecisionStack:
 
     def mark_sent(self, target: Target) -> None:
         """Record a target the executor took; a dropped one is retried by the next tick."""
-        self._last_sent[target.symbol] = target.target_position
+        self.last_sent[target.symbol] = target.target_position

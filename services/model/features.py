@@ -32,10 +32,10 @@ FEATURE_NAMES: Final = (
     "trade_flow",
 )
 Row = tuple[float, ...]  # one value per FEATURE_NAMES entry, in that order
-_HISTORY: Final = 64  # ring of recent mids, longer than the longest horizon
-_LONGEST: Final = 50
-_VOL_DECAY: Final = 0.97
-_FLOW_DECAY: Final = 0.95
+HISTORY: Final = 64  # ring of recent mids, longer than the longest horizon
+LONGEST: Final = 50
+VOL_DECAY: Final = 0.97
+FLOW_DECAY: Final = 0.95
 
 
 class FeatureState:
@@ -53,7 +53,7 @@ class FeatureState:
     __slots__ = ("_mids", "quotes", "_mid", "_variance", "_flow", "_spread_bps", "_imbalance")
 
     def __init__(self) -> None:
-        self._mids = [0.0] * _HISTORY
+        self._mids = [0.0] * HISTORY
         self.quotes = 0  # quotes seen so far
         self._mid = math.nan  # the latest mid
         self._variance = 0.0
@@ -71,8 +71,8 @@ class FeatureState:
             self._add_quote(tick.bid, tick.ask, tick.bid_size or 0.0, tick.ask_size or 0.0)
         elif tick.last_size is not None:
             signed = tick.last_size if tick.side is Side.BUY else -tick.last_size
-            self._flow = _FLOW_DECAY * self._flow + signed
-        if self.quotes <= _LONGEST:
+            self._flow = FLOW_DECAY * self._flow + signed
+        if self.quotes <= LONGEST:
             return None
         return (
             self._return_bps(1),
@@ -88,8 +88,8 @@ class FeatureState:
         mid = (bid + ask) / 2.0
         if self.quotes:
             step_bps = (mid / self._mid - 1.0) * 1e4
-            self._variance = _VOL_DECAY * self._variance + (1 - _VOL_DECAY) * step_bps * step_bps
-        self._mids[self.quotes % _HISTORY] = mid
+            self._variance = VOL_DECAY * self._variance + (1 - VOL_DECAY) * step_bps * step_bps
+        self._mids[self.quotes % HISTORY] = mid
         self._mid = mid
         self.quotes += 1
         self._spread_bps = (ask - bid) / mid * 1e4
@@ -97,5 +97,5 @@ class FeatureState:
         self._imbalance = (bid_size - ask_size) / depth if depth > 0 else 0.0
 
     def _return_bps(self, ticks_back: int) -> float:
-        then = self._mids[(self.quotes - 1 - ticks_back) % _HISTORY]
+        then = self._mids[(self.quotes - 1 - ticks_back) % HISTORY]
         return (self._mid / then - 1.0) * 1e4

@@ -40,18 +40,18 @@ from services.model.columnar import (
     PREDICTION_HEAD,
     Act,
     Passed,
+    PolicyTerms,
     PredictionRow,
     PredictTimer,
-    _PolicyTerms,
     supports_policy,
 )
 from services.model.contract import Book
 from services.model.decision import DecisionStack
-from services.model.features import _FLOW_DECAY, _HISTORY, _LONGEST, _VOL_DECAY, FeatureState
+from services.model.features import FLOW_DECAY, HISTORY, LONGEST, VOL_DECAY, FeatureState
 from services.model.policy import LOT
 from services.model.ridge import RidgeModel
 
-_VOL_GAIN: Final = 1 - _VOL_DECAY  # `FeatureState._add_quote`'s `(1 - _VOL_DECAY)`, the same double
+VOL_GAIN: Final = 1 - VOL_DECAY  # `FeatureState._add_quote`'s `(1 - VOL_DECAY)`, the same double
 _INF: Final = math.inf
 _LOT_SCALE: Final = 10.0**LOT  # exactly 1e8
 # Added and taken away again, it rounds a double below 2**51 to an integer, ties to even:
@@ -117,7 +117,7 @@ class FusedDecider:
 
     def __init__(self, stack: DecisionStack, predicted: PredictTimer | None = None) -> None:
         self.stack = stack
-        self._terms = _PolicyTerms.of(stack.model)
+        self._terms = PolicyTerms.of(stack.model)
         self._predicted = predicted  # the metrics' timing, one call per chunk, when served
         estimator: RidgeModel = stack.model.estimator
         # `predict_row`'s own numbers: `weights_.tolist()`, and `bias_` (as a float64: same double).
@@ -136,9 +136,9 @@ class FusedDecider:
         stack, terms = self.stack, self._terms
         counters = stack.counters
         symbol = ticks[0].symbol
-        state = stack._states.get(symbol)
+        state = stack.states.get(symbol)
         if state is None:
-            state = stack._states[symbol] = FeatureState()
+            state = stack.states[symbol] = FeatureState()
         assert isinstance(state, FeatureState)  # `supports`: the model's feature source
         counters.ticks += len(ticks)
 
@@ -146,16 +146,16 @@ class FusedDecider:
         quotes, mid, variance, flow = state.quotes, state._mid, state._variance, state._flow
         spread_bps, imbalance = state._spread_bps, state._imbalance
         ring = state._mids
-        cut = quotes % _HISTORY
+        cut = quotes % HISTORY
         mids = ring[cut:] + ring[:cut]
         add_mid = mids.append
-        book = stack._books.get(symbol)
+        book = stack.books.get(symbol)
         book_bid, book_ask = (math.nan, math.nan) if book is None else book
         w0, w1, w2, w3, w4, w5, w6 = self._weights
         bias = self._bias
         # The value's sum up to its last term (trade_flow), as of the latest quote.
         head = 0.0
-        if quotes > _LONGEST:
+        if quotes > LONGEST:
             head = _head(mid, mids, spread_bps, imbalance, variance, self._weights)
 
         cost_aware, min_step = terms.cost_aware, terms.min_step
@@ -169,12 +169,12 @@ class FusedDecider:
             threshold = 2.0 * (fee + book.half_spread_bps) + margin
 
         name, version = PREDICTION_HEAD
-        model_id, ttl_ms, id_prefix = stack.model.model_id, stack.ttl_ms, stack._id_prefix
-        last_sent = stack._last_sent.get(symbol)
+        model_id, ttl_ms, id_prefix = stack.model.model_id, stack.ttl_ms, stack.id_prefix
+        last_sent = stack.last_sent.get(symbol)
         predictions: list[PredictionRow] = []
         add = predictions.append
         quote, buy, sqrt, copysign = TickKind.QUOTE, Side.BUY, math.sqrt, math.copysign
-        vol_decay, vol_gain, flow_decay, longest = _VOL_DECAY, _VOL_GAIN, _FLOW_DECAY, _LONGEST
+        vol_decay, vol_gain, flow_decay, longest = VOL_DECAY, VOL_GAIN, FLOW_DECAY, LONGEST
         timer, perf_counter, inf = self._predicted, time.perf_counter, _INF
         warming_up = non_finite = 0
         for start in range(0, len(ticks), batch_max):
@@ -258,7 +258,7 @@ class FusedDecider:
                 )
                 act(tick, value, order)
                 done = i + 1
-                last_sent = stack._last_sent.get(symbol)  # moved only if the target was taken
+                last_sent = stack.last_sent.get(symbol)  # moved only if the target was taken
             if timer is not None:
                 timer(started, ticks[end - 1])
             if done < end:
@@ -269,12 +269,12 @@ class FusedDecider:
         counters.predictions += len(ticks) - warming_up - non_finite
         state.quotes, state._mid, state._variance, state._flow = quotes, mid, variance, flow
         state._spread_bps, state._imbalance = spread_bps, imbalance
-        last = mids[-_HISTORY:]  # back into the ring: quote q at q % _HISTORY
-        cut = quotes % _HISTORY
-        ring[cut:] = last[: _HISTORY - cut]
-        ring[:cut] = last[_HISTORY - cut :]
+        last = mids[-HISTORY:]  # back into the ring: quote q at q % HISTORY
+        cut = quotes % HISTORY
+        ring[cut:] = last[: HISTORY - cut]
+        ring[:cut] = last[HISTORY - cut :]
         if book_bid == book_bid:  # not nan: the symbol has a book
-            stack._books[symbol] = Book(book_bid, book_ask)
+            stack.books[symbol] = Book(book_bid, book_ask)
         return predictions
 
 

@@ -85,8 +85,8 @@ class TimedStack:
         # What the columnar path reads several times a batch (`columnar.py`): the
         # stack's own objects, never replaced, so no `__getattr__` call per read.
         self.model, self.counters, self.ttl_ms = stack.model, stack.counters, stack.ttl_ms
-        self._states, self._books = stack._states, stack._books
-        self._last_sent, self._id_prefix = stack._last_sent, stack._id_prefix
+        self.states, self.books = stack.states, stack.books
+        self.last_sent, self.id_prefix = stack.last_sent, stack.id_prefix
 
     def predict(self, batch: list[Observed]) -> list[float | None]:
         started = time.perf_counter()

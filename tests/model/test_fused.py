@@ -85,7 +85,7 @@ def test_the_whole_recording_fused_in_uneven_batches_decides_as_tick_by_tick(
     ]
     assert fused_.pushed == per_tick.pushed  # targets and watermarks, in order
     assert stages[1].stack.counters == stages[0].stack.counters
-    [state], [reference] = (stage.stack._states.values() for stage in stages)
+    [state], [reference] = (stage.stack.states.values() for stage in stages)
     assert isinstance(state, FeatureState)
     for slot in FeatureState.__slots__:
         assert getattr(state, slot) == getattr(reference, slot)

@@ -72,4 +72,4 @@ def test_the_columnar_path_times_each_estimator_call_and_the_lag(trained_checkpo
     # The stack the metrics read is the one decided with (the timed one shares its state).
     assert metrics.stack.counters.ticks == 300
     assert metrics.stack.counters.targets > 0
-    assert metrics.stack._last_sent and metrics.stack._books
+    assert metrics.stack.last_sent and metrics.stack.books

@@ -407,9 +407,9 @@ def test_columnar_walk_decides_every_branch_as_tick_by_tick(
     assert len(batched.targets()) > 5
     assert stage.stack.counters == one_by_one.stack.counters
     assert stage.dropped_targets == one_by_one.dropped_targets
-    assert stage.stack._last_sent == one_by_one.stack._last_sent
-    assert stage.stack._books == one_by_one.stack._books
-    [state], [reference] = stage.stack._states.values(), one_by_one.stack._states.values()
+    assert stage.stack.last_sent == one_by_one.stack.last_sent
+    assert stage.stack.books == one_by_one.stack.books
+    [state], [reference] = stage.stack.states.values(), one_by_one.stack.states.values()
     for slot in FeatureState.__slots__:  # the features go on from where tick by tick would
         assert getattr(state, slot) == getattr(reference, slot)
     if variant == "non_finite":
