@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import msgspec
@@ -245,6 +245,19 @@ def _replay(
     sequencer = Sequencer(
         engine, follow_model=True, drain_timeout_s=5.0, now_s=0.0, on_applied=applied.append
     )
+    runs = _count_quiet_runs(engine, quiet)
+    events: list[Message] = []
+    for message in stream:
+        if isinstance(message, (Target, Watermark)):
+            events += sequencer.on_model(message, NOW_NS, now_s=1.0)
+        else:
+            events += sequencer.on_market(message, NOW_NS)
+    events += sequencer.finish(NOW_NS)
+    return events, applied, runs()
+
+
+def _count_quiet_runs(engine: ExecutionEngine, quiet: bool) -> Callable[[], int]:
+    """Count the engine's quiet runs; with `quiet` False, refuse every one (tick by tick)."""
     runs = 0
     on_quiet_ticks = engine.on_quiet_ticks
 
@@ -255,14 +268,7 @@ def _replay(
         return events
 
     engine.on_quiet_ticks = counted  # type: ignore[method-assign]
-    events: list[Message] = []
-    for message in stream:
-        if isinstance(message, (Target, Watermark)):
-            events += sequencer.on_model(message, NOW_NS, now_s=1.0)
-        else:
-            events += sequencer.on_market(message, NOW_NS)
-    events += sequencer.finish(NOW_NS)
-    return events, applied, runs
+    return lambda: runs
 
 
 def _stream(seed: int, symbols: Sequence[str] = ("BTC/USD",)) -> list[Message]:
@@ -471,16 +477,7 @@ def test_single_ticks_handed_over_together_give_the_events_of_tick_by_tick(
         paper = PaperOrderExecutor(PAIRS, latency_ms=20, taker_fee_bps=40, latency_jitter_ms=5)
         limits = dataclasses.replace(LOOSE, max_loss=max_loss)
         engine = ExecutionEngine(RiskEngine(limits), paper, order_prefix="o")
-        runs = 0
-        on_quiet_ticks = engine.on_quiet_ticks
-
-        def counted(ticks: Sequence[Tick], now_ns: int) -> list[Event] | None:
-            nonlocal runs
-            events = on_quiet_ticks(ticks, now_ns) if together else None
-            runs += events is not None
-            return events
-
-        engine.on_quiet_ticks = counted  # type: ignore[method-assign]
+        runs = _count_quiet_runs(engine, quiet=together)
         sequencer = Sequencer(engine, follow_model=True, drain_timeout_s=5.0, now_s=0.0)
         events: list[Message] = []
         ticks: list[Tick] = []
@@ -496,7 +493,7 @@ def test_single_ticks_handed_over_together_give_the_events_of_tick_by_tick(
                 ticks = []
                 events += sequencer.on_model(message, NOW_NS, now_s=1.0)
         events += sequencer.on_ticks(ticks, NOW_NS) if ticks else []
-        return events + sequencer.finish(NOW_NS), runs
+        return events + sequencer.finish(NOW_NS), runs()
 
     expected, _ = replay(together=False)
     events, quiet_runs = replay(together=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
@@ -94,15 +96,7 @@ def test_batched_replay_never_mixes_symbols_and_numbers_every_tick(
     """A batch is consecutive ticks of one symbol; seqs run 1..n across batches; max_ticks holds."""
     symbols = ["BTC/USD"] * 5 + ["ETH/USD"] * 2 + ["BTC/USD"] * 4
     records = [(t, wire.encode(t)) for t in (make_tick(symbol=s, seq=1000) for s in symbols)]
-    addr = f"ipc://{tmp_path}/ticks"
-    with (
-        sockets.publisher(zmq_ctx, addr, lossless=True) as pub,
-        sockets.subscriber(
-            zmq_ctx, addr, [wire.TICK_PREFIX, wire.HELLO_TOPIC, wire.EOS_TOPIC]
-        ) as sub,
-    ):
-        while not sub.poll(20):  # the slow joiner: probe until the subscription is in place
-            sockets.publish(pub, Hello(source="test", ts_ns=0))
+    with _joined(tmp_path, zmq_ctx) as (pub, sub):
         result = replay(records, pub, speed=0, max_ticks=10, stop=threading.Event(), batch=3)
         sockets.publish(pub, Eos(source="test", last_seq=10, ts_ns=0))
         batches: list[TickBatch] = []
@@ -131,15 +125,7 @@ def test_unbatched_replay_sends_each_tick_under_its_symbols_topic_renumbered(
     ticks = [make_tick(symbol=s, seq=1000) for s in symbols]
     ticks[1] = make_tick(symbol="BTC/USD", seq=2)  # already the run's seq 2
     records = [(t, wire.encode(t)) for t in ticks]
-    addr = f"ipc://{tmp_path}/ticks"
-    with (
-        sockets.publisher(zmq_ctx, addr, lossless=True) as pub,
-        sockets.subscriber(
-            zmq_ctx, addr, [wire.TICK_PREFIX, wire.HELLO_TOPIC, wire.EOS_TOPIC]
-        ) as sub,
-    ):
-        while not sub.poll(20):  # the slow joiner: probe until the subscription is in place
-            sockets.publish(pub, Hello(source="test", ts_ns=0))
+    with _joined(tmp_path, zmq_ctx) as (pub, sub):
         stopped = threading.Event()
         stopped.set()
         assert replay(records, pub, speed=0, max_ticks=None, stop=stopped).sent == 0
@@ -167,3 +153,18 @@ def test_batched_replay_needs_speed_zero(tmp_path: Path) -> None:
         )
         assert group.wait("feed") == 2
         assert "--replay-batch is for replays at --speed 0" in group.output("feed")
+
+
+@contextmanager
+def _joined(tmp_path: Path, zmq_ctx: zmq.Context) -> Iterator[tuple[zmq.Socket, zmq.Socket]]:
+    """A lossless publisher and a subscriber to its ticks, hello and eos, already joined."""
+    addr = f"ipc://{tmp_path}/ticks"
+    with (
+        sockets.publisher(zmq_ctx, addr, lossless=True) as pub,
+        sockets.subscriber(
+            zmq_ctx, addr, [wire.TICK_PREFIX, wire.HELLO_TOPIC, wire.EOS_TOPIC]
+        ) as sub,
+    ):
+        while not sub.poll(20):  # the slow joiner: probe until the subscription is in place
+            sockets.publish(pub, Hello(source="test", ts_ns=0))
+        yield pub, sub

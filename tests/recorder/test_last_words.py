@@ -32,10 +32,10 @@ def _through(send: object, sub: zmq.Socket, what: str) -> None:
         sub.recv_multipart()
 
 
-def test_a_summary_logged_right_after_the_last_eos_reaches_run_log(
+def _recorder_inputs(
     tmp_path: Path, zmq_ctx: zmq.Context
-) -> None:
-    """The executor logs its summary after its eos: the run's log still has it."""
+) -> tuple[RecorderConfig, dict[str, zmq.Socket]]:
+    """A recorder's configuration on ipc in `tmp_path`, and its subscribed input sockets."""
     env = {
         f"PLR_{name}_ADDR": f"ipc://{tmp_path}/{name.lower()}"
         for name in ("TICKS", "PREDICTIONS", "EVENTS", "READY", "PROGRESS", "LOGS")
@@ -48,6 +48,14 @@ def test_a_summary_logged_right_after_the_last_eos_reaches_run_log(
         name: sockets.subscriber(zmq_ctx, address, [b""], lossless=True)
         for name, address in data_inputs(config).items()
     }
+    return config, socks
+
+
+def test_a_summary_logged_right_after_the_last_eos_reaches_run_log(
+    tmp_path: Path, zmq_ctx: zmq.Context
+) -> None:
+    """The executor logs its summary after its eos: the run's log still has it."""
+    config, socks = _recorder_inputs(tmp_path, zmq_ctx)
     events = sockets.publisher(zmq_ctx, config.events, lossless=True)
     logs = sockets.log_collector(zmq_ctx, config.logs)
     service_log = sockets.log_publisher(zmq_ctx, config.logs)
@@ -97,18 +105,7 @@ def test_a_turn_cut_short_by_an_error_still_reaches_events_jsonl(
     """The recorder writes a turn's lines at its end: when handling a message raises
     mid-turn, the lines already counted are written by `finish`, so events.jsonl
     holds what result.json counts."""
-    env = {
-        f"PLR_{name}_ADDR": f"ipc://{tmp_path}/{name.lower()}"
-        for name in ("TICKS", "PREDICTIONS", "EVENTS", "READY", "PROGRESS", "LOGS")
-    }
-    config = RecorderConfig.from_args(
-        ["--run-dir", str(tmp_path / "run"), "--disable-metrics"], env
-    )
-    config.run_dir.mkdir()
-    socks = {
-        name: sockets.subscriber(zmq_ctx, address, [b""], lossless=True)
-        for name, address in data_inputs(config).items()
-    }
+    config, socks = _recorder_inputs(tmp_path, zmq_ctx)
     events = sockets.publisher(zmq_ctx, config.events, lossless=True)
     logs = sockets.log_collector(zmq_ctx, config.logs)
     progress = sockets.progress_pusher(zmq_ctx, config.progress)
