@@ -158,9 +158,7 @@ class ColumnarDecider:
         """
         stack = self.stack
         symbol = ticks[0].symbol
-        state = stack.states.get(symbol)
-        if state is None:
-            state = stack.states[symbol] = stack.model.features()
+        state = stack.state_of(symbol)
         rows, valid, bids, asks = features_of(state, ticks, stack.books.get(symbol))  # type: ignore[arg-type]
         stack.counters.ticks += len(ticks)
         if bids[-1] == bids[-1]:  # not nan: the symbol has a book

@@ -61,13 +61,17 @@ class DecisionStack:
         seen = self.observe(tick)
         return self.decide(seen, self.predict_one(seen), now_ns)
 
+    def state_of(self, symbol: str) -> FeatureSource:
+        """`symbol`'s feature state, a new one of the model's on its first tick."""
+        state = self.states.get(symbol)
+        if state is None:
+            state = self.states[symbol] = self.model.features()
+        return state
+
     def observe(self, tick: Tick) -> Observed:
         """Step 1: the tick into its symbol's features (in tick order; no prediction yet)."""
         self.counters.ticks += 1
-        state = self.states.get(tick.symbol)
-        if state is None:
-            state = self.states[tick.symbol] = self.model.features()
-        row = state.update(tick)
+        row = self.state_of(tick.symbol).update(tick)
         if tick.bid is not None and tick.ask is not None and tick.kind is TickKind.QUOTE:
             self.books[tick.symbol] = Book(tick.bid, tick.ask)
         book = self.books.get(tick.symbol)

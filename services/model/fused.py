@@ -136,9 +136,7 @@ class FusedDecider:
         stack, terms = self.stack, self._terms
         counters = stack.counters
         symbol = ticks[0].symbol
-        state = stack.states.get(symbol)
-        if state is None:
-            state = stack.states[symbol] = FeatureState()
+        state = stack.state_of(symbol)
         assert isinstance(state, FeatureState)  # `supports`: the model's feature source
         counters.ticks += len(ticks)
 
