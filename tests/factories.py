@@ -208,3 +208,34 @@ def make_fill(**overrides: Any) -> Fill:
     )
     fields.update(overrides)
     return Fill(**fields)
+
+
+def make_rejection(n: int, **overrides: Any) -> OrderRejected:
+    """The `n`th order of a run, a BTC/USD buy the rate limit refused; a test overrides a field."""
+    fields: dict[str, Any] = dict(
+        order_id=f"o-{n}",
+        target_id=f"t-{n}",
+        symbol="BTC/USD",
+        side=Side.BUY,
+        qty=0.1,
+        reason=RejectReason.RATE_LIMIT,
+        detail="test",
+        ts_ns=n + 1,
+    )
+    fields.update(overrides)
+    return OrderRejected(**fields)
+
+
+def make_cancel(**overrides: Any) -> OrderCancelled:
+    """A BTC/USD buy's unfilled rest, cancelled as immediate-or-cancel; a test overrides a field."""
+    fields: dict[str, Any] = dict(
+        order_id="o-9",
+        symbol="BTC/USD",
+        side=Side.BUY,
+        qty=0.5,
+        reason=CancelReason.IOC,
+        detail="immediate-or-cancel rest",
+        ts_ns=9,
+    )
+    fields.update(overrides)
+    return OrderCancelled(**fields)

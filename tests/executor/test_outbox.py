@@ -9,11 +9,9 @@ import pytest
 
 from common.journal import Journal
 from common.messages import (
-    CancelReason,
     Fill,
     Liquidity,
     Message,
-    OrderCancelled,
     OrderRejected,
     Position,
     RejectReason,
@@ -26,6 +24,7 @@ from services.executor.outbox import LINE_HOLD_S, PER_LINE, REJECTIONS_IN_FULL, 
 from services.executor.paper import PaperOrderExecutor
 from services.executor.risk import RiskEngine
 from tests.executor.test_paper_and_positions import LOOSE, PAIRS
+from tests.factories import make_cancel, make_rejection
 
 
 class Clock:
@@ -46,16 +45,7 @@ def _outbox(tmp_path: Path, clock: Clock) -> tuple[Outbox, Journal]:
 
 
 def _rejection(n: int, reason: RejectReason) -> OrderRejected:
-    return OrderRejected(
-        order_id=f"o-{n}",
-        target_id=f"t-{n}",
-        symbol="BTC/USD",
-        side=None,
-        qty=0.0,
-        reason=reason,
-        detail="drawdown",
-        ts_ns=n,
-    )
+    return make_rejection(n, side=None, qty=0.0, reason=reason, detail="drawdown", ts_ns=n)
 
 
 def _fill_and_position(n: int, position: float) -> list[Message]:
@@ -182,15 +172,7 @@ def test_metrics_read_the_outboxs_rejection_and_cancel_counts(tmp_path: Path) ->
     journal = Journal(tmp_path / "executor.journal")
     outbox = Outbox(journal, metrics.observe(SENT.append), clock=Clock())
     metrics.read_refusals(outbox)
-    cancel = OrderCancelled(
-        order_id="o-9",
-        symbol="BTC/USD",
-        side=Side.BUY,
-        qty=0.5,
-        reason=CancelReason.IOC,
-        detail="immediate-or-cancel rest",
-        ts_ns=9,
-    )
+    cancel = make_cancel()
     reasons = [RejectReason.CIRCUIT_BREAKER] * 5 + [RejectReason.RATE_LIMIT] * 2
     outbox.emit([_rejection(n, reason) for n, reason in enumerate(reasons)] + [cancel])
     outbox.emit(_fill_and_position(20, 0.001))

@@ -11,11 +11,12 @@ import pytest
 import zmq
 
 from common import sockets
-from common.messages import Eos, Hello, OrderRejected, RejectReason, Side
+from common.messages import Eos, Hello
 from common.service import Inbox
 from services.recorder.__main__ import Recorder, data_inputs
 from services.recorder.recorder_config import RecorderConfig
 from tests.conftest import wait_until
+from tests.factories import make_rejection
 
 SUMMARY = b"2026-12-07T00:00:00.000Z INFO services.executor: executor done: 3 orders"
 
@@ -125,7 +126,7 @@ def test_a_turn_cut_short_by_an_error_still_reaches_events_jsonl(
 
         recorder.dispatch.on_message = fails_on_the_third  # type: ignore[method-assign]
         for n in range(3):  # sent before the loop runs: all three in its first turn
-            sockets.publish(events, _rejection(n))
+            sockets.publish(events, make_rejection(n))
         with pytest.raises(RuntimeError, match="a bug"):
             recorder.run(threading.Event())
     finally:
@@ -135,16 +136,3 @@ def test_a_turn_cut_short_by_an_error_still_reaches_events_jsonl(
     result = json.loads((config.run_dir / "result.json").read_text())
     assert result["exit_reason"] == "crashed"
     assert len(lines) == sum(result["counts"]["rejections"].values()) == 2
-
-
-def _rejection(n: int) -> OrderRejected:
-    return OrderRejected(
-        order_id=f"o-{n}",
-        target_id=f"t-{n}",
-        symbol="BTC/USD",
-        side=Side.BUY,
-        qty=0.1,
-        reason=RejectReason.RATE_LIMIT,
-        detail="test",
-        ts_ns=n + 1,
-    )
