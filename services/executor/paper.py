@@ -134,10 +134,7 @@ class PaperOrderExecutor:
         was decided on; it fills there only if it arrives no later (latency 0).
         """
         if tick.kind is TickKind.QUOTE:
-            book = self.books.get(tick.symbol)
-            if book is None:  # not `setdefault`: that builds a book on every quote
-                book = self.books[tick.symbol] = WalkedBook()
-            book.refresh(tick)
+            book = self._refreshed(tick)
             if not self.open_orders:
                 return []  # nothing to fill: the usual quote
             return self._fill(tick, only_order_id, book)
@@ -345,7 +342,12 @@ class PaperOrderExecutor:
 
     def refresh_book(self, last_quote: Tick) -> None:
         """A quiet run's last quote becomes its symbol's book (`quiet_until`)."""
-        book = self.books.get(last_quote.symbol)
-        if book is None:
-            book = self.books[last_quote.symbol] = WalkedBook()
-        book.refresh(last_quote)
+        self._refreshed(last_quote)
+
+    def _refreshed(self, quote: Tick) -> WalkedBook:
+        """`quote`'s symbol's book, refreshed by it (made on the symbol's first quote)."""
+        book = self.books.get(quote.symbol)
+        if book is None:  # not `setdefault`: that builds a book on every quote
+            book = self.books[quote.symbol] = WalkedBook()
+        book.refresh(quote)
+        return book
