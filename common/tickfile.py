@@ -77,26 +77,19 @@ class TickFileWriter:
         self._pending = bytearray()
         if append_after is None:
             self._pending += MAGIC
-            self._write_record(wire.encode(header))
+            self._write_records((wire.encode(header),))
 
     def write(self, tick: Tick) -> None:
-        self._write_record(wire.encode(tick))
-        self.count += 1
+        self.write_encoded(wire.encode(tick))
 
     def write_encoded(self, payload: bytes) -> None:
         """Write a tick already in wire bytes (a recorder has them; no re-encoding)."""
-        self._write_record(payload)
-        self.count += 1
+        self.write_encoded_many((payload,))
 
     def write_encoded_many(self, payloads: Sequence[bytes]) -> None:
         """`write_encoded` of each payload, in one loop: the same bytes, one call per batch."""
-        pending, head, crc32 = self._pending, _RECORD_HEAD.pack, zlib.crc32
-        for payload in payloads:
-            pending += head(len(payload), crc32(payload))
-            pending += payload
+        self._write_records(payloads)
         self.count += len(payloads)
-        if len(pending) >= _WRITE_CHUNK:
-            self._write_pending()
 
     def write_all(self, ticks: Sequence[Tick] | Iterator[Tick]) -> None:
         for tick in ticks:
@@ -124,10 +117,13 @@ class TickFileWriter:
             self._member = None
             self._raw.close()
 
-    def _write_record(self, payload: bytes) -> None:
-        self._pending += _RECORD_HEAD.pack(len(payload), zlib.crc32(payload))
-        self._pending += payload
-        if len(self._pending) >= _WRITE_CHUNK:
+    def _write_records(self, payloads: Sequence[bytes]) -> None:
+        """Each payload framed (length, CRC-32) into the pending bytes; written past a chunk."""
+        pending, head, crc32 = self._pending, _RECORD_HEAD.pack, zlib.crc32
+        for payload in payloads:
+            pending += head(len(payload), crc32(payload))
+            pending += payload
+        if len(pending) >= _WRITE_CHUNK:
             self._write_pending()
 
     def _write_pending(self) -> None:
