@@ -50,11 +50,6 @@ def event_line(message: Any) -> str:
     return _json.encode(as_event(message)).decode()
 
 
-def event_lines(messages: Sequence[Any]) -> bytes:
-    """`event_line` of each message, each ended by a newline, as UTF-8 bytes (one write)."""
-    return encode_events([as_event(m) for m in messages])
-
-
 def events_of_one_kind(messages: Sequence[Any]) -> Iterator[msgspec.Struct]:
     """`as_event` of each of messages all of one class (a batch's decisions).
 

@@ -2,7 +2,7 @@
 
 `Dispatch` handles a `TickBatch` or `PredictionBatch` in one call per batch
 (`RunRecord.on_ticks`/`decisions`, one tick-file write, one events write) and
-renders events through `event_lines`: each must write and count exactly what
+renders events through `as_event` and `encode_events`: each must write and count exactly what
 the same messages one at a time did, including a resumed replay whose
 recorded end falls inside a batch.
 """
@@ -10,6 +10,7 @@ recorded end falls inside a batch.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,9 @@ from common.messages import Message, Prediction, PredictionBatch, Tick, TickBatc
 from common.tickfile import TickFileReader
 from services.recorder.artifacts import (
     RunRecord,
+    as_event,
     encode_events,
     event_line,
-    event_lines,
     events_of_one_kind,
 )
 from services.recorder.dispatch import Dispatch
@@ -155,17 +156,17 @@ def test_event_lines_equal_the_dict_rendering_for_every_message() -> None:
         make_prediction(tick_seq=2**63 - 1, created_ns=0, model_id='ü/"\\\n'),
     ]
     expected = "".join(_dict_line(m) + "\n" for m in messages)
-    assert event_lines(messages) == expected.encode()
+    assert _event_lines(messages) == expected.encode()
     assert [event_line(m) for m in messages] == expected.splitlines()
 
 
 def test_events_of_one_kind_render_event_lines_bytes_for_every_message_and_a_batch() -> None:
-    """The one-class rendering (a batch's decisions, one event) writes `event_lines`' bytes."""
+    """The one-class rendering (a batch's decisions, one event) writes `_event_lines`' bytes."""
     for message in one_of_each():
-        assert encode_events(list(events_of_one_kind((message,)))) == event_lines((message,))
+        assert encode_events(list(events_of_one_kind((message,)))) == _event_lines((message,))
     predictions = _predictions(_real_ticks(BATCH))
     lines = encode_events(list(events_of_one_kind(predictions)))
-    assert lines == event_lines(predictions) and lines.count(b"\n") == BATCH
+    assert lines == _event_lines(predictions) and lines.count(b"\n") == BATCH
 
 
 def test_decisions_of_a_batch_equal_on_prediction_one_by_one() -> None:
@@ -180,3 +181,8 @@ def test_decisions_of_a_batch_equal_on_prediction_one_by_one() -> None:
     ]
     assert got == expected
     assert (at_once.predictions, at_once.model_id) == (one_by_one.predictions, one_by_one.model_id)
+
+
+def _event_lines(messages: Sequence[Any]) -> bytes:
+    """Each message rendered on its own (`as_event`), the lines in one encoder call."""
+    return encode_events([as_event(m) for m in messages])
