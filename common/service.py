@@ -183,6 +183,10 @@ class Inbox:
             (the recorder waits until probes came through every data socket).
         forward_hello: sockets a received `Hello` is passed on to, so the next
             stage downstream sees the probe too.
+        needs_peer: outputs that must be connected to their peer before this
+            service says ready (the model's targets PUSH in a lossless replay:
+            with IMMEDIATE it refuses a target while unconnected). Until then a
+            probe goes unanswered and the feed's next one asks again.
         on_ready: called once the handshake is answered. (Records logged
             before the log collector joined are held by `CollectorHandler`
             until it does, so nothing needs saying twice.)
@@ -197,6 +201,7 @@ class Inbox:
         progress: ZSocket,
         hello_on: Collection[str] = ("market",),
         forward_hello: Sequence[ZSocket] = (),
+        needs_peer: Sequence[ZSocket] = (),
         on_ready: Callable[[], None] | None = None,
     ) -> None:
         self.ctx, self.name, self.ready_addr = ctx, name, ready_addr
@@ -204,6 +209,7 @@ class Inbox:
         self.malformed: Counter[str] = Counter()
         self.hello_on = frozenset(hello_on)
         self.forward_hello = forward_hello
+        self.needs_peer = needs_peer
         self.on_ready = on_ready
         self.hello_seen: set[str] = set()
         self.answered = False
@@ -282,6 +288,9 @@ class Inbox:
             sockets.publish_encoded(sock, wire.HELLO_TOPIC, payload)
         self.hello_seen.add(source)
         if self.answered or not self.hello_seen >= self.hello_on:
+            return
+        # Writable only once connected (IMMEDIATE) and with room (lossless: no mark).
+        if not all(sock.poll(0, zmq.POLLOUT) for sock in self.needs_peer):
             return
         self.progress.joined()  # a (re)joining service must not hold the replay to the past
         self.answered = sockets.answer_hello(

@@ -324,6 +324,7 @@ def _fresh_run(config: RunnerConfig) -> tuple[Path, dict[str, str], int | None]:
         "PLR_RUN_DIR": str(folder),
         "PLR_CKPT": str(ckpt),
         "PLR_EXPECT": "model,executor,recorder",
+        "PLR_WAIT_FOR_EXECUTOR": "1",  # lossless: the model's first targets are not dropped
         "PLR_CONFIG_JSON": str(folder / "config.json"),
         "PLR_MODE": "paper",
         "PLR_EXECUTOR_CLASS": "PaperOrderExecutor",

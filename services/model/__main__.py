@@ -202,6 +202,9 @@ def _open(ctx: ZContext, loaded: Loaded, resources: ExitStack) -> ModelLoop:
         # Passed downstream too: a subscriber of the predictions (the recorder)
         # answers only once probes reach it on every socket it reads.
         forward_hello=(predictions,),
+        # A lossless run with an executor loses no target: ready only once it takes them
+        # (a model replayed into alone drops and counts them: nobody waits for it).
+        needs_peer=(targets,) if lossless and config.wait_for_executor else (),
     )
     stack = DecisionStack(model, ttl_ms=config.target_ttl_ms)
     # Timed only when served: the timing is per tick, on the path a paced tick takes cold.

@@ -90,6 +90,12 @@ class ModelConfig(ServiceSettings):
     lossless: bool = setting(
         "--lossless", env="PLR_LOSSLESS", switch=True, help="never drop ticks (replay)"
     )
+    wait_for_executor: bool = setting(
+        "--wait-for-executor",
+        env="PLR_WAIT_FOR_EXECUTOR",
+        switch=True,
+        help="with --lossless: ready for the replay only once an executor takes targets",
+    )
 
     @classmethod
     def from_args(cls, argv: Sequence[str] | None, environ: Mapping[str, str]) -> ModelConfig:

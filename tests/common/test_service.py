@@ -119,3 +119,41 @@ def test_waiting_messages_block_for_the_first_then_take_only_what_is_queued(
     assert [m for m, _ in inbox.messages(sub, "market", 10, wait=True)] == [ticks[0]]
     for sock in (pub, sub, progress):
         sock.close()
+
+
+def test_hello_is_answered_only_once_every_output_the_service_needs_has_its_peer(
+    zmq_ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """The model's rule in a lossless replay: not ready before its targets PUSH is connected
+    to the executor (with IMMEDIATE, a target sent before that is refused, and was dropped:
+    a slow connect lost a replay's first 62 targets). The next probe asks again."""
+    ready = sockets.ready_replier(zmq_ctx, f"ipc://{tmp_path}/ready")
+    feed_pub = sockets.publisher(zmq_ctx, f"ipc://{tmp_path}/ticks")
+    progress = sockets.progress_pusher(zmq_ctx, f"ipc://{tmp_path}/progress")
+    targets = sockets.target_pusher(zmq_ctx, f"ipc://{tmp_path}/targets", lossless=True)
+    opened = [ready, feed_pub, progress, targets]
+    try:
+        inbox = Inbox(
+            zmq_ctx,
+            name="model",
+            ready_addr=f"ipc://{tmp_path}/ready",
+            progress=progress,
+            needs_peer=(targets,),
+        )
+        payload = wire.encode(Hello(source="feed", ts_ns=1))
+        inbox.on_hello("market", payload)
+        assert not inbox.answered  # no executor bound yet: nobody would take a target
+        opened.append(sockets.target_puller(zmq_ctx, f"ipc://{tmp_path}/targets", lossless=True))
+        assert targets.poll(int(scaled(5) * 1000), zmq.POLLOUT)  # the connection is made
+        feed = threading.Thread(
+            target=sockets.wait_for_subscribers,
+            args=(feed_pub, ready, ["model"]),
+            kwargs={"source": "feed", "timeout_s": scaled(10)},
+        )
+        feed.start()
+        inbox.on_hello("market", payload)
+        feed.join(scaled(10))
+        assert inbox.answered and not feed.is_alive()
+    finally:
+        for sock in opened:
+            sock.close()
