@@ -10,7 +10,8 @@ Every `services/*/__main__.py` is a `ServiceSpec` handed to `serve`:
    `ExitStack`, so they close in reverse, with bounded linger, however the
    run ends) and returns the service's loop.
 4. The start-up's objects are frozen out of the garbage collector
-   (`gc.freeze`), then `loop.run(stop)` is the only `while` loop; its
+   (`gc.freeze`), young objects are collected less often
+   (`GC_YOUNG_THRESHOLD`), then `loop.run(stop)` is the only `while` loop; its
    return value is the exit code. With `--stay-after-eos` the process then waits for SIGTERM
    (Procfile runners stop everyone when one process exits).
 5. A `StartupFailed` raised while opening (e.g. the venue refused the live
@@ -59,6 +60,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HELLO_REPLY_TIMEOUT_S = 2.0
+# Allocations between two collections of the youngest generation (CPython's
+# default is 700). A loop's objects die young by reference counting; what a
+# collection scans is mostly still in use: in a batched replay the executor
+# spent 34 ms of 844 in 208 collections, 10 ms in 5 at this threshold.
+GC_YOUNG_THRESHOLD = 20_000
 
 
 class StartupFailed(PipelineError):
@@ -143,6 +149,7 @@ def serve(
                 # model on the loaded 2-core box).
                 gc.collect()
                 gc.freeze()
+                gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
                 code = loop.run(stop)
                 stay_until_stopped(stop, config.stay_after_eos)
                 return code
@@ -250,15 +257,17 @@ class Inbox:
             if n == 1 and not _more_queued(sock):
                 return
             try:
-                payload = sock.recv(zmq.NOBLOCK)
+                # A frame, whose `more` flag is read off it: asking `RCVMORE` through
+                # `getsockopt` cost ~2 us more a message (`sockets.recv_message`).
+                frame = sock.recv(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            if sock.getsockopt(zmq.RCVMORE):
-                while sock.getsockopt(zmq.RCVMORE):
-                    sock.recv()
+            if frame.more:
+                while sock.recv(copy=False).more:
+                    pass
                 self.count_malformed("framing")
                 continue
-            message = self.decode(payload)
+            message = self.decode(frame.bytes)
             if message is not None:
                 yield message
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import zmq
 
 from common import sockets, wire
-from common.messages import Hello
+from common.messages import Hello, Watermark
 from common.service import Inbox
 from tests.conftest import scaled, wait_until
 from tests.factories import make_tick
@@ -54,6 +54,31 @@ def test_malformed_input_is_counted_by_reason_and_good_messages_still_arrive(
     assert received == [tick]
     assert inbox.malformed == {"framing": 1, "malformed": 1}
     for sock in (pub, sub, progress):
+        sock.close()
+
+
+def test_single_frame_input_counts_bad_framing_and_bad_bytes_and_delivers_the_rest(
+    zmq_ctx: zmq.Context, tmp_path: Path
+) -> None:
+    """The targets socket's side (`Inbox.frames`): three frames, then garbage, then a message."""
+    pull = sockets.target_puller(zmq_ctx, f"ipc://{tmp_path}/targets")
+    push = sockets.target_pusher(zmq_ctx, f"ipc://{tmp_path}/targets")
+    progress = sockets.progress_pusher(zmq_ctx, f"ipc://{tmp_path}/progress")
+    inbox = Inbox(zmq_ctx, name="executor", ready_addr=f"ipc://{tmp_path}/ready", progress=progress)
+    watermark = Watermark(source="model", tick_seq=7)
+    push.send_multipart([b"a", b"b", b"c"])
+    push.send(b"\xc1 not msgpack")
+    push.send(wire.encode(watermark))
+    received: list = []
+
+    def watermark_arrived() -> bool:
+        received.extend(inbox.frames(pull))
+        return bool(received)
+
+    wait_until(watermark_arrived, 10, "the watermark")
+    assert received == [watermark]
+    assert inbox.malformed == {"framing": 1, "malformed": 1}
+    for sock in (push, pull, progress):
         sock.close()
 
 

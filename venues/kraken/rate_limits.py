@@ -118,6 +118,12 @@ class LeakyCounter:
         """The counter at `now_ns` (brought up to date), in calls."""
         return Fraction(self._units_at(now_ns), UNITS_PER_CALL)
 
+    def calls(self, now_ns: int) -> float:
+        """`float(level(now_ns))` without the `Fraction` (a refusal's text: one per
+        refused target): an int's true division is correctly rounded, as the
+        Fraction's conversion is, so the two are the same float."""
+        return self._units_at(now_ns) / UNITS_PER_CALL
+
     def wait_ns(self, cost: int, now_ns: int) -> int:
         """How long until a call of `cost` fits (0: now); whole nanoseconds, rounded up."""
         over = self._units_at(now_ns) + cost * UNITS_PER_CALL - self._max_units
@@ -160,12 +166,12 @@ class KrakenRateLimits:
         if engine.wait_ns(ADD_ORDER_COST, now_ns):
             return (
                 f"Kraken {self.tier} matching-engine counter for {symbol} at "
-                f"{float(engine.level(now_ns)):.2f} of {engine.maximum}"
+                f"{engine.calls(now_ns):.2f} of {engine.maximum}"
             )
         if self.rest.wait_ns(QUERIES_PER_ORDER * rest_cost("QueryOrders"), now_ns):
             return (
                 f"Kraken {self.tier} REST call counter at "
-                f"{float(self.rest.level(now_ns)):.2f} of {self.rest.maximum}"
+                f"{self.rest.calls(now_ns):.2f} of {self.rest.maximum}"
             )
         return None
 

@@ -69,3 +69,13 @@ def test_a_counter_never_leaks_below_zero_and_ignores_time_running_back() -> Non
     assert counter.level(100 * S) == 0
     counter.charge(5, 100 * S)
     assert counter.level(99 * S) == 5  # an older event time: nothing leaked, nothing added
+
+
+def test_a_counter_s_calls_as_a_float_are_its_exact_level_converted() -> None:
+    # A refusal's text reads `calls`: it must be the float of the exact level.
+    counter = LeakyCounter(Fraction(60), Fraction(1))
+    at_ns = 0
+    for step in range(2_000):
+        counter.charge(1 + step % 3, at_ns)
+        at_ns += 7_919 * step % 1_000_003  # leaks odd amounts, some steps none
+        assert counter.calls(at_ns) == float(counter.level(at_ns))
