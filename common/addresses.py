@@ -6,7 +6,8 @@ and docs/ARCHITECTURE.md all take them from here.
 
 The defaults are `ipc://` files in a folder of this user's own
 (`DEFAULT_FOLDER`): a socket file is reachable only through its folder, which
-the binding side creates 0700, and each socket file is created 0600
+must be this user's alone (created 0700 if missing, refused if another user
+could write in it: `common.ipc_folder`), and each socket file is created 0600
 (`common.sockets`), so no other user can send a service anything. The runner
 gives each run a fresh private folder (or `--address-dir`, claimed by one run
 at a time: `claim_folder`); `Addresses.on_loopback(FIRST_TCP_PORT)` are the TCP
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
 
+from common import ipc_folder
 from common.folder_lock import hold_folder
 
 SOCKET_NAMES: Final = ("ticks", "predictions", "targets", "events", "ready", "logs", "progress")
@@ -75,6 +77,8 @@ def claim_folder(folder: Path) -> IO[str]:
     stale claim behind).
 
     Raises:
-        ConfigError: the folder is held by a run that is still going, or cannot be made.
+        ConfigError: the folder is held by a run that is still going, cannot be
+            made, or another user could write in it (`common.ipc_folder`).
     """
+    ipc_folder.hold_private(folder)  # before the lock file: nothing written in a shared folder
     return hold_folder(folder, LOCK_FILE, what="--address-dir", holder="run", mode=0o700)

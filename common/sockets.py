@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     ZSocket: TypeAlias = zmq.Socket[bytes]
     ZContext: TypeAlias = zmq.Context[ZSocket]
 
-from common import wire
+from common import ipc_folder, wire
 from common.curve import CountingAuthenticator, CurveKeys
 from common.errors import ConfigError, HandshakeTimeout, WireError
 from common.messages import Hello, Message, Ready, ReadyAck
@@ -383,22 +383,45 @@ def refused_peers(ctx: ZContext) -> int:
 def _bind(sock: ZSocket, addr: str) -> ZSocket:
     try:
         _secure(sock, addr, server=True)
-        if addr.startswith("ipc://") and not addr.startswith("ipc://@"):  # @: no file
-            _bind_private_ipc(sock, Path(addr.removeprefix("ipc://")))
+        ipc_file = _ipc_file(addr)
+        if ipc_file is not None:
+            _bind_private_ipc(sock, ipc_file)
         else:
             sock.bind(addr)
+    except ConfigError:
+        sock.close(linger=0)
+        raise
     except (zmq.ZMQError, OSError) as e:
         sock.close(linger=0)
         raise ConfigError(f"cannot bind {addr}: {e}") from e
     return sock
 
 
+def _ipc_file(addr: str) -> Path | None:
+    """The socket file of an `ipc://` address (its folder held private); None for others.
+
+    Raises:
+        ConfigError: an abstract socket (`ipc://@name`): it has no file, so
+            nothing stops another local user from connecting or binding it;
+            or a folder another user could write in (`ipc_folder.hold_private`).
+    """
+    if not addr.startswith("ipc://"):
+        return None
+    if addr.startswith("ipc://@"):
+        raise ConfigError(
+            f"{addr}: an abstract ipc socket is open to every local user; "
+            "use a file address (ipc:///path) or tcp with CURVE keys"
+        )
+    path = Path(addr.removeprefix("ipc://"))
+    ipc_folder.hold_private(path.parent)
+    return path
+
+
 def _bind_private_ipc(sock: ZSocket, path: Path) -> None:
-    # Only this user may connect: a missing folder is made 0700, and the socket
-    # file is born 0600. ZeroMQ creates it with the process umask (often 0755);
-    # a chmod after the bind left a moment where it was not. The umask is the
-    # process's, so it is restored at once (binds happen at start-up).
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Only this user may connect: the folder is this user's alone (`_ipc_file`),
+    # and the socket file is born 0600. ZeroMQ creates it with the process umask
+    # (often 0755); a chmod after the bind left a moment where it was not. The
+    # umask is the process's, so it is restored at once (binds happen at start-up).
     old_umask = os.umask(0o177)
     try:
         sock.bind(f"ipc://{path}")
@@ -425,8 +448,12 @@ def _secure(sock: ZSocket, addr: str, *, server: bool) -> None:
 def _connect(sock: ZSocket, addr: str) -> ZSocket:
     try:
         _secure(sock, addr, server=False)
+        _ipc_file(addr)  # the folder this user's alone, before anyone can be reached through it
         sock.connect(addr)
-    except zmq.ZMQError as e:
+    except ConfigError:
+        sock.close(linger=0)
+        raise
+    except (zmq.ZMQError, OSError) as e:
         sock.close(linger=0)
         raise ConfigError(f"cannot connect to {addr}: {e}") from e
     return sock

@@ -1,0 +1,93 @@
+"""A run's ipc socket folder must be this user's alone: no other user can swap a socket."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import zmq
+
+from common import sockets
+from common.addresses import claim_folder
+from common.errors import ConfigError
+from common.ipc_folder import hold_private
+
+NOBODY = 65534
+
+
+def test_a_missing_folder_is_made_0700_and_held(tmp_path: Path) -> None:
+    folder = tmp_path / "run" / "sockets"
+    hold_private(folder)
+    assert folder.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize("mode", [0o770, 0o722, 0o1777])
+def test_a_folder_others_may_write_in_is_refused(tmp_path: Path, mode: int) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(mode)
+    with pytest.raises(ConfigError, match="writable by other users"):
+        hold_private(folder)
+
+
+def test_a_folder_under_one_others_may_write_in_is_refused_unless_that_one_is_sticky(
+    tmp_path: Path,
+) -> None:
+    parent = tmp_path / "open"
+    parent.mkdir()
+    parent.chmod(0o777)  # anyone could rename `parent/run` away and put their own there
+    with pytest.raises(ConfigError, match=f"{parent} is writable by other users"):
+        hold_private(parent / "run")
+    parent.chmod(0o1777)  # sticky, like /tmp: nobody may rename another's entry
+    hold_private(parent / "run")
+
+
+def test_a_symlink_is_judged_by_the_folder_it_leads_to(tmp_path: Path) -> None:
+    target = tmp_path / "shared"
+    target.mkdir()
+    target.chmod(0o777)
+    link = tmp_path / "mine"
+    link.symlink_to(target)
+    with pytest.raises(ConfigError, match="writable by other users"):
+        hold_private(link)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="only root can give a folder to another user")
+def test_a_folder_another_user_owns_is_refused_even_when_closed_to_others(tmp_path: Path) -> None:
+    folder = tmp_path / "theirs"
+    folder.mkdir(mode=0o700)
+    os.chown(folder, NOBODY, NOBODY)
+    with pytest.raises(ConfigError, match=f"belongs to uid {NOBODY}"):
+        hold_private(folder)
+
+
+def test_sockets_refuse_to_bind_or_connect_through_a_shared_folder(
+    zmq_ctx: zmq.Context, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(ConfigError, match="writable by other users"):
+        sockets.publisher(zmq_ctx, f"ipc://{shared}/ticks")
+    with pytest.raises(ConfigError, match="writable by other users"):
+        sockets.subscriber(zmq_ctx, f"ipc://{shared}/ticks", [b""])
+    assert not (shared / "ticks").exists()
+
+
+def test_an_abstract_ipc_socket_is_refused(zmq_ctx: zmq.Context) -> None:
+    with pytest.raises(ConfigError, match="abstract ipc socket"):
+        sockets.target_puller(zmq_ctx, "ipc://@plr-targets")
+    with pytest.raises(ConfigError, match="abstract ipc socket"):
+        sockets.target_pusher(zmq_ctx, "ipc://@plr-targets")
+
+
+def test_the_runner_s_address_dir_is_refused_when_shared_and_nothing_is_written(
+    tmp_path: Path,
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o775)
+    with pytest.raises(ConfigError, match="writable by other users"):
+        claim_folder(shared)
+    assert list(shared.iterdir()) == []
