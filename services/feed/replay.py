@@ -17,8 +17,8 @@ receive, a decode call and a loop turn per tick. The ticks, their seqs and
 their order are the same as unbatched, so every decision downstream is too.
 
 `replay_chunks` takes the ticks a run at a time (`TickFileReader.record_chunks`):
-a batched replay then handles a stretch of up to 64 ticks in one step, in
-the order and with the checks the one-by-one loop gives each tick.
+at speed 0 it then handles a stretch of up to 64 ticks in one step, batched
+or not, in the order and with the checks the one-by-one loop gives each tick.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def replay(
     _check_batch(batch, speed)
     if batch > 1:  # one record a step, each read only when the last is handled
         chunks = (((tick,), (payload,)) for tick, payload in records)
-        return _replay_batched(chunks, pub, max_ticks, stop, window, batch, position)
+        return _replay_stretches(chunks, _Sender(pub, batch), max_ticks, stop, window, position)
     return _replay_one_by_one(records, pub, speed, max_ticks, stop, window, unpaced, position)
 
 
@@ -94,12 +94,13 @@ def replay_chunks(
 ) -> ReplayResult:
     """`replay` of records given a run at a time (`TickFileReader.record_chunks`).
 
-    Batched, a stretch of ticks goes to the sender in one step; the frames
+    At speed 0 a stretch of ticks goes to the sender in one step; the frames
     published are byte for byte those of `replay`.
     """
     _check_batch(batch, speed)
-    if batch > 1:
-        return _replay_batched(chunks, pub, max_ticks, stop, window, batch, position)
+    if batch > 1 or speed == 0:  # unpaced: a stretch of ticks a step, batched or not
+        sender = _Sender(pub, batch) if batch > 1 else _OneByOne(pub)
+        return _replay_stretches(chunks, sender, max_ticks, stop, window, position)
     records = chain.from_iterable(starmap(zip, chunks))
     return _replay_one_by_one(records, pub, speed, max_ticks, stop, window, unpaced, position)
 
@@ -168,24 +169,22 @@ def _replay_one_by_one(
     return result
 
 
-def _replay_batched(
+def _replay_stretches(
     chunks: Iterable[Chunk],
-    pub: ZSocket,
+    sender: _Sender | _OneByOne,
     max_ticks: int | None,
     stop: threading.Event,
     window: ReplayWindow | None,
-    batch: int,
     position: PositionFile | None,
 ) -> ReplayResult:
-    """`_replay_one_by_one`'s steps for each tick, taken once per stretch of ticks.
+    """`_replay_one_by_one`'s steps for each tick at speed 0, taken once per stretch of ticks.
 
     A stretch is one symbol's ticks up to where that loop would look at
     something (the stop flag and the position at every 64th seq, the window
     at the end of its room, `max_ticks`): it starts with those looks, and the
     ticks after its first would pass them all, so they go to the sender at once.
     """
-    result = ReplayResult()
-    sender = _Sender(pub, result, batch)
+    result = sender.result
     stopped = stop.is_set
     note = position.note if position is not None else None
     limit = max_ticks if max_ticks is not None else sys.maxsize
@@ -272,11 +271,31 @@ class _Topics(dict[str, bytes]):
         return topic
 
 
+class _OneByOne:
+    """Numbered ticks onto the socket one a message, through pyzmq's compiled send."""
+
+    def __init__(self, pub: ZSocket) -> None:
+        self.result = ReplayResult()
+        self.send = sockets.sender(pub)
+        self.topics = _Topics()
+
+    def add(self, symbol: str, payloads: Sequence[bytes]) -> None:
+        send, topic = self.send, self.topics.topic(symbol)
+        for payload in payloads:
+            send(topic, zmq.SNDMORE)
+            send(payload)
+        self.result.sent += len(payloads)
+
+    def flush(self) -> None:
+        pass  # nothing is held back
+
+
 class _Sender:
     """Numbered ticks onto the socket as `TickBatch`es of one symbol (and each symbol's topic)."""
 
-    def __init__(self, pub: ZSocket, result: ReplayResult, batch: int) -> None:
-        self.pub, self.result, self.batch = pub, result, batch
+    def __init__(self, pub: ZSocket, batch: int) -> None:
+        self.pub, self.batch = pub, batch
+        self.result = ReplayResult()
         self.symbol = ""
         self.pending: list[bytes] = []  # consecutive ticks of `symbol`, not yet sent
         self.topics = _Topics()

@@ -150,8 +150,8 @@ def test_replay_of_the_readers_runs_sends_the_frames_of_one_tick_at_a_time(
     tmp_path: Path, zmq_ctx: zmq.Context
 ) -> None:
     """Ticks a run at a time (`record_chunks`) go out byte for byte as one at a time: batches
-    of one symbol's consecutive ticks, cut at `batch`, renumbered where the file's seq is not
-    the run's, through the window's room ends, up to a `max_ticks` inside a batch."""
+    of one symbol's consecutive ticks, cut at `batch`, or single ticks, renumbered where the
+    file's seq is not the run's, through the window's room ends, up to a `max_ticks`."""
     symbols = ["BTC/USD", "ETH/USD", "SOL/USD"]
     lengths = [5, 70, 1, 130, 2, 300, 64, 9, 500]  # runs of one symbol, within and across runs
     file_symbols = [symbols[n % 3] for n, length in enumerate(lengths * 3) for _ in range(length)]
@@ -190,9 +190,11 @@ def test_replay_of_the_readers_runs_sends_the_frames_of_one_tick_at_a_time(
 
         assert frames(TickFileReader.records, 7, max_ticks) == expected
         assert frames(TickFileReader.record_chunks, 7, max_ticks) == expected
+        assert frames(TickFileReader.records, 1, 2_000) == expected_one_by_one
         assert frames(TickFileReader.record_chunks, 1, 2_000) == expected_one_by_one
     # Asked at the same seqs: the room's ends (1023, 2047) and every 64th tick.
     assert asked["record_chunks-7"] == asked["records-7"]
+    assert asked["record_chunks-1"] == asked["records-1"]
     assert [a for a in asked["records-7"] if a[0] == "room"] == [
         ("room", 1, 1023),
         ("room", 1024, 2047),
