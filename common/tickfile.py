@@ -14,11 +14,14 @@ damaged tail detectable: the reader never stops silently, it raises
 length 0 (what zeros frame as: a sparse or zero-filled file) or longer than
 the codec's cap is refused at once. Reading streams in fixed-size chunks,
 and a gzip file is inflated at most one chunk ahead of what is read, so
-memory stays flat whatever the file's size or compression ratio.
+memory stays flat whatever the file's size or compression ratio. A chunk's
+records are decoded a run of a few hundred at a time (`wire.decode_ticks`),
+and a consumer can take them so (`record_chunks`, the feed's replay).
 
 The writer deflates with zlib-ng (plain gzip members, which any gzip reader
 takes): at level 1 it costs a recorder about a third of what zlib's level 1
 did per tick, for a file about a sixth larger (bench/tickfile_compression.py).
+The reader inflates and checks CRCs with zlib-ng too (bench/README.md).
 """
 
 from __future__ import annotations
@@ -205,7 +208,7 @@ class TickFileReader:
                 yield record
 
     def record_chunks(self) -> Iterator[tuple[list[Tick], list[bytes]]]:
-        """`records` a run at a time: the ticks read at once (up to a chunk's) and their bytes.
+        """`records` a run at a time: the ticks decoded at once (up to 256) and their bytes.
 
         For a consumer that handles many ticks in one step (a batched replay);
         `count` moves on by a whole run as it is yielded.

@@ -41,7 +41,9 @@ its own type (a batch's: the first item that fails alone, as ``ticks[1]``),
 found by checking the fields one by one, never by reading a library's error text.
 
 `encode_batches` builds batches from items already encoded (a replay's file
-bytes), splitting so that no batch passes the size cap.
+bytes), splitting so that no batch passes the size cap. `decode_ticks`
+decodes many tick payloads (a tick file's records) to what `decode` gives
+each, without a Python call per payload.
 """
 
 from __future__ import annotations
