@@ -41,11 +41,15 @@ its own type (a batch's: the first item that fails alone, as ``ticks[1]``),
 found by checking the fields one by one, never by reading a library's error text.
 
 `encode_batches` builds batches from items already encoded (a replay's file
-bytes), splitting so that no batch passes the size cap.
+bytes), splitting so that no batch passes the size cap. `decode_ticks`
+decodes many tick payloads (a tick file's records) to what `decode` gives
+each, without a Python call per payload.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from operator import attrgetter, lt
 from typing import Final, get_args
 
 import msgspec
@@ -121,6 +125,7 @@ _decoder: Final = msgspec.msgpack.Decoder(Message)
 _untyped_decoder: Final = msgspec.msgpack.Decoder()
 # A batch's frame, `[type, v, symbol, [item, ...]]`, with the items left as their bytes.
 _batch_items_decoder: Final = msgspec.msgpack.Decoder(tuple[str, int, str, list[msgspec.Raw]])
+_tick_decoder: Final = msgspec.msgpack.Decoder(Tick)
 _BY_TYPE: Final = {cls.__name__: cls for cls in MESSAGE_CLASSES}
 # Each class's fields with their resolved types, `v` first: the wire order.
 _FIELDS: Final = {cls: msgspec.structs.fields(cls) for cls in MESSAGE_CLASSES}
@@ -131,6 +136,7 @@ _BATCH_FIELDS: Final = {"TickBatch": "ticks", "PredictionBatch": "predictions"}
 # two array headers (5 bytes at most each), the type name, the version, and a
 # symbol of up to 128 characters of up to 4 UTF-8 bytes, with their headers.
 _BATCH_OVERHEAD: Final = 2 * 5 + (2 + len("PredictionBatch")) + 1 + (3 + 4 * 128)
+_ITEMS_ROOM: Final = MAX_PAYLOAD_BYTES - _BATCH_OVERHEAD  # for a batch's items' bytes
 
 
 def encode(message: Message) -> bytes:
@@ -179,8 +185,10 @@ def encode_batches(
     The items' bytes go in as they are (`msgspec.Raw`): nothing is decoded or
     encoded again. Each batch holds at most `BATCH_MAX` items.
     """
-    batches: list[bytes] = []
     version = kind.__struct_defaults__[0]  # `v` leads every message
+    if 0 < len(payloads) <= BATCH_MAX and sum(map(len, payloads)) <= _ITEMS_ROOM:
+        return [_batch(kind.__name__, version, symbol, payloads)]  # the common case: one batch
+    batches: list[bytes] = []
     start, size = 0, _BATCH_OVERHEAD
     for end, payload in enumerate(payloads):
         if end > start and (end - start >= BATCH_MAX or size + len(payload) > MAX_PAYLOAD_BYTES):
@@ -211,6 +219,28 @@ def encode_item_batches(
     return encode_batches(kind, symbol, [_encoder.encode(item) for item in items])
 
 
+def decode_ticks(payloads: list[bytes]) -> list[Tick] | None:
+    """Decode payloads that each hold one `Tick`, as `decode` would, without a Python call each.
+
+    None if any payload would not decode alone as a valid `Tick` (another
+    message, bad bytes, a field or a book `decode` refuses): the caller then
+    decodes them one by one, and `decode` names the first failure. Each
+    payload must already be within `MAX_PAYLOAD_BYTES` (a tick file's framing
+    checks it).
+    """
+    try:  # the typed decoder called from C on each payload: one value each, as `decode` takes
+        ticks = list(map(_tick_decoder.decode, payloads))
+    except Exception:  # DecodeError, ValidationError, anything odd bytes may provoke
+        return None
+    unchecked = iter(ticks)
+    while (tick := _first_not_plain(unchecked)) is not None:
+        try:
+            _check_tick(tick)  # levels, or a rule it breaks
+        except InvalidField:
+            return None
+    return ticks
+
+
 def batch_items(payload: bytes) -> list[msgspec.Raw]:
     """The items of a batch payload `decode` accepted, each as its own message's bytes.
 
@@ -221,7 +251,19 @@ def batch_items(payload: bytes) -> list[msgspec.Raw]:
 
 
 def _batch(name: str, version: int, symbol: str, payloads: list[bytes]) -> bytes:
-    return _encoder.encode((name, version, symbol, [msgspec.Raw(p) for p in payloads]))
+    # The items joined under their array's header: the bytes a list of one
+    # `msgspec.Raw` each encodes to, for a copy of them all rather than an object each.
+    items = _array_head(len(payloads)) + b"".join(payloads)
+    return _encoder.encode((name, version, symbol, msgspec.Raw(items)))
+
+
+def _array_head(count: int) -> bytes:
+    # msgpack's shortest header for an array of `count` items, as msgspec writes it.
+    if count < 16:
+        return bytes((0x90 | count,))
+    if count < 1 << 16:
+        return b"\xdc" + count.to_bytes(2, "big")
+    return b"\xdd" + count.to_bytes(4, "big")
 
 
 def _explain(payload: bytes) -> WireError:
@@ -334,28 +376,39 @@ def _check_levels(tick: Tick) -> None:
 
 def _check_tick_batch(batch: TickBatch) -> None:
     # Three stages run this on every batch: `_check_tick`'s tests inlined in
-    # one loop; a tick that fails one (or has levels to check) sends the whole
-    # batch through the loop that names what is wrong.
-    symbol, previous_seq, quote = batch.symbol, -1, _QUOTE
-    for tick in batch.ticks:
+    # one loop, the symbols and seqs compared in C; a tick that fails one (or
+    # has levels to check) sends the whole batch through the loop that names
+    # what is wrong.
+    ticks = batch.ticks
+    if _first_not_plain(iter(ticks)) is None:
+        symbols = list(map(_SYMBOL_OF, ticks))
+        seqs = list(map(_SEQ_OF, ticks))
+        if symbols.count(batch.symbol) == len(symbols) and all(map(lt, seqs, seqs[1:])):
+            return
+    _check_tick_batch_item_by_item(batch)
+
+
+_SYMBOL_OF: Final = attrgetter("symbol")
+_SEQ_OF: Final = attrgetter("seq")
+
+
+def _first_not_plain(ticks: Iterator[Tick]) -> Tick | None:
+    """Take ticks until one `_check_tick` must look at (a failure, or levels); None if none.
+
+    `_check_tick`'s tests inlined in one loop, for the checks of many ticks at
+    once; an iterator, so a caller checks what this found and goes on after it.
+    """
+    quote = _QUOTE
+    for tick in ticks:
         bid, ask = tick.bid, tick.ask
         if tick.kind is quote:
             if bid is None or ask is None or tick.bid_size is None or tick.ask_size is None:
-                break
+                return tick
         elif tick.last is None or tick.last_size is None or tick.side is None:
-            break
-        if (
-            (bid is not None and ask is not None and bid >= ask)
-            or tick.bids
-            or tick.asks
-            or tick.symbol != symbol
-            or tick.seq <= previous_seq
-        ):
-            break
-        previous_seq = tick.seq
-    else:
-        return
-    _check_tick_batch_item_by_item(batch)
+            return tick
+        if (bid is not None and ask is not None and bid >= ask) or tick.bids or tick.asks:
+            return tick
+    return None
 
 
 def _check_tick_batch_item_by_item(batch: TickBatch) -> None:

@@ -40,7 +40,7 @@ from common.tickfile import TickFileReader
 from services.feed.feed_config import FeedConfig
 from services.feed.health import FeedHealth, counters_dict, start_health_server
 from services.feed.position import PositionFile
-from services.feed.replay import ReplayResult, replay
+from services.feed.replay import ReplayResult, replay_chunks
 from venues.kraken.errors import SubscriptionRejected
 from venues.kraken.pairs import PairRules
 from venues.kraken.ws.client import ClientSettings, KrakenClient
@@ -269,8 +269,8 @@ def _run_replay(
     result = ReplayResult()
     exit_code = 0
     try:
-        result = replay(
-            reader.records(),
+        result = replay_chunks(
+            reader.record_chunks(),
             pub,
             speed=config.speed,
             max_ticks=config.max_ticks,

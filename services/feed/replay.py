@@ -15,6 +15,10 @@ goes on at its pace.
 ticks of one symbol go out as one `TickBatch`, which saves every stage a
 receive, a decode call and a loop turn per tick. The ticks, their seqs and
 their order are the same as unbatched, so every decision downstream is too.
+
+`replay_chunks` takes the ticks a run at a time (`TickFileReader.record_chunks`):
+at speed 0 it then handles a stretch of up to 64 ticks in one step, batched
+or not, in the order and with the checks the one-by-one loop gives each tick.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from itertools import chain, compress, starmap
+from operator import attrgetter, ne
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 import msgspec
 import zmq
@@ -33,6 +39,12 @@ from common import sockets, wire
 from common.flow import ReplayWindow
 from common.messages import Tick, TickBatch
 from services.feed.position import PositionFile
+
+if TYPE_CHECKING:
+    ZSocket: TypeAlias = zmq.Socket[bytes]
+
+# Consecutive ticks of a file with their wire bytes, in file order (`TickFileReader.record_chunks`).
+Chunk = tuple[Sequence[Tick], Sequence[bytes]]
 
 
 @dataclass
@@ -43,7 +55,7 @@ class ReplayResult:
 
 def replay(
     records: Iterable[tuple[Tick, bytes]],
-    pub: zmq.Socket,
+    pub: ZSocket,
     *,
     speed: float,
     max_ticks: int | None,
@@ -61,20 +73,64 @@ def replay(
     slowest subscriber than the window allows (`common.flow`). A `position`
     hears how far the replay is (the runner's progress line).
     """
+    _check_batch(batch, speed)
+    if batch > 1:  # one record a step, each read only when the last is handled
+        chunks = (((tick,), (payload,)) for tick, payload in records)
+        return _replay_stretches(chunks, _Sender(pub, batch), max_ticks, stop, window, position)
+    return _replay_one_by_one(records, pub, speed, max_ticks, stop, window, unpaced, position)
+
+
+def replay_chunks(
+    chunks: Iterable[Chunk],
+    pub: ZSocket,
+    *,
+    speed: float,
+    max_ticks: int | None,
+    stop: threading.Event,
+    window: ReplayWindow | None = None,
+    batch: int = 1,
+    unpaced: int = 0,
+    position: PositionFile | None = None,
+) -> ReplayResult:
+    """`replay` of records given a run at a time (`TickFileReader.record_chunks`).
+
+    At speed 0 a stretch of ticks goes to the sender in one step; the frames
+    published are byte for byte those of `replay`.
+    """
+    _check_batch(batch, speed)
+    if batch > 1 or speed == 0:  # unpaced: a stretch of ticks a step, batched or not
+        sender = _Sender(pub, batch) if batch > 1 else _OneByOne(pub)
+        return _replay_stretches(chunks, sender, max_ticks, stop, window, position)
+    records = chain.from_iterable(starmap(zip, chunks))
+    return _replay_one_by_one(records, pub, speed, max_ticks, stop, window, unpaced, position)
+
+
+def _check_batch(batch: int, speed: float) -> None:
     if batch > 1 and speed > 0:
         raise ValueError("batched replay is for speed 0 only: batching would delay ticks")
+
+
+def _replay_one_by_one(
+    records: Iterable[tuple[Tick, bytes]],
+    pub: ZSocket,
+    speed: float,
+    max_ticks: int | None,
+    stop: threading.Event,
+    window: ReplayWindow | None,
+    unpaced: int,
+    position: PositionFile | None,
+) -> ReplayResult:
+    """Each tick straight onto the socket through pyzmq's compiled send (`sockets.sender`)."""
     result = ReplayResult()
-    sender = _Sender(pub, result, batch)
     first_recorded_ns: int | None = None
     started = 0.0
     # Locals: this loop runs once per tick. What need not be done per tick is
     # not: the stop flag and the position are looked at every 64 ticks
     # (`_CHECK_MASK`), the window asked once per run of ticks it lets out
-    # (`ReplayWindow.room_until`), and an unbatched tick goes straight onto
-    # the socket through pyzmq's compiled send (`sockets.sender`).
+    # (`ReplayWindow.room_until`).
     replace, encode, stopped = msgspec.structs.replace, wire.encode, stop.is_set
-    add = sender.add if batch > 1 else None
-    send, topic_of, topics = sockets.sender(pub), sender.topic, sender.topics
+    send, topics = sockets.sender(pub), _Topics()
+    topic_of = topics.topic
     note = position.note if position is not None else None
     limit = max_ticks if max_ticks is not None else sys.maxsize
     room = 0 if window is not None else sys.maxsize  # ticks up to `room` may go out at once
@@ -98,8 +154,6 @@ def replay(
                 if note is not None:  # paced ticks can be seconds apart
                     note(last_seq)
             seq = last_seq + 1
-            # Held back, at most one unfilled batch is unsent: the window
-            # (thousands of ticks) never waits for it.
             if seq > room:
                 assert window is not None  # `room` is unbounded without one
                 room = window.room_until(seq, stop)
@@ -108,15 +162,74 @@ def replay(
             last_seq = seq
             if tick.seq != seq:
                 payload = encode(replace(tick, seq=seq))
-            if add is not None:
-                add(tick.symbol, payload)
-            else:  # unbatched: straight onto the socket
-                send(topics.get(tick.symbol) or topic_of(tick.symbol), zmq.SNDMORE)
-                send(payload)
+            send(topics.get(tick.symbol) or topic_of(tick.symbol), zmq.SNDMORE)
+            send(payload)
+    finally:  # numbered ticks go out even when the file breaks off: the eos counts them
+        result.sent = result.last_seq = last_seq
+    return result
+
+
+def _replay_stretches(
+    chunks: Iterable[Chunk],
+    sender: _Sender | _OneByOne,
+    max_ticks: int | None,
+    stop: threading.Event,
+    window: ReplayWindow | None,
+    position: PositionFile | None,
+) -> ReplayResult:
+    """`_replay_one_by_one`'s steps for each tick at speed 0, taken once per stretch of ticks.
+
+    A stretch is one symbol's ticks up to where that loop would look at
+    something (the stop flag and the position at every 64th seq, the window
+    at the end of its room, `max_ticks`): it starts with those looks, and the
+    ticks after its first would pass them all, so they go to the sender at once.
+    """
+    result = sender.result
+    stopped = stop.is_set
+    note = position.note if position is not None else None
+    limit = max_ticks if max_ticks is not None else sys.maxsize
+    room = 0 if window is not None else sys.maxsize  # ticks up to `room` may go out at once
+    last_seq = 0
+    try:
+        for ticks, payloads in chunks:
+            if not ticks:
+                continue
+            seqs = list(map(_SEQ_OF, ticks))
+            symbols = list(map(_SYMBOL_OF, ticks))
+            # Numbered one after another (a recording replayed whole): a stretch
+            # that starts with the run's seq is the run's throughout.
+            consecutive = seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+            i = 0
+            for end in _symbol_run_ends(symbols):  # ticks[i:end] are of one symbol
+                while i < end:
+                    if last_seq >= limit:
+                        return result
+                    if not last_seq & _CHECK_MASK:
+                        if stopped():
+                            return result
+                        if note is not None:
+                            note(last_seq)
+                    seq = last_seq + 1
+                    # Held back, at most one unfilled batch is unsent: the window
+                    # (thousands of ticks) never waits for it.
+                    if seq > room:
+                        assert window is not None  # `room` is unbounded without one
+                        room = window.room_until(seq, stop)
+                        if seq > room:
+                            return result
+                    to_check = _CHECK_MASK + 1 - (last_seq & _CHECK_MASK)
+                    stretch_end = min(
+                        end, i + to_check, i + (limit - last_seq), i + (room - last_seq)
+                    )
+                    stretch = payloads[i:stretch_end]
+                    if not consecutive or seqs[i] != seq:  # renumbered where not the run's
+                        numbers = range(seq, seq + stretch_end - i)
+                        stretch = _renumbered(ticks[i:stretch_end], stretch, numbers)
+                    sender.add(symbols[i], stretch)
+                    last_seq += stretch_end - i
+                    i = stretch_end
     finally:  # numbered ticks go out even when the file breaks off: the eos counts them
         result.last_seq = last_seq
-        if add is None:
-            result.sent = last_seq
         sender.flush()
     return result
 
@@ -124,35 +237,87 @@ def replay(
 # A power of two less one: the stop flag and the position are looked at every
 # 64 ticks (well under a millisecond at full speed) rather than on each tick.
 _CHECK_MASK: Final = 63
+_SEQ_OF: Final = attrgetter("seq")
+_SYMBOL_OF: Final = attrgetter("symbol")
+
+
+def _symbol_run_ends(symbols: list[str]) -> list[int]:
+    """Where each run of one symbol ends (exclusive), the last at the end of `symbols`."""
+    # Compared in C: a chunk's ticks pass no Python code here.
+    if symbols.count(symbols[0]) == len(symbols):  # the common case: one symbol throughout
+        return [len(symbols)]
+    changes = compress(range(1, len(symbols)), map(ne, symbols, symbols[1:]))
+    return [*changes, len(symbols)]
+
+
+def _renumbered(
+    ticks: Sequence[Tick], payloads: Sequence[bytes], seqs: Iterable[int]
+) -> list[bytes]:
+    # Encoded again only where the recorded seq is not the run's.
+    replace, encode = msgspec.structs.replace, wire.encode
+    return [
+        payload if tick.seq == seq else encode(replace(tick, seq=seq))
+        for tick, payload, seq in zip(ticks, payloads, seqs)
+    ]
+
+
+class _Topics(dict[str, bytes]):
+    """Each symbol's tick topic, built once, not per tick."""
+
+    def topic(self, symbol: str) -> bytes:
+        topic = self.get(symbol)
+        if topic is None:
+            topic = self[symbol] = wire.tick_topic(symbol)
+        return topic
+
+
+class _OneByOne:
+    """Numbered ticks onto the socket one a message, through pyzmq's compiled send."""
+
+    def __init__(self, pub: ZSocket) -> None:
+        self.result = ReplayResult()
+        self.send = sockets.sender(pub)
+        self.topics = _Topics()
+
+    def add(self, symbol: str, payloads: Sequence[bytes]) -> None:
+        send, topic = self.send, self.topics.topic(symbol)
+        for payload in payloads:
+            send(topic, zmq.SNDMORE)
+            send(payload)
+        self.result.sent += len(payloads)
+
+    def flush(self) -> None:
+        pass  # nothing is held back
 
 
 class _Sender:
     """Numbered ticks onto the socket as `TickBatch`es of one symbol (and each symbol's topic)."""
 
-    def __init__(self, pub: zmq.Socket, result: ReplayResult, batch: int) -> None:
-        self.pub, self.result, self.batch = pub, result, batch
+    def __init__(self, pub: ZSocket, batch: int) -> None:
+        self.pub, self.batch = pub, batch
+        self.result = ReplayResult()
         self.symbol = ""
         self.pending: list[bytes] = []  # consecutive ticks of `symbol`, not yet sent
-        self.topics: dict[str, bytes] = {}  # by symbol: built once, not per tick
+        self.topics = _Topics()
 
-    def add(self, symbol: str, payload: bytes) -> None:
+    def add(self, symbol: str, payloads: Sequence[bytes]) -> None:
+        """Consecutive ticks of `symbol`: every batch they fill goes out now."""
         if symbol != self.symbol:
             self.flush()  # a batch holds one symbol
             self.symbol = symbol
-        self.pending.append(payload)
-        if len(self.pending) >= self.batch:
-            self.flush()
+        pending, batch = self.pending, self.batch
+        pending += payloads
+        while len(pending) >= batch:
+            self._send(pending[:batch])
+            del pending[:batch]
 
     def flush(self) -> None:
-        if not self.pending:
-            return
-        for payload in wire.encode_batches(TickBatch, self.symbol, self.pending):
-            sockets.publish_encoded(self.pub, self.topic(self.symbol), payload)
-        self.result.sent += len(self.pending)
-        self.pending.clear()
+        if self.pending:
+            self._send(self.pending)
+            self.pending.clear()
 
-    def topic(self, symbol: str) -> bytes:
-        topic = self.topics.get(symbol)
-        if topic is None:
-            topic = self.topics[symbol] = wire.tick_topic(symbol)
-        return topic
+    def _send(self, payloads: list[bytes]) -> None:
+        topic = self.topics.topic(self.symbol)
+        for payload in wire.encode_batches(TickBatch, self.symbol, payloads):
+            sockets.publish_encoded(self.pub, topic, payload)
+        self.result.sent += len(payloads)

@@ -7,6 +7,7 @@ import struct
 import subprocess
 import tracemalloc
 import zlib
+from itertools import accumulate
 from pathlib import Path
 
 import psutil
@@ -41,6 +42,16 @@ def test_round_trip_keeps_every_tick_and_the_header(tmp_path: Path, name: str) -
         assert reader.header == HEADER
         assert list(reader) == ticks
         assert reader.count == len(ticks)
+    # A run at a time: the same ticks with their bytes; `count` moves by a run.
+    with TickFileReader(tmp_path / name) as reader:
+        runs, counts = [], []
+        for run_ticks, payloads in reader.record_chunks():
+            runs.append((run_ticks, payloads))
+            counts.append(reader.count)
+    assert [t for run_ticks, _ in runs for t in run_ticks] == ticks
+    assert [p for _, payloads in runs for p in payloads] == [wire.encode(t) for t in ticks]
+    assert counts == list(accumulate(len(run_ticks) for run_ticks, _ in runs))
+    assert len(runs) > 1  # more ticks than one run decodes at once
 
 
 def test_compressed_file_is_gzip_and_plain_is_not(tmp_path: Path) -> None:
@@ -335,3 +346,10 @@ def test_records_stop_exactly_at_a_damaged_record_inside_and_across_chunks(
         assert caught.value.good_records == bad
         assert [tick for tick, _ in read] == ticks[:bad]
         assert [payload for _, payload in read] == [wire.encode(t) for t in ticks[:bad]]
+        # A run at a time: the same records before it, then the same error.
+        runs = []
+        with pytest.raises(TickFileCorrupt) as in_runs, TickFileReader(path) as reader:
+            for run_ticks, payloads in reader.record_chunks():
+                runs += zip(run_ticks, payloads)
+        assert runs == read
+        assert (in_runs.value.good_records, str(in_runs.value)) == (bad, str(caught.value))

@@ -527,3 +527,57 @@ def test_encode_batches_splits_below_the_size_cap() -> None:
     assert len(batches) > 1
     assert all(len(b) <= wire.MAX_PAYLOAD_BYTES for b in batches)
     assert [t for b in batches for t in wire.decode(b).ticks] == ticks
+
+
+def test_encode_batches_makes_one_batch_exactly_while_the_items_fit_under_the_cap() -> None:
+    """The one-batch shortcut cuts where the item-by-item rule does: at the cap's last byte."""
+    room = wire.MAX_PAYLOAD_BYTES - wire._BATCH_OVERHEAD  # what the items of one batch may take
+    item = wire.encode(make_tick(venue="v" * 128, symbol="s" * 128))  # under BATCH_MAX fill it
+    fill = [item] * (room // len(item) - 1)
+    last = room - len(item) * len(fill)  # bytes left for one msgpack string that fills the room
+    for extra, batches in ((0, 1), (1, 2)):
+        size = last - 5 + extra  # a str 32: 0xdb, its length in 4 bytes, the text
+        payloads = [*fill, b"\xdb" + size.to_bytes(4, "big") + b"x" * size]
+        assert sum(map(len, payloads)) == room + extra
+        made = wire.encode_batches(TickBatch, SYM, payloads)
+        assert len(made) == batches
+        assert all(len(batch) <= wire.MAX_PAYLOAD_BYTES for batch in made)
+
+
+# Tick payloads `decode` refuses, one per rule, and payloads that are not one tick.
+_NOT_SOUND_TICKS = [
+    _pack(_tick_array(bid=math.nan)),
+    _pack(_tick_array(bid=61838.0)),  # crossed
+    _pack(_tick_array(ask=None)),  # a quote without an ask
+    _pack([*EXPECTED_ARRAYS[1][:-3], None, [], []]),  # a trade without a side
+    wire.encode(make_tick(bids=[(61837.0, 0.25)], asks=[(61837.75, 1.5)])),  # off the top
+    wire.encode(replace(make_tick(bids=[(61837.5, 0.25)], asks=[(61837.75, 1.5)]), v=1)),
+    _pack(["Tick", 3, *EXPECTED_ARRAYS[0][2:]]),
+    _pack([*EXPECTED_ARRAYS[0], "extra"]),
+    wire.encode(make_tick()) + wire.encode(make_tick()),  # two values in one payload
+    wire.encode(make_tick())[:-1],  # a value cut short
+    wire.encode(Eos(source="feed", last_seq=1, ts_ns=T0_NS)),
+    b"",
+]
+
+
+@pytest.mark.parametrize("bad", _NOT_SOUND_TICKS)
+def test_decode_ticks_gives_what_decode_gives_each_and_none_if_one_is_refused(bad: bytes) -> None:
+    """Version-1 and version-2 ticks, with levels or none, come out as `decode` makes them;
+    one payload `decode` would refuse, or find not a tick, and there is no answer."""
+    sound = [
+        _pack(["Tick", 1, *EXPECTED_ARRAYS[0][2:-2]]),
+        _pack(EXPECTED_ARRAYS[0]),
+        _pack(EXPECTED_ARRAYS[1]),
+        _pack(BOOK_ARRAY),
+    ]
+    decoded = [wire.decode(p) for p in sound]
+    ticks = wire.decode_ticks(sound)
+    assert ticks == decoded and [t.v for t in ticks] == [1, 2, 2, 2]
+    assert [type(t) for t in ticks] == [Tick] * 4
+    try:
+        refused = type(wire.decode(bad)) is not Tick
+    except WireError:
+        refused = True
+    assert refused
+    assert wire.decode_ticks([*sound, bad]) is None

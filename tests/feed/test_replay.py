@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from itertools import groupby
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 import zmq
 
 from common import sockets, wire
+from common.flow import ReplayWindow
 from common.messages import Eos, Hello, Tick, TickBatch
-from common.tickfile import TickFileReader
-from services.feed.position import read_position
-from services.feed.replay import replay
+from common.tickfile import TickFileReader, TickFileWriter, new_header
+from services.feed.position import PositionFile, read_position
+from services.feed.replay import replay, replay_chunks
 from tests.conftest import PROJECT_ROOT, scaled
 from tests.factories import make_tick
 from tests.processes import services
@@ -141,6 +144,106 @@ def test_unbatched_replay_sends_each_tick_under_its_symbols_topic_renumbered(
     assert (result.sent, result.last_seq) == (70, 70)
     expected = [msgspec.structs.replace(t, seq=n) for n, t in enumerate(ticks[:70], start=1)]
     assert received == [(wire.tick_topic(t.symbol), wire.encode(t)) for t in expected]
+
+
+def test_replay_of_the_readers_runs_sends_the_frames_of_one_tick_at_a_time(
+    tmp_path: Path, zmq_ctx: zmq.Context
+) -> None:
+    """Ticks a run at a time (`record_chunks`) go out byte for byte as one at a time: batches
+    of one symbol's consecutive ticks, cut at `batch`, or single ticks, renumbered where the
+    file's seq is not the run's, through the window's room ends, up to a `max_ticks`."""
+    symbols = ["BTC/USD", "ETH/USD", "SOL/USD"]
+    lengths = [5, 70, 1, 130, 2, 300, 64, 9, 500]  # runs of one symbol, within and across runs
+    file_symbols = [symbols[n % 3] for n, length in enumerate(lengths * 3) for _ in range(length)]
+    # Mostly numbered as this run will (a recording replayed whole), some not.
+    ticks = [
+        make_tick(symbol=s, seq=n if n % 97 and not 1500 < n < 1600 else n + 10_000, bid=1.0 + n)
+        for n, s in enumerate(file_symbols, start=1)
+    ]
+    path = tmp_path / "symbols.ticks.gz"
+    with TickFileWriter(path, new_header("kraken", symbols, "test", 0)) as writer:
+        writer.write_all(ticks)
+    max_ticks = 2_222  # inside a batch and a stretch; past two ends of the window's room
+    numbered = [msgspec.structs.replace(t, seq=n) for n, t in enumerate(ticks, start=1)]
+    expected = [
+        (wire.tick_topic(run[0].symbol), wire.encode(TickBatch(symbol=run[0].symbol, ticks=run)))
+        for _symbol, same in groupby(numbered[:max_ticks], key=lambda t: t.symbol)
+        for run in _cut(list(same), 7)
+    ]
+    expected_one_by_one = [(wire.tick_topic(t.symbol), wire.encode(t)) for t in numbered[:2_000]]
+    asked: dict[str, list[tuple[str, int, int]]] = {}  # by path: the window's and position's
+    with _joined(tmp_path, zmq_ctx) as (pub, sub):
+
+        def frames(read: Callable[[TickFileReader], Iterable[Any]], batch: int, most: int) -> list:
+            name = f"{read.__name__}-{batch}"
+            with (
+                TickFileReader(path) as reader,
+                sockets.progress_puller(zmq_ctx, f"ipc://{tmp_path}/progress-{name}") as pull,
+            ):
+                play = replay if read is TickFileReader.records else replay_chunks
+                window = _AskedWindow(pull, asked.setdefault(name, []))
+                position = _NotedPosition(tmp_path / name, asked[name])
+                options = {"speed": 0, "max_ticks": most, "stop": threading.Event(), "batch": batch}
+                result = play(read(reader), pub, window=window, position=position, **options)
+            assert (result.sent, result.last_seq) == (most, most)
+            return _received_until_eos(pub, sub)
+
+        assert frames(TickFileReader.records, 7, max_ticks) == expected
+        assert frames(TickFileReader.record_chunks, 7, max_ticks) == expected
+        assert frames(TickFileReader.records, 1, 2_000) == expected_one_by_one
+        assert frames(TickFileReader.record_chunks, 1, 2_000) == expected_one_by_one
+    # Asked at the same seqs: the room's ends (1023, 2047) and every 64th tick.
+    assert asked["record_chunks-7"] == asked["records-7"]
+    assert asked["record_chunks-1"] == asked["records-1"]
+    assert [a for a in asked["records-7"] if a[0] == "room"] == [
+        ("room", 1, 1023),
+        ("room", 1024, 2047),
+        ("room", 2048, 3071),
+    ]
+    assert [a for a in asked["records-7"] if a[0] == "note"] == [
+        ("note", seq, seq) for seq in range(0, max_ticks, 64)
+    ]
+
+
+class _AskedWindow(ReplayWindow):
+    """The real window, noting each time the replay asks it for room."""
+
+    def __init__(self, sock: zmq.Socket, asked: list[tuple[str, int, int]]) -> None:
+        super().__init__(sock)
+        self.asked = asked
+
+    def room_until(self, seq: int, stop: threading.Event) -> int:
+        room = super().room_until(seq, stop)
+        self.asked.append(("room", seq, room))
+        return room
+
+
+class _NotedPosition(PositionFile):
+    """The real position file, noting each seq the replay tells it."""
+
+    def __init__(self, path: Path, asked: list[tuple[str, int, int]]) -> None:
+        super().__init__(path)
+        self.asked = asked
+
+    def note(self, last_seq: int) -> None:
+        self.asked.append(("note", last_seq, last_seq))
+        super().note(last_seq)
+
+
+def _cut(ticks: list[Tick], size: int) -> list[list[Tick]]:
+    return [ticks[start : start + size] for start in range(0, len(ticks), size)]
+
+
+def _received_until_eos(pub: zmq.Socket, sub: zmq.Socket) -> list[tuple[bytes, bytes]]:
+    sockets.publish(pub, Eos(source="test", last_seq=0, ts_ns=0))
+    received = []
+    while sub.poll(int(scaled(5) * 1000)):
+        topic, payload = sub.recv_multipart()
+        if topic == wire.EOS_TOPIC:
+            return received
+        if topic.startswith(wire.TICK_PREFIX):
+            received.append((topic, payload))
+    raise AssertionError("no eos")
 
 
 def test_batched_replay_needs_speed_zero(tmp_path: Path) -> None:
