@@ -9,7 +9,7 @@ import zmq
 
 from common import sockets, wire
 from common.messages import Hello, Watermark
-from common.service import Inbox
+from common.service import Inbox, _more_queued
 from tests.conftest import scaled, wait_until
 from tests.factories import make_tick
 
@@ -143,6 +143,33 @@ def test_waiting_messages_block_for_the_first_then_take_only_what_is_queued(
     sockets.publish(pub, ticks[0])
     assert [m for m, _ in inbox.messages(sub, "market", 10, wait=True)] == [ticks[0]]
     for sock in (pub, sub, progress):
+        sock.close()
+
+
+def test_more_queued_says_what_the_socket_events_say_empty_queued_and_drained(
+    zmq_ctx: zmq.Context,
+) -> None:
+    """The cheap probe (`zmq_poll`, no wait) agrees with `ZMQ_EVENTS` in every state."""
+    # inproc: a message sent is queued at the subscriber when `send` returns, so
+    # "the second is still queued" is a fact here, not a race with an I/O thread.
+    pub = sockets.publisher(zmq_ctx, "inproc://more-queued", lossless=True)
+    sub = sockets.subscriber(zmq_ctx, "inproc://more-queued", [b""], lossless=True)
+    _connected(pub, sub)
+
+    def agrees(expected: bool) -> None:
+        events: int = sub.get(zmq.EVENTS)  # type: ignore[assignment]
+        assert _more_queued(sub) is expected
+        assert bool(events & zmq.POLLIN) is expected
+
+    agrees(False)
+    sockets.publish(pub, make_tick(seq=1))
+    sockets.publish(pub, make_tick(seq=2))
+    agrees(True)
+    sub.recv_multipart()
+    agrees(True)  # the second is still queued
+    sub.recv_multipart()
+    agrees(False)
+    for sock in (pub, sub):
         sock.close()
 
 
