@@ -162,7 +162,7 @@ class Recorder:
                     arrival_ns = clock_ns()
                     recorded = dispatch.on_message(message, payload, arrival_ns)
                     if metrics is not None:
-                        metrics.on_message(getattr(message, "recv_ts_ns", None), arrival_ns)
+                        metrics.on_message(message, arrival_ns)
                     if recorded and dashboard is not None:  # a resent fill is shown once
                         dashboard.on_message(message, arrival_ns)
                     if alerts is not None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
+from common.messages import Message, Tick, TickBatch
 from services.recorder.artifacts import RunRecord
 
 ARTIFACT_FILES = ("ticks.gz", "events.jsonl", "run.log", "result.json")
@@ -28,11 +29,13 @@ class RecorderMetrics:
         self._tick_recv_ns: int | None = None
         self._tick_arrival_ns = 0
 
-    def on_message(self, recv_ts_ns: int | None, arrival_ns: int) -> None:
-        """A message arrived; `recv_ts_ns` when it is a tick (the feed's receive time)."""
+    def on_message(self, message: Message, arrival_ns: int) -> None:
+        """A message arrived; a tick (or a batch's last) moves the lag: the feed's receive time."""
         self.last_message_ns = arrival_ns
-        if recv_ts_ns is not None:
-            self._tick_recv_ns, self._tick_arrival_ns = recv_ts_ns, arrival_ns
+        if type(message) is Tick:
+            self._tick_recv_ns, self._tick_arrival_ns = message.recv_ts_ns, arrival_ns
+        elif type(message) is TickBatch:
+            self._tick_recv_ns, self._tick_arrival_ns = message.ticks[-1].recv_ts_ns, arrival_ns
 
     @property
     def lag_s(self) -> float | None:
