@@ -383,9 +383,9 @@ def refused_peers(ctx: ZContext) -> int:
 def _bind(sock: ZSocket, addr: str) -> ZSocket:
     try:
         _secure(sock, addr, server=True)
-        ipc_file = _ipc_file(addr)
-        if ipc_file is not None:
-            _bind_private_ipc(sock, ipc_file)
+        ipc_path = _held_ipc_path(addr)
+        if ipc_path is not None:
+            _bind_private_ipc(sock, ipc_path)
         else:
             sock.bind(addr)
     except ConfigError:
@@ -397,8 +397,12 @@ def _bind(sock: ZSocket, addr: str) -> ZSocket:
     return sock
 
 
-def _ipc_file(addr: str) -> Path | None:
-    """The socket file of an `ipc://` address (its folder held private); None for others.
+def _held_ipc_path(addr: str) -> Path | None:
+    """The real path of an `ipc://` address's socket file, its folder held private
+    (made if missing); None for other transports.
+
+    The socket is bound or connected at this path, not the address's own: a
+    symlink on the way is followed once, while checked, and never again.
 
     Raises:
         ConfigError: an abstract socket (`ipc://@name`): it has no file, so
@@ -413,12 +417,11 @@ def _ipc_file(addr: str) -> Path | None:
             "use a file address (ipc:///path) or tcp with CURVE keys"
         )
     path = Path(addr.removeprefix("ipc://"))
-    ipc_folder.hold_private(path.parent)
-    return path
+    return ipc_folder.hold_private(path.parent) / path.name
 
 
 def _bind_private_ipc(sock: ZSocket, path: Path) -> None:
-    # Only this user may connect: the folder is this user's alone (`_ipc_file`),
+    # Only this user may connect: the folder is this user's alone (`_held_ipc_path`),
     # and the socket file is born 0600. ZeroMQ creates it with the process umask
     # (often 0755); a chmod after the bind left a moment where it was not. The
     # umask is the process's, so it is restored at once (binds happen at start-up).
@@ -448,8 +451,8 @@ def _secure(sock: ZSocket, addr: str, *, server: bool) -> None:
 def _connect(sock: ZSocket, addr: str) -> ZSocket:
     try:
         _secure(sock, addr, server=False)
-        _ipc_file(addr)  # the folder this user's alone, before anyone can be reached through it
-        sock.connect(addr)
+        ipc_path = _held_ipc_path(addr)  # the folder this user's alone, before any connection
+        sock.connect(addr if ipc_path is None else f"ipc://{ipc_path}")
     except ConfigError:
         sock.close(linger=0)
         raise
