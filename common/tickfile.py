@@ -27,7 +27,6 @@ The reader inflates and checks CRCs with zlib-ng too (bench/README.md).
 from __future__ import annotations
 
 import struct
-import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -128,7 +127,7 @@ class TickFileWriter:
 
     def _write_records(self, payloads: Sequence[bytes]) -> None:
         """Each payload framed (length, CRC-32) into the pending bytes; written past a chunk."""
-        pending, head, crc32 = self._pending, _RECORD_HEAD.pack, zlib.crc32
+        pending, head, crc32 = self._pending, _RECORD_HEAD.pack, _crc32
         for payload in payloads:
             pending += head(len(payload), crc32(payload))
             pending += payload

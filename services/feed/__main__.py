@@ -40,7 +40,7 @@ from common.tickfile import TickFileReader
 from services.feed.feed_config import FeedConfig
 from services.feed.health import FeedHealth, counters_dict, start_health_server
 from services.feed.position import PositionFile
-from services.feed.replay import ReplayResult, replay_chunks
+from services.feed.replay import ReplayResult, replay
 from venues.kraken.errors import SubscriptionRejected
 from venues.kraken.pairs import PairRules
 from venues.kraken.ws.client import ClientSettings, KrakenClient
@@ -269,7 +269,7 @@ def _run_replay(
     result = ReplayResult()
     exit_code = 0
     try:
-        result = replay_chunks(
+        result = replay(
             reader.record_chunks(),
             pub,
             speed=config.speed,

@@ -16,7 +16,7 @@ ticks of one symbol go out as one `TickBatch`, which saves every stage a
 receive, a decode call and a loop turn per tick. The ticks, their seqs and
 their order are the same as unbatched, so every decision downstream is too.
 
-`replay_chunks` takes the ticks a run at a time (`TickFileReader.record_chunks`):
+`replay` takes the ticks a run at a time (`TickFileReader.record_chunks`):
 at speed 0 it then handles a stretch of up to 64 ticks in one step, batched
 or not, in the order and with the checks the one-by-one loop gives each tick.
 """
@@ -54,7 +54,7 @@ class ReplayResult:
 
 
 def replay(
-    records: Iterable[tuple[Tick, bytes]],
+    chunks: Iterable[Chunk],
     pub: ZSocket,
     *,
     speed: float,
@@ -67,35 +67,13 @@ def replay(
 ) -> ReplayResult:
     """Publish ticks until the file ends, `max_ticks` went out, or `stop` is set.
 
-    `records` are ticks with their wire bytes (`TickFileReader.records`): a
-    tick whose seq is already the run's goes out as read, without re-encoding.
-    With a `window` (lossless replays) no tick goes out further ahead of the
-    slowest subscriber than the window allows (`common.flow`). A `position`
-    hears how far the replay is (the runner's progress line).
-    """
-    _check_batch(batch, speed)
-    if batch > 1:  # one record a step, each read only when the last is handled
-        chunks = (((tick,), (payload,)) for tick, payload in records)
-        return _replay_stretches(chunks, _Sender(pub, batch), max_ticks, stop, window, position)
-    return _replay_one_by_one(records, pub, speed, max_ticks, stop, window, unpaced, position)
-
-
-def replay_chunks(
-    chunks: Iterable[Chunk],
-    pub: ZSocket,
-    *,
-    speed: float,
-    max_ticks: int | None,
-    stop: threading.Event,
-    window: ReplayWindow | None = None,
-    batch: int = 1,
-    unpaced: int = 0,
-    position: PositionFile | None = None,
-) -> ReplayResult:
-    """`replay` of records given a run at a time (`TickFileReader.record_chunks`).
-
-    At speed 0 a stretch of ticks goes to the sender in one step; the frames
-    published are byte for byte those of `replay`.
+    `chunks` are runs of ticks with their wire bytes (`TickFileReader.record_chunks`):
+    a tick whose seq is already the run's goes out as read, without re-encoding.
+    At speed 0 a stretch of ticks goes to the sender in one step, with the
+    checks the one-by-one loop of a paced replay makes at each tick. With a
+    `window` (lossless replays) no tick goes out further ahead of the slowest
+    subscriber than the window allows (`common.flow`). A `position` hears how
+    far the replay is (the runner's progress line).
     """
     _check_batch(batch, speed)
     if batch > 1 or speed == 0:  # unpaced: a stretch of ticks a step, batched or not

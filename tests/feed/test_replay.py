@@ -19,7 +19,7 @@ from common.flow import ReplayWindow
 from common.messages import Eos, Hello, Tick, TickBatch
 from common.tickfile import TickFileReader, TickFileWriter, new_header
 from services.feed.position import PositionFile, read_position
-from services.feed.replay import replay, replay_chunks
+from services.feed.replay import Chunk, replay
 from tests.conftest import PROJECT_ROOT, scaled
 from tests.factories import make_tick
 from tests.processes import services
@@ -100,7 +100,9 @@ def test_batched_replay_never_mixes_symbols_and_numbers_every_tick(
     symbols = ["BTC/USD"] * 5 + ["ETH/USD"] * 2 + ["BTC/USD"] * 4
     records = [(t, wire.encode(t)) for t in (make_tick(symbol=s, seq=1000) for s in symbols)]
     with _joined(tmp_path, zmq_ctx) as (pub, sub):
-        result = replay(records, pub, speed=0, max_ticks=10, stop=threading.Event(), batch=3)
+        result = replay(
+            _one_each(records), pub, speed=0, max_ticks=10, stop=threading.Event(), batch=3
+        )
         sockets.publish(pub, Eos(source="test", last_seq=10, ts_ns=0))
         batches: list[TickBatch] = []
         while sub.poll(int(scaled(5) * 1000)):
@@ -131,8 +133,8 @@ def test_unbatched_replay_sends_each_tick_under_its_symbols_topic_renumbered(
     with _joined(tmp_path, zmq_ctx) as (pub, sub):
         stopped = threading.Event()
         stopped.set()
-        assert replay(records, pub, speed=0, max_ticks=None, stop=stopped).sent == 0
-        result = replay(records, pub, speed=0, max_ticks=70, stop=threading.Event())
+        assert replay(_one_each(records), pub, speed=0, max_ticks=None, stop=stopped).sent == 0
+        result = replay(_one_each(records), pub, speed=0, max_ticks=70, stop=threading.Event())
         sockets.publish(pub, Eos(source="test", last_seq=70, ts_ns=0))
         received: list[tuple[bytes, bytes]] = []
         while sub.poll(int(scaled(5) * 1000)):
@@ -180,11 +182,12 @@ def test_replay_of_the_readers_runs_sends_the_frames_of_one_tick_at_a_time(
                 TickFileReader(path) as reader,
                 sockets.progress_puller(zmq_ctx, f"ipc://{tmp_path}/progress-{name}") as pull,
             ):
-                play = replay if read is TickFileReader.records else replay_chunks
+                read_records = read(reader)
+                chunks = _one_each(read_records) if read is TickFileReader.records else read_records
                 window = _AskedWindow(pull, asked.setdefault(name, []))
                 position = _NotedPosition(tmp_path / name, asked[name])
                 options = {"speed": 0, "max_ticks": most, "stop": threading.Event(), "batch": batch}
-                result = play(read(reader), pub, window=window, position=position, **options)
+                result = replay(chunks, pub, window=window, position=position, **options)
             assert (result.sent, result.last_seq) == (most, most)
             return _received_until_eos(pub, sub)
 
@@ -203,6 +206,37 @@ def test_replay_of_the_readers_runs_sends_the_frames_of_one_tick_at_a_time(
     assert [a for a in asked["records-7"] if a[0] == "note"] == [
         ("note", seq, seq) for seq in range(0, max_ticks, 64)
     ]
+
+
+@pytest.mark.parametrize("batch", [1, 7])
+def test_a_stop_set_mid_replay_is_seen_at_the_next_64th_tick(
+    tmp_path: Path, zmq_ctx: zmq.Context, batch: int
+) -> None:
+    """Set while ticks go out (here as the position hears seq 640, inside a run the
+    reader decoded at once): the replay ends at its next look, seq 704, all sent before."""
+    ticks = [make_tick(seq=n) for n in range(1, 1_001)]
+    path = tmp_path / "one.ticks.gz"
+    with TickFileWriter(path, new_header("kraken", ["BTC/USD"], "test", 0)) as writer:
+        writer.write_all(ticks)
+    stop = threading.Event()
+
+    class _StopAt640(PositionFile):
+        def note(self, last_seq: int) -> None:
+            super().note(last_seq)
+            if last_seq == 640:
+                stop.set()
+
+    with _joined(tmp_path, zmq_ctx) as (pub, sub), TickFileReader(path) as reader:
+        position = _StopAt640(tmp_path / "position")
+        result = replay(
+            reader.record_chunks(), pub, speed=0, max_ticks=None, stop=stop, batch=batch,
+            position=position,
+        )  # fmt: skip
+        received = _received_until_eos(pub, sub)
+    assert (result.sent, result.last_seq) == (704, 704)
+    sent = [wire.decode(payload) for _, payload in received]
+    seqs = [t.seq for m in sent for t in (m.ticks if isinstance(m, TickBatch) else [m])]
+    assert seqs == list(range(1, 705))
 
 
 class _AskedWindow(ReplayWindow):
@@ -228,6 +262,11 @@ class _NotedPosition(PositionFile):
     def note(self, last_seq: int) -> None:
         self.asked.append(("note", last_seq, last_seq))
         super().note(last_seq)
+
+
+def _one_each(records: Iterable[tuple[Tick, bytes]]) -> Iterator[Chunk]:
+    """Records one at a time, each read only when the last is handled."""
+    return (((tick,), (payload,)) for tick, payload in records)
 
 
 def _cut(ticks: list[Tick], size: int) -> list[list[Tick]]:
