@@ -234,6 +234,9 @@ def interleaved_peer(
     result["rounds"] = PEER_ROUNDS
     result["quotes_per_s"] = statistics.median(r["quotes_per_s"] for r in peer_rounds)
     result["ours_ticks_per_s"] = {batch: statistics.median(rates) for batch, rates in ours.items()}
+    # Every round's figure too: the spread says how far one median can be trusted.
+    result["quotes_per_s_by_round"] = [r["quotes_per_s"] for r in peer_rounds]
+    result["ours_ticks_per_s_by_round"] = ours
     result["ours_ticks_in_file"] = len(bundled)  # quotes and trades; the peer takes the quotes
     result["ours_matched"] = {
         "ticks_per_s": statistics.median(r["ticks_per_s"] for r in matched),
