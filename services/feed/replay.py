@@ -17,8 +17,8 @@ receive, a decode call and a loop turn per tick. The ticks, their seqs and
 their order are the same as unbatched, so every decision downstream is too.
 
 `replay` takes the ticks a run at a time (`TickFileReader.record_chunks`):
-at speed 0 it then handles a stretch of up to 64 ticks in one step, batched
-or not, in the order and with the checks the one-by-one loop gives each tick.
+an unpaced stretch of up to 64 ticks goes in one step, batched or not, in
+the order and with the checks each tick would get alone.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import chain, compress, starmap
+from itertools import compress
 from operator import attrgetter, ne
 from typing import TYPE_CHECKING, Final, TypeAlias
 
@@ -69,82 +69,21 @@ def replay(
 
     `chunks` are runs of ticks with their wire bytes (`TickFileReader.record_chunks`):
     a tick whose seq is already the run's goes out as read, without re-encoding.
-    At speed 0 a stretch of ticks goes to the sender in one step, with the
-    checks the one-by-one loop of a paced replay makes at each tick. With a
+    Unpaced ticks go to the sender a stretch at a time, with the checks made
+    as at each tick; a paced one goes alone, when due. With a
     `window` (lossless replays) no tick goes out further ahead of the slowest
     subscriber than the window allows (`common.flow`). A `position` hears how
     far the replay is (the runner's progress line).
     """
     _check_batch(batch, speed)
-    if batch > 1 or speed == 0:  # unpaced: a stretch of ticks a step, batched or not
-        sender = _Sender(pub, batch) if batch > 1 else _OneByOne(pub)
-        return _replay_stretches(chunks, sender, max_ticks, stop, window, position)
-    records = chain.from_iterable(starmap(zip, chunks))
-    return _replay_one_by_one(records, pub, speed, max_ticks, stop, window, unpaced, position)
+    sender = _Sender(pub, batch) if batch > 1 else _OneByOne(pub)
+    pacing = _Pacing(speed, unpaced, stop) if speed > 0 else None
+    return _replay_stretches(chunks, sender, max_ticks, stop, window, position, pacing)
 
 
 def _check_batch(batch: int, speed: float) -> None:
     if batch > 1 and speed > 0:
         raise ValueError("batched replay is for speed 0 only: batching would delay ticks")
-
-
-def _replay_one_by_one(
-    records: Iterable[tuple[Tick, bytes]],
-    pub: ZSocket,
-    speed: float,
-    max_ticks: int | None,
-    stop: threading.Event,
-    window: ReplayWindow | None,
-    unpaced: int,
-    position: PositionFile | None,
-) -> ReplayResult:
-    """Each tick straight onto the socket through pyzmq's compiled send (`sockets.sender`)."""
-    result = ReplayResult()
-    first_recorded_ns: int | None = None
-    started = 0.0
-    # Locals: this loop runs once per tick. What need not be done per tick is
-    # not: the stop flag and the position are looked at every 64 ticks
-    # (`_CHECK_MASK`), the window asked once per run of ticks it lets out
-    # (`ReplayWindow.room_until`).
-    replace, encode, stopped = msgspec.structs.replace, wire.encode, stop.is_set
-    send, topics = sockets.sender(pub), _Topics()
-    topic_of = topics.topic
-    note = position.note if position is not None else None
-    limit = max_ticks if max_ticks is not None else sys.maxsize
-    room = 0 if window is not None else sys.maxsize  # ticks up to `room` may go out at once
-    last_seq = 0
-    try:
-        for tick, payload in records:
-            if last_seq >= limit:
-                break
-            if not last_seq & _CHECK_MASK:
-                if stopped():
-                    break
-                if note is not None:
-                    note(last_seq)
-            if speed > 0 and last_seq >= unpaced:
-                if first_recorded_ns is None:  # the first paced tick is due now
-                    first_recorded_ns, started = tick.recv_ts_ns, time.monotonic()
-                due = started + (tick.recv_ts_ns - first_recorded_ns) / 1e9 / speed
-                delay = due - time.monotonic()
-                if delay > 0 and stop.wait(delay):  # pacing; returns early on a stop
-                    break
-                if note is not None:  # paced ticks can be seconds apart
-                    note(last_seq)
-            seq = last_seq + 1
-            if seq > room:
-                assert window is not None  # `room` is unbounded without one
-                room = window.room_until(seq, stop)
-                if seq > room:
-                    break
-            last_seq = seq
-            if tick.seq != seq:
-                payload = encode(replace(tick, seq=seq))
-            send(topics.get(tick.symbol) or topic_of(tick.symbol), zmq.SNDMORE)
-            send(payload)
-    finally:  # numbered ticks go out even when the file breaks off: the eos counts them
-        result.sent = result.last_seq = last_seq
-    return result
 
 
 def _replay_stretches(
@@ -154,13 +93,14 @@ def _replay_stretches(
     stop: threading.Event,
     window: ReplayWindow | None,
     position: PositionFile | None,
+    pacing: _Pacing | None,
 ) -> ReplayResult:
-    """`_replay_one_by_one`'s steps for each tick at speed 0, taken once per stretch of ticks.
+    """Each tick's steps (`max_ticks`, the stop flag and the position at every 64th
+    seq, the pacing, the window's room), taken once per stretch of ticks.
 
-    A stretch is one symbol's ticks up to where that loop would look at
-    something (the stop flag and the position at every 64th seq, the window
-    at the end of its room, `max_ticks`): it starts with those looks, and the
-    ticks after its first would pass them all, so they go to the sender at once.
+    A stretch is one symbol's ticks up to where a tick would be looked at: it
+    starts with those looks, and the ticks after its first would pass them
+    all, so they go to the sender at once. A paced tick is a stretch alone.
     """
     result = sender.result
     stopped = stop.is_set
@@ -187,6 +127,15 @@ def _replay_stretches(
                             return result
                         if note is not None:
                             note(last_seq)
+                    run_end = end  # of this symbol's run
+                    if pacing is not None and last_seq < pacing.unpaced:
+                        run_end = min(end, i + pacing.unpaced - last_seq)  # the catch-up's end
+                    elif pacing is not None:
+                        if not pacing.wait_for(ticks[i]):
+                            return result
+                        if note is not None:  # paced ticks can be seconds apart
+                            note(last_seq)
+                        run_end = i + 1  # a paced tick goes alone
                     seq = last_seq + 1
                     # Held back, at most one unfilled batch is unsent: the window
                     # (thousands of ticks) never waits for it.
@@ -197,7 +146,7 @@ def _replay_stretches(
                             return result
                     to_check = _CHECK_MASK + 1 - (last_seq & _CHECK_MASK)
                     stretch_end = min(
-                        end, i + to_check, i + (limit - last_seq), i + (room - last_seq)
+                        run_end, i + to_check, i + (limit - last_seq), i + (room - last_seq)
                     )
                     stretch = payloads[i:stretch_end]
                     if not consecutive or seqs[i] != seq:  # renumbered where not the run's
@@ -237,6 +186,24 @@ def _renumbered(
         payload if tick.seq == seq else encode(replace(tick, seq=seq))
         for tick, payload, seq in zip(ticks, payloads, seqs)
     ]
+
+
+class _Pacing:
+    """The recorded receive times kept, `speed` times faster, from tick `unpaced` + 1 on:
+    a resumed replay catches up to where it had been, then goes on at its pace."""
+
+    def __init__(self, speed: float, unpaced: int, stop: threading.Event) -> None:
+        self.speed, self.unpaced, self.stop = speed, unpaced, stop
+        self.first_recorded_ns: int | None = None
+        self.started = 0.0
+
+    def wait_for(self, tick: Tick) -> bool:
+        """Wait until `tick` is due; False when `stop` was set first."""
+        if self.first_recorded_ns is None:  # the first paced tick is due now
+            self.first_recorded_ns, self.started = tick.recv_ts_ns, time.monotonic()
+        due = self.started + (tick.recv_ts_ns - self.first_recorded_ns) / 1e9 / self.speed
+        delay = due - time.monotonic()
+        return not (delay > 0 and self.stop.wait(delay))
 
 
 class _Topics(dict[str, bytes]):

@@ -21,7 +21,7 @@ from common.tickfile import TickFileReader, TickFileWriter, new_header
 from services.feed.position import PositionFile, read_position
 from services.feed.replay import Chunk, replay
 from tests.conftest import PROJECT_ROOT, scaled
-from tests.factories import make_tick
+from tests.factories import T0_NS, make_tick
 from tests.processes import services
 
 BUNDLED = PROJECT_ROOT / "data" / "binance_btcusdt_spot_2024-08-08_10min.ticks.gz"
@@ -237,6 +237,42 @@ def test_a_stop_set_mid_replay_is_seen_at_the_next_64th_tick(
     sent = [wire.decode(payload) for _, payload in received]
     seqs = [t.seq for m in sent for t in (m.ticks if isinstance(m, TickBatch) else [m])]
     assert seqs == list(range(1, 705))
+
+
+def test_a_paced_replay_catches_up_unpaced_then_waits_for_each_tick_and_sends_the_same_frames(
+    tmp_path: Path, zmq_ctx: zmq.Context
+) -> None:
+    """A resumed replay at speed 1: the first `unpaced` ticks go at once, each later one
+    waits for its recorded time (here a second apart; the waits are noted, not slept)."""
+    ticks = [make_tick(seq=n, recv_ts_ns=T0_NS + n * 1_000_000_000) for n in range(1, 11)]
+    path = tmp_path / "paced.ticks.gz"
+    with TickFileWriter(path, new_header("kraken", ["BTC/USD"], "test", 0)) as writer:
+        writer.write_all(ticks)
+    stop = _NotedWaits()
+    notes: list[tuple[str, int, int]] = []
+    with _joined(tmp_path, zmq_ctx) as (pub, sub), TickFileReader(path) as reader:
+        result = replay(
+            reader.record_chunks(), pub, speed=1, max_ticks=None, stop=stop, unpaced=4,
+            position=_NotedPosition(tmp_path / "position", notes),
+        )  # fmt: skip
+        received = _received_until_eos(pub, sub)
+    assert (result.sent, result.last_seq) == (10, 10)
+    assert received == [(wire.tick_topic(t.symbol), wire.encode(t)) for t in ticks]
+    # Tick 5 is the first paced one, due at once; ticks 6 to 10 each wait.
+    assert len(stop.waits) == 5 and all(wait > 0 for wait in stop.waits)
+    assert [seq for _, seq, _ in notes] == [0, 4, 5, 6, 7, 8, 9]  # the 64th-tick look, each paced
+
+
+class _NotedWaits(threading.Event):
+    """A stop flag that is never set, noting each wait instead of sleeping through it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(0.0 if timeout is None else timeout)
+        return False
 
 
 class _AskedWindow(ReplayWindow):
