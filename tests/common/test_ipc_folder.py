@@ -16,6 +16,13 @@ from common.ipc_folder import _private_group, hold_private
 NOBODY = 65534
 
 
+def _folder(path: Path, mode: int) -> Path:
+    """A new folder with exactly `mode` (mkdir's would pass through the umask)."""
+    path.mkdir()
+    path.chmod(mode)
+    return path
+
+
 def test_a_missing_folder_is_made_0700_and_held(tmp_path: Path) -> None:
     folder = tmp_path / "run" / "sockets"
     hold_private(folder)
@@ -46,9 +53,7 @@ def test_under_umask_002_a_private_group_s_folders_pass_and_new_ones_are_made_07
     tmp_path: Path,
 ) -> None:
     """Ubuntu's and Fedora's users: a cloned repo's folders are 0775, their group the user's."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    repo.chmod(0o775)
+    repo = _folder(tmp_path / "repo", 0o775)
     old = os.umask(0o002)
     try:
         held = hold_private(repo / "experiments" / "sockets")
@@ -64,9 +69,8 @@ def test_under_umask_002_a_private_group_s_folders_pass_and_new_ones_are_made_07
 def test_a_folder_under_one_others_may_write_in_is_refused_unless_that_one_is_sticky(
     tmp_path: Path,
 ) -> None:
-    parent = tmp_path / "open"
-    parent.mkdir()
-    parent.chmod(0o777)  # anyone could rename `parent/run` away and put their own there
+    # Anyone could rename `parent/run` away and put their own there.
+    parent = _folder(tmp_path / "open", 0o777)
     with pytest.raises(ConfigError, match=f"{parent} is writable by other users"):
         hold_private(parent / "run")
     parent.chmod(0o1777)  # sticky, like /tmp: nobody may rename another's entry
@@ -80,9 +84,7 @@ def test_a_link_in_a_folder_others_may_write_in_is_used_once_then_its_target(
     is bound, and connected to, at the private folder the link led to when checked."""
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
-    open_folder = tmp_path / "open"
-    open_folder.mkdir()
-    open_folder.chmod(0o777)
+    open_folder = _folder(tmp_path / "open", 0o777)
     (open_folder / "link").symlink_to(private)
     assert hold_private(open_folder / "link") == private.resolve()
     pub = sockets.publisher(zmq_ctx, f"ipc://{open_folder}/link/ticks")
@@ -92,18 +94,14 @@ def test_a_link_in_a_folder_others_may_write_in_is_used_once_then_its_target(
 
 
 def test_nothing_is_made_under_a_folder_others_may_write_in(tmp_path: Path) -> None:
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    shared.chmod(0o777)
+    shared = _folder(tmp_path / "shared", 0o777)
     with pytest.raises(ConfigError, match="writable by other users"):
         claim_folder(shared / "run")
     assert list(shared.iterdir()) == []
 
 
 def test_a_symlink_is_judged_by_the_folder_it_leads_to(tmp_path: Path) -> None:
-    target = tmp_path / "shared"
-    target.mkdir()
-    target.chmod(0o777)
+    target = _folder(tmp_path / "shared", 0o777)
     link = tmp_path / "mine"
     link.symlink_to(target)
     with pytest.raises(ConfigError, match="writable by other users"):
@@ -122,9 +120,7 @@ def test_a_folder_another_user_owns_is_refused_even_when_closed_to_others(tmp_pa
 def test_sockets_refuse_to_bind_or_connect_through_a_shared_folder(
     zmq_ctx: zmq.Context, tmp_path: Path
 ) -> None:
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    shared.chmod(0o777)
+    shared = _folder(tmp_path / "shared", 0o777)
     with pytest.raises(ConfigError, match="writable by other users"):
         sockets.publisher(zmq_ctx, f"ipc://{shared}/ticks")
     with pytest.raises(ConfigError, match="writable by other users"):
@@ -142,9 +138,7 @@ def test_an_abstract_ipc_socket_is_refused(zmq_ctx: zmq.Context) -> None:
 def test_the_runner_s_address_dir_is_refused_when_shared_and_nothing_is_written(
     tmp_path: Path,
 ) -> None:
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    shared.chmod(0o757)
+    shared = _folder(tmp_path / "shared", 0o757)
     with pytest.raises(ConfigError, match="writable by other users"):
         claim_folder(shared)
     assert list(shared.iterdir()) == []
