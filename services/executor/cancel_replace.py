@@ -69,6 +69,10 @@ class CancelReplace:
     def placed(self, order: WorkingOrder) -> None:
         self.working[order.target.symbol] = order
 
+    def busy(self, symbol: str) -> bool:
+        """A working order of `symbol`, or a target waiting for one: every tick may act."""
+        return symbol in self.working or symbol in self.pending
+
     def on_target(self, target: Target, now_ns: int) -> tuple[bool, Target | None]:
         """A new target: (True if it waits for a cancel, the pending target it supersedes)."""
         symbol = target.symbol

@@ -551,8 +551,7 @@ class ExecutionEngine:
         if quiet is None:
             return None
         symbol = ticks[start].symbol
-        resting = self.resting
-        if resting is not None and (symbol in resting.pending or symbol in resting.working):
+        if self.resting is not None and self.resting.busy(symbol):
             return None
         due_ns = quiet.quiet_until(symbol)
         if due_ns is None:
@@ -589,9 +588,8 @@ class ExecutionEngine:
         held = self._held.get(symbol)
         if held and held[0].tick_seq <= highest_seq:
             return None  # `on_tick` would act on it at one of these ticks
-        resting = self.resting
-        if resting is not None and (symbol in resting.pending or symbol in resting.working):
-            return None  # a working order or a target waiting for it: every tick may act
+        if self.resting is not None and self.resting.busy(symbol):
+            return None
         due_ns = quiet.quiet_until(symbol)
         latest_ns = max(map(_recv_ts_ns, ticks))
         if due_ns is None or due_ns <= latest_ns:
