@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -238,13 +239,23 @@ class Journal:
         Raises:
             JournalWriteFailed: the entry is not in the journal (this one and every later one).
         """
+        self.append_many([entry])
+
+    def append_many(self, entries: Sequence[JournalEntry]) -> None:
+        """Write entries in one write (and one fsync if asked), all or none of them.
+
+        Raises:
+            JournalWriteFailed: none of them is in the journal (nor any later one).
+        """
         if self.failed is not None:
             raise self.failed
-        line = self.encode(entry)
+        lines = b"".join(map(self.encode, entries))
+        if not lines:
+            return
         fd = self._file.fileno()
         try:
-            view = memoryview(line)
-            while view:  # a write may take part of the line (a disk filling up)
+            view = memoryview(lines)
+            while view:  # a write may take part of the lines (a disk filling up)
                 view = view[os.write(fd, view) :]
             if self.fsync:
                 os.fsync(fd)
@@ -252,7 +263,7 @@ class Journal:
             self.failed = JournalWriteFailed(self.path, e)
             self._cut_back()
             raise self.failed from e
-        self._size += len(line)
+        self._size += len(lines)
 
     def _cut_back(self) -> None:
         # Leave whole lines only; if even this fails, the next open cuts the torn tail.

@@ -151,7 +151,7 @@ class Tick(WireMessage, frozen=True, kw_only=True):
         return (self.bid + self.ask) / 2.0
 
 
-BATCH_MAX: Final = 256  # items in one TickBatch or PredictionBatch
+BATCH_MAX: Final = 256  # items in one TickBatch, PredictionBatch or EventBatch
 
 
 class TickBatch(WireMessage, frozen=True, kw_only=True):
@@ -295,6 +295,25 @@ class RiskEvent(WireMessage, frozen=True, kw_only=True):
     ts_ns: Count = 0
 
 
+# What the executor publishes, and all an `EventBatch` may hold.
+ExecutionEvent = OrderSubmitted | OrderRejected | OrderCancelled | Fill | Position | RiskEvent
+
+
+class EventBatch(WireMessage, frozen=True, kw_only=True):
+    """Consecutive execution events of one topic, in the order they happened.
+
+    The executor publishes what one turn of its loop decided (a batched
+    replay: a batch's targets, refused or filled) as runs of events of one
+    topic; a run of two or more travels as one message under that topic, so a
+    subscriber's topic filter selects what it selected when each came alone.
+    A subscriber handles each event in order, exactly as if it had come alone.
+    Every event is of one class and one topic (checked on decode).
+    """
+
+    v: Literal[1] = 1
+    events: Annotated[list[ExecutionEvent], Meta(min_length=1, max_length=BATCH_MAX)]
+
+
 class FeedStatus(WireMessage, frozen=True, kw_only=True):
     """The feed's connection state, sent on every change and on an interval."""
 
@@ -393,6 +412,7 @@ Message = (
     | Fill
     | Position
     | RiskEvent
+    | EventBatch
     | FeedStatus
     | Eos
     | RunCounters

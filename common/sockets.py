@@ -170,6 +170,15 @@ def publish(sock: ZSocket, message: Message) -> None:
     publish_encoded(sock, wire.topic(message), wire.encode(message))
 
 
+def publish_events(sock: ZSocket, events: Sequence[Message]) -> None:
+    """Publish messages in order, each run of execution events of one topic as one message.
+
+    `wire.event_frames` says how; a subscriber reads the same events in the same order.
+    """
+    for topic, payload in wire.event_frames(events):
+        publish_encoded(sock, topic, payload)
+
+
 def publish_encoded(sock: ZSocket, topic: bytes, payload: bytes) -> None:
     """`publish` for a payload already in wire bytes (a replay's file, a forwarded probe)."""
     _send_frame(sock, topic, zmq.SNDMORE)

@@ -19,9 +19,12 @@ this table in code, and a class missing from it has no topic):
                        PredictionBatch
     order.<SYMBOL>     OrderSubmitted     executor -> recorder
     reject.<SYMBOL>    OrderRejected      executor -> recorder
+    cancel.<SYMBOL>    OrderCancelled     executor -> recorder
     fill.<SYMBOL>      Fill               executor -> recorder
     position.<SYMBOL>  Position           executor -> recorder
     risk.<KIND>        RiskEvent          executor -> recorder
+    (any of these)     EventBatch         executor -> recorder: consecutive events
+                                          of that one topic (`event_frames`)
 
 Payload: one msgpack array ``[type, v, field_1, ..., field_n]`` with the
 fields in the order the message class declares them; `type` is the class name
@@ -48,7 +51,7 @@ each, without a Python call per payload.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from operator import attrgetter, lt
 from typing import Final, get_args
 
@@ -66,6 +69,8 @@ from common.messages import (
     BATCH_MAX,
     MESSAGE_CLASSES,
     Eos,
+    EventBatch,
+    ExecutionEvent,
     FeedStatus,
     Fill,
     Hello,
@@ -127,11 +132,16 @@ _untyped_decoder: Final = msgspec.msgpack.Decoder()
 _batch_items_decoder: Final = msgspec.msgpack.Decoder(tuple[str, int, str, list[msgspec.Raw]])
 _tick_decoder: Final = msgspec.msgpack.Decoder(Tick)
 _BY_TYPE: Final = {cls.__name__: cls for cls in MESSAGE_CLASSES}
+_EXECUTION_EVENTS: Final = frozenset(get_args(ExecutionEvent))  # what an `EventBatch` holds
 # Each class's fields with their resolved types, `v` first: the wire order.
 _FIELDS: Final = {cls: msgspec.structs.fields(cls) for cls in MESSAGE_CLASSES}
 # The versions of each message this codec reads: its `v` annotation's values.
 _VERSIONS: Final = {cls: get_args(_FIELDS[cls][0].type) for cls in MESSAGE_CLASSES}
-_BATCH_FIELDS: Final = {"TickBatch": "ticks", "PredictionBatch": "predictions"}
+_BATCH_FIELDS: Final = {
+    "TickBatch": "ticks",
+    "PredictionBatch": "predictions",
+    "EventBatch": "events",
+}
 # An upper bound on a batch's bytes besides its items, [type, v, symbol, [...]]:
 # two array headers (5 bytes at most each), the type name, the version, and a
 # symbol of up to 128 characters of up to 4 UTF-8 bytes, with their headers.
@@ -168,6 +178,8 @@ def decode(payload: bytes) -> Message:
         _check_prediction_batch(message)
     elif type(message) is OrderSubmitted:
         _check_order_terms(message)
+    elif type(message) is EventBatch:
+        _check_event_batch(message)
     return message
 
 
@@ -186,18 +198,22 @@ def encode_batches(
     encoded again. Each batch holds at most `BATCH_MAX` items.
     """
     version = kind.__struct_defaults__[0]  # `v` leads every message
-    if 0 < len(payloads) <= BATCH_MAX and sum(map(len, payloads)) <= _ITEMS_ROOM:
-        return [_batch(kind.__name__, version, symbol, payloads)]  # the common case: one batch
-    batches: list[bytes] = []
+    return [_batch(kind.__name__, version, symbol, part) for part in _parts_under_cap(payloads)]
+
+
+def _parts_under_cap(payloads: list[bytes]) -> list[list[bytes]]:
+    """`payloads` cut, in order, into parts a batch can hold: `BATCH_MAX` items, the size cap."""
+    if len(payloads) <= BATCH_MAX and sum(map(len, payloads)) <= _ITEMS_ROOM:
+        return [payloads] if payloads else []  # the common case: one part
+    parts: list[list[bytes]] = []
     start, size = 0, _BATCH_OVERHEAD
     for end, payload in enumerate(payloads):
         if end > start and (end - start >= BATCH_MAX or size + len(payload) > MAX_PAYLOAD_BYTES):
-            batches.append(_batch(kind.__name__, version, symbol, payloads[start:end]))
+            parts.append(payloads[start:end])
             start, size = end, _BATCH_OVERHEAD
         size += len(payload)
-    if start < len(payloads):
-        batches.append(_batch(kind.__name__, version, symbol, payloads[start:]))
-    return batches
+    parts.append(payloads[start:])
+    return parts
 
 
 def encode_item_batches(
@@ -217,6 +233,46 @@ def encode_item_batches(
         if len(payload) <= MAX_PAYLOAD_BYTES:
             return [payload]
     return encode_batches(kind, symbol, [_encoder.encode(item) for item in items])
+
+
+def event_frames(messages: Sequence[Message]) -> list[tuple[bytes, bytes]]:
+    """`(topic, payload)` for each message, in order, runs of execution events batched.
+
+    Consecutive execution events of one topic go as `EventBatch`es (each under
+    the size cap and `BATCH_MAX`), the events' own bytes joined, not encoded
+    again; an event alone, or any other message, goes as itself. Each message
+    wakes every process on its way (ZeroMQ's I/O threads, the subscriber): a
+    batched replay's turn refuses or fills several targets, and one message
+    for them costs what one event did.
+    """
+    frames: list[tuple[bytes, bytes]] = []
+    run: list[bytes] = []
+    run_topic = b""
+    for message in messages:
+        message_topic = topic(message)
+        if run and (message_topic != run_topic or type(message) not in _EXECUTION_EVENTS):
+            frames += _event_run(run_topic, run)
+            run = []
+        if type(message) in _EXECUTION_EVENTS:
+            run_topic = message_topic
+            run.append(_encoder.encode(message))
+        else:
+            frames.append((message_topic, _encoder.encode(message)))
+    if run:
+        frames += _event_run(run_topic, run)
+    return frames
+
+
+def _event_run(run_topic: bytes, payloads: list[bytes]) -> list[tuple[bytes, bytes]]:
+    version = EventBatch.__struct_defaults__[0]
+    frames: list[tuple[bytes, bytes]] = []
+    for part in _parts_under_cap(payloads):
+        if len(part) == 1:
+            frames.append((run_topic, part[0]))
+        else:
+            items = msgspec.Raw(_array_head(len(part)) + b"".join(part))
+            frames.append((run_topic, _encoder.encode((EventBatch.__name__, version, items))))
+    return frames
 
 
 def decode_ticks(payloads: list[bytes]) -> list[Tick] | None:
@@ -440,12 +496,33 @@ def _check_prediction_batch(batch: PredictionBatch) -> None:
             )
 
 
+def _check_event_batch(batch: EventBatch) -> None:
+    # One class and one topic: the batch travels under its first event's topic,
+    # and a subscriber filtering by topic must get nothing it did not ask for.
+    first = batch.events[0]
+    kind, first_topic = type(first), topic(first)
+    for position, event in enumerate(batch.events):
+        if type(event) is not kind or topic(event) != first_topic:
+            raise InvalidField(
+                "EventBatch", f"events[{position}]", type(event).__name__, "not the batch's topic"
+            )
+        if type(event) is OrderSubmitted:
+            try:
+                _check_order_terms(event)
+            except InvalidField as e:
+                raise InvalidField(
+                    "EventBatch", f"events[{position}]", "OrderSubmitted", str(e)
+                ) from None
+
+
 def topic(message: Message) -> bytes:
     """Return the first frame a message is published under.
 
     Raises:
         TypeError: the message travels without a topic (see the table above).
     """
+    if type(message) is EventBatch:
+        return topic(message.events[0])  # every event's (checked on decode)
     try:
         head, field = _TOPICS[type(message)]
     except KeyError:

@@ -9,6 +9,7 @@ import msgspec
 from common.messages import (
     CancelReason,
     Eos,
+    EventBatch,
     FeedState,
     FeedStatus,
     Fill,
@@ -176,6 +177,7 @@ def one_of_each() -> list[Any]:
         ),
         TickBatch(symbol="BTC/USD", ticks=[make_tick(seq=1), make_trade(seq=2)]),
         PredictionBatch(symbol="BTC/USD", predictions=[make_prediction()]),
+        EventBatch(events=[make_fill(), make_fill(order_id="o-2")]),
     ]
 
 

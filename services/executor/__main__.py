@@ -150,28 +150,37 @@ class ExecutorLoop:
             if self.ticks in ready:
                 self._on_market()
             if self.targets in ready:
+                # The turn's targets' events in one emit: one journal write, and
+                # one message for each run of one topic (`wire.event_frames`).
+                events: list[Event] = []
                 for message in self.inbox.frames(self.targets):
-                    if events := self.sequencer.on_model(message, _now(), time.monotonic()):
-                        self._emit(events)
+                    events += self.sequencer.on_model(message, _now(), time.monotonic())
+                if events:
+                    self._emit(events)
             if self.sequencer.finished(time.monotonic()):
                 break
             self._emit(self.sequencer.on_idle(_now()))
             self.inbox.progress.idle()
 
     def _on_market(self) -> None:
-        """This turn's market messages; single ticks in a row go to the sequencer together."""
+        """This turn's market messages; single ticks in a row go to the sequencer together.
+
+        Their events go out in one emit, as the targets' do.
+        """
         ticks: list[Tick] = []
+        events: list[Event] = []
         for message, _ in self.inbox.messages(self.ticks, "market", MARKET_FRAMES_PER_TURN):
             if type(message) is Tick:
                 ticks.append(message)
                 continue
             if ticks:
-                self._emit(self.sequencer.on_ticks(ticks, _now()))
+                events += self.sequencer.on_ticks(ticks, _now())
                 ticks = []
-            if events := self.sequencer.on_market(message, _now()):
-                self._emit(events)
+            events += self.sequencer.on_market(message, _now())
         if ticks:
-            self._emit(self.sequencer.on_ticks(ticks, _now()))
+            events += self.sequencer.on_ticks(ticks, _now())
+        if events:
+            self._emit(events)
 
     def _on_venue_reports(self) -> None:
         """The live venue's fills, refusals and halts, from the worker thread."""
@@ -239,13 +248,13 @@ class ExecutorLoop:
             "cancels_deferred": self.engine.cancels_deferred,
             **extra,
         }
-        self.outbox.send(RunCounters(source="executor", counters=counters))
+        self.outbox.send([RunCounters(source="executor", counters=counters)])
         if self.stopped_midstream:
             # Stopped before its models ended (a swap, an interrupted run): the
             # stream goes on without it, and the recorder must keep listening for
             # the executor that takes over, so no `eos` from this one.
             return
-        self.outbox.send(Eos(source="executor", last_seq=self.engine.last_seq, ts_ns=_now()))
+        self.outbox.send([Eos(source="executor", last_seq=self.engine.last_seq, ts_ns=_now())])
 
 
 def _now() -> int:
@@ -446,7 +455,7 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
             port=config.metrics_port,
             allow_remote=config.allow_remote,
         )
-    publish = metrics.observe(functools.partial(sockets.publish, events))  # no lambda frame
+    publish = metrics.observe(functools.partial(sockets.publish_events, events))
     if isinstance(engine.executor, ShadowLiveExecutor):
         publish = _shadowed(publish, engine.executor.twin)
     outbox = Outbox(
@@ -478,12 +487,15 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
     return ExecutorLoop(sequencer, outbox, inbox, ticks, targets, live, setup.resumption)
 
 
-def _shadowed(publish: Callable[[Message], None], twin: PaperTwin) -> Callable[[Message], None]:
+def _shadowed(
+    publish: Callable[[list[Message]], None], twin: PaperTwin
+) -> Callable[[list[Message]], None]:
     """Publish, and give the twin every journaled event: each live order becomes its order too."""
 
-    def send(event: Message) -> None:
-        twin.on_event(event)
-        publish(event)
+    def send(events: list[Message]) -> None:
+        for event in events:
+            twin.on_event(event)
+        publish(events)
 
     return send
 

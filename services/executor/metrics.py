@@ -75,17 +75,18 @@ class ExecutorMetrics:
         """Rejections and cancels by reason are the outbox's counts (it counts every one)."""
         self.rejections, self.cancels = outbox.rejections, outbox.cancels
 
-    def observe(self, send: Callable[[Message], None]) -> Callable[[Message], None]:
+    def observe(self, send: Callable[[list[Message]], None]) -> Callable[[list[Message]], None]:
         """`send`, counting what goes out first (rejections and cancels: `read_refusals`)."""
 
-        def counted(event: Message) -> None:
-            if isinstance(event, Fill):
-                self.fills[event.symbol] += 1
-            elif isinstance(event, OrderSubmitted):
-                self.submitted[event.symbol] += 1
-            elif isinstance(event, RiskEvent):
-                self.risk_events[event.kind] += 1
-            send(event)
+        def counted(events: list[Message]) -> None:
+            for event in events:
+                if isinstance(event, Fill):
+                    self.fills[event.symbol] += 1
+                elif isinstance(event, OrderSubmitted):
+                    self.submitted[event.symbol] += 1
+                elif isinstance(event, RiskEvent):
+                    self.risk_events[event.kind] += 1
+            send(events)
 
         return counted
 

@@ -1,10 +1,13 @@
-"""The executor's way out: journal, then log, then publish, for every event.
+"""The executor's way out: journal, then log, then publish, for the events of one emit.
 
 An order, rejection, fill or risk event reaches the journal (flushed; fsynced
 live) before any other process can see it, so a crash never leaves an event
-downstream that the journal does not know. Nothing here reads a socket or
-a clock: `send` is the events publisher in the service, a list in tests, and
-`clock` is handed in.
+downstream that the journal does not know. The events of one `emit` are
+journaled in one write and published in one call (the service sends runs of
+one topic as one message, `wire.event_frames`): in a batched replay a turn
+refuses or fills many targets, and a write or a message each cost more than
+the events. Nothing here reads a socket or a clock: `send` is the events
+publisher in the service, a list's `extend` in tests, and `clock` is handed in.
 
 What reaches run.log (a person reads it; `events.jsonl` has every event):
 - every fill, with its order id, side, size, price, fee and the position
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Final
 
 from common.journal import Journal
@@ -53,7 +56,7 @@ class Outbox:
     def __init__(
         self,
         journal: Journal,
-        send: Callable[[Message], None],
+        send: Callable[[list[Message]], None],
         after_each_batch: Callable[[], None] | None = None,
         *,
         clock: Callable[[], float] | None = None,
@@ -75,11 +78,11 @@ class Outbox:
         self._fills: list[tuple[Fill, Position | None]] = []
         self._gathering_since: float | None = None
 
-    def emit(self, events: Iterable[Message]) -> None:
+    def emit(self, events: list[Message]) -> None:
         now_s = self.clock() if self.clock is not None else 0.0
+        # On disk before anyone can see them; all or none (a failed write is cut back).
+        self.journal.append_many([event for event in events if isinstance(event, JOURNALED)])
         for event in events:
-            if isinstance(event, JOURNALED):
-                self.journal.append(event)  # flushed before anyone can see the event
             if isinstance(event, OrderRejected):
                 reason = str(event.reason)
                 self._line_in_full(
@@ -116,7 +119,8 @@ class Outbox:
                 fill = self._fills[-1][0]
                 if fill.symbol == event.symbol:
                     self._fills[-1] = (fill, event)  # the position right after that fill
-            self.send(event)
+        if events:
+            self.send(events)
         if self._gathering_since is not None and (
             now_s - self._gathering_since >= LINE_HOLD_S
             or len(self._orders) >= PER_LINE

@@ -32,7 +32,7 @@ from common.alerts import AlertSender
 from common.errors import ConfigError, JournalCorrupt
 from common.journal import JOURNAL_FILES, read_journal
 from common.logs import format_log_frames, utc_now_text
-from common.messages import Fill
+from common.messages import EventBatch, Fill
 from common.metrics import serve_metrics
 from common.service import Inbox, ServiceSpec, serve
 from common.tickfile import TickFileWriter, new_header
@@ -158,15 +158,17 @@ class Recorder:
                 if sock is self.logs:
                     self._drain_logs()
                     continue
-                for message, payload in messages(sock, names[sock], FRAMES_PER_TURN):
+                for received, payload in messages(sock, names[sock], FRAMES_PER_TURN):
                     arrival_ns = clock_ns()
-                    recorded = dispatch.on_message(message, payload, arrival_ns)
-                    if metrics is not None:
-                        metrics.on_message(message, arrival_ns)
-                    if recorded and dashboard is not None:  # a resent fill is shown once
-                        dashboard.on_message(message, arrival_ns)
-                    if alerts is not None:
-                        alerts.on_message(message, time.monotonic())
+                    # An `EventBatch`'s events each as if it had come alone.
+                    for message in received.events if type(received) is EventBatch else (received,):
+                        recorded = dispatch.on_message(message, payload, arrival_ns)
+                        if metrics is not None:
+                            metrics.on_message(message, arrival_ns)
+                        if recorded and dashboard is not None:  # a resent fill is shown once
+                            dashboard.on_message(message, arrival_ns)
+                        if alerts is not None:
+                            alerts.on_message(message, time.monotonic())
                 dispatch.write_pending()  # the turn's ticks and event lines, in one write each
             self.inbox.progress.idle()
             if alerts is not None:

@@ -124,3 +124,17 @@ def test_a_cancelled_remainder_closes_the_order_and_reads_back(tmp_path: Path) -
     journal.close()
     state = read_journal(path)
     assert state.unresolved() == [] and state.orders == 1
+
+
+def test_entries_written_together_are_all_in_the_journal_or_none(tiny_disk: Path) -> None:
+    """A batch the disk cannot take whole is cut back: the journal keeps the batches before it."""
+    path = tiny_disk / "executor.journal"
+    journal = Journal(path)
+    batches_written = 0
+    with pytest.raises(JournalWriteFailed):
+        for start in range(1, 10_000, 7):
+            journal.append_many([_fill(n) for n in range(start, start + 7)])
+            batches_written += 1
+    journal.close()
+    assert batches_written > 0
+    assert [f.tick_seq for f in read_journal(path).fills] == list(range(1, 7 * batches_written + 1))

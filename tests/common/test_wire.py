@@ -21,6 +21,8 @@ from common.errors import (
 from common.messages import (
     BATCH_MAX,
     Eos,
+    EventBatch,
+    OrderRejected,
     OrderSubmitted,
     OrderType,
     PredictionBatch,
@@ -29,7 +31,9 @@ from common.messages import (
 )
 from tests.factories import (
     T0_NS,
+    make_fill,
     make_prediction,
+    make_rejection,
     make_tick,
     make_trade,
     one_of_each,
@@ -145,6 +149,7 @@ EXPECTED_ARRAYS += [
         [EXPECTED_ARRAYS[0], [*EXPECTED_ARRAYS[1][:4], 2, *EXPECTED_ARRAYS[1][5:]]],
     ],
     ["PredictionBatch", 1, SYM, [EXPECTED_ARRAYS[2]]],
+    ["EventBatch", 1, [EXPECTED_ARRAYS[8], ["Fill", 1, "o-2", *EXPECTED_ARRAYS[8][3:]]]],
 ]
 
 
@@ -442,6 +447,7 @@ def test_topics_name_the_symbol_or_kind() -> None:
         b"hello",
         b"tick.BTC/USD",
         b"pred.BTC/USD",
+        b"fill.BTC/USD",  # an EventBatch: its events' topic
     ]
 
 
@@ -581,3 +587,73 @@ def test_decode_ticks_gives_what_decode_gives_each_and_none_if_one_is_refused(ba
         refused = True
     assert refused
     assert wire.decode_ticks([*sound, bad]) is None
+
+
+def _rejections(count: int, detail: str = "rate limit") -> list[OrderRejected]:
+    return [make_rejection(n, detail=detail) for n in range(count)]
+
+
+def test_event_frames_send_each_run_of_one_topic_as_one_message_in_order() -> None:
+    """Runs of one topic batched, anything else alone: the same events, in order, filtered alike."""
+    fill, position = make_fill(), one_of_each()[9]
+    eos = Eos(source="executor", last_seq=3, ts_ns=1)
+    rejected = _rejections(3)
+    sent = [*rejected, fill, position, fill, eos, *rejected[:2]]
+    frames = wire.event_frames(sent)
+    assert [topic for topic, _ in frames] == [
+        b"reject.BTC/USD",
+        b"fill.BTC/USD",
+        b"position.BTC/USD",
+        b"fill.BTC/USD",
+        b"eos",
+        b"reject.BTC/USD",
+    ]
+    decoded = [wire.decode(payload) for _, payload in frames]
+    assert [type(m).__name__ for m in decoded] == [
+        "EventBatch", "Fill", "Position", "Fill", "Eos", "EventBatch"
+    ]  # fmt: skip
+    flat = [e for m in decoded for e in (m.events if isinstance(m, EventBatch) else [m])]
+    assert flat == sent
+    assert [wire.topic(m) for m in decoded] == [topic for topic, _ in frames]
+    assert frames[1] == wire.frames(fill)  # alone, exactly as before batches
+
+
+def _flat(frames: list[tuple[bytes, bytes]]) -> list[object]:
+    decoded = [wire.decode(payload) for _, payload in frames]
+    return [e for m in decoded for e in (m.events if isinstance(m, EventBatch) else [m])]
+
+
+def test_a_long_run_of_events_is_cut_under_the_caps() -> None:
+    """Past `BATCH_MAX` events or the payload cap, a run goes as several messages, in order."""
+    many = _rejections(BATCH_MAX + 1)
+    frames = wire.event_frames(many)
+    assert [type(wire.decode(p)).__name__ for _, p in frames] == ["EventBatch", "OrderRejected"]
+    assert _flat(frames) == many
+    wordy = _rejections(200, detail="x" * 1_000)  # 200 kB of events
+    frames = wire.event_frames(wordy)
+    assert len(frames) > 1 and all(len(p) <= wire.MAX_PAYLOAD_BYTES for _, p in frames)
+    assert _flat(frames) == wordy
+
+
+@pytest.mark.parametrize(
+    ("events", "position"),
+    [
+        ([make_fill(), make_fill(symbol="ETH/USD")], 1),  # another topic
+        ([make_rejection(1), make_fill()], 1),  # another class
+    ],
+)
+def test_an_event_batch_mixing_topics_is_refused(events: list[object], position: int) -> None:
+    """A subscriber filtering by topic must get nothing it did not subscribe to."""
+    payload = _pack(["EventBatch", 1, [msgpack.unpackb(wire.encode(e)) for e in events]])
+    with pytest.raises(InvalidField, match=rf"events\[{position}\].*not the batch's topic"):
+        wire.decode(payload)
+
+
+def test_an_event_batch_checks_each_order_as_alone() -> None:
+    """An order's cross-field rules hold inside a batch too, naming the item."""
+    order = one_of_each()[4]
+    head = msgpack.unpackb(wire.encode(order))[:10]  # [type, v, ..., ts_ns]
+    market_with_price = [*head, "market", 61838.0, "gtc", False, None]
+    payload = _pack(["EventBatch", 1, [msgpack.unpackb(wire.encode(order)), market_with_price]])
+    with pytest.raises(InvalidField, match=r"events\[1\].*market order takes no price"):
+        wire.decode(payload)

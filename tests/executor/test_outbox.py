@@ -41,7 +41,7 @@ SENT: list[Message] = []
 def _outbox(tmp_path: Path, clock: Clock) -> tuple[Outbox, Journal]:
     journal = Journal(tmp_path / "executor.journal")
     SENT.clear()
-    return Outbox(journal, SENT.append, clock=clock), journal
+    return Outbox(journal, SENT.extend, clock=clock), journal
 
 
 def _rejection(n: int, reason: RejectReason) -> OrderRejected:
@@ -170,7 +170,7 @@ def test_metrics_read_the_outboxs_rejection_and_cancel_counts(tmp_path: Path) ->
     )
     metrics = ExecutorMetrics(engine, mode="paper mode")
     journal = Journal(tmp_path / "executor.journal")
-    outbox = Outbox(journal, metrics.observe(SENT.append), clock=Clock())
+    outbox = Outbox(journal, metrics.observe(SENT.extend), clock=Clock())
     metrics.read_refusals(outbox)
     cancel = make_cancel()
     reasons = [RejectReason.CIRCUIT_BREAKER] * 5 + [RejectReason.RATE_LIMIT] * 2

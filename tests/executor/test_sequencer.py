@@ -190,7 +190,7 @@ def test_the_outbox_journals_every_event_before_anyone_sees_it(tmp_path: Path) -
     journal = Journal(tmp_path / "executor.journal")
     on_disk_when_sent: list[int] = []
 
-    def send(event: Message) -> None:
+    def send(events: list[Message]) -> None:
         on_disk_when_sent.append(len(read_journal(journal.path).fills))
 
     outbox = Outbox(journal, send)

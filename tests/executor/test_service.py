@@ -14,7 +14,17 @@ import zmq
 
 from common import sockets, wire
 from common.journal import fill_identity, read_journal
-from common.messages import Eos, Fill, Hello, OrderSubmitted, Position, RunCounters, Target, Tick
+from common.messages import (
+    Eos,
+    EventBatch,
+    Fill,
+    Hello,
+    OrderSubmitted,
+    Position,
+    RunCounters,
+    Target,
+    Tick,
+)
 from tests.conftest import scaled, small_filesystem, wait_until
 from tests.factories import make_tick
 from tests.processes import services
@@ -44,6 +54,8 @@ class EventProbe(threading.Thread):
                     )
                 elif isinstance(message, Eos):
                     self.eos.set()
+                elif isinstance(message, EventBatch):
+                    self.events += message.events
                 else:
                     self.events.append(message)
         finally:
