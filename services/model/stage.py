@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Final, Protocol
 
 from common.logs import RateLimited
@@ -116,19 +117,18 @@ class ModelStage:
     def on_batch(self, batch: TickBatch) -> None:
         """Batched in, batched out: the batch's predictions go out as one message."""
         self.flush()
-        self._holding = True
         if self._columnar is not None:
-            rows = self._columnar.decide(
-                batch.ticks, self.batch_max, self.now_ns, self._act_on, self._passed
-            )
-            self._end_step()
+            with self._one_message():
+                rows = self._columnar.decide(
+                    batch.ticks, self.batch_max, self.now_ns, self._act_on, self._passed
+                )
             self.output.publish_rows(batch.symbol, rows)
             self.output.handled(batch.ticks[-1].seq)
             return
         predictions: list[Prediction] = []
-        for start in range(0, len(batch.ticks), self.batch_max):
-            predictions += self._decide(batch.ticks[start : start + self.batch_max])
-        self._end_step()
+        with self._one_message():
+            for start in range(0, len(batch.ticks), self.batch_max):
+                predictions += self._decide(batch.ticks[start : start + self.batch_max])
         self.output.handled(batch.ticks[-1].seq)
         self.output.publish_batch(batch.symbol, predictions)
 
@@ -144,9 +144,8 @@ class ModelStage:
         if self._columnar is not None:
             self._decide_columns(queued)
             return
-        self._holding = True
-        predictions = self._decide(queued)
-        self._end_step()
+        with self._one_message():
+            predictions = self._decide(queued)
         self.output.handled(queued[-1].seq)
         for prediction in predictions:
             self.output.publish(prediction)
@@ -201,15 +200,14 @@ class ModelStage:
         tick (tests compare them), each run's predictions one `PredictionBatch`.
         A run shorter than the decider's `RUN_MIN` (interleaved symbols) goes tick by tick.
         """
-        self._holding = True
         runs: list[tuple[str, _Decided]] = []
-        start, symbol = 0, ticks[0].symbol
-        for end, tick in enumerate(ticks):
-            if tick.symbol != symbol:
-                runs.append((symbol, self._decide_run(ticks[start:end])))
-                start, symbol = end, tick.symbol
-        runs.append((symbol, self._decide_run(ticks[start:])))
-        self._end_step()
+        with self._one_message():
+            start, symbol = 0, ticks[0].symbol
+            for end, tick in enumerate(ticks):
+                if tick.symbol != symbol:
+                    runs.append((symbol, self._decide_run(ticks[start:end])))
+                    start, symbol = end, tick.symbol
+            runs.append((symbol, self._decide_run(ticks[start:])))
         self.output.handled(ticks[-1].seq)
         for run_symbol, (rows, predictions) in runs:  # after every target: none waits for these
             if rows:
@@ -272,11 +270,16 @@ class ModelStage:
         else:
             self.output.push(Watermark(source=self.name, tick_seq=tick_seq))
 
-    def _end_step(self) -> None:
-        """The step's decisions are made: what it held goes out, as one message."""
-        self._send_held()
-        self._held.end_step()
-        self._holding = False
+    @contextmanager
+    def _one_message(self) -> Iterator[None]:
+        """Hold the targets and watermarks decided inside; at the end, push them as one message."""
+        self._holding = True
+        try:
+            yield
+        finally:  # even if a decision raised: a tick decided alone must never be held
+            self._holding = False
+            self._send_held()
+            self._held.end_step()
 
     def _send_held(self) -> None:
         held = self._held
