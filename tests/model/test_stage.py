@@ -12,6 +12,7 @@ import pytest
 
 from common import wire
 from common.messages import (
+    BATCH_MAX,
     Eos,
     Prediction,
     PredictionBatch,
@@ -559,3 +560,38 @@ def test_a_refused_step_counts_each_target_dropped_and_puts_last_sent_back(
         never.on_batch(batch)
     assert never.stack.last_sent == {}
     assert never.dropped_targets == len(fresh.targets()) > 10
+
+
+def test_a_step_past_batch_max_targets_or_with_falling_seqs_splits_into_valid_messages(
+    model: LoadedModel, ticks: list[Tick]
+) -> None:
+    """More targets than a `TargetBatch` holds, or seqs that fall back (a restarted feed):
+    the step pushes several messages, each one the codec accepts, with the targets of
+    tick by tick in order."""
+    trading = _variants(model)["linear_every_step"]
+    restarted = [msgspec.structs.replace(t, seq=t.seq - 900) for t in ticks[1600:2000]]
+    queued = ticks[:1600] + restarted  # seqs 1..1600, then 701..1100
+    reference = RecordedOutput()
+    per_tick = _stage(trading, reference, batch_max=1, lossless=True)
+    output = RecordedOutput()  # its `push` decodes every TargetBatch
+    stage = _stage(trading, output, batch_max=len(queued), lossless=True)
+    for stage_ in (per_tick, stage):
+        for tick in queued:
+            stage_.on_tick(tick)
+        stage_.flush()
+
+    batches = [m for m in output.pushed if isinstance(m, TargetBatch)]
+    assert max(len(b.targets) for b in batches) == BATCH_MAX
+    assert len(batches) > len(reference.targets()) // BATCH_MAX  # split at the fall too
+    assert output.targets() == reference.targets()
+    # The first target after the fall starts a message; up to there no tick passed its target.
+    seqs = [t.tick_seq for t in reference.targets()]
+    first_after_fall = next(i for i in range(1, len(seqs)) if seqs[i] < seqs[i - 1])
+    starts: dict[int, int] = {}  # a message's first target's position -> the message's
+    count = 0
+    for position, message in enumerate(output.pushed):
+        if isinstance(message, Target | TargetBatch):
+            starts[count] = position
+            count += 1 if isinstance(message, Target) else len(message.targets)
+    assert first_after_fall in starts
+    assert_no_tick_passed_before_its_target(output.pushed[: starts[first_after_fall]])
