@@ -22,7 +22,7 @@ import zmq
 
 from bench.chain import percentiles_us
 from common import sockets, wire
-from common.messages import Eos, Hello, Prediction, PredictionBatch, Target
+from common.messages import Eos, Hello, Prediction, PredictionBatch, Target, TargetBatch
 
 
 def run(targets_addr: str, predictions_addr: str, ready_addr: str, result_path: str) -> int:
@@ -48,6 +48,8 @@ def run(targets_addr: str, predictions_addr: str, ready_addr: str, result_path: 
                 message = wire.decode(frames[1])
             if isinstance(message, Target):
                 delays["tick_to_target"].append(now_ns - message.tick_ts_ns)
+            elif isinstance(message, TargetBatch):  # queued ticks' targets: each its own delay
+                delays["tick_to_target"] += [now_ns - t.tick_ts_ns for t in message.targets]
             elif isinstance(message, Prediction):
                 delays["tick_to_prediction"].append(now_ns - message.tick_ts_ns)
             elif isinstance(message, PredictionBatch):  # ticks that queued: each its own delay

@@ -151,7 +151,7 @@ class Tick(WireMessage, frozen=True, kw_only=True):
         return (self.bid + self.ask) / 2.0
 
 
-BATCH_MAX: Final = 256  # items in one TickBatch, PredictionBatch or EventBatch
+BATCH_MAX: Final = 256  # items in one TickBatch, PredictionBatch, TargetBatch or EventBatch
 
 
 class TickBatch(WireMessage, frozen=True, kw_only=True):
@@ -202,6 +202,21 @@ class Target(WireMessage, frozen=True, kw_only=True):
     tick_ts_ns: Count
     created_ns: Count
     ttl_ms: PositiveInt
+
+
+class TargetBatch(WireMessage, frozen=True, kw_only=True):
+    """Targets the model decided in one step (a batch's ticks, or queued ones), in tick order.
+
+    The executor takes them as if each had come alone, then as a `Watermark`
+    at `through`: the model has decided every tick up to it, so the watermarks
+    the step would have sent are folded in. Only a step that decided several
+    ticks sends one; a tick decided alone still sends its `Target`. Tick seqs
+    never decrease, and `through` is at least the last one (checked on decode).
+    """
+
+    v: Literal[1] = 1
+    targets: Annotated[list[Target], Meta(min_length=1, max_length=BATCH_MAX)]
+    through: Count  # the last tick seq the model had decided when it sent the batch
 
 
 class OrderSubmitted(WireMessage, frozen=True, kw_only=True):
@@ -406,6 +421,7 @@ Message = (
     | Prediction
     | PredictionBatch
     | Target
+    | TargetBatch
     | OrderSubmitted
     | OrderRejected
     | OrderCancelled

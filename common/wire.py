@@ -3,7 +3,8 @@
 Frames on a PUB/SUB socket are two parts, ``[topic, payload]``. Every other
 socket carries the payload alone, one frame per message, with no topic:
 
-    targets   PUSH/PULL  Target, Watermark, the model's Eos   model -> executor
+    targets   PUSH/PULL  Target, TargetBatch, Watermark,     model -> executor
+                         the model's Eos
     progress  PUSH/PULL  Progress                             subscribers -> feed (replay)
     ready     REQ/REP    Ready, answered by ReadyAck          subscriber <-> publisher
 
@@ -38,7 +39,8 @@ every field's type and range (finite positive prices, non-negative sizes and
 timestamps, known enum values) and the cross-field rules of a `Tick` (a quote
 has an uncrossed bid/ask, a trade has a price, size and side). A batch gets
 the same checks for each item, plus: every item is of the batch's symbol, and
-tick seqs increase. Whatever the bytes, it returns a message or raises a
+tick seqs increase; a `TargetBatch`'s tick seqs never decrease, and its
+`through` is at least the last of them. Whatever the bytes, it returns a message or raises a
 `WireError` subclass. An `InvalidField` names the first field whose value fails
 its own type (a batch's: the first item that fails alone, as ``ticks[1]``),
 found by checking the fields one by one, never by reading a library's error text.
@@ -84,6 +86,7 @@ from common.messages import (
     PredictionBatch,
     RiskEvent,
     RunCounters,
+    TargetBatch,
     Tick,
     TickBatch,
     TickKind,
@@ -141,6 +144,7 @@ _BATCH_FIELDS: Final = {
     "TickBatch": "ticks",
     "PredictionBatch": "predictions",
     "EventBatch": "events",
+    "TargetBatch": "targets",
 }
 # An upper bound on a batch's bytes besides its items, [type, v, symbol, [...]]:
 # two array headers (5 bytes at most each), the type name, the version, and a
@@ -176,6 +180,8 @@ def decode(payload: bytes) -> Message:
         _check_tick_batch(message)
     elif type(message) is PredictionBatch:
         _check_prediction_batch(message)
+    elif type(message) is TargetBatch:
+        _check_target_batch(message)
     elif type(message) is OrderSubmitted:
         _check_order_terms(message)
     elif type(message) is EventBatch:
@@ -513,6 +519,20 @@ def _check_event_batch(batch: EventBatch) -> None:
                 raise InvalidField(
                     "EventBatch", f"events[{position}]", "OrderSubmitted", str(e)
                 ) from None
+
+
+def _check_target_batch(batch: TargetBatch) -> None:
+    # The executor advances its watermark to each target's tick in turn, then
+    # to `through`: a watermark never goes back, so neither may these.
+    previous_seq = 0
+    for position, target in enumerate(batch.targets):
+        if target.tick_seq < previous_seq:
+            field = f"targets[{position}].tick_seq"
+            raise InvalidField("TargetBatch", field, target.tick_seq, "seqs must not fall")
+        previous_seq = target.tick_seq
+    if batch.through < previous_seq:
+        why = f"below the last target's tick seq {previous_seq}"
+        raise InvalidField("TargetBatch", "through", batch.through, why)
 
 
 def topic(message: Message) -> bytes:

@@ -30,6 +30,7 @@ from common.messages import (
     RunCounters,
     Side,
     Target,
+    TargetBatch,
     Tick,
     TickBatch,
     TickFileHeader,
@@ -82,16 +83,7 @@ def one_of_each() -> list[Any]:
         make_tick(),
         make_trade(),
         make_prediction(),
-        Target(
-            id="t-1",
-            symbol="BTC/USD",
-            target_position=0.5,
-            ref_price=61837.5,
-            tick_seq=7,
-            tick_ts_ns=T0_NS,
-            created_ns=T0_NS + 5,
-            ttl_ms=2000,
-        ),
+        make_target(),
         OrderSubmitted(
             order_id="o-1",
             target_id="t-1",
@@ -178,7 +170,24 @@ def one_of_each() -> list[Any]:
         TickBatch(symbol="BTC/USD", ticks=[make_tick(seq=1), make_trade(seq=2)]),
         PredictionBatch(symbol="BTC/USD", predictions=[make_prediction()]),
         EventBatch(events=[make_fill(), make_fill(order_id="o-2")]),
+        TargetBatch(targets=[make_target(), make_target(id="t-2", tick_seq=9)], through=12),
     ]
+
+
+def make_target(**overrides: Any) -> Target:
+    """The `Target` of `one_of_each`; a test overrides only its field."""
+    fields: dict[str, Any] = dict(
+        id="t-1",
+        symbol="BTC/USD",
+        target_position=0.5,
+        ref_price=61837.5,
+        tick_seq=7,
+        tick_ts_ns=T0_NS,
+        created_ns=T0_NS + 5,
+        ttl_ms=2000,
+    )
+    fields.update(overrides)
+    return Target(**fields)
 
 
 def make_prediction(**overrides: Any) -> Prediction:

@@ -1,14 +1,15 @@
 """The executor's sequencing rules, without sockets or clocks.
 
 Two streams meet here: market data from the feed (ticks, the feed's `eos`)
-and the model's stream on the targets socket (targets, watermarks, the
-model's `eos`). The rules:
+and the model's stream on the targets socket (targets, target batches,
+watermarks, the model's `eos`). The rules:
 
 - Live, a tick is applied as it arrives and a target acted on at once.
 - Following the model (`follow_model`, a lossless replay), a tick waits until
   the model's watermark (or a target's `tick_seq`) says the model is done with
   it, so each target meets exactly the ticks it was computed from, on every
-  replay of the file.
+  replay of the file. A `TargetBatch` is its targets one by one, then a
+  watermark at its `through`.
 - Targets that queued up before the executor started: only the newest acts.
 - The run is over on the models' `eos` (every one of `models`) once the
   market is done too (the feed's `eos`, or `drain_timeout_s` after the last
@@ -39,7 +40,16 @@ from itertools import groupby
 from operator import attrgetter, lt
 from typing import Final
 
-from common.messages import Eos, FeedStatus, Message, Target, Tick, TickBatch, Watermark
+from common.messages import (
+    Eos,
+    FeedStatus,
+    Message,
+    Target,
+    TargetBatch,
+    Tick,
+    TickBatch,
+    Watermark,
+)
 from services.executor.engine import Event, ExecutionEngine
 
 log = logging.getLogger("services.executor")
@@ -109,7 +119,12 @@ class Sequencer:
 
     def on_backlog(self, messages: list[Message], now_ns: int) -> list[Event]:
         """Targets that were queued before this executor started: only the newest may act."""
-        backlog = [m for m in messages if isinstance(m, Target)]
+        backlog: list[Target] = []
+        for message in messages:
+            if isinstance(message, Target):
+                backlog.append(message)
+            elif isinstance(message, TargetBatch):
+                backlog += message.targets
         if not backlog:
             return []
         log.info("%d targets were waiting at start; older ones are superseded", len(backlog))
@@ -158,7 +173,7 @@ class Sequencer:
 
     def on_model(self, message: Message, now_ns: int, now_s: float) -> list[Event]:
         """A message from the model on the targets socket."""
-        if not isinstance(message, (Target, Watermark, Eos)):
+        if not isinstance(message, (Target, TargetBatch, Watermark, Eos)):
             return []
         if isinstance(message, (Watermark, Eos)) and message.source not in self.models:
             self._unexpected(message)
@@ -167,6 +182,12 @@ class Sequencer:
         if isinstance(message, Target):
             events = self._advance_watermark(message.tick_seq, now_ns)
             return events + self.engine.on_target(message, now_ns)
+        if isinstance(message, TargetBatch):  # as if each target, then a watermark, came alone
+            events = []
+            for target in message.targets:
+                events += self._advance_watermark(target.tick_seq, now_ns)
+                events += self.engine.on_target(target, now_ns)
+            return events + self._advance_watermark(message.through, now_ns)
         if isinstance(message, Watermark):
             return self._advance_watermark(message.tick_seq, now_ns)
         log.info("%s eos at seq %d", message.source, message.last_seq)

@@ -10,7 +10,8 @@ when it returns. On `eos` it forwards
 With `--lossless` (replay) it also pushes a `Watermark` every 64 ticks, so an
 executor that follows it meets each target at the tick it came from. A
 `TickBatch` (batched fast replay) is decided like its ticks one by one, and
-its predictions go out as one `PredictionBatch` (`stage.py`). A malformed message is counted
+its predictions go out as one `PredictionBatch`, its targets and watermarks as
+one `TargetBatch` (`stage.py`). A malformed message is counted
 and skipped. Exit 2 on bad configuration or checkpoint, before any socket.
 """
 
@@ -31,7 +32,16 @@ import zmq
 from common import sockets, wire
 from common.errors import ConfigError
 from common.logs import counts_text
-from common.messages import Eos, FeedStatus, Message, Prediction, PredictionBatch, Tick, TickBatch
+from common.messages import (
+    Eos,
+    FeedStatus,
+    Message,
+    Prediction,
+    PredictionBatch,
+    TargetBatch,
+    Tick,
+    TickBatch,
+)
 from common.metrics import serve_metrics
 from common.service import Inbox, Prepared, ServiceSpec, serve
 from services.model.checkpoint import LoadedModel, load_checkpoint
@@ -85,10 +95,22 @@ class SocketOutput:
             sockets.publish_encoded(self.predictions, topic, payload)
 
     def push(self, message: Message) -> bool:
-        return sockets.push_nowait(self.targets, wire.encode(message))
+        payload = wire.encode(message)
+        if len(payload) > wire.MAX_PAYLOAD_BYTES and isinstance(message, TargetBatch):
+            # Only ids and symbols near their 128-character cap make a batch this
+            # big: it goes as two, and counts as taken only if both were.
+            return all([self.push(part) for part in _halves(message)])
+        return sockets.push_nowait(self.targets, payload)
 
     def handled(self, tick_seq: int) -> None:
         self.inbox.progress.handled(tick_seq)
+
+
+def _halves(batch: TargetBatch) -> tuple[TargetBatch, TargetBatch]:
+    # Each half is a valid batch: the first is done through its last target.
+    targets, middle = batch.targets, len(batch.targets) // 2
+    first = TargetBatch(targets=targets[:middle], through=targets[middle - 1].tick_seq)
+    return first, TargetBatch(targets=targets[middle:], through=batch.through)
 
 
 class ModelLoop:

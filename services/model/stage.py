@@ -18,6 +18,10 @@
 - Following a lossless replay, a `Watermark` goes out every `WATERMARK_EVERY`
   ticks that did not produce a target, so an executor that follows the model
   can advance.
+- A step that decides several ticks (a batch, or queued ticks) holds its
+  targets and watermarks and pushes them at its end as one message
+  (`held_targets.py`), before its predictions and its flow-control report; a
+  tick decided alone pushes its target at once.
 - At the end: the stage's counters, then `eos` on both outputs.
 
 The service hands in a `StageOutput` (its sockets) and a clock; tests hand
@@ -28,7 +32,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Final, Protocol
 
 from common.logs import RateLimited
@@ -37,6 +42,7 @@ from common.messages import (
     Prediction,
     RunCounters,
     Target,
+    TargetBatch,
     Tick,
     TickBatch,
     Watermark,
@@ -45,6 +51,7 @@ from services.model import fused
 from services.model.columnar import ColumnarDecider, PredictionRow, PredictTimer, supports
 from services.model.decision import DecisionStack
 from services.model.fused import FusedDecider
+from services.model.held_targets import HeldTargets
 
 log = logging.getLogger("services.model")
 
@@ -63,7 +70,7 @@ class StageOutput(Protocol):
     def publish_rows(self, symbol: str, rows: list[PredictionRow]) -> None:
         """Publish a batch's predictions, each in wire order, as `PredictionBatch` messages."""
 
-    def push(self, message: Target | Watermark | Eos) -> bool:
+    def push(self, message: Target | TargetBatch | Watermark | Eos) -> bool:
         """Hand over on the targets socket without blocking; False when nobody took it."""
 
     def handled(self, tick_seq: int) -> None:
@@ -90,6 +97,9 @@ class ModelStage:
         self._queued: list[Tick] = []  # taken off the socket, not yet decided
         self._drop_warning = RateLimited()
         self._target_line = RateLimited(1.0 / TARGET_LINES_PER_S)
+        # While a step decides several ticks, its targets and watermarks wait here.
+        self._held = HeldTargets(stack, name)
+        self._holding = False
         # The batch path, for the built-in feature source: fused with our ridge
         # (`fused.py`), else as columns (`columnar.py`). `predict_timer`: the
         # metrics' timing of the estimator calls it makes itself.
@@ -108,15 +118,18 @@ class ModelStage:
         """Batched in, batched out: the batch's predictions go out as one message."""
         self.flush()
         if self._columnar is not None:
-            rows = self._columnar.decide(
-                batch.ticks, self.batch_max, self.now_ns, self._act_on, self._passed
-            )
+            with self._one_message():
+                rows = self._columnar.decide(
+                    batch.ticks, self.batch_max, self.now_ns, self._act_on, self._passed
+                )
             self.output.publish_rows(batch.symbol, rows)
             self.output.handled(batch.ticks[-1].seq)
             return
         predictions: list[Prediction] = []
-        for start in range(0, len(batch.ticks), self.batch_max):
-            predictions += self._decide(batch.ticks[start : start + self.batch_max])
+        with self._one_message():
+            for start in range(0, len(batch.ticks), self.batch_max):
+                predictions += self._decide(batch.ticks[start : start + self.batch_max])
+        self.output.handled(batch.ticks[-1].seq)
         self.output.publish_batch(batch.symbol, predictions)
 
     def flush(self) -> None:
@@ -131,7 +144,10 @@ class ModelStage:
         if self._columnar is not None:
             self._decide_columns(queued)
             return
-        for prediction in self._decide(queued):
+        with self._one_message():
+            predictions = self._decide(queued)
+        self.output.handled(queued[-1].seq)
+        for prediction in predictions:
             self.output.publish(prediction)
 
     def finish(
@@ -160,19 +176,18 @@ class ModelStage:
         self.output.push(eos)
         return counters
 
-    def _decide(self, ticks: list[Tick], *, report_each: bool = True) -> list[Prediction]:
+    def _decide(self, ticks: list[Tick]) -> list[Prediction]:
         """Observe, predict (one estimator call) and decide `ticks` in order; their predictions.
 
-        `report_each` False: flow control is not told of each tick (the caller tells it once).
+        Flow control is not told of each tick: the caller tells it once, after the step's push.
         """
         observed = [self.stack.observe(tick) for tick in ticks]
         values = self.stack.predict(observed)
         now_ns = self.now_ns()
         predictions: list[Prediction] = []
-        act = self._act if report_each else self._act_unreported
         for seen, value in zip(observed, values, strict=True):
             prediction, target = self.stack.decide(seen, value, now_ns)
-            act(seen.tick, prediction, target)
+            self._act_on(seen.tick, None if prediction is None else prediction.value, target)
             if prediction is not None:
                 predictions.append(prediction)
         return predictions
@@ -186,12 +201,13 @@ class ModelStage:
         A run shorter than the decider's `RUN_MIN` (interleaved symbols) goes tick by tick.
         """
         runs: list[tuple[str, _Decided]] = []
-        start, symbol = 0, ticks[0].symbol
-        for end, tick in enumerate(ticks):
-            if tick.symbol != symbol:
-                runs.append((symbol, self._decide_run(ticks[start:end])))
-                start, symbol = end, tick.symbol
-        runs.append((symbol, self._decide_run(ticks[start:])))
+        with self._one_message():
+            start, symbol = 0, ticks[0].symbol
+            for end, tick in enumerate(ticks):
+                if tick.symbol != symbol:
+                    runs.append((symbol, self._decide_run(ticks[start:end])))
+                    start, symbol = end, tick.symbol
+            runs.append((symbol, self._decide_run(ticks[start:])))
         self.output.handled(ticks[-1].seq)
         for run_symbol, (rows, predictions) in runs:  # after every target: none waits for these
             if rows:
@@ -202,7 +218,7 @@ class ModelStage:
     def _decide_run(self, ticks: list[Tick]) -> _Decided:
         """One symbol's run: as columns (rows in wire order), or tick by tick when short."""
         if self._columnar is None or len(ticks) < self._columnar.RUN_MIN:
-            return [], self._decide(ticks, report_each=False)
+            return [], self._decide(ticks)
         rows = self._columnar.decide(ticks, self.batch_max, self.now_ns, self._act_on, self._passed)
         return rows, []
 
@@ -215,18 +231,10 @@ class ModelStage:
         stack = self.stack
         seen = stack.observe(tick)
         prediction, target = stack.decide(seen, stack.predict_one(seen), self.now_ns())
-        self._act(tick, prediction, target)
+        self._act_on(tick, None if prediction is None else prediction.value, target)
+        self.output.handled(tick.seq)  # after the push: the target does not wait for it
         if prediction is not None:
             self.output.publish(prediction)
-
-    def _act(self, tick: Tick, prediction: Prediction | None, target: Target | None) -> None:
-        self._act_unreported(tick, prediction, target)
-        self.output.handled(tick.seq)  # after the push: the target does not wait for it
-
-    def _act_unreported(
-        self, tick: Tick, prediction: Prediction | None, target: Target | None
-    ) -> None:
-        self._act_on(tick, None if prediction is None else prediction.value, target)
 
     def _passed(self, ticks: Sequence[Tick]) -> None:
         """Ticks decided without a target, in order: `_act_on` each, in one step."""
@@ -234,25 +242,67 @@ class ModelStage:
         if self.lossless:
             for tick in ticks:
                 if tick.seq % WATERMARK_EVERY == 0:
-                    self.output.push(Watermark(source=self.name, tick_seq=tick.seq))
+                    self._watermark(tick.seq)
 
     def _act_on(self, tick: Tick, value: float | None, target: Target | None) -> None:
         """Hand on a tick's decision: its target, or now and then a watermark."""
-        self.last_seq = tick.seq
         if target is None:
+            self.last_seq = tick.seq
             if self.lossless and tick.seq % WATERMARK_EVERY == 0:
-                self.output.push(Watermark(source=self.name, tick_seq=tick.seq))
+                self._watermark(tick.seq)
             return
+        if self._holding:
+            if self._held.full_before(target):
+                self._send_held()  # what the step decided before this tick
+            self.last_seq = tick.seq
+            self._held.hold(target, value)
+            return
+        self.last_seq = tick.seq
         if not self.output.push(target):
-            self.dropped_targets += 1
-            if self._drop_warning.ready():
-                log.warning(
-                    "no executor took target %s; %d targets dropped so far",
-                    target.id,
-                    self.dropped_targets,
-                )
+            self._dropped(target)
             return
         self.stack.mark_sent(target)
+        self._sent(target, value)
+
+    def _watermark(self, tick_seq: int) -> None:
+        if self._holding:
+            self._held.hold_watermark(tick_seq)
+        else:
+            self.output.push(Watermark(source=self.name, tick_seq=tick_seq))
+
+    @contextmanager
+    def _one_message(self) -> Iterator[None]:
+        """Hold the targets and watermarks decided inside; at the end, push them as one message."""
+        self._holding = True
+        try:
+            yield
+        finally:  # even if a decision raised: a tick decided alone must never be held
+            self._holding = False
+            self._send_held()
+            self._held.end_step()
+
+    def _send_held(self) -> None:
+        held = self._held
+        message = held.message(self.last_seq)
+        if message is None:
+            return
+        if self.output.push(message):
+            for target, value in held.taken():
+                self._sent(target, value)
+        else:  # every target in it is dropped, as if each had been refused alone
+            for target, _ in held.refused():
+                self._dropped(target)
+
+    def _dropped(self, target: Target) -> None:
+        self.dropped_targets += 1
+        if self._drop_warning.ready():
+            log.warning(
+                "no executor took target %s; %d targets dropped so far",
+                target.id,
+                self.dropped_targets,
+            )
+
+    def _sent(self, target: Target, value: float | None) -> None:
         # A sane volume for run.log (events.jsonl has every decision): at most
         # TARGET_LINES_PER_S lines, each saying how many went unlogged before it.
         if self._target_line.ready():
@@ -262,6 +312,6 @@ class ModelStage:
                 target.symbol,
                 target.target_position,
                 float("nan") if value is None else value,
-                tick.seq,
+                target.tick_seq,
                 self._target_line.suppressed,
             )

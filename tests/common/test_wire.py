@@ -26,6 +26,7 @@ from common.messages import (
     OrderSubmitted,
     OrderType,
     PredictionBatch,
+    TargetBatch,
     Tick,
     TickBatch,
 )
@@ -34,6 +35,7 @@ from tests.factories import (
     make_fill,
     make_prediction,
     make_rejection,
+    make_target,
     make_tick,
     make_trade,
     one_of_each,
@@ -150,6 +152,12 @@ EXPECTED_ARRAYS += [
     ],
     ["PredictionBatch", 1, SYM, [EXPECTED_ARRAYS[2]]],
     ["EventBatch", 1, [EXPECTED_ARRAYS[8], ["Fill", 1, "o-2", *EXPECTED_ARRAYS[8][3:]]]],
+    [
+        "TargetBatch",
+        1,
+        [EXPECTED_ARRAYS[3], ["Target", 1, "t-2", SYM, 0.5, 61837.5, 9, *EXPECTED_ARRAYS[3][7:]]],
+        12,
+    ],
 ]
 
 
@@ -428,7 +436,9 @@ def test_topics_name_the_symbol_or_kind() -> None:
     """Subscribers filter by these prefixes, so they are part of the contract."""
     messages = one_of_each()
     # Never on a PUB socket: one frame on a PUSH/PULL or REQ/REP, or a file record.
-    unpublished = ("Target", "TickFileHeader", "Watermark", "Ready", "ReadyAck", "Progress")
+    unpublished = (
+        *("Target", "TargetBatch", "TickFileHeader", "Watermark", "Ready", "ReadyAck", "Progress"),
+    )
     topics = [wire.topic(m) for m in messages if type(m).__name__ not in unpublished]
     assert topics == [
         b"tick.BTC/USD",
@@ -456,6 +466,7 @@ def test_one_frame_messages_have_no_topic() -> None:
     for message in one_of_each():
         if type(message).__name__ in (
             "Target",
+            "TargetBatch",
             "Watermark",
             "TickFileHeader",
             "Ready",
@@ -513,6 +524,46 @@ def test_decode_rejects_a_prediction_batch_of_another_symbol() -> None:
     with pytest.raises(InvalidField) as caught:
         wire.decode(payload)
     assert caught.value.field == "predictions[0].symbol"
+
+
+def test_a_target_batch_round_trips_with_repeated_seqs_and_through_at_its_last_target() -> None:
+    """Targets of one tick (two symbols) in a row, `through` at the last target's tick: valid."""
+    batch = TargetBatch(
+        targets=[make_target(tick_seq=3), make_target(id="t-2", symbol="ETH/USD", tick_seq=3)],
+        through=3,
+    )
+    assert wire.decode(wire.encode(batch)) == batch
+
+
+def _target_array(**overrides: object) -> list[object]:
+    return msgpack.unpackb(wire.encode(make_target(**overrides)))
+
+
+def _target_batch(*targets: list[object], through: object = 100) -> bytes:
+    return _pack(["TargetBatch", 1, list(targets), through])
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (
+            _target_batch(_target_array(tick_seq=5), _target_array(tick_seq=4)),
+            "targets[1].tick_seq",
+        ),
+        (_target_batch(_target_array(tick_seq=5), through=4), "through"),
+        (_target_batch(_target_array(), through=-1), "through"),
+        (_target_batch(_target_array(), _target_array(ref_price=0.0)), "targets[1]"),
+        (_target_batch(_target_array(), ["Tick", 2]), "targets[1]"),
+        (_target_batch(), "targets"),
+        (_target_batch(*[_target_array(tick_seq=n) for n in range(BATCH_MAX + 1)]), "targets"),
+    ],
+)
+def test_decode_rejects_a_target_batch_naming_the_bad_field(payload: bytes, field: str) -> None:
+    """Each target valid alone, tick seqs never falling, `through` not below the last one:
+    the executor's watermark never goes back."""
+    with pytest.raises(InvalidField) as caught:
+        wire.decode(payload)
+    assert (caught.value.msg_type, caught.value.field) == ("TargetBatch", field)
 
 
 def test_encode_batches_keeps_the_item_bytes_and_their_order() -> None:

@@ -23,6 +23,7 @@ from common.messages import (
     RiskEvent,
     Side,
     Target,
+    TargetBatch,
     Tick,
     TickBatch,
     Watermark,
@@ -248,7 +249,7 @@ def _replay(
     runs = _count_quiet_runs(engine, quiet)
     events: list[Message] = []
     for message in stream:
-        if isinstance(message, (Target, Watermark)):
+        if isinstance(message, (Target, TargetBatch, Watermark)):
             events += sequencer.on_model(message, NOW_NS, now_s=1.0)
         else:
             events += sequencer.on_market(message, NOW_NS)
@@ -343,6 +344,60 @@ def test_a_breaker_trip_inside_a_quiet_run_comes_at_its_own_tick() -> None:
     [tripped] = [e for e in expected if isinstance(e, RiskEvent)]
     assert T0 + 64 * MS < tripped.ts_ns < T0 + 192 * MS  # inside a run of 64, not at its ends
     assert quiet_runs >= 1
+
+
+def _grouped(stream: list[Message], size: int, *, folded: bool) -> list[Message]:
+    """`stream` with its model messages held until `size` have come (as a model step
+    holds them), then handed on one by one, or `folded` into one `TargetBatch`."""
+    out: list[Message] = []
+    held: list[Target | Watermark] = []
+    for message in stream:
+        if not isinstance(message, (Target, Watermark)):
+            out.append(message)
+            continue
+        held.append(message)
+        if len(held) < size:
+            continue
+        targets = [m for m in held if isinstance(m, Target)]
+        if not folded:
+            out += held
+        elif targets:
+            through = max(m.tick_seq for m in held)
+            out.append(TargetBatch(targets=targets, through=through))
+        else:
+            out.append(held[-1])
+        held = []
+    return out + held
+
+
+@pytest.mark.parametrize(("seed", "size"), [(6, 5), (8, 10)])
+def test_a_target_batch_gives_the_events_of_its_targets_one_by_one(seed: int, size: int) -> None:
+    """A `TargetBatch` is its targets handed on one by one, then a watermark at `through`:
+    the same events (orders, fills, positions), every tick applied."""
+    stream = _stream(seed, ("BTC/USD", "ETH/USD"))
+    one_by_one = _grouped(stream, size, folded=False)
+    folded = _grouped(stream, size, folded=True)
+    assert sum(isinstance(m, TargetBatch) and len(m.targets) > 1 for m in folded) > 2
+    expected, applied_expected, _ = _replay(one_by_one, max_loss=1e9, quiet=True)
+    events, applied, _ = _replay(folded, max_loss=1e9, quiet=True)
+    assert events == expected
+    # Progress is told per released run, and runs end where messages do: only the end agrees.
+    assert applied[-1] == applied_expected[-1] == 2_999 and applied == sorted(applied)
+    assert len(_fills(expected)) > 5
+
+
+def test_a_backlog_of_target_batches_is_flattened_so_only_the_newest_acts() -> None:
+    """Batches waiting at start count as their targets: only the newest per symbol acts."""
+    sequencer = _sequencer(follow_model=False)
+    sequencer.on_market(quote(1, 1, 99.0, 101.0), NOW_NS)
+    older = TargetBatch(targets=[target("a", 5.0, seq=1, t_ms=1)], through=1)
+    newer = TargetBatch(
+        targets=[target("b", 3.0, seq=1, t_ms=1), target("c", 1.0, seq=1, t_ms=1)], through=1
+    )
+    events = sequencer.on_backlog([older, Watermark(source="model", tick_seq=1), newer], NOW_NS)
+    [submitted] = [e for e in events if isinstance(e, OrderSubmitted)]
+    assert submitted.target_id == "c"
+    assert [e.target_id for e in events if isinstance(e, OrderRejected)] == ["a", "b"]
 
 
 def _released_like_a_queue(stream: list[Message]) -> list[int]:

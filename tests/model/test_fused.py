@@ -19,7 +19,7 @@ from services.model.policy import LOT
 from services.model.service_config import DEFAULT_POLICY
 from services.model.stage import ModelStage
 from tests.conftest import BUNDLED
-from tests.model.test_stage import RecordedOutput
+from tests.model.test_stage import RecordedOutput, assert_no_tick_passed_before_its_target
 
 
 def _same(a: float, b: float) -> bool:
@@ -83,7 +83,8 @@ def test_the_whole_recording_fused_in_uneven_batches_decides_as_tick_by_tick(
     assert [(row[3], float(row[6]).hex(), float(row[7]).hex()) for row in rows] == [  # type: ignore[arg-type]
         (p.tick_seq, p.value.hex(), p.target_position.hex()) for p in per_tick.predictions()
     ]
-    assert fused_.pushed == per_tick.pushed  # targets and watermarks, in order
+    assert fused_.targets() == per_tick.targets()  # per tick: as 64 ticks' TargetBatches
+    assert_no_tick_passed_before_its_target(per_tick.pushed)
     assert stages[1].stack.counters == stages[0].stack.counters
     [state], [reference] = (stage.stack.states.values() for stage in stages)
     assert isinstance(state, FeatureState)

@@ -17,6 +17,7 @@ from common.messages import (
     PredictionBatch,
     RunCounters,
     Target,
+    TargetBatch,
     Tick,
     TickBatch,
     Watermark,
@@ -161,9 +162,11 @@ def test_targets_reach_an_executor_socket(
         while group.procs["model"].poll() is None or pull.poll(0):
             if pull.poll(50):
                 message = wire.decode(pull.recv())
-                assert isinstance(message, (Target, Watermark, Eos))
+                assert isinstance(message, (Target, TargetBatch, Watermark, Eos))
                 if isinstance(message, Target):
                     received.append(message)
+                elif isinstance(message, TargetBatch):  # ticks that queued: decided in one step
+                    received += message.targets
         assert group.wait("model") == 0
     assert received
     assert len({t.id for t in received}) == len(received)
@@ -191,16 +194,20 @@ def test_a_model_that_finishes_first_still_hands_a_slow_executor_every_target(
         )
         probe.join(scaled(60))
         assert probe.eos is not None, "the model never finished"
-        targets, eos = 0, None
+        targets, batches, eos = 0, 0, None
         while eos is None and pull.poll(int(scaled(10) * 1000)):
             message = wire.decode(pull.recv())
             if isinstance(message, Target):
                 targets += 1
+            elif isinstance(message, TargetBatch):  # a batch's targets leave together
+                targets += len(message.targets)
+                batches += 1
             elif isinstance(message, Eos):
                 eos = message
         assert group.wait("model") == 0
     assert probe.counters["targets"] > 1_000  # more than any socket buffer holds
     assert targets == probe.counters["targets"] - probe.counters["dropped_targets"]
+    assert batches > 100  # a TickBatch's targets go as one message
     assert eos is not None and eos.last_seq == 85_175
 
 

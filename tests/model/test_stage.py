@@ -12,11 +12,13 @@ import pytest
 
 from common import wire
 from common.messages import (
+    BATCH_MAX,
     Eos,
     Prediction,
     PredictionBatch,
     RunCounters,
     Target,
+    TargetBatch,
     Tick,
     TickBatch,
     Watermark,
@@ -46,7 +48,7 @@ class RecordedOutput:
         self.published: list[Prediction | RunCounters | Eos] = []  # single messages
         self.sent: list[Prediction] = []  # every prediction, alone or in a batch, in order
         self.batches: list[tuple[str, list[Prediction]]] = []
-        self.pushed: list[Target | Watermark | Eos] = []
+        self.pushed: list[Target | TargetBatch | Watermark | Eos] = []  # as they went out
         self.handled_seqs: list[int] = []
         self.payloads: list[bytes] = []  # the batches' bytes, from the columnar path
 
@@ -70,7 +72,9 @@ class RecordedOutput:
             self.sent += batch.predictions
             self.payloads.append(payload)
 
-    def push(self, message: Target | Watermark | Eos) -> bool:
+    def push(self, message: Target | TargetBatch | Watermark | Eos) -> bool:
+        if isinstance(message, TargetBatch):  # through the codec: the batch must be valid
+            assert wire.decode(wire.encode(message)) == message
         self.pushed.append(message)
         return self.present
 
@@ -82,10 +86,34 @@ class RecordedOutput:
         return self.sent
 
     def targets(self) -> list[Target]:
-        return [m for m in self.pushed if isinstance(m, Target)]
+        """Every target pushed, alone or in a batch, in order."""
+        targets: list[Target] = []
+        for message in self.pushed:
+            if isinstance(message, Target):
+                targets.append(message)
+            elif isinstance(message, TargetBatch):
+                targets += message.targets
+        return targets
 
     def watermarks(self) -> list[Watermark]:
         return [m for m in self.pushed if isinstance(m, Watermark)]
+
+
+def assert_no_tick_passed_before_its_target(pushed: list[object]) -> None:
+    """No watermark (nor a batch's `through`) says a tick is done before that tick's target
+    went out: an executor following the model would apply later ticks before acting on it."""
+    done = -1  # the executor's watermark: every tick up to it is decided
+    for message in pushed:
+        targets = message.targets if isinstance(message, TargetBatch) else [message]
+        for target in targets:
+            if isinstance(target, Target):
+                assert target.tick_seq > done
+                done = target.tick_seq
+        if isinstance(message, TargetBatch):
+            assert message.through >= done
+            done = message.through
+        elif isinstance(message, Watermark):
+            done = max(done, message.tick_seq)
 
 
 @pytest.fixture(scope="module")
@@ -195,18 +223,18 @@ def test_tick_batch_gives_the_same_decisions_as_single_ticks_via_publish_batch(
     from_batches = [p for _, predictions in batched.batches for p in predictions]
     assert len(from_batches) > 1000  # past warm-up: real predictions
     assert from_batches == single.predictions()
-    assert batched.pushed == single.pushed
+    assert batched.targets() == single.targets()
+    assert_no_tick_passed_before_its_target(batched.pushed)
     assert len(batched.targets()) > 10  # decisions were really made
-    assert single.handled_seqs == [t.seq for t in ticks]
-    if columnar:  # flow control hears once per batch
-        assert batched.handled_seqs == [batch.ticks[-1].seq for batch in batches]
+    # Flow control hears once per decided queue or batch, after its targets went out.
+    assert single.handled_seqs == [t.seq for t in ticks[7::8]]
+    assert batched.handled_seqs == [batch.ticks[-1].seq for batch in batches]
+    if columnar:
         assert batched.payloads == [
             wire.encode_batches(PredictionBatch, symbol, [wire.encode(p) for p in predictions])[0]
             for symbol, predictions in batched.batches
             if predictions
         ]
-    else:
-        assert batched.handled_seqs == [t.seq for t in ticks]
     assert stage.stack.counters == one_by_one.stack.counters
 
 
@@ -258,9 +286,10 @@ def test_target_nobody_takes_is_counted_as_dropped_and_offered_again(
 def test_watermark_every_n_ticks_without_target_only_when_lossless(
     model: LoadedModel, ticks: list[Tick], lossless: bool
 ) -> None:
-    """Lossless: a Watermark every WATERMARK_EVERY ticks that made no target; otherwise none."""
+    """Lossless: a Watermark every WATERMARK_EVERY ticks that made no target; otherwise none
+    (ticks decided alone: a step of several folds them, see the TargetBatch tests)."""
     output = RecordedOutput()
-    stage = _stage(model, output, batch_max=16, lossless=lossless)
+    stage = _stage(model, output, batch_max=1, lossless=lossless)
     for tick in ticks:
         stage.on_tick(tick)
     stage.flush()
@@ -333,7 +362,8 @@ def test_cost_aware_policy_on_columns_decides_as_tick_by_tick(
         stage.on_batch(batch)
 
     assert type(stage._columnar) is decider
-    assert batched.pushed == single.pushed  # targets and watermarks, in order
+    assert batched.targets() == single.targets()
+    assert_no_tick_passed_before_its_target(batched.pushed)
     assert len(batched.targets()) > 10
     assert [p for _, ps in batched.batches for p in ps] == single.predictions()
     assert stage.stack.counters == one_by_one.stack.counters
@@ -386,13 +416,19 @@ def test_columnar_walk_decides_every_branch_as_tick_by_tick(
     model: LoadedModel, ticks: list[Tick], variant: str, decider: Decider, present: bool
 ) -> None:
     """Each branch of the columnar walk (clip, no deadband, non-finite values, holding flat),
-    with an executor or with none (targets dropped, `last_sent` never moves): the predictions'
-    doubles, targets, watermarks and counters of the per-tick path."""
+    with an executor or with none (each batch's targets dropped, `last_sent` put back): the
+    predictions' doubles, targets and counters of the per-tick path. With no executor, the
+    per-tick decisions of the same batches: within a step, a held target counts as sent."""
     chosen = _variants(model)[variant]
     single = RecordedOutput(present=present)
-    one_by_one = _stage(chosen, single, batch_max=1, lossless=True)
-    for tick in ticks:
-        one_by_one.on_tick(tick)
+    one_by_one = _stage(chosen, single, batch_max=1 if present else 16, lossless=True)
+    if present:
+        for tick in ticks:
+            one_by_one.on_tick(tick)
+    else:
+        one_by_one._columnar = None  # the stack's own `decide`, tick by tick
+        for batch in _batches(ticks, 64):
+            one_by_one.on_batch(batch)
 
     batched = RecordedOutput(present=present)
     stage = _stage(chosen, batched, batch_max=16, lossless=True)
@@ -403,10 +439,12 @@ def test_columnar_walk_decides_every_branch_as_tick_by_tick(
         stage.on_batch(batch)
 
     assert [p for _, ps in batched.batches for p in ps] == single.predictions()
-    assert batched.pushed == single.pushed
+    assert batched.targets() == single.targets()
+    assert_no_tick_passed_before_its_target(batched.pushed)
     assert len(batched.targets()) > 5
     assert stage.stack.counters == one_by_one.stack.counters
     assert stage.dropped_targets == one_by_one.dropped_targets
+    assert stage.dropped_targets == (0 if present else len(batched.targets()))
     assert stage.stack.last_sent == one_by_one.stack.last_sent
     assert stage.stack.books == one_by_one.stack.books
     [state], [reference] = stage.stack.states.values(), one_by_one.stack.states.values()
@@ -449,3 +487,111 @@ def test_queued_single_ticks_as_columns_decide_and_publish_as_tick_by_tick(
     assert stage.stack.counters == per_tick.stack.counters
     assert stage.dropped_targets == per_tick.dropped_targets
     assert stage.last_seq == per_tick.last_seq
+
+
+@pytest.mark.parametrize("columnar", [True, False])
+def test_a_step_deciding_several_ticks_pushes_one_message_at_its_end(
+    model: LoadedModel, ticks: list[Tick], columnar: bool
+) -> None:
+    """Each batch's targets and watermarks leave as one message: none when it has neither,
+    its last watermark alone, its one target as a `Target`, else one `TargetBatch` done
+    through the batch's last tick."""
+    output = RecordedOutput()
+    stage = _stage(model, output, batch_max=16, lossless=True, columnar=columnar)
+    reference = RecordedOutput()
+    per_tick = _stage(model, reference, batch_max=1, lossless=True)
+    for tick in ticks:
+        per_tick.on_tick(tick)
+    kinds = set()
+    for batch in _batches(ticks, 20):
+        before = len(output.pushed)
+        stage.on_batch(batch)
+        seqs = range(batch.ticks[0].seq, batch.ticks[-1].seq + 1)
+        targets = [t for t in reference.targets() if t.tick_seq in seqs]
+        marks = [w.tick_seq for w in reference.watermarks() if w.tick_seq in seqs]
+        pushed = output.pushed[before:]
+        if not targets and not marks:
+            assert pushed == []
+        elif not targets:
+            assert pushed == [Watermark(source="model", tick_seq=marks[-1])]
+        elif len(targets) == 1 and not [m for m in marks if m > targets[0].tick_seq]:
+            assert pushed == targets
+        else:
+            assert pushed == [TargetBatch(targets=targets, through=batch.ticks[-1].seq)]
+        kinds.add(type(pushed[0]) if pushed else None)
+    assert kinds == {None, Watermark, Target, TargetBatch}  # the ticks reach every case
+    assert output.targets() == reference.targets()
+    assert all(isinstance(m, Target | Watermark) for m in reference.pushed)  # alone: unchanged
+
+
+@pytest.mark.parametrize("columnar", [True, False])
+def test_a_refused_step_counts_each_target_dropped_and_puts_last_sent_back(
+    model: LoadedModel, ticks: list[Tick], columnar: bool
+) -> None:
+    """No executor takes the step's message: every target in it counts as dropped, and
+    `last_sent` is again what the executor has, so the next step offers the position again."""
+    trading = _variants(model)["linear_every_step"]
+    output = RecordedOutput()
+    stage = _stage(trading, output, batch_max=16, lossless=True, columnar=columnar)
+    batches = _batches(ticks, 64)
+    for batch in batches[:10]:
+        stage.on_batch(batch)
+    taken = dict(stage.stack.last_sent)
+    assert taken and stage.dropped_targets == 0
+
+    output.present = False
+    before = len(output.targets())
+    stage.on_batch(batches[10])
+    refused = output.targets()[before:]
+    assert len(refused) > 1 and isinstance(output.pushed[-1], TargetBatch)
+    assert stage.dropped_targets == len(refused)
+    assert stage.stack.last_sent == taken
+
+    # The same batch again, as if the executor had been there: the very same decisions.
+    again = RecordedOutput()
+    replay = _stage(trading, again, batch_max=16, lossless=True, columnar=columnar)
+    for batch in batches[:11]:
+        replay.on_batch(batch)
+    assert again.targets()[before:] == refused
+
+    fresh = RecordedOutput(present=False)  # and with nothing ever taken: nothing is kept
+    never = _stage(trading, fresh, batch_max=16, lossless=True, columnar=columnar)
+    for batch in batches[:10]:
+        never.on_batch(batch)
+    assert never.stack.last_sent == {}
+    assert never.dropped_targets == len(fresh.targets()) > 10
+
+
+def test_a_step_past_batch_max_targets_or_with_falling_seqs_splits_into_valid_messages(
+    model: LoadedModel, ticks: list[Tick]
+) -> None:
+    """More targets than a `TargetBatch` holds, or seqs that fall back (a restarted feed):
+    the step pushes several messages, each one the codec accepts, with the targets of
+    tick by tick in order."""
+    trading = _variants(model)["linear_every_step"]
+    restarted = [msgspec.structs.replace(t, seq=t.seq - 900) for t in ticks[1600:2000]]
+    queued = ticks[:1600] + restarted  # seqs 1..1600, then 701..1100
+    reference = RecordedOutput()
+    per_tick = _stage(trading, reference, batch_max=1, lossless=True)
+    output = RecordedOutput()  # its `push` decodes every TargetBatch
+    stage = _stage(trading, output, batch_max=len(queued), lossless=True)
+    for stage_ in (per_tick, stage):
+        for tick in queued:
+            stage_.on_tick(tick)
+        stage_.flush()
+
+    batches = [m for m in output.pushed if isinstance(m, TargetBatch)]
+    assert max(len(b.targets) for b in batches) == BATCH_MAX
+    assert len(batches) > len(reference.targets()) // BATCH_MAX  # split at the fall too
+    assert output.targets() == reference.targets()
+    # The first target after the fall starts a message; up to there no tick passed its target.
+    seqs = [t.tick_seq for t in reference.targets()]
+    first_after_fall = next(i for i in range(1, len(seqs)) if seqs[i] < seqs[i - 1])
+    starts: dict[int, int] = {}  # a message's first target's position -> the message's
+    count = 0
+    for position, message in enumerate(output.pushed):
+        if isinstance(message, Target | TargetBatch):
+            starts[count] = position
+            count += 1 if isinstance(message, Target) else len(message.targets)
+    assert first_after_fall in starts
+    assert_no_tick_passed_before_its_target(output.pushed[: starts[first_after_fall]])
