@@ -266,11 +266,18 @@ class Journal:
         self._size += len(lines)
 
     def _cut_back(self) -> None:
-        # Leave whole lines only; if even this fails, the next open cuts the torn tail.
+        # Leave whole lines only; if even this fails, the next open cuts a torn tail,
+        # but whole lines of this write would stay.
         try:
             os.ftruncate(self._file.fileno(), self._size)
-        except OSError:
-            pass
+        except OSError as e:
+            log.error(
+                "could not cut %s back to its last whole write (%d bytes): %s; "
+                "entries never published may stay in it",
+                self.path,
+                self._size,
+                e,
+            )
 
     def close(self) -> None:
         self._file.close()

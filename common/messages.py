@@ -212,9 +212,12 @@ class TargetBatch(WireMessage, frozen=True, kw_only=True):
     the step would have sent are folded in. Only a step that decided several
     ticks sends one; a tick decided alone still sends its `Target`. Tick seqs
     never decrease, and `through` is at least the last one (checked on decode).
+    `source` names the model, as a `Watermark`'s does: the executor takes a
+    batch (and its `through`) only from one of the run's models.
     """
 
     v: Literal[1] = 1
+    source: Name
     targets: Annotated[list[Target], Meta(min_length=1, max_length=BATCH_MAX)]
     through: Count  # the last tick seq the model had decided when it sent the batch
 

@@ -37,13 +37,16 @@ are plain msgpack, which any msgpack library reads.
 `decode` checks the size before unpacking, then the frame shape, `type`, `v`,
 every field's type and range (finite positive prices, non-negative sizes and
 timestamps, known enum values) and the cross-field rules of a `Tick` (a quote
-has an uncrossed bid/ask, a trade has a price, size and side). A batch gets
-the same checks for each item, plus: every item is of the batch's symbol, and
-tick seqs increase; a `TargetBatch`'s tick seqs never decrease, and its
-`through` is at least the last of them. Whatever the bytes, it returns a message or raises a
-`WireError` subclass. An `InvalidField` names the first field whose value fails
-its own type (a batch's: the first item that fails alone, as ``ticks[1]``),
-found by checking the fields one by one, never by reading a library's error text.
+has an uncrossed bid/ask, a trade has a price, size and side) and of an
+`OrderSubmitted` (its terms). A batch gets the same checks for each item,
+plus its own rule: a `TickBatch`'s ticks are of its symbol, seqs increasing;
+a `PredictionBatch`'s predictions are of its symbol; a `TargetBatch`'s tick
+seqs never decrease and its `through` is at least the last of them; an
+`EventBatch`'s events are of one class and one topic. Whatever the bytes, it
+returns a message or raises a `WireError` subclass. An `InvalidField` names
+the first field whose value fails its own type (a batch's: the first item that
+fails alone, as ``ticks[1]``), found by checking the fields one by one, never
+by reading a library's error text.
 
 `encode_batches` builds batches from items already encoded (a replay's file
 bytes), splitting so that no batch passes the size cap. `decode_ticks`

@@ -170,7 +170,9 @@ def one_of_each() -> list[Any]:
         TickBatch(symbol="BTC/USD", ticks=[make_tick(seq=1), make_trade(seq=2)]),
         PredictionBatch(symbol="BTC/USD", predictions=[make_prediction()]),
         EventBatch(events=[make_fill(), make_fill(order_id="o-2")]),
-        TargetBatch(targets=[make_target(), make_target(id="t-2", tick_seq=9)], through=12),
+        TargetBatch(
+            source="model", targets=[make_target(), make_target(id="t-2", tick_seq=9)], through=12
+        ),
     ]
 
 

@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 import zmq
@@ -97,6 +98,7 @@ log = logging.getLogger("services.executor")
 
 POLL_MS: Final = 100
 MARKET_FRAMES_PER_TURN: Final = 256  # then look at targets: neither stream starves the other
+TARGET_FRAMES_PER_TURN: Final = 256  # likewise; and a turn's events wait for its end
 TICK_TOPICS: Final = (wire.TICK_PREFIX, wire.EOS_TOPIC, wire.FEED_STATUS_TOPIC, wire.HELLO_TOPIC)
 
 
@@ -153,7 +155,7 @@ class ExecutorLoop:
                 # The turn's targets' events in one emit: one journal write, and
                 # one message for each run of one topic (`wire.event_frames`).
                 events: list[Event] = []
-                for message in self.inbox.frames(self.targets):
+                for message in islice(self.inbox.frames(self.targets), TARGET_FRAMES_PER_TURN):
                     events += self.sequencer.on_model(message, _now(), time.monotonic())
                 if events:
                     self._emit(events)
@@ -488,11 +490,11 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
 
 
 def _shadowed(
-    publish: Callable[[list[Message]], None], twin: PaperTwin
-) -> Callable[[list[Message]], None]:
+    publish: Callable[[Sequence[Message]], None], twin: PaperTwin
+) -> Callable[[Sequence[Message]], None]:
     """Publish, and give the twin every journaled event: each live order becomes its order too."""
 
-    def send(events: list[Message]) -> None:
+    def send(events: Sequence[Message]) -> None:
         for event in events:
             twin.on_event(event)
         publish(events)

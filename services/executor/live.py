@@ -230,9 +230,12 @@ class LiveOrderExecutor:
     def close(self, timeout_s: float) -> bool:
         """Let queued orders finish for up to `timeout_s`; True if the worker is done.
 
-        The caller then drains `reports` and closes it.
+        The caller then drains `reports` and closes it. Orders still staged were
+        never journaled (an error cut their turn short: every emit hands its
+        own over): they are dropped, never sent.
         """
-        self.send_staged()
+        if dropped := self.drop_staged():
+            log.error("%d staged orders were never journaled: not sent", dropped)
         self._orders.put(None)
         if self._thread.is_alive():
             self._thread.join(timeout_s)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
@@ -75,10 +75,12 @@ class ExecutorMetrics:
         """Rejections and cancels by reason are the outbox's counts (it counts every one)."""
         self.rejections, self.cancels = outbox.rejections, outbox.cancels
 
-    def observe(self, send: Callable[[list[Message]], None]) -> Callable[[list[Message]], None]:
+    def observe(
+        self, send: Callable[[Sequence[Message]], None]
+    ) -> Callable[[Sequence[Message]], None]:
         """`send`, counting what goes out first (rejections and cancels: `read_refusals`)."""
 
-        def counted(events: list[Message]) -> None:
+        def counted(events: Sequence[Message]) -> None:
             for event in events:
                 if isinstance(event, Fill):
                     self.fills[event.symbol] += 1

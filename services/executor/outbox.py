@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from common.journal import Journal
@@ -56,7 +56,7 @@ class Outbox:
     def __init__(
         self,
         journal: Journal,
-        send: Callable[[list[Message]], None],
+        send: Callable[[Sequence[Message]], None],
         after_each_batch: Callable[[], None] | None = None,
         *,
         clock: Callable[[], float] | None = None,
@@ -78,7 +78,7 @@ class Outbox:
         self._fills: list[tuple[Fill, Position | None]] = []
         self._gathering_since: float | None = None
 
-    def emit(self, events: list[Message]) -> None:
+    def emit(self, events: Sequence[Message]) -> None:
         now_s = self.clock() if self.clock is not None else 0.0
         # On disk before anyone can see them; all or none (a failed write is cut back).
         self.journal.append_many([event for event in events if isinstance(event, JOURNALED)])

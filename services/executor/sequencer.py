@@ -175,7 +175,7 @@ class Sequencer:
         """A message from the model on the targets socket."""
         if not isinstance(message, (Target, TargetBatch, Watermark, Eos)):
             return []
-        if isinstance(message, (Watermark, Eos)) and message.source not in self.models:
+        if isinstance(message, (Watermark, TargetBatch, Eos)) and message.source not in self.models:
             self._unexpected(message)
             return []
         self.model_heard_at = now_s
@@ -241,7 +241,7 @@ class Sequencer:
         events += [book.position.snapshot(at_ns) for book in self.engine.books.values()]
         return events
 
-    def _unexpected(self, message: Watermark | Eos) -> None:
+    def _unexpected(self, message: Watermark | TargetBatch | Eos) -> None:
         self.unexpected_source += 1
         log.warning("ignored %s from unexpected source %r", type(message).__name__, message.source)
 

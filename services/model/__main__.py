@@ -98,8 +98,10 @@ class SocketOutput:
         payload = wire.encode(message)
         if len(payload) > wire.MAX_PAYLOAD_BYTES and isinstance(message, TargetBatch):
             # Only ids and symbols near their 128-character cap make a batch this
-            # big: it goes as two, and counts as taken only if both were.
-            return all([self.push(part) for part in _halves(message)])
+            # big: it goes as two, and counts as taken only if both were (the second
+            # is not tried once the first was refused).
+            first, second = _halves(message)
+            return self.push(first) and self.push(second)
         return sockets.push_nowait(self.targets, payload)
 
     def handled(self, tick_seq: int) -> None:
@@ -109,8 +111,12 @@ class SocketOutput:
 def _halves(batch: TargetBatch) -> tuple[TargetBatch, TargetBatch]:
     # Each half is a valid batch: the first is done through its last target.
     targets, middle = batch.targets, len(batch.targets) // 2
-    first = TargetBatch(targets=targets[:middle], through=targets[middle - 1].tick_seq)
-    return first, TargetBatch(targets=targets[middle:], through=batch.through)
+    first, second = targets[:middle], targets[middle:]
+    through = first[-1].tick_seq
+    return (
+        TargetBatch(source=batch.source, targets=first, through=through),
+        TargetBatch(source=batch.source, targets=second, through=batch.through),
+    )
 
 
 class ModelLoop:

@@ -71,7 +71,8 @@ class HeldTargets:
         if len(targets) == 1 and self.watermark is None:
             return targets[0][0]
         through = max(last_decided, targets[-1][0].tick_seq)  # a restarted feed's seqs fall
-        return TargetBatch(targets=[target for target, _ in targets], through=through)
+        batch = [target for target, _ in targets]
+        return TargetBatch(source=self.source, targets=batch, through=through)
 
     def taken(self) -> list[HeldTarget]:
         """The executor took the message: what was held is sent; hand it back and start afresh."""

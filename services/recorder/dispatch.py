@@ -145,4 +145,6 @@ class Dispatch:
             self.fills_seen.add(identity)
         self.record.on_event(message, arrival_ns)
         self._events.append(as_event(message))
+        if len(self._events) >= PENDING_MAX:  # a turn of event batches: up to 256 each
+            self.write_pending()
         return True

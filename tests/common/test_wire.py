@@ -155,6 +155,7 @@ EXPECTED_ARRAYS += [
     [
         "TargetBatch",
         1,
+        "model",
         [EXPECTED_ARRAYS[3], ["Target", 1, "t-2", SYM, 0.5, 61837.5, 9, *EXPECTED_ARRAYS[3][7:]]],
         12,
     ],
@@ -529,6 +530,7 @@ def test_decode_rejects_a_prediction_batch_of_another_symbol() -> None:
 def test_a_target_batch_round_trips_with_repeated_seqs_and_through_at_its_last_target() -> None:
     """Targets of one tick (two symbols) in a row, `through` at the last target's tick: valid."""
     batch = TargetBatch(
+        source="model",
         targets=[make_target(tick_seq=3), make_target(id="t-2", symbol="ETH/USD", tick_seq=3)],
         through=3,
     )
@@ -540,7 +542,7 @@ def _target_array(**overrides: object) -> list[object]:
 
 
 def _target_batch(*targets: list[object], through: object = 100) -> bytes:
-    return _pack(["TargetBatch", 1, list(targets), through])
+    return _pack(["TargetBatch", 1, "model", list(targets), through])
 
 
 @pytest.mark.parametrize(

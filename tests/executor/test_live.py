@@ -315,3 +315,21 @@ def test_foreign_open_orders_are_reported_and_left_alone(
     kinds = [e.kind for e in events if isinstance(e, RiskEvent)]
     assert kinds == ["venue_foreign_open_orders", VENUE_BASELINE]
     assert [o["status"] for o in fake.orders.values()] == ["open"]
+
+
+def test_an_order_staged_but_never_journaled_is_not_sent_on_close(
+    fake: FakeKrakenRest, zmq_ctx: zmq.Context
+) -> None:
+    """An error cut the turn short before its emit journaled the order: closing drops it.
+
+    Every emit hands its own staged orders over once they are journaled; what
+    is still staged at close never was, and must never reach the venue.
+    """
+    live = LiveOrderExecutor(make_venue("ccxt", fake.url), PAIRS, zmq_ctx, FAST)
+    live.start()
+    live.submit("ab12-9", "t-9", "BTC/USD", Side.BUY, 0.01, 0)
+    try:
+        assert live.close(scaled(10))
+    finally:
+        live.reports.close()
+    assert add_order_calls(fake) == 0 and fake.booked("ab12-9") == []

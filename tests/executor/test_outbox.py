@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from common.journal import Journal
+from common.errors import JournalWriteFailed
+from common.journal import Journal, read_entries
 from common.messages import (
     Fill,
     Liquidity,
@@ -23,6 +24,7 @@ from services.executor.metrics import ExecutorMetrics
 from services.executor.outbox import LINE_HOLD_S, PER_LINE, REJECTIONS_IN_FULL, Outbox
 from services.executor.paper import PaperOrderExecutor
 from services.executor.risk import RiskEngine
+from tests.conftest import small_filesystem
 from tests.executor.test_paper_and_positions import LOOSE, PAIRS
 from tests.factories import make_cancel, make_rejection
 
@@ -190,3 +192,29 @@ def test_metrics_read_the_outboxs_rejection_and_cancel_counts(tmp_path: Path) ->
         ("executor_fills", "BTC/USD"): 1,
     }
     assert outbox.rejections == {"circuit_breaker": 5, "rate_limit": 2}
+
+
+def test_an_emit_the_journal_cannot_take_whole_is_neither_published_nor_sent_on(
+    tmp_path: Path,
+) -> None:
+    """A full disk mid-emit: none of its events are published, no staged order goes out,
+    and the journal keeps exactly the emits published before it."""
+    published: list[Message] = []
+    handed_over: list[int] = []
+    with small_filesystem(tmp_path / "tiny", "size=4k") as folder:
+        journal = Journal(folder / "executor.journal")
+        outbox = Outbox(
+            journal, published.extend, lambda: handed_over.append(len(published)), clock=Clock()
+        )
+        emits = 0
+        with pytest.raises(JournalWriteFailed):
+            for start in range(0, 1_000, 5):
+                outbox.emit(
+                    [_rejection(n, RejectReason.RATE_LIMIT) for n in range(start, start + 5)]
+                )
+                emits += 1
+        journal.close()
+        in_journal = read_entries(journal.path)
+    assert emits > 0
+    assert len(published) == len(in_journal) == 5 * emits
+    assert handed_over == [5 * n for n in range(1, emits + 1)]  # never after the failed write

@@ -204,16 +204,18 @@ def test_the_outbox_journals_every_event_before_anyone_sees_it(tmp_path: Path) -
     assert len(fills) == 1 and on_disk_when_sent[-1] >= 1
 
 
-def test_an_eos_or_watermark_from_an_unexpected_source_is_ignored_and_counted() -> None:
+def test_an_eos_watermark_or_batch_from_an_unexpected_source_is_ignored_and_counted() -> None:
     """Only the feed ends the market and only the run's models end theirs: a forged eos is not."""
     sequencer = _sequencer(follow_model=True)
     sequencer.on_market(quote(1, 1, 99.0, 101.0), NOW_NS)
     sequencer.on_market(Eos(source="intruder", last_seq=1, ts_ns=0), NOW_NS)
     sequencer.on_model(Eos(source="intruder", last_seq=1, ts_ns=0), NOW_NS, now_s=1.0)
     sequencer.on_model(Watermark(source="intruder", tick_seq=1), NOW_NS, now_s=1.0)
+    forged = TargetBatch(source="intruder", targets=[target("x", 1.0, seq=1, t_ms=1)], through=1)
+    assert sequencer.on_model(forged, NOW_NS, now_s=1.0) == []
     assert not sequencer.feed_eos_seen and sequencer.model_eos_at is None
     assert sequencer.watermark == 0 and sequencer.waiting == 1
-    assert sequencer.unexpected_source == 3
+    assert sequencer.unexpected_source == 4
 
 
 def test_with_two_models_the_stream_ends_only_after_both_eos() -> None:
@@ -363,7 +365,7 @@ def _grouped(stream: list[Message], size: int, *, folded: bool) -> list[Message]
             out += held
         elif targets:
             through = max(m.tick_seq for m in held)
-            out.append(TargetBatch(targets=targets, through=through))
+            out.append(TargetBatch(source="model", targets=targets, through=through))
         else:
             out.append(held[-1])
         held = []
@@ -390,9 +392,11 @@ def test_a_backlog_of_target_batches_is_flattened_so_only_the_newest_acts() -> N
     """Batches waiting at start count as their targets: only the newest per symbol acts."""
     sequencer = _sequencer(follow_model=False)
     sequencer.on_market(quote(1, 1, 99.0, 101.0), NOW_NS)
-    older = TargetBatch(targets=[target("a", 5.0, seq=1, t_ms=1)], through=1)
+    older = TargetBatch(source="model", targets=[target("a", 5.0, seq=1, t_ms=1)], through=1)
     newer = TargetBatch(
-        targets=[target("b", 3.0, seq=1, t_ms=1), target("c", 1.0, seq=1, t_ms=1)], through=1
+        source="model",
+        targets=[target("b", 3.0, seq=1, t_ms=1), target("c", 1.0, seq=1, t_ms=1)],
+        through=1,
     )
     events = sequencer.on_backlog([older, Watermark(source="model", tick_seq=1), newer], NOW_NS)
     [submitted] = [e for e in events if isinstance(e, OrderSubmitted)]

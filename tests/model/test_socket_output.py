@@ -21,7 +21,7 @@ def test_a_batch_over_the_payload_cap_arrives_as_valid_batches_in_order(
     targets = [
         make_target(id=f"{n:03d}" + "i" * 125, symbol=symbol, tick_seq=n) for n in range(BATCH_MAX)
     ]
-    batch = TargetBatch(targets=targets, through=BATCH_MAX + 5)
+    batch = TargetBatch(source="model", targets=targets, through=BATCH_MAX + 5)
     assert len(wire.encode(batch)) > wire.MAX_PAYLOAD_BYTES
     with (
         sockets.target_puller(zmq_ctx, address, lossless=True) as pull,

@@ -517,7 +517,8 @@ def test_a_step_deciding_several_ticks_pushes_one_message_at_its_end(
         elif len(targets) == 1 and not [m for m in marks if m > targets[0].tick_seq]:
             assert pushed == targets
         else:
-            assert pushed == [TargetBatch(targets=targets, through=batch.ticks[-1].seq)]
+            through = batch.ticks[-1].seq
+            assert pushed == [TargetBatch(source="model", targets=targets, through=through)]
         kinds.add(type(pushed[0]) if pushed else None)
     assert kinds == {None, Watermark, Target, TargetBatch}  # the ticks reach every case
     assert output.targets() == reference.targets()

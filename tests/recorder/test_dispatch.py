@@ -21,8 +21,16 @@ from common.messages import (
     TickBatch,
 )
 from services.recorder.artifacts import RunRecord
-from services.recorder.dispatch import Dispatch
-from tests.factories import T0_NS, make_fill, make_tick, make_trade, one_of_each, replace
+from services.recorder.dispatch import PENDING_MAX, Dispatch
+from tests.factories import (
+    T0_NS,
+    make_fill,
+    make_rejection,
+    make_tick,
+    make_trade,
+    one_of_each,
+    replace,
+)
 
 ARRIVAL_NS = T0_NS + 1_000_000
 
@@ -195,3 +203,13 @@ def test_each_event_counts_by_its_class_and_any_event_naming_a_symbol_gets_its_t
     assert [e.kind for e in record.risk_events] == ["circuit_breaker_tripped"]
     assert record.counters == {"model": {"dropped_targets": 3}}
     assert record.max_drawdown == 61.9025  # equity -61.9025 under a peak of 0
+
+
+def test_a_turn_of_many_events_is_written_before_it_holds_more_than_the_cap() -> None:
+    """Event batches carry up to 256 events a message: a turn of them is written in parts."""
+    collected = Collected()
+    for n in range(PENDING_MAX + 10):  # one turn: no write_pending between them
+        collected.dispatch.on_message(make_rejection(n), b"", ARRIVAL_NS)
+    assert len(collected.events) >= PENDING_MAX  # written before the turn ended
+    collected.dispatch.write_pending()
+    assert len(collected.events) == PENDING_MAX + 10
