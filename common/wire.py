@@ -207,7 +207,8 @@ def encode_batches(
     encoded again. Each batch holds at most `BATCH_MAX` items.
     """
     version = kind.__struct_defaults__[0]  # `v` leads every message
-    return [_batch(kind.__name__, version, symbol, part) for part in _parts_under_cap(payloads)]
+    head = (kind.__name__, version, symbol)
+    return [_batch(head, part) for part in _parts_under_cap(payloads)]
 
 
 def _parts_under_cap(payloads: list[bytes]) -> list[list[bytes]]:
@@ -259,10 +260,11 @@ def event_frames(messages: Sequence[Message]) -> list[tuple[bytes, bytes]]:
     run_topic = b""
     for message in messages:
         message_topic = topic(message)
-        if run and (message_topic != run_topic or type(message) not in _EXECUTION_EVENTS):
+        batchable = type(message) in _EXECUTION_EVENTS
+        if run and not (batchable and message_topic == run_topic):
             frames += _event_run(run_topic, run)
             run = []
-        if type(message) in _EXECUTION_EVENTS:
+        if batchable:
             run_topic = message_topic
             run.append(_encoder.encode(message))
         else:
@@ -273,15 +275,11 @@ def event_frames(messages: Sequence[Message]) -> list[tuple[bytes, bytes]]:
 
 
 def _event_run(run_topic: bytes, payloads: list[bytes]) -> list[tuple[bytes, bytes]]:
-    version = EventBatch.__struct_defaults__[0]
-    frames: list[tuple[bytes, bytes]] = []
-    for part in _parts_under_cap(payloads):
-        if len(part) == 1:
-            frames.append((run_topic, part[0]))
-        else:
-            items = msgspec.Raw(_array_head(len(part)) + b"".join(part))
-            frames.append((run_topic, _encoder.encode((EventBatch.__name__, version, items))))
-    return frames
+    head = (EventBatch.__name__, EventBatch.__struct_defaults__[0])
+    return [
+        (run_topic, part[0] if len(part) == 1 else _batch(head, part))
+        for part in _parts_under_cap(payloads)
+    ]
 
 
 def decode_ticks(payloads: list[bytes]) -> list[Tick] | None:
@@ -315,11 +313,14 @@ def batch_items(payload: bytes) -> list[msgspec.Raw]:
     return _batch_items_decoder.decode(payload)[3]
 
 
-def _batch(name: str, version: int, symbol: str, payloads: list[bytes]) -> bytes:
-    # The items joined under their array's header: the bytes a list of one
-    # `msgspec.Raw` each encodes to, for a copy of them all rather than an object each.
+def _batch(head: tuple[object, ...], payloads: list[bytes]) -> bytes:
+    """A batch's frame: its fields before the items (`[type, v, ...]`), then the items.
+
+    The items joined under their array's header: the bytes a list of one
+    `msgspec.Raw` each encodes to, for a copy of them all rather than an object each.
+    """
     items = _array_head(len(payloads)) + b"".join(payloads)
-    return _encoder.encode((name, version, symbol, msgspec.Raw(items)))
+    return _encoder.encode((*head, msgspec.Raw(items)))
 
 
 def _array_head(count: int) -> bytes:

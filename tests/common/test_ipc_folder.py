@@ -31,9 +31,7 @@ def test_a_missing_folder_is_made_0700_and_held(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", [0o722, 0o1777, 0o777])
 def test_a_folder_others_may_write_in_is_refused(tmp_path: Path, mode: int) -> None:
-    folder = tmp_path / "shared"
-    folder.mkdir()
-    folder.chmod(mode)
+    folder = _folder(tmp_path / "shared", mode)
     with pytest.raises(ConfigError, match="writable by other users"):
         hold_private(folder)
 
