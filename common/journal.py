@@ -54,6 +54,8 @@ SESSION_TRADING: Final = "executor_session_trading"
 # its `values` are the spot account's starting balances per asset. A restart, a
 # resume and result.json rebuild the balances from it and the fills after it.
 ACCOUNT_OPENED: Final = "account_opened"
+# The marks above: journaled, never published, so never in events.jsonl.
+JOURNAL_ONLY_KINDS: Final = frozenset({SESSION_STARTED, SESSION_TRADING, ACCOUNT_OPENED})
 JournalEntry = OrderSubmitted | OrderRejected | OrderCancelled | Fill | RiskEvent
 _decoder = msgspec.json.Decoder(JournalEntry)
 _encoder = msgspec.json.Encoder()
@@ -165,6 +167,28 @@ def fill_identity(fill: Fill) -> tuple[str, int, int, float]:
     The price: a paper order walking the book fills at several levels of one tick.
     """
     return fill.order_id, fill.tick_seq, fill.ts_ns, fill.price
+
+
+def published(entries: Sequence[JournalEntry]) -> list[JournalEntry]:
+    """The entries the executor also published (all but its session marks), in order."""
+    return [
+        entry
+        for entry in entries
+        if not (isinstance(entry, RiskEvent) and entry.kind in JOURNAL_ONLY_KINDS)
+    ]
+
+
+def event_identity(entry: JournalEntry) -> tuple[object, ...]:
+    """What tells a journaled event from every other, from fields its events.jsonl line has.
+
+    An order id is one order's (or one refused target's); its cancel and a venue's
+    refusal of its remainder share it, and differ by class and time.
+    """
+    if isinstance(entry, Fill):
+        return ("Fill", *fill_identity(entry))
+    if isinstance(entry, RiskEvent):
+        return ("RiskEvent", entry.kind, entry.symbol, entry.ts_ns)
+    return (type(entry).__name__, entry.order_id, entry.ts_ns)
 
 
 def _add_fill(progress: OrderProgress | None, fill: Fill) -> None:

@@ -30,9 +30,9 @@ import zmq
 from common import sockets
 from common.alerts import AlertSender
 from common.errors import ConfigError, JournalCorrupt
-from common.journal import JOURNAL_FILES, read_journal
+from common.journal import JOURNAL_FILES, JournalEntry, published, read_entries
 from common.logs import format_log_frames, utc_now_text
-from common.messages import EventBatch, Fill
+from common.messages import EventBatch
 from common.metrics import serve_metrics
 from common.service import Inbox, ServiceSpec, serve
 from common.tickfile import TickFileWriter, new_header
@@ -44,7 +44,7 @@ from services.recorder.dispatch import Dispatch
 from services.recorder.metrics import RecorderMetrics
 from services.recorder.outputs import GuardedFile
 from services.recorder.recorder_config import RecorderConfig
-from services.recorder.resumed import continue_ticks, recorded_fills
+from services.recorder.resumed import continue_ticks, journaled_in, recorded_fills
 from services.recorder.run_summary import summary_lines
 
 if TYPE_CHECKING:
@@ -220,21 +220,26 @@ class Recorder:
         self.run_log.write(f"[recorder] {utc_now_text(now_ns)} INFO {log.name}: {text}\n")
 
     def reconcile_with_journal(self) -> None:
-        """Add fills the executor journaled but that never reached us.
+        """Add what the executor journaled and published but never reached us.
 
         A kill -9 can land between the executor's journal write and the
         message leaving its socket, and a restarted executor's first events
         can go out before this subscriber reconnects: the journal has them.
         """
-        fills: list[Fill] = []
+        entries: list[JournalEntry] = []
         for name in JOURNAL_FILES.values():  # paper's and live's book (a hot swap has both)
             try:
-                fills += read_journal(self.config.run_dir / name).fills
+                entries += published(read_entries(self.config.run_dir / name))
             except JournalCorrupt as e:
                 log.error("cannot reconcile with the journal: %s", e)
-        recovered = self.dispatch.recover_fills(fills, time.time_ns())
+        recovered = self.dispatch.recover(entries, self._journaled_in_events)
         if recovered:
-            self._note(f"{recovered} fills recovered from the journal")
+            kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(recovered.items()))
+            self._note(f"{recovered.total()} events recovered from the journal ({kinds})")
+
+    def _journaled_in_events(self) -> set[tuple[object, ...]]:
+        self.events_file.flush()
+        return journaled_in(self.config.run_dir / "events.jsonl")
 
     def finish(self, exit_reason: str) -> dict[str, Any] | None:
         """Close the artifacts and write result.json; None if it could not be written."""

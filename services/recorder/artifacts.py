@@ -127,7 +127,7 @@ class RunRecord:
         self._last_decision: dict[str, float] = {}
         self.first_tick_ns: int | None = None  # arrival here, for the run's throughput
         self.last_eos_ns: int | None = None
-        self._event_counts: dict[type, Callable[[Any, SymbolTally | None, int], None]] = {
+        self._event_counts: dict[type, Callable[[Any, SymbolTally | None, int | None], None]] = {
             OrderSubmitted: self._on_order,
             OrderRejected: self._on_rejection,
             OrderCancelled: self._on_cancel,
@@ -188,8 +188,11 @@ class RunRecord:
         self._last_decision[symbol] = predictions[-1].target_position  # a batch is never empty
         return decisions
 
-    def on_event(self, event: Any, arrival_ns: int) -> None:
-        """Count an execution event (any other message: its symbol's tally only)."""
+    def on_event(self, event: Any, arrival_ns: int | None) -> None:
+        """Count an execution event (any other message: its symbol's tally only).
+
+        `arrival_ns` None: recovered from the journal, it never arrived (no latency).
+        """
         symbol = getattr(event, "symbol", None)
         tally = None
         if symbol is not None:  # every event naming a symbol gets its tally, even a cancel
@@ -202,27 +205,29 @@ class RunRecord:
         if count is not None:
             count(event, tally, arrival_ns)
 
-    def _on_order(self, event: OrderSubmitted, tally: SymbolTally | None, arrival_ns: int) -> None:
+    def _on_order(
+        self, event: OrderSubmitted, tally: SymbolTally | None, arrival_ns: int | None
+    ) -> None:
         self.orders += 1
         if tally is not None:
             tally.orders += 1
         self.targets += self._recent_targets.add(event.target_id)
         self._order_ts[event.order_id] = event.ts_ns
         slot = event.tick_seq % _RING
-        if self._tick_seq[slot] == event.tick_seq:
+        if arrival_ns is not None and self._tick_seq[slot] == event.tick_seq:
             self.tick_to_order_ns.append(arrival_ns - self._tick_arrival[slot])
 
-    def _on_rejection(self, event: OrderRejected, tally: SymbolTally | None, _: int) -> None:
+    def _on_rejection(self, event: OrderRejected, tally: SymbolTally | None, _: int | None) -> None:
         self.targets += self._recent_targets.add(event.target_id)
         reason = str(event.reason)
         self.rejections[reason] += 1
         if tally is not None:
             tally.rejections[reason] += 1
 
-    def _on_cancel(self, event: OrderCancelled, _tally: SymbolTally | None, _: int) -> None:
+    def _on_cancel(self, event: OrderCancelled, _tally: SymbolTally | None, _: int | None) -> None:
         self.cancels[str(event.reason)] += 1
 
-    def _on_fill(self, event: Fill, tally: SymbolTally | None, _: int) -> None:
+    def _on_fill(self, event: Fill, tally: SymbolTally | None, _: int | None) -> None:
         self.fills += 1
         self.fills_by_liquidity[str(event.liquidity)] += 1
         if tally is not None:
@@ -231,7 +236,7 @@ class RunRecord:
         if submitted is not None:
             self.order_to_fill_ns.append(event.ts_ns - submitted)
 
-    def _on_position(self, event: Position, tally: SymbolTally | None, _: int) -> None:
+    def _on_position(self, event: Position, tally: SymbolTally | None, _: int | None) -> None:
         self.positions[event.symbol] = event
         if tally is not None:
             tally.max_abs_position = max(tally.max_abs_position, abs(event.qty))
@@ -239,10 +244,10 @@ class RunRecord:
         self._peak_equity = max(self._peak_equity, equity)
         self.max_drawdown = max(self.max_drawdown, self._peak_equity - equity)
 
-    def _on_risk_event(self, event: RiskEvent, _tally: SymbolTally | None, _: int) -> None:
+    def _on_risk_event(self, event: RiskEvent, _tally: SymbolTally | None, _: int | None) -> None:
         self.risk_events.append(event)
 
-    def _on_counters(self, event: RunCounters, _tally: SymbolTally | None, _: int) -> None:
+    def _on_counters(self, event: RunCounters, _tally: SymbolTally | None, _: int | None) -> None:
         self.counters[event.source] = dict(event.counters)
 
     def result(self, **run: Any) -> dict[str, Any]:

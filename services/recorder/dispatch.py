@@ -11,8 +11,12 @@
 - Every other message is an execution event: counted and written to
   `events.jsonl`, a fill only once by its identity (a live order can fill
   twice between two ticks; a restarted executor's journal can repeat one).
-- Fills recovered from the executor's journal at the end go through the same
-  de-duplication.
+- At the end, what the executor's journal holds and never arrived (a kill -9
+  between its journal write and its socket, or events sent before this
+  subscriber joined) is added (`recover`): fills by their identity, as
+  always; the other events only when fewer of them arrived than the journal
+  holds, by comparing with the lines `events.jsonl` has (read then, not kept
+  in memory for a whole run).
 - A resumed replay (`recorded_ticks` N, what its files already hold): ticks
   up to seq N and their predictions count, but are not written again.
 - What a turn of the recorder's loop received is written at its end
@@ -23,19 +27,34 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Final
 
 import msgspec
 
 from common import wire
-from common.journal import fill_identity
-from common.messages import Eos, Fill, Message, Prediction, PredictionBatch, Tick, TickBatch
+from common.journal import JournalEntry, event_identity, fill_identity
+from common.messages import (
+    Eos,
+    Fill,
+    Message,
+    OrderCancelled,
+    OrderRejected,
+    OrderSubmitted,
+    Prediction,
+    PredictionBatch,
+    RiskEvent,
+    Tick,
+    TickBatch,
+)
 from services.recorder.artifacts import RunRecord, as_event, encode_events, events_of_one_kind
 
 # Written before a turn ends once this many ticks or lines wait: a turn of
 # batches of 256 would otherwise hold a quarter of a million.
 PENDING_MAX: Final = 8_192
+# What the executor journals besides fills (which have their own identity set).
+_JOURNALED_NOT_FILLS: Final = (OrderSubmitted, OrderRejected, OrderCancelled, RiskEvent)
 
 
 class Dispatch:
@@ -61,6 +80,7 @@ class Dispatch:
         self.eos_from: set[str] = set()
         self.unexpected_source = 0
         self.fills_seen: set[tuple[str, int, int, float]] = recorded_fills or set()
+        self.journaled_written = 0  # events of `_JOURNALED_NOT_FILLS` written since the start
         self.recorded_ticks = recorded_ticks
 
     def on_message(self, message: Message, payload: bytes, arrival_ns: int) -> bool:
@@ -87,13 +107,32 @@ class Dispatch:
             return self._on_event(message, arrival_ns)
         return True
 
-    def recover_fills(self, fills: list[Fill], arrival_ns: int) -> int:
-        """Add the journal's fills that never arrived; return how many."""
-        missing = [fill for fill in fills if fill_identity(fill) not in self.fills_seen]
-        for fill in missing:
-            self._on_event(fill, arrival_ns)
+    def recover(
+        self,
+        entries: Sequence[JournalEntry],
+        recorded: Callable[[], set[tuple[object, ...]]],
+    ) -> Counter[str]:
+        """Add the journal's published entries that never arrived, in journal order;
+        how many of each class.
+
+        `recorded`: the `event_identity` of each event `events.jsonl` holds,
+        read only when fewer non-fill events arrived than `entries` has (a
+        resumed run's recorder heard only the part after the resume).
+        """
         self.write_pending()
-        return len(missing)
+        others = sum(1 for entry in entries if isinstance(entry, _JOURNALED_NOT_FILLS))
+        written = recorded() if others > self.journaled_written else None
+        recovered: Counter[str] = Counter()
+        for entry in entries:
+            if isinstance(entry, Fill):
+                if fill_identity(entry) in self.fills_seen:
+                    continue
+            elif written is None or event_identity(entry) in written:
+                continue
+            self._on_event(entry, None)
+            recovered[type(entry).__name__] += 1
+        self.write_pending()
+        return recovered
 
     def write_pending(self) -> None:
         """Write the ticks and event lines taken since the last call (the end of a turn)."""
@@ -137,12 +176,14 @@ class Dispatch:
             if len(self._events) >= PENDING_MAX:
                 self.write_pending()
 
-    def _on_event(self, message: Message, arrival_ns: int) -> bool:
+    def _on_event(self, message: Message, arrival_ns: int | None) -> bool:
         if type(message) is Fill:
             identity = fill_identity(message)
             if identity in self.fills_seen:
                 return False
             self.fills_seen.add(identity)
+        elif isinstance(message, _JOURNALED_NOT_FILLS):
+            self.journaled_written += 1
         self.record.on_event(message, arrival_ns)
         self._events.append(as_event(message))
         if len(self._events) >= PENDING_MAX:  # a turn of event batches: up to 256 each

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from common.addresses import Addresses
+from common.journal import event_identity, published, read_entries
+from common.messages import Fill
+from services.recorder.resumed import journaled_in
 from tests.conftest import BUNDLED, wait_until
 from tests.processes import services
 
@@ -23,7 +26,7 @@ def _fill_lines(path: Path) -> list[str]:
 def test_executor_killed_and_restarted_mid_run_keeps_every_fill_once(
     trained_checkpoint: Path, tmp_path: Path
 ) -> None:
-    """The run completes; the recorder saw each journaled fill exactly once."""
+    """The run completes; the recorder wrote each journaled event exactly once."""
     run = tmp_path / "artifacts" / "restart-run"
     env = {
         **os.environ,
@@ -58,6 +61,14 @@ def test_executor_killed_and_restarted_mid_run_keeps_every_fill_once(
     # Each fill once: an order walking the book fills at several prices of one tick.
     identities = {(f["order_id"], f["tick_seq"], f["price"]) for f in recorded_fills}
     assert len(identities) == len(recorded_fills)
+    # Orders, rejections and risk events too: each journaled one is in events.jsonl once.
+    journaled = [
+        event_identity(entry)
+        for entry in published(read_entries(journal))
+        if not isinstance(entry, Fill)
+    ]
+    assert len(set(journaled)) == len(journaled)
+    assert journaled_in(run / "events.jsonl") == set(journaled)
     result = json.loads((run / "result.json").read_text())
     assert result["exit_reason"] == "completed"
     assert result["counts"]["fills"] == len(journal_fills)

@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import msgspec
 import pytest
 
 from common import wire
+from common.journal import event_identity
 from common.messages import (
     Eos,
     FeedStatus,
     Fill,
     Message,
+    OrderCancelled,
     OrderRejected,
     OrderSubmitted,
     Position,
     RiskEvent,
     RunCounters,
+    Side,
     TickBatch,
 )
 from services.recorder.artifacts import RunRecord
 from services.recorder.dispatch import PENDING_MAX, Dispatch
+from services.recorder.resumed import journaled_in
 from tests.factories import (
     T0_NS,
     make_fill,
@@ -100,21 +105,25 @@ def test_two_fills_of_one_order_at_different_times_are_both_kept() -> None:
     assert [json.loads(line)["qty"] for line in collected.events] == [0.1, 0.15]
 
 
-def test_recover_fills_adds_only_the_journal_fills_that_never_arrived() -> None:
+def _nothing_else() -> set[tuple[object, ...]]:
+    raise AssertionError("only fills were journaled: events.jsonl need not be read")
+
+
+def test_recover_adds_only_the_journal_fills_that_never_arrived() -> None:
     """Journal fills already received are skipped; the missing ones are added and counted."""
     collected = Collected()
     arrived = make_fill()
     collected.send(arrived)
     missed = [make_fill(ts_ns=T0_NS + 20), make_fill(order_id="o-2", tick_seq=9)]
 
-    assert collected.dispatch.recover_fills([arrived, *missed], ARRIVAL_NS) == 2
+    assert collected.dispatch.recover([arrived, *missed], _nothing_else) == {"Fill": 2}
 
     assert collected.record.fills == 3
     written = [json.loads(line) for line in collected.events]
     assert [(f["order_id"], f["ts_ns"]) for f in written[1:]] == [
         (fill.order_id, fill.ts_ns) for fill in missed
     ]
-    assert collected.dispatch.recover_fills([arrived, *missed], ARRIVAL_NS) == 0
+    assert collected.dispatch.recover([arrived, *missed], _nothing_else) == {}
     assert collected.record.fills == 3
 
 
@@ -213,3 +222,52 @@ def test_a_turn_of_many_events_is_written_before_it_holds_more_than_the_cap() ->
     assert len(collected.events) >= PENDING_MAX  # written before the turn ended
     collected.dispatch.write_pending()
     assert len(collected.events) == PENDING_MAX + 10
+
+
+def test_events_jsonl_lines_name_the_journal_identity_of_their_events(tmp_path: Path) -> None:
+    """What `recover` compares: the identity read back from a written line is the entry's."""
+    collected = Collected()
+    journaled = [
+        event
+        for event in one_of_each()
+        if isinstance(event, (OrderSubmitted, OrderRejected, OrderCancelled, RiskEvent))
+    ]
+    for event in journaled:
+        collected.send(event)
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(line + "\n" for line in collected.events))
+    assert journaled_in(path) == {event_identity(event) for event in journaled}
+    assert len(journaled) == 5  # two orders, a cancel, a rejection, a risk event
+
+
+def test_recover_reads_events_jsonl_only_when_some_journaled_event_is_missing() -> None:
+    """Every event arrived: nothing is read or added. One did not: it is added once, late,
+    with no tick-to-order time (it never arrived)."""
+    collected = Collected()
+    collected.send(make_tick(seq=7))  # the tick the orders below were decided on
+    arrived = [_order(1), make_rejection(2)]
+    for event in arrived:
+        collected.send(event)
+    assert collected.dispatch.recover(arrived, _nothing_else) == {}
+
+    missed = _order(3)
+    recovered = collected.dispatch.recover(
+        [*arrived, missed], lambda: set(map(event_identity, arrived))
+    )
+    assert recovered == {"OrderSubmitted": 1}
+    assert collected.record.orders == 2
+    assert len(collected.record.tick_to_order_ns) == 1  # the order that arrived
+    assert json.loads(collected.events[-1])["order_id"] == "o-3"
+
+
+def _order(n: int) -> OrderSubmitted:
+    return OrderSubmitted(
+        order_id=f"o-{n}",
+        target_id=f"t-{n}",
+        symbol="BTC/USD",
+        side=Side.BUY,
+        qty=0.5,
+        ref_price=61837.75,
+        tick_seq=7,
+        ts_ns=T0_NS + n,
+    )
