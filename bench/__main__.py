@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import chain, curve, feed_parse, model_step, pipeline, report
+from bench import chain, curve, executor_targets, feed_parse, model_step, pipeline, report
 from bench.recordings import BUNDLED, make_recording
 from common import wire
 from common.messages import Tick
@@ -35,7 +35,15 @@ from services.model import train
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 # Each section measures its own baseline, so any subset still reads as same-run ratios.
-SECTIONS = ("throughput", "latency", "curve", "memory", "model_step", "feed_parse")
+SECTIONS = (
+    "throughput",
+    "latency",
+    "curve",
+    "memory",
+    "model_step",
+    "executor_targets",
+    "feed_parse",
+)
 # `--only peer`: just the peer and our bundled replays in its rounds (implies `--peer`).
 CHOICES = (*SECTIONS, "peer")
 
@@ -146,6 +154,11 @@ def run_all(
     if "model_step" in sections:
         step("model step")
         figures["model_step"] = model_step.measure(folder, bundled[: sizes.model_ticks], sizes)
+    if "executor_targets" in sections:
+        step("executor: CPU with the model's targets, alternating with the ticks alone")
+        figures["executor_targets"] = executor_targets.measure(
+            checkpoint, bundled[: sizes.model_ticks], sizes.curve_rounds
+        )
     if "feed_parse" in sections:
         step("feed parse")
         figures["feed_parse"] = feed_parse.measure(sizes.parse_rounds)

@@ -45,6 +45,9 @@ def ratios(figures: dict[str, Any]) -> dict[str, Any]:
         p50 = sklearn.get("service_p50_us_at_100")
         if p50:
             out["sklearn_p50_at_100_vs_single_row"] = p50["batched"] / p50["single_row"]
+    targets = figures.get("executor_targets")
+    if targets:
+        out["executor_with_targets_vs_ticks_alone"] = targets["ratio"]
     if figures.get("curve"):
         out |= curve_ratios(figures["curve"])
     peer = figures.get("peer")
@@ -146,6 +149,14 @@ def table(figures: dict[str, Any]) -> str:
                 f"{p50['batched']:,.0f} us",
                 f"batching off {p50['single_row']:,.0f} us",
             )
+    targets = figures.get("executor_targets")
+    if targets:
+        row(
+            f"executor CPU/tick, {targets['targets']:,} targets",
+            f"{targets['with_targets_us_per_tick']:.2f} us",
+            f"ticks alone {targets['ticks_alone_us_per_tick']:.2f} us; "
+            f"{targets['us_per_target']:.0f} us a target",
+        )
     parse = figures.get("feed_parse")
     if parse:
         row(

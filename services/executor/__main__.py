@@ -284,7 +284,8 @@ class Setup(Prepared):
     shadow_journal: Journal | None = None  # --shadow: the paper twin's book (shadow.py)
 
 
-def _prepare(config: ExecutorConfig) -> Setup:
+def prepare(config: ExecutorConfig) -> Setup:
+    """The run's folder, its journal opened and read back, the risk engine and pair rules."""
     folder = config.run_dir or run_dir(DEFAULT_ARTIFACTS_DIR, new_run_id())
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / JOURNAL_FILES["live" if config.live else "paper"]
@@ -306,7 +307,8 @@ def _prepare(config: ExecutorConfig) -> Setup:
     return Setup(config, state, journal, risk, pairs, resumption, opening, shadow_journal)
 
 
-def _engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> ExecutionEngine:
+def build_engine(ctx: zmq.Context, config: ExecutorConfig, setup: Setup) -> ExecutionEngine:
+    """The execution engine this configuration runs (also what `bench.executor_targets` drives)."""
     executor: OrderExecutor
     account = None
     tier = config.rate_limit_tier
@@ -372,7 +374,7 @@ def restored_rate_limits(tier: RateLimitTier, state: JournalState) -> KrakenRate
 
 
 def _configure(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Setup:
-    return _prepare(ExecutorConfig.from_args(argv, environ))
+    return prepare(ExecutorConfig.from_args(argv, environ))
 
 
 def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
@@ -381,7 +383,7 @@ def _open(ctx: ZContext, setup: Setup, resources: ExitStack) -> ExecutorLoop:
     resources.callback(setup.journal.close)
     if setup.shadow_journal is not None:
         resources.callback(setup.shadow_journal.close)
-    engine = _engine(ctx, config, setup)
+    engine = build_engine(ctx, config, setup)
     live = engine.executor if isinstance(engine.executor, LiveOrderExecutor) else None
     if live is not None:
         # Idempotent after a clean finish; after an error, the worker and its
