@@ -6,10 +6,10 @@ In-process: the executor the service builds for the demo (paper, a spot
 account, Kraken's starter-tier rate limits, the default risk limits) behind
 its `Sequencer`, journaling to a temporary folder and publishing its events on
 a real PUB socket, takes the bundled recording as a batched replay sends it
-(64 ticks a `TickBatch`, decoded from its bytes as the socket gives them)
-and, after each batch, what the demo's model pushes for it: its targets as
-one `TargetBatch`, or a `Watermark` (`DecisionStack` decides them, the
-per-tick path the service's batch paths equal).
+(64 ticks a `TickBatch`) and, after each batch, what the demo's model
+pushes for it: its targets as one `TargetBatch`, or a `Watermark`
+(`DecisionStack` decides them, the per-tick path the service's batch paths
+equal). Both are decoded from their bytes, as the sockets give them.
 
 Baseline, same run: the same stream with every target left out (a watermark
 at each batch's end): what the ticks alone cost the executor. Rounds
@@ -26,7 +26,6 @@ import argparse
 import logging
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +55,10 @@ DEMO_ENVIRONMENT = {
 }
 
 
-def model_stream(checkpoint: Path, ticks: list[Tick]) -> list[tuple[bytes, Message]]:
-    """Each batch's `TickBatch` bytes, then what the model pushes for that batch."""
+def model_stream(checkpoint: Path, ticks: list[Tick]) -> list[tuple[bytes, bytes]]:
+    """Each batch's `TickBatch` bytes, then the bytes the model pushes for that batch."""
     stack = DecisionStack(load_checkpoint(checkpoint, None, DEFAULT_POLICY), ttl_ms=5_000)
-    stream: list[tuple[bytes, Message]] = []
+    stream: list[tuple[bytes, bytes]] = []
     for start in range(0, len(ticks), BATCH):
         batch = ticks[start : start + BATCH]
         observed = [stack.observe(tick) for tick in batch]
@@ -75,21 +74,23 @@ def model_stream(checkpoint: Path, ticks: list[Tick]) -> list[tuple[bytes, Messa
             if targets
             else Watermark(source=MODEL, tick_seq=through)
         )
-        stream.append((wire.encode(TickBatch(symbol=batch[0].symbol, ticks=batch)), pushed))
+        tick_batch = TickBatch(symbol=batch[0].symbol, ticks=batch)
+        stream.append((wire.encode(tick_batch), wire.encode(pushed)))
     return stream
 
 
-def without_targets(stream: list[tuple[bytes, Message]]) -> list[tuple[bytes, Message]]:
+def without_targets(stream: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The same ticks, each batch's targets left out: a watermark at its end."""
-    return [
-        (ticks, Watermark(source=MODEL, tick_seq=pushed.through))
-        if isinstance(pushed, TargetBatch)
-        else (ticks, pushed)
-        for ticks, pushed in stream
-    ]
+    bare = []
+    for ticks, pushed in stream:
+        message = wire.decode(pushed)
+        if isinstance(message, TargetBatch):
+            pushed = wire.encode(Watermark(source=MODEL, tick_seq=message.through))
+        bare.append((ticks, pushed))
+    return bare
 
 
-def executor_cpu_s(stream: list[tuple[bytes, Message]], folder: Path) -> tuple[float, int]:
+def executor_cpu_s(stream: list[tuple[bytes, bytes]], folder: Path) -> tuple[float, int]:
     """Process CPU of the executor over `stream`, and the orders and rejections it made."""
     config = ExecutorConfig.from_args(["--run-dir", str(folder)], DEMO_ENVIRONMENT)
     setup = prepare(config)
@@ -104,7 +105,7 @@ def executor_cpu_s(stream: list[tuple[bytes, Message]], folder: Path) -> tuple[f
         for ticks, pushed in stream:
             now_ns = time.time_ns()
             outbox.emit(sequencer.on_market(wire.decode(ticks), now_ns))
-            outbox.emit(sequencer.on_model(pushed, now_ns, time.monotonic()))
+            outbox.emit(sequencer.on_model(wire.decode(pushed), now_ns, time.monotonic()))
         outbox.emit(sequencer.finish(time.time_ns()))
         cpu_s = time.process_time() - started
     setup.journal.close()
@@ -124,7 +125,8 @@ def measure(checkpoint: Path, ticks: list[Tick], rounds: int) -> dict[str, Any]:
 def _measure(checkpoint: Path, ticks: list[Tick], rounds: int) -> dict[str, Any]:
     stream = model_stream(checkpoint, ticks)
     bare = without_targets(stream)
-    targets = sum(len(p.targets) for _, p in stream if isinstance(p, TargetBatch))
+    pushed = [wire.decode(message) for _, message in stream]
+    targets = sum(len(p.targets) for p in pushed if isinstance(p, TargetBatch))
     with_s: list[float] = []
     bare_s: list[float] = []
     orders = 0
@@ -152,20 +154,14 @@ def demo_checkpoint(folder: Path) -> Path:
     return checkpoint
 
 
-def _ticks(limit: int) -> Iterator[Tick]:
-    for n, tick in enumerate(iter_ticks(BUNDLED)):
-        if n >= limit:
-            return
-        yield tick
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.executor_targets")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--ticks", type=int, default=85_175)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        result = measure(demo_checkpoint(Path(folder)), list(_ticks(args.ticks)), args.rounds)
+        ticks = list(iter_ticks(BUNDLED))[: args.ticks]
+        result = measure(demo_checkpoint(Path(folder)), ticks, args.rounds)
     print(
         f"{result['ticks']:,} ticks, {result['targets']:,} targets, "
         f"{result['orders_and_rejections']:,} orders and rejections"

@@ -206,6 +206,22 @@ def make_prediction(**overrides: Any) -> Prediction:
     return Prediction(**fields)
 
 
+def make_order(n: int, **overrides: Any) -> OrderSubmitted:
+    """A market order `o-<n>` for target `t-<n>`, decided on tick 7."""
+    fields: dict[str, Any] = dict(
+        order_id=f"o-{n}",
+        target_id=f"t-{n}",
+        symbol="BTC/USD",
+        side=Side.BUY,
+        qty=0.5,
+        ref_price=61837.75,
+        tick_seq=7,
+        ts_ns=T0_NS + n,
+    )
+    fields.update(overrides)
+    return OrderSubmitted(**fields)
+
+
 def make_fill(**overrides: Any) -> Fill:
     """A taker buy fill of BTC/USD; a test overrides only its field."""
     fields: dict[str, Any] = dict(

@@ -58,16 +58,22 @@ def journaled_in(path: Path) -> set[tuple[object, ...]]:
     found: set[tuple[object, ...]] = set()
     if not path.exists():
         return found
+    damaged = 0
     with open(path, "rb") as f:
         for line in f:
             if not line.startswith(_JOURNALED_LINES):
                 continue
-            event = json.loads(line)
-            kind = event["type"]
-            if kind == "RiskEvent":
-                found.add((kind, event["kind"], event["symbol"], event["ts_ns"]))
-            else:
-                found.add((kind, event["order_id"], event["ts_ns"]))
+            try:
+                event = json.loads(line)
+                kind = event["type"]
+                if kind == "RiskEvent":
+                    found.add((kind, event["kind"], event["symbol"], event["ts_ns"]))
+                else:
+                    found.add((kind, event["order_id"], event["ts_ns"]))
+            except (ValueError, KeyError, TypeError):
+                damaged += 1  # its event may be added again: better twice than never
+    if damaged:
+        log.warning("%d unreadable event lines in %s", damaged, path)
     return found
 
 

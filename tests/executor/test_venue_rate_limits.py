@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from common.journal import JournalState, OrderProgress
-from common.messages import Fill, OrderRejected, OrderSubmitted, RejectReason, Side, Target
+from common.messages import Fill, OrderRejected, OrderSubmitted, RejectReason, Target
 from services.executor.__main__ import restored_rate_limits
 from services.executor.engine import ExecutionEngine
 from services.executor.executor_config import ExecutorConfig
 from services.executor.paper import PaperOrderExecutor
 from services.executor.risk import RiskEngine, RiskLimits
-from tests.factories import make_tick
+from tests.factories import make_order, make_tick
 from venues.kraken.pairs import load_pairs
 from venues.kraken.rate_limits import KrakenRateLimits, RateLimitTier
 
@@ -120,16 +120,7 @@ def test_a_restarted_executor_counts_the_journal_s_orders_again() -> None:
     """16 orders journaled in one second: after a restart, Starter's REST counter is full."""
     state = JournalState()
     for number in range(16):
-        order = OrderSubmitted(
-            order_id=f"o-{number}",
-            target_id=f"t{number}",
-            symbol="BTC/USD",
-            side=Side.BUY,
-            qty=0.001,
-            ref_price=60_000.0,
-            tick_seq=number + 1,
-            ts_ns=T0 + number * 50_000_000,
-        )
+        order = make_order(number, qty=0.001, ref_price=60_000.0, ts_ns=T0 + number * 50_000_000)
         state.progress[order.order_id] = OrderProgress(order)
     limits = restored_rate_limits(RateLimitTier.STARTER, state)
     assert "REST call counter" in (limits.order_refusal("BTC/USD", T0 + S) or "")

@@ -21,7 +21,6 @@ from common.messages import (
     Position,
     RiskEvent,
     RunCounters,
-    Side,
     TickBatch,
 )
 from services.recorder.artifacts import RunRecord
@@ -30,6 +29,7 @@ from services.recorder.resumed import journaled_in
 from tests.factories import (
     T0_NS,
     make_fill,
+    make_order,
     make_rejection,
     make_tick,
     make_trade,
@@ -245,12 +245,12 @@ def test_recover_reads_events_jsonl_only_when_some_journaled_event_is_missing() 
     with no tick-to-order time (it never arrived)."""
     collected = Collected()
     collected.send(make_tick(seq=7))  # the tick the orders below were decided on
-    arrived = [_order(1), make_rejection(2)]
+    arrived = [make_order(1), make_rejection(2)]
     for event in arrived:
         collected.send(event)
     assert collected.dispatch.recover(arrived, _nothing_else) == {}
 
-    missed = _order(3)
+    missed = make_order(3)
     recovered = collected.dispatch.recover(
         [*arrived, missed], lambda: set(map(event_identity, arrived))
     )
@@ -260,14 +260,15 @@ def test_recover_reads_events_jsonl_only_when_some_journaled_event_is_missing() 
     assert json.loads(collected.events[-1])["order_id"] == "o-3"
 
 
-def _order(n: int) -> OrderSubmitted:
-    return OrderSubmitted(
-        order_id=f"o-{n}",
-        target_id=f"t-{n}",
-        symbol="BTC/USD",
-        side=Side.BUY,
-        qty=0.5,
-        ref_price=61837.75,
-        tick_seq=7,
-        ts_ns=T0_NS + n,
-    )
+def test_a_damaged_events_jsonl_line_is_skipped_not_fatal(tmp_path: Path) -> None:
+    """The end of a run reads events.jsonl: a line that is not JSON (a full disk tore
+    it) is counted out, and every readable line still names its event."""
+    order = make_order(1)
+    rejection = make_rejection(2)
+    collected = Collected()
+    collected.send(order)
+    collected.send(rejection)
+    first, second = collected.events
+    path = tmp_path / "events.jsonl"
+    path.write_text(f'{first}\n{{"type":"OrderRejected","order_id":"o-\n{second}\n')
+    assert journaled_in(path) == {event_identity(order), event_identity(rejection)}

@@ -10,20 +10,14 @@ from pathlib import Path
 import zmq
 
 from common import sockets
-from common.messages import Eos, Hello, Message
-from common.service import Inbox
-from services.recorder.__main__ import Recorder
+from common.messages import Eos, Message
 from tests.factories import make_fill, make_rejection, one_of_each
-from tests.recorder.test_last_words import _recorder_inputs, _through
+from tests.recorder.rig import recorder_and_events
 
 
 def _record(tmp_path: Path, zmq_ctx: zmq.Context, send: str) -> tuple[list[str], dict]:
     """Run a recorder on the events below, published one by one or batched; its lines, counts."""
     tmp_path.mkdir()
-    config, socks = _recorder_inputs(tmp_path, zmq_ctx)
-    events = sockets.publisher(zmq_ctx, config.events, lossless=True)
-    logs = sockets.log_collector(zmq_ctx, config.logs)
-    progress = sockets.progress_pusher(zmq_ctx, config.progress)
     order, position = one_of_each()[4], one_of_each()[9]
     happened: list[Message] = [
         *[make_rejection(n) for n in range(3)],
@@ -34,23 +28,16 @@ def _record(tmp_path: Path, zmq_ctx: zmq.Context, send: str) -> tuple[list[str],
         make_fill(order_id="o-2"),
         *[make_rejection(n) for n in range(3, 5)],
     ]
-    try:
-        _through(
-            lambda: sockets.publish(events, Hello(source="t", ts_ns=0)), socks["events"], "events"
-        )
+    with recorder_and_events(tmp_path, zmq_ctx) as (recorder, events):
         if send == "batched":
             sockets.publish_events(events, happened)
         else:
             for event in happened:
                 sockets.publish(events, event)
-        for source in config.expect_eos:
+        for source in recorder.config.expect_eos:
             sockets.publish(events, Eos(source=source, last_seq=0, ts_ns=1))
-        inbox = Inbox(zmq_ctx, name="recorder", ready_addr=config.ready, progress=progress)
-        recorder = Recorder(config, inbox, socks, logs)
         assert recorder.run(threading.Event()) in (0, 1)
-    finally:
-        for sock in (*socks.values(), events, logs, progress):
-            sock.close()
+    config = recorder.config
     lines = (config.run_dir / "events.jsonl").read_text().splitlines()
     return lines, json.loads((config.run_dir / "result.json").read_text())["counts"]
 

@@ -13,50 +13,19 @@ import zmq
 from common import sockets
 from common.messages import Eos, Hello
 from common.service import Inbox
-from services.recorder.__main__ import Recorder, data_inputs
+from services.recorder.__main__ import Recorder
 from services.recorder.recorder_config import RecorderConfig
-from tests.conftest import wait_until
 from tests.factories import make_rejection
+from tests.recorder.rig import recorder_and_events, recorder_inputs, through
 
 SUMMARY = b"2026-12-07T00:00:00.000Z INFO services.executor: executor done: 3 orders"
-
-
-def _through(send: object, sub: zmq.Socket, what: str) -> None:
-    """Send probes until one arrives (the slow-joiner problem), then drain."""
-
-    def arrived() -> bool:
-        send()  # type: ignore[operator]
-        return sub.poll(10) != 0
-
-    wait_until(arrived, 10, what)
-    while sub.poll(50):
-        sub.recv_multipart()
-
-
-def _recorder_inputs(
-    tmp_path: Path, zmq_ctx: zmq.Context
-) -> tuple[RecorderConfig, dict[str, zmq.Socket]]:
-    """A recorder's configuration on ipc in `tmp_path`, and its subscribed input sockets."""
-    env = {
-        f"PLR_{name}_ADDR": f"ipc://{tmp_path}/{name.lower()}"
-        for name in ("TICKS", "PREDICTIONS", "EVENTS", "READY", "PROGRESS", "LOGS")
-    }
-    config = RecorderConfig.from_args(
-        ["--run-dir", str(tmp_path / "run"), "--disable-metrics"], env
-    )
-    config.run_dir.mkdir()
-    socks = {
-        name: sockets.subscriber(zmq_ctx, address, [b""], lossless=True)
-        for name, address in data_inputs(config).items()
-    }
-    return config, socks
 
 
 def test_a_summary_logged_right_after_the_last_eos_reaches_run_log(
     tmp_path: Path, zmq_ctx: zmq.Context
 ) -> None:
     """The executor logs its summary after its eos: the run's log still has it."""
-    config, socks = _recorder_inputs(tmp_path, zmq_ctx)
+    config, socks = recorder_inputs(tmp_path, zmq_ctx)
     events = sockets.publisher(zmq_ctx, config.events, lossless=True)
     logs = sockets.log_collector(zmq_ctx, config.logs)
     service_log = sockets.log_publisher(zmq_ctx, config.logs)
@@ -79,8 +48,8 @@ def _record_a_late_summary(
     zmq_ctx: zmq.Context,
 ) -> None:
     """Eos from every stage; the executor's summary arrives just after the logs were drained."""
-    _through(lambda: sockets.publish(events, Hello(source="t", ts_ns=0)), socks["events"], "events")
-    _through(lambda: service_log.send_multipart([b"probe.INFO", b"x"]), logs, "the log socket")
+    through(lambda: sockets.publish(events, Hello(source="t", ts_ns=0)), socks["events"], "events")
+    through(lambda: service_log.send_multipart([b"probe.INFO", b"x"]), logs, "the log socket")
     inbox = Inbox(zmq_ctx, name="recorder", ready_addr=config.ready, progress=progress)
     recorder = Recorder(config, inbox, socks, logs)
 
@@ -106,16 +75,7 @@ def test_a_turn_cut_short_by_an_error_still_reaches_events_jsonl(
     """The recorder writes a turn's lines at its end: when handling a message raises
     mid-turn, the lines already counted are written by `finish`, so events.jsonl
     holds what result.json counts."""
-    config, socks = _recorder_inputs(tmp_path, zmq_ctx)
-    events = sockets.publisher(zmq_ctx, config.events, lossless=True)
-    logs = sockets.log_collector(zmq_ctx, config.logs)
-    progress = sockets.progress_pusher(zmq_ctx, config.progress)
-    try:
-        _through(
-            lambda: sockets.publish(events, Hello(source="t", ts_ns=0)), socks["events"], "events"
-        )
-        inbox = Inbox(zmq_ctx, name="recorder", ready_addr=config.ready, progress=progress)
-        recorder = Recorder(config, inbox, socks, logs)
+    with recorder_and_events(tmp_path, zmq_ctx) as (recorder, events):
         on_message, handled = recorder.dispatch.on_message, []
 
         def fails_on_the_third(message: object, payload: bytes, arrival_ns: int) -> bool:
@@ -129,10 +89,8 @@ def test_a_turn_cut_short_by_an_error_still_reaches_events_jsonl(
             sockets.publish(events, make_rejection(n))
         with pytest.raises(RuntimeError, match="a bug"):
             recorder.run(threading.Event())
-    finally:
-        for sock in (*socks.values(), events, logs, progress):
-            sock.close()
-    lines = (config.run_dir / "events.jsonl").read_text().splitlines()
-    result = json.loads((config.run_dir / "result.json").read_text())
+    run_dir = recorder.config.run_dir
+    lines = (run_dir / "events.jsonl").read_text().splitlines()
+    result = json.loads((run_dir / "result.json").read_text())
     assert result["exit_reason"] == "crashed"
     assert len(lines) == sum(result["counts"]["rejections"].values()) == 2
