@@ -58,10 +58,13 @@ class Sizes:
     parse_rounds: int
     chain_ticks: int
     curve_rounds: int  # CURVE's cost: rounds of each side, alternating
+    executor_rounds: int  # the executor with and without targets: rounds of each, alternating
 
 
-FULL = Sizes(300_000, (100_000, 400_000, 1_000_000), 20.0, (1_000, 5_000), 85_175, 20, 255_525, 3)
-SMOKE = Sizes(3_000, (1_000, 3_000), 0.5, (1_000,), 3_000, 1, 3_000, 1)
+FULL = Sizes(
+    300_000, (100_000, 400_000, 1_000_000), 20.0, (1_000, 5_000), 85_175, 20, 255_525, 3, 5
+)
+SMOKE = Sizes(3_000, (1_000, 3_000), 0.5, (1_000,), 3_000, 1, 3_000, 1, 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,7 +160,7 @@ def run_all(
     if "executor_targets" in sections:
         step("executor: CPU with the model's targets, alternating with the ticks alone")
         figures["executor_targets"] = executor_targets.measure(
-            checkpoint, bundled[: sizes.model_ticks], sizes.curve_rounds
+            checkpoint, bundled[: sizes.model_ticks], sizes.executor_rounds
         )
     if "feed_parse" in sections:
         step("feed parse")

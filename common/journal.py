@@ -54,7 +54,8 @@ SESSION_TRADING: Final = "executor_session_trading"
 # its `values` are the spot account's starting balances per asset. A restart, a
 # resume and result.json rebuild the balances from it and the fills after it.
 ACCOUNT_OPENED: Final = "account_opened"
-# The marks above: journaled, never published, so never in events.jsonl.
+# The session marks (started, trading, account opened): journaled, never
+# published, so never in events.jsonl. (`VENUE_BASELINE` is published.)
 JOURNAL_ONLY_KINDS: Final = frozenset({SESSION_STARTED, SESSION_TRADING, ACCOUNT_OPENED})
 JournalEntry = OrderSubmitted | OrderRejected | OrderCancelled | Fill | RiskEvent
 _decoder = msgspec.json.Decoder(JournalEntry)
@@ -178,17 +179,30 @@ def published(entries: Sequence[JournalEntry]) -> list[JournalEntry]:
     ]
 
 
-def event_identity(entry: JournalEntry) -> tuple[object, ...]:
-    """What tells a journaled event from every other, from fields its events.jsonl line has.
+# What tells a journaled event from every other, by class: fields its
+# events.jsonl line has too. An order id is one order's (or one refused
+# target's); its cancel and a venue's refusal of its remainder share it and
+# differ by class and time. A fill's are `fill_identity`'s.
+IDENTITY_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "Fill": ("order_id", "tick_seq", "ts_ns", "price"),
+    "OrderSubmitted": ("order_id", "ts_ns"),
+    "OrderRejected": ("order_id", "ts_ns"),
+    "OrderCancelled": ("order_id", "ts_ns"),
+    "RiskEvent": ("kind", "symbol", "ts_ns"),
+}
 
-    An order id is one order's (or one refused target's); its cancel and a venue's
-    refusal of its remainder share it, and differ by class and time.
-    """
-    if isinstance(entry, Fill):
-        return ("Fill", *fill_identity(entry))
-    if isinstance(entry, RiskEvent):
-        return ("RiskEvent", entry.kind, entry.symbol, entry.ts_ns)
-    return (type(entry).__name__, entry.order_id, entry.ts_ns)
+
+def event_identity(entry: JournalEntry) -> tuple[object, ...]:
+    """The class's name and its `IDENTITY_FIELDS`' values."""
+    name = type(entry).__name__
+    return (name, *(getattr(entry, field) for field in IDENTITY_FIELDS[name]))
+
+
+def line_identity(line: dict[str, object]) -> tuple[object, ...] | None:
+    """`event_identity` of the event an events.jsonl line holds (None: not journaled)."""
+    name = line.get("type")
+    fields = IDENTITY_FIELDS.get(name) if isinstance(name, str) else None
+    return None if fields is None else (name, *(line[field] for field in fields))
 
 
 def _add_fill(progress: OrderProgress | None, fill: Fill) -> None:

@@ -92,7 +92,7 @@ def check_tick_batch(batch: TickBatch) -> None:
         seqs = list(map(_SEQ_OF, ticks))
         if symbols.count(batch.symbol) == len(symbols) and all(map(lt, seqs, seqs[1:])):
             return
-    __check_tick_batch_item_by_item(batch)
+    _check_tick_batch_item_by_item(batch)
 
 
 _SYMBOL_OF: Final = attrgetter("symbol")
@@ -118,7 +118,7 @@ def first_not_plain(ticks: Iterator[Tick]) -> Tick | None:
     return None
 
 
-def __check_tick_batch_item_by_item(batch: TickBatch) -> None:
+def _check_tick_batch_item_by_item(batch: TickBatch) -> None:
     previous_seq = -1
     for position, tick in enumerate(batch.ticks):
         try:

@@ -29,8 +29,7 @@ import zmq
 
 from common import sockets
 from common.alerts import AlertSender
-from common.errors import ConfigError, JournalCorrupt
-from common.journal import JOURNAL_FILES, JournalEntry, published, read_entries
+from common.errors import ConfigError
 from common.logs import format_log_frames, utc_now_text
 from common.messages import EventBatch
 from common.metrics import serve_metrics
@@ -43,8 +42,9 @@ from services.recorder.dashboard_state import DashboardState
 from services.recorder.dispatch import Dispatch
 from services.recorder.metrics import RecorderMetrics
 from services.recorder.outputs import GuardedFile
+from services.recorder.reconcile import found_in_events, journal_entries
 from services.recorder.recorder_config import RecorderConfig
-from services.recorder.resumed import continue_ticks, journaled_in, recorded_fills
+from services.recorder.resumed import continue_ticks, recorded_fills
 from services.recorder.run_summary import summary_lines
 
 if TYPE_CHECKING:
@@ -220,26 +220,28 @@ class Recorder:
         self.run_log.write(f"[recorder] {utc_now_text(now_ns)} INFO {log.name}: {text}\n")
 
     def reconcile_with_journal(self) -> None:
-        """Add what the executor journaled and published but never reached us.
+        """Add what the executor journaled and published but never reached us (`reconcile.py`).
 
-        A kill -9 can land between the executor's journal write and the
-        message leaving its socket, and a restarted executor's first events
-        can go out before this subscriber reconnects: the journal has them.
+        Never in the way of result.json: a journal or events.jsonl that cannot
+        be read leaves what it holds unrecovered, and says so.
         """
-        entries: list[JournalEntry] = []
-        for name in JOURNAL_FILES.values():  # paper's and live's book (a hot swap has both)
-            try:
-                entries += published(read_entries(self.config.run_dir / name))
-            except JournalCorrupt as e:
-                log.error("cannot reconcile with the journal: %s", e)
-        recovered = self.dispatch.recover(entries, self._journaled_in_events)
+        try:
+            entries, complete = journal_entries(self.config.run_dir)
+            recovered = self.dispatch.recover(entries, self._found_in_events, look_up=not complete)
+        except OSError as e:
+            log.error("cannot reconcile with the journal: %s", e)
+            return
         if recovered:
             kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(recovered.items()))
             self._note(f"{recovered.total()} events recovered from the journal ({kinds})")
 
-    def _journaled_in_events(self) -> set[tuple[object, ...]]:
-        self.events_file.flush()
-        return journaled_in(self.config.run_dir / "events.jsonl")
+    def _found_in_events(self, wanted: set[tuple[object, ...]]) -> set[tuple[object, ...]]:
+        self.events_file.flush()  # what it holds is read back: a write may fail here too
+        if self.events_file.failed is not None:
+            # It took no line since it failed, though the events were counted: adding
+            # them again would count them twice, and the file would drop them anyway.
+            return wanted
+        return found_in_events(self.config.run_dir / "events.jsonl", wanted)
 
     def finish(self, exit_reason: str) -> dict[str, Any] | None:
         """Close the artifacts and write result.json; None if it could not be written."""

@@ -14,9 +14,9 @@
 - At the end, what the executor's journal holds and never arrived (a kill -9
   between its journal write and its socket, or events sent before this
   subscriber joined) is added (`recover`): fills by their identity, as
-  always; the other events only when fewer of them arrived than the journal
-  holds, by comparing with the lines `events.jsonl` has (read then, not kept
-  in memory for a whole run).
+  always; the other events, when fewer of them arrived than the journal
+  holds, by looking their identities up in `events.jsonl` (`reconcile.py`:
+  no identity is kept in memory for a whole run).
 - A resumed replay (`recorded_ticks` N, what its files already hold): ticks
   up to seq N and their predictions count, but are not written again.
 - What a turn of the recorder's loop received is written at its end
@@ -110,24 +110,31 @@ class Dispatch:
     def recover(
         self,
         entries: Sequence[JournalEntry],
-        recorded: Callable[[], set[tuple[object, ...]]],
+        found: Callable[[set[tuple[object, ...]]], set[tuple[object, ...]]],
+        *,
+        look_up: bool = False,
     ) -> Counter[str]:
         """Add the journal's published entries that never arrived, in journal order;
         how many of each class.
 
-        `recorded`: the `event_identity` of each event `events.jsonl` holds,
-        read only when fewer non-fill events arrived than `entries` has (a
-        resumed run's recorder heard only the part after the resume).
+        Fills by `fills_seen`. The others are looked up (`found`: those of the
+        identities asked about that events.jsonl holds) when fewer of them arrived
+        than `entries` has (a resumed run's recorder heard only what came after
+        the resume), or always with `look_up` (a journal could not be read, so
+        its arrivals would hide another's missing ones).
         """
         self.write_pending()
-        others = sum(1 for entry in entries if isinstance(entry, _JOURNALED_NOT_FILLS))
-        written = recorded() if others > self.journaled_written else None
+        others = [entry for entry in entries if isinstance(entry, _JOURNALED_NOT_FILLS)]
+        missing: set[tuple[object, ...]] = set()
+        if others and (look_up or len(others) > self.journaled_written):
+            wanted = set(map(event_identity, others))
+            missing = wanted - found(wanted)
         recovered: Counter[str] = Counter()
         for entry in entries:
             if isinstance(entry, Fill):
                 if fill_identity(entry) in self.fills_seen:
                     continue
-            elif written is None or event_identity(entry) in written:
+            elif event_identity(entry) not in missing:
                 continue
             self._on_event(entry, None)
             recovered[type(entry).__name__] += 1

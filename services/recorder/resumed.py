@@ -5,7 +5,7 @@ continued after its whole gzip members (`common.tickfile_tail`; a torn tail
 is cut and kept aside); `events.jsonl` loses a torn last line (a kill
 mid-write: it was never whole) and the fills it already holds are noted, so
 the journal reconciliation at the end adds only fills it lacks (the other
-journaled events it holds are read then: `journaled_in`); `run.log` is
+journaled events it holds are looked up then: `reconcile.py`); `run.log` is
 appended to as always.
 """
 
@@ -15,7 +15,6 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Final
 
 from common.messages import TickFileHeader
 from common.tickfile import TickFileWriter
@@ -43,38 +42,6 @@ def recorded_fills(folder: Path) -> set[tuple[str, int, int, float]]:
             event = json.loads(line)
             fills.add((event["order_id"], event["tick_seq"], event["ts_ns"], event["price"]))
     return fills
-
-
-# The first bytes of the lines of the executor's journaled events other than
-# fills, as `events.jsonl` writes them (`type` first).
-_JOURNALED_LINES: Final = tuple(
-    b'{"type":"%s"' % name
-    for name in (b"OrderSubmitted", b"OrderRejected", b"OrderCancelled", b"RiskEvent")
-)
-
-
-def journaled_in(path: Path) -> set[tuple[object, ...]]:
-    """`event_identity` of each journaled event other than a fill that `events.jsonl` holds."""
-    found: set[tuple[object, ...]] = set()
-    if not path.exists():
-        return found
-    damaged = 0
-    with open(path, "rb") as f:
-        for line in f:
-            if not line.startswith(_JOURNALED_LINES):
-                continue
-            try:
-                event = json.loads(line)
-                kind = event["type"]
-                if kind == "RiskEvent":
-                    found.add((kind, event["kind"], event["symbol"], event["ts_ns"]))
-                else:
-                    found.add((kind, event["order_id"], event["ts_ns"]))
-            except (ValueError, KeyError, TypeError):
-                damaged += 1  # its event may be added again: better twice than never
-    if damaged:
-        log.warning("%d unreadable event lines in %s", damaged, path)
-    return found
 
 
 def _cut_torn_line(path: Path) -> None:

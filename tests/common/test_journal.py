@@ -9,8 +9,16 @@ from pathlib import Path
 import pytest
 
 from common.errors import JournalCorrupt, JournalWriteFailed
-from common.journal import Journal, read_journal
-from common.messages import Fill, Liquidity, OrderCancelled, OrderSubmitted, Side
+from common.journal import (
+    ACCOUNT_OPENED,
+    SESSION_STARTED,
+    SESSION_TRADING,
+    VENUE_BASELINE,
+    Journal,
+    published,
+    read_journal,
+)
+from common.messages import Fill, Liquidity, OrderCancelled, OrderSubmitted, RiskEvent, Side
 from tests.conftest import small_filesystem
 from tests.factories import T0_NS, one_of_each
 
@@ -138,3 +146,15 @@ def test_entries_written_together_are_all_in_the_journal_or_none(tiny_disk: Path
     journal.close()
     assert batches_written > 0
     assert [f.tick_seq for f in read_journal(path).fills] == list(range(1, 7 * batches_written + 1))
+
+
+def test_published_leaves_out_the_session_marks_only() -> None:
+    """The three marks the executor journals and never sends; everything else it sent,
+    the venue's balance baseline included."""
+    marks = [
+        RiskEvent(kind=kind, symbol=None, detail="mark", ts_ns=T0_NS)
+        for kind in (SESSION_STARTED, SESSION_TRADING, ACCOUNT_OPENED)
+    ]
+    baseline = RiskEvent(kind=VENUE_BASELINE, symbol="BTC/USD", detail="first", ts_ns=T0_NS)
+    sent = [_fill(1), baseline, one_of_each()[4]]
+    assert published([marks[0], sent[0], marks[1], sent[1], marks[2], sent[2]]) == sent

@@ -39,7 +39,7 @@ def recorder_inputs(
     config = RecorderConfig.from_args(
         ["--run-dir", str(tmp_path / "run"), "--disable-metrics"], env
     )
-    config.run_dir.mkdir()
+    config.run_dir.mkdir(exist_ok=True)  # a test may mount a small filesystem there first
     socks = {
         name: sockets.subscriber(zmq_ctx, address, [b""], lossless=True)
         for name, address in data_inputs(config).items()

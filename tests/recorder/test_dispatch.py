@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import get_args
 
 import msgspec
 import pytest
 
 from common import wire
-from common.journal import event_identity
+from common.journal import IDENTITY_FIELDS, JournalEntry, event_identity
 from common.messages import (
     Eos,
     FeedStatus,
@@ -24,8 +25,8 @@ from common.messages import (
     TickBatch,
 )
 from services.recorder.artifacts import RunRecord
-from services.recorder.dispatch import PENDING_MAX, Dispatch
-from services.recorder.resumed import journaled_in
+from services.recorder.dispatch import _JOURNALED_NOT_FILLS, PENDING_MAX, Dispatch
+from services.recorder.reconcile import found_in_events
 from tests.factories import (
     T0_NS,
     make_fill,
@@ -105,7 +106,7 @@ def test_two_fills_of_one_order_at_different_times_are_both_kept() -> None:
     assert [json.loads(line)["qty"] for line in collected.events] == [0.1, 0.15]
 
 
-def _nothing_else() -> set[tuple[object, ...]]:
+def _nothing_else(wanted: set[tuple[object, ...]]) -> set[tuple[object, ...]]:
     raise AssertionError("only fills were journaled: events.jsonl need not be read")
 
 
@@ -236,11 +237,12 @@ def test_events_jsonl_lines_name_the_journal_identity_of_their_events(tmp_path: 
         collected.send(event)
     path = tmp_path / "events.jsonl"
     path.write_text("".join(line + "\n" for line in collected.events))
-    assert journaled_in(path) == {event_identity(event) for event in journaled}
+    identities = {event_identity(event) for event in journaled}
+    assert found_in_events(path, identities | {("OrderSubmitted", "o-9", 1)}) == identities
     assert len(journaled) == 5  # two orders, a cancel, a rejection, a risk event
 
 
-def test_recover_reads_events_jsonl_only_when_some_journaled_event_is_missing() -> None:
+def test_recover_looks_events_up_only_when_some_journaled_event_is_missing() -> None:
     """Every event arrived: nothing is read or added. One did not: it is added once, late,
     with no tick-to-order time (it never arrived)."""
     collected = Collected()
@@ -252,7 +254,7 @@ def test_recover_reads_events_jsonl_only_when_some_journaled_event_is_missing() 
 
     missed = make_order(3)
     recovered = collected.dispatch.recover(
-        [*arrived, missed], lambda: set(map(event_identity, arrived))
+        [*arrived, missed], lambda wanted: wanted & set(map(event_identity, arrived))
     )
     assert recovered == {"OrderSubmitted": 1}
     assert collected.record.orders == 2
@@ -271,4 +273,27 @@ def test_a_damaged_events_jsonl_line_is_skipped_not_fatal(tmp_path: Path) -> Non
     first, second = collected.events
     path = tmp_path / "events.jsonl"
     path.write_text(f'{first}\n{{"type":"OrderRejected","order_id":"o-\n{second}\n')
-    assert journaled_in(path) == {event_identity(order), event_identity(rejection)}
+    identities = {event_identity(order), event_identity(rejection)}
+    assert found_in_events(path, identities) == identities
+
+
+def test_recover_looks_up_when_asked_even_if_as_many_arrived() -> None:
+    """A journal that could not be read leaves its arrivals counted: the count cannot
+    tell that another journal's event is missing, so `look_up` asks anyway."""
+    collected = Collected()
+    arrived, missed = make_order(1), make_order(2)
+    collected.send(arrived)
+    collected.send(make_rejection(3))  # from the journal that could not be read
+    assert collected.dispatch.recover([arrived, missed], _nothing_else, look_up=False) == {}
+    found = collected.dispatch.recover(
+        [arrived, missed], lambda wanted: wanted & {event_identity(arrived)}, look_up=True
+    )
+    assert found == {"OrderSubmitted": 1}
+
+
+def test_every_journaled_class_has_an_identity_and_is_recovered() -> None:
+    """One table names what tells journaled events apart: every class the journal holds
+    is in it, and the recorder recovers each of them."""
+    journaled = {cls.__name__ for cls in get_args(JournalEntry)}
+    assert set(IDENTITY_FIELDS) == journaled
+    assert {cls.__name__ for cls in _JOURNALED_NOT_FILLS} == journaled - {"Fill"}

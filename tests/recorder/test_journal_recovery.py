@@ -13,6 +13,7 @@ import zmq
 from common import sockets
 from common.journal import JOURNAL_FILES, SESSION_STARTED, Journal
 from common.messages import Eos, RiskEvent
+from tests.conftest import small_filesystem
 from tests.factories import T0_NS, make_cancel, make_fill, make_order, make_rejection
 from tests.recorder.rig import recorder_and_events
 
@@ -54,8 +55,40 @@ def test_journaled_events_that_never_arrived_are_written_once_at_the_end(
     lines = (config.run_dir / "events.jsonl").read_text().splitlines()
     written = sorted(_identity(json.loads(line)) for line in lines)
     assert written == sorted(_identity(_as_line(event)) for event in JOURNALED)
-    assert "5 events recovered from the journal" in (config.run_dir / "run.log").read_text()
 
 
 def _as_line(event: msgspec.Struct) -> dict[str, object]:
     return {"type": type(event).__name__, **msgspec.structs.asdict(event)}
+
+
+def test_on_a_full_disk_events_that_arrived_are_not_counted_again(
+    tmp_path: Path, zmq_ctx: zmq.Context
+) -> None:
+    """events.jsonl stopped taking lines (ENOSPC, for real): what arrived was counted
+    though not written, so it must not look missing and be counted twice."""
+    with (
+        small_filesystem(tmp_path / "run", "size=64k") as run_dir,
+        recorder_and_events(tmp_path, zmq_ctx) as (recorder, events),
+    ):
+        journal = Journal(run_dir / JOURNAL_FILES["paper"])
+        journal.append_many([SESSION_MARK, *JOURNALED])
+        journal.close()
+        _fill(run_dir / "filler")
+        sockets.publish_events(events, PUBLISHED)
+        for source in recorder.config.expect_eos:
+            sockets.publish(events, Eos(source=source, last_seq=0, ts_ns=1))
+        assert recorder._receive(threading.Event()) == "completed"
+        recorder.finish("completed")
+        assert recorder.events_file.failed is not None
+    record = recorder.dispatch.record
+    assert (record.orders, dict(record.rejections), record.fills) == (1, {"rate_limit": 1}, 2)
+
+
+def _fill(path: Path) -> None:
+    """Write until the filesystem is full."""
+    with open(path, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            return
