@@ -29,32 +29,20 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Final, get_args
 
 import msgspec
 
 from common import wire
 from common.journal import JournalEntry, event_identity, fill_identity
-from common.messages import (
-    Eos,
-    Fill,
-    Message,
-    OrderCancelled,
-    OrderRejected,
-    OrderSubmitted,
-    Prediction,
-    PredictionBatch,
-    RiskEvent,
-    Tick,
-    TickBatch,
-)
+from common.messages import Eos, Fill, Message, Prediction, PredictionBatch, Tick, TickBatch
 from services.recorder.artifacts import RunRecord, as_event, encode_events, events_of_one_kind
 
 # Written before a turn ends once this many ticks or lines wait: a turn of
 # batches of 256 would otherwise hold a quarter of a million.
 PENDING_MAX: Final = 8_192
 # What the executor journals besides fills (which have their own identity set).
-_JOURNALED_NOT_FILLS: Final = (OrderSubmitted, OrderRejected, OrderCancelled, RiskEvent)
+_JOURNALED_NOT_FILLS: Final = tuple(cls for cls in get_args(JournalEntry) if cls is not Fill)
 
 
 class Dispatch:

@@ -15,6 +15,8 @@ from common.journal import (
     SESSION_TRADING,
     VENUE_BASELINE,
     Journal,
+    event_identity,
+    fill_identity,
     published,
     read_journal,
 )
@@ -158,3 +160,10 @@ def test_published_leaves_out_the_session_marks_only() -> None:
     baseline = RiskEvent(kind=VENUE_BASELINE, symbol="BTC/USD", detail="first", ts_ns=T0_NS)
     sent = [_fill(1), baseline, one_of_each()[4]]
     assert published([marks[0], sent[0], marks[1], sent[1], marks[2], sent[2]]) == sent
+
+
+def test_a_fills_event_identity_is_its_fill_identity() -> None:
+    """The recorder de-duplicates fills by `fill_identity` and finds the rest by
+    `event_identity`: for a fill, the one table and the function agree."""
+    fill = _fill(3)
+    assert event_identity(fill) == ("Fill", *fill_identity(fill))
