@@ -21,12 +21,15 @@ from tests.conftest import wait_until
 from tests.executor.live_rig import Rig
 from tests.fakes.kraken_rest import FakeKrakenRest
 
-TIMEOUT_S = 2
+# The worker pushes the switch back every TIMEOUT_S / 4, but a venue call in
+# between may block it for up to PLR_VENUE_TIMEOUT_S: at 2 s that left 0.5 s for
+# the machine's scheduling, and a loaded CI run once missed it. 4 s leaves 2 s.
+TIMEOUT_S = 4
 DEAD_MAN_ENV = {
     "PLR_DEAD_MAN_TIMEOUT_S": str(TIMEOUT_S),
     "PLR_VENUE_TIMEOUT_S": "1",
     "PLR_ORDER_SETTLE_S": "120",  # the executor would cancel the open order only after this
-    # A 2 s timeout is pushed back every 0.5 s and the open order polled 4 times
+    # A 4 s timeout is pushed back every second and the open order polled 4 times
     # a second: more than any Kraken tier's REST counter carries (Starter leaks
     # 0.33 calls/s). The switch, not the pacing, is under test here.
     "PLR_RATE_LIMIT_TIER": "off",
