@@ -117,7 +117,6 @@ class SymbolBook:
 
 _recv_ts_ns = attrgetter("recv_ts_ns")
 _seq = attrgetter("seq")
-_mid = attrgetter("mid")
 # An enum member read through its class costs 100-300 ns (the enum's metaclass),
 # as much as the test it is read for: read once here.
 _QUOTE: Final = TickKind.QUOTE
@@ -566,7 +565,9 @@ class ExecutionEngine:
                 return at - start
         return len(ticks) - start
 
-    def on_quiet_ticks(self, ticks: Sequence[Tick], now_ns: int) -> list[Event] | None:
+    def on_quiet_ticks(
+        self, ticks: Sequence[Tick], now_ns: int, *, rising: bool = False
+    ) -> list[Event] | None:
         """Apply a run of one symbol's ticks in one step, when nothing can happen within them.
 
         The columnar fast path of a replay (`Sequencer`): the result is exactly
@@ -578,13 +579,15 @@ class ExecutionEngine:
         monotonic in the mark (every step is a correctly rounded monotonic
         operation), so its worst value is at the run's lowest or highest mid.
         Returns None, having changed nothing, when the run is not quiet: the
-        caller applies it tick by tick.
+        caller applies it tick by tick. `rising`: the caller knows the ticks'
+        seqs rise (the last is the highest), which saves a pass over them.
         """
         symbol = ticks[0].symbol
         quiet = self._quiet
         if quiet is None:
             return None
-        highest_seq = max(map(_seq, ticks))  # not the last one's: a restarted feed's seqs fall
+        # Unless they rise, not the last one's: a restarted feed's seqs fall.
+        highest_seq = ticks[-1].seq if rising else max(map(_seq, ticks))
         held = self._held.get(symbol)
         if held and held[0].tick_seq <= highest_seq:
             return None  # `on_tick` would act on it at one of these ticks
@@ -594,27 +597,27 @@ class ExecutionEngine:
         latest_ns = max(map(_recv_ts_ns, ticks))
         if due_ns is None or due_ns <= latest_ns:
             return None
-        quote_kind = _QUOTE
-        quotes = [tick for tick in ticks if tick.kind is quote_kind]
+        last_quote = _last_quote(ticks)
         book = self.book(symbol)
-        if quotes and not self.risk.tripped and not self._breaker_holds(book, quotes):
-            return None
-        if quotes:
-            quiet.refresh_book(quotes[-1])
+        if last_quote is not None:
+            if not self.risk.tripped and not self._breaker_holds(book, ticks):
+                return None
+            quiet.refresh_book(last_quote)
         if self.first_seq is None:
             self.first_seq = ticks[0].seq
         self.last_seq = max(self.last_seq, highest_seq)
         self.clock_ns = max(self.clock_ns, latest_ns)
         book.last_tick_wall_ns = now_ns
-        if quotes:
-            book.last_quote = quotes[-1]
-            book.position.mark_price = quotes[-1].mid
+        if last_quote is not None:
+            book.last_quote = last_quote
+            book.position.mark_price = last_quote.mid
         elif book.last_quote is None:  # trades alone: the last one is the market
             book.position.mark_price = ticks[-1].last
         return []
 
-    def _breaker_holds(self, book: SymbolBook, quotes: list[Tick]) -> bool:
-        """True when no quote of `quotes` (one symbol's) would trip the breaker.
+    def _breaker_holds(self, book: SymbolBook, ticks: Sequence[Tick]) -> bool:
+        """True when no quote of `ticks` (one symbol's, at least one quote) would trip
+        the breaker.
 
         Equity moves with the mark only through the position: flat, it is the
         same at every quote; long, it is worst at the lowest mid; short, at the
@@ -626,7 +629,9 @@ class ExecutionEngine:
             return self.equity() > floor
         mark = position.mark_price
         # Every quote has a mid (`wire.decode` checked its bid and ask).
-        position.mark_price = (min if position.qty > 0 else max)(map(_mid, quotes))
+        quote = _QUOTE
+        mids = [tick.mid for tick in ticks if tick.kind is quote]
+        position.mark_price = (min if position.qty > 0 else max)(mids)
         try:
             return self.equity() > floor
         finally:
@@ -669,3 +674,12 @@ class ExecutionEngine:
             detail=detail,
             ts_ns=now_ns,
         )
+
+
+def _last_quote(ticks: Sequence[Tick]) -> Tick | None:
+    # From the end: a quiet run's last tick is nearly always a quote.
+    quote = _QUOTE
+    for tick in reversed(ticks):
+        if tick.kind is quote:
+            return tick
+    return None

@@ -29,6 +29,11 @@ _FEE_QUANTUM: Final = Decimal(1).scaleb(-FEE_DECIMALS)
 _FLOAT_LOTS_MAX: Final = float(2**40)
 _NEAR: Final = 1e-3  # of a lot: within this of a whole lot, decide by the exact test
 _DECIMAL_SCALES: dict[Decimal, float | None] = {}  # increment -> 10**k if it is 10**-k
+# `add` and `subtract` count in whole lots of 10**-8 below 2**50 lots (about
+# 11 million units): there a float's ulp is under a fifth of a lot (`_grid_lots`).
+_GRID: Final = 1e8
+_GRID_MAX: Final = 2.0**50 / _GRID
+_FLOAT_INT_MAX: Final = 2**53
 
 
 def exact(value: float) -> Decimal:
@@ -38,12 +43,46 @@ def exact(value: float) -> Decimal:
 
 def add(*values: float) -> float:
     """The sum of quantities, computed in decimal: `add(0.1, 0.2) == 0.3`."""
+    total = 0  # in whole lots while every value is on the grid (`_grid_lots`)
+    for value in values:
+        lots = _grid_lots(value)
+        if lots is None:
+            total = _FLOAT_INT_MAX
+            break
+        total += lots
+    if -_FLOAT_INT_MAX < total < _FLOAT_INT_MAX:  # a float holds it exactly
+        return total / _GRID
     return float(sum((exact(v) for v in values), Decimal(0)))
 
 
 def subtract(a: float, b: float) -> float:
     """`a - b` computed in decimal."""
+    lots_a, lots_b = _grid_lots(a), _grid_lots(b)
+    if lots_a is not None and lots_b is not None:
+        if lots_a == lots_b == 0:
+            return a - b  # zeros: a float's sign rule is decimal's (-0.0 - 0.0 is -0.0)
+        return (lots_a - lots_b) / _GRID
     return float(exact(a) - exact(b))
+
+
+def _grid_lots(value: float) -> int | None:
+    """`exact(value)` in whole lots of `1 / _GRID` if it is such a multiple, else None.
+
+    Every base quantity the executor sums is whole lots of 10**-8 or of a
+    coarser power of ten (every Kraken pair's), and so is their sum: counted
+    in whole lots (exact integers) the sum is the decimal one, and dividing
+    it by `_GRID` rounds once, correctly, as `float(Decimal)` does. `value`
+    is such a multiple when the float nearest lots / `_GRID` is `value`;
+    then that decimal is `exact(value)`: below 2**50 lots (`_GRID_MAX`) a
+    float's rounding interval is narrower than a lot, so no other decimal of
+    8 places lies in it, and any decimal with a digit past the 8th is longer
+    than it (`floor_lots` rests on the same fact). A nan, an infinity or a
+    larger value is None (the decimal path).
+    """
+    if not -_GRID_MAX < value < _GRID_MAX:
+        return None
+    lots = round(value * _GRID)
+    return lots if lots / _GRID == value else None
 
 
 def to_lots(qty: float, increment: Decimal) -> float:

@@ -318,7 +318,8 @@ class Sequencer:
                 events += self._apply(run[start], now_ns)
                 start += 1
                 continue
-            quiet = self.engine.on_quiet_ticks(run[start : start + cut], now_ns)
+            stretch = run[start : start + cut]
+            quiet = self.engine.on_quiet_ticks(stretch, now_ns, rising=self._rising)
             if quiet is None:
                 break
             events += quiet

@@ -1,4 +1,4 @@
-"""`floor_lots`' float path against the decimal rule it stands for, bit for bit."""
+"""`floor_lots`, `add` and `subtract` against the decimal rules they stand for, bit for bit."""
 
 from __future__ import annotations
 
@@ -73,3 +73,33 @@ def test_floor_lots_equals_the_decimal_rule_bit_for_bit(
     if increment < 1:  # (a size below one lot of 1 is 0 lots, decided in decimal)
         # Only sizes within 0.001 lot of a whole lot they are not exactly: about 0.2%.
         assert decided_in_decimal <= len(sizes) // 100
+
+
+def _decimal_sum(*values: float) -> float:
+    """What `add` computed before it counted lots (the definition)."""
+    return float(sum((Decimal(repr(v)) for v in values), Decimal(0)))
+
+
+def test_add_and_subtract_equal_the_decimal_rule_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whole lots of 10**-8 are counted as integers, anything else in decimal: the same bits."""
+    values = _quantities(random.Random(8))
+    values += [-v for v in values[:2_000]] + [2.0**50 / 1e8, -(2.0**50) / 1e8, 1.0e7, 0.1 + 0.2]
+    rng = random.Random(9)
+    pairs = [(rng.choice(values), rng.choice(values)) for _ in range(20_000)]
+    pairs += [(a, b) for a in (0.0, -0.0, 1e-8) for b in (0.0, -0.0, 1e-8)]
+    for a, b in pairs:
+        assert _same(quantities.subtract(a, b), float(Decimal(repr(a)) - Decimal(repr(b)))), (a, b)
+        assert _same(quantities.add(a, b), _decimal_sum(a, b)), (a, b)
+    many = [rng.choice(values) for _ in range(50)]
+    assert _same(quantities.add(*many), _decimal_sum(*many))
+    assert _same(quantities.add(*[4e6] * 40), _decimal_sum(*[4e6] * 40))  # past 2**53 lots
+    assert _same(quantities.add(), 0.0)
+    # Sizes as the executor meets them (whole lots of 10**-8 or coarser): no decimal at all.
+    monkeypatch.setattr(quantities, "exact", None)
+    coarser = [10 ** rng.choice([0, 3, 6, 8]) for _ in range(999)]  # lots of 1e-8 ... 1
+    lots = [rng.randint(-(10**14), 10**14) // grid * grid / 1e8 for grid in coarser]
+    for a, b in zip(lots, lots[1:]):
+        assert _same(quantities.subtract(a, b), float(Decimal(repr(a)) - Decimal(repr(b))))
+        assert _same(quantities.add(a, b, a), _decimal_sum(a, b, a))

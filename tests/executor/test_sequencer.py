@@ -264,9 +264,9 @@ def _count_quiet_runs(engine: ExecutionEngine, quiet: bool) -> Callable[[], int]
     runs = 0
     on_quiet_ticks = engine.on_quiet_ticks
 
-    def counted(ticks: Sequence[Tick], now_ns: int) -> list[Event] | None:
+    def counted(ticks: Sequence[Tick], now_ns: int, **options: bool) -> list[Event] | None:
         nonlocal runs
-        events = on_quiet_ticks(ticks, now_ns) if quiet else None
+        events = on_quiet_ticks(ticks, now_ns, **options) if quiet else None
         runs += events is not None
         return events
 
@@ -431,8 +431,8 @@ def _released(stream: list[Message]) -> list[int]:
         applied.append(tick.seq)
         return on_tick(tick, now_ns)
 
-    def run(ticks: Sequence[Tick], now_ns: int) -> list[Event] | None:
-        events = on_quiet_ticks(ticks, now_ns)
+    def run(ticks: Sequence[Tick], now_ns: int, **options: bool) -> list[Event] | None:
+        events = on_quiet_ticks(ticks, now_ns, **options)
         if events is not None:
             applied.extend(tick.seq for tick in ticks)
         return events
@@ -517,6 +517,16 @@ def test_a_quiet_run_whose_seqs_restart_leaves_the_engine_where_tick_by_tick_doe
         one_by_one.on_tick(tick, NOW_NS)
     assert in_one_step.on_quiet_ticks(ticks, NOW_NS) == []
     assert in_one_step.last_seq == one_by_one.last_seq == 300
+
+
+def test_a_released_queue_whose_seqs_restart_leaves_the_engine_at_its_highest_seq() -> None:
+    """The sequencer tells the engine when a run's seqs rise (its last is its highest);
+    a queue a restarted feed numbered from 1 again inside does not rise."""
+    ticks = [quote(seq, seq, 99.9, 100.1) for seq in (*range(291, 301), *range(1, 11))]
+    sequencer = _sequencer(follow_model=True)
+    sequencer.on_ticks(ticks, NOW_NS)
+    sequencer.on_model(Watermark(source="model", tick_seq=300), NOW_NS, now_s=1.0)
+    assert sequencer.engine.last_seq == 300
 
 
 @pytest.mark.parametrize("max_loss", [1e9, 3.0])
