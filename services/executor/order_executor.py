@@ -109,9 +109,10 @@ def conform_to_pair_rules(
     if rules.status != ONLINE:  # cancel_only, post_only, ...: Kraken takes no market order
         return 0.0, (RejectReason.EXCHANGE_REJECTED, f"EService:Market in {rules.status} mode")
     conformed = floor_lots(qty, rules.qty_increment)
-    if conformed < float(rules.qty_min):
+    qty_min, cost_min = rules.minimums
+    if conformed < qty_min:
         return conformed, (RejectReason.MIN_ORDER_SIZE, f"{conformed} < minimum {rules.qty_min}")
-    if conformed * price < float(rules.cost_min):
+    if conformed * price < cost_min:
         cost = conformed * price
         return conformed, (RejectReason.MIN_COST, f"cost {cost:.4f} < minimum {rules.cost_min}")
     return conformed, None

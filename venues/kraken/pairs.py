@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,6 +37,11 @@ class PairRules:
     cost_min: Decimal
     rest_pair: str | None = None  # Kraken REST altname (XBTUSD), for the live executor
     status: str = ONLINE  # Kraken's: online, cancel_only, post_only, reduce_only, ...
+
+    @cached_property
+    def minimums(self) -> tuple[float, float]:
+        """`qty_min` and `cost_min` as floats, converted once: every order is checked on them."""
+        return float(self.qty_min), float(self.cost_min)
 
 
 def load_pairs(path: Path = DEFAULT_PAIRS_FILE) -> dict[str, PairRules]:
