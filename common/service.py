@@ -9,7 +9,8 @@ Every `services/*/__main__.py` is a `ServiceSpec` handed to `serve`:
 3. `open(ctx, config, resources)` opens the sockets (each registered on the
    `ExitStack`, so they close in reverse, with bounded linger, however the
    run ends) and returns the service's loop.
-4. The start-up's objects are frozen out of the garbage collector
+4. glibc's mmap threshold is fixed (`common.allocator`: freed large buffers
+   leave resident memory); the start-up's objects are frozen out of the garbage collector
    (`gc.freeze`), young objects are collected less often
    (`GC_YOUNG_THRESHOLD`), then `loop.run(stop)` is the only `while` loop; its
    return value is the exit code. With `--stay-after-eos` the process then waits for SIGTERM
@@ -45,6 +46,7 @@ from typing import TYPE_CHECKING, Final, Generic, Protocol, TypeAlias, TypeVar
 import zmq
 
 from common import sockets, wire
+from common.allocator import fix_mmap_threshold
 from common.config import ServiceSettings
 from common.curve import load_keys
 from common.errors import ConfigError, PipelineError, WireError
@@ -137,6 +139,7 @@ def serve(
     except spec.usage_errors as e:
         return _fail(spec.name, e, 2)
     stop = install_stop_flag()
+    fix_mmap_threshold()  # before the buffers of the run (see common/allocator.py)
     with zmq.Context() as ctx:
         # Before any socket: every tcp socket of this context is then a CURVE one.
         authenticator = sockets.use_curve(ctx, keys) if keys is not None else None
