@@ -382,19 +382,8 @@ class ExecutionEngine:
                     qty = cut
             qty, refusal = self._fund(target.symbol, side, qty, ref_price)
         if refusal is None:
-            market_age_ms = (
-                None if book.last_tick_wall_ns is None else (now_ns - book.last_tick_wall_ns) / 1e6
-            )
-            mid = book.last_quote.mid if book.last_quote is not None else None
-            intent = OrderIntent(
-                target.symbol,
-                qty if side is Side.BUY else -qty,
-                ref_price,
-                exposure,
-                event_ts_ns,
-            )
-            refusal = self._rate_refusal(target.symbol, event_ts_ns) or self.risk.check(
-                intent, mid, market_age_ms
+            refusal = self._rate_refusal(target.symbol, event_ts_ns) or self._risk_refusal(
+                target.symbol, side, qty, ref_price, exposure, event_ts_ns, now_ns
             )
             if refusal is None and self.rate_limits is not None:
                 self.rate_limits.charge_order(target.symbol, event_ts_ns)
@@ -449,6 +438,26 @@ class ExecutionEngine:
             return cut, None
         detail = f"{KRAKEN_INSUFFICIENT_FUNDS}: {side} {qty} needs more than the account holds"
         return qty, (RejectReason.INSUFFICIENT_FUNDS, detail)
+
+    def _risk_refusal(
+        self,
+        symbol: str,
+        side: Side,
+        qty: float,
+        ref_price: float,
+        exposure: Exposure,
+        event_ts_ns: int,
+        now_ns: int,
+    ) -> tuple[RejectReason, str] | None:
+        """The risk engine's checks of the order (built only for orders the venue would take)."""
+        book = self.book(symbol)
+        market_age_ms = (
+            None if book.last_tick_wall_ns is None else (now_ns - book.last_tick_wall_ns) / 1e6
+        )
+        mid = book.last_quote.mid if book.last_quote is not None else None
+        signed_qty = qty if side is Side.BUY else -qty
+        intent = OrderIntent(symbol, signed_qty, ref_price, exposure, event_ts_ns)
+        return self.risk.check(intent, mid, market_age_ms)
 
     def _rate_refusal(self, symbol: str, event_ts_ns: int) -> tuple[RejectReason, str] | None:
         # The venue's rate limits on the order's event time: an order Kraken's
