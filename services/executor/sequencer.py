@@ -315,8 +315,11 @@ class Sequencer:
             if cut is None:
                 break
             if cut < QUIET_RUN_MIN:
-                events += self._apply(run[start], now_ns)
-                start += 1
+                # Too short for a step: these ticks and the one that ends them go alone
+                # (a look after each would find the same end, one tick nearer).
+                for tick in run[start : start + cut + 1]:
+                    events += self._apply(tick, now_ns)
+                start += cut + 1
                 continue
             stretch = run[start : start + cut]
             quiet = self.engine.on_quiet_ticks(stretch, now_ns, rising=self._rising)

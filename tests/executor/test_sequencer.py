@@ -596,6 +596,36 @@ def test_a_run_no_tick_of_which_can_be_quiet_is_looked_at_once_not_at_every_tick
     assert looks == 1
 
 
+def test_ticks_before_a_near_held_target_go_alone_after_one_look() -> None:
+    """The model ran ahead: targets wait for ticks 3 and 40. Ticks 1-3 are too few for a
+    step and go alone after one look (not a look before each), 4-39 go in one step, 40
+    alone, 41-64 in one step: four looks, two steps, both targets acted on."""
+    sequencer = _sequencer(follow_model=True)
+    engine = sequencer.engine
+    looks, steps = 0, 0
+    quiet_cut, on_quiet_ticks = engine.quiet_cut, engine.on_quiet_ticks
+
+    def look(ticks: Sequence[Tick], start: int = 0) -> int | None:
+        nonlocal looks
+        looks += 1
+        return quiet_cut(ticks, start)
+
+    def step(ticks: Sequence[Tick], now_ns: int, **options: bool) -> list[Event] | None:
+        nonlocal steps
+        events = on_quiet_ticks(ticks, now_ns, **options)
+        steps += events is not None
+        return events
+
+    engine.quiet_cut, engine.on_quiet_ticks = look, step  # type: ignore[method-assign]
+    for seq in (3, 40):  # already met (flat): acted on at their ticks, no order
+        sequencer.on_model(target(f"t{seq}", 0.0, seq=seq, t_ms=seq), NOW_NS, now_s=1.0)
+    sequencer.on_model(Watermark(source="model", tick_seq=64), NOW_NS, now_s=1.0)
+    sequencer.on_market(_batch(*range(1, 65)), NOW_NS)
+    assert sequencer.waiting == 0 and engine.last_seq == 64
+    assert engine.targets_met == 2
+    assert (looks, steps) == (4, 2)
+
+
 def test_a_restarted_feeds_quote_with_the_seq_of_the_book_paper_holds_is_still_the_book() -> None:
     """Seqs 1-10 at 99/101, then a restarted feed's 1-10 at 199/201: an order then fills at
     201 whether the second run went tick by tick or in one step (paper's book is the
