@@ -43,15 +43,11 @@ def exact(value: float) -> Decimal:
 
 def add(*values: float) -> float:
     """The sum of quantities, computed in decimal: `add(0.1, 0.2) == 0.3`."""
-    total = 0  # in whole lots while every value is on the grid (`_grid_lots`)
-    for value in values:
-        lots = _grid_lots(value)
-        if lots is None:
-            total = _FLOAT_INT_MAX
-            break
-        total += lots
-    if -_FLOAT_INT_MAX < total < _FLOAT_INT_MAX:  # a float holds it exactly
-        return total / _GRID
+    lots = [_grid_lots(value) for value in values]
+    if None not in lots:  # every one on the grid: counted in whole lots
+        total = sum(lots)  # type: ignore[arg-type]  # no None: checked above
+        if -_FLOAT_INT_MAX < total < _FLOAT_INT_MAX:  # a float holds it exactly
+            return total / _GRID
     return float(sum((exact(v) for v in values), Decimal(0)))
 
 
