@@ -96,3 +96,27 @@ def service_pid(runner: subprocess.Popen[bytes], module: str) -> int:
         except psutil.NoSuchProcess:
             continue
     raise LookupError(module)
+
+
+def wait_for_runner(runner: subprocess.Popen[bytes], timeout_s: float) -> int:
+    """The runner's exit code; if it has not ended within `timeout_s`, the test fails
+    naming the services still running and quoting the runner's output (all killed first)."""
+    try:
+        return runner.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        pass
+    alive = []
+    for child in psutil.Process(runner.pid).children(recursive=True):
+        try:
+            alive.append(f"{child.pid} {' '.join(child.cmdline()[1:3])} ({child.status()})")
+            child.kill()
+        except psutil.Error:
+            continue
+    runner.kill()
+    try:
+        output, _ = runner.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        output = b"(its output could not be read)"
+    still = "; ".join(alive) or "no service"
+    text = (output or b"").decode(errors="replace")[-3000:]
+    raise AssertionError(f"the runner did not end in {timeout_s:.0f} s; {still} still ran\n{text}")

@@ -13,7 +13,7 @@ import pytest
 from common.journal import read_entries
 from common.messages import Fill, Side
 from tests.conftest import scaled, wait_until
-from tests.processes import service_pid, start_runner
+from tests.processes import service_pid, start_runner, wait_for_runner
 
 
 def _book_from_journal(folder: Path) -> tuple[int, float, float]:
@@ -39,7 +39,7 @@ def _signal_mid_run(
         [folder] = (tmp_path / "artifacts").iterdir()
         wait_until(lambda: _book_from_journal(folder)[0] >= fills, 60, f"{fills} fills")
         os.kill(service_pid(runner, f"services.{victim}"), sig)
-        assert runner.wait(scaled(120)) == 1
+        assert wait_for_runner(runner, scaled(120)) == 1
     finally:
         if runner.poll() is None:
             runner.kill()
