@@ -55,7 +55,7 @@ class Dispatch:
         on_tick_seq: Callable[[int], None],
         expect_eos: frozenset[str] = frozenset({"feed", "model", "executor"}),
         recorded_ticks: int = 0,
-        recorded_fills: set[tuple[str, int, int, float]] | None = None,
+        recorded_fills: set[tuple[object, ...]] | None = None,
     ) -> None:
         self.record = record
         # Ticks are written as their wire bytes, events as whole lines in one UTF-8
@@ -67,7 +67,7 @@ class Dispatch:
         self.expect_eos = expect_eos
         self.eos_from: set[str] = set()
         self.unexpected_source = 0
-        self.fills_seen: set[tuple[str, int, int, float]] = recorded_fills or set()
+        self.fills_seen: set[tuple[object, ...]] = recorded_fills or set()
         self.journaled_written = 0  # events of `_JOURNALED_NOT_FILLS` written since the start
         self.recorded_ticks = recorded_ticks
 

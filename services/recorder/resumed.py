@@ -16,6 +16,7 @@ import logging
 import os
 from pathlib import Path
 
+from common.journal import line_identity
 from common.messages import TickFileHeader
 from common.tickfile import TickFileWriter
 from common.tickfile_tail import continue_tick_file
@@ -28,19 +29,20 @@ def continue_ticks(folder: Path, header: TickFileHeader) -> TickFileWriter:
     return continue_tick_file(folder / "ticks.gz", header, compresslevel=1)
 
 
-def recorded_fills(folder: Path) -> set[tuple[str, int, int, float]]:
-    """The identities of the fills `events.jsonl` holds, once its torn last line is cut."""
+def recorded_fills(folder: Path) -> set[tuple[object, ...]]:
+    """The `fill_identity`s of the fills `events.jsonl` holds, once its torn last line is cut."""
     path = folder / "events.jsonl"
     if not path.exists():
         return set()
     _cut_torn_line(path)
-    fills: set[tuple[str, int, int, float]] = set()
+    fills: set[tuple[object, ...]] = set()
     with open(path, "rb") as f:
         for line in f:
             if not line.startswith(b'{"type":"Fill"'):
                 continue
-            event = json.loads(line)
-            fills.add((event["order_id"], event["tick_seq"], event["ts_ns"], event["price"]))
+            identity = line_identity(json.loads(line))
+            if identity is not None:
+                fills.add(identity[1:])  # without the class's name: `fill_identity`'s fields
     return fills
 
 
