@@ -383,7 +383,7 @@ class ExecutionEngine:
             qty, refusal = self._fund(target.symbol, side, qty, ref_price)
         if refusal is None:
             refusal = self._rate_refusal(target.symbol, event_ts_ns) or self._risk_refusal(
-                target.symbol, side, qty, ref_price, exposure, event_ts_ns, now_ns
+                book, side, qty, ref_price, exposure, event_ts_ns, now_ns
             )
             if refusal is None and self.rate_limits is not None:
                 self.rate_limits.charge_order(target.symbol, event_ts_ns)
@@ -441,7 +441,7 @@ class ExecutionEngine:
 
     def _risk_refusal(
         self,
-        symbol: str,
+        book: SymbolBook,
         side: Side,
         qty: float,
         ref_price: float,
@@ -450,13 +450,12 @@ class ExecutionEngine:
         now_ns: int,
     ) -> tuple[RejectReason, str] | None:
         """The risk engine's checks of the order (built only for orders the venue would take)."""
-        book = self.book(symbol)
         market_age_ms = (
             None if book.last_tick_wall_ns is None else (now_ns - book.last_tick_wall_ns) / 1e6
         )
         mid = book.last_quote.mid if book.last_quote is not None else None
         signed_qty = qty if side is Side.BUY else -qty
-        intent = OrderIntent(symbol, signed_qty, ref_price, exposure, event_ts_ns)
+        intent = OrderIntent(book.position.symbol, signed_qty, ref_price, exposure, event_ts_ns)
         return self.risk.check(intent, mid, market_age_ms)
 
     def _rate_refusal(self, symbol: str, event_ts_ns: int) -> tuple[RejectReason, str] | None:
