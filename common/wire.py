@@ -166,6 +166,12 @@ def encode(message: Message) -> bytes:
     return _encoder.encode(message)
 
 
+def encode_item(item: tuple[object, ...]) -> bytes:
+    """A message given as a tuple in its wire order (`[type, v, field_1, ...]`): what
+    `encode` gives for it, byte for byte, without the message object."""
+    return _encoder.encode(item)
+
+
 def decode(payload: bytes) -> Message:
     """Decode and validate one payload.
 
@@ -247,7 +253,7 @@ def encode_item_batches(
         payload = _encoder.encode((kind.__name__, version, symbol, items))
         if len(payload) <= MAX_PAYLOAD_BYTES:
             return [payload]
-    return encode_batches(kind, symbol, [_encoder.encode(item) for item in items])
+    return encode_batches(kind, symbol, [encode_item(item) for item in items])
 
 
 def event_frames(messages: Sequence[Message]) -> list[tuple[bytes, bytes]]:

@@ -94,6 +94,11 @@ class SocketOutput:
         for payload in wire.encode_item_batches(PredictionBatch, symbol, rows):
             sockets.publish_encoded(self.predictions, topic, payload)
 
+    def publish_row(self, symbol: str, row: PredictionRow) -> None:
+        sockets.publish_encoded(
+            self.predictions, wire.prediction_topic(symbol), wire.encode_item(row)
+        )
+
     def push(self, message: Message) -> bool:
         payload = wire.encode(message)
         if len(payload) > wire.MAX_PAYLOAD_BYTES and isinstance(message, TargetBatch):
@@ -140,14 +145,16 @@ class ModelLoop:
         while not stop.is_set():
             first = True
             for message, _ in self.inbox.messages(self.ticks, "market", FRAMES_PER_TURN, wait=True):
+                if first:
+                    first = False
+                    # The message that ended the wait had nothing queued before
+                    # it: a tick is decided now, its target out before the socket
+                    # is asked for more (batching never changes a decision).
+                    if type(message) is Tick and self._serves(message.symbol):
+                        self.stage.decide_alone(message)
+                        continue
                 if self._handle(message):
                     return 0
-                if first:
-                    # The message that ended the wait had nothing queued before
-                    # it: decided now, its target goes out before the socket is
-                    # asked for more (batching never changes a decision).
-                    self.stage.flush()
-                    first = False
             self.stage.flush()  # the queue is empty: nothing waits behind a batch
             self.inbox.progress.idle()
         log.info("stop requested; forwarding eos after seq %d", self.stage.last_seq)

@@ -42,13 +42,15 @@ from services.model.features import (
     FeatureState,
     Row,
 )
-from services.model.policy import LOT, CostAwarePolicy, Policy
+from services.model.lots import LOT
+from services.model.policy import CostAwarePolicy, Policy
 
 # `Prediction`'s wire form after its fields: [type, v, symbol, tick_seq, ...].
 PREDICTION_HEAD: Final = (Prediction.__name__, Prediction.__struct_defaults__[0])
 _EMPTY_ROW: Final = (0.0,) * len(FEATURE_NAMES)  # a row that does not exist (warming up)
 
 PredictionRow = tuple[object, ...]  # a `Prediction` in wire order, `PREDICTION_HEAD` first
+VALUE: Final = 1 + Prediction.__struct_fields__.index("value")  # a row's value (type name first)
 Act = Callable[[Tick, float | None, Target | None], None]
 Passed = Callable[[Sequence[Tick]], None]
 PredictTimer = Callable[[float, Tick], None]  # (perf_counter at the call, the last tick predicted)

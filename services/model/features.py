@@ -67,35 +67,36 @@ class FeatureState:
         return self._mid
 
     def update(self, tick: Tick) -> Row | None:
-        if tick.kind is TickKind.QUOTE and tick.bid is not None and tick.ask is not None:
-            self._add_quote(tick.bid, tick.ask, tick.bid_size or 0.0, tick.ask_size or 0.0)
+        # One function, no helper calls: on the live path it runs on a CPU cold
+        # from waiting for the tick, where each call costs several times its hot time.
+        bid, ask = tick.bid, tick.ask
+        if tick.kind is TickKind.QUOTE and bid is not None and ask is not None:
+            mid = (bid + ask) / 2.0
+            quotes = self.quotes
+            if quotes:
+                step_bps = (mid / self._mid - 1.0) * 1e4
+                self._variance = VOL_DECAY * self._variance + (1 - VOL_DECAY) * step_bps * step_bps
+            self._mids[quotes % HISTORY] = mid
+            self._mid = mid
+            self.quotes = quotes + 1
+            self._spread_bps = (ask - bid) / mid * 1e4
+            bid_size, ask_size = tick.bid_size or 0.0, tick.ask_size or 0.0
+            depth = bid_size + ask_size
+            self._imbalance = (bid_size - ask_size) / depth if depth > 0 else 0.0
         elif tick.last_size is not None:
             signed = tick.last_size if tick.side is Side.BUY else -tick.last_size
             self._flow = FLOW_DECAY * self._flow + signed
-        if self.quotes <= LONGEST:
+        quotes = self.quotes
+        if quotes <= LONGEST:
             return None
+        mids, mid = self._mids, self._mid
+        # The mid `k` quotes back (`k` = 1, 10, 50) sits at (quotes - 1 - k) % HISTORY.
         return (
-            self._return_bps(1),
-            self._return_bps(10),
-            self._return_bps(50),
+            (mid / mids[(quotes - 2) % HISTORY] - 1.0) * 1e4,
+            (mid / mids[(quotes - 11) % HISTORY] - 1.0) * 1e4,
+            (mid / mids[(quotes - 51) % HISTORY] - 1.0) * 1e4,
             self._spread_bps,
             self._imbalance,
             math.sqrt(self._variance),
             self._flow,
         )
-
-    def _add_quote(self, bid: float, ask: float, bid_size: float, ask_size: float) -> None:
-        mid = (bid + ask) / 2.0
-        if self.quotes:
-            step_bps = (mid / self._mid - 1.0) * 1e4
-            self._variance = VOL_DECAY * self._variance + (1 - VOL_DECAY) * step_bps * step_bps
-        self._mids[self.quotes % HISTORY] = mid
-        self._mid = mid
-        self.quotes += 1
-        self._spread_bps = (ask - bid) / mid * 1e4
-        depth = bid_size + ask_size
-        self._imbalance = (bid_size - ask_size) / depth if depth > 0 else 0.0
-
-    def _return_bps(self, ticks_back: int) -> float:
-        then = self._mids[(self.quotes - 1 - ticks_back) % HISTORY]
-        return (self._mid / then - 1.0) * 1e4

@@ -45,51 +45,14 @@ from services.model.columnar import (
     PredictTimer,
     supports_policy,
 )
-from services.model.contract import Book
+from services.model.contract import Book, Costs
 from services.model.decision import DecisionStack
 from services.model.features import FLOW_DECAY, HISTORY, LONGEST, VOL_DECAY, FeatureState
-from services.model.policy import LOT
+from services.model.lots import round_lot, round_lot_margin
 from services.model.ridge import RidgeModel
 
-VOL_GAIN: Final = 1 - VOL_DECAY  # `FeatureState._add_quote`'s `(1 - VOL_DECAY)`, the same double
+VOL_GAIN: Final = 1 - VOL_DECAY  # `FeatureState.update`'s `(1 - VOL_DECAY)`, the same double
 _INF: Final = math.inf
-_LOT_SCALE: Final = 10.0**LOT  # exactly 1e8
-# Added and taken away again, it rounds a double below 2**51 to an integer, ties to even:
-# 1.5 * 2**52 puts the sum where doubles are the integers.
-_TO_INTEGER: Final = 1.5 * 2.0**52
-_ROUND_RANGE: Final = 2.0**50  # lots; beyond it `round_lot` always asks `round`
-
-
-def round_lot_margin(limit: float) -> float:
-    """`round_lot`'s `margin` for values within +-`limit` (a policy's `max_position`).
-
-    How near a half the lots, scaled in floating point, may lie and still be
-    trusted. Rounding is monotonic and every half below 2**51 is a double, so
-    the scaled lots never cross a half that the exact decimal lies on the
-    other side of: only an exact half (a tie, or a value rounded onto one) is
-    in doubt. Belt and braces, a band of four times the scaling's largest
-    error (`limit`'s lots times 2**-53) is kept clear too: a few more values
-    go to `round`, none comes out different.
-    """
-    lots = limit * _LOT_SCALE
-    return 0.5 - lots * 2.0**-51 if lots < _ROUND_RANGE else 0.0
-
-
-def round_lot(value: float, margin: float) -> float:
-    """`round(value, LOT)`, bit for bit, for |value| within the limit `margin` is for.
-
-    `round` with digits formats the decimal and parses it back (~0.5 us).
-    Here: the value in lots, rounded to an integer in floating point; unless
-    that is zero (`round` keeps the sign of a zero) or the lots lie too near a
-    half to be sure the exact decimal rounds the same way, the result is the
-    integer over 1e8: one correctly rounded division, so the double nearest
-    to that decimal, as `round` returns.
-    """
-    lots = value * _LOT_SCALE
-    whole = lots + _TO_INTEGER - _TO_INTEGER
-    if whole and -margin < lots - whole < margin:
-        return whole / _LOT_SCALE
-    return round(value, LOT)
 
 
 def supports(stack: DecisionStack) -> bool:
@@ -274,6 +237,64 @@ class FusedDecider:
         if book_bid == book_bid:  # not nan: the symbol has a book
             stack.books[symbol] = Book(book_bid, book_ask)
         return predictions
+
+    def decide_one(self, tick: Tick, created_ns: int) -> tuple[PredictionRow, Target | None] | None:
+        """A tick decided alone (paced or live): its prediction row and the target to send, if any.
+
+        `DecisionStack`'s `observe`, `predict_one` and `decide` with less in
+        between: no `Observed`, no estimator call, no `Prediction` before the
+        target goes out (on a CPU cold from waiting for the tick, each line
+        costs several times its hot time). The features are the state's own
+        `update`, the value `RidgeModel.predict_row`'s sum in its order, the
+        target the model's own policy: the same numbers (tests compare). None
+        while warming up or when the value is not finite (counted as there).
+        The caller marks a target sent once the executor took it.
+        """
+        stack = self.stack
+        counters = stack.counters
+        counters.ticks += 1
+        started = time.perf_counter()
+        symbol = tick.symbol
+        row = stack.state_of(symbol).update(tick)
+        bid, ask = tick.bid, tick.ask
+        if tick.kind is TickKind.QUOTE and bid is not None and ask is not None:
+            book = stack.books[symbol] = Book(bid, ask)
+        else:
+            book = stack.books.get(symbol)
+        if row is None or book is None:
+            counters.warming_up += 1
+            return None
+        x0, x1, x2, x3, x4, x5, x6 = row
+        w0, w1, w2, w3, w4, w5, w6 = self._weights
+        value = 0.0 + x0 * w0 + x1 * w1 + x2 * w2 + x3 * w3 + x4 * w4 + x5 * w5 + x6 * w6
+        value += self._bias
+        if self._predicted is not None:
+            self._predicted(started, tick)
+        if not -_INF < value < _INF:
+            counters.non_finite_predictions += 1
+            return None
+        counters.predictions += 1
+        model = stack.model
+        last_sent = stack.last_sent.get(symbol)
+        costs = Costs(model.taker_fee_bps, book.half_spread_bps)
+        position = model.target_for(value, last_sent or 0.0, book, costs)
+        name, version = PREDICTION_HEAD
+        seq, ts_ns, model_id = tick.seq, tick.recv_ts_ns, model.model_id
+        prediction = (name, version, symbol, seq, ts_ns, model_id, value, position, created_ns)
+        if not model.should_send(position, last_sent):
+            return prediction, None
+        counters.targets += 1
+        target = Target(
+            id=f"{stack.id_prefix}-{counters.targets}",
+            symbol=symbol,
+            target_position=position,
+            ref_price=book.mid,
+            tick_seq=seq,
+            tick_ts_ns=ts_ns,
+            created_ns=created_ns,
+            ttl_ms=stack.ttl_ms,
+        )
+        return prediction, target
 
 
 def _head(

@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Final
 
 from services.model.contract import Book, Costs
-
-LOT: Final = 8  # Kraken's finest lot is 1e-8; finer is noise
+from services.model.lots import round_lot, round_lot_margin
 
 
 def _clip(value: float, limit: float) -> float:
-    return round(max(-limit, min(limit, value)), LOT)
+    return round_lot(max(-limit, min(limit, value)), round_lot_margin(limit))
 
 
 @dataclass(frozen=True)

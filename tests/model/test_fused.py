@@ -14,8 +14,8 @@ from common.tickfile import iter_ticks
 from services.model.checkpoint import load_checkpoint
 from services.model.decision import DecisionStack
 from services.model.features import FeatureState
-from services.model.fused import FusedDecider, round_lot, round_lot_margin, supports
-from services.model.policy import LOT
+from services.model.fused import FusedDecider, supports
+from services.model.lots import LOT, round_lot, round_lot_margin
 from services.model.service_config import DEFAULT_POLICY
 from services.model.stage import ModelStage
 from tests.conftest import BUNDLED

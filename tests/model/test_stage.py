@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 from pathlib import Path
@@ -71,6 +72,14 @@ class RecordedOutput:
             self.batches.append((symbol, list(batch.predictions)))
             self.sent += batch.predictions
             self.payloads.append(payload)
+
+    def publish_row(self, symbol: str, row: PredictionRow) -> None:
+        # Through the codec: the row's bytes must be the very prediction's.
+        payload = wire.encode_item(row)
+        prediction = wire.decode(payload)
+        assert isinstance(prediction, Prediction) and prediction.symbol == symbol
+        assert wire.encode(prediction) == payload
+        self.publish(prediction)
 
     def push(self, message: Target | TargetBatch | Watermark | Eos) -> bool:
         if isinstance(message, TargetBatch):  # through the codec: the batch must be valid
@@ -421,12 +430,14 @@ def test_columnar_walk_decides_every_branch_as_tick_by_tick(
     per-tick decisions of the same batches: within a step, a held target counts as sent."""
     chosen = _variants(model)[variant]
     single = RecordedOutput(present=present)
-    one_by_one = _stage(chosen, single, batch_max=1 if present else 16, lossless=True)
+    # The stack's own `decide`, tick by tick.
+    one_by_one = _stage(
+        chosen, single, batch_max=1 if present else 16, lossless=True, columnar=False
+    )
     if present:
         for tick in ticks:
             one_by_one.on_tick(tick)
     else:
-        one_by_one._columnar = None  # the stack's own `decide`, tick by tick
         for batch in _batches(ticks, 64):
             one_by_one.on_batch(batch)
 
@@ -452,6 +463,74 @@ def test_columnar_walk_decides_every_branch_as_tick_by_tick(
         assert getattr(state, slot) == getattr(reference, slot)
     if variant == "non_finite":
         assert stage.stack.counters.non_finite_predictions > 100
+
+
+def _overflowing(model: LoadedModel) -> LoadedModel:
+    """Our ridge with weights so large that its values overflow to inf (and inf - inf: nan)."""
+    estimator = copy.copy(model.estimator)
+    estimator.weights_ = np.array([1e308, -1e308] * 3 + [1e308])
+    estimator.__dict__.pop("_row_weights", None)
+    return dataclasses.replace(model, estimator=estimator)
+
+
+@pytest.mark.parametrize("present", [True, False])
+@pytest.mark.parametrize("variant", [*_FUSED_VARIANTS, "overflowing"])
+def test_a_tick_decided_alone_by_the_fused_step_decides_as_the_stack(
+    model: LoadedModel, ticks: list[Tick], variant: str, present: bool
+) -> None:
+    """Ticks decided one at a time (paced or live) with our ridge go `FusedDecider.decide_one`:
+    each `Prediction` (its bytes: `RecordedOutput.publish_row`), target, watermark and
+    counter of the stack's own path, with an executor or with none (every target dropped)."""
+    chosen = _overflowing(model) if variant == "overflowing" else _variants(model)[variant]
+    outputs, stages = [], []
+    for columnar in (False, True):
+        output = RecordedOutput(present=present)
+        stage = _stage(chosen, output, batch_max=1, lossless=True, columnar=columnar)
+        for tick in ticks:
+            stage.on_tick(tick)
+        outputs.append(output)
+        stages.append(stage)
+    (reference, output), (per_tick, stage) = outputs, stages
+
+    assert type(stage._columnar) is FusedDecider
+    assert output.published == reference.published  # each a `Prediction`, as the stack's
+    assert output.pushed == reference.pushed
+    assert output.handled_seqs == reference.handled_seqs == [tick.seq for tick in ticks]
+    assert stage.stack.counters == per_tick.stack.counters
+    assert stage.dropped_targets == per_tick.dropped_targets
+    assert stage.stack.last_sent == per_tick.stack.last_sent
+    assert stage.stack.books == per_tick.stack.books
+    if variant == "overflowing":
+        assert stage.stack.counters.non_finite_predictions > 100
+    else:
+        assert len(output.targets()) > 5
+        assert stage.dropped_targets == (0 if present else len(output.targets()))
+
+
+def test_a_tick_decided_alone_after_queued_ones_comes_after_them(
+    model: LoadedModel, ticks: list[Tick]
+) -> None:
+    """`decide_alone` is `on_tick` then `flush`: alone when nothing is queued, else after
+    the queued ticks (their predictions first, in order)."""
+    outputs = []
+    for alone in (False, True):
+        output = RecordedOutput()
+        stage = _stage(model, output, batch_max=16, lossless=True)
+        for i, tick in enumerate(ticks[:900]):
+            if alone and i % 5 in (0, 4):  # after a flush, or after three queued ticks
+                stage.decide_alone(tick)
+            else:
+                stage.on_tick(tick)
+                if i % 5 == 4:
+                    stage.flush()
+        stage.flush()
+        outputs.append(output)
+    reference, output = outputs
+    assert output.predictions() == reference.predictions()
+    assert output.targets() == reference.targets()
+    assert [p.tick_seq for p in output.predictions()] == sorted(
+        p.tick_seq for p in output.predictions()
+    )
 
 
 @pytest.mark.parametrize("decider", DECIDERS)
