@@ -8,6 +8,8 @@ row, no matrix, no estimator call, no list per column. At a batch's 64 ticks
 that costs about half of building the columns and calling numpy (the stage
 in-process on the bundled recording, the chatty linear model: 1.6 us a tick
 against 3.0; the cost-aware one, which sends nothing: 1.3 against 2.2).
+A tick decided alone (paced or live) goes `decide_one` instead: the state's
+own `update`, the sum, the model's own policy, with no run to set up.
 
 Bit for bit what the per-tick path gives (tests compare the two):
 

@@ -4,8 +4,9 @@ Counts are read from the decision stack and the stage when scraped
 (`common/metrics.py`); the one thing measured here is the time of each
 estimator call (features are built per tick in `observe`, so that time is the
 `predict` call's), through `TimedStack`, a stand-in for the stack that the
-stage cannot tell apart from it. The fused batch path (`fused.py`) has no
-estimator call to time apart: it reports each chunk's whole decision.
+stage cannot tell apart from it. The fused path (`fused.py`) has no
+estimator call to time apart: it reports each chunk's whole decision, and a
+tick decided alone its features and value.
 """
 
 from __future__ import annotations
