@@ -50,7 +50,6 @@ PREDICTION_HEAD: Final = (Prediction.__name__, Prediction.__struct_defaults__[0]
 _EMPTY_ROW: Final = (0.0,) * len(FEATURE_NAMES)  # a row that does not exist (warming up)
 
 PredictionRow = tuple[object, ...]  # a `Prediction` in wire order, `PREDICTION_HEAD` first
-VALUE: Final = 1 + Prediction.__struct_fields__.index("value")  # a row's value (type name first)
 Act = Callable[[Tick, float | None, Target | None], None]
 Passed = Callable[[Sequence[Tick]], None]
 PredictTimer = Callable[[float, Tick], None]  # (perf_counter at the call, the last tick predicted)
@@ -269,17 +268,8 @@ class ColumnarDecider:
                 continue
             if i > done:
                 passed(ticks[done:i])
-            counters.targets += 1
-            order = Target(
-                id=f"{stack.id_prefix}-{counters.targets}",
-                symbol=symbol,
-                target_position=target,
-                ref_price=(bids[i] + asks[i]) / 2.0,  # `Book.mid`
-                tick_seq=tick.seq,
-                tick_ts_ns=tick.recv_ts_ns,
-                created_ns=created_ns,
-                ttl_ms=stack.ttl_ms,
-            )
+            mid = (bids[i] + asks[i]) / 2.0  # `Book.mid`
+            order = stack.new_target(tick, target, mid, created_ns)
             act(tick, value, order)
             done = i + 1
             last_sent = stack.last_sent.get(symbol)  # moved only if the target was taken

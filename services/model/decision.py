@@ -124,18 +124,25 @@ class DecisionStack:
         )
         if not self.model.should_send(target_position, last_sent):
             return prediction, None
+        target = self.new_target(tick, target_position, book.mid, now_ns)
+        return prediction, target
+
+    def new_target(self, tick: Tick, position: float, ref_price: float, now_ns: int) -> Target:
+        """The next target (counted; its id unique across restarts), decided at `tick`.
+
+        Every path that decides (tick by tick, columns, fused) numbers its targets here.
+        """
         self.counters.targets += 1
-        target = Target(
+        return Target(
             id=f"{self.id_prefix}-{self.counters.targets}",
             symbol=tick.symbol,
-            target_position=target_position,
-            ref_price=book.mid,
+            target_position=position,
+            ref_price=ref_price,
             tick_seq=tick.seq,
             tick_ts_ns=tick.recv_ts_ns,
             created_ns=now_ns,
             ttl_ms=self.ttl_ms,
         )
-        return prediction, target
 
     def mark_sent(self, target: Target) -> None:
         """Record a target the executor took; a dropped one is retried by the next tick."""

@@ -55,6 +55,7 @@ from services.model.ridge import RidgeModel
 
 VOL_GAIN: Final = 1 - VOL_DECAY  # `FeatureState.update`'s `(1 - VOL_DECAY)`, the same double
 _INF: Final = math.inf
+_UNDECIDED: Final = (None, None, None)  # `decide_one` of a tick with no prediction
 
 
 def supports(stack: DecisionStack) -> bool:
@@ -132,7 +133,7 @@ class FusedDecider:
             threshold = 2.0 * (fee + book.half_spread_bps) + margin
 
         name, version = PREDICTION_HEAD
-        model_id, ttl_ms, id_prefix = stack.model.model_id, stack.ttl_ms, stack.id_prefix
+        model_id, new_target = stack.model.model_id, stack.new_target
         last_sent = stack.last_sent.get(symbol)
         predictions: list[PredictionRow] = []
         add = predictions.append
@@ -208,17 +209,8 @@ class FusedDecider:
                     continue
                 if i > done:
                     passed(ticks[done:i])
-                counters.targets += 1
-                order = Target(
-                    id=f"{id_prefix}-{counters.targets}",
-                    symbol=symbol,
-                    target_position=target,
-                    ref_price=mid,  # `Book.mid` of the latest quote: that quote's mid
-                    tick_seq=seq,
-                    tick_ts_ns=ts_ns,
-                    created_ns=created_ns,
-                    ttl_ms=ttl_ms,
-                )
+                # `Book.mid` of the latest quote: that quote's mid
+                order = new_target(tick, target, mid, created_ns)
                 act(tick, value, order)
                 done = i + 1
                 last_sent = stack.last_sent.get(symbol)  # moved only if the target was taken
@@ -240,16 +232,18 @@ class FusedDecider:
             stack.books[symbol] = Book(book_bid, book_ask)
         return predictions
 
-    def decide_one(self, tick: Tick, created_ns: int) -> tuple[PredictionRow, Target | None] | None:
-        """A tick decided alone (paced or live): its prediction row and the target to send, if any.
+    def decide_one(
+        self, tick: Tick, created_ns: int
+    ) -> tuple[float | None, PredictionRow | None, Target | None]:
+        """A tick decided alone (paced or live): its value, prediction row and target, if any.
 
         `DecisionStack`'s `observe`, `predict_one` and `decide` with less in
         between: no `Observed`, no estimator call, no `Prediction` before the
         target goes out (on a CPU cold from waiting for the tick, each line
         costs several times its hot time). The features are the state's own
         `update`, the value `RidgeModel.predict_row`'s sum in its order, the
-        target the model's own policy: the same numbers (tests compare). None
-        while warming up or when the value is not finite (counted as there).
+        target the model's own policy: the same numbers (tests compare). All
+        None while warming up or when the value is not finite (counted as there).
         The caller marks a target sent once the executor took it.
         """
         stack = self.stack
@@ -259,13 +253,14 @@ class FusedDecider:
         symbol = tick.symbol
         row = stack.state_of(symbol).update(tick)
         bid, ask = tick.bid, tick.ask
+        book: Book | None
         if tick.kind is TickKind.QUOTE and bid is not None and ask is not None:
             book = stack.books[symbol] = Book(bid, ask)
         else:
             book = stack.books.get(symbol)
         if row is None or book is None:
             counters.warming_up += 1
-            return None
+            return _UNDECIDED
         x0, x1, x2, x3, x4, x5, x6 = row
         w0, w1, w2, w3, w4, w5, w6 = self._weights
         value = 0.0 + x0 * w0 + x1 * w1 + x2 * w2 + x3 * w3 + x4 * w4 + x5 * w5 + x6 * w6
@@ -274,7 +269,7 @@ class FusedDecider:
             self._predicted(started, tick)
         if not -_INF < value < _INF:
             counters.non_finite_predictions += 1
-            return None
+            return _UNDECIDED
         counters.predictions += 1
         model = stack.model
         last_sent = stack.last_sent.get(symbol)
@@ -284,19 +279,8 @@ class FusedDecider:
         seq, ts_ns, model_id = tick.seq, tick.recv_ts_ns, model.model_id
         prediction = (name, version, symbol, seq, ts_ns, model_id, value, position, created_ns)
         if not model.should_send(position, last_sent):
-            return prediction, None
-        counters.targets += 1
-        target = Target(
-            id=f"{stack.id_prefix}-{counters.targets}",
-            symbol=symbol,
-            target_position=position,
-            ref_price=book.mid,
-            tick_seq=seq,
-            tick_ts_ns=ts_ns,
-            created_ns=created_ns,
-            ttl_ms=stack.ttl_ms,
-        )
-        return prediction, target
+            return value, prediction, None
+        return value, prediction, stack.new_target(tick, position, book.mid, created_ns)
 
 
 def _head(

@@ -83,6 +83,7 @@ class TimedStack:
         self.observe = stack.observe
         self.decide = stack.decide
         self.mark_sent = stack.mark_sent
+        self.new_target = stack.new_target
         # What the columnar path reads several times a batch (`columnar.py`): the
         # stack's own objects, never replaced, so no `__getattr__` call per read.
         self.model, self.counters, self.ttl_ms = stack.model, stack.counters, stack.ttl_ms

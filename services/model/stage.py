@@ -51,7 +51,6 @@ from common.messages import (
 )
 from services.model import fused
 from services.model.columnar import (
-    VALUE,
     ColumnarDecider,
     PredictionRow,
     PredictTimer,
@@ -249,15 +248,11 @@ class ModelStage:
         line run before the target goes out costs several times its hot time.
         """
         if type(self._columnar) is FusedDecider:  # our ridge: fewer lines before the push
-            decided = self._columnar.decide_one(tick, self.now_ns())
-            if decided is None:
-                self._act_on(tick, None, None)
-            else:
-                row, target = decided
-                self._act_on(tick, row[VALUE], target)
+            value, row, target = self._columnar.decide_one(tick, self.now_ns())
+            self._act_on(tick, value, target)
             self.output.handled(tick.seq)
-            if decided is not None:
-                self.output.publish_row(tick.symbol, decided[0])
+            if row is not None:
+                self.output.publish_row(tick.symbol, row)
             return
         stack = self.stack
         seen = stack.observe(tick)
