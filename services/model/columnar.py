@@ -52,7 +52,7 @@ _EMPTY_ROW: Final = (0.0,) * len(FEATURE_NAMES)  # a row that does not exist (wa
 PredictionRow = tuple[object, ...]  # a `Prediction` in wire order, `PREDICTION_HEAD` first
 Act = Callable[[Tick, float | None, Target | None], None]
 Passed = Callable[[Sequence[Tick]], None]
-PredictTimer = Callable[[float, Tick], None]  # (perf_counter at the call, the last tick predicted)
+PredictTimer = Callable[[float, Tick], None]  # (seconds the prediction took, its last tick)
 
 
 def supports(stack: DecisionStack) -> bool:
@@ -172,7 +172,7 @@ class ColumnarDecider:
             started = time.perf_counter()
             values = self._predict(rows[start:end], usable)
             if self._predicted is not None:
-                self._predicted(started, ticks[end - 1])
+                self._predicted(time.perf_counter() - started, ticks[end - 1])
             chunk = _Chunk(ticks[start:end], values, usable, bids[start:end], asks[start:end])
             self._decide_chunk(chunk, now_ns(), act, passed, predictions)
         return predictions

@@ -9,7 +9,7 @@ that costs about half of building the columns and calling numpy (the stage
 in-process on the bundled recording, the chatty linear model: 1.6 us a tick
 against 3.0; the cost-aware one, which sends nothing: 1.3 against 2.2).
 A tick decided alone (paced or live) goes `decide_one` instead: the state's
-own `update`, the sum, the model's own policy, with no run to set up.
+own `update`, the sum and `decide`'s policy lines, with no run to set up.
 
 Bit for bit what the per-tick path gives (tests compare the two):
 
@@ -47,7 +47,7 @@ from services.model.columnar import (
     PredictTimer,
     supports_policy,
 )
-from services.model.contract import Book, Costs
+from services.model.contract import Book
 from services.model.decision import DecisionStack
 from services.model.features import FLOW_DECAY, HISTORY, LONGEST, VOL_DECAY, FeatureState
 from services.model.lots import round_lot, round_lot_margin
@@ -55,7 +55,7 @@ from services.model.ridge import RidgeModel
 
 VOL_GAIN: Final = 1 - VOL_DECAY  # `FeatureState.update`'s `(1 - VOL_DECAY)`, the same double
 _INF: Final = math.inf
-_UNDECIDED: Final = (None, None, None)  # `decide_one` of a tick with no prediction
+_UNDECIDED: Final = (None, None, None, None)  # `decide_one` of a tick with no row
 
 
 def supports(stack: DecisionStack) -> bool:
@@ -89,6 +89,9 @@ class FusedDecider:
         # `predict_row`'s own numbers: `weights_.tolist()`, and `bias_` (as a float64: same double).
         self._weights = tuple(estimator.weights_.tolist())
         self._bias = float(estimator.bias_)
+        # `decide`'s policy numbers that `decide_one` reads as they are.
+        self._clip = _INF if self._terms.clip is None else self._terms.clip
+        self._margin_lots = round_lot_margin(self._terms.max_position)
 
     def decide(
         self,
@@ -125,8 +128,7 @@ class FusedDecider:
         cost_aware, min_step = terms.cost_aware, terms.min_step
         limit, per_bps, deadband = terms.max_position, terms.position_per_bps, terms.deadband_bps
         fee, margin = terms.taker_fee_bps, terms.margin_bps
-        clip = _INF if terms.clip is None else terms.clip
-        margin_lots = round_lot_margin(limit)
+        clip, margin_lots = self._clip, self._margin_lots
         # `CostAwarePolicy`'s threshold, from the latest quote (`Costs` of its book).
         threshold = 0.0
         if cost_aware and book is not None:
@@ -215,7 +217,7 @@ class FusedDecider:
                 done = i + 1
                 last_sent = stack.last_sent.get(symbol)  # moved only if the target was taken
             if timer is not None:
-                timer(started, ticks[end - 1])
+                timer(perf_counter() - started, ticks[end - 1])
             if done < end:
                 passed(ticks[done:end])
 
@@ -234,16 +236,18 @@ class FusedDecider:
 
     def decide_one(
         self, tick: Tick, created_ns: int
-    ) -> tuple[float | None, PredictionRow | None, Target | None]:
-        """A tick decided alone (paced or live): its value, prediction row and target, if any.
+    ) -> tuple[float | None, PredictionRow | None, Target | None, float | None]:
+        """A tick decided alone (paced or live): its value, prediction row, target if any,
+        and the seconds the prediction took (for the metrics' timer, told after the push).
 
         `DecisionStack`'s `observe`, `predict_one` and `decide` with less in
-        between: no `Observed`, no estimator call, no `Prediction` before the
-        target goes out (on a CPU cold from waiting for the tick, each line
-        costs several times its hot time). The features are the state's own
-        `update`, the value `RidgeModel.predict_row`'s sum in its order, the
-        target the model's own policy: the same numbers (tests compare). All
-        None while warming up or when the value is not finite (counted as there).
+        between: no `Observed`, no estimator call, no policy calls, no `Prediction`
+        before the target goes out (on a CPU cold from waiting for the tick, each
+        call costs several times its hot time: the policy's five calls and `Costs`
+        took ~10 us). The features are the state's own `update`, the value
+        `RidgeModel.predict_row`'s sum in its order, the target `decide`'s policy
+        lines: the same numbers (tests compare). All but the seconds None while
+        warming up, all but those when the value is not finite (counted as there).
         The caller marks a target sent once the executor took it.
         """
         stack = self.stack
@@ -265,22 +269,43 @@ class FusedDecider:
         w0, w1, w2, w3, w4, w5, w6 = self._weights
         value = 0.0 + x0 * w0 + x1 * w1 + x2 * w2 + x3 * w3 + x4 * w4 + x5 * w5 + x6 * w6
         value += self._bias
-        if self._predicted is not None:
-            self._predicted(started, tick)
+        seconds = time.perf_counter() - started
         if not -_INF < value < _INF:
             counters.non_finite_predictions += 1
-            return _UNDECIDED
+            return None, None, None, seconds
         counters.predictions += 1
-        model = stack.model
         last_sent = stack.last_sent.get(symbol)
-        costs = Costs(model.taker_fee_bps, book.half_spread_bps)
-        position = model.target_for(value, last_sent or 0.0, book, costs)
+        terms = self._terms
+        # `decide`'s policy lines (the built-in policies, `supports_policy`).
+        if terms.cost_aware:
+            bid, ask = book
+            threshold = 2.0 * (terms.taker_fee_bps + (ask - bid) / (bid + ask) * 1e4)
+            threshold += terms.margin_bps
+            if -threshold <= value <= threshold:
+                position = last_sent or 0.0
+            else:
+                position = math.copysign(terms.max_position, value)
+        elif -terms.deadband_bps <= value <= terms.deadband_bps:
+            position = 0.0
+        else:
+            limit = terms.max_position
+            position = terms.position_per_bps * value
+            position = round_lot(
+                limit if position > limit else -limit if position < -limit else position,
+                self._margin_lots,
+            )
+        clip = self._clip
+        if position > clip or position < -clip:
+            position = math.copysign(clip, position)
         name, version = PREDICTION_HEAD
-        seq, ts_ns, model_id = tick.seq, tick.recv_ts_ns, model.model_id
+        seq, ts_ns, model_id = tick.seq, tick.recv_ts_ns, stack.model.model_id
         prediction = (name, version, symbol, seq, ts_ns, model_id, value, position, created_ns)
-        if not model.should_send(position, last_sent):
-            return value, prediction, None
-        return value, prediction, stack.new_target(tick, position, book.mid, created_ns)
+        if last_sent is None:  # the policies' `should_send`
+            if terms.cost_aware and position == 0.0:
+                return value, prediction, None, seconds
+        elif -terms.min_step <= position - last_sent <= terms.min_step:
+            return value, prediction, None, seconds
+        return value, prediction, stack.new_target(tick, position, book.mid, created_ns), seconds
 
 
 def _head(

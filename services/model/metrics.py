@@ -104,14 +104,15 @@ class TimedStack:
         return value
 
     def _timed(self, started: float, last: Observed) -> None:
-        self.predicted(started, last.tick)
+        self.predicted(time.perf_counter() - started, last.tick)
 
-    def predicted(self, started: float, last: Tick) -> None:
-        """An estimator call begun at `started` (`perf_counter`) predicted up to `last`.
+    def predicted(self, seconds: float, last: Tick) -> None:
+        """A prediction that took `seconds` was made up to `last`.
 
-        Also called by the columnar path (`columnar.py`), which calls the estimator itself.
+        Also called by the columnar and fused paths, which predict without the
+        stack; a tick decided alone is told after its target went out.
         """
-        self._seconds.observe(time.perf_counter() - started)
+        self._seconds.observe(seconds)
         self.lag_s = max(0.0, (time.time_ns() - last.recv_ts_ns) / 1e9)
 
     def __getattr__(self, name: str) -> Any:

@@ -101,6 +101,7 @@ class ModelStage:
         predict_timer: PredictTimer | None = None,
     ) -> None:
         self.stack, self.output, self.now_ns = stack, output, now_ns
+        self._predict_timer = predict_timer
         self.name, self.batch_max, self.lossless = name, batch_max, lossless
         self.dropped_targets = 0
         self.last_seq = 0
@@ -248,11 +249,13 @@ class ModelStage:
         line run before the target goes out costs several times its hot time.
         """
         if type(self._columnar) is FusedDecider:  # our ridge: fewer lines before the push
-            value, row, target = self._columnar.decide_one(tick, self.now_ns())
+            value, row, target, seconds = self._columnar.decide_one(tick, self.now_ns())
             self._act_on(tick, value, target)
             self.output.handled(tick.seq)
             if row is not None:
                 self.output.publish_row(tick.symbol, row)
+            if seconds is not None and self._predict_timer is not None:
+                self._predict_timer(seconds, tick)  # after the push: the target never waits for it
             return
         stack = self.stack
         seen = stack.observe(tick)

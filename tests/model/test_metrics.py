@@ -10,7 +10,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from common.messages import TickBatch
+from common.messages import Tick, TickBatch
 from common.tickfile import TickFileReader
 from services.model.checkpoint import load_checkpoint
 from services.model.decision import DecisionStack
@@ -73,3 +73,35 @@ def test_the_columnar_path_times_each_estimator_call_and_the_lag(trained_checkpo
     assert metrics.stack.counters.ticks == 300
     assert metrics.stack.counters.targets > 0
     assert metrics.stack.last_sent and metrics.stack.books
+
+
+def test_a_tick_decided_alone_is_timed_once_after_its_target_went_out(
+    trained_checkpoint: Path,
+) -> None:
+    """Paced or live (the fused step, one tick at a time): one observation per prediction,
+    each told after the tick's target was pushed, with the prediction's time, not the push's."""
+    model = load_checkpoint(trained_checkpoint, None, DEFAULT_POLICY)
+    with TickFileReader(BUNDLED) as reader:
+        ticks = list(itertools.islice(reader, 400))
+    output = RecordedOutput()
+    told: list[tuple[float, int, int]] = []  # seconds, the tick's seq, targets pushed by then
+
+    def timer(seconds: float, last: Tick) -> None:
+        told.append((seconds, last.seq, len(output.targets())))
+
+    stack = DecisionStack(model, ttl_ms=5000)
+    stage = ModelStage(
+        stack, output, time.time_ns, name="model", batch_max=16, lossless=False,
+        predict_timer=timer,
+    )  # fmt: skip
+    for tick in ticks:
+        stage.decide_alone(tick)
+
+    assert len(told) == stack.counters.predictions + stack.counters.non_finite_predictions
+    assert [seq for _, seq, _ in told] == [p.tick_seq for p in output.predictions()]
+    pushed_at = {target.tick_seq: n for n, target in enumerate(output.targets(), start=1)}
+    assert len(pushed_at) > 5
+    for _, seq, pushed in told:
+        if seq in pushed_at:
+            assert pushed == pushed_at[seq]  # its target was out before it was timed
+    assert all(0 < seconds < 1 for seconds, _, _ in told)
