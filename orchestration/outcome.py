@@ -3,7 +3,8 @@
 Stop order: feed, model, executor, then the recorder last, each given time to
 finish before the next is told: the feed's `eos` lets the others drain, and
 the recorder must still be listening when the executor journals and
-publishes its last fill.
+publishes its last fill. One still running `--stop-timeout` after its
+SIGTERM is killed and named (`killed`): the run is then incomplete.
 
 Then the runner, the last process alive, settles `result.json`: the money
 (sessions, fills, positions, fees, PnL, per mode) is recomputed from the
@@ -32,14 +33,20 @@ from orchestration.shadow_fidelity import shadow_section
 from services.recorder.artifacts import write_json_atomically
 
 STOP_ORDER: Final = ("feed", "model", "executor", "recorder")
-STOP_WAIT_S: Final = 10.0
+DEFAULT_STOP_TIMEOUT_S: Final = 30.0
 
 
-def stop_in_order(procs: dict[str, subprocess.Popen[bytes]], stopped: set[str]) -> None:
+def stop_in_order(
+    procs: dict[str, subprocess.Popen[bytes]], stopped: set[str], timeout_s: float
+) -> list[str]:
     """SIGTERM each running service in `STOP_ORDER`, waiting for each before the next.
 
-    `stopped` collects the names signalled: their exit by SIGTERM is not a failure.
+    One still running `timeout_s` after its SIGTERM is killed: a service that
+    never reads its stop flag (a deadlocked plug-in) would otherwise keep the
+    runner, and result.json, waiting forever. Returns the names killed.
+    `stopped` collects the names signalled: their exit by our signal is not a failure.
     """
+    killed: list[str] = []
     for name in STOP_ORDER:
         proc = procs.get(name)
         if proc is None or proc.poll() is not None:
@@ -48,18 +55,21 @@ def stop_in_order(procs: dict[str, subprocess.Popen[bytes]], stopped: set[str]) 
         proc.send_signal(signal.SIGCONT)  # a stopped (SIGSTOP, ^Z) service must run to act on it
         stopped.add(name)
         try:
-            proc.wait(STOP_WAIT_S)
+            proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
-            pass  # the caller kills what is left after its own deadline
+            proc.kill()
+            proc.wait()
+            killed.append(name)
+    return killed
 
 
 def failures(procs: dict[str, subprocess.Popen[bytes]], stopped: set[str]) -> list[str]:
-    """Services that failed: a non-zero exit, unless it is the SIGTERM we sent."""
+    """Services that failed: a non-zero exit, unless by the SIGTERM (or SIGKILL) we sent."""
     return [
         name
         for name, proc in procs.items()
         if proc.poll() not in (None, 0)
-        and not (name in stopped and proc.returncode == -signal.SIGTERM)
+        and not (name in stopped and proc.returncode in (-signal.SIGTERM, -signal.SIGKILL))
     ]
 
 
@@ -68,6 +78,7 @@ def settle_result(
     *,
     failed: list[str],
     hung: list[str] | None = None,
+    killed: list[str] | None = None,
     interrupted: bool,
     expected_ticks: int | None,
 ) -> dict[str, Any]:
@@ -97,8 +108,10 @@ def settle_result(
     if ledger is not None:
         _apply_ledger(result, ledger)
     result["exit_reason"] = _exit_reason(recorded, failed, hung or [], interrupted)
+    if killed:  # did not stop when told: never a run that ended well
+        result["killed"] = killed
     result["complete"] = _complete(
-        result, recorded, failed + (hung or []), interrupted, expected_ticks
+        result, recorded, failed + (hung or []) + (killed or []), interrupted, expected_ticks
     )
     try:
         write_json_atomically(path, result)

@@ -60,7 +60,13 @@ from common.tickfile import TickFileReader
 from orchestration.control_channel import ControlChannel
 from orchestration.drain import DEFAULT_DRAIN_TIMEOUT_S, DrainWatch
 from orchestration.handover import Handover
-from orchestration.outcome import STOP_ORDER, failures, settle_result, stop_in_order
+from orchestration.outcome import (
+    DEFAULT_STOP_TIMEOUT_S,
+    STOP_ORDER,
+    failures,
+    settle_result,
+    stop_in_order,
+)
 from orchestration.progress import ProgressLine
 from orchestration.resume import RUN_SHAPING, resumed_env
 from orchestration.run_alerts import RunnerAlerts
@@ -194,6 +200,14 @@ class RunnerConfig:
         help="seconds the services get to finish after the feed ends; past it the ones "
         "still running are stopped and the run is incomplete (service_hung)",
     )
+    stop_timeout: float = setting(
+        "--stop-timeout",
+        positive_float,
+        env="PLR_STOP_TIMEOUT_S",
+        default=DEFAULT_STOP_TIMEOUT_S,
+        help="seconds each service gets to finish once told to stop (Ctrl-C, a failure, "
+        "the drain deadline); one still running then is killed and named in result.json",
+    )
     address_dir: Path | None = setting(
         "--address-dir",
         Path,
@@ -219,6 +233,7 @@ class Plan:
     keys: CurveKeys | None  # tcp: the run's CURVE keys (the runner's log socket is a client too)
     resumed: bool  # the folder holds the run already: nothing in it is replaced
     drain_timeout: float
+    stop_timeout: float
     model_warning: str | None = None  # the model card's, repeated under the run's summary
     alert_webhook: Secret | None = None  # to the recorder's environment, never config.json
 
@@ -304,6 +319,7 @@ def _plan(config: RunnerConfig, environ: Mapping[str, str]) -> Plan:
         keys=load_keys(config.curve_keys) if config.curve_keys is not None else None,
         resumed=config.resume,
         drain_timeout=config.drain_timeout,
+        stop_timeout=config.stop_timeout,
         model_warning=model_warning,
         alert_webhook=config.alert_webhook,
     )
@@ -506,6 +522,7 @@ def _run(plan: Plan) -> int:
         lambda: last_words("executor"),
     )
     stopped: set[str] = set()  # told to stop by us: their SIGTERM exit is no failure
+    killed: list[str] = []  # told to stop, still running past --stop-timeout
     drain = DrainWatch(plan.drain_timeout)
     try:
         while any(p.poll() is None for p in procs.values()):
@@ -513,7 +530,7 @@ def _run(plan: Plan) -> int:
             if alerts is not None:
                 alerts.watch(failures(procs, stopped), last_words)
             if (failures(procs, stopped) or interrupted or drain.overdue(procs)) and not stopped:
-                stop_in_order(procs, stopped)
+                killed = stop_in_order(procs, stopped, plan.stop_timeout)
             # The monitor's refresh interval (0.2 s) is the wait for a control request.
             control.serve_one(0.2, handover.swap if not stopped else None)
     finally:
@@ -537,6 +554,7 @@ def _run(plan: Plan) -> int:
         outputs,
         failed,
         drain,
+        killed,
         interrupted,
         plan.total,
         plan.model_warning,
@@ -550,6 +568,7 @@ def _report(
     outputs: dict[str, ServiceOutput],
     failed: list[str],
     drain: DrainWatch,
+    killed: list[str],
     interrupted: bool,
     expected_ticks: int | None,
     model_warning: str | None = None,
@@ -566,10 +585,16 @@ def _report(
             "ended; stopped",
             file=sys.stderr,
         )
+    for name in killed:
+        print(
+            f"paper_live: {name} still running --stop-timeout after SIGTERM; killed",
+            file=sys.stderr,
+        )
     result = settle_result(
         folder,
         failed=failed,
         hung=drain.hung,
+        killed=killed,
         interrupted=interrupted,
         expected_ticks=expected_ticks,
     )

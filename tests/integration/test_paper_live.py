@@ -557,10 +557,15 @@ def test_a_service_failing_to_start_is_named_and_the_run_fails(
 def checkpoint_failing_in_service(tmp_path: Path, trained_checkpoint: Path) -> Path:
     """A checkpoint whose plug-in passes the runner's check but fails in the model service
     (tests/fixtures/plugins/service_only_failure.py): a service that dies at start."""
+    return checkpoint_with_features(tmp_path, trained_checkpoint, "service_only_failure")
+
+
+def checkpoint_with_features(tmp_path: Path, trained_checkpoint: Path, plugin: str) -> Path:
+    """The trained model with the feature source `plugin:Features` (tests/fixtures/plugins/)."""
     model = load_checkpoint(trained_checkpoint, None, DEFAULT_POLICY)
-    features = PluginRef("service_only_failure:Features")
+    features = PluginRef(f"{plugin}:Features")
     bundle = ModelBundle(model.estimator, FEATURE_NAMES, model.policy, 50, features=features)
-    checkpoint = tmp_path / "fails-in-service.pkl"
+    checkpoint = tmp_path / f"{plugin}.pkl"
     write_checkpoint(bundle, checkpoint)
     return checkpoint
 
