@@ -42,7 +42,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WINDOW: Final = 8_192  # ticks in flight to the slowest subscriber, at most
+# Ticks in flight to the slowest subscriber, at most. A subscriber's ZeroMQ
+# queue holds them in its own memory: unbatched, 8,192 moved the executor's
+# resident size by 43-50 MiB from sample to sample (its queue's fill), 4,096
+# by 43-44, with replays no slower (bench/README.md, ninth pass).
+WINDOW: Final = 4_096
 REPORT_EVERY: Final = 1_024
 IDLE_REPORT_S: Final = 0.05
 GIVE_UP_S: Final = 10.0  # a reporter that holds the feed this long without a word is gone
