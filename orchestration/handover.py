@@ -39,12 +39,13 @@ from common.errors import ConfigError, JournalCorrupt
 from common.journal import JOURNAL_FILES, SESSION_TRADING, read_entries
 from common.messages import RiskEvent
 from orchestration.control import SWAP_VARIABLES, SwapReply, SwapRequest
+from orchestration.outcome import DEFAULT_STOP_TIMEOUT_S
 from services.executor.executor_config import ExecutorConfig
 from services.executor.gate import missing_live_opt_ins
 
 log = logging.getLogger("orchestration.handover")
 
-STOP_WAIT_S: Final = 90.0  # a live executor lets orders settle first (deadline + 2 settles)
+STOP_WAIT_S: Final = DEFAULT_STOP_TIMEOUT_S  # a live executor lets orders settle first
 START_WAIT_S: Final = 60.0  # a live start reconciles with the venue first
 MODE_VARIABLES: Final = {
     "paper": {"PLR_MODE": "paper", "PLR_EXECUTOR_CLASS": "PaperOrderExecutor"},

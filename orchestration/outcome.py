@@ -33,7 +33,9 @@ from orchestration.shadow_fidelity import shadow_section
 from services.recorder.artifacts import write_json_atomically
 
 STOP_ORDER: Final = ("feed", "model", "executor", "recorder")
-DEFAULT_STOP_TIMEOUT_S: Final = 30.0
+# As long as a swap waits for the executor it stops (`handover.STOP_WAIT_S`): a
+# live one lets the orders it already sent settle and disarms the dead-man switch.
+DEFAULT_STOP_TIMEOUT_S: Final = 90.0
 
 
 def stop_in_order(
