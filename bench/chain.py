@@ -34,9 +34,11 @@ import zmq
 
 from common import sockets, wire
 from common.curve import load_keys
-from common.messages import Eos, Tick
+from common.messages import BATCH_MAX, Eos, Tick
 
-BATCH = 64
+# The runner's batch (`paper_live.FAST_REPLAY_BATCH`): the batched replay is
+# read against a chain that moves ticks the same way.
+BATCH = BATCH_MAX
 BATCH_TOPIC = b"batch"
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.chain import BATCH
+
 # The targets of the benchmark issue, on this 2-core machine.
 TARGETS = {
     "replay_bundled_vs_unbatched_chain": 0.6,
@@ -87,7 +89,7 @@ def table(figures: dict[str, Any]) -> str:
     def row(name: str, value: str, baseline: str = "") -> None:
         lines.append(line(name, value, baseline))
 
-    for kind, label in (("unbatched", "1 tick"), ("batched", "64 ticks")):
+    for kind, label in (("unbatched", "1 tick"), ("batched", f"{BATCH} ticks")):
         if kind in base:
             row(f"chain, {label}/message", f"{base[kind]['ticks_per_s']:,.0f}/s", "(the baseline)")
     for name, measured in replay.items():
@@ -114,7 +116,7 @@ def table(figures: dict[str, Any]) -> str:
                 )
     if figures.get("curve"):
         lines.extend(line(*r) for r in curve_rows(figures["curve"]))
-    for mode, label in (("memory", "1/message"), ("memory_batched", "64/message")):
+    for mode, label in (("memory", "1/message"), ("memory_batched", f"{BATCH}/message")):
         memory = figures.get(mode)
         if not memory:
             continue
@@ -176,7 +178,7 @@ def table(figures: dict[str, Any]) -> str:
         matched = peer.get("ours_matched")
         if matched:
             row(
-                "  ours, 64/message, at about the peer's order rate",
+                f"  ours, {BATCH}/message, at about the peer's order rate",
                 f"{matched['ticks_per_s']:,.0f}/s",
                 f"deadband {matched['deadband_bps']:g} bps: {matched['targets']:,} targets, "
                 f"{matched['orders']:,} orders",

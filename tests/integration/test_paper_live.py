@@ -23,7 +23,7 @@ from common.config import option_of
 from common.errors import TickFileCorrupt, TickFileHeaderError
 from common.journal import read_entries
 from common.limits import SymbolLimits
-from common.messages import Fill, Liquidity, Side
+from common.messages import BATCH_MAX, Fill, Liquidity, Side
 from common.tickfile import iter_ticks
 from services.executor.executor_config import ExecutorConfig
 from services.executor.gate import CREDENTIAL_VARIABLES
@@ -310,7 +310,7 @@ def _fills(folder: Path) -> list[tuple[Any, ...]]:
 def test_unbatched_replay_gives_the_same_run_as_the_default_batched_one(
     bundled_run, trained_checkpoint: Path, tmp_path: Path
 ) -> None:
-    """`--replay-batch 1` against the default (64 ticks a message): the same result, the
+    """`--replay-batch 1` against the default (256 ticks a message): the same result, the
     same fills at the same ticks, the same recorded ticks."""
     from common.tickfile import TickFileReader
 
@@ -318,7 +318,7 @@ def test_unbatched_replay_gives_the_same_run_as_the_default_batched_one(
         tmp_path, trained_checkpoint, "--replay-batch", "1", "--max-loss", str(DEMO_MAX_LOSS)
     )
     assert code == 0, output
-    assert json.loads(bundled_run[2]["config"]["PLR_REPLAY_BATCH"]) == 64
+    assert json.loads(bundled_run[2]["config"]["PLR_REPLAY_BATCH"]) == BATCH_MAX
     assert json.loads(unbatched["config"]["PLR_REPLAY_BATCH"]) == 1
     assert _comparable(unbatched) == _comparable(bundled_run[2])
     assert unbatched["counts"]["ticks_seen"] == {"model": 85_175, "executor": 85_175}
