@@ -1,6 +1,6 @@
 """CPU per tick of each service in a lossless replay (psutil), start-up CPU subtracted.
 
-    python -m bench.cpu_per_tick RECORDING CHECKPOINT [--batch N] [--rounds K]
+    python -m bench.cpu_per_tick RECORDING CHECKPOINT [--batch N (256)] [--rounds K]
 
 Runs `orchestration.paper_live --replay RECORDING --speed 0` and samples each
 service's CPU (its process, ZeroMQ's I/O thread included) until it exits; the
@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 import psutil
+
+from common.messages import BATCH_MAX
 
 SERVICES = ("feed", "model", "executor", "recorder")
 
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cpu_per_tick")
     parser.add_argument("recording", type=Path)
     parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=BATCH_MAX)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args(argv)
     start_up = measure(args.recording, args.checkpoint, args.batch, max_ticks=200)

@@ -55,7 +55,7 @@ def ratios(figures: dict[str, Any]) -> dict[str, Any]:
     peer = figures.get("peer")
     if peer and peer.get("quotes_per_s"):
         # Our bundled replays measured in the peer's rounds (`interleaved_peer`).
-        for mode, batch in (("", "1"), ("_batched", "64")):
+        for mode, batch in (("", "1"), ("_batched", str(BATCH))):
             rate = peer.get("ours_ticks_per_s", {}).get(batch)
             if rate:
                 out[f"replay{mode}_vs_peer"] = rate / peer["quotes_per_s"]
