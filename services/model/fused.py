@@ -55,6 +55,7 @@ from services.model.ridge import RidgeModel
 
 VOL_GAIN: Final = 1 - VOL_DECAY  # `FeatureState.update`'s `(1 - VOL_DECAY)`, the same double
 _INF: Final = math.inf
+_QUOTE: Final = TickKind.QUOTE  # read through its class, an enum member costs a metaclass call
 _UNDECIDED: Final = (None, None, None, None)  # `decide_one` of a tick with no row
 
 
@@ -258,7 +259,7 @@ class FusedDecider:
         row = stack.state_of(symbol).update(tick)
         bid, ask = tick.bid, tick.ask
         book: Book | None
-        if tick.kind is TickKind.QUOTE and bid is not None and ask is not None:
+        if tick.kind is _QUOTE and bid is not None and ask is not None:
             book = stack.books[symbol] = Book(bid, ask)
         else:
             book = stack.books.get(symbol)
@@ -305,7 +306,8 @@ class FusedDecider:
                 return value, prediction, None, seconds
         elif -terms.min_step <= position - last_sent <= terms.min_step:
             return value, prediction, None, seconds
-        return value, prediction, stack.new_target(tick, position, book.mid, created_ns), seconds
+        mid = (book.bid + book.ask) / 2.0  # `Book.mid`, without a property call
+        return value, prediction, stack.new_target(tick, position, mid, created_ns), seconds
 
 
 def _head(
