@@ -90,7 +90,7 @@ SHUTDOWN_TIMEOUT_S = 60.0
 POSITION_FILE: Final = "feed.position"  # in the run's address folder
 ARTIFACTS: Final = ("run.log", "result.json", "events.jsonl", "ticks.gz", "report.html")
 # A fast replay batches ticks (TickBatch) unless told otherwise: every decision,
-# fill and artifact is the same as unbatched (tested), at 2-3x the rate (bench/README.md).
+# fill and artifact is the same as unbatched (tested), at about twice the rate (bench/README.md).
 # As many as a batch holds: each message costs every stage a wake and a turn,
 # and 256 a message replayed 10-20 % faster than 64 (bench/README.md, tenth pass).
 FAST_REPLAY_BATCH = BATCH_MAX
