@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 from pathlib import Path
 
-from tests.conftest import FIXTURES, PROJECT_ROOT, scaled, wait_until
+from tests.conftest import FIXTURES, scaled, wait_until
 from tests.fixtures.plugins.hanging_features import HANG_AT
-from tests.integration.test_paper_live import _runner, checkpoint_with_features
+from tests.integration.test_paper_live import checkpoint_with_features
+from tests.processes import start_runner, wait_for_runner
 
 
 def test_a_service_that_never_stops_is_killed_after_ctrl_c_and_the_result_names_it(
@@ -21,24 +21,24 @@ def test_a_service_that_never_stops_is_killed_after_ctrl_c_and_the_result_names_
     --stop-timeout after its SIGTERM, and result.json says interrupted, incomplete, `killed`."""
     checkpoint = checkpoint_with_features(tmp_path, trained_checkpoint, "hanging_features")
     marker = tmp_path / "model-hung"
-    runner = subprocess.Popen(
-        _runner(tmp_path, checkpoint, "--replay", str(short_ticks), "--stop-timeout", "5")
-        + ["--plugin-path", str(FIXTURES / "plugins")],
-        cwd=PROJECT_ROOT,
+    runner = start_runner(
+        tmp_path,
+        checkpoint,
+        *("--replay", str(short_ticks), "--stop-timeout", "5", "--address-dir", str(tmp_path)),
+        *("--plugin-path", str(FIXTURES / "plugins")),
         env={**os.environ, "PLR_TEST_HANG_MARKER": str(marker)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
     )
     try:
         wait_until(lambda: marker.exists() or runner.poll() is not None, 90, "the model to hang")
         assert runner.poll() is None, runner.communicate()[0].decode()
         runner.send_signal(signal.SIGINT)
-        output = runner.communicate(timeout=scaled(90))[0].decode()
+        code = wait_for_runner(runner, scaled(90))
+        output = runner.communicate()[0].decode()
     finally:
         if runner.poll() is None:
             runner.kill()
             runner.communicate()
-    assert runner.returncode == 1, output
+    assert code == 1, output
     assert "model still running --stop-timeout after SIGTERM; killed" in output
     assert "failed" not in output  # killed by the runner, not a crash of its own
     [folder] = (tmp_path / "artifacts").iterdir()
