@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -65,13 +66,17 @@ def stop_in_order(
     return killed
 
 
-def failures(procs: dict[str, subprocess.Popen[bytes]], stopped: set[str]) -> list[str]:
-    """Services that failed: a non-zero exit, unless by the SIGTERM (or SIGKILL) we sent."""
+def failures(
+    procs: dict[str, subprocess.Popen[bytes]], stopped: set[str], killed: Sequence[str] = ()
+) -> list[str]:
+    """Services that failed: a non-zero exit, unless by the SIGTERM (`stopped`) or the
+    SIGKILL (`killed`, by `stop_in_order`) we sent; anyone else's SIGKILL is a failure."""
     return [
         name
         for name, proc in procs.items()
         if proc.poll() not in (None, 0)
-        and not (name in stopped and proc.returncode in (-signal.SIGTERM, -signal.SIGKILL))
+        and not (name in stopped and proc.returncode == -signal.SIGTERM)
+        and not (name in killed and proc.returncode == -signal.SIGKILL)
     ]
 
 

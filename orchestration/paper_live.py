@@ -548,7 +548,7 @@ def _run(plan: Plan) -> int:
                 procs[name].wait()
         for output in outputs.values():
             output.close()
-    failed = failures(procs, stopped)
+    failed = failures(procs, stopped, killed)
     if alerts is not None:
         alerts.watch(failed, last_words)
     return _report(
